@@ -1,0 +1,318 @@
+//! The provider's signing keys: created, sealed with the master key, stored, loaded into memory,
+//! rotated on the schedule of [`techpass_domain::keys`] and published as a JWKS.
+//!
+//! Every replica holds the keys parsed in memory and reloads them from the database at an
+//! interval, so a rotation made anywhere (another replica or the `techpass keys rotate` command)
+//! is picked up everywhere before the new key signs: the pre-publication delay must exceed that
+//! interval plus the JWKS cache lifetime, which configuration checks.
+
+mod rsa_key;
+mod sealing;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use techpass_domain::keys::{
+    key_states, plan_rotation, KeyMeta, KeyState, RotationPlan, RotationRefused,
+};
+use techpass_domain::{Clock, Timestamp};
+use techpass_store::{SigningKeyRecord, Store, StoreError};
+
+pub use rsa_key::{PublicJwk, ALGORITHM, RSA_BITS};
+pub use sealing::{MasterKey, MASTER_KEY_LEN};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the master key does not decrypt signing key {kid}: it is not the master key this database's keys were sealed with")]
+    WrongMasterKey { kid: String },
+    #[error("the master key {0}")]
+    MalformedMasterKey(String),
+    #[error("no signing key is active")]
+    NoActiveKey,
+    #[error(transparent)]
+    Refused(#[from] RotationRefused),
+    #[error("another rotation created generation {generation} at the same time; that key stands")]
+    ConcurrentRotation { generation: i64 },
+    #[error("stored key {kid} is malformed: {reason}")]
+    Malformed { kid: String, reason: String },
+    #[error("cryptography: {0}")]
+    Crypto(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The timing rules of the key schedule, in seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySettings {
+    /// How long a new key is published before it signs.
+    pub prepublication_delay: i64,
+    /// The longest lifetime of any token a key signs (plus allowed clock skew): a retired key
+    /// stays published this long.
+    pub max_token_lifetime: i64,
+}
+
+/// A key in memory: its schedule, public half and parsed private half.
+#[derive(Debug)]
+pub struct SigningKey {
+    meta: KeyMeta,
+    created_at: Timestamp,
+    jwk: PublicJwk,
+    signer: rsa_key::Signer,
+}
+
+impl SigningKey {
+    pub fn kid(&self) -> &str {
+        &self.meta.kid
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer.sign(message)
+    }
+}
+
+/// One key's standing, for `techpass keys list` and the admin pages.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct KeyStatus {
+    pub kid: String,
+    pub generation: i64,
+    pub state: &'static str,
+    pub created_at: i64,
+    pub activates_at: i64,
+    /// For a retired key: when it leaves the JWKS.
+    pub published_until: Option<i64>,
+}
+
+/// The JWKS document (RFC 7517 §5).
+#[derive(Debug, Clone, Serialize)]
+pub struct Jwks {
+    pub keys: Vec<PublicJwk>,
+}
+
+/// What a successful rotation created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub kid: String,
+    pub generation: i64,
+    pub activates_at: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct KeyManager {
+    store: Arc<dyn Store>,
+    master: MasterKey,
+    clock: Arc<dyn Clock>,
+    settings: KeySettings,
+    keys: RwLock<Arc<Vec<Arc<SigningKey>>>>,
+}
+
+impl KeyManager {
+    /// Loads and unseals every stored key; with none stored (first start) creates the first.
+    /// Fails with [`KeyError::WrongMasterKey`] rather than ever making a new key over keys it
+    /// cannot open.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        master: MasterKey,
+        clock: Arc<dyn Clock>,
+        settings: KeySettings,
+    ) -> Result<Self, KeyError> {
+        let manager = KeyManager {
+            store,
+            master,
+            clock,
+            settings,
+            keys: RwLock::new(Arc::new(Vec::new())),
+        };
+        manager.reload().await?;
+        if manager.snapshot().is_empty() {
+            // Generation 1, whatever another replica is doing: if it wins, its key is used.
+            let first = plan_rotation(&[], manager.clock.now(), 0, false)?;
+            match manager.create_key(first).await {
+                Ok(rotation) => {
+                    tracing::info!(kid = %rotation.kid, "created the first signing key")
+                }
+                Err(KeyError::ConcurrentRotation { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(manager)
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<SigningKey>>> {
+        match self.keys.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn states(&self, keys: &[Arc<SigningKey>], now: Timestamp) -> Vec<KeyState> {
+        let metas: Vec<KeyMeta> = keys.iter().map(|k| k.meta.clone()).collect();
+        key_states(&metas, now, self.settings.max_token_lifetime)
+    }
+
+    /// Re-reads the keys from the database, unsealing only those not already in memory, and
+    /// deletes keys whose every token has expired.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let records = self.store.list_signing_keys().await?;
+        let current: HashMap<String, Arc<SigningKey>> = self
+            .snapshot()
+            .iter()
+            .map(|k| (k.meta.kid.clone(), k.clone()))
+            .collect();
+        let mut keys = Vec::with_capacity(records.len());
+        for record in records {
+            match current.get(&record.kid) {
+                Some(k) if k.meta.generation == record.generation => keys.push(k.clone()),
+                _ => keys.push(Arc::new(self.unseal(record)?)),
+            }
+        }
+        let now = self.clock.now();
+        let expired: Vec<String> = self
+            .states(&keys, now)
+            .into_iter()
+            .zip(&keys)
+            .filter(|(state, _)| *state == KeyState::Expired)
+            .map(|(_, k)| k.meta.kid.clone())
+            .collect();
+        if !expired.is_empty() {
+            self.store.delete_signing_keys(&expired).await?;
+            tracing::info!(kids = ?expired, "deleted signing keys whose tokens have all expired");
+            keys.retain(|k| !expired.contains(&k.meta.kid));
+        }
+        let mut guard = match self.keys.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(keys);
+        Ok(())
+    }
+
+    fn unseal(&self, record: SigningKeyRecord) -> Result<SigningKey, KeyError> {
+        let malformed = |reason: String| KeyError::Malformed {
+            kid: record.kid.clone(),
+            reason,
+        };
+        if record.algorithm != ALGORITHM {
+            return Err(malformed(format!(
+                "unsupported algorithm {}",
+                record.algorithm
+            )));
+        }
+        let der = self.master.open(&record.kid, &record.private_key_sealed)?;
+        let signer = rsa_key::Signer::from_pkcs8(&der)?;
+        let jwk: PublicJwk =
+            serde_json::from_str(&record.public_jwk).map_err(|e| malformed(e.to_string()))?;
+        if jwk.kid != record.kid || !signer.matches(&jwk) {
+            return Err(malformed("public and private halves disagree".into()));
+        }
+        Ok(SigningKey {
+            meta: KeyMeta {
+                kid: record.kid,
+                generation: record.generation,
+                activates_at: Timestamp(record.activates_at),
+            },
+            created_at: Timestamp(record.created_at),
+            jwk,
+            signer,
+        })
+    }
+
+    /// Creates the next key: published now, signing after the pre-publication delay (at once
+    /// when it is the very first key). Refused while another key is pending unless `force`.
+    /// When another replica inserts the same generation first, that key stands and this call
+    /// returns [`KeyError::ConcurrentRotation`].
+    pub async fn rotate(&self, force: bool) -> Result<Rotation, KeyError> {
+        self.reload().await?;
+        let now = self.clock.now();
+        let metas: Vec<KeyMeta> = self.snapshot().iter().map(|k| k.meta.clone()).collect();
+        let plan = plan_rotation(&metas, now, self.settings.prepublication_delay, force)?;
+        self.create_key(plan).await
+    }
+
+    /// Generates, seals and stores the key `plan` describes, then reloads.
+    async fn create_key(&self, plan: RotationPlan) -> Result<Rotation, KeyError> {
+        let now = self.clock.now();
+        let generated = rsa_key::generate()?;
+        let kid = generated.jwk.kid.clone();
+        let record = SigningKeyRecord {
+            kid: kid.clone(),
+            generation: plan.generation,
+            algorithm: ALGORITHM.to_string(),
+            public_jwk: serde_json::to_string(&generated.jwk)
+                .map_err(|e| KeyError::Crypto(e.to_string()))?,
+            private_key_sealed: self.master.seal(&kid, &generated.pkcs8_der)?,
+            created_at: now.as_secs(),
+            activates_at: plan.activates_at.as_secs(),
+        };
+        match self.store.insert_signing_key(&record).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                self.reload().await?;
+                return Err(KeyError::ConcurrentRotation {
+                    generation: plan.generation,
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.reload().await?;
+        Ok(Rotation {
+            kid,
+            generation: plan.generation,
+            activates_at: plan.activates_at,
+        })
+    }
+
+    /// The key that signs now.
+    pub fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError> {
+        let keys = self.snapshot();
+        self.states(&keys, self.clock.now())
+            .into_iter()
+            .zip(keys.iter())
+            .find(|(state, _)| *state == KeyState::Active)
+            .map(|(_, k)| k.clone())
+            .ok_or(KeyError::NoActiveKey)
+    }
+
+    /// Signs `claims` as a JWT with the active key (see [`crate::jwt::encode`]).
+    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+        let key = self.signing_key()?;
+        crate::jwt::encode(&key, typ, claims)
+    }
+
+    /// The published key set: pending, active and retired keys.
+    pub fn jwks(&self) -> Jwks {
+        let keys = self.snapshot();
+        Jwks {
+            keys: self
+                .states(&keys, self.clock.now())
+                .into_iter()
+                .zip(keys.iter())
+                .filter(|(state, _)| state.is_published())
+                .map(|(_, k)| k.jwk.clone())
+                .collect(),
+        }
+    }
+
+    /// Every key in memory with its state now.
+    pub fn statuses(&self) -> Vec<KeyStatus> {
+        let keys = self.snapshot();
+        self.states(&keys, self.clock.now())
+            .into_iter()
+            .zip(keys.iter())
+            .map(|(state, k)| KeyStatus {
+                kid: k.meta.kid.clone(),
+                generation: k.meta.generation,
+                state: state.label(),
+                created_at: k.created_at.as_secs(),
+                activates_at: k.meta.activates_at.as_secs(),
+                published_until: match state {
+                    KeyState::Retired { until, .. } => Some(until.as_secs()),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,12 @@
+//! The protocol engine of TechPass as an OpenID Provider.
+//!
+//! Owns signing keys (generation, sealing at rest, rotation, JWKS), JWT minting, the discovery
+//! document and the route paths that both the router and discovery use. It must not render HTML,
+//! read configuration files or know which HTTP framework serves it.
+
+pub mod discovery;
+pub mod jwt;
+pub mod keys;
+pub mod paths;
+
+pub use keys::{KeyError, KeyManager, KeySettings, MasterKey};

@@ -1,0 +1,92 @@
+//! Storage for TechPass: one trait per concern, each method's contract in its doc, and one
+//! implementation per backend (PostgreSQL for production, SQLite embedded for a laptop).
+//!
+//! Owns SQL, migrations and connection pools. Nothing of sqlx (types, rows, errors) leaks past
+//! this crate: callers see domain-shaped records and [`StoreError`]. Every method has a test in
+//! the shared conformance suite, which runs on both backends.
+
+mod error;
+mod keys;
+mod postgres;
+mod sqlite;
+
+#[cfg(test)]
+mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use keys::{SigningKeyRecord, SigningKeyStore};
+
+/// Liveness of the database, for readiness probes.
+#[async_trait]
+pub trait HealthStore {
+    /// Succeeds only after a round trip to the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Everything the application stores, as one object-safe handle.
+pub trait Store: SigningKeyStore + HealthStore + Send + Sync + std::fmt::Debug + 'static {
+    /// Which backend this is ("sqlite" or "postgres"), for logs and tests.
+    fn backend(&self) -> &'static str;
+}
+
+/// How to connect; the URL's scheme picks the backend.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing (and readiness reports
+    /// the database as down).
+    pub acquire_timeout: Duration,
+}
+
+impl ConnectOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectOptions {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The backend a database URL names, or `None` for an unsupported scheme.
+pub fn backend_of(url: &str) -> Option<&'static str> {
+    if url.starts_with("sqlite:") {
+        Some("sqlite")
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some("postgres")
+    } else {
+        None
+    }
+}
+
+/// Opens a pool for the URL (`sqlite:` or `postgres://`). A SQLite file is created if missing.
+/// Does not migrate: call [`migrate`] (idempotent, safe from several replicas at once).
+pub async fn connect(options: &ConnectOptions) -> Result<Arc<dyn Store>, StoreError> {
+    match backend_of(&options.url) {
+        Some("sqlite") => Ok(Arc::new(sqlite::SqliteStore::connect(options).await?)),
+        Some(_) => Ok(Arc::new(postgres::PgStore::connect(options).await?)),
+        None => Err(StoreError::Backend(
+            "database_url must start with sqlite: or postgres://".into(),
+        )),
+    }
+}
+
+/// Brings the schema up to date. Applying it twice is a no-op; on PostgreSQL concurrent callers
+/// serialise on an advisory lock.
+pub async fn migrate(options: &ConnectOptions) -> Result<(), StoreError> {
+    match backend_of(&options.url) {
+        Some("sqlite") => sqlite::SqliteStore::connect(options).await?.migrate().await,
+        Some(_) => postgres::PgStore::connect(options).await?.migrate().await,
+        None => Err(StoreError::Backend(
+            "database_url must start with sqlite: or postgres://".into(),
+        )),
+    }
+}

@@ -1,0 +1,447 @@
+//! Configuration: the documented defaults of `config/default.toml` (built in), then an optional
+//! file, then `TECHPASS_*` environment variables. Unknown keys and bad values are refused with a
+//! message that names the key; `main` turns that into exit code 2.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use url::Url;
+
+/// The documented defaults, compiled in so that the binary and the documentation cannot differ.
+pub const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Environment variables with the prefix that are not configuration keys.
+const NOT_CONFIG: &[&str] = &["config", "test_postgres_url"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+/// A secret configuration value; never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    #[serde(default)]
+    pub master_key: Option<Secret>,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    pub prepublication_delay_secs: u64,
+    pub reload_interval_secs: u64,
+    pub jwks_max_age_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub clock_skew_secs: u64,
+}
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {message}")]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about one configuration key.
+    pub fn for_key(key: &str, problem: impl std::fmt::Display) -> Self {
+        ConfigError {
+            message: format!("`{key}` {problem}"),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load_from(file, Env::prefixed("TECHPASS_"))
+    }
+
+    /// As [`Config::load`], with the environment provider given (tests pass their own).
+    pub fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    message: format!("config file {} does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let env = env
+            .split("__")
+            .filter(|key| !NOT_CONFIG.contains(&key.as_str()));
+        let config: Config = figment.merge(env).extract().map_err(describe)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !self.issuer.is_empty() {
+            check_issuer(&self.issuer)?;
+        } else if self.mode == Mode::Production {
+            return Err(ConfigError::for_key(
+                "issuer",
+                "must be set in production (the public https URL of TechPass)",
+            ));
+        }
+        if !self.database_url.is_empty() && techpass_store::backend_of(&self.database_url).is_none()
+        {
+            return Err(ConfigError::for_key(
+                "database_url",
+                "must start with sqlite:// or postgres:// (or be empty for SQLite in data_dir)",
+            ));
+        }
+        if let Some(key) = &self.master_key {
+            techpass_oidc::MasterKey::from_base64(key.expose())
+                .map_err(|e| ConfigError::for_key("master_key", e))?;
+        } else if self.mode == Mode::Production {
+            return Err(ConfigError::for_key(
+                "master_key",
+                "is required in production: set TECHPASS_MASTER_KEY to 32 random bytes in base64 (openssl rand -base64 32)",
+            ));
+        }
+        if let Err(e) = self.log.level.parse::<tracing_subscriber::EnvFilter>() {
+            return Err(ConfigError::for_key(
+                "log.level",
+                format!("is not a valid filter: {e}"),
+            ));
+        }
+        positive(
+            "database.max_connections",
+            u64::from(self.database.max_connections),
+        )?;
+        positive(
+            "database.acquire_timeout_secs",
+            self.database.acquire_timeout_secs,
+        )?;
+        positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
+        positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+        positive("keys.reload_interval_secs", self.keys.reload_interval_secs)?;
+        positive(
+            "tokens.access_token_lifetime_secs",
+            self.tokens.access_token_lifetime_secs,
+        )?;
+        positive(
+            "tokens.id_token_lifetime_secs",
+            self.tokens.id_token_lifetime_secs,
+        )?;
+        let needed = self.keys.reload_interval_secs + self.keys.jwks_max_age_secs;
+        if self.keys.prepublication_delay_secs < needed {
+            return Err(ConfigError::for_key(
+                "keys.prepublication_delay_secs",
+                format!(
+                    "must be at least keys.reload_interval_secs + keys.jwks_max_age_secs ({needed}), so every replica and every cached key set has a new key before it signs"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("techpass.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The issuer: the configured one, or `http://<bound address>` in development.
+    pub fn resolve_issuer(&self, bound: SocketAddr) -> Result<Url, ConfigError> {
+        let text = if self.issuer.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.issuer.clone()
+        };
+        check_issuer(&text)
+    }
+
+    /// The longest a signed token stays valid, which bounds how long a retired key is published.
+    pub fn max_token_lifetime_secs(&self) -> u64 {
+        self.tokens
+            .access_token_lifetime_secs
+            .max(self.tokens.id_token_lifetime_secs)
+            + self.tokens.clock_skew_secs
+    }
+
+    pub fn json_logs(&self) -> bool {
+        match self.log.format {
+            LogFormat::Json => true,
+            LogFormat::Pretty => false,
+            LogFormat::Auto => self.mode == Mode::Production,
+        }
+    }
+}
+
+fn positive(key: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::for_key(key, "must be greater than 0"));
+    }
+    Ok(())
+}
+
+/// RFC 8414 §2 / OIDC Discovery §3: an https URL with no query or fragment; plain http only for
+/// a loopback host (development and tests).
+fn check_issuer(text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text)
+        .map_err(|e| ConfigError::for_key("issuer", format!("is not a URL: {e}")))?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::for_key(
+            "issuer",
+            "must not have a query or fragment",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::for_key(
+            "issuer",
+            "must not contain credentials",
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ConfigError::for_key(
+            "issuer",
+            "must use https (plain http is allowed only on 127.0.0.1, [::1] or localhost)",
+        )),
+        other => Err(ConfigError::for_key(
+            "issuer",
+            format!("has unsupported scheme {other}"),
+        )),
+    }
+}
+
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// figment names the key and where the value came from; keep that, drop the noise.
+fn describe(error: figment::Error) -> ConfigError {
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .and_then(|m| m.source.as_ref().map(|s| format!(" (from {s})")))
+                .unwrap_or_default();
+            let kind = match &e.kind {
+                figment::error::Kind::UnknownField(field, _) => {
+                    // figment sometimes already ends the path with the field.
+                    let full = if key.is_empty() {
+                        field.clone()
+                    } else if e.path.last() == Some(field) {
+                        key.clone()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                    return format!("unknown key `{full}`{source}");
+                }
+                other => other.to_string(),
+            };
+            if key.is_empty() {
+                format!("{kind}{source}")
+            } else {
+                format!("`{key}`: {kind}{source}")
+            }
+        })
+        .collect();
+    ConfigError {
+        message: messages.join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = std::env::temp_dir().join(format!("techpass-cfg-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("techpass.toml");
+        std::fs::write(&file, toml).unwrap();
+        // A private environment: the variables given, under a prefix nobody else uses.
+        let prefix = format!("TPT{}_", uuid::Uuid::new_v4().simple());
+        for (k, v) in env {
+            std::env::set_var(format!("{prefix}{k}"), v);
+        }
+        let result = Config::load_from(Some(&file), Env::prefixed(&prefix));
+        for (k, _) in env {
+            std::env::remove_var(format!("{prefix}{k}"));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        result
+    }
+
+    fn error(toml: &str, env: &[(&str, &str)]) -> String {
+        load(toml, env).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_a_working_development_config() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(c.mode, Mode::Development);
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(c.database_url().starts_with("sqlite://"));
+        assert!(c.database_url().ends_with("techpass.db"));
+        assert!(!c.json_logs());
+        assert_eq!(
+            c.resolve_issuer("127.0.0.1:8080".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:8080/"
+        );
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        let c = load(
+            "listen = \"127.0.0.1:9000\"\n[log]\nlevel = \"debug\"\n",
+            &[
+                ("LOG__LEVEL", "warn"),
+                ("DATABASE_URL", "postgres://db/techpass"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.log.level, "warn");
+        assert_eq!(c.database_url(), "postgres://db/techpass");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        assert!(error("listne = \"x\"", &[]).contains("unknown key `listne`"));
+        assert!(
+            error("[keys]\nrotate_every = 1\n", &[]).contains("unknown key `keys.rotate_every`")
+        );
+        let env = error("", &[("DATABSE_URL", "x")]);
+        assert!(env.contains("unknown key `databse_url`"), "{env}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(error("listen = \"everywhere\"", &[]).contains("`listen`"));
+        assert!(error("mode = \"staging\"", &[]).contains("`mode`"));
+        assert!(
+            error("[database]\nmax_connections = -1\n", &[]).contains("`database.max_connections`")
+        );
+        assert!(
+            error("[database]\nmax_connections = 0\n", &[]).contains("`database.max_connections`")
+        );
+        assert!(error("database_url = \"mysql://x\"", &[]).contains("`database_url`"));
+        assert!(error("issuer = \"http://id.example.gov.sg\"", &[]).contains("must use https"));
+        assert!(error("issuer = \"https://id.example/?a=b\"", &[]).contains("query"));
+        assert!(error("master_key = \"short\"", &[]).contains("`master_key`"));
+        assert!(error("[log]\nlevel = \"[[\"\n", &[]).contains("`log.level`"));
+        assert!(error("[keys]\nprepublication_delay_secs = 10\n", &[])
+            .contains("`keys.prepublication_delay_secs`"));
+    }
+
+    #[test]
+    fn production_requires_issuer_and_master_key() {
+        assert!(error("mode = \"production\"", &[]).contains("`issuer`"));
+        let e = error(
+            "mode = \"production\"\nissuer = \"https://id.example\"\n",
+            &[],
+        );
+        assert!(
+            e.contains("`master_key`") && e.contains("TECHPASS_MASTER_KEY"),
+            "{e}"
+        );
+        let key = techpass_oidc::MasterKey::generate_base64().unwrap();
+        let c = load(
+            "mode = \"production\"\nissuer = \"https://id.example\"\n",
+            &[("MASTER_KEY", &key)],
+        )
+        .unwrap();
+        assert!(c.json_logs());
+        assert_eq!(format!("{:?}", c.master_key), "Some(Secret(..))");
+    }
+
+    #[test]
+    fn loopback_issuers_may_use_http() {
+        for ok in [
+            "http://127.0.0.1:1",
+            "http://localhost:8080",
+            "http://[::1]:9",
+        ] {
+            assert!(check_issuer(ok).is_ok(), "{ok}");
+        }
+        assert!(check_issuer("http://10.0.0.1").is_err());
+    }
+}

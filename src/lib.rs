@@ -1,0 +1,13 @@
+//! The `techpass` binary's library: configuration, wiring of concrete types into [`AppState`],
+//! the HTTP router ([`http::app`]), startup and shutdown. It holds no business rules: those live
+//! in `techpass-domain`, the protocol in `techpass-oidc`, storage in `techpass-store`.
+
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use http::app;
+pub use state::AppState;

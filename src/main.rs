@@ -1,0 +1,151 @@
+//! `techpass`: the command line. `serve` runs the provider; `migrate` and `keys` are operator
+//! commands against the same configuration and database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use techpass::config::Config;
+use techpass::server::{self, StartupError};
+use techpass_domain::{Clock, SystemClock};
+use techpass_oidc::KeyError;
+
+#[derive(Parser)]
+#[command(
+    name = "techpass",
+    version,
+    about = "OpenID Connect provider and federation broker"
+)]
+struct Cli {
+    /// A TOML file overriding config/default.toml (environment variables TECHPASS_* override it).
+    #[arg(long, global = true, env = "TECHPASS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the provider (migrates the database and creates the first signing key if needed).
+    Serve,
+    /// Bring the database schema up to date (safe to run repeatedly and concurrently).
+    Migrate,
+    /// Signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List the signing keys and their state (pending, active, retired).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a new signing key: published now, signing after keys.prepublication_delay_secs.
+    Rotate {
+        /// Rotate even though a previous rotation is still pending.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("techpass: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    techpass::telemetry::init(&config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("techpass: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("techpass: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> Result<(), StartupError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match command {
+        Command::Serve => server::serve(config, clock).await,
+        Command::Migrate => {
+            server::open_store(&config).await?;
+            println!("database schema is up to date");
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let store = server::open_store(&config).await?;
+            let keys = server::open_keys(&config, store, clock).await?;
+            match command {
+                KeysCommand::List { json } => print_keys(&keys, json),
+                KeysCommand::Rotate { force } => match keys.rotate(force).await {
+                    Ok(rotation) => {
+                        println!(
+                            "created key {} (generation {}); published now, signs from {}",
+                            rotation.kid,
+                            rotation.generation,
+                            rfc3339(rotation.activates_at.as_secs())
+                        );
+                        Ok(())
+                    }
+                    Err(e @ (KeyError::Refused(_) | KeyError::ConcurrentRotation { .. })) => {
+                        Err(StartupError::Failed(format!("rotation not started: {e}")))
+                    }
+                    Err(e) => Err(StartupError::Failed(format!("rotation failed: {e}"))),
+                },
+            }
+        }
+    }
+}
+
+fn print_keys(keys: &techpass_oidc::KeyManager, json: bool) -> Result<(), StartupError> {
+    let statuses = keys.statuses();
+    if json {
+        let text = serde_json::to_string_pretty(&statuses)
+            .map_err(|e| StartupError::Failed(e.to_string()))?;
+        println!("{text}");
+        return Ok(());
+    }
+    println!(
+        "{:<44} {:>4} {:<8} {:<21} PUBLISHED UNTIL",
+        "KID", "GEN", "STATE", "SIGNS FROM"
+    );
+    for s in statuses {
+        println!(
+            "{:<44} {:>4} {:<8} {:<21} {}",
+            s.kid,
+            s.generation,
+            s.state,
+            rfc3339(s.activates_at),
+            s.published_until.map(rfc3339).unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+/// A Unix time as RFC 3339 UTC, for people reading the key table.
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}

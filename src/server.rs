@@ -1,0 +1,281 @@
+//! Startup and shutdown: resolve the master key, open the database, migrate, load the signing
+//! keys, bind, serve, and on SIGTERM/SIGINT stop accepting and let in-flight requests finish.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use techpass_domain::Clock;
+use techpass_oidc::discovery::ProviderMetadata;
+use techpass_oidc::{KeyError, KeyManager, KeySettings, MasterKey};
+use techpass_store::ConnectOptions;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use url::Url;
+
+use crate::config::{Config, ConfigError, Mode};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+
+/// Why the process could not start. Configuration errors exit with 2, the rest with 1.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StartupError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartupError::Config(_) => 2,
+            StartupError::Failed(_) => 1,
+        }
+    }
+}
+
+fn failed(context: &str, e: impl std::fmt::Display) -> StartupError {
+    StartupError::Failed(format!("{context}: {e}"))
+}
+
+pub const MASTER_KEY_FILE: &str = "master.key";
+
+/// The master key and a human description of where it came from (for error messages).
+pub fn master_key(config: &Config) -> Result<(MasterKey, String), StartupError> {
+    if let Some(secret) = &config.master_key {
+        let key = MasterKey::from_base64(secret.expose())
+            .map_err(|e| ConfigError::for_key("master_key", e))?;
+        return Ok((key, "TECHPASS_MASTER_KEY".into()));
+    }
+    if config.mode == Mode::Production {
+        return Err(ConfigError::for_key("master_key", "is required in production").into());
+    }
+    ensure_data_dir(&config.data_dir)?;
+    let path = config.data_dir.join(MASTER_KEY_FILE);
+    let text = read_or_create_key_file(&path)?;
+    let key = MasterKey::from_base64(&text)
+        .map_err(|e| StartupError::Failed(format!("{}: {e}", path.display())))?;
+    Ok((key, path.display().to_string()))
+}
+
+fn ensure_data_dir(dir: &Path) -> Result<(), StartupError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
+        failed(
+            &format!("cannot create data directory {}", dir.display()),
+            e,
+        )
+    })
+}
+
+/// Reads the development master key file, creating it (mode 0600) on first start. A file that
+/// others can read is refused rather than used.
+fn read_or_create_key_file(path: &Path) -> Result<String, StartupError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let text = MasterKey::generate_base64().map_err(|e| failed("master key", e))?;
+            file.write_all(format!("{text}\n").as_bytes())
+                .map_err(|e| failed(&format!("cannot write {}", path.display()), e))?;
+            tracing::info!(path = %path.display(), "generated a development master key");
+            Ok(text)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)
+                    .map_err(|e| failed(&format!("cannot read {}", path.display()), e))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(StartupError::Failed(format!(
+                        "{} is readable by other users (mode {:o}); run `chmod 600 {}`",
+                        path.display(),
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+            }
+            std::fs::read_to_string(path)
+                .map_err(|e| failed(&format!("cannot read {}", path.display()), e))
+        }
+        Err(e) => Err(failed(&format!("cannot create {}", path.display()), e)),
+    }
+}
+
+pub fn connect_options(config: &Config) -> ConnectOptions {
+    ConnectOptions {
+        url: config.database_url(),
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+    }
+}
+
+/// Opens (and for SQLite creates) the database and brings its schema up to date.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn techpass_store::Store>, StartupError> {
+    if config.database_url.is_empty() {
+        ensure_data_dir(&config.data_dir)?;
+    }
+    let options = connect_options(config);
+    techpass_store::migrate(&options)
+        .await
+        .map_err(|e| failed("cannot migrate the database", e))?;
+    techpass_store::connect(&options)
+        .await
+        .map_err(|e| failed("cannot connect to the database", e))
+}
+
+pub fn key_settings(config: &Config) -> KeySettings {
+    KeySettings {
+        prepublication_delay: config.keys.prepublication_delay_secs as i64,
+        max_token_lifetime: config.max_token_lifetime_secs() as i64,
+    }
+}
+
+/// Opens the signing keys, creating the first one if the database has none.
+pub async fn open_keys(
+    config: &Config,
+    store: Arc<dyn techpass_store::Store>,
+    clock: Arc<dyn Clock>,
+) -> Result<KeyManager, StartupError> {
+    let (master, source) = master_key(config)?;
+    KeyManager::open(store, master, clock, key_settings(config))
+        .await
+        .map_err(|e| match e {
+            KeyError::WrongMasterKey { .. } => StartupError::Failed(format!(
+                "{e}. The master key comes from {source}; start with the key the keys were created with"
+            )),
+            other => failed("cannot load the signing keys", other),
+        })
+}
+
+/// Everything a server needs, wired.
+pub async fn build_state(
+    config: Config,
+    issuer: Url,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    let store = open_store(&config).await?;
+    let keys = open_keys(&config, store.clone(), clock.clone()).await?;
+    Ok(AppState {
+        metadata: Arc::new(ProviderMetadata::new(&issuer)),
+        config: Arc::new(config),
+        issuer,
+        store,
+        keys: Arc::new(keys),
+        clock,
+        metrics: Arc::new(Metrics::new()),
+    })
+}
+
+/// Work every replica does in the background: re-reading keys so that rotations made elsewhere
+/// are seen, and expired keys deleted. Stops when the returned handle is aborted.
+pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
+    let keys = state.keys.clone();
+    let every = Duration::from_secs(state.config.keys.reload_interval_secs);
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(error = %e, "could not reload signing keys; keeping the ones in memory");
+            }
+        }
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops accepting connections and
+/// waits up to `grace` for in-flight requests.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let signalled = Arc::new(Notify::new());
+    let notify = signalled.clone();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        notify.notify_one();
+    });
+    tokio::select! {
+        result = server => result,
+        () = async {
+            signalled.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// `techpass serve`.
+pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| failed(&format!("cannot listen on {}", config.listen), e))?;
+    let bound: SocketAddr = listener
+        .local_addr()
+        .map_err(|e| failed("cannot read the bound address", e))?;
+    let issuer = config.resolve_issuer(bound)?;
+    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let mode = config.mode;
+    let state = build_state(config, issuer, clock).await?;
+    let background = spawn_background(&state);
+    tracing::info!(
+        %bound,
+        issuer = %state.metadata.issuer,
+        database = state.store.backend(),
+        ?mode,
+        "TechPass is serving"
+    );
+    println!(
+        "TechPass is serving at {} (listening on {bound}, {} database)",
+        state.metadata.issuer,
+        state.store.backend()
+    );
+    let result = serve_until(listener, crate::http::app(state), shutdown_signal(), grace).await;
+    background.abort();
+    result.map_err(|e| failed("server error", e))
+}

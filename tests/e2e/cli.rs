@@ -1,0 +1,245 @@
+//! The `techpass` binary as an operator meets it: no-configuration start, configuration errors,
+//! the master key, `migrate`, `keys list` and `keys rotate`, and shutdown on SIGTERM.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use serde_json::Value;
+use techpass_oidc::MasterKey;
+use techpass_store::testing::{Backend, TestDatabase};
+
+use crate::support::{client, run_techpass, spawn_serve, TempDir};
+
+async fn jwks_kids(base: &str) -> Vec<String> {
+    let jwks: Value = client()
+        .get(format!("{base}/jwks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn terminate(mut process: crate::support::ServeProcess) -> (i32, String) {
+    let pid = process.child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), process.child.wait())
+        .await
+        .expect("techpass did not exit after SIGTERM")
+        .unwrap();
+    let mut stderr = String::new();
+    if let Some(mut err) = process.child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        err.read_to_string(&mut stderr).await.unwrap();
+    }
+    (status.code().unwrap_or(-1), stderr)
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_then_restart_and_wrong_master_key() {
+    let cwd = TempDir::new();
+    // Only the port is chosen, so tests do not collide on 8080.
+    let listen = [("TECHPASS_LISTEN", "127.0.0.1:0")];
+    let serving = spawn_serve(&cwd.0, &listen).await;
+    assert!(
+        serving.base.starts_with("http://127.0.0.1:"),
+        "{}",
+        serving.base
+    );
+    let discovery: Value = client()
+        .get(format!("{}/.well-known/openid-configuration", serving.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["issuer"], serving.base);
+    let kids = jwks_kids(&serving.base).await;
+    assert_eq!(kids.len(), 1);
+
+    let data = cwd.0.join("data");
+    assert!(
+        data.join("techpass.db").is_file(),
+        "embedded SQLite database created"
+    );
+    let key_mode = std::fs::metadata(data.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600, "development master key is private");
+
+    let (code, stderr) = terminate(serving).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+
+    // A restart reuses the stored key.
+    let again = spawn_serve(&cwd.0, &listen).await;
+    assert_eq!(jwks_kids(&again.base).await, kids);
+    terminate(again).await;
+
+    // Another master key must not silently replace the keys.
+    let other = MasterKey::generate_base64().unwrap();
+    let (code, _, stderr) = run_techpass(
+        &cwd.0,
+        &["serve"],
+        &[
+            ("TECHPASS_LISTEN", "127.0.0.1:0"),
+            ("TECHPASS_MASTER_KEY", &other),
+        ],
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("does not decrypt signing key"), "{stderr}");
+    assert!(stderr.contains("TECHPASS_MASTER_KEY"), "{stderr}");
+
+    // A master key file others can read is refused.
+    std::fs::set_permissions(
+        data.join("master.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, _, stderr) = run_techpass(&cwd.0, &["serve"], &listen).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("readable by other users"), "{stderr}");
+}
+
+#[tokio::test]
+async fn configuration_errors_exit_2_naming_the_key() {
+    let cwd = TempDir::new();
+    let file = cwd.0.join("techpass.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:0\"\n[keys]\nrotation_period = 5\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--config", config, "serve"],
+            vec![],
+            "unknown key `keys.rotation_period`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_LISTEN", "not-an-address")],
+            "`listen`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_LOG__FORMAT", "xml")],
+            "`log.format`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_DATABSE_URL", "sqlite://x.db")],
+            "unknown key `databse_url`",
+        ),
+        (
+            vec!["--config", "/nonexistent/techpass.toml", "serve"],
+            vec![],
+            "does not exist",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_MODE", "production")],
+            "`issuer`",
+        ),
+        (
+            vec!["serve"],
+            vec![
+                ("TECHPASS_MODE", "production"),
+                ("TECHPASS_ISSUER", "https://id.example.gov.sg"),
+            ],
+            "TECHPASS_MASTER_KEY",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (code, stdout, stderr) = run_techpass(&cwd.0, &args, &env).await;
+        assert_eq!(code, 2, "{args:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?} {env:?}: expected {expected:?} in {stderr}"
+        );
+        assert!(stdout.is_empty(), "nothing served: {stdout}");
+    }
+    assert!(
+        !cwd.0.join("data").exists(),
+        "a refused start writes nothing"
+    );
+}
+
+async fn keys_commands_rotate_and_list(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend, "e2e::keys_commands_rotate_and_list").await else {
+        return;
+    };
+    let cwd = TempDir::new();
+    let master = MasterKey::generate_base64().unwrap();
+    let env = [
+        ("TECHPASS_DATABASE_URL", db.url.as_str()),
+        ("TECHPASS_MASTER_KEY", master.as_str()),
+    ];
+
+    for _ in 0..2 {
+        let (code, stdout, stderr) = run_techpass(&cwd.0, &["migrate"], &env).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("up to date"));
+    }
+
+    let (code, stdout, stderr) = run_techpass(&cwd.0, &["keys", "rotate"], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("created key"), "{stdout}");
+
+    // A second rotation while the new key is still pending is refused.
+    let (code, _, stderr) = run_techpass(&cwd.0, &["keys", "rotate"], &env).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("rotation not started"), "{stderr}");
+
+    let (code, stdout, stderr) = run_techpass(&cwd.0, &["keys", "list", "--json"], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    let keys: Value = serde_json::from_str(&stdout).unwrap();
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["active", "pending"]);
+    let pending_from = keys[1]["activates_at"].as_i64().unwrap();
+    let created = keys[1]["created_at"].as_i64().unwrap();
+    assert_eq!(
+        pending_from - created,
+        3600,
+        "default pre-publication delay"
+    );
+
+    let (code, stdout, _) = run_techpass(&cwd.0, &["keys", "list"], &env).await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("pending") && stdout.contains("active"),
+        "{stdout}"
+    );
+
+    // --force starts another rotation despite the pending one.
+    let (code, _, stderr) = run_techpass(&cwd.0, &["keys", "rotate", "--force"], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !cwd.0.join("data").exists(),
+        "no development files with an explicit database and key"
+    );
+}
+
+crate::both_backends!(keys_commands_rotate_and_list);

@@ -1,0 +1,97 @@
+//! Discovery and JWKS over HTTP, on both backends.
+
+use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+use serde_json::Value;
+use techpass_store::testing::Backend;
+
+use crate::support::TestServer;
+
+async fn discovery_lists_what_is_implemented(backend: Backend) {
+    let Some(server) = TestServer::start(backend, "e2e::discovery_lists_what_is_implemented").await
+    else {
+        return;
+    };
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let response = server.get(path).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["issuer"], server.base, "issuer without trailing slash");
+        assert_eq!(doc["jwks_uri"], format!("{}/jwks", server.base));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
+        // Nothing advertised ahead of its implementation.
+        for absent in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+        ] {
+            assert!(
+                doc.get(absent).is_none(),
+                "{absent} advertised but not implemented"
+            );
+        }
+        // Every advertised URL is served.
+        let jwks = server
+            .get(
+                doc["jwks_uri"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches(&server.base),
+            )
+            .await;
+        assert_eq!(jwks.status(), 200);
+    }
+    server.stop().await;
+}
+
+async fn token_signed_by_active_key_verifies_against_published_jwks(backend: Backend) {
+    let Some(server) = TestServer::start(
+        backend,
+        "e2e::token_signed_by_active_key_verifies_against_published_jwks",
+    )
+    .await
+    else {
+        return;
+    };
+    let claims = serde_json::json!({"iss": server.base, "sub": "someone", "aud": "app", "exp": 4_000_000_000u64});
+    let token = server.state.keys.sign_jwt("JWT", &claims).unwrap();
+
+    let response = server.get("/jwks").await;
+    assert_eq!(response.status(), 200);
+    let cache = response.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cache, "public, max-age=300");
+    let jwks: jsonwebtoken::jwk::JwkSet = response.json().await.unwrap();
+    for jwk in &jwks.keys {
+        assert!(jwk.common.key_id.is_some());
+        assert_eq!(
+            jwk.common.key_algorithm,
+            Some(jsonwebtoken::jwk::KeyAlgorithm::RS256)
+        );
+        assert_eq!(
+            jwk.common.public_key_use,
+            Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
+        );
+    }
+    let kid = decode_header(&token).unwrap().kid.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("signing key is published")).unwrap();
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["app"]);
+    validation.set_issuer(&[server.base.as_str()]);
+    let verified = decode::<Value>(&token, &key, &validation).unwrap();
+    assert_eq!(verified.claims["sub"], "someone");
+    server.stop().await;
+}
+
+crate::both_backends!(
+    discovery_lists_what_is_implemented,
+    token_signed_by_active_key_verifies_against_published_jwks,
+);

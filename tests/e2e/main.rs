@@ -1,0 +1,10 @@
+//! End-to-end tests: real servers on 127.0.0.1:0 (in-process through `app(state)`, or the
+//! `techpass` binary as a process), real databases (SQLite files and PostgreSQL schemas), real
+//! HTTP. One test binary, modules per area, so it links once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod discovery;
+mod health;
+mod shutdown;
+mod support;
