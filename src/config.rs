@@ -63,6 +63,74 @@ pub struct Config {
     pub http: HttpConfig,
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
+    pub session: SessionConfig,
+    pub dev_upstream: DevUpstreamConfig,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    pub idle_timeout_secs: u64,
+    pub max_lifetime_secs: u64,
+    pub login_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevUpstreamConfig {
+    /// `None`: on in development mode, off in production.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MfaMode {
+    Amr,
+    TrustedUpstream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountTypeName {
+    PublicOfficer,
+    Vendor,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub id: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Name of an environment variable holding the client secret (keeps it out of files).
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    pub allowed_tenants: Vec<String>,
+    pub account_types: Vec<AccountTypeName>,
+    #[serde(default = "default_mfa")]
+    pub mfa: MfaMode,
+    #[serde(default = "default_amr_values")]
+    pub mfa_amr_values: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+
+fn default_mfa() -> MfaMode {
+    MfaMode::Amr
+}
+
+fn default_amr_values() -> Vec<String> {
+    vec!["mfa".to_string()]
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +262,13 @@ impl Config {
             "tokens.id_token_lifetime_secs",
             self.tokens.id_token_lifetime_secs,
         )?;
+        positive("session.idle_timeout_secs", self.session.idle_timeout_secs)?;
+        positive("session.max_lifetime_secs", self.session.max_lifetime_secs)?;
+        positive(
+            "session.login_timeout_secs",
+            self.session.login_timeout_secs,
+        )?;
+        self.validate_upstreams()?;
         let needed = self.keys.reload_interval_secs + self.keys.jwks_max_age_secs;
         if self.keys.prepublication_delay_secs < needed {
             return Err(ConfigError::for_key(
@@ -204,6 +279,114 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    fn validate_upstreams(&self) -> Result<(), ConfigError> {
+        if self.dev_upstream.enabled == Some(true) && self.mode == Mode::Production {
+            return Err(ConfigError::for_key(
+                "dev_upstream.enabled",
+                "cannot be true in production: the development upstream signs anyone in",
+            ));
+        }
+        if self.dev_upstream.enabled == Some(true) && !self.issuer.is_empty() {
+            let url = check_issuer(&self.issuer)?;
+            if !is_loopback(&url) {
+                return Err(ConfigError::for_key(
+                    "dev_upstream.enabled",
+                    "requires an issuer on a loopback host (127.0.0.1, [::1], localhost)",
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, u) in self.upstreams.iter().enumerate() {
+            let key = |field: &str| format!("upstreams[{i}].{field}");
+            let id_ok = !u.id.is_empty()
+                && u.id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !id_ok {
+                return Err(ConfigError::for_key(
+                    &key("id"),
+                    "must be lowercase letters, digits and '-'",
+                ));
+            }
+            if u.id.starts_with("dev-") {
+                return Err(ConfigError::for_key(
+                    &key("id"),
+                    "the prefix dev- is reserved for the development upstream",
+                ));
+            }
+            if !seen.insert(u.id.clone()) {
+                return Err(ConfigError::for_key(
+                    &key("id"),
+                    format!("{:?} is used twice", u.id),
+                ));
+            }
+            let issuer = Url::parse(&u.issuer)
+                .map_err(|e| ConfigError::for_key(&key("issuer"), format!("is not a URL: {e}")))?;
+            if issuer.scheme() != "https" && !(issuer.scheme() == "http" && is_loopback(&issuer)) {
+                return Err(ConfigError::for_key(&key("issuer"), "must use https"));
+            }
+            if u.client_id.is_empty() {
+                return Err(ConfigError::for_key(&key("client_id"), "must be set"));
+            }
+            match (&u.client_secret, &u.client_secret_env) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::for_key(
+                        &key("client_secret"),
+                        "and client_secret_env are both set; use one",
+                    ))
+                }
+                (None, None) => {
+                    return Err(ConfigError::for_key(
+                        &key("client_secret_env"),
+                        "(or client_secret) must be set",
+                    ))
+                }
+                (None, Some(var)) if std::env::var(var).map_or(true, |v| v.is_empty()) => {
+                    return Err(ConfigError::for_key(
+                        &key("client_secret_env"),
+                        format!("names {var}, which is not set"),
+                    ))
+                }
+                _ => {}
+            }
+            if !u.scopes.iter().any(|s| s == "openid") {
+                return Err(ConfigError::for_key(&key("scopes"), "must include openid"));
+            }
+            if u.allowed_tenants.is_empty() {
+                return Err(ConfigError::for_key(
+                    &key("allowed_tenants"),
+                    "must list at least one tenant id (tid)",
+                ));
+            }
+            if u.account_types.is_empty() {
+                return Err(ConfigError::for_key(
+                    &key("account_types"),
+                    "must list public_officer and/or vendor",
+                ));
+            }
+            if u.mfa == MfaMode::Amr && u.mfa_amr_values.is_empty() {
+                return Err(ConfigError::for_key(
+                    &key("mfa_amr_values"),
+                    "must list at least one amr value",
+                ));
+            }
+        }
+        if self.upstreams.is_empty() && !self.dev_upstream_enabled() {
+            return Err(ConfigError::for_key(
+                "upstreams",
+                "is empty and the development upstream is off: nobody could sign in",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the development upstream runs: as configured, else only in development mode.
+    pub fn dev_upstream_enabled(&self) -> bool {
+        self.dev_upstream
+            .enabled
+            .unwrap_or(self.mode == Mode::Development)
     }
 
     /// The database URL to use: the configured one, or SQLite in the data directory.
@@ -424,13 +607,84 @@ mod tests {
             "{e}"
         );
         let key = techpass_oidc::MasterKey::generate_base64().unwrap();
-        let c = load(
-            "mode = \"production\"\nissuer = \"https://id.example\"\n",
-            &[("MASTER_KEY", &key)],
-        )
-        .unwrap();
+        let prod = format!("mode = \"production\"\nissuer = \"https://id.example\"\n{WOG}");
+        let c = load(&prod, &[("MASTER_KEY", &key)]).unwrap();
+        assert!(
+            !c.dev_upstream_enabled(),
+            "off in production unless configured"
+        );
         assert!(c.json_logs());
         assert_eq!(format!("{:?}", c.master_key), "Some(Secret(..))");
+    }
+
+    const WOG: &str = r#"
+[[upstreams]]
+id = "wog"
+display_name = "Public officer"
+issuer = "https://login.microsoftonline.com/5d1e2c3b-0000-4000-8000-00000000a001/v2.0"
+client_id = "c1"
+client_secret = "s1"
+allowed_tenants = ["5d1e2c3b-0000-4000-8000-00000000a001"]
+account_types = ["public_officer"]
+"#;
+
+    #[test]
+    fn upstreams_are_validated() {
+        let c = load(WOG, &[]).unwrap();
+        assert_eq!(c.upstreams[0].scopes, vec!["openid", "profile", "email"]);
+        assert_eq!(c.upstreams[0].mfa, MfaMode::Amr);
+        assert_eq!(c.upstreams[0].mfa_amr_values, vec!["mfa"]);
+        assert!(c.dev_upstream_enabled(), "on in development by default");
+
+        let twice = format!("{WOG}{WOG}");
+        assert!(error(&twice, &[]).contains("`upstreams[1].id`"));
+        let bad = [
+            ("id = \"wog\"", "id = \"WOG!\"", "`upstreams[0].id`"),
+            ("id = \"wog\"", "id = \"dev-wog\"", "reserved"),
+            ("https://login", "http://login", "`upstreams[0].issuer`"),
+            (
+                "client_secret = \"s1\"",
+                "client_secret_env = \"TECHPASS_NO_SUCH_VAR\"",
+                "TECHPASS_NO_SUCH_VAR",
+            ),
+            (
+                "client_secret = \"s1\"",
+                "",
+                "`upstreams[0].client_secret_env`",
+            ),
+            (
+                "allowed_tenants = [\"5d1e2c3b-0000-4000-8000-00000000a001\"]",
+                "allowed_tenants = []",
+                "`upstreams[0].allowed_tenants`",
+            ),
+            (
+                "account_types = [\"public_officer\"]",
+                "account_types = [\"robot\"]",
+                "account_types",
+            ),
+        ];
+        for (from, to, expected) in bad {
+            let text = WOG.replace(from, to);
+            let e = error(&text, &[]);
+            assert!(e.contains(expected), "{to}: {e}");
+        }
+        let e = error(&format!("{WOG}mfa = \"sometimes\"\n"), &[]);
+        assert!(e.contains("mfa"), "{e}");
+        let trusted = load(&format!("{WOG}mfa = \"trusted-upstream\"\n"), &[]).unwrap();
+        assert_eq!(trusted.upstreams[0].mfa, MfaMode::TrustedUpstream);
+    }
+
+    #[test]
+    fn development_upstream_is_refused_outside_development() {
+        let e = error("mode = \"production\"\nissuer = \"https://id.example\"\n[dev_upstream]\nenabled = true\n", &[("MASTER_KEY", &techpass_oidc::MasterKey::generate_base64().unwrap())]);
+        assert!(e.contains("`dev_upstream.enabled`"), "{e}");
+        let e = error(
+            "issuer = \"https://id.example\"\n[dev_upstream]\nenabled = true\n",
+            &[],
+        );
+        assert!(e.contains("loopback"), "{e}");
+        let e = error("[dev_upstream]\nenabled = false\n", &[]);
+        assert!(e.contains("nobody could sign in"), "{e}");
     }
 
     #[test]

@@ -6,8 +6,10 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod server;
+pub mod signin;
 pub mod state;
 pub mod telemetry;
+pub mod web;
 
 pub use http::app;
 pub use state::AppState;

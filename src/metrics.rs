@@ -37,10 +37,18 @@ fn latency_histogram() -> Histogram {
     ])
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SigninLabels {
+    pub upstream: String,
+    pub outcome: String,
+    pub reason: String,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
     requests: Family<RequestLabels, Counter>,
+    signins: Family<SigninLabels, Counter>,
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -67,9 +75,16 @@ impl Metrics {
             "Time to answer HTTP requests, by method and route",
             latency.clone(),
         );
+        let signins = Family::<SigninLabels, Counter>::default();
+        registry.register(
+            "signins",
+            "Upstream sign-ins, by upstream, outcome (success or denied) and denial reason",
+            signins.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             requests,
+            signins,
             latency,
         }
     }
@@ -88,6 +103,16 @@ impl Metrics {
                 route: route.to_string(),
             })
             .observe(seconds);
+    }
+
+    pub fn signin(&self, upstream: &str, outcome: &str, reason: &str) {
+        self.signins
+            .get_or_create(&SigninLabels {
+                upstream: upstream.to_string(),
+                outcome: outcome.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     /// The exposition text (Prometheus/OpenMetrics text format).

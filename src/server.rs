@@ -17,9 +17,17 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use url::Url;
 
-use crate::config::{Config, ConfigError, Mode};
+use techpass_domain::account::{AccountType, ClassificationRules};
+use techpass_oidc::discovery::endpoint;
+use techpass_oidc::Secrets;
+use techpass_upstream::dev::{self, DevUpstream};
+use techpass_upstream::{MfaRule, OidcConnector, OidcConnectorConfig};
+
+use crate::config::{is_loopback, AccountTypeName, Config, ConfigError, MfaMode, Mode};
 use crate::metrics::Metrics;
+use crate::signin::{CookiePolicy, Upstream, Upstreams};
 use crate::state::AppState;
+use crate::web::Pages;
 
 /// Why the process could not start. Configuration errors exit with 2, the rest with 1.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +162,16 @@ pub async fn open_keys(
     clock: Arc<dyn Clock>,
 ) -> Result<KeyManager, StartupError> {
     let (master, source) = master_key(config)?;
+    load_keys(config, store, clock, master, &source).await
+}
+
+async fn load_keys(
+    config: &Config,
+    store: Arc<dyn techpass_store::Store>,
+    clock: Arc<dyn Clock>,
+    master: MasterKey,
+    source: &str,
+) -> Result<KeyManager, StartupError> {
     KeyManager::open(store, master, clock, key_settings(config))
         .await
         .map_err(|e| match e {
@@ -164,6 +182,138 @@ pub async fn open_keys(
         })
 }
 
+/// The HTTP client for upstreams: no redirects followed (SSRF), bounded time.
+fn upstream_http_client() -> Result<reqwest::Client, StartupError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| failed("cannot build the HTTP client", e))
+}
+
+fn account_types(names: &[AccountTypeName]) -> Vec<AccountType> {
+    names
+        .iter()
+        .map(|n| match n {
+            AccountTypeName::PublicOfficer => AccountType::PublicOfficer,
+            AccountTypeName::Vendor => AccountType::Vendor,
+        })
+        .collect()
+}
+
+/// The configured upstreams, then (when enabled) the development upstream's two directories.
+fn build_upstreams(
+    config: &Config,
+    issuer: &Url,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Upstreams, Option<Arc<DevUpstream>>), StartupError> {
+    let http = upstream_http_client()?;
+    let callback = endpoint(issuer, crate::signin::routes::CALLBACK);
+    let skew = config.tokens.clock_skew_secs as i64;
+    let mut upstreams = Vec::new();
+    for u in &config.upstreams {
+        let client_secret = match (&u.client_secret, &u.client_secret_env) {
+            (Some(secret), _) => secret.expose().to_string(),
+            (None, Some(var)) => std::env::var(var).unwrap_or_default(),
+            (None, None) => String::new(),
+        };
+        let mfa = match u.mfa {
+            MfaMode::Amr => MfaRule::Amr(u.mfa_amr_values.clone()),
+            MfaMode::TrustedUpstream => {
+                tracing::warn!(upstream = %u.id, "MFA is not checked for this upstream: it is trusted to enforce MFA by Conditional Access (mfa = \"trusted-upstream\")");
+                MfaRule::TrustedUpstream
+            }
+        };
+        let connector = OidcConnector::new(
+            OidcConnectorConfig {
+                id: u.id.clone(),
+                display_name: u.display_name.clone(),
+                issuer: u.issuer.clone(),
+                client_id: u.client_id.clone(),
+                client_secret,
+                redirect_uri: callback.clone(),
+                scopes: u.scopes.clone(),
+                allowed_tenants: u.allowed_tenants.clone(),
+                mfa,
+                clock_skew_secs: skew,
+            },
+            http.clone(),
+            clock.clone(),
+        )
+        .map_err(|e| failed(&format!("upstream {}", u.id), e))?;
+        upstreams.push(Upstream {
+            connector: Arc::new(connector),
+            account_types: account_types(&u.account_types),
+        });
+    }
+    if !config.dev_upstream_enabled() {
+        return Ok((Upstreams(upstreams), None));
+    }
+    if config.mode == Mode::Production || !is_loopback(issuer) {
+        return Err(ConfigError::for_key(
+            "dev_upstream.enabled",
+            "the development upstream runs only in development mode on a loopback issuer",
+        )
+        .into());
+    }
+    tracing::warn!("the development upstream is enabled: anyone can sign in as a test person");
+    let client_secret =
+        techpass_oidc::Secrets::random_token().map_err(|e| failed("dev upstream", e))?;
+    let base = Url::parse(&endpoint(issuer, dev::PATH_PREFIX))
+        .map_err(|e| failed("dev upstream URL", e))?;
+    let dev_upstream = DevUpstream::new(
+        base,
+        vec![dev::DevClient {
+            client_id: DEV_CLIENT_ID.to_string(),
+            client_secret: client_secret.clone(),
+            redirect_uris: vec![callback.clone()],
+        }],
+        clock.clone(),
+        dev::Tamper::None,
+    )
+    .map_err(|e| failed("cannot start the development upstream", e))?;
+    for (id, name, tid, kind) in [
+        (
+            "dev-wog",
+            "Public officer (development)",
+            dev::WOG_TENANT_ID,
+            AccountType::PublicOfficer,
+        ),
+        (
+            "dev-vendors",
+            "Vendor (development)",
+            dev::VENDOR_TENANT_ID,
+            AccountType::Vendor,
+        ),
+    ] {
+        let connector = OidcConnector::new(
+            OidcConnectorConfig {
+                id: id.to_string(),
+                display_name: name.to_string(),
+                issuer: dev_upstream.issuer(tid),
+                client_id: DEV_CLIENT_ID.to_string(),
+                client_secret: client_secret.clone(),
+                redirect_uri: callback.clone(),
+                scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                allowed_tenants: vec![tid.to_string()],
+                mfa: MfaRule::Amr(vec!["mfa".into()]),
+                clock_skew_secs: skew,
+            },
+            http.clone(),
+            clock.clone(),
+        )
+        .map_err(|e| failed("development upstream connector", e))?;
+        upstreams.push(Upstream {
+            connector: Arc::new(connector),
+            account_types: vec![kind],
+        });
+    }
+    Ok((Upstreams(upstreams), Some(Arc::new(dev_upstream))))
+}
+
+/// The client id TechPass uses at its development upstream.
+pub const DEV_CLIENT_ID: &str = "techpass-development";
+
 /// Everything a server needs, wired.
 pub async fn build_state(
     config: Config,
@@ -171,22 +321,35 @@ pub async fn build_state(
     clock: Arc<dyn Clock>,
 ) -> Result<AppState, StartupError> {
     let store = open_store(&config).await?;
-    let keys = open_keys(&config, store.clone(), clock.clone()).await?;
+    let (master, source) = master_key(&config)?;
+    let secrets = Secrets::derive(&master).map_err(|e| failed("master key", e))?;
+    let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
+    let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
+    let pages = Pages::new().map_err(|e| failed("page templates", e))?;
     Ok(AppState {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),
+        cookies: CookiePolicy {
+            secure: issuer.scheme() == "https",
+        },
         config: Arc::new(config),
         issuer,
         store,
         keys: Arc::new(keys),
         clock,
         metrics: Arc::new(Metrics::new()),
+        secrets,
+        upstreams: Arc::new(upstreams),
+        classification: Arc::new(ClassificationRules::default()),
+        pages: Arc::new(pages),
+        dev_upstream,
     })
 }
 
-/// Work every replica does in the background: re-reading keys so that rotations made elsewhere
-/// are seen, and expired keys deleted. Stops when the returned handle is aborted.
+/// Work every replica does in the background (safe to run on all of them at once): re-reading
+/// keys so that rotations made elsewhere are seen and expired keys deleted, and purging expired
+/// sign-in attempts and sessions. Stops when the returned handle is aborted.
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
-    let keys = state.keys.clone();
+    let state = state.clone();
     let every = Duration::from_secs(state.config.keys.reload_interval_secs);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
@@ -194,8 +357,29 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            if let Err(e) = keys.reload().await {
+            if let Err(e) = state.keys.reload().await {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the ones in memory");
+            }
+            let now = state.clock.now().as_secs();
+            let idle_before = now - state.config.session.idle_timeout_secs as i64;
+            let purged = async {
+                let attempts = state.store.delete_expired_login_attempts(now).await?;
+                let sessions = state
+                    .store
+                    .delete_expired_sessions(now, idle_before)
+                    .await?;
+                Ok::<_, techpass_store::StoreError>((attempts, sessions))
+            };
+            match purged.await {
+                Ok((0, 0)) => {}
+                Ok((attempts, sessions)) => {
+                    tracing::debug!(
+                        attempts,
+                        sessions,
+                        "purged expired sign-in attempts and sessions"
+                    )
+                }
+                Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
             }
         }
     })

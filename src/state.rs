@@ -3,14 +3,18 @@
 
 use std::sync::Arc;
 
+use techpass_domain::account::ClassificationRules;
 use techpass_domain::Clock;
 use techpass_oidc::discovery::ProviderMetadata;
-use techpass_oidc::KeyManager;
+use techpass_oidc::{KeyManager, Secrets};
 use techpass_store::Store;
+use techpass_upstream::dev::DevUpstream;
 use url::Url;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::signin::{CookiePolicy, Upstreams};
+use crate::web::Pages;
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -23,4 +27,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The discovery document, serialised once.
     pub metadata: Arc<ProviderMetadata>,
+    /// Keyed hashing and random values, under a key derived from the master key.
+    pub secrets: Secrets,
+    pub upstreams: Arc<Upstreams>,
+    pub classification: Arc<ClassificationRules>,
+    pub pages: Arc<Pages>,
+    pub cookies: CookiePolicy,
+    /// The development upstream, when enabled (its routes are mounted under /dev/azure).
+    pub dev_upstream: Option<Arc<DevUpstream>>,
 }

@@ -61,17 +61,21 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(http.request_timeout_secs),
         ));
 
-    Router::new()
+    let mut router = Router::new()
         .merge(discovery::router())
         .merge(health::router())
+        .merge(crate::signin::routes::router())
+        .merge(crate::web::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
         ))
-        .fallback(not_found)
-        .layer(layers)
-        .with_state(state)
+        .fallback(not_found);
+    if let Some(dev) = &state.dev_upstream {
+        router = router.nest_service(techpass_upstream::dev::PATH_PREFIX, dev.clone().router());
+    }
+    router.layer(layers).with_state(state)
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -7,4 +7,5 @@ mod cli;
 mod discovery;
 mod health;
 mod shutdown;
+mod signin;
 mod support;

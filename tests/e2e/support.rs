@@ -105,6 +105,17 @@ impl TestServer {
         db: Option<TestDatabase>,
     ) -> TestServer {
         let listener = TcpListener::bind(config.listen).await.unwrap();
+        TestServer::start_on(listener, config, clock, data_dir, db).await
+    }
+
+    /// As `start_with`, on a listener the test bound first (to know its URL in advance).
+    pub async fn start_on(
+        listener: TcpListener,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        data_dir: TempDir,
+        db: Option<TestDatabase>,
+    ) -> TestServer {
         let addr = listener.local_addr().unwrap();
         let issuer = config.resolve_issuer(addr).unwrap();
         let state = server::build_state(config, issuer, clock).await.unwrap();
@@ -144,6 +155,27 @@ impl TestServer {
             task.await.unwrap().unwrap();
         }
     }
+}
+
+/// A client that keeps cookies like a browser and shows each redirect instead of following it.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The `Location` of a redirect, asserting it is a 303 (RFC 9700 §4.12: never 307 after a form).
+pub fn see_other(response: &reqwest::Response) -> String {
+    assert_eq!(
+        response.status(),
+        303,
+        "expected a 303 redirect from {}",
+        response.url()
+    );
+    response.headers()["location"].to_str().unwrap().to_string()
 }
 
 pub fn client() -> reqwest::Client {

@@ -1,10 +1,12 @@
 //! TechPass's domain: the vocabulary and the pure rules of the product.
 //!
-//! Owns newtypes, entities and decisions that need no IO (the signing-key schedule today; redirect
-//! matching, account classification and the token gate as they arrive). Everything here takes
+//! Owns newtypes, entities and decisions that need no IO (the signing-key schedule, account classification,
+//! session lifetimes; redirect matching and the token gate as they arrive). Everything here takes
 //! `now` as an argument and must not know about HTTP, SQL or an async runtime.
 
+pub mod account;
 pub mod clock;
 pub mod keys;
+pub mod session;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -8,5 +8,7 @@ pub mod discovery;
 pub mod jwt;
 pub mod keys;
 pub mod paths;
+pub mod secrets;
 
 pub use keys::{KeyError, KeyManager, KeySettings, MasterKey};
+pub use secrets::Secrets;

@@ -5,9 +5,12 @@
 //! this crate: callers see domain-shaped records and [`StoreError`]. Every method has a test in
 //! the shared conformance suite, which runs on both backends.
 
+mod audit;
 mod error;
 mod keys;
+mod portable;
 mod postgres;
+mod signin;
 mod sqlite;
 
 #[cfg(test)]
@@ -20,8 +23,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 
 /// Liveness of the database, for readiness probes.
 #[async_trait]
@@ -31,7 +36,17 @@ pub trait HealthStore {
 }
 
 /// Everything the application stores, as one object-safe handle.
-pub trait Store: SigningKeyStore + HealthStore + Send + Sync + std::fmt::Debug + 'static {
+pub trait Store:
+    SigningKeyStore
+    + LoginAttemptStore
+    + SessionStore
+    + AuditStore
+    + HealthStore
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
+{
     /// Which backend this is ("sqlite" or "postgres"), for logs and tests.
     fn backend(&self) -> &'static str;
 }

@@ -84,3 +84,5 @@ impl SigningKeyStore for PgStore {
         Ok(deleted)
     }
 }
+
+crate::portable::portable_impls!(PgStore);

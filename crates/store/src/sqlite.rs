@@ -93,3 +93,5 @@ impl SigningKeyStore for SqliteStore {
         Ok(deleted)
     }
 }
+
+crate::portable::portable_impls!(SqliteStore);

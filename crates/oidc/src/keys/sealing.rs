@@ -16,6 +16,8 @@ pub const MASTER_KEY_LEN: usize = 32;
 /// The key that seals signing keys. Never printed: its `Debug` shows nothing of it.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// For deriving other server keys (HKDF, RFC 5869), so one secret is configured.
+    prk: aws_lc_rs::hkdf::Prk,
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -34,8 +36,11 @@ impl MasterKey {
         }
         let unbound = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| KeyError::MalformedMasterKey("rejected by AES-256-GCM".into()))?;
+        let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"techpass-master-key")
+            .extract(bytes);
         Ok(MasterKey {
             key: LessSafeKey::new(unbound),
+            prk,
         })
     }
 
@@ -62,6 +67,16 @@ impl MasterKey {
             .fill(&mut bytes)
             .map_err(|_| KeyError::Crypto("random source failed".into()))?;
         Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// An HMAC-SHA-256 key derived for one purpose (`info`); the same on every replica.
+    pub fn derive_hmac_key(&self, info: &str) -> Result<aws_lc_rs::hmac::Key, KeyError> {
+        let info = [info.as_bytes()];
+        let okm = self
+            .prk
+            .expand(&info, aws_lc_rs::hmac::HMAC_SHA256)
+            .map_err(|_| KeyError::Crypto("key derivation failed".into()))?;
+        Ok(aws_lc_rs::hmac::Key::from(okm))
     }
 
     pub fn seal(&self, kid: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {

@@ -1,0 +1,45 @@
+//! The audit log: append-only security events.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+/// One security event. `details` is a JSON object with event-specific fields.
+#[derive(Debug, Clone, PartialEq, Eq, Default, sqlx::FromRow)]
+pub struct AuditRecord {
+    /// Assigned by the store; ignored on append.
+    pub id: i64,
+    pub at: i64,
+    /// What happened, e.g. `signin`, `signout`, `key.rotated`.
+    pub event: String,
+    /// `success` or `denied` (or `failure`).
+    pub outcome: String,
+    /// A short stable code for denials, e.g. `no_mfa`.
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub tenant: Option<String>,
+    pub upstream: Option<String>,
+    pub request_id: Option<String>,
+    pub details: String,
+}
+
+/// Which events to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub subject: Option<String>,
+    pub tenant: Option<String>,
+    pub event: Option<String>,
+    /// Only events with an id below this (for paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait AuditStore {
+    /// Appends an event; returns its id. Events are never updated or deleted through this API.
+    async fn append_audit(&self, event: &AuditRecord) -> Result<i64, StoreError>;
+
+    /// Events matching `filter`, newest first, at most `filter.limit` (capped at 1000).
+    async fn list_audit(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+}

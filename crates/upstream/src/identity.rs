@@ -1,0 +1,106 @@
+//! What a verified upstream sign-in yields, and every way one can fail.
+
+use serde::{Deserialize, Serialize};
+
+/// A person as proven by an upstream. Keyed by (`tenant_id`, `object_id`) — Azure AD's `tid`
+/// and `oid`, immutable — never by email or UPN, which are mutable and reusable; the rest are
+/// attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamIdentity {
+    /// The connector that verified it.
+    pub upstream: String,
+    pub issuer: String,
+    pub tenant_id: String,
+    pub object_id: String,
+    /// The upstream's `sub` (pairwise per application in Azure AD): an attribute only.
+    pub subject: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub preferred_username: Option<String>,
+    /// Azure AD `acct` = 1: a B2B guest in the issuing tenant.
+    pub guest: bool,
+    /// Azure AD `idp`: the home identity provider of a guest.
+    pub home_idp: Option<String>,
+    /// Authentication methods the upstream reported (`amr`).
+    pub amr: Vec<String>,
+    pub acr: Option<String>,
+    /// When the person authenticated at the upstream (`auth_time`, else `iat`), Unix seconds.
+    pub auth_time: i64,
+    /// How MFA was established: `"amr"` (the token said so) or `"trusted-upstream"` (the
+    /// operator declared that the upstream enforces it by Conditional Access).
+    pub mfa: String,
+}
+
+/// How an upstream must prove MFA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaRule {
+    /// The ID token's `amr` must contain one of these values; absent evidence fails closed.
+    Amr(Vec<String>),
+    /// The upstream enforces MFA itself (Azure AD Conditional Access on the app registration).
+    TrustedUpstream,
+}
+
+/// Why an upstream sign-in was refused. [`UpstreamError::reason`] is the short, stable code
+/// written to the audit log and metrics; `Display` is for logs, never for the person's page.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum UpstreamError {
+    #[error("upstream discovery failed: {0}")]
+    Discovery(String),
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream token endpoint refused the code: {error} {description}")]
+    TokenEndpoint { error: String, description: String },
+    #[error("upstream returned no ID token")]
+    MissingIdToken,
+    #[error("ID token is not signed")]
+    Unsigned,
+    #[error("ID token algorithm not allowed: {0}")]
+    DisallowedAlgorithm(String),
+    #[error("ID token signed by an unknown key")]
+    UnknownKey,
+    #[error("ID token signature invalid")]
+    BadSignature,
+    #[error("ID token issuer mismatch: {0}")]
+    WrongIssuer(String),
+    #[error("ID token audience mismatch: {0}")]
+    WrongAudience(String),
+    #[error("ID token nonce mismatch or missing: {0}")]
+    WrongNonce(String),
+    #[error("ID token expired: {0}")]
+    Expired(String),
+    #[error("ID token issued in the future: {0}")]
+    IssuedInFuture(String),
+    #[error("tenant {0:?} is not allowed")]
+    WrongTenant(Option<String>),
+    #[error("ID token lacks the {0} claim")]
+    MissingClaim(&'static str),
+    #[error("no evidence of multi-factor authentication (amr {0:?})")]
+    NoMfa(Vec<String>),
+    #[error("ID token malformed: {0}")]
+    Malformed(String),
+}
+
+impl UpstreamError {
+    /// A short, stable reason code for the audit log and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Discovery(_) => "upstream_discovery_failed",
+            UpstreamError::Unreachable(_) => "upstream_unreachable",
+            UpstreamError::TokenEndpoint { .. } => "upstream_code_refused",
+            UpstreamError::MissingIdToken => "missing_id_token",
+            UpstreamError::Unsigned => "unsigned_token",
+            UpstreamError::DisallowedAlgorithm(_) => "disallowed_algorithm",
+            UpstreamError::UnknownKey => "unknown_signing_key",
+            UpstreamError::BadSignature => "bad_signature",
+            UpstreamError::WrongIssuer(_) => "wrong_issuer",
+            UpstreamError::WrongAudience(_) => "wrong_audience",
+            UpstreamError::WrongNonce(_) => "wrong_nonce",
+            UpstreamError::Expired(_) => "expired_token",
+            UpstreamError::IssuedInFuture(_) => "issued_in_future",
+            UpstreamError::WrongTenant(_) => "tenant_not_allowed",
+            UpstreamError::MissingClaim(_) => "missing_claim",
+            UpstreamError::NoMfa(_) => "no_mfa",
+            UpstreamError::Malformed(_) => "malformed_token",
+        }
+    }
+}

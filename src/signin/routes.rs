@@ -1,0 +1,428 @@
+//! HTTP handlers of sign-in: `/login`, `/callback`, `/logout` and the landing page `/`.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::Deserialize;
+use techpass_store::AuditRecord;
+use tower_http::request_id::RequestId;
+
+use super::{
+    audit, csrf_token, current_session, finish_login, safe_return_to, sign_out, start_login,
+    CallbackQuery, Denial,
+};
+use crate::state::AppState;
+
+pub const LOGIN: &str = "/login";
+pub const CALLBACK: &str = "/callback";
+pub const LOGOUT: &str = "/logout";
+pub const HOME: &str = "/";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(HOME, get(home))
+        .route(LOGIN, get(login))
+        .route(CALLBACK, get(callback))
+        .route(LOGOUT, post(logout))
+}
+
+fn request_id(id: &Option<Extension<RequestId>>) -> Option<String> {
+    id.as_ref()
+        .and_then(|Extension(id)| id.header_value().to_str().ok())
+        .map(String::from)
+}
+
+fn cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age_secs: u64,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(state.cookies.secure)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(max_age_secs as i64))
+        .build()
+}
+
+fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
+    let mut c = cookie(state, name, String::new(), 0);
+    c.make_removal();
+    c
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginQuery {
+    upstream: Option<String>,
+    return_to: Option<String>,
+    login_hint: Option<String>,
+    /// An `idp` hint names the upstream, like `upstream`.
+    idp: Option<String>,
+    prompt: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<LoginQuery>,
+    request: Option<Extension<RequestId>>,
+) -> Response {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let chosen = query.upstream.as_deref().or(query.idp.as_deref());
+    let upstream = match chosen {
+        Some(id) => match state.upstreams.get(id) {
+            Some(u) => u,
+            None => {
+                return state.pages.message(
+                    StatusCode::BAD_REQUEST,
+                    "Unknown sign-in option",
+                    "That sign-in option does not exist. Go back and choose one of the options offered.",
+                )
+            }
+        },
+        None => match state
+            .upstreams
+            .implied(query.login_hint.as_deref(), &state.classification)
+        {
+            Some(u) => u,
+            None => return choose(&state, &return_to, query.login_hint.as_deref()),
+        },
+    };
+    let browser = jar
+        .get(state.cookies.login())
+        .map(|c| c.value().to_string());
+    let force = query.prompt.as_deref() == Some("login");
+    match start_login(
+        &state,
+        upstream,
+        return_to,
+        query.login_hint,
+        force,
+        browser,
+    )
+    .await
+    {
+        Ok((url, browser)) => {
+            let jar = jar.add(cookie(
+                &state,
+                state.cookies.login(),
+                browser,
+                state.config.session.login_timeout_secs,
+            ));
+            (jar, Redirect::to(url.as_str())).into_response()
+        }
+        Err(denial) => deny(&state, denial, request_id(&request)).await,
+    }
+}
+
+fn choose(state: &AppState, return_to: &str, login_hint: Option<&str>) -> Response {
+    let upstreams: Vec<_> = state
+        .upstreams
+        .0
+        .iter()
+        .map(|u| {
+            let mut href = url::form_urlencoded::Serializer::new(String::new());
+            href.append_pair("upstream", u.connector.id());
+            href.append_pair("return_to", return_to);
+            if let Some(hint) = login_hint {
+                href.append_pair("login_hint", hint);
+            }
+            minijinja::context! {
+                name => u.connector.display_name(),
+                href => format!("{LOGIN}?{}", href.finish()),
+            }
+        })
+        .collect();
+    state.pages.render(
+        StatusCode::OK,
+        "choose.html",
+        minijinja::context! { upstreams => upstreams },
+    )
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<CallbackQuery>,
+    request: Option<Extension<RequestId>>,
+) -> Response {
+    let request_id = request_id(&request);
+    let browser = jar
+        .get(state.cookies.login())
+        .map(|c| c.value().to_string());
+    match finish_login(&state, query, browser.as_deref()).await {
+        Ok(session) => {
+            let who = &session.identity;
+            state.metrics.signin(&who.upstream, "success", "");
+            tracing::info!(upstream = %who.upstream, tid = %who.tenant_id, oid = %who.object_id, mfa = %who.mfa, "signed in");
+            audit(
+                &state,
+                AuditRecord {
+                    at: state.clock.now().as_secs(),
+                    event: "signin".into(),
+                    outcome: "success".into(),
+                    subject: Some(format!("{}/{}", who.tenant_id, who.object_id)),
+                    upstream: Some(who.upstream.clone()),
+                    request_id,
+                    details: serde_json::json!({
+                        "email": who.email,
+                        "amr": who.amr,
+                        "acr": who.acr,
+                        "auth_time": who.auth_time,
+                        "mfa": who.mfa,
+                        "guest": who.guest,
+                    })
+                    .to_string(),
+                    ..AuditRecord::default()
+                },
+            )
+            .await;
+            let jar = jar
+                .remove(removal(&state, state.cookies.login()))
+                .add(cookie(
+                    &state,
+                    state.cookies.session(),
+                    session.cookie,
+                    state.config.session.max_lifetime_secs,
+                ));
+            // 303: never replay anything to the next URL (RFC 9700 §4.12).
+            (jar, Redirect::to(&session.return_to)).into_response()
+        }
+        Err(denial) => deny(&state, denial, request_id).await,
+    }
+}
+
+/// What the person reads for each reason: what happened and what to do.
+fn explain(reason: &str) -> (&'static str, &'static str, &'static str) {
+    match reason {
+        "no_mfa" => (
+            "Multi-factor authentication required",
+            "Your sign-in did not use multi-factor authentication, which TechPass requires.",
+            "Sign in again and approve the prompt in Microsoft Authenticator (or your other second factor).",
+        ),
+        "tenant_not_allowed" | "wrong_issuer" => (
+            "Account not accepted",
+            "You signed in with an account from an organisation whose accounts TechPass does not accept here.",
+            "Sign in with your government (WOG) account, or the account your project manager invited.",
+        ),
+        "account_type_not_allowed" => (
+            "Wrong sign-in option",
+            "This sign-in option is not for your kind of account (public officer or vendor).",
+            "Go back and choose the other sign-in option.",
+        ),
+        "upstream_access_denied" => (
+            "Sign-in cancelled",
+            "The sign-in was cancelled at Microsoft.",
+            "Start again if you meant to sign in.",
+        ),
+        "missing_state" | "unknown_or_replayed_state" | "login_expired" | "browser_mismatch" => (
+            "This sign-in link is no longer valid",
+            "The sign-in expired, was already completed, or was started in another browser.",
+            "Start the sign-in again from this browser.",
+        ),
+        "missing_email" => (
+            "Email address missing",
+            "Your directory did not tell TechPass your email address, which TechPass needs to know who you are.",
+            "Contact the TechPass team with the reference below.",
+        ),
+        "upstream_unreachable" | "upstream_discovery_failed" | "storage_unavailable" => (
+            "Sign-in is unavailable",
+            "TechPass could not complete the sign-in right now.",
+            "Try again in a few minutes. If it persists, contact the TechPass team with the reference below.",
+        ),
+        _ => (
+            "Sign-in could not be verified",
+            "TechPass could not verify the response from your directory, so it did not sign you in.",
+            "Try again. If it persists, contact the TechPass team with the reference below.",
+        ),
+    }
+}
+
+/// A refusal: audited with its reason, counted, logged with detail, and explained on a page.
+async fn deny(state: &AppState, denial: Denial, request_id: Option<String>) -> Response {
+    let upstream = denial.upstream.clone().unwrap_or_default();
+    state.metrics.signin(&upstream, "denied", denial.reason);
+    tracing::warn!(reason = denial.reason, upstream = %upstream, detail = %denial.detail, "sign-in denied");
+    audit(
+        state,
+        AuditRecord {
+            at: state.clock.now().as_secs(),
+            event: "signin".into(),
+            outcome: "denied".into(),
+            reason: Some(denial.reason.to_string()),
+            upstream: denial.upstream.clone(),
+            request_id: request_id.clone(),
+            details: serde_json::json!({ "detail": denial.detail }).to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    let (title, text, next_step) = explain(denial.reason);
+    let status = match denial.reason {
+        "upstream_unreachable" | "upstream_discovery_failed" | "storage_unavailable" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::FORBIDDEN,
+    };
+    state.pages.render(
+        status,
+        "denied.html",
+        minijinja::context! {
+            title => title, text => text, next_step => next_step,
+            reason => denial.reason, request_id => request_id,
+        },
+    )
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct HomeQuery {
+    signed_out: Option<String>,
+}
+
+async fn home(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<HomeQuery>,
+) -> Response {
+    let cookie = jar
+        .get(state.cookies.session())
+        .map(|c| c.value().to_string());
+    let session = match current_session(&state, cookie.as_deref()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the session");
+            return state.pages.message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TechPass is unavailable",
+                "TechPass cannot reach its database right now. Try again in a few minutes.",
+            );
+        }
+    };
+    let view = session.as_ref().map(|s| {
+        let upstream_name = state
+            .upstreams
+            .get(&s.upstream)
+            .map(|u| u.connector.display_name().to_string())
+            .unwrap_or_else(|| s.upstream.clone());
+        minijinja::context! {
+            name => s.identity.name,
+            email => s.identity.email,
+            account_type => match s.account_type {
+                techpass_domain::account::AccountType::PublicOfficer => "Public officer",
+                techpass_domain::account::AccountType::Vendor => "Vendor",
+            },
+            upstream_name => upstream_name,
+            tenant_id => s.tenant_id,
+            object_id => s.object_id,
+            guest => s.identity.guest,
+            home_idp => s.identity.home_idp,
+            mfa => s.identity.mfa,
+            amr => s.identity.amr,
+            acr => s.identity.acr,
+            auth_time => rfc3339(s.auth_time),
+            expires_at => rfc3339(s.expires_at),
+            idle_minutes => state.config.session.idle_timeout_secs / 60,
+        }
+    });
+    let csrf = session.as_ref().map(|s| csrf_token(&state.secrets, s));
+    let response = state.pages.render(
+        StatusCode::OK,
+        "home.html",
+        minijinja::context! {
+            session => view,
+            csrf_token => csrf,
+            signed_out => query.signed_out.is_some() && session.is_none(),
+        },
+    );
+    if cookie.is_some() && session.is_none() {
+        // A stale cookie: drop it.
+        return (
+            jar.remove(removal(&state, state.cookies.session())),
+            response,
+        )
+            .into_response();
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    request: Option<Extension<RequestId>>,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    let cookie = jar
+        .get(state.cookies.session())
+        .map(|c| c.value().to_string());
+    let session = match current_session(&state, cookie.as_deref()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return (
+                jar.remove(removal(&state, state.cookies.session())),
+                Redirect::to("/?signed_out=1"),
+            )
+                .into_response()
+        }
+        Err(_) => {
+            return state.pages.message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TechPass is unavailable",
+                "TechPass cannot reach its database right now. Try again in a few minutes.",
+            )
+        }
+    };
+    match sign_out(&state, &session, form.csrf_token.as_deref().unwrap_or("")).await {
+        Ok(true) => {
+            audit(
+                &state,
+                AuditRecord {
+                    at: state.clock.now().as_secs(),
+                    event: "signout".into(),
+                    outcome: "success".into(),
+                    subject: Some(format!("{}/{}", session.tenant_id, session.object_id)),
+                    upstream: Some(session.upstream.clone()),
+                    request_id: request_id(&request),
+                    details: "{}".into(),
+                    ..AuditRecord::default()
+                },
+            )
+            .await;
+            (
+                jar.remove(removal(&state, state.cookies.session())),
+                Redirect::to("/?signed_out=1"),
+            )
+                .into_response()
+        }
+        Ok(false) => state.pages.message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The sign-out form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
+        ),
+        Err(_) => state.pages.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TechPass is unavailable",
+            "TechPass cannot reach its database right now. Try again in a few minutes.",
+        ),
+    }
+}

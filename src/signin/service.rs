@@ -1,0 +1,373 @@
+//! The sign-in service: start, finish, read and end sessions. Handlers call these; they hold no
+//! HTTP types beyond plain values.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use techpass_domain::account::{classify, AccountType, ClassificationRules};
+use techpass_domain::session::{session_is_live, SessionLimits};
+use techpass_domain::Timestamp;
+use techpass_oidc::Secrets;
+use techpass_store::{AuditRecord, LoginAttemptRecord, SessionRecord, StoreError};
+use techpass_upstream::{Connector, LoginParams, UpstreamError, UpstreamIdentity};
+use url::Url;
+
+use crate::state::AppState;
+
+const PURPOSE_STATE: &str = "login-state";
+const PURPOSE_BROWSER: &str = "login-browser";
+const PURPOSE_PKCE: &str = "login-pkce";
+const PURPOSE_NONCE: &str = "login-nonce";
+const PURPOSE_SESSION: &str = "session";
+const PURPOSE_CSRF: &str = "csrf";
+/// Activity is written at most this often per session, not on every request.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// One configured upstream and who may sign in through it.
+#[derive(Debug)]
+pub struct Upstream {
+    pub connector: Arc<dyn Connector>,
+    pub account_types: Vec<AccountType>,
+}
+
+/// The upstreams in configured order.
+#[derive(Debug, Default)]
+pub struct Upstreams(pub Vec<Upstream>);
+
+impl Upstreams {
+    pub fn get(&self, id: &str) -> Option<&Upstream> {
+        self.0.iter().find(|u| u.connector.id() == id)
+    }
+
+    /// The upstream to use without asking: the only one, or the only one whose account types
+    /// admit the account a `login_hint` email would be.
+    pub fn implied(
+        &self,
+        login_hint: Option<&str>,
+        rules: &ClassificationRules,
+    ) -> Option<&Upstream> {
+        if self.0.len() == 1 {
+            return self.0.first();
+        }
+        let kind = classify(login_hint?, rules);
+        let mut admitting = self.0.iter().filter(|u| u.account_types.contains(&kind));
+        match (admitting.next(), admitting.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+}
+
+/// A refused sign-in: a short stable reason (audit log, metrics, page) and detail for logs.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub reason: &'static str,
+    pub upstream: Option<String>,
+    pub detail: String,
+}
+
+impl Denial {
+    fn new(reason: &'static str, upstream: Option<&str>, detail: impl Into<String>) -> Self {
+        Denial {
+            reason,
+            upstream: upstream.map(String::from),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Denial {
+    fn from(e: StoreError) -> Self {
+        Denial::new("storage_unavailable", None, e.to_string())
+    }
+}
+
+impl From<techpass_oidc::KeyError> for Denial {
+    fn from(e: techpass_oidc::KeyError) -> Self {
+        Denial::new("internal_error", None, e.to_string())
+    }
+}
+
+/// Begins a sign-in at `upstream`: records the attempt and returns the URL to send the browser
+/// to, and the browser-binding cookie value (the existing one if the browser has it).
+pub async fn start_login(
+    state: &AppState,
+    upstream: &Upstream,
+    return_to: String,
+    login_hint: Option<String>,
+    force_reauthentication: bool,
+    browser: Option<String>,
+) -> Result<(Url, String), Denial> {
+    let id = upstream.connector.id().to_string();
+    let browser = match browser.filter(|b| b.len() == 43) {
+        Some(b) => b,
+        None => Secrets::random_token()?,
+    };
+    let login_state = Secrets::random_token()?;
+    let now = state.clock.now().as_secs();
+    state
+        .store
+        .insert_login_attempt(&LoginAttemptRecord {
+            state_hash: state.secrets.keyed_hash(PURPOSE_STATE, &login_state),
+            browser_hash: state.secrets.keyed_hash(PURPOSE_BROWSER, &browser),
+            upstream: id.clone(),
+            return_to,
+            created_at: now,
+            expires_at: now + state.config.session.login_timeout_secs as i64,
+        })
+        .await?;
+    let params = login_params(
+        &state.secrets,
+        &login_state,
+        login_hint,
+        force_reauthentication,
+    );
+    let url = upstream
+        .connector
+        .login_url(&params)
+        .await
+        .map_err(|e| Denial::new(e.reason(), Some(&id), e.to_string()))?;
+    Ok((url, browser))
+}
+
+fn login_params(
+    secrets: &Secrets,
+    login_state: &str,
+    login_hint: Option<String>,
+    force_reauthentication: bool,
+) -> LoginParams {
+    LoginParams {
+        state: login_state.to_string(),
+        nonce: secrets.keyed_hash(PURPOSE_NONCE, login_state),
+        // 43 characters of base64url: a valid RFC 7636 verifier.
+        pkce_verifier: secrets.keyed_hash(PURPOSE_PKCE, login_state),
+        login_hint,
+        force_reauthentication,
+    }
+}
+
+/// What the upstream sent back to `/callback`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// A session just created: the cookie value (shown once, stored only hashed) and where to go.
+#[derive(Debug)]
+pub struct NewSession {
+    pub cookie: String,
+    pub return_to: String,
+    pub identity: UpstreamIdentity,
+}
+
+/// Completes a sign-in. Every refusal is audited and counted by the caller's handler.
+pub async fn finish_login(
+    state: &AppState,
+    query: CallbackQuery,
+    browser: Option<&str>,
+) -> Result<NewSession, Denial> {
+    let Some(login_state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
+        return Err(Denial::new("missing_state", None, "callback without state"));
+    };
+    let attempt = state
+        .store
+        .take_login_attempt(&state.secrets.keyed_hash(PURPOSE_STATE, login_state))
+        .await?
+        .ok_or_else(|| {
+            Denial::new(
+                "unknown_or_replayed_state",
+                None,
+                "no pending sign-in for this state",
+            )
+        })?;
+    let upstream_id = attempt.upstream.as_str();
+    let now = state.clock.now().as_secs();
+    if now >= attempt.expires_at {
+        return Err(Denial::new(
+            "login_expired",
+            Some(upstream_id),
+            "sign-in took too long",
+        ));
+    }
+    // RFC 9700 §4.7: the state must come back to the browser that started the sign-in.
+    let same_browser = browser.is_some_and(|b| {
+        state
+            .secrets
+            .verify(PURPOSE_BROWSER, b, &attempt.browser_hash)
+    });
+    if !same_browser {
+        return Err(Denial::new(
+            "browser_mismatch",
+            Some(upstream_id),
+            "the callback arrived in another browser than the one that started the sign-in",
+        ));
+    }
+    if let Some(error) = query.error.as_deref() {
+        let reason = if error == "access_denied" {
+            "upstream_access_denied"
+        } else {
+            "upstream_error"
+        };
+        return Err(Denial::new(
+            reason,
+            Some(upstream_id),
+            format!("{error}: {}", query.error_description.unwrap_or_default()),
+        ));
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
+        return Err(Denial::new(
+            "missing_code",
+            Some(upstream_id),
+            "callback without code",
+        ));
+    };
+    let upstream = state.upstreams.get(upstream_id).ok_or_else(|| {
+        Denial::new(
+            "unknown_upstream",
+            Some(upstream_id),
+            "upstream no longer configured",
+        )
+    })?;
+    let params = login_params(&state.secrets, login_state, None, false);
+    let identity = upstream
+        .connector
+        .exchange(code, &params)
+        .await
+        .map_err(|e: UpstreamError| Denial::new(e.reason(), Some(upstream_id), e.to_string()))?;
+    let Some(email) = identity.email.as_deref() else {
+        return Err(Denial::new(
+            "missing_email",
+            Some(upstream_id),
+            "the upstream sent no email claim",
+        ));
+    };
+    let account_type = classify(email, &state.classification);
+    if !upstream.account_types.contains(&account_type) {
+        return Err(Denial::new(
+            "account_type_not_allowed",
+            Some(upstream_id),
+            format!(
+                "{} accounts may not sign in through {upstream_id}",
+                account_type.as_str()
+            ),
+        ));
+    }
+
+    let cookie = Secrets::random_token()?;
+    let identity_json = serde_json::to_string(&identity)
+        .map_err(|e| Denial::new("internal_error", Some(upstream_id), e.to_string()))?;
+    state
+        .store
+        .insert_session(&SessionRecord {
+            id_hash: state.secrets.keyed_hash(PURPOSE_SESSION, &cookie),
+            upstream: identity.upstream.clone(),
+            tenant_id: identity.tenant_id.clone(),
+            object_id: identity.object_id.clone(),
+            identity: identity_json,
+            auth_time: identity.auth_time,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + state.config.session.max_lifetime_secs as i64,
+        })
+        .await?;
+    Ok(NewSession {
+        cookie,
+        return_to: attempt.return_to,
+        identity,
+    })
+}
+
+/// A live session as the pages see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Session {
+    #[serde(skip)]
+    pub id_hash: String,
+    pub upstream: String,
+    pub tenant_id: String,
+    pub object_id: String,
+    pub identity: UpstreamIdentity,
+    pub account_type: AccountType,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn limits(state: &AppState) -> SessionLimits {
+    SessionLimits {
+        idle_timeout: state.config.session.idle_timeout_secs as i64,
+        max_lifetime: state.config.session.max_lifetime_secs as i64,
+    }
+}
+
+/// The session the cookie names, if it is live; records activity (at most once a minute). A
+/// session past its idle or absolute limit is deleted.
+pub async fn current_session(
+    state: &AppState,
+    cookie: Option<&str>,
+) -> Result<Option<Session>, StoreError> {
+    let Some(cookie) = cookie.filter(|c| c.len() == 43) else {
+        return Ok(None);
+    };
+    let id_hash = state.secrets.keyed_hash(PURPOSE_SESSION, cookie);
+    let Some(record) = state.store.get_session(&id_hash).await? else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    if !session_is_live(
+        limits(state),
+        Timestamp(record.expires_at),
+        Timestamp(record.last_seen_at),
+        now,
+    ) {
+        state.store.delete_session(&id_hash).await?;
+        return Ok(None);
+    }
+    if now.as_secs() - record.last_seen_at >= TOUCH_EVERY_SECS {
+        state.store.touch_session(&id_hash, now.as_secs()).await?;
+    }
+    let Ok(identity) = serde_json::from_str::<UpstreamIdentity>(&record.identity) else {
+        tracing::warn!("unreadable session identity; ending the session");
+        state.store.delete_session(&id_hash).await?;
+        return Ok(None);
+    };
+    let account_type = classify(
+        identity.email.as_deref().unwrap_or(""),
+        &state.classification,
+    );
+    Ok(Some(Session {
+        id_hash,
+        upstream: record.upstream,
+        tenant_id: record.tenant_id,
+        object_id: record.object_id,
+        identity,
+        account_type,
+        auth_time: record.auth_time,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+    }))
+}
+
+/// The CSRF token of forms shown within a session (a synchronizer token derived from the
+/// session, so it needs no storage and dies with the session).
+pub fn csrf_token(secrets: &Secrets, session: &Session) -> String {
+    secrets.keyed_hash(PURPOSE_CSRF, &session.id_hash)
+}
+
+/// Ends the session if the CSRF token belongs to it. Returns whether it ended.
+pub async fn sign_out(state: &AppState, session: &Session, csrf: &str) -> Result<bool, StoreError> {
+    if !state.secrets.verify(PURPOSE_CSRF, &session.id_hash, csrf) {
+        return Ok(false);
+    }
+    state.store.delete_session(&session.id_hash).await?;
+    Ok(true)
+}
+
+/// Writes one audit event; a failure to write is logged, never shown to the person.
+pub async fn audit(state: &AppState, record: AuditRecord) {
+    if let Err(e) = state.store.append_audit(&record).await {
+        tracing::error!(error = %e, event = %record.event, "could not write the audit log");
+    }
+}

@@ -1,0 +1,100 @@
+//! Server-rendered pages: one template environment (minijinja, auto-escaping HTML), one style
+//! sheet served from our own origin, and the headers every page carries (a strict CSP that
+//! forbids framing and third-party resources, no caching of personal pages).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use minijinja::Environment;
+use serde::Serialize;
+
+use crate::state::AppState;
+
+pub const STYLE_PATH: &str = "/assets/style.css";
+const STYLE: &str = include_str!("templates/style.css");
+
+/// Content-Security-Policy of every page: our own style sheet, forms only to ourselves, never
+/// framed (RFC 9700 §4.16), no scripts at all.
+pub const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+#[derive(Debug)]
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    pub fn new() -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        for (name, source) in [
+            ("base.html", include_str!("templates/base.html")),
+            ("home.html", include_str!("templates/home.html")),
+            ("choose.html", include_str!("templates/choose.html")),
+            ("denied.html", include_str!("templates/denied.html")),
+            ("message.html", include_str!("templates/message.html")),
+        ] {
+            env.add_template(name, source)?;
+        }
+        Ok(Pages { env })
+    }
+
+    /// Renders `template` as a complete response with the page headers.
+    pub fn render(&self, status: StatusCode, template: &str, context: impl Serialize) -> Response {
+        let body = self
+            .env
+            .get_template(template)
+            .and_then(|t| t.render(context));
+        match body {
+            Ok(html) => page_headers((status, Html(html)).into_response()),
+            Err(e) => {
+                tracing::error!(error = %e, template, "page rendering failed");
+                page_headers(
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Html("<!doctype html><title>TechPass</title><p>Something went wrong. Please try again.</p>"),
+                    )
+                        .into_response(),
+                )
+            }
+        }
+    }
+
+    /// A simple page with a title and a paragraph.
+    pub fn message(&self, status: StatusCode, title: &str, text: &str) -> Response {
+        self.render(
+            status,
+            "message.html",
+            minijinja::context! { title => title, text => text },
+        )
+    }
+}
+
+fn page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(STYLE_PATH, get(style))
+}
+
+async fn style() -> Response {
+    let mut response = STYLE.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
