@@ -675,6 +675,20 @@ account_types = ["public_officer"]
     }
 
     #[test]
+    fn production_example_is_valid() {
+        std::env::set_var("AZURE_WOG_CLIENT_SECRET", "s");
+        std::env::set_var("AZURE_VENDORS_CLIENT_SECRET", "s");
+        let example = include_str!("../config/production.example.toml");
+        let key = techpass_oidc::MasterKey::generate_base64().unwrap();
+        // The issuer comes from the environment there (docker-compose.yml), as here.
+        let c = load(
+            example,
+            &[("MASTER_KEY", &key), ("ISSUER", "https://id.example.gov.sg")],
+        );
+        assert!(c.is_ok(), "{:?}", c.err());
+    }
+
+    #[test]
     fn development_upstream_is_refused_outside_development() {
         let e = error("mode = \"production\"\nissuer = \"https://id.example\"\n[dev_upstream]\nenabled = true\n", &[("MASTER_KEY", &techpass_oidc::MasterKey::generate_base64().unwrap())]);
         assert!(e.contains("`dev_upstream.enabled`"), "{e}");

@@ -1,12 +1,5 @@
 //! Discovery, keys and the authorization endpoint.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
-use reqwest::StatusCode;
-use serde_json::Value;
-use techpass_domain::Clock;
-
 use super::*;
 
 #[tokio::test]
