@@ -5,7 +5,9 @@
 
 use crate::testing::TestDatabase;
 use crate::{
-    AuditFilter, AuditRecord, LoginAttemptRecord, SessionRecord, SigningKeyRecord, StoreError,
+    AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord, ClientSecretRecord, GrantRecord,
+    LoginAttemptRecord, Redemption, RefreshTokenRecord, SessionRecord, SigningKeyRecord,
+    StoreError, UserRecord,
 };
 
 crate::backend_tests!(
@@ -23,6 +25,12 @@ crate::backend_tests!(
     sessions_of_a_person_end_together,
     expired_and_idle_sessions_are_purged,
     audit_log_appends_and_filters_newest_first,
+    users_are_keyed_by_upstream_identity,
+    client_and_secrets_are_written_together,
+    codes_are_redeemed_exactly_once,
+    refresh_tokens_are_redeemed_exactly_once,
+    grants_are_revoked_by_code_and_by_session,
+    revoked_access_tokens_are_remembered,
 );
 
 fn key(kid: &str, generation: i64) -> SigningKeyRecord {
@@ -329,4 +337,234 @@ async fn audit_log_appends_and_filters_newest_first(db: &TestDatabase) {
         .await
         .unwrap();
     assert!(other_tenant.is_empty());
+}
+
+async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
+    let store = db.store().await;
+    let user = |id: &str, email: &str, at: i64| UserRecord {
+        id: id.into(),
+        tenant_id: "tid".into(),
+        object_id: "oid".into(),
+        email: Some(email.into()),
+        name: Some("Alice".into()),
+        created_at: at,
+        last_signin_at: at,
+    };
+    let first = store
+        .upsert_user(&user("u1", "a@x.gov.sg", 10))
+        .await
+        .unwrap();
+    assert_eq!(first.id, "u1");
+    // The same person again, with a changed email: same id, attributes updated.
+    let again = store
+        .upsert_user(&user("u2", "new@x.gov.sg", 20))
+        .await
+        .unwrap();
+    assert_eq!(again.id, "u1");
+    assert_eq!(again.email.as_deref(), Some("new@x.gov.sg"));
+    assert_eq!((again.created_at, again.last_signin_at), (10, 20));
+    assert_eq!(store.get_user("u1").await.unwrap(), Some(again));
+    assert_eq!(store.get_user("u2").await.unwrap(), None);
+    let racers = (0..6).map(|i| {
+        let store = store.clone();
+        let mut u = user(&format!("r{i}"), "a@x.gov.sg", 30);
+        u.object_id = "other".into();
+        tokio::spawn(async move { store.upsert_user(&u).await.unwrap().id })
+    });
+    let mut ids = std::collections::HashSet::new();
+    for r in racers {
+        ids.insert(r.await.unwrap());
+    }
+    assert_eq!(ids.len(), 1, "concurrent first sign-ins agree on one user");
+}
+
+fn client(id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: id.into(),
+        name: "App".into(),
+        confidential: true,
+        redirect_uris: r#"["https://app.example/cb"]"#.into(),
+        post_logout_redirect_uris: "[]".into(),
+        backchannel_logout_uri: None,
+        grant_types: r#"["authorization_code"]"#.into(),
+        enabled: true,
+        created_at: 1,
+    }
+}
+
+fn secret(id: &str, client_id: &str) -> ClientSecretRecord {
+    ClientSecretRecord {
+        id: id.into(),
+        client_id: client_id.into(),
+        secret_hash: format!("hash-{id}"),
+        created_at: 1,
+        expires_at: 100,
+    }
+}
+
+async fn client_and_secrets_are_written_together(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_client(&client("c1"), &[secret("s1", "c1"), secret("s2", "c1")])
+        .await
+        .unwrap();
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(client("c1")));
+    assert_eq!(
+        store.client_secrets("c1").await.unwrap(),
+        vec![secret("s1", "c1"), secret("s2", "c1")]
+    );
+    // A failure part-way (duplicate secret id) leaves nothing of the new client behind.
+    let err = store
+        .insert_client(&client("c2"), &[secret("s3", "c2"), secret("s1", "c2")])
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(store.get_client("c2").await.unwrap(), None);
+    assert!(store.client_secrets("c2").await.unwrap().is_empty());
+    assert!(matches!(
+        store.insert_client(&client("c1"), &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_client("nope").await.unwrap(), None);
+}
+
+fn code(hash: &str) -> AuthCodeRecord {
+    AuthCodeRecord {
+        code_hash: hash.into(),
+        client_id: "c1".into(),
+        user_id: "u1".into(),
+        session_hash: "s".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: "openid".into(),
+        nonce: Some("n".into()),
+        code_challenge: None,
+        auth_time: 5,
+        amr: r#"["mfa"]"#.into(),
+        acr: None,
+        created_at: 5,
+        expires_at: 65,
+        used_at: None,
+    }
+}
+
+async fn codes_are_redeemed_exactly_once(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_code(&code("k")).await.unwrap();
+    let racers = (0..6).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.redeem_code("k", 10).await.unwrap() })
+    });
+    let (mut redeemed, mut replayed) = (0, 0);
+    for r in racers {
+        match r.await.unwrap() {
+            Redemption::Redeemed(c) => {
+                redeemed += 1;
+                assert_eq!(c.used_at, Some(10));
+                assert_eq!(c.nonce.as_deref(), Some("n"));
+            }
+            Redemption::Replayed(_) => replayed += 1,
+            Redemption::NotFound => panic!("the code exists"),
+        }
+    }
+    assert_eq!((redeemed, replayed), (1, 5));
+    assert_eq!(
+        store.redeem_code("missing", 10).await.unwrap(),
+        Redemption::NotFound
+    );
+}
+
+fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) -> GrantRecord {
+    GrantRecord {
+        id: id.into(),
+        client_id: "c1".into(),
+        user_id: Some("u1".into()),
+        session_hash: session.map(String::from),
+        code_hash: code_hash.map(String::from),
+        scope: "openid offline_access".into(),
+        auth_time: Some(5),
+        amr: "[]".into(),
+        acr: None,
+        created_at: 5,
+        expires_at: 1_000,
+        revoked_at: None,
+    }
+}
+
+async fn refresh_tokens_are_redeemed_exactly_once(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_grant(&grant("g1", None, None)).await.unwrap();
+    let token = RefreshTokenRecord {
+        token_hash: "r1".into(),
+        grant_id: "g1".into(),
+        created_at: 5,
+        expires_at: 500,
+        used_at: None,
+    };
+    store.insert_refresh_token(&token).await.unwrap();
+    assert_eq!(
+        store.get_refresh_token("r1").await.unwrap(),
+        Some(token.clone())
+    );
+    let first = store.redeem_refresh_token("r1", 7).await.unwrap();
+    assert!(matches!(first, Redemption::Redeemed(ref t) if t.used_at == Some(7)));
+    assert!(matches!(
+        store.redeem_refresh_token("r1", 8).await.unwrap(),
+        Redemption::Replayed(_)
+    ));
+    assert_eq!(
+        store.redeem_refresh_token("nope", 8).await.unwrap(),
+        Redemption::NotFound
+    );
+}
+
+async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_grant(&grant("g1", Some("code1"), Some("sess1")))
+        .await
+        .unwrap();
+    store
+        .insert_grant(&grant("g2", Some("code2"), Some("sess1")))
+        .await
+        .unwrap();
+    store
+        .insert_grant(&grant("g3", Some("code3"), Some("sess2")))
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_grants_of_code("code1", 50).await.unwrap(), 1);
+    assert_eq!(
+        store.get_grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(50)
+    );
+    assert_eq!(
+        store.get_grant("g2").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    // Revocation keeps its first time.
+    assert_eq!(
+        store.revoke_grants_of_session("sess1", 60).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.get_grant("g1").await.unwrap().unwrap().revoked_at,
+        Some(50)
+    );
+    assert_eq!(
+        store.get_grant("g2").await.unwrap().unwrap().revoked_at,
+        Some(60)
+    );
+    assert_eq!(
+        store.get_grant("g3").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(store.revoke_grant("g3", 70).await.unwrap());
+    assert!(!store.revoke_grant("nope", 70).await.unwrap());
+}
+
+async fn revoked_access_tokens_are_remembered(db: &TestDatabase) {
+    let store = db.store().await;
+    assert!(!store.is_access_token_revoked("j1").await.unwrap());
+    store.revoke_access_token("j1", 100).await.unwrap();
+    store.revoke_access_token("j1", 100).await.unwrap();
+    assert!(store.is_access_token_revoked("j1").await.unwrap());
+    assert!(!store.is_access_token_revoked("j2").await.unwrap());
 }

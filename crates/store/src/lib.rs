@@ -10,6 +10,7 @@ mod error;
 mod keys;
 mod portable;
 mod postgres;
+mod provider;
 mod signin;
 mod sqlite;
 
@@ -26,6 +27,10 @@ use async_trait::async_trait;
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use provider::{
+    AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord, GrantStore,
+    Redemption, RefreshTokenRecord, UserRecord, UserStore,
+};
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 
 /// Liveness of the database, for readiness probes.
@@ -41,6 +46,9 @@ pub trait Store:
     + LoginAttemptStore
     + SessionStore
     + AuditStore
+    + UserStore
+    + ClientStore
+    + GrantStore
     + HealthStore
     + Send
     + Sync

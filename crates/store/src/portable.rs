@@ -197,3 +197,327 @@ macro_rules! portable_impls {
 }
 
 pub(crate) use portable_impls;
+
+macro_rules! provider_impls {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::UserStore for $store {
+            async fn upsert_user(
+                &self,
+                u: &$crate::UserRecord,
+            ) -> Result<$crate::UserRecord, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::UserRecord>(
+                    "INSERT INTO users (id, tenant_id, object_id, email, name, created_at, last_signin_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                     ON CONFLICT (tenant_id, object_id) DO UPDATE
+                       SET email = excluded.email, name = excluded.name,
+                           last_signin_at = excluded.last_signin_at
+                     RETURNING id, tenant_id, object_id, email, name, created_at, last_signin_at",
+                )
+                .bind(&u.id)
+                .bind(&u.tenant_id)
+                .bind(&u.object_id)
+                .bind(&u.email)
+                .bind(&u.name)
+                .bind(u.created_at)
+                .bind(u.last_signin_at)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn get_user(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::UserRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::UserRecord>(
+                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at
+                     FROM users WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::ClientStore for $store {
+            async fn insert_client(
+                &self,
+                c: &$crate::ClientRecord,
+                secrets: &[$crate::ClientSecretRecord],
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO clients (client_id, name, confidential, redirect_uris,
+                       post_logout_redirect_uris, backchannel_logout_uri, grant_types, enabled,
+                       created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&c.client_id)
+                .bind(&c.name)
+                .bind(c.confidential)
+                .bind(&c.redirect_uris)
+                .bind(&c.post_logout_redirect_uris)
+                .bind(&c.backchannel_logout_uri)
+                .bind(&c.grant_types)
+                .bind(c.enabled)
+                .bind(c.created_at)
+                .execute(&mut *tx)
+                .await?;
+                for s in secrets {
+                    sqlx::query(
+                        "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&s.id)
+                    .bind(&s.client_id)
+                    .bind(&s.secret_hash)
+                    .bind(s.created_at)
+                    .bind(s.expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_client(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::ClientRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::ClientRecord>(
+                    "SELECT client_id, name, confidential, redirect_uris, post_logout_redirect_uris,
+                            backchannel_logout_uri, grant_types, enabled, created_at
+                     FROM clients WHERE client_id = $1",
+                )
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn client_secrets(
+                &self,
+                client_id: &str,
+            ) -> Result<Vec<$crate::ClientSecretRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::ClientSecretRecord>(
+                    "SELECT id, client_id, secret_hash, created_at, expires_at
+                     FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id",
+                )
+                .bind(client_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::GrantStore for $store {
+            async fn insert_grant(&self, g: &$crate::GrantRecord) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope,
+                       auth_time, amr, acr, created_at, expires_at, revoked_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&g.id)
+                .bind(&g.client_id)
+                .bind(&g.user_id)
+                .bind(&g.session_hash)
+                .bind(&g.code_hash)
+                .bind(&g.scope)
+                .bind(g.auth_time)
+                .bind(&g.amr)
+                .bind(&g.acr)
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.revoked_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_grant(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::GrantRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::GrantRecord>(
+                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                            acr, created_at, expires_at, revoked_at
+                     FROM grants WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_grant(&self, id: &str, at: i64) -> Result<bool, $crate::StoreError> {
+                sqlx::query("UPDATE grants SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(self.get_grant(id).await?.is_some())
+            }
+
+            async fn revoke_grants_of_code(
+                &self,
+                code_hash: &str,
+                at: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE grants SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(code_hash)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            async fn revoke_grants_of_session(
+                &self,
+                session_hash: &str,
+                at: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE grants SET revoked_at = $2 WHERE session_hash = $1 AND revoked_at IS NULL",
+                )
+                .bind(session_hash)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            async fn insert_code(&self, c: &$crate::AuthCodeRecord) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO auth_codes (code_hash, client_id, user_id, session_hash,
+                       redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, created_at,
+                       expires_at, used_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&c.code_hash)
+                .bind(&c.client_id)
+                .bind(&c.user_id)
+                .bind(&c.session_hash)
+                .bind(&c.redirect_uri)
+                .bind(&c.scope)
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(c.auth_time)
+                .bind(&c.amr)
+                .bind(&c.acr)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.used_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn redeem_code(
+                &self,
+                code_hash: &str,
+                now: i64,
+            ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
+                const COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
+                    scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+                let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
+                    "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(code) = redeemed {
+                    return Ok($crate::Redemption::Redeemed(code));
+                }
+                let earlier = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
+                    "SELECT {COLUMNS} FROM auth_codes WHERE code_hash = $1"
+                ))
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(earlier.map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed))
+            }
+
+            async fn insert_refresh_token(
+                &self,
+                t: &$crate::RefreshTokenRecord,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.grant_id)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.used_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn redeem_refresh_token(
+                &self,
+                token_hash: &str,
+                now: i64,
+            ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
+                let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
+                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL
+                     RETURNING token_hash, grant_id, created_at, expires_at, used_at",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(token) = redeemed {
+                    return Ok($crate::Redemption::Redeemed(token));
+                }
+                Ok(self
+                    .get_refresh_token(token_hash)
+                    .await?
+                    .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed))
+            }
+
+            async fn get_refresh_token(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<$crate::RefreshTokenRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::RefreshTokenRecord>(
+                    "SELECT token_hash, grant_id, created_at, expires_at, used_at
+                     FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_access_token(
+                &self,
+                jti: &str,
+                expires_at: i64,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)
+                     ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query_scalar::<_, i64>("SELECT expires_at FROM revoked_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some())
+            }
+        }
+    };
+}
+
+pub(crate) use provider_impls;

@@ -86,3 +86,4 @@ impl SigningKeyStore for PgStore {
 }
 
 crate::portable::portable_impls!(PgStore);
+crate::portable::provider_impls!(PgStore);

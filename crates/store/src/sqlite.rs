@@ -95,3 +95,4 @@ impl SigningKeyStore for SqliteStore {
 }
 
 crate::portable::portable_impls!(SqliteStore);
+crate::portable::provider_impls!(SqliteStore);

@@ -1,0 +1,176 @@
+//! What the OpenID Provider stores: users, clients and their secrets, grants, authorization
+//! codes, refresh tokens and revoked access tokens. Secrets, codes and tokens arrive here only
+//! as keyed hashes.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub object_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub created_at: i64,
+    pub last_signin_at: i64,
+}
+
+#[async_trait]
+pub trait UserStore {
+    /// The user with this upstream identity, created with `new_id` if there is none; records
+    /// the sign-in time and the latest email and name. Concurrent calls for one identity agree
+    /// on one user.
+    async fn upsert_user(&self, user: &UserRecord) -> Result<UserRecord, StoreError>;
+
+    async fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub name: String,
+    pub confidential: bool,
+    /// JSON array of exact redirect URIs.
+    pub redirect_uris: String,
+    /// JSON array.
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    /// JSON array of grant type names.
+    pub grant_types: String,
+    pub enabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClientSecretRecord {
+    pub id: String,
+    pub client_id: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait ClientStore {
+    /// Creates a client with its first secrets in one transaction: all or nothing.
+    /// [`StoreError::Conflict`] if the client id exists.
+    async fn insert_client(
+        &self,
+        client: &ClientRecord,
+        secrets: &[ClientSecretRecord],
+    ) -> Result<(), StoreError>;
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+
+    /// The client's secrets (expired ones included; the caller checks expiry).
+    async fn client_secrets(&self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GrantRecord {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: Option<String>,
+    pub session_hash: Option<String>,
+    pub code_hash: Option<String>,
+    pub scope: String,
+    pub auth_time: Option<i64>,
+    /// JSON array.
+    pub amr: String,
+    pub acr: Option<String>,
+    pub created_at: i64,
+    /// Absolute end of the grant and of every refresh token in it.
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuthCodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_hash: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    /// JSON array.
+    pub amr: String,
+    pub acr: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+/// What presenting a one-time value found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption<T> {
+    /// First use: now marked used.
+    Redeemed(T),
+    /// Used before: a replay.
+    Replayed(T),
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub grant_id: String,
+    pub created_at: i64,
+    /// Idle end: the token must be used (rotated) before this.
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait GrantStore {
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
+
+    async fn get_grant(&self, id: &str) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Revokes a grant (idempotent; the first revocation time stays). False if unknown.
+    async fn revoke_grant(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Revokes every grant created from this authorization code; returns how many.
+    async fn revoke_grants_of_code(&self, code_hash: &str, at: i64) -> Result<u64, StoreError>;
+
+    /// Revokes every grant of this SSO session; returns how many.
+    async fn revoke_grants_of_session(
+        &self,
+        session_hash: &str,
+        at: i64,
+    ) -> Result<u64, StoreError>;
+
+    async fn insert_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError>;
+
+    /// Marks the code used and returns it, atomically: of concurrent redeemers exactly one gets
+    /// [`Redemption::Redeemed`]; every later one gets [`Redemption::Replayed`].
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+    ) -> Result<Redemption<AuthCodeRecord>, StoreError>;
+
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+
+    /// Marks the refresh token used and returns it, atomically (as [`GrantStore::redeem_code`]).
+    async fn redeem_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Redemption<RefreshTokenRecord>, StoreError>;
+
+    /// The refresh token, without using it (for introspection and revocation).
+    async fn get_refresh_token(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+
+    /// Records an access token as revoked until it expires anyway.
+    async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> Result<(), StoreError>;
+
+    async fn is_access_token_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+}
