@@ -168,6 +168,8 @@ pub struct KeysConfig {
 pub struct TokensConfig {
     pub access_token_lifetime_secs: u64,
     pub id_token_lifetime_secs: u64,
+    pub refresh_token_idle_secs: u64,
+    pub refresh_token_max_lifetime_secs: u64,
     pub clock_skew_secs: u64,
 }
 
@@ -262,6 +264,16 @@ impl Config {
             "tokens.id_token_lifetime_secs",
             self.tokens.id_token_lifetime_secs,
         )?;
+        positive(
+            "tokens.refresh_token_idle_secs",
+            self.tokens.refresh_token_idle_secs,
+        )?;
+        if self.tokens.refresh_token_max_lifetime_secs < self.tokens.refresh_token_idle_secs {
+            return Err(ConfigError::for_key(
+                "tokens.refresh_token_max_lifetime_secs",
+                "must be at least tokens.refresh_token_idle_secs",
+            ));
+        }
         positive("session.idle_timeout_secs", self.session.idle_timeout_secs)?;
         positive("session.max_lifetime_secs", self.session.max_lifetime_secs)?;
         positive(
@@ -591,6 +603,11 @@ mod tests {
         assert!(error("issuer = \"https://id.example/?a=b\"", &[]).contains("query"));
         assert!(error("master_key = \"short\"", &[]).contains("`master_key`"));
         assert!(error("[log]\nlevel = \"[[\"\n", &[]).contains("`log.level`"));
+        assert!(error(
+            "[tokens]\nrefresh_token_idle_secs = 10\nrefresh_token_max_lifetime_secs = 5\n",
+            &[]
+        )
+        .contains("`tokens.refresh_token_max_lifetime_secs`"));
         assert!(error("[keys]\nprepublication_delay_secs = 10\n", &[])
             .contains("`keys.prepublication_delay_secs`"));
     }
@@ -683,7 +700,10 @@ account_types = ["public_officer"]
         // The issuer comes from the environment there (docker-compose.yml), as here.
         let c = load(
             example,
-            &[("MASTER_KEY", &key), ("ISSUER", "https://id.example.gov.sg")],
+            &[
+                ("MASTER_KEY", &key),
+                ("ISSUER", "https://id.example.gov.sg"),
+            ],
         );
         assert!(c.is_ok(), "{:?}", c.err());
     }

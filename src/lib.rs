@@ -5,6 +5,7 @@
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod provider;
 pub mod server;
 pub mod signin;
 pub mod state;

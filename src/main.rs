@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use techpass::config::Config;
+use techpass::provider::clients::{create_app, NewApp};
 use techpass::server::{self, StartupError};
 use techpass_domain::{Clock, SystemClock};
 use techpass_oidc::KeyError;
@@ -35,6 +36,39 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Relying parties (apps).
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    /// Register an app; prints its client id and, for a confidential app, its secret (once).
+    Create {
+        /// What people and admins see.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (native or single-page app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// Grant types (repeatable): authorization_code, refresh_token, client_credentials.
+        #[arg(long = "grant-type", default_values_t = ["authorization_code".to_string(), "refresh_token".to_string()])]
+        grant_types: Vec<String>,
+        /// A post-logout redirect URI (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Where to POST back-channel logout tokens.
+        #[arg(long = "backchannel-logout-uri")]
+        backchannel_logout_uri: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -87,6 +121,48 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
         Command::Migrate => {
             server::open_store(&config).await?;
             println!("database schema is up to date");
+            Ok(())
+        }
+        Command::App {
+            command:
+                AppCommand::Create {
+                    name,
+                    redirect_uris,
+                    public,
+                    grant_types,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    json,
+                },
+        } => {
+            let store = server::open_store(&config).await?;
+            let (master, _) = server::master_key(&config)?;
+            let secrets = techpass_oidc::Secrets::derive(&master)
+                .map_err(|e| StartupError::Failed(e.to_string()))?;
+            let app = NewApp {
+                name,
+                confidential: !public,
+                redirect_uris,
+                post_logout_redirect_uris,
+                backchannel_logout_uri,
+                grant_types,
+            };
+            let created = create_app(store.as_ref(), &secrets, clock.now().as_secs(), app)
+                .await
+                .map_err(|e| StartupError::Failed(format!("app not created: {e}")))?;
+            if json {
+                let out = serde_json::json!({
+                    "client_id": created.client_id,
+                    "client_secret": created.client_secret,
+                });
+                println!("{out}");
+            } else {
+                println!("client_id: {}", created.client_id);
+                if let Some(secret) = created.client_secret {
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now; TechPass keeps only a hash of it)");
+                }
+            }
             Ok(())
         }
         Command::Keys { command } => {

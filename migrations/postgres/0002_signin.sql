@@ -13,6 +13,7 @@ CREATE INDEX login_attempts_expiry ON login_attempts (expires_at);
 -- SSO sessions, keyed by the keyed hash of the cookie value; any replica can serve them.
 CREATE TABLE sessions (
     id_hash      TEXT PRIMARY KEY,
+    user_id      TEXT NOT NULL,
     upstream     TEXT NOT NULL,
     tenant_id    TEXT NOT NULL,
     object_id    TEXT NOT NULL,

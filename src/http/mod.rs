@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .merge(discovery::router())
         .merge(health::router())
         .merge(crate::signin::routes::router())
+        .merge(crate::provider::router())
         .merge(crate::web::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(

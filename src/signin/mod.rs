@@ -46,7 +46,7 @@ pub fn safe_return_to(candidate: Option<&str>) -> String {
             if p.starts_with('/')
                 && !p.starts_with("//")
                 && !p.starts_with("/\\")
-                && p.len() <= 2048
+                && p.len() <= 4096
                 && !p.chars().any(|c| c.is_control() || c == '\\') =>
         {
             p.to_string()

@@ -8,7 +8,7 @@ use techpass_domain::account::{classify, AccountType, ClassificationRules};
 use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
-use techpass_store::{AuditRecord, LoginAttemptRecord, SessionRecord, StoreError};
+use techpass_store::{AuditRecord, LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
 use techpass_upstream::{Connector, LoginParams, UpstreamError, UpstreamIdentity};
 use url::Url;
 
@@ -256,6 +256,18 @@ pub async fn finish_login(
         ));
     }
 
+    let user = state
+        .store
+        .upsert_user(&UserRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: identity.tenant_id.clone(),
+            object_id: identity.object_id.clone(),
+            email: identity.email.clone(),
+            name: identity.name.clone(),
+            created_at: now,
+            last_signin_at: now,
+        })
+        .await?;
     let cookie = Secrets::random_token()?;
     let identity_json = serde_json::to_string(&identity)
         .map_err(|e| Denial::new("internal_error", Some(upstream_id), e.to_string()))?;
@@ -263,6 +275,7 @@ pub async fn finish_login(
         .store
         .insert_session(&SessionRecord {
             id_hash: state.secrets.keyed_hash(PURPOSE_SESSION, &cookie),
+            user_id: user.id.clone(),
             upstream: identity.upstream.clone(),
             tenant_id: identity.tenant_id.clone(),
             object_id: identity.object_id.clone(),
@@ -285,6 +298,7 @@ pub async fn finish_login(
 pub struct Session {
     #[serde(skip)]
     pub id_hash: String,
+    pub user_id: String,
     pub upstream: String,
     pub tenant_id: String,
     pub object_id: String,
@@ -339,6 +353,7 @@ pub async fn current_session(
     );
     Ok(Some(Session {
         id_hash,
+        user_id: record.user_id,
         upstream: record.upstream,
         tenant_id: record.tenant_id,
         object_id: record.object_id,

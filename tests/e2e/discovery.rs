@@ -25,27 +25,41 @@ async fn discovery_lists_what_is_implemented(backend: Backend) {
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["RS256"])
         );
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["request_uri_parameter_supported"], false);
         // Nothing advertised ahead of its implementation.
         for absent in [
-            "authorization_endpoint",
-            "token_endpoint",
-            "userinfo_endpoint",
+            "end_session_endpoint",
+            "device_authorization_endpoint",
+            "registration_endpoint",
         ] {
             assert!(
                 doc.get(absent).is_none(),
                 "{absent} advertised but not implemented"
             );
         }
-        // Every advertised URL is served.
-        let jwks = server
-            .get(
-                doc["jwks_uri"]
-                    .as_str()
-                    .unwrap()
-                    .trim_start_matches(&server.base),
-            )
-            .await;
-        assert_eq!(jwks.status(), 200);
+        // Every advertised endpoint is served (a GET may be refused, but never 404).
+        for key in [
+            "authorization_endpoint",
+            "token_endpoint",
+            "userinfo_endpoint",
+            "jwks_uri",
+            "revocation_endpoint",
+            "introspection_endpoint",
+        ] {
+            let url = doc[key].as_str().unwrap();
+            assert!(url.starts_with(&server.base), "{key}: {url}");
+            let status = server
+                .get(url.trim_start_matches(&server.base))
+                .await
+                .status();
+            assert_ne!(status, 404, "{key} is not served");
+        }
     }
     server.stop().await;
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod discovery;
 mod health;
+mod provider;
 mod shutdown;
 mod signin;
 mod support;

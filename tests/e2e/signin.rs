@@ -48,6 +48,18 @@ pub async fn sign_in_via(
     browser.get(&callback).send().await.unwrap()
 }
 
+/// As [`sign_in_via`], starting from a `/login?…` location TechPass redirected to (which
+/// carries a `login_hint` that picks the upstream).
+pub async fn sign_in_via_hint(
+    browser: &reqwest::Client,
+    base: &str,
+    login_location: &str,
+    person: &str,
+) -> reqwest::Response {
+    let query = login_location.trim_start_matches("/login?");
+    sign_in_via(browser, base, query, person).await
+}
+
 fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()

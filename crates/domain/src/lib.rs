@@ -5,6 +5,7 @@
 //! `now` as an argument and must not know about HTTP, SQL or an async runtime.
 
 pub mod account;
+pub mod client;
 pub mod clock;
 pub mod keys;
 pub mod session;

@@ -12,10 +12,30 @@ use crate::paths;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProviderMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
+    pub revocation_endpoint: String,
+    pub introspection_endpoint: String,
+    pub response_types_supported: Vec<&'static str>,
+    pub response_modes_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub scopes_supported: Vec<&'static str>,
+    pub claims_supported: Vec<&'static str>,
     /// The only signing algorithm TechPass uses (RS256, RFC 7518 §3.3).
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 9207 §3.
+    pub authorization_response_iss_parameter_supported: bool,
+    pub claims_parameter_supported: bool,
+    pub request_parameter_supported: bool,
+    /// Defaults to true when absent (OpenID Connect Discovery §3), so it is said explicitly.
+    pub request_uri_parameter_supported: bool,
 }
 
 /// `issuer` joined with an absolute route path, without doubling the slash.
@@ -25,11 +45,50 @@ pub fn endpoint(issuer: &Url, path: &str) -> String {
 
 impl ProviderMetadata {
     pub fn new(issuer: &Url) -> Self {
+        let client_auth = vec!["client_secret_basic", "client_secret_post"];
         ProviderMetadata {
             issuer: issuer_string(issuer),
+            authorization_endpoint: endpoint(issuer, paths::AUTHORIZE),
+            token_endpoint: endpoint(issuer, paths::TOKEN),
+            userinfo_endpoint: endpoint(issuer, paths::USERINFO),
             jwks_uri: endpoint(issuer, paths::JWKS),
+            revocation_endpoint: endpoint(issuer, paths::REVOKE),
+            introspection_endpoint: endpoint(issuer, paths::INTROSPECT),
+            response_types_supported: vec!["code"],
+            response_modes_supported: vec!["query"],
+            grant_types_supported: vec![
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+            ],
+            scopes_supported: vec!["openid", "profile", "email", "offline_access"],
+            claims_supported: vec![
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "amr",
+                "acr",
+                "azp",
+                "sid",
+                "at_hash",
+                "name",
+                "preferred_username",
+                "email",
+            ],
             id_token_signing_alg_values_supported: vec!["RS256"],
             subject_types_supported: vec!["public"],
+            code_challenge_methods_supported: vec!["S256"],
+            token_endpoint_auth_methods_supported: client_auth.clone(),
+            revocation_endpoint_auth_methods_supported: client_auth.clone(),
+            introspection_endpoint_auth_methods_supported: client_auth,
+            authorization_response_iss_parameter_supported: true,
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
         }
     }
 }
@@ -50,6 +109,7 @@ mod tests {
         let m = ProviderMetadata::new(&issuer);
         assert_eq!(m.issuer, "https://id.example.gov.sg");
         assert_eq!(m.jwks_uri, "https://id.example.gov.sg/jwks");
+        assert_eq!(m.token_endpoint, "https://id.example.gov.sg/token");
 
         let with_path = Url::parse("https://example.gov.sg/techpass/").unwrap();
         let m = ProviderMetadata::new(&with_path);

@@ -5,10 +5,15 @@
 //! read configuration files or know which HTTP framework serves it.
 
 pub mod discovery;
+pub mod error;
 pub mod jwt;
 pub mod keys;
+pub mod params;
 pub mod paths;
+pub mod pkce;
 pub mod secrets;
 
+pub use error::{ErrorCode, OAuthError};
 pub use keys::{KeyError, KeyManager, KeySettings, MasterKey};
+pub use params::Params;
 pub use secrets::Secrets;

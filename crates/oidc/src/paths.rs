@@ -7,3 +7,13 @@ pub const DISCOVERY: &str = "/.well-known/openid-configuration";
 pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
 /// RFC 7517 key set.
 pub const JWKS: &str = "/jwks";
+/// OpenID Connect Core §3.1.2; RFC 6749 §3.1.
+pub const AUTHORIZE: &str = "/authorize";
+/// RFC 6749 §3.2.
+pub const TOKEN: &str = "/token";
+/// OpenID Connect Core §5.3.
+pub const USERINFO: &str = "/userinfo";
+/// RFC 7662.
+pub const INTROSPECT: &str = "/introspect";
+/// RFC 7009.
+pub const REVOKE: &str = "/revoke";

@@ -188,6 +188,7 @@ async fn expired_login_attempts_are_purged(db: &TestDatabase) {
 fn session(id: &str, tid: &str, oid: &str) -> SessionRecord {
     SessionRecord {
         id_hash: id.into(),
+        user_id: format!("user-{tid}-{oid}"),
         upstream: "wog".into(),
         tenant_id: tid.into(),
         object_id: oid.into(),

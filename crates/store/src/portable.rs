@@ -58,8 +58,8 @@ macro_rules! portable_impls {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO sessions (id_hash, upstream, tenant_id, object_id, identity,
-                       auth_time, created_at, last_seen_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       auth_time, created_at, last_seen_at, expires_at, user_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.upstream)
@@ -70,6 +70,7 @@ macro_rules! portable_impls {
                 .bind(s.created_at)
                 .bind(s.last_seen_at)
                 .bind(s.expires_at)
+                .bind(&s.user_id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -80,7 +81,7 @@ macro_rules! portable_impls {
                 id_hash: &str,
             ) -> Result<Option<$crate::SessionRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::SessionRecord>(
-                    "SELECT id_hash, upstream, tenant_id, object_id, identity, auth_time,
+                    "SELECT id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
                             created_at, last_seen_at, expires_at
                      FROM sessions WHERE id_hash = $1",
                 )

@@ -39,6 +39,8 @@ pub trait LoginAttemptStore {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRecord {
     pub id_hash: String,
+    /// The TechPass user (`sub`) the session belongs to.
+    pub user_id: String,
     pub upstream: String,
     pub tenant_id: String,
     pub object_id: String,

@@ -38,6 +38,8 @@ pub enum KeyError {
     Malformed { kid: String, reason: String },
     #[error("cryptography: {0}")]
     Crypto(String),
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -277,6 +279,53 @@ impl KeyManager {
     pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
         let key = self.signing_key()?;
         crate::jwt::encode(&key, typ, claims)
+    }
+
+    /// Verifies a compact JWS signed with RS256 by one of the published keys (any of pending,
+    /// active, retired); returns the header's `typ` and the claims. Claims are not checked here.
+    pub fn verify_jwt(&self, token: &str) -> Result<(String, serde_json::Value), KeyError> {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+
+        let invalid = |why: &str| KeyError::InvalidToken(why.to_string());
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("not a compact JWS"));
+        };
+        let header: serde_json::Value = URL_SAFE_NO_PAD
+            .decode(header)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| invalid("malformed header"))?;
+        if header["alg"] != ALGORITHM {
+            return Err(invalid("algorithm not allowed"));
+        }
+        let kid = header["kid"].as_str().ok_or_else(|| invalid("no kid"))?;
+        let keys = self.snapshot();
+        let now = self.clock.now();
+        let key = self
+            .states(&keys, now)
+            .into_iter()
+            .zip(keys.iter())
+            .find(|(state, k)| state.is_published() && k.meta.kid == kid)
+            .map(|(_, k)| k.clone())
+            .ok_or_else(|| invalid("unknown key"))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| invalid("malformed signature"))?;
+        let signing_input = token.rsplit_once('.').map_or("", |(input, _)| input);
+        key.signer
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|_| invalid("bad signature"))?;
+        let claims = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| invalid("malformed claims"))?;
+        let typ = header["typ"].as_str().unwrap_or("").to_string();
+        Ok((typ, claims))
     }
 
     /// The published key set: pending, active and retired keys.

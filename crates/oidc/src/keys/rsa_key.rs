@@ -97,6 +97,22 @@ impl Signer {
         Ok(signature)
     }
 
+    /// Verifies an RS256 signature with the public half.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        let public = self.pair.public_key();
+        let components = aws_lc_rs::signature::RsaPublicKeyComponents {
+            n: public.modulus().big_endian_without_leading_zero(),
+            e: public.exponent().big_endian_without_leading_zero(),
+        };
+        components
+            .verify(
+                &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+                message,
+                signature,
+            )
+            .map_err(|_| KeyError::InvalidToken("bad signature".into()))
+    }
+
     /// Whether this private key belongs to `jwk` (guards against a row whose columns disagree).
     pub fn matches(&self, jwk: &PublicJwk) -> bool {
         let public = self.pair.public_key();

@@ -163,6 +163,27 @@ async fn signed_jwt_verifies_against_published_jwks(db: &TestDatabase) {
     let verified = decode::<serde_json::Value>(&token, &key, &validation).unwrap();
     assert_eq!(verified.claims["sub"], "u1");
 
+    // Our own verifier agrees, and refuses alterations.
+    let (typ, ours) = keys.verify_jwt(&token).unwrap();
+    assert_eq!(
+        (typ.as_str(), &ours["sub"]),
+        ("JWT", &serde_json::json!("u1"))
+    );
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let forged_claims = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"sub":"admin","exp":4000000000}"#,
+    );
+    parts[1] = &forged_claims;
+    assert!(keys.verify_jwt(&parts.join(".")).is_err(), "claims swapped");
+    assert!(keys.verify_jwt("a.b").is_err());
+    let none_header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"alg":"none","kid":"x"}"#,
+    );
+    let unsigned = format!("{none_header}.{}.", token.split('.').nth(1).unwrap());
+    assert!(keys.verify_jwt(&unsigned).is_err(), "alg none");
+
     // A flipped signature byte does not verify.
     let mut forged = token.clone();
     let last = forged.pop().unwrap();

@@ -1,0 +1,126 @@
+//! Request parameters: parsed once, refusing what RFC 6749 §3.1/§3.2 forbids. A parameter sent
+//! more than once is an error, parameters without a value count as absent, unknown parameters are
+//! ignored by the callers, and bytes that are not UTF-8 are refused rather than replaced.
+
+use std::collections::HashMap;
+
+use crate::error::OAuthError;
+
+/// The parameters of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params(HashMap<String, String>);
+
+impl Params {
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    pub fn parse(bytes: &[u8]) -> Result<Params, OAuthError> {
+        let mut map = HashMap::new();
+        for (key, value) in form_urlencoded_pairs(bytes)? {
+            if map.contains_key(&key) {
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {key} was sent more than once"
+                )));
+            }
+            map.insert(key, value);
+        }
+        // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
+        map.retain(|_, v| !v.is_empty());
+        Ok(Params(map))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn require(&self, key: &str) -> Result<&str, OAuthError> {
+        self.get(key)
+            .ok_or_else(|| OAuthError::invalid_request(format!("missing parameter {key}")))
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Every pair, for re-encoding (for example into a return URL).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    pub fn without(&self, key: &str) -> Params {
+        let mut map = self.0.clone();
+        map.remove(key);
+        Params(map)
+    }
+}
+
+fn form_urlencoded_pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, OAuthError> {
+    let mut pairs = Vec::new();
+    for part in bytes.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+        let (k, v) = match part.iter().position(|b| *b == b'=') {
+            Some(i) => (&part[..i], &part[i + 1..]),
+            None => (part, &b""[..]),
+        };
+        pairs.push((decode(k)?, decode(v)?));
+    }
+    Ok(pairs)
+}
+
+fn decode(raw: &[u8]) -> Result<String, OAuthError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let bytes: Vec<u8> = percent_decode(&plus_as_space)
+        .ok_or_else(|| OAuthError::invalid_request("malformed percent-encoding"))?;
+    String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))
+}
+
+fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            let hex = input.get(i + 1..i + 3)?;
+            let text = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(text, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn parses_and_decodes() {
+        let p = Params::parse(b"a=1&b=x+y%2Fz&empty=&flag&c=%C3%A9").unwrap();
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), Some("x y/z"));
+        assert_eq!(p.get("c"), Some("é"));
+        assert_eq!(p.get("empty"), None, "empty values count as omitted");
+        assert_eq!(p.get("flag"), None);
+    }
+
+    #[test]
+    fn refuses_duplicates_bad_encoding_and_non_utf8() {
+        for bad in [&b"a=1&a=2"[..], b"a=%zz", b"a=%4", b"a=%ff%fe", b"a=\xff"] {
+            let err = Params::parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidRequest, "{bad:?}");
+        }
+        assert!(Params::parse(b"scope=a&scope=b")
+            .unwrap_err()
+            .description
+            .contains("scope"));
+    }
+
+    #[test]
+    fn require_names_the_parameter() {
+        let err = Params::parse(b"").unwrap().require("code").unwrap_err();
+        assert_eq!(err.description, "missing parameter code");
+    }
+}

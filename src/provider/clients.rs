@@ -1,0 +1,309 @@
+//! Relying parties: registering an app (for now from the CLI) and authenticating a client at the
+//! token, introspection and revocation endpoints (RFC 6749 §2.3.1: HTTP Basic or the body, never
+//! both; secrets compared as keyed hashes in constant time).
+
+use axum::http::HeaderMap;
+use base64::Engine;
+use techpass_domain::client::validate_redirect_uri;
+use techpass_oidc::{OAuthError, Params, Secrets};
+use techpass_store::{ClientRecord, ClientSecretRecord, Store, StoreError};
+
+pub const PURPOSE_CLIENT_SECRET: &str = "client-secret";
+/// Client secrets live at most a year (rotate with overlap before).
+pub const SECRET_LIFETIME_SECS: i64 = 365 * 24 * 3600;
+
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+pub const GRANT_TYPES: [&str; 3] = [
+    GRANT_AUTHORIZATION_CODE,
+    GRANT_REFRESH_TOKEN,
+    GRANT_CLIENT_CREDENTIALS,
+];
+
+/// A registered client, with its JSON lists parsed.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    pub confidential: bool,
+    pub enabled: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: Vec<String>,
+}
+
+impl Client {
+    fn from_record(r: ClientRecord) -> Result<Client, StoreError> {
+        let list = |text: &str| {
+            serde_json::from_str::<Vec<String>>(text)
+                .map_err(|e| StoreError::Backend(format!("client {}: {e}", r.client_id)))
+        };
+        Ok(Client {
+            redirect_uris: list(&r.redirect_uris)?,
+            post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
+            grant_types: list(&r.grant_types)?,
+            id: r.client_id,
+            name: r.name,
+            confidential: r.confidential,
+            enabled: r.enabled,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+        })
+    }
+
+    pub fn allows(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+}
+
+pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Option<Client>, StoreError> {
+    match store.get_client(client_id).await? {
+        Some(record) => Ok(Some(Client::from_record(record)?)),
+        None => Ok(None),
+    }
+}
+
+/// What `techpass app create` asks for.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub name: String,
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] techpass_oidc::KeyError),
+}
+
+/// The created app: its id and, for a confidential app, the secret (shown once, stored hashed).
+#[derive(Debug)]
+pub struct CreatedApp {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+}
+
+/// Registers an app. Client ids carry a prefix (`app_`) that user ids (UUIDs) never have, so a
+/// client can never be mistaken for a user (RFC 9700 §4.15).
+pub async fn create_app(
+    store: &dyn Store,
+    secrets: &Secrets,
+    now: i64,
+    app: NewApp,
+) -> Result<CreatedApp, AppError> {
+    let invalid = |m: String| AppError::Invalid(m);
+    if app.name.trim().is_empty() {
+        return Err(invalid("the app needs a name".into()));
+    }
+    for g in &app.grant_types {
+        if !GRANT_TYPES.contains(&g.as_str()) {
+            return Err(invalid(format!(
+                "unsupported grant type {g} (supported: {})",
+                GRANT_TYPES.join(", ")
+            )));
+        }
+    }
+    if app.grant_types.is_empty() {
+        return Err(invalid("the app needs at least one grant type".into()));
+    }
+    if !app.confidential
+        && app
+            .grant_types
+            .iter()
+            .any(|g| g == GRANT_CLIENT_CREDENTIALS)
+    {
+        return Err(invalid("a public app cannot use client_credentials".into()));
+    }
+    if app
+        .grant_types
+        .iter()
+        .any(|g| g == GRANT_AUTHORIZATION_CODE)
+        && app.redirect_uris.is_empty()
+    {
+        return Err(invalid(
+            "an app that signs people in needs at least one redirect URI".into(),
+        ));
+    }
+    for uri in app
+        .redirect_uris
+        .iter()
+        .chain(&app.post_logout_redirect_uris)
+    {
+        validate_redirect_uri(uri).map_err(|e| invalid(format!("redirect URI {uri} {e}")))?;
+    }
+    if let Some(uri) = &app.backchannel_logout_uri {
+        validate_redirect_uri(uri)
+            .map_err(|e| invalid(format!("back-channel logout URI {uri} {e}")))?;
+    }
+    let client_id = format!("app_{}", &Secrets::random_token()?[..22]);
+    let secret = if app.confidential {
+        Some(Secrets::random_token()?)
+    } else {
+        None
+    };
+    let secret_records: Vec<ClientSecretRecord> = secret
+        .iter()
+        .map(|s| ClientSecretRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            client_id: client_id.clone(),
+            secret_hash: secrets.keyed_hash(PURPOSE_CLIENT_SECRET, s),
+            created_at: now,
+            expires_at: now + SECRET_LIFETIME_SECS,
+        })
+        .collect();
+    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+    store
+        .insert_client(
+            &ClientRecord {
+                client_id: client_id.clone(),
+                name: app.name.trim().to_string(),
+                confidential: app.confidential,
+                redirect_uris: json(&app.redirect_uris),
+                post_logout_redirect_uris: json(&app.post_logout_redirect_uris),
+                backchannel_logout_uri: app.backchannel_logout_uri,
+                grant_types: json(&app.grant_types),
+                enabled: true,
+                created_at: now,
+            },
+            &secret_records,
+        )
+        .await?;
+    Ok(CreatedApp {
+        client_id,
+        client_secret: secret,
+    })
+}
+
+/// How a client authenticated, to shape an `invalid_client` answer (RFC 6749 §5.2: a failed
+/// Basic attempt gets 401 with `WWW-Authenticate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+    None,
+}
+
+/// An authentication failure and the method tried.
+#[derive(Debug)]
+pub struct ClientAuthError {
+    pub error: OAuthError,
+    pub method: AuthMethod,
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let text = value.to_str().map_err(|_| bad())?;
+    let Some(encoded) = text
+        .strip_prefix("Basic ")
+        .or_else(|| text.strip_prefix("basic "))
+    else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 §2.3.1: each part is form-urlencoded before base64.
+    let unescape = |s: &str| {
+        Params::parse(format!("v={s}").as_bytes())
+            .ok()
+            .and_then(|p| p.get("v").map(String::from))
+            .unwrap_or_default()
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// Authenticates the calling client. A public client identifies itself by `client_id` alone; a
+/// confidential one must present a live secret by exactly one method.
+pub async fn authenticate(
+    store: &dyn Store,
+    secrets: &Secrets,
+    now: i64,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Client, ClientAuthError> {
+    let basic = basic_credentials(headers).map_err(|error| ClientAuthError {
+        error,
+        method: AuthMethod::Basic,
+    })?;
+    let fail = |method: AuthMethod, description: &str| ClientAuthError {
+        error: OAuthError::invalid_client(description.to_string()),
+        method,
+    };
+    let (method, client_id, secret) = match (basic, params.get("client_secret")) {
+        (Some(_), Some(_)) => {
+            return Err(ClientAuthError {
+                error: OAuthError::invalid_request("use one client authentication method, not two"),
+                method: AuthMethod::Basic,
+            })
+        }
+        (Some((id, secret)), None) => {
+            if params.get("client_id").is_some_and(|p| p != id) {
+                return Err(fail(
+                    AuthMethod::Basic,
+                    "client_id does not match the credentials",
+                ));
+            }
+            (AuthMethod::Basic, id, Some(secret))
+        }
+        (None, Some(secret)) => {
+            let id = params
+                .get("client_id")
+                .ok_or_else(|| fail(AuthMethod::Post, "client_id is missing"))?;
+            (AuthMethod::Post, id.to_string(), Some(secret.to_string()))
+        }
+        (None, None) => {
+            let id = params
+                .get("client_id")
+                .ok_or_else(|| fail(AuthMethod::None, "client authentication is required"))?;
+            (AuthMethod::None, id.to_string(), None)
+        }
+    };
+    let client = find_client(store, &client_id)
+        .await
+        .map_err(|e| ClientAuthError {
+            error: OAuthError::server_error(e),
+            method,
+        })?
+        .ok_or_else(|| fail(method, "unknown client or wrong credentials"))?;
+    if !client.confidential {
+        if secret.is_some() {
+            return Err(fail(method, "a public client has no secret"));
+        }
+        return Ok(client);
+    }
+    let Some(secret) = secret else {
+        return Err(fail(method, "client authentication is required"));
+    };
+    let stored = store
+        .client_secrets(&client.id)
+        .await
+        .map_err(|e| ClientAuthError {
+            error: OAuthError::server_error(e),
+            method,
+        })?;
+    // Every live secret is checked (no early exit), each comparison in constant time.
+    let matched = stored
+        .iter()
+        .filter(|s| s.expires_at > now)
+        .fold(false, |found, s| {
+            secrets.verify(PURPOSE_CLIENT_SECRET, &secret, &s.secret_hash) | found
+        });
+    if !matched {
+        return Err(fail(method, "unknown client or wrong credentials"));
+    }
+    Ok(client)
+}

@@ -1,0 +1,195 @@
+//! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OpenID Connect Core §2), rotating
+//! refresh tokens (opaque, stored as keyed hashes), and the token response (RFC 6749 §5.1).
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use techpass_oidc::{OAuthError, Secrets};
+use techpass_store::{RefreshTokenRecord, UserRecord};
+
+use super::no_store;
+use crate::state::AppState;
+
+pub const PURPOSE_REFRESH: &str = "refresh-token";
+pub const PURPOSE_CODE: &str = "auth-code";
+pub const PURPOSE_SID: &str = "sid";
+
+/// Who and what a token is for.
+pub struct Subject<'a> {
+    /// The user, or `None` for a client acting for itself (client_credentials).
+    pub user: Option<&'a UserRecord>,
+    pub client_id: &'a str,
+    pub audience: &'a str,
+    pub scope: &'a [String],
+    pub grant_id: Option<&'a str>,
+    pub auth_time: Option<i64>,
+    pub amr: &'a [String],
+    pub acr: Option<&'a str>,
+}
+
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+pub fn access_token(state: &AppState, s: &Subject<'_>) -> Result<AccessToken, OAuthError> {
+    let now = state.clock.now().as_secs();
+    let lifetime = state.config.tokens.access_token_lifetime_secs as i64;
+    let jti = Secrets::random_token().map_err(OAuthError::server_error)?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.metadata.issuer));
+    claims.insert(
+        "sub".into(),
+        json!(s.user.map_or(s.client_id, |u| u.id.as_str())),
+    );
+    claims.insert("aud".into(), json!(s.audience));
+    claims.insert("client_id".into(), json!(s.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + lifetime));
+    claims.insert("jti".into(), json!(jti));
+    claims.insert("scope".into(), json!(s.scope.join(" ")));
+    if let Some(grant) = s.grant_id {
+        claims.insert("gid".into(), json!(grant));
+    }
+    if let Some(t) = s.auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if !s.amr.is_empty() {
+        claims.insert("amr".into(), json!(s.amr));
+    }
+    if let Some(acr) = s.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    let token = state
+        .keys
+        .sign_jwt("at+jwt", &Value::Object(claims))
+        .map_err(OAuthError::server_error)?;
+    Ok(AccessToken {
+        token,
+        expires_in: lifetime,
+    })
+}
+
+/// OpenID Connect Core §3.1.3.6: the left half of SHA-256 of the access token.
+fn at_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
+
+/// Claims released by scope (OpenID Connect Core §5.4).
+pub fn profile_claims(user: &UserRecord, scope: &[String], claims: &mut Map<String, Value>) {
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    if has("profile") {
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), json!(name));
+        }
+        if let Some(email) = &user.email {
+            claims.insert("preferred_username".into(), json!(email));
+        }
+    }
+    if has("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), json!(email));
+        }
+    }
+}
+
+pub struct IdTokenInput<'a> {
+    pub subject: &'a Subject<'a>,
+    pub nonce: Option<&'a str>,
+    pub session_hash: Option<&'a str>,
+    pub access_token: &'a str,
+}
+
+pub fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Option<String>, OAuthError> {
+    let s = input.subject;
+    let Some(user) = s.user else {
+        return Ok(None);
+    };
+    if !s.scope.iter().any(|x| x == "openid") {
+        return Ok(None);
+    }
+    let now = state.clock.now().as_secs();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.metadata.issuer));
+    claims.insert("sub".into(), json!(user.id));
+    claims.insert("aud".into(), json!(s.client_id));
+    claims.insert("azp".into(), json!(s.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert(
+        "exp".into(),
+        json!(now + state.config.tokens.id_token_lifetime_secs as i64),
+    );
+    if let Some(t) = s.auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if let Some(nonce) = input.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    if !s.amr.is_empty() {
+        claims.insert("amr".into(), json!(s.amr));
+    }
+    if let Some(acr) = s.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    if let Some(session) = input.session_hash {
+        claims.insert(
+            "sid".into(),
+            json!(state.secrets.keyed_hash(PURPOSE_SID, session)),
+        );
+    }
+    claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
+    profile_claims(user, s.scope, &mut claims);
+    state
+        .keys
+        .sign_jwt("JWT", &Value::Object(claims))
+        .map(Some)
+        .map_err(OAuthError::server_error)
+}
+
+/// A new refresh token in `grant_id`'s family, valid for the idle lifetime (capped by the grant).
+pub async fn refresh_token(
+    state: &AppState,
+    grant_id: &str,
+    grant_expires_at: i64,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now().as_secs();
+    let token = Secrets::random_token().map_err(OAuthError::server_error)?;
+    let idle = state.config.tokens.refresh_token_idle_secs as i64;
+    state
+        .store
+        .insert_refresh_token(&RefreshTokenRecord {
+            token_hash: state.secrets.keyed_hash(PURPOSE_REFRESH, &token),
+            grant_id: grant_id.to_string(),
+            created_at: now,
+            expires_at: (now + idle).min(grant_expires_at),
+            used_at: None,
+        })
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(token)
+}
+
+/// RFC 6749 §5.1.
+pub fn token_response(
+    access: AccessToken,
+    id_token: Option<String>,
+    refresh_token: Option<String>,
+    scope: &[String],
+) -> Response {
+    let mut body = json!({
+        "access_token": access.token,
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": scope.join(" "),
+    });
+    if let Some(id) = id_token {
+        body["id_token"] = json!(id);
+    }
+    if let Some(rt) = refresh_token {
+        body["refresh_token"] = json!(rt);
+    }
+    no_store(Json(body).into_response())
+}

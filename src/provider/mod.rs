@@ -1,0 +1,69 @@
+//! The OpenID Provider side: the endpoints tenant apps talk to (authorization, token, userinfo,
+//! introspection, revocation). Handlers parse input once into typed requests, run the shared
+//! checks, and map results and [`OAuthError`]s to RFC-shaped responses here.
+
+pub mod authorize;
+pub mod clients;
+mod mint;
+pub mod resource;
+pub mod token;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use techpass_oidc::{paths, OAuthError};
+
+use crate::state::AppState;
+
+/// Scopes TechPass understands (OpenID Connect Core §5.4, §11).
+pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(paths::TOKEN, post(token::endpoint))
+        .route(
+            paths::USERINFO,
+            get(resource::userinfo_get).post(resource::userinfo_post),
+        )
+        .route(paths::INTROSPECT, post(resource::introspect))
+        .route(paths::REVOKE, post(resource::revoke))
+}
+
+/// `Cache-Control: no-store` (RFC 6749 §5.1) on anything carrying tokens.
+pub fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// A JSON error response with the code's status. Server errors are logged with their detail and
+/// shown without it.
+pub fn error_response(error: &OAuthError) -> Response {
+    if error.code == techpass_oidc::ErrorCode::ServerError {
+        tracing::error!(detail = %error.detail, "server error");
+    } else if !error.detail.is_empty() {
+        tracing::info!(error = error.code.as_str(), detail = %error.detail, "request refused");
+    }
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    no_store((status, Json(error.body())).into_response())
+}
+
+/// Splits a space-delimited scope string (RFC 6749 §3.3), refusing unknown scopes.
+pub fn parse_scope(text: &str) -> Result<Vec<String>, OAuthError> {
+    let mut scopes: Vec<String> = Vec::new();
+    for s in text.split(' ').filter(|s| !s.is_empty()) {
+        if !SCOPES.contains(&s) {
+            return Err(OAuthError::new(
+                techpass_oidc::ErrorCode::InvalidScope,
+                format!("unknown scope {s}"),
+            ));
+        }
+        if !scopes.iter().any(|x| x == s) {
+            scopes.push(s.to_string());
+        }
+    }
+    Ok(scopes)
+}
