@@ -7,6 +7,7 @@ mod cli;
 mod discovery;
 mod health;
 mod provider;
+mod replicas;
 mod shutdown;
 mod signin;
 mod support;

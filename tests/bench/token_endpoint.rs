@@ -1,0 +1,2 @@
+//! Placeholder: the token endpoint benchmark is being written.
+fn main() {}

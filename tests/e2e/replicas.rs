@@ -1,0 +1,1 @@
+//! Placeholder: the two-replica test is being written.
