@@ -182,8 +182,8 @@ async fn load_keys(
         })
 }
 
-/// The HTTP client for upstreams: no redirects followed (SSRF), bounded time.
-fn upstream_http_client() -> Result<reqwest::Client, StartupError> {
+/// The HTTP client for upstreams and apps: no redirects followed (SSRF), bounded time.
+fn outbound_http_client() -> Result<reqwest::Client, StartupError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
@@ -207,7 +207,7 @@ fn build_upstreams(
     issuer: &Url,
     clock: &Arc<dyn Clock>,
 ) -> Result<(Upstreams, Option<Arc<DevUpstream>>), StartupError> {
-    let http = upstream_http_client()?;
+    let http = outbound_http_client()?;
     let callback = endpoint(issuer, crate::signin::routes::CALLBACK);
     let skew = config.tokens.clock_skew_secs as i64;
     let mut upstreams = Vec::new();
@@ -342,6 +342,7 @@ pub async fn build_state(
         classification: Arc::new(ClassificationRules::default()),
         pages: Arc::new(pages),
         dev_upstream,
+        http: outbound_http_client()?,
     })
 }
 

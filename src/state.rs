@@ -35,4 +35,6 @@ pub struct AppState {
     pub cookies: CookiePolicy,
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).
     pub dev_upstream: Option<Arc<DevUpstream>>,
+    /// Outbound HTTP (back-channel logout): no redirects followed, bounded time.
+    pub http: reqwest::Client,
 }

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod logout;
 mod mint;
 pub mod resource;
 pub mod token;
@@ -29,6 +30,10 @@ pub fn router() -> Router<AppState> {
         )
         .route(paths::INTROSPECT, post(resource::introspect))
         .route(paths::REVOKE, post(resource::revoke))
+        .route(
+            paths::END_SESSION,
+            get(logout::end_session_get).post(logout::end_session_post),
+        )
 }
 
 /// `Cache-Control: no-store` (RFC 6749 §5.1) on anything carrying tokens.

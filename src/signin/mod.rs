@@ -10,8 +10,8 @@ pub mod routes;
 mod service;
 
 pub use service::{
-    audit, csrf_token, current_session, finish_login, sign_out, start_login, CallbackQuery, Denial,
-    NewSession, Session, Upstream, Upstreams,
+    audit, csrf_token, csrf_valid, current_session, finish_login, start_login, CallbackQuery,
+    Denial, NewSession, Session, Upstream, Upstreams,
 };
 
 /// Cookie names; with https the `__Host-` prefix pins them to this origin, path `/`, Secure.

@@ -11,7 +11,7 @@ use techpass_store::AuditRecord;
 use tower_http::request_id::RequestId;
 
 use super::{
-    audit, csrf_token, current_session, finish_login, safe_return_to, sign_out, start_login,
+    audit, csrf_token, csrf_valid, current_session, finish_login, safe_return_to, start_login,
     CallbackQuery, Denial,
 };
 use crate::state::AppState;
@@ -392,37 +392,21 @@ async fn logout(
             )
         }
     };
-    match sign_out(&state, &session, form.csrf_token.as_deref().unwrap_or("")).await {
-        Ok(true) => {
-            audit(
-                &state,
-                AuditRecord {
-                    at: state.clock.now().as_secs(),
-                    event: "signout".into(),
-                    outcome: "success".into(),
-                    subject: Some(format!("{}/{}", session.tenant_id, session.object_id)),
-                    upstream: Some(session.upstream.clone()),
-                    request_id: request_id(&request),
-                    details: "{}".into(),
-                    ..AuditRecord::default()
-                },
-            )
-            .await;
-            (
-                jar.remove(removal(&state, state.cookies.session())),
-                Redirect::to("/?signed_out=1"),
-            )
-                .into_response()
-        }
-        Ok(false) => state.pages.message(
+    if !csrf_valid(
+        &state.secrets,
+        &session,
+        form.csrf_token.as_deref().unwrap_or(""),
+    ) {
+        return state.pages.message(
             StatusCode::FORBIDDEN,
             "Request refused",
             "The sign-out form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
-        ),
-        Err(_) => state.pages.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TechPass is unavailable",
-            "TechPass cannot reach its database right now. Try again in a few minutes.",
-        ),
+        );
     }
+    crate::provider::logout::end_session(&state, &session, request_id(&request)).await;
+    (
+        jar.remove(removal(&state, state.cookies.session())),
+        Redirect::to("/?signed_out=1"),
+    )
+        .into_response()
 }

@@ -371,13 +371,9 @@ pub fn csrf_token(secrets: &Secrets, session: &Session) -> String {
     secrets.keyed_hash(PURPOSE_CSRF, &session.id_hash)
 }
 
-/// Ends the session if the CSRF token belongs to it. Returns whether it ended.
-pub async fn sign_out(state: &AppState, session: &Session, csrf: &str) -> Result<bool, StoreError> {
-    if !state.secrets.verify(PURPOSE_CSRF, &session.id_hash, csrf) {
-        return Ok(false);
-    }
-    state.store.delete_session(&session.id_hash).await?;
-    Ok(true)
+/// Whether `csrf` is the CSRF token of forms shown within `session` (constant time).
+pub fn csrf_valid(secrets: &Secrets, session: &Session, csrf: &str) -> bool {
+    secrets.verify(PURPOSE_CSRF, &session.id_hash, csrf)
 }
 
 /// Writes one audit event; a failure to write is logged, never shown to the person.

@@ -34,6 +34,10 @@ impl Pages {
             ("choose.html", include_str!("templates/choose.html")),
             ("denied.html", include_str!("templates/denied.html")),
             ("message.html", include_str!("templates/message.html")),
+            (
+                "confirm_logout.html",
+                include_str!("templates/confirm_logout.html"),
+            ),
         ] {
             env.add_template(name, source)?;
         }

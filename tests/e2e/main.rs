@@ -6,6 +6,7 @@
 mod cli;
 mod discovery;
 mod health;
+mod logout;
 mod provider;
 mod replicas;
 mod shutdown;

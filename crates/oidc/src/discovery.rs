@@ -18,6 +18,7 @@ pub struct ProviderMetadata {
     pub jwks_uri: String,
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
+    pub end_session_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -36,6 +37,9 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: bool,
     /// Defaults to true when absent (OpenID Connect Discovery §3), so it is said explicitly.
     pub request_uri_parameter_supported: bool,
+    /// OpenID Connect Back-Channel Logout §2.1.
+    pub backchannel_logout_supported: bool,
+    pub backchannel_logout_session_supported: bool,
 }
 
 /// `issuer` joined with an absolute route path, without doubling the slash.
@@ -54,6 +58,7 @@ impl ProviderMetadata {
             jwks_uri: endpoint(issuer, paths::JWKS),
             revocation_endpoint: endpoint(issuer, paths::REVOKE),
             introspection_endpoint: endpoint(issuer, paths::INTROSPECT),
+            end_session_endpoint: endpoint(issuer, paths::END_SESSION),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![
@@ -89,6 +94,8 @@ impl ProviderMetadata {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }

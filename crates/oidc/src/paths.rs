@@ -15,5 +15,7 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 /// RFC 7662.
 pub const INTROSPECT: &str = "/introspect";
+/// OpenID Connect RP-Initiated Logout 1.0 §2.
+pub const END_SESSION: &str = "/end-session";
 /// RFC 7009.
 pub const REVOKE: &str = "/revoke";

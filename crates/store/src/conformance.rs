@@ -531,6 +531,15 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         .insert_grant(&grant("g3", Some("code3"), Some("sess2")))
         .await
         .unwrap();
+    let of_session: Vec<_> = store
+        .grants_of_session("sess1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(of_session, vec!["g1", "g2"]);
+    assert!(store.grants_of_session("none").await.unwrap().is_empty());
     assert_eq!(store.revoke_grants_of_code("code1", 50).await.unwrap(), 1);
     assert_eq!(
         store.get_grant("g1").await.unwrap().unwrap().revoked_at,

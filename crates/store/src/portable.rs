@@ -373,6 +373,20 @@ macro_rules! provider_impls {
                 .rows_affected())
             }
 
+            async fn grants_of_session(
+                &self,
+                session_hash: &str,
+            ) -> Result<Vec<$crate::GrantRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::GrantRecord>(
+                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                            acr, created_at, expires_at, revoked_at
+                     FROM grants WHERE session_hash = $1 ORDER BY created_at, id",
+                )
+                .bind(session_hash)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn revoke_grants_of_session(
                 &self,
                 session_hash: &str,

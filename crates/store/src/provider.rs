@@ -137,6 +137,9 @@ pub trait GrantStore {
     /// Revokes every grant created from this authorization code; returns how many.
     async fn revoke_grants_of_code(&self, code_hash: &str, at: i64) -> Result<u64, StoreError>;
 
+    /// Every grant made in this SSO session (revoked ones included), oldest first.
+    async fn grants_of_session(&self, session_hash: &str) -> Result<Vec<GrantRecord>, StoreError>;
+
     /// Revokes every grant of this SSO session; returns how many.
     async fn revoke_grants_of_session(
         &self,

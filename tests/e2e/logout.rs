@@ -1,0 +1,281 @@
+//! RP-initiated and back-channel logout: the session ends, its refresh families with it, the
+//! apps are told, and the person's other devices are untouched.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::routing::post;
+use axum::{Form, Router};
+use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+use serde_json::Value;
+use techpass::provider::clients::{create_app, CreatedApp, NewApp};
+use techpass_store::testing::Backend;
+use tokio::net::TcpListener;
+
+use crate::provider::{authorize, APP_CALLBACK};
+use crate::support::{browser, client, see_other, TestServer};
+
+const BYE: &str = "https://app.example.gov.sg/bye";
+
+struct Tokens {
+    id_token: String,
+    refresh_token: String,
+}
+
+async fn sign_in(
+    b: &reqwest::Client,
+    server: &TestServer,
+    app: &CreatedApp,
+    person: &str,
+    email: &str,
+) -> Tokens {
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &app.client_id)
+        .append_pair("redirect_uri", APP_CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid email offline_access")
+        .append_pair("nonce", "n-1")
+        .append_pair("login_hint", email);
+    let back = authorize(b, server, url.as_str(), person).await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let body: Value = client()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, app.client_secret.as_deref())
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Tokens {
+        id_token: body["id_token"].as_str().unwrap().to_string(),
+        refresh_token: body["refresh_token"].as_str().unwrap().to_string(),
+    }
+}
+
+async fn refresh_status(server: &TestServer, app: &CreatedApp, rt: &str) -> u16 {
+    client()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, app.client_secret.as_deref())
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", rt)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn payload(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, part).unwrap(),
+    )
+    .unwrap()
+}
+
+async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
+    let Some(server) =
+        TestServer::start(backend, "e2e::logout_ends_one_session_and_tells_the_app").await
+    else {
+        return;
+    };
+    // The app's back-channel endpoint: records every logout token posted to it.
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let receiver = Router::new().route(
+        "/backchannel",
+        post(
+            move |Form(form): Form<std::collections::HashMap<String, String>>| {
+                let sink = sink.clone();
+                async move {
+                    if let Some(t) = form.get("logout_token") {
+                        sink.lock().unwrap().push(t.clone());
+                    }
+                    ""
+                }
+            },
+        ),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backchannel = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let app = create_app(
+        server.state.store.as_ref(),
+        &server.state.secrets,
+        server.state.clock.now().as_secs(),
+        NewApp {
+            name: "Logout app".into(),
+            confidential: true,
+            redirect_uris: vec![APP_CALLBACK.into()],
+            post_logout_redirect_uris: vec![BYE.into()],
+            backchannel_logout_uri: Some(backchannel),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+        },
+    )
+    .await
+    .unwrap();
+
+    // Alice on two devices.
+    let laptop = browser();
+    let phone = browser();
+    let on_laptop = sign_in(&laptop, &server, &app, "alice", "alice_tan@tech.gov.sg").await;
+    let on_phone = sign_in(&phone, &server, &app, "alice", "alice_tan@tech.gov.sg").await;
+
+    // A return address that is not registered: refused without redirect, nothing ended.
+    let bad = laptop
+        .get(server.url(&format!(
+            "/end-session?id_token_hint={}&post_logout_redirect_uri={}",
+            on_laptop.id_token,
+            url::form_urlencoded::byte_serialize(b"https://evil.example/").collect::<String>()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.headers().get("location").is_none());
+    assert_eq!(
+        refresh_status(&server, &app, &on_laptop.refresh_token).await,
+        200
+    );
+    // (That refresh rotated the laptop's token; the family is what matters from here.)
+
+    let out = laptop
+        .get(server.url(&format!(
+            "/end-session?id_token_hint={}&post_logout_redirect_uri={}&state=st-9",
+            on_laptop.id_token,
+            url::form_urlencoded::byte_serialize(BYE.as_bytes()).collect::<String>()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(see_other(&out), format!("{BYE}?state=st-9"));
+    let home = laptop
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !home.contains("Signed in as"),
+        "the laptop's SSO session ended"
+    );
+    assert!(phone
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+    assert_eq!(
+        refresh_status(&server, &app, &on_phone.refresh_token).await,
+        200,
+        "the phone keeps its family"
+    );
+
+    // The app was told, with a logout token it can verify.
+    let mut token = None;
+    for _ in 0..50 {
+        if let Some(t) = received.lock().unwrap().first().cloned() {
+            token = Some(t);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = token.expect("back-channel logout delivered within 5 s");
+    let header = decode_header(&token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
+    let jwks: jsonwebtoken::jwk::JwkSet = server.get("/jwks").await.json().await.unwrap();
+    let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[&app.client_id]);
+    validation.set_issuer(&[server.base.as_str()]);
+    let claims = decode::<Value>(&token, &key, &validation).unwrap().claims;
+    let id_claims = payload(&on_laptop.id_token);
+    assert_eq!(claims["sub"], id_claims["sub"]);
+    assert_eq!(claims["sid"], id_claims["sid"]);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    assert_eq!(
+        received.lock().unwrap().len(),
+        1,
+        "one app, one notification"
+    );
+
+    // Without an ID token hint the person is asked first (logout CSRF), with a CSRF-bound form.
+    let ask = phone.get(server.url("/end-session")).send().await.unwrap();
+    assert_eq!(ask.status(), 200);
+    let page = ask.text().await.unwrap();
+    assert!(page.contains("Sign out of TechPass?"));
+    let forged = phone
+        .post(server.url("/end-session"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign out of TechPass?"),
+        "not signed out by a forged form"
+    );
+    assert!(phone
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let confirmed = phone
+        .post(server.url("/end-session"))
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), 200);
+    assert!(confirmed
+        .text()
+        .await
+        .unwrap()
+        .contains("You have signed out"));
+    assert!(!phone
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+    receiver_task.abort();
+    server.stop().await;
+}
+
+crate::both_backends!(logout_ends_one_session_and_tells_the_app);
