@@ -64,6 +64,7 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub session: SessionConfig,
+    pub rate_limit: RateLimitConfig,
     pub dev_upstream: DevUpstreamConfig,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -75,6 +76,15 @@ pub struct SessionConfig {
     pub idle_timeout_secs: u64,
     pub max_lifetime_secs: u64,
     pub login_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub client_per_second: u32,
+    pub client_burst: u32,
+    pub address_per_second: u32,
+    pub address_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

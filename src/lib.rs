@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod provider;
+pub mod ratelimit;
 pub mod server;
 pub mod signin;
 pub mod state;

@@ -326,6 +326,7 @@ pub async fn build_state(
     let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
     let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
+    let config_rate_limit = config.rate_limit.clone();
     Ok(AppState {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),
         cookies: CookiePolicy {
@@ -343,6 +344,7 @@ pub async fn build_state(
         pages: Arc::new(pages),
         dev_upstream,
         http: outbound_http_client()?,
+        rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
     })
 }
 
@@ -358,6 +360,7 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
         ticker.tick().await;
         loop {
             ticker.tick().await;
+            state.rate_limits.shrink();
             if let Err(e) = state.keys.reload().await {
                 tracing::warn!(error = %e, "could not reload signing keys; keeping the ones in memory");
             }
@@ -396,7 +399,8 @@ pub async fn serve_until(
 ) -> std::io::Result<()> {
     let signalled = Arc::new(Notify::new());
     let notify = signalled.clone();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections, finishing requests in flight");
         notify.notify_one();

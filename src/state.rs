@@ -37,4 +37,5 @@ pub struct AppState {
     pub dev_upstream: Option<Arc<DevUpstream>>,
     /// Outbound HTTP (back-channel logout): no redirects followed, bounded time.
     pub http: reqwest::Client,
+    pub rate_limits: Arc<crate::ratelimit::RateLimits>,
 }

@@ -64,8 +64,9 @@ pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(discovery::router())
         .merge(health::router())
-        .merge(crate::signin::routes::router())
+        .merge(crate::signin::routes::router(&state))
         .merge(crate::provider::router())
+        .merge(crate::provider::credential_router(&state))
         .merge(crate::web::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(

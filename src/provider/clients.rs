@@ -226,6 +226,14 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
+/// The client id a request claims (Basic user name or `client_id`), before any check.
+pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
+    match basic_credentials(headers) {
+        Ok(Some((id, _))) => Some(id),
+        _ => params.get("client_id").map(String::from),
+    }
+}
+
 /// Authenticates the calling client. A public client identifies itself by `client_id` alone; a
 /// confidential one must present a live secret by exactly one method.
 pub async fn authenticate(

@@ -20,16 +20,25 @@ use crate::state::AppState;
 /// Scopes TechPass understands (OpenID Connect Core §5.4, §11).
 pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
+/// The endpoints where client credentials are presented, limited per source address.
+pub fn credential_router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route(paths::TOKEN, post(token::endpoint))
+        .route(paths::INTROSPECT, post(resource::introspect))
+        .route(paths::REVOKE, post(resource::revoke))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::per_address,
+        ))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
-        .route(paths::TOKEN, post(token::endpoint))
         .route(
             paths::USERINFO,
             get(resource::userinfo_get).post(resource::userinfo_post),
         )
-        .route(paths::INTROSPECT, post(resource::introspect))
-        .route(paths::REVOKE, post(resource::revoke))
         .route(
             paths::END_SESSION,
             get(logout::end_session_get).post(logout::end_session_post),

@@ -10,8 +10,8 @@ use techpass_oidc::{pkce, ErrorCode, OAuthError, Params};
 use techpass_store::{GrantRecord, Redemption};
 
 use super::clients::{
-    authenticate, AuthMethod, Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS,
-    GRANT_REFRESH_TOKEN,
+    authenticate, claimed_client_id, AuthMethod, Client, GRANT_AUTHORIZATION_CODE,
+    GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
 };
 use super::mint::{self, IdTokenInput, Subject, PURPOSE_CODE, PURPOSE_REFRESH};
 use super::{error_response, parse_scope};
@@ -89,6 +89,13 @@ pub async fn authenticated_client(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, Response> {
+    // Throttle by the claimed client id before looking at any secret.
+    if let Some(claimed) = claimed_client_id(headers, params) {
+        if let Err(wait) = state.rate_limits.check_client(&claimed) {
+            tracing::warn!(client_id = %claimed, "rate limit: too many requests for one client");
+            return Err(crate::ratelimit::too_many_requests(wait));
+        }
+    }
     let now = state.clock.now().as_secs();
     authenticate(state.store.as_ref(), &state.secrets, now, headers, params)
         .await

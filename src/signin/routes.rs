@@ -21,12 +21,18 @@ pub const CALLBACK: &str = "/callback";
 pub const LOGOUT: &str = "/logout";
 pub const HOME: &str = "/";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(HOME, get(home))
+pub fn router(state: &AppState) -> Router<AppState> {
+    let limited = Router::new()
         .route(LOGIN, get(login))
         .route(CALLBACK, get(callback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::per_address,
+        ));
+    Router::new()
+        .route(HOME, get(home))
         .route(LOGOUT, post(logout))
+        .merge(limited)
 }
 
 fn request_id(id: &Option<Extension<RequestId>>) -> Option<String> {

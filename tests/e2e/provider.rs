@@ -845,3 +845,73 @@ async fn authorization_request_errors() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn token_endpoint_is_rate_limited_per_client_and_per_address() {
+    for (client_limit, address_limit) in [((1, 2), (0, 0)), ((0, 0), (1, 3))] {
+        let db = TestDatabase::sqlite().await;
+        let dir = TempDir::new();
+        let mut config = test_config(&db.url, &dir);
+        config.rate_limit.client_per_second = client_limit.0;
+        config.rate_limit.client_burst = client_limit.1;
+        config.rate_limit.address_per_second = address_limit.0;
+        config.rate_limit.address_burst = address_limit.1;
+        let server = TestServer::start_with(config, Arc::new(SystemClock), dir, Some(db)).await;
+        let a = register(&server, true, &["client_credentials"]).await;
+        let b = register(&server, true, &["client_credentials"]).await;
+        let call = |app: &CreatedApp, secret: &'static str| {
+            let request = http()
+                .post(server.url("/token"))
+                .basic_auth(
+                    &app.client_id,
+                    Some(if secret.is_empty() {
+                        app.client_secret.clone().unwrap()
+                    } else {
+                        secret.to_string()
+                    }),
+                )
+                .form(&[("grant_type", "client_credentials")]);
+            async move { request.send().await.unwrap() }
+        };
+        let burst = if client_limit.0 > 0 {
+            client_limit.1
+        } else {
+            address_limit.1
+        };
+        for i in 0..burst {
+            // Wrong secrets count too: guessing is throttled before the secret is checked.
+            let secret = if i == 0 && client_limit.0 > 0 {
+                "wrong"
+            } else {
+                ""
+            };
+            let status = call(&a, secret).await.status().as_u16();
+            assert!(status == 200 || status == 401, "within the burst: {status}");
+        }
+        let limited = call(&a, "").await;
+        assert_eq!(limited.status(), 429, "over the limit");
+        let retry: u64 = limited.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(retry >= 1);
+        assert_eq!(
+            limited.json::<Value>().await.unwrap()["error"],
+            "temporarily_unavailable"
+        );
+        let other = call(&b, "").await.status().as_u16();
+        if client_limit.0 > 0 {
+            assert_eq!(
+                other, 200,
+                "another client is not affected by the first one's limit"
+            );
+        } else {
+            assert_eq!(
+                other, 429,
+                "the same address is limited whatever the client"
+            );
+        }
+        server.stop().await;
+    }
+}
