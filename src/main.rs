@@ -66,6 +66,9 @@ enum AppCommand {
         /// Where to POST back-channel logout tokens.
         #[arg(long = "backchannel-logout-uri")]
         backchannel_logout_uri: Option<String>,
+        /// A JWK set file of public keys: the app authenticates with private_key_jwt (no secret).
+        #[arg(long = "jwks-file")]
+        jwks_file: Option<PathBuf>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -132,9 +135,16 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     grant_types,
                     post_logout_redirect_uris,
                     backchannel_logout_uri,
+                    jwks_file,
                     json,
                 },
         } => {
+            let jwks = match jwks_file {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    StartupError::Failed(format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
             let store = server::open_store(&config).await?;
             let (master, _) = server::master_key(&config)?;
             let secrets = techpass_oidc::Secrets::derive(&master)
@@ -146,6 +156,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 post_logout_redirect_uris,
                 backchannel_logout_uri,
                 grant_types,
+                jwks,
             };
             let created = create_app(store.as_ref(), &secrets, clock.now().as_secs(), app)
                 .await

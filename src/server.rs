@@ -372,6 +372,7 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
                     .store
                     .delete_expired_sessions(now, idle_before)
                     .await?;
+                state.store.delete_expired_assertions(now).await?;
                 Ok::<_, techpass_store::StoreError>((attempts, sessions))
             };
             match purged.await {

@@ -20,6 +20,7 @@ CREATE TABLE clients (
     post_logout_redirect_uris TEXT NOT NULL,
     backchannel_logout_uri    TEXT,
     grant_types               TEXT NOT NULL,
+    jwks                      TEXT,
     enabled                   INTEGER NOT NULL,
     created_at                INTEGER NOT NULL
 );
@@ -85,4 +86,12 @@ CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id);
 CREATE TABLE revoked_tokens (
     jti        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
+);
+
+-- `jti`s of client assertions (private_key_jwt) seen before they expire: each is single use.
+CREATE TABLE used_assertions (
+    client_id  TEXT NOT NULL,
+    jti        TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (client_id, jti)
 );

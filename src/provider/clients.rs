@@ -5,6 +5,7 @@
 use axum::http::HeaderMap;
 use base64::Engine;
 use techpass_domain::client::validate_redirect_uri;
+use techpass_oidc::assertion::{parse_client_jwks, verify_assertion, ASSERTION_TYPE};
 use techpass_oidc::{OAuthError, Params, Secrets};
 use techpass_store::{ClientRecord, ClientSecretRecord, Store, StoreError};
 
@@ -32,6 +33,8 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<String>,
+    /// Registered public keys for `private_key_jwt`.
+    pub jwks: Option<String>,
 }
 
 impl Client {
@@ -49,6 +52,7 @@ impl Client {
             confidential: r.confidential,
             enabled: r.enabled,
             backchannel_logout_uri: r.backchannel_logout_uri,
+            jwks: r.jwks,
         })
     }
 
@@ -73,6 +77,8 @@ pub struct NewApp {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<String>,
+    /// Public keys (a JWK set) for `private_key_jwt`; such an app gets no secret.
+    pub jwks: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,8 +150,14 @@ pub async fn create_app(
         validate_redirect_uri(uri)
             .map_err(|e| invalid(format!("back-channel logout URI {uri} {e}")))?;
     }
+    if let Some(jwks) = &app.jwks {
+        if !app.confidential {
+            return Err(invalid("a public app cannot register keys".into()));
+        }
+        parse_client_jwks(jwks).map_err(|e| invalid(format!("the key set is not usable: {e}")))?;
+    }
     let client_id = format!("app_{}", &Secrets::random_token()?[..22]);
-    let secret = if app.confidential {
+    let secret = if app.confidential && app.jwks.is_none() {
         Some(Secrets::random_token()?)
     } else {
         None
@@ -173,6 +185,7 @@ pub async fn create_app(
                 grant_types: json(&app.grant_types),
                 enabled: true,
                 created_at: now,
+                jwks: app.jwks,
             },
             &secret_records,
         )
@@ -189,6 +202,7 @@ pub async fn create_app(
 pub enum AuthMethod {
     Basic,
     Post,
+    PrivateKeyJwt,
     None,
 }
 
@@ -226,13 +240,88 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((unescape(id), unescape(secret))))
 }
 
-/// The client id a request claims (Basic user name or `client_id`), before any check.
+/// The client id a request claims (Basic user name, `client_id`, or an assertion's `iss`),
+/// before any check.
 pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
     match basic_credentials(headers) {
         Ok(Some((id, _))) => Some(id),
-        _ => params.get("client_id").map(String::from),
+        _ => params
+            .get("client_id")
+            .map(String::from)
+            .or_else(|| params.get("client_assertion").and_then(unverified_issuer)),
     }
 }
+
+/// The `iss` of an assertion, read without verification, only to find whose keys to verify with.
+fn unverified_issuer(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims["iss"].as_str().map(String::from)
+}
+
+/// RFC 7523 §2.2 client authentication.
+async fn authenticate_assertion(
+    store: &dyn Store,
+    now: i64,
+    params: &Params,
+    audiences: &[&str],
+) -> Result<Client, ClientAuthError> {
+    let fail = |description: &str| ClientAuthError {
+        error: OAuthError::invalid_client(description.to_string()),
+        method: AuthMethod::PrivateKeyJwt,
+    };
+    if params.get("client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(fail("unsupported client_assertion_type"));
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| fail("client_assertion is missing"))?;
+    let claimed = params
+        .get("client_id")
+        .map(String::from)
+        .or_else(|| unverified_issuer(assertion))
+        .ok_or_else(|| fail("the assertion names no client"))?;
+    let server_error = |e: StoreError| ClientAuthError {
+        error: OAuthError::server_error(e),
+        method: AuthMethod::PrivateKeyJwt,
+    };
+    let client = find_client(store, &claimed)
+        .await
+        .map_err(server_error)?
+        .ok_or_else(|| fail("unknown client or invalid assertion"))?;
+    let keys = client
+        .jwks
+        .as_deref()
+        .and_then(|j| parse_client_jwks(j).ok())
+        .ok_or_else(|| fail("the client has registered no keys"))?;
+    let verified = verify_assertion(
+        assertion,
+        &client.id,
+        &keys,
+        audiences,
+        now,
+        ASSERTION_SKEW_SECS,
+    )
+    .map_err(|reason| {
+        tracing::info!(client_id = %client.id, %reason, "client assertion refused");
+        fail("unknown client or invalid assertion")
+    })?;
+    if !store
+        .record_assertion(&client.id, &verified.jti, verified.exp)
+        .await
+        .map_err(server_error)?
+    {
+        tracing::warn!(client_id = %client.id, "client assertion replayed");
+        return Err(fail("the assertion was already used"));
+    }
+    Ok(client)
+}
+
+/// Clock difference tolerated on assertion times.
+const ASSERTION_SKEW_SECS: i64 = 30;
 
 /// Authenticates the calling client. A public client identifies itself by `client_id` alone; a
 /// confidential one must present a live secret by exactly one method.
@@ -242,11 +331,21 @@ pub async fn authenticate(
     now: i64,
     headers: &HeaderMap,
     params: &Params,
+    audiences: &[&str],
 ) -> Result<Client, ClientAuthError> {
     let basic = basic_credentials(headers).map_err(|error| ClientAuthError {
         error,
         method: AuthMethod::Basic,
     })?;
+    if params.contains("client_assertion") || params.contains("client_assertion_type") {
+        if basic.is_some() || params.contains("client_secret") {
+            return Err(ClientAuthError {
+                error: OAuthError::invalid_request("use one client authentication method, not two"),
+                method: AuthMethod::PrivateKeyJwt,
+            });
+        }
+        return authenticate_assertion(store, now, params, audiences).await;
+    }
     let fail = |method: AuthMethod, description: &str| ClientAuthError {
         error: OAuthError::invalid_client(description.to_string()),
         method,
@@ -294,7 +393,12 @@ pub async fn authenticate(
         return Ok(client);
     }
     let Some(secret) = secret else {
-        return Err(fail(method, "client authentication is required"));
+        let hint = if client.jwks.is_some() {
+            "this client authenticates with private_key_jwt"
+        } else {
+            "client authentication is required"
+        };
+        return Err(fail(method, hint));
     };
     let stored = store
         .client_secrets(&client.id)

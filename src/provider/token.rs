@@ -97,19 +97,29 @@ pub async fn authenticated_client(
         }
     }
     let now = state.clock.now().as_secs();
-    authenticate(state.store.as_ref(), &state.secrets, now, headers, params)
-        .await
-        .map_err(|failure| {
-            let mut response = error_response(&failure.error);
-            if failure.error.code == ErrorCode::InvalidClient && failure.method == AuthMethod::Basic
-            {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"techpass\""),
-                );
-            }
-            response
-        })
+    let audiences = [
+        state.metadata.token_endpoint.as_str(),
+        state.metadata.issuer.as_str(),
+    ];
+    authenticate(
+        state.store.as_ref(),
+        &state.secrets,
+        now,
+        headers,
+        params,
+        &audiences,
+    )
+    .await
+    .map_err(|failure| {
+        let mut response = error_response(&failure.error);
+        if failure.error.code == ErrorCode::InvalidClient && failure.method == AuthMethod::Basic {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"techpass\""),
+            );
+        }
+        response
+    })
 }
 
 pub async fn endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -122,6 +122,7 @@ async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
             post_logout_redirect_uris: vec![BYE.into()],
             backchannel_logout_uri: Some(backchannel),
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            jwks: None,
         },
     )
     .await

@@ -30,6 +30,7 @@ pub async fn register(server: &TestServer, confidential: bool, grant_types: &[&s
             post_logout_redirect_uris: vec![],
             backchannel_logout_uri: None,
             grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
+            jwks: None,
         },
     )
     .await
@@ -912,6 +913,205 @@ async fn token_endpoint_is_rate_limited_per_client_and_per_address() {
                 "the same address is limited whatever the client"
             );
         }
+        server.stop().await;
+    }
+}
+
+mod private_key_jwt {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    use super::*;
+
+    fn p256() -> (EcdsaKeyPair, String) {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        }]});
+        (pair, jwks.to_string())
+    }
+
+    fn jws(pair: &EcdsaKeyPair, header: Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = pair.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    }
+
+    #[tokio::test]
+    async fn assertions_authenticate_and_forgeries_do_not() {
+        let Some(server) = TestServer::start(Backend::Sqlite, "e2e::private_key_jwt").await else {
+            return;
+        };
+        let (pair, jwks) = p256();
+        let app = create_app(
+            server.state.store.as_ref(),
+            &server.state.secrets,
+            server.state.clock.now().as_secs(),
+            NewApp {
+                name: "Keyed app".into(),
+                confidential: true,
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                backchannel_logout_uri: None,
+                grant_types: vec!["client_credentials".into()],
+                jwks: Some(jwks),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(app.client_secret.is_none(), "a keyed app gets no secret");
+        let now = server.state.clock.now().as_secs();
+        let token_endpoint = server.url("/token");
+        let claims = |f: &dyn Fn(&mut Value)| {
+            let mut c = serde_json::json!({
+                "iss": app.client_id, "sub": app.client_id, "aud": token_endpoint,
+                "exp": now + 60, "iat": now, "jti": uuid::Uuid::new_v4().to_string(),
+            });
+            f(&mut c);
+            c
+        };
+        let es256 = serde_json::json!({"alg": "ES256", "kid": "k1"});
+        let send = |assertion: String, extra: Vec<(&'static str, String)>| {
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_string()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+                ),
+                ("client_assertion", assertion),
+            ];
+            form.extend(extra);
+            let request = http().post(server.url("/token")).form(&form);
+            async move { request.send().await.unwrap() }
+        };
+
+        let good = claims(&|_| {});
+        let ok = send(jws(&pair, es256.clone(), &good), vec![]).await;
+        assert_eq!(ok.status(), 200);
+        expect_error(
+            send(jws(&pair, es256.clone(), &good), vec![]).await,
+            401,
+            "invalid_client",
+            "replayed jti",
+        )
+        .await;
+        let issuer_aud = claims(&|c| c["aud"] = server.base.clone().into());
+        assert_eq!(
+            send(jws(&pair, es256.clone(), &issuer_aud), vec![])
+                .await
+                .status(),
+            200,
+            "aud = issuer"
+        );
+
+        let (other, _) = p256();
+        let unsigned = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(serde_json::json!({"alg": "none"}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims(&|_| {}).to_string())
+        );
+        let cases: Vec<(&str, String)> = vec![
+            ("alg none", unsigned),
+            (
+                "HS256",
+                jws(
+                    &pair,
+                    serde_json::json!({"alg": "HS256", "kid": "k1"}),
+                    &claims(&|_| {}),
+                ),
+            ),
+            (
+                "wrong aud",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| c["aud"] = "https://elsewhere.example/token".into()),
+                ),
+            ),
+            (
+                "expired",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| c["exp"] = (now - 120).into()),
+                ),
+            ),
+            (
+                "exp too far",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| c["exp"] = (now + 3600).into()),
+                ),
+            ),
+            (
+                "no exp",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| {
+                        c.as_object_mut().unwrap().remove("exp");
+                    }),
+                ),
+            ),
+            (
+                "no jti",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| {
+                        c.as_object_mut().unwrap().remove("jti");
+                    }),
+                ),
+            ),
+            (
+                "iss is not sub",
+                jws(
+                    &pair,
+                    es256.clone(),
+                    &claims(&|c| c["sub"] = "someone".into()),
+                ),
+            ),
+            ("another key", jws(&other, es256.clone(), &claims(&|_| {}))),
+        ];
+        for (case, assertion) in cases {
+            expect_error(send(assertion, vec![]).await, 401, "invalid_client", case).await;
+        }
+        let two_methods = send(
+            jws(&pair, es256.clone(), &claims(&|_| {})),
+            vec![("client_secret", "x".into())],
+        )
+        .await;
+        expect_error(two_methods, 400, "invalid_request", "assertion and secret").await;
+        let wrong_type = http()
+            .post(server.url("/token"))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", "urn:example:other"),
+                ("client_assertion", &jws(&pair, es256, &claims(&|_| {}))),
+            ])
+            .send()
+            .await
+            .unwrap();
+        expect_error(
+            wrong_type,
+            401,
+            "invalid_client",
+            "unsupported assertion type",
+        )
+        .await;
         server.stop().await;
     }
 }

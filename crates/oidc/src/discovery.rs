@@ -29,6 +29,7 @@ pub struct ProviderMetadata {
     pub subject_types_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     /// RFC 9207 §3.
@@ -49,7 +50,11 @@ pub fn endpoint(issuer: &Url, path: &str) -> String {
 
 impl ProviderMetadata {
     pub fn new(issuer: &Url) -> Self {
-        let client_auth = vec!["client_secret_basic", "client_secret_post"];
+        let client_auth = vec![
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ];
         ProviderMetadata {
             issuer: issuer_string(issuer),
             authorization_endpoint: endpoint(issuer, paths::AUTHORIZE),
@@ -88,6 +93,7 @@ impl ProviderMetadata {
             subject_types_supported: vec!["public"],
             code_challenge_methods_supported: vec!["S256"],
             token_endpoint_auth_methods_supported: client_auth.clone(),
+            token_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS.to_vec(),
             revocation_endpoint_auth_methods_supported: client_auth.clone(),
             introspection_endpoint_auth_methods_supported: client_auth,
             authorization_response_iss_parameter_supported: true,

@@ -4,6 +4,7 @@
 //! document and the route paths that both the router and discovery use. It must not render HTML,
 //! read configuration files or know which HTTP framework serves it.
 
+pub mod assertion;
 pub mod discovery;
 pub mod error;
 pub mod jwt;

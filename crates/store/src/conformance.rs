@@ -31,6 +31,7 @@ crate::backend_tests!(
     refresh_tokens_are_redeemed_exactly_once,
     grants_are_revoked_by_code_and_by_session,
     revoked_access_tokens_are_remembered,
+    client_assertions_are_single_use,
 );
 
 fn key(kid: &str, generation: i64) -> SigningKeyRecord {
@@ -390,6 +391,7 @@ fn client(id: &str) -> ClientRecord {
         grant_types: r#"["authorization_code"]"#.into(),
         enabled: true,
         created_at: 1,
+        jwks: Some(r#"{"keys":[]}"#.into()),
     }
 }
 
@@ -577,4 +579,27 @@ async fn revoked_access_tokens_are_remembered(db: &TestDatabase) {
     store.revoke_access_token("j1", 100).await.unwrap();
     assert!(store.is_access_token_revoked("j1").await.unwrap());
     assert!(!store.is_access_token_revoked("j2").await.unwrap());
+}
+
+async fn client_assertions_are_single_use(db: &TestDatabase) {
+    let store = db.store().await;
+    let racers = (0..6).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.record_assertion("c1", "jti-1", 100).await.unwrap() })
+    });
+    let mut fresh = 0;
+    for r in racers {
+        fresh += usize::from(r.await.unwrap());
+    }
+    assert_eq!(fresh, 1, "one of the concurrent uses wins");
+    assert!(
+        store.record_assertion("c2", "jti-1", 100).await.unwrap(),
+        "per client"
+    );
+    assert!(store.record_assertion("c1", "jti-2", 50).await.unwrap());
+    assert_eq!(store.delete_expired_assertions(60).await.unwrap(), 1);
+    assert!(
+        !store.record_assertion("c1", "jti-1", 100).await.unwrap(),
+        "still remembered"
+    );
 }

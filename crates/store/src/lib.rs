@@ -28,8 +28,8 @@ pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use provider::{
-    AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord, GrantStore,
-    Redemption, RefreshTokenRecord, UserRecord, UserStore,
+    AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
+    GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
 };
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 
@@ -48,6 +48,7 @@ pub trait Store:
     + AuditStore
     + UserStore
     + ClientStore
+    + AssertionLog
     + GrantStore
     + HealthStore
     + Send

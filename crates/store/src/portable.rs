@@ -251,8 +251,8 @@ macro_rules! provider_impls {
                 sqlx::query(
                     "INSERT INTO clients (client_id, name, confidential, redirect_uris,
                        post_logout_redirect_uris, backchannel_logout_uri, grant_types, enabled,
-                       created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       created_at, jwks)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&c.client_id)
                 .bind(&c.name)
@@ -263,6 +263,7 @@ macro_rules! provider_impls {
                 .bind(&c.grant_types)
                 .bind(c.enabled)
                 .bind(c.created_at)
+                .bind(&c.jwks)
                 .execute(&mut *tx)
                 .await?;
                 for s in secrets {
@@ -288,7 +289,7 @@ macro_rules! provider_impls {
             ) -> Result<Option<$crate::ClientRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::ClientRecord>(
                     "SELECT client_id, name, confidential, redirect_uris, post_logout_redirect_uris,
-                            backchannel_logout_uri, grant_types, enabled, created_at
+                            backchannel_logout_uri, grant_types, enabled, created_at, jwks
                      FROM clients WHERE client_id = $1",
                 )
                 .bind(client_id)
@@ -307,6 +308,36 @@ macro_rules! provider_impls {
                 .bind(client_id)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::AssertionLog for $store {
+            async fn record_assertion(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted == 1)
+            }
+
+            async fn delete_expired_assertions(&self, now: i64) -> Result<u64, $crate::StoreError> {
+                Ok(sqlx::query("DELETE FROM used_assertions WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
         }
 

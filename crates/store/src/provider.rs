@@ -39,6 +39,8 @@ pub struct ClientRecord {
     pub backchannel_logout_uri: Option<String>,
     /// JSON array of grant type names.
     pub grant_types: String,
+    /// The client's public keys for `private_key_jwt` (RFC 7517 JWK set), if it has any.
+    pub jwks: Option<String>,
     pub enabled: bool,
     pub created_at: i64,
 }
@@ -66,6 +68,22 @@ pub trait ClientStore {
 
     /// The client's secrets (expired ones included; the caller checks expiry).
     async fn client_secrets(&self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError>;
+}
+
+/// Client assertions already used (`private_key_jwt`).
+#[async_trait]
+pub trait AssertionLog {
+    /// Records a client assertion's `jti` (RFC 7523 §3 item 7). False, writing nothing, if the
+    /// client used it before: a replay. Concurrent callers with one `jti`: exactly one gets true.
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets assertions that expired before `now`.
+    async fn delete_expired_assertions(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
