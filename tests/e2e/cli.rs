@@ -243,3 +243,74 @@ async fn keys_commands_rotate_and_list(backend: Backend) {
 }
 
 crate::both_backends!(keys_commands_rotate_and_list);
+
+#[tokio::test]
+async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
+    let cwd = TempDir::new();
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Wiki",
+            "--redirect-uri",
+            "https://wiki.example.gov.sg/cb",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let id = created["client_id"].as_str().unwrap();
+    let secret = created["client_secret"].as_str().unwrap();
+    assert!(id.starts_with("app_"));
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    let db = std::fs::read(cwd.0.join("data/techpass.db")).unwrap();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the secret is not stored in the clear"
+    );
+
+    for (args, expected) in [
+        (
+            vec![
+                "app",
+                "create",
+                "--name",
+                "Bad",
+                "--redirect-uri",
+                "http://wiki.example.gov.sg/cb",
+            ],
+            "https",
+        ),
+        (
+            vec![
+                "app",
+                "create",
+                "--name",
+                "Bad",
+                "--redirect-uri",
+                "https://wiki.example.gov.sg/cb#x",
+            ],
+            "fragment",
+        ),
+        (
+            vec![
+                "app",
+                "create",
+                "--name",
+                "Bad",
+                "--public",
+                "--grant-type",
+                "client_credentials",
+            ],
+            "public",
+        ),
+    ] {
+        let (code, _, stderr) = run_techpass(&cwd.0, &args, &[]).await;
+        assert_eq!(code, 1, "{args:?}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
