@@ -8,8 +8,17 @@ CREATE TABLE users (
     name           TEXT,
     created_at     BIGINT NOT NULL,
     last_signin_at BIGINT NOT NULL,
+    -- unregistered | registered | active | suspended | disabled | expired | terminated
+    status         TEXT NOT NULL,
+    -- public_officer | vendor, from the verified email at the latest sign-in
+    account_type   TEXT NOT NULL,
+    terms_version  TEXT,
+    registered_at  BIGINT,
+    access_ends_at BIGINT,
+    status_reason  TEXT,
     UNIQUE (tenant_id, object_id)
 );
+CREATE INDEX users_email ON users (email);
 
 -- Relying parties (OIDC clients). URI lists and grant types are JSON arrays.
 CREATE TABLE clients (

@@ -8,8 +8,17 @@ CREATE TABLE users (
     name           TEXT,
     created_at     INTEGER NOT NULL,
     last_signin_at INTEGER NOT NULL,
+    -- unregistered | registered | active | suspended | disabled | expired | terminated
+    status         TEXT NOT NULL,
+    -- public_officer | vendor, from the verified email at the latest sign-in
+    account_type   TEXT NOT NULL,
+    terms_version  TEXT,
+    registered_at  INTEGER,
+    access_ends_at INTEGER,
+    status_reason  TEXT,
     UNIQUE (tenant_id, object_id)
 );
+CREATE INDEX users_email ON users (email);
 
 -- Relying parties (OIDC clients). URI lists and grant types are JSON arrays.
 CREATE TABLE clients (

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use techpass_domain::account::{classify, AccountType, ClassificationRules};
+use techpass_domain::gate::UserStatus;
 use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
@@ -161,6 +162,7 @@ pub struct NewSession {
     pub cookie: String,
     pub return_to: String,
     pub identity: UpstreamIdentity,
+    pub user: UserRecord,
 }
 
 /// Completes a sign-in. Every refusal is audited and counted by the caller's handler.
@@ -266,6 +268,12 @@ pub async fn finish_login(
             name: identity.name.clone(),
             created_at: now,
             last_signin_at: now,
+            status: UserStatus::Unregistered.as_str().to_string(),
+            account_type: account_type.as_str().to_string(),
+            terms_version: None,
+            registered_at: None,
+            access_ends_at: None,
+            status_reason: None,
         })
         .await?;
     let cookie = Secrets::random_token()?;
@@ -290,6 +298,7 @@ pub async fn finish_login(
         cookie,
         return_to: attempt.return_to,
         identity,
+        user,
     })
 }
 

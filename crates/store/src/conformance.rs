@@ -242,6 +242,14 @@ async fn sessions_of_a_person_end_together(db: &TestDatabase) {
     ] {
         store.insert_session(&session(id, tid, oid)).await.unwrap();
     }
+    let of_user: Vec<_> = store
+        .sessions_of_user("user-t1-o1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id_hash)
+        .collect();
+    assert_eq!(of_user, vec!["a", "b"]);
     assert_eq!(store.delete_sessions_of("t1", "o1").await.unwrap(), 2);
     for (id, present) in [("a", false), ("b", false), ("c", true), ("d", true)] {
         assert_eq!(
@@ -351,6 +359,12 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         name: Some("Alice".into()),
         created_at: at,
         last_signin_at: at,
+        status: "unregistered".into(),
+        account_type: "public_officer".into(),
+        terms_version: None,
+        registered_at: None,
+        access_ends_at: None,
+        status_reason: None,
     };
     let first = store
         .upsert_user(&user("u1", "a@x.gov.sg", 10))
@@ -378,6 +392,42 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         ids.insert(r.await.unwrap());
     }
     assert_eq!(ids.len(), 1, "concurrent first sign-ins agree on one user");
+
+    // Registration happens once; a sign-in never changes the status.
+    assert!(store
+        .register_user("u1", "registered", "terms-1", 40)
+        .await
+        .unwrap());
+    assert!(!store
+        .register_user("u1", "registered", "terms-2", 41)
+        .await
+        .unwrap());
+    let registered = store
+        .upsert_user(&user("u9", "new@x.gov.sg", 50))
+        .await
+        .unwrap();
+    assert_eq!(registered.status, "registered");
+    assert_eq!(registered.terms_version.as_deref(), Some("terms-1"));
+    assert_eq!(registered.registered_at, Some(40));
+    assert!(store
+        .set_user_status("u1", "suspended", Some("investigation"))
+        .await
+        .unwrap());
+    let suspended = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            suspended.status.as_str(),
+            suspended.status_reason.as_deref()
+        ),
+        ("suspended", Some("investigation"))
+    );
+    assert!(!store
+        .set_user_status("nobody", "suspended", None)
+        .await
+        .unwrap());
+    let found = store.find_users_by_email("NEW@X.GOV.SG").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, "u1");
 }
 
 fn client(id: &str) -> ClientRecord {

@@ -108,6 +108,20 @@ macro_rules! portable_impls {
                 Ok(updated > 0)
             }
 
+            async fn sessions_of_user(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::SessionRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::SessionRecord>(
+                    "SELECT id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
+                            created_at, last_seen_at, expires_at
+                     FROM sessions WHERE user_id = $1 ORDER BY created_at, id_hash",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn delete_session(&self, id_hash: &str) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                     .bind(id_hash)
@@ -208,12 +222,17 @@ macro_rules! provider_impls {
                 u: &$crate::UserRecord,
             ) -> Result<$crate::UserRecord, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::UserRecord>(
-                    "INSERT INTO users (id, tenant_id, object_id, email, name, created_at, last_signin_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    "INSERT INTO users (id, tenant_id, object_id, email, name, created_at,
+                       last_signin_at, status, account_type, terms_version, registered_at,
+                       access_ends_at, status_reason)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                      ON CONFLICT (tenant_id, object_id) DO UPDATE
                        SET email = excluded.email, name = excluded.name,
-                           last_signin_at = excluded.last_signin_at
-                     RETURNING id, tenant_id, object_id, email, name, created_at, last_signin_at",
+                           last_signin_at = excluded.last_signin_at,
+                           account_type = excluded.account_type
+                     RETURNING id, tenant_id, object_id, email, name, created_at, last_signin_at,
+                       status, account_type, terms_version, registered_at, access_ends_at,
+                       status_reason",
                 )
                 .bind(&u.id)
                 .bind(&u.tenant_id)
@@ -222,6 +241,12 @@ macro_rules! provider_impls {
                 .bind(&u.name)
                 .bind(u.created_at)
                 .bind(u.last_signin_at)
+                .bind(&u.status)
+                .bind(&u.account_type)
+                .bind(&u.terms_version)
+                .bind(u.registered_at)
+                .bind(u.access_ends_at)
+                .bind(&u.status_reason)
                 .fetch_one(&self.pool)
                 .await?)
             }
@@ -231,12 +256,68 @@ macro_rules! provider_impls {
                 id: &str,
             ) -> Result<Option<$crate::UserRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::UserRecord>(
-                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at
+                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at,
+                            status, account_type, terms_version, registered_at, access_ends_at,
+                            status_reason
                      FROM users WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?)
+            }
+
+            async fn find_users_by_email(
+                &self,
+                email: &str,
+            ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::UserRecord>(
+                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at,
+                            status, account_type, terms_version, registered_at, access_ends_at,
+                            status_reason
+                     FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at, id",
+                )
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn register_user(
+                &self,
+                id: &str,
+                status: &str,
+                terms_version: &str,
+                at: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE users SET status = $2, terms_version = $3, registered_at = $4
+                     WHERE id = $1 AND status = 'unregistered'",
+                )
+                .bind(id)
+                .bind(status)
+                .bind(terms_version)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn set_user_status(
+                &self,
+                id: &str,
+                status: &str,
+                reason: Option<&str>,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(
+                    sqlx::query("UPDATE users SET status = $2, status_reason = $3 WHERE id = $1")
+                        .bind(id)
+                        .bind(status)
+                        .bind(reason)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected()
+                        == 1,
+                )
             }
         }
 

@@ -15,16 +15,43 @@ pub struct UserRecord {
     pub name: Option<String>,
     pub created_at: i64,
     pub last_signin_at: i64,
+    pub status: String,
+    pub account_type: String,
+    pub terms_version: Option<String>,
+    pub registered_at: Option<i64>,
+    pub access_ends_at: Option<i64>,
+    pub status_reason: Option<String>,
 }
 
 #[async_trait]
 pub trait UserStore {
-    /// The user with this upstream identity, created with `new_id` if there is none; records
-    /// the sign-in time and the latest email and name. Concurrent calls for one identity agree
-    /// on one user.
+    /// The user with this upstream identity, created from `user` if there is none; records the
+    /// sign-in time and the latest email, name and account type (never the status). Concurrent
+    /// calls for one identity agree on one user.
     async fn upsert_user(&self, user: &UserRecord) -> Result<UserRecord, StoreError>;
 
     async fn get_user(&self, id: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Users whose email equals `email`, compared case-insensitively.
+    async fn find_users_by_email(&self, email: &str) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Moves an `unregistered` user to `status` (registered or active) with the accepted terms.
+    /// False if the user is not unregistered (registration happens once).
+    async fn register_user(
+        &self,
+        id: &str,
+        status: &str,
+        terms_version: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the status and its reason. False if there is no such user.
+    async fn set_user_status(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -66,6 +66,9 @@ pub trait SessionStore {
     /// Ends one session. False if it did not exist.
     async fn delete_session(&self, id_hash: &str) -> Result<bool, StoreError>;
 
+    /// Every session of a TechPass user.
+    async fn sessions_of_user(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError>;
+
     /// Ends every session of the person (`tenant_id`, `object_id`); returns how many.
     async fn delete_sessions_of(&self, tenant_id: &str, object_id: &str)
         -> Result<u64, StoreError>;
