@@ -65,6 +65,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub session: SessionConfig,
     pub rate_limit: RateLimitConfig,
+    pub accounts: AccountsConfig,
     pub dev_upstream: DevUpstreamConfig,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -76,6 +77,25 @@ pub struct SessionConfig {
     pub idle_timeout_secs: u64,
     pub max_lifetime_secs: u64,
     pub login_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub terms_version: String,
+    pub officer_domains: Vec<String>,
+    pub invite_only_domains: Vec<String>,
+    pub vendor_local_part_marker: String,
+}
+
+impl AccountsConfig {
+    pub fn classification(&self) -> techpass_domain::account::ClassificationRules {
+        techpass_domain::account::ClassificationRules {
+            officer_domains: self.officer_domains.clone(),
+            invite_only_domains: self.invite_only_domains.clone(),
+            vendor_local_part_marker: self.vendor_local_part_marker.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -282,6 +302,12 @@ impl Config {
             return Err(ConfigError::for_key(
                 "tokens.refresh_token_max_lifetime_secs",
                 "must be at least tokens.refresh_token_idle_secs",
+            ));
+        }
+        if self.accounts.terms_version.trim().is_empty() {
+            return Err(ConfigError::for_key(
+                "accounts.terms_version",
+                "must be set",
             ));
         }
         positive("session.idle_timeout_secs", self.session.idle_timeout_secs)?;

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use url::Url;
 
-use techpass_domain::account::{AccountType, ClassificationRules};
+use techpass_domain::account::AccountType;
 use techpass_oidc::discovery::endpoint;
 use techpass_oidc::Secrets;
 use techpass_upstream::dev::{self, DevUpstream};
@@ -327,6 +327,7 @@ pub async fn build_state(
     let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
     let config_rate_limit = config.rate_limit.clone();
+    let config_classification = config.accounts.classification();
     Ok(AppState {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),
         cookies: CookiePolicy {
@@ -340,7 +341,7 @@ pub async fn build_state(
         metrics: Arc::new(Metrics::new()),
         secrets,
         upstreams: Arc::new(upstreams),
-        classification: Arc::new(ClassificationRules::default()),
+        classification: Arc::new(config_classification),
         pages: Arc::new(pages),
         dev_upstream,
         http: outbound_http_client()?,

@@ -11,7 +11,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
+use techpass_domain::account::AccountType;
 use techpass_domain::client::match_redirect_uri;
+use techpass_domain::gate::Denial;
 use techpass_domain::session::needs_reauthentication;
 use techpass_domain::Timestamp;
 use techpass_oidc::{pkce, ErrorCode, OAuthError, Params, Secrets};
@@ -176,6 +178,29 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
             return to_sign_in(&params, forced || stale || hint_mismatch);
         }
     };
+
+    // The gate, before any code exists.
+    let user = match state.store.get_user(&session.user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return to_sign_in(&params, true),
+        Err(e) => {
+            let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+                .with_detail(e.to_string());
+            return error_to_app(state, &redirect_uri, app_state, &err);
+        }
+    };
+    if let Err(denial) = super::gate::enforce(state, &user, &client, "authorize", None).await {
+        if denial == Denial::NotRegistered
+            && user.account_type == AccountType::PublicOfficer.as_str()
+        {
+            // An officer who has not registered yet: register, then come back here.
+            return Redirect::to(&crate::signin::routes::register_url(&this_request(
+                &params, false,
+            )))
+            .into_response();
+        }
+        return denied_page(state, &redirect_uri, app_state, denial);
+    }
 
     let code = match Secrets::random_token() {
         Ok(c) => c,
@@ -351,9 +376,37 @@ fn id_token_hint_subject(state: &AppState, hint: &str) -> Option<String> {
     claims["sub"].as_str().map(String::from)
 }
 
-/// Sends the person to sign in, to come back to this same request. A forced sign-in drops
-/// `prompt` and `max_age` from the way back, so the fresh session satisfies the request.
-fn to_sign_in(params: &Params, forced: bool) -> Response {
+/// A clear page for the person, with a way back to the app that carries `access_denied`.
+fn denied_page(
+    state: &AppState,
+    redirect_uri: &str,
+    app_state: Option<&str>,
+    denial: Denial,
+) -> Response {
+    let mut link = Url::parse(redirect_uri).ok();
+    if let Some(url) = link.as_mut() {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", "access_denied");
+        q.append_pair("error_description", denial.reason());
+        if let Some(s) = app_state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &state.metadata.issuer);
+    }
+    let (title, text, next_step) = super::gate::explain(denial);
+    state.pages.render(
+        StatusCode::FORBIDDEN,
+        "denied.html",
+        minijinja::context! {
+            title => title, text => text, next_step => next_step, reason => denial.reason(),
+            app_link => link.map(|u| u.to_string()),
+        },
+    )
+}
+
+/// This authorization request as a local URL; a forced sign-in drops `prompt` and `max_age`
+/// from it, so the fresh session satisfies the request on the way back.
+fn this_request(params: &Params, forced: bool) -> String {
     let mut back = url::form_urlencoded::Serializer::new(String::new());
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
@@ -363,7 +416,13 @@ fn to_sign_in(params: &Params, forced: bool) -> Response {
     for (k, v) in pairs {
         back.append_pair(k, v);
     }
-    let return_to = format!("{}?{}", techpass_oidc::paths::AUTHORIZE, back.finish());
+    format!("{}?{}", techpass_oidc::paths::AUTHORIZE, back.finish())
+}
+
+/// Sends the person to sign in, to come back to this same request. A forced sign-in drops
+/// `prompt` and `max_age` from the way back, so the fresh session satisfies the request.
+fn to_sign_in(params: &Params, forced: bool) -> Response {
+    let return_to = this_request(params, forced);
     let mut login = url::form_urlencoded::Serializer::new(String::new());
     login.append_pair("return_to", &return_to);
     if let Some(hint) = params.get("login_hint") {

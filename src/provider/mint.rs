@@ -115,6 +115,7 @@ pub fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Option<Str
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.metadata.issuer));
     claims.insert("sub".into(), json!(user.id));
+    claims.insert("account_type".into(), json!(user.account_type));
     claims.insert("aud".into(), json!(s.client_id));
     claims.insert("azp".into(), json!(s.client_id));
     claims.insert("iat".into(), json!(now));

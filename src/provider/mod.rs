@@ -4,6 +4,7 @@
 
 pub mod authorize;
 pub mod clients;
+pub mod gate;
 pub mod logout;
 mod mint;
 pub mod resource;

@@ -10,7 +10,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 
-use super::clients::Client;
+use super::clients::{find_client, Client};
 use super::mint::{profile_claims, PURPOSE_REFRESH};
 use super::token::{authenticated_client, form_params};
 use super::{error_response, no_store};
@@ -200,8 +200,30 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) 
         }
         Err(e) => return error_response(&OAuthError::server_error(e)),
     };
+    let client = match find_client(state.store.as_ref(), &access.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                Some(ErrorCode::InvalidToken),
+                "the app no longer exists",
+            )
+        }
+        Err(e) => return error_response(&OAuthError::server_error(e)),
+    };
+    if super::gate::enforce(state, &user, &client, "userinfo", None)
+        .await
+        .is_err()
+    {
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            Some(ErrorCode::InvalidToken),
+            "access to this app has been withdrawn",
+        );
+    }
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.id));
+    claims.insert("account_type".into(), json!(user.account_type));
     profile_claims(&user, &access.scope, &mut claims);
     no_store(Json(Value::Object(claims)).into_response())
 }
@@ -232,6 +254,9 @@ pub async fn introspect(
         if access.client_id != client.id {
             return inactive();
         }
+        if !gate_allows(&state, &access.sub, &client).await {
+            return inactive();
+        }
         let c = &access.claims;
         return no_store(
             Json(json!({
@@ -250,6 +275,11 @@ pub async fn introspect(
         );
     }
     match refresh_token_of(&state, &client, &token).await {
+        Ok(Some((grant, _)))
+            if !gate_allows(&state, grant.user_id.as_deref().unwrap_or(""), &client).await =>
+        {
+            inactive()
+        }
         Ok(Some((grant, expires_at))) => no_store(
             Json(json!({
                 "active": true,
@@ -265,6 +295,20 @@ pub async fn introspect(
         ),
         Ok(None) => inactive(),
         Err(e) => error_response(&e),
+    }
+}
+
+/// Whether the gate lets the token's subject use `client` now. A client acting for itself
+/// (client_credentials: `sub` is the client) has no person to check.
+async fn gate_allows(state: &AppState, sub: &str, client: &Client) -> bool {
+    if sub == client.id {
+        return client.enabled;
+    }
+    match state.store.get_user(sub).await {
+        Ok(Some(user)) => super::gate::enforce(state, &user, client, "introspect", None)
+            .await
+            .is_ok(),
+        _ => false,
     }
 }
 

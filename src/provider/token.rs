@@ -171,6 +171,17 @@ async fn run(
     }
 }
 
+/// The token gate at a grant: a refusal is `invalid_grant` with the reason for the app.
+async fn gate(
+    state: &AppState,
+    user: &techpass_store::UserRecord,
+    client: &Client,
+) -> Result<(), OAuthError> {
+    super::gate::enforce(state, user, client, "token", None)
+        .await
+        .map_err(|d| OAuthError::invalid_grant(format!("access denied: {}", d.reason())))
+}
+
 fn store_error(e: techpass_store::StoreError) -> OAuthError {
     OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").with_detail(e.to_string())
 }
@@ -239,6 +250,7 @@ async fn authorization_code(
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    gate(state, &user, client).await?;
     let scope: Vec<String> = record
         .scope
         .split(' ')
@@ -372,6 +384,7 @@ async fn refresh(
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    gate(state, &user, client).await?;
     let amr: Vec<String> = serde_json::from_str(&grant.amr).unwrap_or_default();
     let subject = Subject {
         user: Some(&user),

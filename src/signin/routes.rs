@@ -7,7 +7,9 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
-use techpass_store::AuditRecord;
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::UserStatus;
+use techpass_store::{AuditRecord, UserRecord};
 use tower_http::request_id::RequestId;
 
 use super::{
@@ -20,6 +22,7 @@ pub const LOGIN: &str = "/login";
 pub const CALLBACK: &str = "/callback";
 pub const LOGOUT: &str = "/logout";
 pub const HOME: &str = "/";
+pub const REGISTER: &str = "/register";
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let limited = Router::new()
@@ -32,6 +35,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(HOME, get(home))
         .route(LOGOUT, post(logout))
+        .route(REGISTER, get(register_page).post(register_submit))
         .merge(limited)
 }
 
@@ -196,8 +200,15 @@ async fn callback(
                     session.cookie,
                     state.config.session.max_lifetime_secs,
                 ));
+            // A first-time person registers (officers) or learns to ask for an invitation
+            // (vendors) before going on.
+            let next = if session.user.status == UserStatus::Unregistered.as_str() {
+                register_url(&session.return_to)
+            } else {
+                session.return_to.clone()
+            };
             // 303: never replay anything to the next URL (RFC 9700 §4.12).
-            (jar, Redirect::to(&session.return_to)).into_response()
+            (jar, Redirect::to(&next)).into_response()
         }
         Err(denial) => deny(&state, denial, request_id).await,
     }
@@ -415,4 +426,188 @@ async fn logout(
         Redirect::to("/?signed_out=1"),
     )
         .into_response()
+}
+
+/// Where a person goes to register, then back to `return_to`.
+pub fn register_url(return_to: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    format!("{REGISTER}?{}", q.finish())
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterQuery {
+    return_to: Option<String>,
+}
+
+/// The signed-in person's user record, or a response to give instead.
+async fn signed_in_user(
+    state: &AppState,
+    jar: &CookieJar,
+    return_to: &str,
+) -> Result<(super::Session, UserRecord), Response> {
+    let cookie = jar
+        .get(state.cookies.session())
+        .map(|c| c.value().to_string());
+    let unavailable = || {
+        state.pages.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TechPass is unavailable",
+            "TechPass cannot reach its database right now. Try again in a few minutes.",
+        )
+    };
+    let session = match current_session(state, cookie.as_deref()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            q.append_pair("return_to", &register_url(return_to));
+            return Err(Redirect::to(&format!("{LOGIN}?{}", q.finish())).into_response());
+        }
+        Err(_) => return Err(unavailable()),
+    };
+    match state.store.get_user(&session.user_id).await {
+        Ok(Some(user)) => Ok((session, user)),
+        _ => Err(unavailable()),
+    }
+}
+
+/// The page a person without an account sees: officers register; others are told to ask for an
+/// invitation. It shows only the signed-in person's own details, never whether another email
+/// has an account.
+fn registration_page(
+    state: &AppState,
+    user: &UserRecord,
+    session: &super::Session,
+    return_to: &str,
+    error: Option<&str>,
+) -> Response {
+    if user.account_type != AccountType::PublicOfficer.as_str() {
+        return state.pages.render(
+            StatusCode::FORBIDDEN,
+            "denied.html",
+            minijinja::context! {
+                title => "You are not registered for TechPass",
+                text => "TechPass accounts for vendors and contractors are by invitation only.",
+                next_step => "Ask your project manager to invite you; then open the link in the invitation email.",
+                reason => "not_registered",
+            },
+        );
+    }
+    state.pages.render(
+        if error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        "register.html",
+        minijinja::context! {
+            name => user.name, email => user.email,
+            terms_version => state.config.accounts.terms_version,
+            csrf_token => csrf_token(&state.secrets, session),
+            return_to => return_to, error => error,
+        },
+    )
+}
+
+async fn register_page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(query): Query<RegisterQuery>,
+) -> Response {
+    let return_to = safe_return_to(query.return_to.as_deref());
+    let (session, user) = match signed_in_user(&state, &jar, &return_to).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    if user.status != UserStatus::Unregistered.as_str() {
+        return Redirect::to(&return_to).into_response();
+    }
+    registration_page(&state, &user, &session, &return_to, None)
+}
+
+#[derive(Debug, Deserialize)]
+struct RegisterForm {
+    csrf_token: Option<String>,
+    accept_terms: Option<String>,
+    terms_version: Option<String>,
+    return_to: Option<String>,
+}
+
+async fn register_submit(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    request: Option<Extension<RequestId>>,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let return_to = safe_return_to(form.return_to.as_deref());
+    let (session, user) = match signed_in_user(&state, &jar, &return_to).await {
+        Ok(v) => v,
+        Err(response) => return response,
+    };
+    if !csrf_valid(
+        &state.secrets,
+        &session,
+        form.csrf_token.as_deref().unwrap_or(""),
+    ) {
+        return state.pages.message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The registration form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
+        );
+    }
+    if user.status != UserStatus::Unregistered.as_str() {
+        return Redirect::to(&return_to).into_response();
+    }
+    if user.account_type != AccountType::PublicOfficer.as_str() {
+        return registration_page(&state, &user, &session, &return_to, None);
+    }
+    let current_terms = &state.config.accounts.terms_version;
+    if form.accept_terms.as_deref() != Some("yes")
+        || form.terms_version.as_deref() != Some(current_terms.as_str())
+    {
+        return registration_page(
+            &state,
+            &user,
+            &session,
+            &return_to,
+            Some("Please read and accept the terms of use and privacy policy to register."),
+        );
+    }
+    let now = state.clock.now().as_secs();
+    match state
+        .store
+        .register_user(
+            &user.id,
+            UserStatus::Registered.as_str(),
+            current_terms,
+            now,
+        )
+        .await
+    {
+        Ok(_) => {
+            audit(
+                &state,
+                AuditRecord {
+                    at: now,
+                    event: "registration".into(),
+                    outcome: "success".into(),
+                    actor: Some(user.id.clone()),
+                    subject: Some(user.id.clone()),
+                    upstream: Some(session.upstream.clone()),
+                    request_id: request_id(&request),
+                    details:
+                        serde_json::json!({ "terms_version": current_terms, "email": user.email })
+                            .to_string(),
+                    ..AuditRecord::default()
+                },
+            )
+            .await;
+            Redirect::to(&return_to).into_response()
+        }
+        Err(_) => state.pages.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TechPass is unavailable",
+            "TechPass cannot reach its database right now. Try again in a few minutes.",
+        ),
+    }
 }

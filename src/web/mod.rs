@@ -38,6 +38,7 @@ impl Pages {
                 "confirm_logout.html",
                 include_str!("templates/confirm_logout.html"),
             ),
+            ("register.html", include_str!("templates/register.html")),
         ] {
             env.add_template(name, source)?;
         }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod discovery;
+mod gate;
 mod health;
 mod logout;
 mod provider;

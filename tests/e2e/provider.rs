@@ -13,7 +13,7 @@ use techpass::provider::clients::{create_app, CreatedApp, NewApp};
 use techpass_domain::{Clock, ManualClock, SystemClock};
 use techpass_store::testing::{Backend, TestDatabase};
 
-use crate::signin::sign_in_via_hint;
+use crate::signin::{register_if_asked, sign_in_via_hint};
 use crate::support::{browser, client, see_other, test_config, TempDir, TestServer};
 
 pub const APP_CALLBACK: &str = "https://app.example.gov.sg/callback";
@@ -53,7 +53,7 @@ pub async fn authorize(
     let mut location = see_other(&first);
     if location.starts_with("/login") {
         let done = sign_in_via_hint(b, &server.base, &location, person).await;
-        let back = see_other(&done);
+        let back = register_if_asked(b, &server.base, &see_other(&done)).await;
         assert!(back.starts_with("/authorize?"), "{back}");
         let again = b.get(server.url(&back)).send().await.unwrap();
         location = see_other(&again);
@@ -136,6 +136,15 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
         .collect();
     assert!(amr.contains(&"mfa".to_string()), "{amr:?}");
     let sub = claims.subject().as_str().to_string();
+    let id_payload: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token.to_string().split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(id_payload["account_type"], "public_officer");
     // at_hash binds the access token (openidconnect checks it when asked).
     let expected_hash = openidconnect::AccessTokenHash::from_token(
         tokens.access_token(),
@@ -169,6 +178,7 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
     let info: Value = info.json().await.unwrap();
     assert_eq!(info["sub"], sub);
     assert_eq!(info["email"], "alice_tan@tech.gov.sg");
+    assert_eq!(info["account_type"], "public_officer");
     let posted = http
         .post(server.url("/userinfo"))
         .form(&[("access_token", &at)])

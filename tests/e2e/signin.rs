@@ -60,6 +60,44 @@ pub async fn sign_in_via_hint(
     sign_in_via(browser, base, query, person).await
 }
 
+/// If TechPass sent the browser to register (a first-time officer), accepts the terms and
+/// returns where registration leads; otherwise returns `location` unchanged.
+pub async fn register_if_asked(browser: &reqwest::Client, base: &str, location: &str) -> String {
+    if !location.starts_with("/register") {
+        return location.to_string();
+    }
+    let page = browser
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "registration page");
+    let html = page.text().await.unwrap();
+    let field = |name: &str| {
+        html.split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {name} in the registration form"))
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+            .replace("&#x3d;", "=")
+            .replace("&#x3f;", "?")
+    };
+    let form = [
+        ("csrf_token", field("csrf_token")),
+        ("terms_version", field("terms_version")),
+        ("return_to", field("return_to")),
+        ("accept_terms", "yes".to_string()),
+    ];
+    let done = browser
+        .post(format!("{base}/register"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    see_other(&done)
+}
+
 fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
         .headers()
@@ -93,7 +131,58 @@ async fn officer_signs_in_through_the_development_upstream(backend: Backend) {
 
     let done = sign_in_via(&b, &server.base, "upstream=dev-wog&return_to=/", "alice").await;
     let cookies = set_cookies(&done);
-    assert_eq!(see_other(&done), "/");
+    let location = see_other(&done);
+    assert_eq!(
+        location, "/register?return_to=%2F",
+        "a first-time officer registers"
+    );
+    // The registration form refuses a post without its CSRF token or without the terms.
+    let forged = b
+        .post(server.url("/register"))
+        .form(&[("accept_terms", "yes"), ("terms_version", "2026-11")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let page = b
+        .get(server.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Register for TechPass") && page.contains("alice_tan@tech.gov.sg"));
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let unaccepted = b
+        .post(server.url("/register"))
+        .form(&[
+            ("csrf_token", csrf),
+            ("terms_version", "2026-11"),
+            ("return_to", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unaccepted.status(), 400);
+    assert_eq!(register_if_asked(&b, &server.base, &location).await, "/");
+    let events = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("registration".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "registration audited");
     let session_cookie = cookies
         .iter()
         .find(|c| c.starts_with("tp_session="))

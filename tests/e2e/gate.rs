@@ -1,0 +1,225 @@
+//! The token gate end to end: unregistered people get no token, and a suspension takes effect
+//! at the next request on another replica.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use techpass_domain::SystemClock;
+use techpass_store::testing::{Backend, TestDatabase};
+use techpass_store::AuditFilter;
+use tokio::net::TcpListener;
+
+use crate::provider::{authorize, register, APP_CALLBACK};
+use crate::signin::sign_in_via_hint;
+use crate::support::{browser, client, see_other, test_config, TempDir, TestServer};
+
+fn authorize_url(server: &TestServer, client_id: &str, login_hint: &str) -> String {
+    let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", APP_CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", "st")
+        .append_pair("login_hint", login_hint);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn an_uninvited_vendor_gets_a_clear_page_and_the_app_access_denied() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "e2e::uninvited_vendor").await else {
+        return;
+    };
+    let app = register(&server, true, &["authorization_code"]).await;
+    let b = browser();
+    let start = b
+        .get(authorize_url(
+            &server,
+            &app.client_id,
+            "dave@vendorco.example",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let login = see_other(&start);
+    let done = sign_in_via_hint(&b, &server.base, &login, "dave").await;
+    let register_at = see_other(&done);
+    assert!(register_at.starts_with("/register?"), "{register_at}");
+    let page = b.get(server.url(&register_at)).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("You are not registered for TechPass"),
+        "{text}"
+    );
+    assert!(text.contains("Ask your project manager to invite you"));
+    assert!(
+        !text.contains("accept_terms"),
+        "vendors cannot self-register"
+    );
+
+    // Back at the app's request: a page for the person, access_denied for the app.
+    let denied = b
+        .get(authorize_url(
+            &server,
+            &app.client_id,
+            "dave@vendorco.example",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let html = denied.text().await.unwrap();
+    assert!(html.contains("not_registered"));
+    let link = html
+        .split("class=\"button\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#x3f;", "?");
+    let link = url::Url::parse(&link).unwrap();
+    let q: std::collections::HashMap<_, _> = link.query_pairs().into_owned().collect();
+    assert!(link.as_str().starts_with(APP_CALLBACK), "{link}");
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["error_description"], "not_registered");
+    assert_eq!(q["state"], "st");
+    assert_eq!(q["iss"], server.base);
+    let denials = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("token.denied".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(denials[0].reason.as_deref(), Some("not_registered"));
+    server.stop().await;
+}
+
+async fn suspension_stops_the_next_refresh_on_another_replica(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend, "e2e::suspension_stops_the_next_refresh").await
+    else {
+        return;
+    };
+    // Two replicas: one database, one master key, one public issuer.
+    let (dir_a, dir_b) = (TempDir::new(), TempDir::new());
+    let listener_a = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener_a.local_addr().unwrap());
+    let mut config_a = test_config(&db.url, &dir_a);
+    config_a.issuer = issuer.clone();
+    let mut config_b = test_config(&db.url, &dir_b);
+    config_b.master_key = config_a.master_key.clone();
+    config_b.issuer = issuer;
+    let a = TestServer::start_on(listener_a, config_a, Arc::new(SystemClock), dir_a, None).await;
+    let b_server = TestServer::start_with(config_b, Arc::new(SystemClock), dir_b, None).await;
+    let app = register(&a, true, &["authorization_code", "refresh_token"]).await;
+    let secret = app.client_secret.clone().unwrap();
+
+    let b = browser();
+    let back = authorize(
+        &b,
+        &a,
+        &authorize_url(&a, &app.client_id, "alice_tan@tech.gov.sg"),
+        "alice",
+    )
+    .await;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: Value = client()
+        .post(a.url("/token"))
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_string();
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    let introspect = |server: &TestServer, token: &str| {
+        client()
+            .post(server.url("/introspect"))
+            .basic_auth(&app.client_id, Some(&secret))
+            .form(&[("token", token)])
+            .send()
+    };
+    let active: Value = introspect(&b_server, &at)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active["active"], true, "replica B knows the token");
+
+    // A platform admin suspends Alice (through replica A's database).
+    let sub = active["sub"].as_str().unwrap().to_string();
+    assert!(a
+        .state
+        .store
+        .set_user_status(&sub, "suspended", Some("test"))
+        .await
+        .unwrap());
+
+    // Replica B refuses at once: introspection, userinfo, refresh.
+    let inactive: Value = introspect(&b_server, &at)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inactive, serde_json::json!({"active": false}));
+    let info = client()
+        .get(b_server.url("/userinfo"))
+        .bearer_auth(&at)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 401);
+    let refreshed = client()
+        .post(b_server.url("/token"))
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("account_suspended"));
+    // And no new code: a page for the person, access_denied for the app.
+    let again = b
+        .get(authorize_url(
+            &b_server,
+            &app.client_id,
+            "alice_tan@tech.gov.sg",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 403);
+    assert!(again.text().await.unwrap().contains("account_suspended"));
+    a.stop().await;
+    b_server.stop().await;
+    drop(db);
+}
+
+crate::both_backends!(suspension_stops_the_next_refresh_on_another_replica);
