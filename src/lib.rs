@@ -2,6 +2,7 @@
 //! the HTTP router ([`http::app`]), startup and shutdown. It holds no business rules: those live
 //! in `techpass-domain`, the protocol in `techpass-oidc`, storage in `techpass-store`.
 
+pub mod accounts;
 pub mod config;
 pub mod http;
 pub mod metrics;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use techpass::accounts;
 use techpass::config::Config;
 use techpass::provider::clients::{create_app, NewApp};
 use techpass::server::{self, StartupError};
@@ -41,6 +42,28 @@ enum Command {
     App {
         #[command(subcommand)]
         command: AppCommand,
+    },
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Suspend a person: no token from now on, sessions ended (apps told), grants revoked.
+    Suspend {
+        /// The person's email address or TechPass user id.
+        user: String,
+        /// Why (recorded in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a suspension.
+    Reinstate {
+        /// The person's email address or TechPass user id.
+        user: String,
     },
 }
 
@@ -175,6 +198,39 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 }
             }
             Ok(())
+        }
+        Command::Admin { command } => {
+            let issuer = config.resolve_issuer(config.listen)?;
+            let state = server::build_state(config, issuer, clock).await?;
+            let failed = |e: techpass::accounts::AccountError| StartupError::Failed(e.to_string());
+            match command {
+                AdminCommand::Suspend { user, reason } => {
+                    let user = accounts::find_user(&state, &user).await.map_err(failed)?;
+                    let done = accounts::suspend(&state, &user, &reason, "cli")
+                        .await
+                        .map_err(failed)?;
+                    println!(
+                        "suspended {} ({}): {} session(s) ended, {} grant(s) revoked",
+                        user.id,
+                        user.email.as_deref().unwrap_or("-"),
+                        done.sessions_ended,
+                        done.grants_revoked
+                    );
+                    // Let the apps hear of it before this process ends (bounded by the retries).
+                    for delivery in done.deliveries {
+                        let _ = delivery.await;
+                    }
+                    Ok(())
+                }
+                AdminCommand::Reinstate { user } => {
+                    let user = accounts::find_user(&state, &user).await.map_err(failed)?;
+                    let status = accounts::reinstate(&state, &user, "cli")
+                        .await
+                        .map_err(failed)?;
+                    println!("reinstated {} as {}", user.id, status.as_str());
+                    Ok(())
+                }
+            }
         }
         Command::Keys { command } => {
             let store = server::open_store(&config).await?;

@@ -28,8 +28,45 @@ pub const BACKCHANNEL_ATTEMPTS: u32 = 3;
 /// How long a logout token is valid (Back-Channel Logout §2.4 recommends a short lifetime).
 const LOGOUT_TOKEN_LIFETIME_SECS: i64 = 120;
 
-/// Ends `session`: deleted, its grants revoked, its apps told. Returns how many grants ended.
-pub async fn end_session(state: &AppState, session: &Session, request_id: Option<String>) -> u64 {
+/// Which session to end.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub id_hash: String,
+    pub user_id: String,
+    /// `tid/oid`, for the audit log.
+    pub subject: String,
+    pub upstream: String,
+}
+
+impl From<&Session> for SessionRef {
+    fn from(s: &Session) -> Self {
+        SessionRef {
+            id_hash: s.id_hash.clone(),
+            user_id: s.user_id.clone(),
+            subject: format!("{}/{}", s.tenant_id, s.object_id),
+            upstream: s.upstream.clone(),
+        }
+    }
+}
+
+impl From<&techpass_store::SessionRecord> for SessionRef {
+    fn from(s: &techpass_store::SessionRecord) -> Self {
+        SessionRef {
+            id_hash: s.id_hash.clone(),
+            user_id: s.user_id.clone(),
+            subject: format!("{}/{}", s.tenant_id, s.object_id),
+            upstream: s.upstream.clone(),
+        }
+    }
+}
+
+/// Ends a session: deleted, its grants revoked, its apps told (in the background). Returns the
+/// back-channel deliveries under way, for a caller that must wait for them (the CLI).
+pub async fn end_session(
+    state: &AppState,
+    session: &SessionRef,
+    request_id: Option<String>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let now = state.clock.now().as_secs();
     let grants = state
         .store
@@ -54,17 +91,18 @@ pub async fn end_session(state: &AppState, session: &Session, request_id: Option
     client_ids.sort();
     client_ids.dedup();
     let sid = state.secrets.keyed_hash(PURPOSE_SID, &session.id_hash);
+    let mut deliveries = Vec::new();
     for client_id in client_ids {
         match find_client(state.store.as_ref(), &client_id).await {
             Ok(Some(client)) => {
                 if let Some(uri) = client.backchannel_logout_uri {
-                    spawn_backchannel(
+                    deliveries.push(spawn_backchannel(
                         state.clone(),
                         client.id,
                         uri,
                         session.user_id.clone(),
                         sid.clone(),
-                    );
+                    ));
                 }
             }
             Ok(None) => {}
@@ -79,7 +117,7 @@ pub async fn end_session(state: &AppState, session: &Session, request_id: Option
             at: now,
             event: "signout".into(),
             outcome: "success".into(),
-            subject: Some(format!("{}/{}", session.tenant_id, session.object_id)),
+            subject: Some(session.subject.clone()),
             upstream: Some(session.upstream.clone()),
             request_id,
             details: json!({ "grants_revoked": revoked }).to_string(),
@@ -87,7 +125,7 @@ pub async fn end_session(state: &AppState, session: &Session, request_id: Option
         },
     )
     .await;
-    revoked
+    deliveries
 }
 
 /// Back-Channel Logout §2.4: the logout token.
@@ -106,7 +144,13 @@ fn logout_token(state: &AppState, client_id: &str, sub: &str, sid: &str) -> Opti
     state.keys.sign_jwt("logout+jwt", &claims).ok()
 }
 
-fn spawn_backchannel(state: AppState, client_id: String, uri: String, sub: String, sid: String) {
+fn spawn_backchannel(
+    state: AppState,
+    client_id: String,
+    uri: String,
+    sub: String,
+    sid: String,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let Some(token) = logout_token(&state, &client_id, &sub, &sid) else {
             tracing::error!(%client_id, "could not sign a logout token");
@@ -138,7 +182,7 @@ fn spawn_backchannel(state: AppState, client_id: String, uri: String, sub: Strin
             }
         }
         tracing::error!(%client_id, "back-channel logout not delivered; giving up");
-    });
+    })
 }
 
 pub async fn end_session_get(
@@ -251,7 +295,7 @@ async fn handle(
             // Without proof that the request is the person's own, ask (logout CSRF).
             return confirm_page(state, session, &params);
         }
-        end_session(state, session, request_id).await;
+        end_session(state, &SessionRef::from(session), request_id).await;
     }
     let mut removal = Cookie::build((state.cookies.session(), ""))
         .path("/")

@@ -420,7 +420,12 @@ async fn logout(
             "The sign-out form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
         );
     }
-    crate::provider::logout::end_session(&state, &session, request_id(&request)).await;
+    crate::provider::logout::end_session(
+        &state,
+        &crate::provider::logout::SessionRef::from(&session),
+        request_id(&request),
+    )
+    .await;
     (
         jar.remove(removal(&state, state.cookies.session())),
         Redirect::to("/?signed_out=1"),

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::provider::{authorize, register, APP_CALLBACK};
 use crate::signin::sign_in_via_hint;
-use crate::support::{browser, client, see_other, test_config, TempDir, TestServer};
+use crate::support::{browser, client, run_techpass, see_other, test_config, TempDir, TestServer};
 
 fn authorize_url(server: &TestServer, client_id: &str, login_hint: &str) -> String {
     let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
@@ -223,3 +223,103 @@ async fn suspension_stops_the_next_refresh_on_another_replica(backend: Backend) 
 }
 
 crate::both_backends!(suspension_stops_the_next_refresh_on_another_replica);
+
+#[tokio::test]
+async fn admin_suspend_from_the_cli_ends_sessions_and_reinstate_restores_access() {
+    let db = TestDatabase::sqlite().await;
+    let dir = TempDir::new();
+    let config = test_config(&db.url, &dir);
+    let master = config.master_key.clone().unwrap();
+    let server = TestServer::start_with(config, Arc::new(SystemClock), dir, None).await;
+    let app = register(&server, true, &["authorization_code", "refresh_token"]).await;
+    let b = browser();
+    let back = authorize(
+        &b,
+        &server,
+        &authorize_url(&server, &app.client_id, "bob_lim@hdb.gov.sg"),
+        "bob",
+    )
+    .await;
+    assert!(query_code(&back).is_some());
+    assert!(b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+
+    let cwd = TempDir::new();
+    let env = [
+        ("TECHPASS_DATABASE_URL", db.url.as_str()),
+        ("TECHPASS_MASTER_KEY", master.expose()),
+    ];
+    let (code, _, stderr) = run_techpass(
+        &cwd.0,
+        &["admin", "suspend", "nobody@tech.gov.sg", "--reason", "x"],
+        &env,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no user"), "{stderr}");
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &[
+            "admin",
+            "suspend",
+            "BOB_LIM@hdb.gov.sg",
+            "--reason",
+            "investigation",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("1 session(s) ended"), "{stdout}");
+
+    // The running server: the session is gone and no new code is issued.
+    assert!(!b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+    let events = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("user.suspended".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events[0].actor.as_deref(), Some("cli"));
+    assert!(events[0].details.contains("investigation"));
+
+    let (code, stdout, _) =
+        run_techpass(&cwd.0, &["admin", "reinstate", "bob_lim@hdb.gov.sg"], &env).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("as registered"), "{stdout}");
+    let again = authorize(
+        &b,
+        &server,
+        &authorize_url(&server, &app.client_id, "bob_lim@hdb.gov.sg"),
+        "bob",
+    )
+    .await;
+    assert!(query_code(&again).is_some(), "reinstated: codes again");
+    server.stop().await;
+    drop(db);
+}
+
+fn query_code(url: &url::Url) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+}

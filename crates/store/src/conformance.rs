@@ -618,6 +618,16 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         store.get_grant("g3").await.unwrap().unwrap().revoked_at,
         None
     );
+    store.insert_grant(&grant("g4", None, None)).await.unwrap();
+    assert_eq!(
+        store.revoke_grants_of_user("u1", 65).await.unwrap(),
+        2,
+        "g3 and g4"
+    );
+    assert_eq!(
+        store.get_grant("g4").await.unwrap().unwrap().revoked_at,
+        Some(65)
+    );
     assert!(store.revoke_grant("g3", 70).await.unwrap());
     assert!(!store.revoke_grant("nope", 70).await.unwrap());
 }

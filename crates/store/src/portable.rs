@@ -499,6 +499,21 @@ macro_rules! provider_impls {
                 .await?)
             }
 
+            async fn revoke_grants_of_user(
+                &self,
+                user_id: &str,
+                at: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             async fn revoke_grants_of_session(
                 &self,
                 session_hash: &str,

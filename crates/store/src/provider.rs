@@ -185,6 +185,9 @@ pub trait GrantStore {
     /// Every grant made in this SSO session (revoked ones included), oldest first.
     async fn grants_of_session(&self, session_hash: &str) -> Result<Vec<GrantRecord>, StoreError>;
 
+    /// Revokes every grant of a user (all devices, all apps); returns how many.
+    async fn revoke_grants_of_user(&self, user_id: &str, at: i64) -> Result<u64, StoreError>;
+
     /// Revokes every grant of this SSO session; returns how many.
     async fn revoke_grants_of_session(
         &self,

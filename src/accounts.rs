@@ -1,0 +1,123 @@
+//! Account administration: suspending and reinstating a person. Suspension takes effect at once
+//! through the gate; it also ends the person's sessions (with back-channel logout to their apps)
+//! and revokes every grant, so nothing issued before keeps working.
+
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::UserStatus;
+use techpass_store::{AuditRecord, StoreError, UserRecord};
+
+use crate::provider::logout::{end_session, SessionRef};
+use crate::signin::audit;
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("no user has the email or id {0}")]
+    NotFound(String),
+    #[error("several users have the email {email}; name one by id: {ids}")]
+    Ambiguous { email: String, ids: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user named by an id or an email address.
+pub async fn find_user(state: &AppState, id_or_email: &str) -> Result<UserRecord, AccountError> {
+    if let Some(user) = state.store.get_user(id_or_email).await? {
+        return Ok(user);
+    }
+    let mut found = state.store.find_users_by_email(id_or_email).await?;
+    match found.len() {
+        0 => Err(AccountError::NotFound(id_or_email.to_string())),
+        1 => Ok(found.remove(0)),
+        _ => Err(AccountError::Ambiguous {
+            email: id_or_email.to_string(),
+            ids: found
+                .iter()
+                .map(|u| u.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
+    }
+}
+
+/// What a suspension did.
+#[derive(Debug)]
+pub struct Suspension {
+    pub sessions_ended: usize,
+    pub grants_revoked: u64,
+    /// Back-channel logouts under way (a short-lived caller should wait for them).
+    pub deliveries: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub async fn suspend(
+    state: &AppState,
+    user: &UserRecord,
+    reason: &str,
+    actor: &str,
+) -> Result<Suspension, AccountError> {
+    let now = state.clock.now().as_secs();
+    state
+        .store
+        .set_user_status(&user.id, UserStatus::Suspended.as_str(), Some(reason))
+        .await?;
+    let sessions = state.store.sessions_of_user(&user.id).await?;
+    let mut deliveries = Vec::new();
+    for s in &sessions {
+        deliveries.extend(end_session(state, &SessionRef::from(s), None).await);
+    }
+    // Grants whose session has already ended still hold refresh tokens.
+    let grants_revoked = state.store.revoke_grants_of_user(&user.id, now).await?;
+    audit(
+        state,
+        AuditRecord {
+            at: now,
+            event: "user.suspended".into(),
+            outcome: "success".into(),
+            actor: Some(actor.to_string()),
+            subject: Some(user.id.clone()),
+            details: serde_json::json!({ "reason": reason, "sessions_ended": sessions.len() })
+                .to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok(Suspension {
+        sessions_ended: sessions.len(),
+        grants_revoked,
+        deliveries,
+    })
+}
+
+/// Lifts a suspension: back to registered (officers) or active (vendors); an account that never
+/// registered goes back to unregistered.
+pub async fn reinstate(
+    state: &AppState,
+    user: &UserRecord,
+    actor: &str,
+) -> Result<UserStatus, AccountError> {
+    let status = if user.registered_at.is_none() {
+        UserStatus::Unregistered
+    } else if user.account_type == AccountType::Vendor.as_str() {
+        UserStatus::Active
+    } else {
+        UserStatus::Registered
+    };
+    state
+        .store
+        .set_user_status(&user.id, status.as_str(), None)
+        .await?;
+    audit(
+        state,
+        AuditRecord {
+            at: state.clock.now().as_secs(),
+            event: "user.reinstated".into(),
+            outcome: "success".into(),
+            actor: Some(actor.to_string()),
+            subject: Some(user.id.clone()),
+            details: serde_json::json!({ "status": status.as_str() }).to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok(status)
+}
