@@ -236,9 +236,11 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = env
-            .split("__")
-            .filter(|key| !NOT_CONFIG.contains(&key.as_str()));
+        let env = env.split("__").filter(|key| {
+            !NOT_CONFIG
+                .iter()
+                .any(|n| key.as_str().eq_ignore_ascii_case(n))
+        });
         let config: Config = figment.merge(env).extract().map_err(describe)?;
         config.validate()?;
         Ok(config)
@@ -622,6 +624,20 @@ mod tests {
         );
         let env = error("", &[("DATABSE_URL", "x")]);
         assert!(env.contains("unknown key `databse_url`"), "{env}");
+    }
+
+    #[test]
+    fn variables_that_are_not_config_keys_are_ignored() {
+        // TECHPASS_CONFIG names the file (clap reads it) and TECHPASS_TEST_POSTGRES_URL is for
+        // the tests; neither is a configuration key.
+        let c = load(
+            "",
+            &[
+                ("CONFIG", "/etc/techpass.toml"),
+                ("TEST_POSTGRES_URL", "postgres://x"),
+            ],
+        );
+        assert!(c.is_ok(), "{:?}", c.err());
     }
 
     #[test]
