@@ -358,11 +358,24 @@ async fn home(
         }
     });
     let csrf = session.as_ref().map(|s| csrf_token(&state.secrets, s));
+    let status = match &session {
+        Some(s) => state
+            .store
+            .get_user(&s.user_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|u| u.status),
+        None => None,
+    };
     let response = state.pages.render(
         StatusCode::OK,
         "home.html",
         minijinja::context! {
             session => view,
+            unregistered => status.as_deref() == Some(UserStatus::Unregistered.as_str()),
+            register_href => register_url("/"),
+            account_status => status,
             csrf_token => csrf,
             signed_out => query.signed_out.is_some() && session.is_none(),
         },

@@ -136,6 +136,15 @@ async fn officer_signs_in_through_the_development_upstream(backend: Backend) {
         location, "/register?return_to=%2F",
         "a first-time officer registers"
     );
+    let before = b
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(before.contains("You have not registered for TechPass yet"));
     // The registration form refuses a post without its CSRF token or without the terms.
     let forged = b
         .post(server.url("/register"))
