@@ -1,1 +1,614 @@
-//! Placeholder: the two-replica test is being written.
+//! Two `techpass serve` processes on one PostgreSQL database behind one public issuer: nothing of
+//! a flow lives in one process's memory. A sign-in starts on one replica and finishes on the
+//! other, the code is redeemed on the second and the refresh token on the first.
+//!
+//! A tiny TCP proxy in the test plays the load balancer. It picks the replica when it accepts a
+//! connection, from a switch the test sets before each step; the test's HTTP clients keep no
+//! idle connections, so every request is a new connection routed as the switch says, and the
+//! proxy counts the connections each replica got so the routing itself is checked.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreClient, CoreErrorResponseType, CoreProviderMetadata, CoreResponseType,
+};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardErrorResponse, TokenResponse,
+};
+use serde_json::Value;
+use techpass_domain::SystemClock;
+use techpass_oidc::MasterKey;
+use techpass_store::testing::TestDatabase;
+use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::support::{run_techpass, techpass_command, TempDir};
+
+const TEST: &str = "e2e::replicas::sign_in_across_two_processes_on_one_postgres";
+const APP_CALLBACK: &str = "https://app.example.gov.sg/callback";
+const A: usize = 0;
+const B: usize = 1;
+const UPSTREAM_SECRET_VAR: &str = "REPLICA_TEST_WOG_CLIENT_SECRET";
+const UPSTREAM_SECRET: &str = "replica-upstream-secret";
+
+/// The load balancer: forwards each accepted connection to the replica the switch names.
+struct Proxy {
+    base: String,
+    targets: Arc<OnceLock<[SocketAddr; 2]>>,
+    route: Arc<AtomicUsize>,
+    hits: Arc<[AtomicUsize; 2]>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let targets: Arc<OnceLock<[SocketAddr; 2]>> = Arc::new(OnceLock::new());
+        let route = Arc::new(AtomicUsize::new(A));
+        let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let task = tokio::spawn({
+            let (targets, route, hits) = (targets.clone(), route.clone(), hits.clone());
+            async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    // Before the replicas are known, a connection is refused by closing it.
+                    let Some(targets) = targets.get() else {
+                        continue;
+                    };
+                    let replica = route.load(Ordering::SeqCst);
+                    hits[replica].fetch_add(1, Ordering::SeqCst);
+                    let target = targets[replica];
+                    tokio::spawn(async move {
+                        if let Ok(mut outbound) = TcpStream::connect(target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                }
+            }
+        });
+        Proxy {
+            base,
+            targets,
+            route,
+            hits,
+            task,
+        }
+    }
+
+    fn set_targets(&self, a: SocketAddr, b: SocketAddr) {
+        self.targets.set([a, b]).unwrap();
+    }
+
+    /// Sends the following connections to `replica`.
+    fn route_to(&self, replica: usize) {
+        self.route.store(replica, Ordering::SeqCst);
+    }
+
+    /// The connections each replica got since the last call, `[A, B]`.
+    fn take_hits(&self) -> [usize; 2] {
+        [
+            self.hits[A].swap(0, Ordering::SeqCst),
+            self.hits[B].swap(0, Ordering::SeqCst),
+        ]
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A `techpass serve` process, its own listen address and its log (printed if the test fails).
+struct Replica {
+    name: &'static str,
+    child: tokio::process::Child,
+    base: String,
+    addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    _cwd: TempDir,
+}
+
+impl Replica {
+    /// Starts `techpass serve` in a directory of its own and waits (bounded) for its first line:
+    /// `TechPass is serving at <issuer> (listening on <addr>, <backend> database)`.
+    async fn spawn(
+        name: &'static str,
+        config: &str,
+        env: &[(&str, &str)],
+        issuer: &str,
+    ) -> Replica {
+        let cwd = TempDir::new();
+        let mut cmd = techpass_command(&cwd.0);
+        // Replica A names its file with --config, replica B with TECHPASS_CONFIG: both work.
+        if name == "A" {
+            cmd.args(["--config", config, "serve"]);
+        } else {
+            cmd.env("TECHPASS_CONFIG", config).arg("serve");
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let drain = tokio::spawn({
+            let log = log.clone();
+            async move {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("replica {name} printed nothing within 30 s"))
+            .unwrap();
+        let Some(line) = first else {
+            let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+            let log = log.lock().unwrap().clone();
+            panic!("replica {name} exited before serving:\n{log}");
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        let announced = line
+            .strip_prefix("TechPass is serving at ")
+            .and_then(|rest| rest.split_whitespace().next());
+        assert_eq!(announced, Some(issuer), "replica {name}: {line}");
+        assert!(
+            line.ends_with(", postgres database)"),
+            "replica {name}: {line}"
+        );
+        let addr: SocketAddr = line
+            .split("(listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("replica {name}: no listen address in {line}"));
+        Replica {
+            name,
+            child,
+            base: format!("http://{addr}"),
+            addr,
+            log,
+            _cwd: cwd,
+        }
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+            eprintln!("----- replica {} log -----\n{log}", self.name);
+        }
+    }
+}
+
+/// A client that opens a new connection for every request (so the proxy routes each one),
+/// shows redirects instead of following them and, as a browser, keeps cookies.
+fn unpooled(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .cookie_store(cookies)
+        .build()
+        .unwrap()
+}
+
+/// The `Location` of a 303, or a failure showing what the page said instead.
+async fn redirected(response: reqwest::Response, step: &str) -> String {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_string());
+    match (status.as_u16(), location) {
+        (303, Some(location)) => location,
+        _ => {
+            let page = response.text().await.unwrap_or_default();
+            panic!("{step}: expected a 303, got {status}: {page}")
+        }
+    }
+}
+
+fn query(url: &url::Url, key: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value of a hidden form field, unescaped.
+fn form_field(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in the form"))
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#x3f;", "?")
+        .replace("&amp;", "&")
+}
+
+async fn json(http: &reqwest::Client, url: &str) -> Value {
+    let response = http.get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    response.json().await.unwrap()
+}
+
+fn is_invalid_grant<T, E: std::error::Error + 'static>(
+    result: &Result<T, RequestTokenError<E, StandardErrorResponse<CoreErrorResponseType>>>,
+) -> bool {
+    matches!(
+        result,
+        Err(RequestTokenError::ServerResponse(e)) if *e.error() == CoreErrorResponseType::InvalidGrant
+    )
+}
+
+#[tokio::test]
+async fn sign_in_across_two_processes_on_one_postgres() {
+    let Some(db) = TestDatabase::postgres(TEST).await else {
+        return;
+    };
+    tokio::time::timeout(Duration::from_secs(60), run(&db))
+        .await
+        .expect("the two-replica flow did not finish within 60 s");
+}
+
+async fn run(db: &TestDatabase) {
+    // The load balancer first: its URL is the issuer of both replicas.
+    let proxy = Proxy::start().await;
+    let issuer = proxy.base.clone();
+
+    // The upstream (plays Azure AD) in this process, on its own port; it knows TechPass by its
+    // public callback.
+    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_base = format!(
+        "http://{}{}",
+        upstream_listener.local_addr().unwrap(),
+        dev::PATH_PREFIX
+    );
+    let upstream = Arc::new(
+        DevUpstream::new(
+            url::Url::parse(&upstream_base).unwrap(),
+            vec![DevClient {
+                client_id: "techpass-replicas".into(),
+                client_secret: UPSTREAM_SECRET.into(),
+                redirect_uris: vec![proxy.url("/callback")],
+            }],
+            Arc::new(SystemClock),
+            Tamper::None,
+        )
+        .unwrap(),
+    );
+    let upstream_issuer = upstream.issuer(dev::WOG_TENANT_ID);
+    let upstream_app = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
+    let upstream_task =
+        tokio::spawn(async move { axum::serve(upstream_listener, upstream_app).await });
+
+    // One configuration file, one database, one master key for both replicas.
+    let config_dir = TempDir::new();
+    let config_file = config_dir.0.join("techpass.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            r#"[[upstreams]]
+id = "wog"
+display_name = "Public officer"
+issuer = "{upstream_issuer}"
+client_id = "techpass-replicas"
+client_secret_env = "{UPSTREAM_SECRET_VAR}"
+allowed_tenants = ["{tenant}"]
+account_types = ["public_officer"]
+"#,
+            tenant = dev::WOG_TENANT_ID
+        ),
+    )
+    .unwrap();
+    let config = config_file.to_str().unwrap();
+    let master = MasterKey::generate_base64().unwrap();
+    let env = [
+        ("TECHPASS_LISTEN", "127.0.0.1:0"),
+        ("TECHPASS_DATABASE_URL", db.url.as_str()),
+        ("TECHPASS_MASTER_KEY", master.as_str()),
+        ("TECHPASS_ISSUER", issuer.as_str()),
+        ("TECHPASS_DEV_UPSTREAM__ENABLED", "false"),
+        (UPSTREAM_SECRET_VAR, UPSTREAM_SECRET),
+    ];
+
+    // Both start at once on the empty schema: both migrate, one creates the first signing key.
+    let (a, b) = tokio::join!(
+        Replica::spawn("A", config, &env, &issuer),
+        Replica::spawn("B", config, &env, &issuer)
+    );
+    assert_ne!(a.addr, b.addr);
+    proxy.set_targets(a.addr, b.addr);
+
+    // The app, registered by the operator command against the same database and key.
+    let cli_dir = TempDir::new();
+    let (code, stdout, stderr) = run_techpass(
+        &cli_dir.0,
+        &[
+            "--config",
+            config,
+            "app",
+            "create",
+            "--name",
+            "Replica",
+            "--redirect-uri",
+            APP_CALLBACK,
+            "--json",
+        ],
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "app create: {stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_string();
+    let client_secret = created["client_secret"].as_str().unwrap().to_string();
+
+    // Each replica, asked directly, describes the same provider and publishes the same keys.
+    let direct = unpooled(false);
+    let jwks_a = json(&direct, &format!("{}/jwks", a.base)).await;
+    let jwks_b = json(&direct, &format!("{}/jwks", b.base)).await;
+    assert_eq!(jwks_a, jwks_b, "both replicas publish the same keys");
+    assert_eq!(
+        jwks_a["keys"].as_array().map(Vec::len),
+        Some(1),
+        "one first signing key although both replicas started at once: {jwks_a}"
+    );
+    for replica in [&a, &b] {
+        let discovery = json(
+            &direct,
+            &format!("{}/.well-known/openid-configuration", replica.base),
+        )
+        .await;
+        assert_eq!(discovery["issuer"], issuer.as_str(), "{}", replica.name);
+        assert_eq!(
+            discovery["token_endpoint"],
+            proxy.url("/token").as_str(),
+            "{}",
+            replica.name
+        );
+    }
+    assert_eq!(
+        proxy.take_hits(),
+        [0, 0],
+        "direct requests bypass the proxy"
+    );
+
+    // The relying party discovers the provider (and its keys) through the balancer, on A.
+    let http = unpooled(false);
+    proxy.route_to(A);
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(issuer.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    assert_eq!(proxy.take_hits(), [2, 0], "discovery and JWKS from A");
+    let rp = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(client_id.clone()),
+        Some(ClientSecret::new(client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(APP_CALLBACK.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .add_extra_param("login_hint", "alice_tan@tech.gov.sg")
+        .set_pkce_challenge(challenge)
+        .url();
+
+    // A: /authorize sends the browser to sign in; /login sends it to the upstream.
+    let browser = unpooled(true);
+    let login = redirected(
+        browser.get(auth_url.as_str()).send().await.unwrap(),
+        "authorize on A",
+    )
+    .await;
+    assert!(login.starts_with("/login?"), "{login}");
+    let to_upstream = redirected(
+        browser.get(proxy.url(&login)).send().await.unwrap(),
+        "login on A",
+    )
+    .await;
+    assert!(
+        to_upstream.starts_with(&format!("{upstream_base}/{}/", dev::WOG_TENANT_ID)),
+        "the single upstream, straight away: {to_upstream}"
+    );
+    assert_eq!(proxy.take_hits(), [2, 0], "authorize and login on A");
+
+    // At the upstream (no balancer): Alice picks herself.
+    let picker = browser.get(&to_upstream).send().await.unwrap();
+    assert_eq!(picker.status(), 200, "person picker");
+    assert!(picker.text().await.unwrap().contains("Alice Tan"));
+    let authorize = url::Url::parse(&to_upstream).unwrap();
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("person".into(), "alice".into()));
+    let mut action = authorize.clone();
+    action.set_query(None);
+    let callback = redirected(
+        browser.post(action).form(&form).send().await.unwrap(),
+        "upstream sign-in",
+    )
+    .await;
+    assert!(callback.starts_with(&proxy.url("/callback?")), "{callback}");
+    assert_eq!(proxy.take_hits(), [0, 0]);
+
+    // B: the callback of the attempt A started (the attempt is a database row, the binding a
+    // cookie): signed in, and a first-time officer is asked to register.
+    proxy.route_to(B);
+    let next = redirected(
+        browser.get(&callback).send().await.unwrap(),
+        "callback on B (of a sign-in started on A)",
+    )
+    .await;
+    assert!(next.starts_with("/register?"), "first-time officer: {next}");
+    assert_eq!(proxy.take_hits(), [0, 1], "callback on B");
+
+    // Registration: the form from B, posted to A.
+    let page = browser.get(proxy.url(&next)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "registration page on B");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("alice_tan@tech.gov.sg"),
+        "B knows the session"
+    );
+    proxy.route_to(A);
+    let registered = browser
+        .post(proxy.url("/register"))
+        .form(&[
+            ("csrf_token", form_field(&html, "csrf_token")),
+            ("terms_version", form_field(&html, "terms_version")),
+            ("return_to", form_field(&html, "return_to")),
+            ("accept_terms", "yes".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let back = redirected(registered, "registration posted to A").await;
+    assert!(back.starts_with("/authorize?"), "{back}");
+    assert_eq!(proxy.take_hits(), [1, 1], "register page on B, post on A");
+
+    // B: the authorization request resumes with the session and returns to the app.
+    proxy.route_to(B);
+    let to_app = redirected(
+        browser.get(proxy.url(&back)).send().await.unwrap(),
+        "authorize resumed on B",
+    )
+    .await;
+    assert_eq!(proxy.take_hits(), [0, 1], "authorize resumed on B");
+    let to_app = url::Url::parse(&to_app).unwrap();
+    assert!(to_app.as_str().starts_with(APP_CALLBACK), "{to_app}");
+    assert_eq!(query(&to_app, "error"), None, "{to_app}");
+    assert_eq!(
+        query(&to_app, "state").as_deref(),
+        Some(csrf.secret().as_str())
+    );
+    assert_eq!(
+        query(&to_app, "iss").as_deref(),
+        Some(issuer.as_str()),
+        "RFC 9207 iss is the shared issuer"
+    );
+    let code = query(&to_app, "code").unwrap();
+
+    // B: the code is redeemed; the ID token B signed verifies with the keys A published.
+    let verifier_secret = verifier.secret().clone();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code.clone()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(proxy.take_hits(), [0, 1], "code redeemed on B");
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&rp.id_token_verifier(), &nonce)
+        .unwrap();
+    assert_eq!(claims.issuer().as_str(), issuer);
+    assert_eq!(claims.email().unwrap().as_str(), "alice_tan@tech.gov.sg");
+    let sub = claims.subject().as_str().to_string();
+    let first_refresh = tokens.refresh_token().unwrap().clone();
+
+    // A: the refresh token B issued is rotated by A.
+    proxy.route_to(A);
+    let refreshed = rp
+        .exchange_refresh_token(&first_refresh)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(proxy.take_hits(), [1, 0], "refresh on A");
+    let second_refresh = refreshed.refresh_token().unwrap().clone();
+    assert_ne!(first_refresh.secret(), second_refresh.secret(), "rotated");
+    if let Some(id_token) = refreshed.id_token() {
+        let claims = id_token
+            .claims(&rp.id_token_verifier(), |_: Option<&Nonce>| Ok(()))
+            .unwrap();
+        assert_eq!(claims.subject().as_str(), sub);
+    }
+    let access_token = refreshed.access_token().secret().clone();
+
+    // B: userinfo with the access token A issued.
+    proxy.route_to(B);
+    let info = http
+        .get(proxy.url("/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(info.status(), 200, "userinfo on B");
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["sub"], sub.as_str());
+    assert_eq!(info["email"], "alice_tan@tech.gov.sg");
+    assert_eq!(proxy.take_hits(), [0, 1], "userinfo on B");
+
+    // A: the code B redeemed cannot be redeemed again, and the replay revokes its grant...
+    proxy.route_to(A);
+    let replay = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier_secret))
+        .request_async(&http)
+        .await;
+    assert!(is_invalid_grant(&replay), "code replayed on A: {replay:?}");
+    assert_eq!(proxy.take_hits(), [1, 0], "replay on A");
+
+    // ...at once, on B too: the access and refresh tokens A issued are dead there.
+    proxy.route_to(B);
+    let revoked = http
+        .get(proxy.url("/userinfo"))
+        .bearer_auth(&access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 401, "userinfo on B after the replay");
+    let dead = rp
+        .exchange_refresh_token(&RefreshToken::new(second_refresh.secret().clone()))
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(
+        is_invalid_grant(&dead),
+        "refresh on B after the replay: {dead:?}"
+    );
+    assert_eq!(proxy.take_hits(), [0, 2]);
+
+    a.stop().await;
+    b.stop().await;
+    upstream_task.abort();
+}
