@@ -122,11 +122,7 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
         Ok(None) => return bad_request_page(state, "the app is not registered with TechPass"),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return state.pages.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TechPass is unavailable",
-                "TechPass cannot reach its database right now. Try again in a few minutes.",
-            );
+            return state.pages.unavailable();
         }
     };
     let Some(requested_uri) = params.get("redirect_uri") else {

@@ -324,11 +324,7 @@ async fn home(
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the session");
-            return state.pages.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TechPass is unavailable",
-                "TechPass cannot reach its database right now. Try again in a few minutes.",
-            );
+            return state.pages.unavailable();
         }
     };
     let view = session.as_ref().map(|s| {
@@ -414,13 +410,7 @@ async fn logout(
             )
                 .into_response()
         }
-        Err(_) => {
-            return state.pages.message(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "TechPass is unavailable",
-                "TechPass cannot reach its database right now. Try again in a few minutes.",
-            )
-        }
+        Err(_) => return state.pages.unavailable(),
     };
     if !csrf_valid(
         &state.secrets,
@@ -467,13 +457,7 @@ async fn signed_in_user(
     let cookie = jar
         .get(state.cookies.session())
         .map(|c| c.value().to_string());
-    let unavailable = || {
-        state.pages.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TechPass is unavailable",
-            "TechPass cannot reach its database right now. Try again in a few minutes.",
-        )
-    };
+    let unavailable = || state.pages.unavailable();
     let session = match current_session(state, cookie.as_deref()).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -622,10 +606,6 @@ async fn register_submit(
             .await;
             Redirect::to(&return_to).into_response()
         }
-        Err(_) => state.pages.message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "TechPass is unavailable",
-            "TechPass cannot reach its database right now. Try again in a few minutes.",
-        ),
+        Err(_) => state.pages.unavailable(),
     }
 }

@@ -66,6 +66,15 @@ impl Pages {
         }
     }
 
+    /// The page shown when the database does not answer.
+    pub fn unavailable(&self) -> Response {
+        self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TechPass is unavailable",
+            "TechPass cannot reach its database right now. Try again in a few minutes.",
+        )
+    }
+
     /// A simple page with a title and a paragraph.
     pub fn message(&self, status: StatusCode, title: &str, text: &str) -> Response {
         self.render(
