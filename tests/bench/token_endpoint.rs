@@ -1,2 +1,1286 @@
-//! Placeholder: the token endpoint benchmark is being written.
-fn main() {}
+//! Token endpoint load against the raw RS256 signing rate, measured in the same run
+//! (`cargo bench --bench token_endpoint`; see BENCHMARKS.md).
+//!
+//! 1. Baseline: RS256 signatures with the server's own signing key, parsed once into aws-lc-rs
+//!    (the key `/token` signs with), on one thread and on every core; on one thread again after
+//!    the load, the faster single-thread figure being the ceiling every ratio divides by.
+//! 2. An in-process TechPass on 127.0.0.1:0 (a fresh SQLite file; PostgreSQL with `--postgres`
+//!    or `BENCH_POSTGRES=1` when `TECHPASS_TEST_POSTGRES_URL` is set), rate limits off.
+//! 3. `/token` over loopback HTTP/1.1 with keep-alive and concurrent clients, per grant:
+//!    `client_credentials`, `refresh_token` (each client rotates its own family) and
+//!    `authorization_code` (a pool of codes minted before the timed phase through an SSO session).
+//!
+//! Each scenario is reported as requests/s and p50/p99 latency, and as ratios to the baseline
+//! (machines are noisy: only ratios within one run mean anything), with the CPU time the server's
+//! threads, the load generator's and other processes took during the measured window. Nothing about speed is
+//! asserted: the exit code is non-zero only when setup fails or a request gets anything but 200.
+//!
+//! Knobs (environment): `BENCH_CONCURRENCY` (16), `BENCH_SECS` (5), `BENCH_WARMUP_SECS` (1),
+//! `BENCH_SIGN_SECS` (3).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+use techpass::config::Config;
+use techpass::provider::clients::{create_app, NewApp};
+use techpass::AppState;
+use techpass_domain::SystemClock;
+use techpass_oidc::{KeyManager, MasterKey};
+use techpass_store::testing::TestDatabase;
+use tokio::sync::oneshot;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+const APP_CALLBACK: &str = "https://app.example.gov.sg/callback";
+/// What a typical web app asks for: an ID token with profile and email, and a refresh token.
+const SCOPE: &str = "openid profile email offline_access";
+const PERSON: &str = "alice";
+const PERSON_EMAIL: &str = "alice_tan@tech.gov.sg";
+/// Authorization codes live 60 s; minting stops early enough to exchange them all in time.
+const CODE_MINTING_BUDGET: Duration = Duration::from_secs(25);
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(errors) => {
+            eprintln!("FAILED: {errors} request(s) were not answered with 200 (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("benchmark setup failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Settings {
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    sign: Duration,
+    cores: usize,
+    postgres: bool,
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        // `cargo bench` passes `--bench`; everything but `--postgres` is ignored.
+        let postgres = std::env::args().any(|a| a == "--postgres")
+            || std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
+        Settings {
+            concurrency: env_number("BENCH_CONCURRENCY", 16) as usize,
+            warmup: Duration::from_secs(env_number("BENCH_WARMUP_SECS", 1)),
+            measure: Duration::from_secs(env_number("BENCH_SECS", 5)),
+            sign: Duration::from_secs(env_number("BENCH_SIGN_SECS", 3)),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            postgres,
+        }
+    }
+}
+
+fn run() -> Result<u64> {
+    let settings = Settings::from_env();
+    println!("TechPass token endpoint benchmark");
+    println!(
+        "machine: {} logical cores, {}; load average {}",
+        settings.cores,
+        cpu_model().unwrap_or_else(|| "unknown CPU".into()),
+        std::fs::read_to_string("/proc/loadavg").map_or("n/a".into(), |l| l
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "))
+    );
+    // Two runtimes on the same cores, with named threads, so that the CPU time of the server
+    // and of the load generator can be told apart (/proc/self/task/*/schedstat).
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.cores)
+        .thread_name("tp-server")
+        .enable_all()
+        .build()?;
+    let load_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tp-load")
+        .enable_all()
+        .build()?;
+
+    let server = start_server(&server_rt, &settings)?;
+    println!(
+        "server: {} on {} database, {} runtime worker threads; load: 1 runtime thread, {} concurrent keep-alive clients",
+        server.base,
+        server.state.store.backend(),
+        settings.cores,
+        settings.concurrency
+    );
+
+    // 1. Baseline, while the server is idle.
+    let mut baseline = measure_signing(&server.state.keys, &server.base, &settings)?;
+
+    // 2. Apps.
+    let (web, machine) = server_rt.block_on(async {
+        let web = register(
+            &server.state,
+            "Bench web app",
+            &["authorization_code", "refresh_token"],
+        )
+        .await?;
+        let machine = register(
+            &server.state,
+            "Bench machine client",
+            &["client_credentials"],
+        )
+        .await?;
+        Ok::<_, Error>((web, machine))
+    })?;
+
+    // 3. Load.
+    let results = load_rt.block_on(load(&server.base, &web, &machine, &settings));
+
+    // The baseline again, after the load: the machine may have changed pace meanwhile.
+    let (after, noise) = signing_rate(1, Duration::from_secs(2), || {
+        sign_raw(&server.state.keys, &baseline.signing_input)
+    })?;
+    baseline.after = after;
+    println!(
+        "\n(baseline again after the load, 1 thread, 2 s: {after:.0} signatures/s per core; other processes: {} cores)",
+        others(noise)
+    );
+
+    server.stop(&server_rt);
+    let results = results?;
+    for scenario in &results {
+        print_scenario(scenario, &baseline, &settings);
+    }
+    report(&results, &baseline, &settings);
+    Ok(results.iter().map(|r| r.errors).sum())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Baseline: RS256 signing with the pre-parsed key.
+
+struct Baseline {
+    /// Signatures per second on one thread (= per core), before the load.
+    before: f64,
+    /// The same, measured again after the load.
+    after: f64,
+    /// Signatures per second with one thread per core.
+    all_cores: f64,
+    /// `KeyManager::sign_jwt` (claims to JSON, base64, sign) per second on one thread.
+    sign_jwt_per_core: f64,
+    signing_input: Vec<u8>,
+}
+
+impl Baseline {
+    /// The signing rate per core every ratio divides by: the faster of the two measurements
+    /// (noise only ever slows a measurement down, so this is the conservative ceiling).
+    fn per_core(&self) -> f64 {
+        self.before.max(self.after)
+    }
+}
+
+/// Claims shaped like an access token from the refresh grant.
+fn access_token_claims(issuer: &str) -> Value {
+    json!({
+        "iss": issuer,
+        "sub": uuid::Uuid::new_v4().to_string(),
+        "aud": "app_0123456789abcdefghijkl",
+        "client_id": "app_0123456789abcdefghijkl",
+        "iat": 1_800_000_000,
+        "exp": 1_800_000_600,
+        "jti": URL_SAFE_NO_PAD.encode([7u8; 32]),
+        "scope": SCOPE,
+        "gid": uuid::Uuid::new_v4().to_string(),
+        "auth_time": 1_800_000_000,
+        "amr": ["mfa", "pwd"],
+    })
+}
+
+fn sign_raw(keys: &KeyManager, input: &[u8]) -> Result<()> {
+    keys.signing_key()?.sign(input)?;
+    Ok(())
+}
+
+/// Busy CPU time of the whole machine and of this process (clock ticks of 10 ms), to tell how
+/// much CPU other processes took while something was measured.
+#[derive(Clone, Copy)]
+struct MachineCpu {
+    at: Instant,
+    busy: u64,
+    ours: u64,
+}
+
+impl MachineCpu {
+    fn now() -> Option<MachineCpu> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // cpu  user nice system idle iowait irq softirq steal ...
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let idle = ticks.get(3)? + ticks.get(4)?;
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let fields: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+        let ours = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(MachineCpu {
+            at: Instant::now(),
+            busy: ticks.iter().sum::<u64>().saturating_sub(idle),
+            ours,
+        })
+    }
+
+    /// Cores' worth of CPU that other processes (and the hypervisor) took since `self`.
+    fn others_since(&self) -> Option<f64> {
+        let now = MachineCpu::now()?;
+        let secs = now.at.duration_since(self.at).as_secs_f64();
+        let ticks =
+            now.busy.saturating_sub(self.busy) as f64 - now.ours.saturating_sub(self.ours) as f64;
+        (secs > 0.0).then(|| (ticks / 100.0 / secs).max(0.0))
+    }
+}
+
+fn others(cores: Option<f64>) -> String {
+    cores.map_or("n/a".into(), |c| format!("{c:.2}"))
+}
+
+/// Runs `op` on `threads` threads for `duration`; returns operations per second (all threads)
+/// and the CPU other processes took meanwhile (cores).
+fn signing_rate<F>(threads: usize, duration: Duration, op: F) -> Result<(f64, Option<f64>)>
+where
+    F: Fn() -> Result<()> + Sync,
+{
+    let machine = MachineCpu::now();
+    let start = Instant::now();
+    let deadline = start + duration;
+    let op = &op;
+    let counts: Vec<Result<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(move || {
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        op()?;
+                        n += 1;
+                    }
+                    Ok::<u64, Error>(n)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a signing thread panicked".into()))
+            })
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut total = 0u64;
+    for count in counts {
+        total += count?;
+    }
+    Ok((
+        total as f64 / elapsed,
+        machine.and_then(|m| m.others_since()),
+    ))
+}
+
+fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Result<Baseline> {
+    let claims = access_token_claims(issuer);
+    // The exact bytes an access token signs: base64url(header) "." base64url(claims).
+    let token = keys.sign_jwt("at+jwt", &claims)?;
+    let signing_input = token
+        .rsplit_once('.')
+        .map(|(input, _)| input.as_bytes().to_vec())
+        .ok_or("sign_jwt returned no compact JWS")?;
+    println!(
+        "\n== Baseline: RS256 with the server's signing key, parsed once (aws-lc-rs), {}-byte signing input ==",
+        signing_input.len()
+    );
+    let (per_core, noise) = signing_rate(1, settings.sign, || sign_raw(keys, &signing_input))?;
+    println!(
+        "  1 thread, {:.0} s:  {:>7.0} signatures/s per core ({:.0} µs per signature; other processes: {} cores)",
+        settings.sign.as_secs_f64(),
+        per_core,
+        1e6 / per_core,
+        others(noise)
+    );
+    let (all_cores, noise) = signing_rate(settings.cores, Duration::from_secs(2), || {
+        sign_raw(keys, &signing_input)
+    })?;
+    println!(
+        "  {} threads, 2 s:  {:>7.0} signatures/s on the machine ({:.2} × the single core; other processes: {} cores)",
+        settings.cores,
+        all_cores,
+        all_cores / per_core,
+        others(noise)
+    );
+    let (sign_jwt_per_core, _) = signing_rate(1, Duration::from_secs(1), || {
+        keys.sign_jwt("at+jwt", &claims)?;
+        Ok(())
+    })?;
+    println!(
+        "  sign_jwt (JSON + base64 + signature), 1 thread, 1 s: {:>7.0}/s ({:.0} µs)",
+        sign_jwt_per_core,
+        1e6 / sign_jwt_per_core
+    );
+    Ok(Baseline {
+        before: per_core,
+        after: 0.0,
+        all_cores,
+        sign_jwt_per_core,
+        signing_input,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server.
+
+struct Server {
+    base: String,
+    state: AppState,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    data_dir: PathBuf,
+    // Dropped last: removes the SQLite file or the PostgreSQL schema.
+    _db: TestDatabase,
+}
+
+impl Server {
+    fn stop(self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(());
+        match rt.block_on(self.task) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("server error: {e}"),
+            Err(e) => eprintln!("server task failed: {e}"),
+        }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Server> {
+    rt.block_on(async {
+        let db = if settings.postgres {
+            TestDatabase::postgres("bench::token_endpoint")
+                .await
+                .ok_or("--postgres needs TECHPASS_TEST_POSTGRES_URL")?
+        } else {
+            TestDatabase::sqlite().await
+        };
+        let data_dir =
+            std::env::temp_dir().join(format!("techpass-bench-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&data_dir)?;
+        // The built-in defaults, ignoring this process's TECHPASS_* environment.
+        let mut config = Config::load_from(
+            None,
+            figment::providers::Env::prefixed("TECHPASS_BENCH_NOTHING_"),
+        )?;
+        config.database_url = db.url.clone();
+        config.data_dir = data_dir.clone();
+        config.listen = "127.0.0.1:0".parse()?;
+        config.master_key = Some(serde_json::from_value(Value::String(
+            MasterKey::generate_base64()?,
+        ))?);
+        config.log.level = "warn".into();
+        // All load comes from one address and one client per grant: measure the endpoint, not
+        // the limiter.
+        config.rate_limit.client_per_second = 0;
+        config.rate_limit.client_burst = 0;
+        config.rate_limit.address_per_second = 0;
+        config.rate_limit.address_burst = 0;
+        techpass::telemetry::init(&config);
+        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let issuer = config.resolve_issuer(addr)?;
+        let state = techpass::server::build_state(config, issuer, Arc::new(SystemClock)).await?;
+        let router = techpass::app(state.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(techpass::server::serve_until(
+            listener,
+            router,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Ok(Server {
+            base: format!("http://{addr}"),
+            state,
+            stop,
+            task,
+            data_dir,
+            _db: db,
+        })
+    })
+}
+
+/// A registered confidential app and its `Authorization: Basic` header value.
+struct App {
+    client_id: String,
+    basic: String,
+}
+
+async fn register(state: &AppState, name: &str, grant_types: &[&str]) -> Result<App> {
+    let redirect_uris = if grant_types.contains(&"authorization_code") {
+        vec![APP_CALLBACK.to_string()]
+    } else {
+        vec![]
+    };
+    let created = create_app(
+        state.store.as_ref(),
+        &state.secrets,
+        state.clock.now().as_secs(),
+        NewApp {
+            name: name.into(),
+            confidential: true,
+            redirect_uris,
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
+            jwks: None,
+        },
+    )
+    .await?;
+    let secret = created
+        .client_secret
+        .ok_or("a confidential app got no secret")?;
+    // Client ids and secrets are base64url: nothing to form-encode (RFC 6749 §2.3.1).
+    let basic = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{secret}", created.client_id))
+    );
+    Ok(App {
+        client_id: created.client_id,
+        basic,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// A browser: signing in once through the development upstream, then codes from the SSO session.
+
+struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+impl Pkce {
+    fn new() -> Pkce {
+        let verifier = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+        Pkce {
+            challenge: URL_SAFE_NO_PAD.encode(digest.as_ref()),
+            verifier,
+        }
+    }
+}
+
+/// A code waiting to be exchanged, with its PKCE verifier.
+struct PendingCode {
+    code: String,
+    verifier: String,
+}
+
+fn authorize_url(
+    base: &str,
+    client_id: &str,
+    pkce: &Pkce,
+    login_hint: Option<&str>,
+) -> Result<String> {
+    let mut url = url::Url::parse(&format!("{base}/authorize"))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("client_id", client_id)
+            .append_pair("redirect_uri", APP_CALLBACK)
+            .append_pair("response_type", "code")
+            .append_pair("scope", SCOPE)
+            .append_pair("state", &uuid::Uuid::new_v4().simple().to_string())
+            .append_pair("nonce", &uuid::Uuid::new_v4().simple().to_string())
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(hint) = login_hint {
+            q.append_pair("login_hint", hint);
+        }
+    }
+    Ok(url.to_string())
+}
+
+fn browser() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()?)
+}
+
+/// The `Location` of a 303.
+fn see_other(response: &reqwest::Response) -> Result<String> {
+    if response.status() != 303 {
+        return Err(format!(
+            "expected a 303 from {}, got {}",
+            response.url().path(),
+            response.status()
+        )
+        .into());
+    }
+    Ok(response
+        .headers()
+        .get("location")
+        .ok_or("a 303 without Location")?
+        .to_str()?
+        .to_string())
+}
+
+/// The code in a redirect back to the app.
+fn code_in(location: &str) -> Result<String> {
+    let url = url::Url::parse(location)?;
+    if !location.starts_with(APP_CALLBACK) {
+        return Err(format!("expected a redirect to the app, got {}", url.path()).into());
+    }
+    let param = |key: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    };
+    if let Some(error) = param("error") {
+        return Err(format!("the authorization request failed: {error}").into());
+    }
+    Ok(param("code").ok_or("no code in the redirect to the app")?)
+}
+
+/// Signs `PERSON` in through the development upstream (registering on first sign-in, as an
+/// officer does once) and returns the code of that first authorization request.
+async fn sign_in(b: &reqwest::Client, base: &str, client_id: &str) -> Result<PendingCode> {
+    let pkce = Pkce::new();
+    let first = b
+        .get(authorize_url(base, client_id, &pkce, Some(PERSON_EMAIL))?)
+        .send()
+        .await?;
+    let login = see_other(&first)?;
+    if !login.starts_with("/login?") {
+        return Err(format!("expected a redirect to /login, got {login}").into());
+    }
+    let start = b.get(format!("{base}{login}")).send().await?;
+    let upstream_authorize = see_other(&start)?;
+    let picker = b.get(&upstream_authorize).send().await?;
+    if picker.status() != 200 {
+        return Err(format!("development upstream picker: {}", picker.status()).into());
+    }
+    let url = url::Url::parse(&upstream_authorize)?;
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("person".into(), PERSON.into()));
+    let mut action = url.clone();
+    action.set_query(None);
+    let chosen = b.post(action).form(&form).send().await?;
+    let callback = see_other(&chosen)?;
+    let done = b.get(&callback).send().await?;
+    let mut next = see_other(&done)?;
+    if next.starts_with("/register") {
+        next = register_person(b, base, &next).await?;
+    }
+    if !next.starts_with("/authorize?") {
+        return Err(format!("expected a return to /authorize after sign-in, got {next}").into());
+    }
+    let again = b.get(format!("{base}{next}")).send().await?;
+    Ok(PendingCode {
+        code: code_in(&see_other(&again)?)?,
+        verifier: pkce.verifier,
+    })
+}
+
+/// Accepts the terms of use on the registration page; returns where registration leads.
+async fn register_person(b: &reqwest::Client, base: &str, location: &str) -> Result<String> {
+    let page = b.get(format!("{base}{location}")).send().await?;
+    if page.status() != 200 {
+        return Err(format!("registration page: {}", page.status()).into());
+    }
+    let html = page.text().await?;
+    let field = |name: &str| -> Result<String> {
+        Ok(html
+            .split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .ok_or_else(|| format!("no {name} in the registration form"))?
+            .replace("&#x2f;", "/")
+            .replace("&amp;", "&")
+            .replace("&#x3d;", "=")
+            .replace("&#x3f;", "?"))
+    };
+    let form = [
+        ("csrf_token", field("csrf_token")?),
+        ("terms_version", field("terms_version")?),
+        ("return_to", field("return_to")?),
+        ("accept_terms", "yes".to_string()),
+    ];
+    let done = b
+        .post(format!("{base}/register"))
+        .form(&form)
+        .send()
+        .await?;
+    see_other(&done)
+}
+
+/// A code from the SSO session: `/authorize` answers 303 straight to the app.
+async fn mint_code(b: &reqwest::Client, base: &str, client_id: &str) -> Result<PendingCode> {
+    let pkce = Pkce::new();
+    let response = b
+        .get(authorize_url(base, client_id, &pkce, None)?)
+        .send()
+        .await?;
+    Ok(PendingCode {
+        code: code_in(&see_other(&response)?)?,
+        verifier: pkce.verifier,
+    })
+}
+
+/// Mints up to `count` codes with `concurrency` parallel requests, within `budget`.
+async fn mint_codes(
+    b: &reqwest::Client,
+    base: &str,
+    client_id: &str,
+    count: usize,
+    concurrency: usize,
+    budget: Duration,
+) -> Result<Vec<PendingCode>> {
+    let deadline = Instant::now() + budget;
+    let per_task = count.div_ceil(concurrency);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (b, base, client_id) = (b.clone(), base.to_string(), client_id.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut codes = Vec::with_capacity(per_task);
+            while codes.len() < per_task && Instant::now() < deadline {
+                codes.push(mint_code(&b, &base, &client_id).await?);
+            }
+            Ok::<_, Error>(codes)
+        }));
+    }
+    let mut codes = Vec::with_capacity(count);
+    for task in tasks {
+        codes.extend(task.await??);
+    }
+    codes.truncate(count);
+    Ok(codes)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The token endpoint under load.
+
+struct TokenClient {
+    http: reqwest::Client,
+    url: String,
+    basic: String,
+}
+
+impl TokenClient {
+    fn new(http: &reqwest::Client, base: &str, app: &App) -> Arc<TokenClient> {
+        Arc::new(TokenClient {
+            http: http.clone(),
+            url: format!("{base}/token"),
+            basic: app.basic.clone(),
+        })
+    }
+
+    /// POSTs a form to `/token`: the body of a 200, or why it was not one.
+    async fn post(&self, form: &[(&str, &str)]) -> std::result::Result<String, String> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let response = self
+            .http
+            .post(&self.url)
+            .header("authorization", &self.basic)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("transport: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("reading the body: {e}"))?;
+        if status != 200 {
+            return Err(format!("HTTP {status}: {text}"));
+        }
+        Ok(text)
+    }
+}
+
+/// The timed part of a phase: requests that start in `[start, end)` are measured; those before
+/// `start` are the warm-up.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+#[derive(Default)]
+struct WorkerStats {
+    latencies_us: Vec<u32>,
+    errors: u64,
+    error_samples: Vec<String>,
+    last_done: Option<Instant>,
+}
+
+impl WorkerStats {
+    /// Records a request that started at `t0`; returns whether it succeeded.
+    fn record(
+        &mut self,
+        t0: Instant,
+        window: Window,
+        outcome: &std::result::Result<(), String>,
+    ) -> bool {
+        let done = Instant::now();
+        match outcome {
+            Ok(()) => {
+                if t0 >= window.start {
+                    let us = done.duration_since(t0).as_micros();
+                    self.latencies_us
+                        .push(u32::try_from(us).unwrap_or(u32::MAX));
+                    self.last_done = Some(done);
+                }
+                true
+            }
+            Err(why) => {
+                self.errors += 1;
+                if self.error_samples.len() < 3 {
+                    self.error_samples.push(why.chars().take(300).collect());
+                }
+                false
+            }
+        }
+    }
+}
+
+fn has(body: &str, member: &str) -> std::result::Result<(), String> {
+    if body.contains(&format!("\"{member}\"")) {
+        Ok(())
+    } else {
+        Err(format!("200 without {member}"))
+    }
+}
+
+async fn client_credentials_worker(tc: Arc<TokenClient>, window: Window) -> WorkerStats {
+    let mut stats = WorkerStats::default();
+    loop {
+        let t0 = Instant::now();
+        if t0 >= window.end {
+            break;
+        }
+        let outcome = tc
+            .post(&[("grant_type", "client_credentials")])
+            .await
+            .and_then(|body| has(&body, "access_token"));
+        stats.record(t0, window, &outcome);
+    }
+    stats
+}
+
+/// Rotates one refresh token family: each response's refresh token is the next request's.
+async fn refresh_worker(tc: Arc<TokenClient>, window: Window, first: String) -> WorkerStats {
+    let mut stats = WorkerStats::default();
+    let mut token = first;
+    loop {
+        let t0 = Instant::now();
+        if t0 >= window.end {
+            break;
+        }
+        let outcome = tc
+            .post(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+            .await
+            .and_then(|body| {
+                has(&body, "id_token")?;
+                let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+                v["refresh_token"]
+                    .as_str()
+                    .map(String::from)
+                    .ok_or_else(|| "200 without refresh_token".to_string())
+            });
+        let ok = stats.record(
+            t0,
+            window,
+            &outcome.as_ref().map(|_| ()).map_err(Clone::clone),
+        );
+        match outcome {
+            Ok(next) if ok => token = next,
+            // The family is spent (a rotated token must not be reused): this client stops.
+            _ => break,
+        }
+    }
+    stats
+}
+
+async fn code_worker(
+    tc: Arc<TokenClient>,
+    window: Window,
+    pool: Arc<Mutex<VecDeque<PendingCode>>>,
+    exhausted: Arc<AtomicBool>,
+) -> WorkerStats {
+    let mut stats = WorkerStats::default();
+    loop {
+        let t0 = Instant::now();
+        if t0 >= window.end {
+            break;
+        }
+        let next = pool.lock().ok().and_then(|mut q| q.pop_front());
+        let Some(pending) = next else {
+            exhausted.store(true, Ordering::Relaxed);
+            break;
+        };
+        let outcome = tc
+            .post(&[
+                ("grant_type", "authorization_code"),
+                ("code", &pending.code),
+                ("redirect_uri", APP_CALLBACK),
+                ("code_verifier", &pending.verifier),
+            ])
+            .await
+            .and_then(|body| {
+                has(&body, "id_token")?;
+                has(&body, "refresh_token")
+            });
+        stats.record(t0, window, &outcome);
+    }
+    stats
+}
+
+/// CPU time (ns) of this process's threads, grouped by who they work for.
+fn cpu_snapshot() -> Option<HashMap<String, (&'static str, u64)>> {
+    let mut threads = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let dir = entry.path();
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let Some(ns) = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let comm = comm.trim();
+        let group = if comm.starts_with("tp-server") || comm.starts_with("sqlx-sqlite") {
+            "server"
+        } else if comm.starts_with("tp-load") {
+            "load"
+        } else {
+            "other"
+        };
+        threads.insert(
+            entry.file_name().to_string_lossy().into_owned(),
+            (group, ns),
+        );
+    }
+    Some(threads)
+}
+
+/// CPU seconds per group between two snapshots.
+fn cpu_between(
+    before: &HashMap<String, (&'static str, u64)>,
+    after: &HashMap<String, (&'static str, u64)>,
+) -> HashMap<&'static str, f64> {
+    let mut groups = HashMap::new();
+    for (tid, (group, ns)) in after {
+        let was = before.get(tid).map_or(0, |(_, ns)| *ns);
+        *groups.entry(*group).or_insert(0.0) += ns.saturating_sub(was) as f64 / 1e9;
+    }
+    groups
+}
+
+struct Scenario {
+    name: &'static str,
+    /// JWTs signed per response.
+    signatures: u32,
+    requests: usize,
+    errors: u64,
+    error_samples: Vec<String>,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// CPU seconds during the window: (server, load generator).
+    cpu: Option<(f64, f64)>,
+    /// Cores' worth of CPU other processes took during the window.
+    others: Option<f64>,
+    note: String,
+}
+
+impl Scenario {
+    fn rps(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.requests as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// Requests per CPU-second of the server's threads.
+    fn per_server_cpu_second(&self) -> Option<f64> {
+        self.cpu
+            .filter(|(server, _)| *server > 0.0)
+            .map(|(server, _)| self.requests as f64 / server)
+    }
+}
+
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
+    f64::from(sorted_us[rank - 1]) / 1000.0
+}
+
+/// Runs `workers` (already bound to `window`) and summarises them.
+async fn run_phase<F>(
+    name: &'static str,
+    signatures: u32,
+    window: Window,
+    workers: Vec<F>,
+) -> Result<Scenario>
+where
+    F: Future<Output = WorkerStats> + Send + 'static,
+{
+    let first = tokio::spawn(async move {
+        tokio::time::sleep_until(window.start.into()).await;
+        (cpu_snapshot(), MachineCpu::now())
+    });
+    let handles: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
+    let mut all = WorkerStats::default();
+    for handle in handles {
+        let stats = handle.await?;
+        all.latencies_us.extend(stats.latencies_us);
+        all.errors += stats.errors;
+        for sample in stats.error_samples {
+            if all.error_samples.len() < 5 {
+                all.error_samples.push(sample);
+            }
+        }
+        all.last_done = all.last_done.max(stats.last_done);
+    }
+    let (before, machine) = first.await?;
+    let others = machine.and_then(|m| m.others_since());
+    let cpu = before.zip(cpu_snapshot()).map(|(b, a)| {
+        let groups = cpu_between(&b, &a);
+        (
+            groups.get("server").copied().unwrap_or(0.0),
+            groups.get("load").copied().unwrap_or(0.0),
+        )
+    });
+    all.latencies_us.sort_unstable();
+    let seconds = all.last_done.map_or(0.0, |last| {
+        last.saturating_duration_since(window.start).as_secs_f64()
+    });
+    Ok(Scenario {
+        name,
+        signatures,
+        requests: all.latencies_us.len(),
+        errors: all.errors,
+        error_samples: all.error_samples,
+        seconds,
+        p50_ms: percentile_ms(&all.latencies_us, 0.50),
+        p99_ms: percentile_ms(&all.latencies_us, 0.99),
+        cpu,
+        others,
+        note: String::new(),
+    })
+}
+
+fn window_from_now(settings: &Settings) -> Window {
+    let start = Instant::now() + settings.warmup;
+    Window {
+        start,
+        end: start + settings.measure,
+    }
+}
+
+async fn load(base: &str, web: &App, machine: &App, settings: &Settings) -> Result<Vec<Scenario>> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(settings.concurrency)
+        .tcp_nodelay(true)
+        .build()?;
+    let mut scenarios = Vec::new();
+
+    let running = |name: &str| {
+        println!(
+            "\n(running /token {name}: {:.0} s warm-up, then {:.0} s measured)",
+            settings.warmup.as_secs_f64(),
+            settings.measure.as_secs_f64()
+        );
+    };
+
+    // (a) client_credentials.
+    running("client_credentials");
+    let tc = TokenClient::new(&http, base, machine);
+    let window = window_from_now(settings);
+    let workers = (0..settings.concurrency)
+        .map(|_| client_credentials_worker(tc.clone(), window))
+        .collect();
+    scenarios.push(run_phase("client_credentials", 1, window, workers).await?);
+
+    // A person signs in once; the SSO session then yields codes without the upstream.
+    let b = browser()?;
+    let setup = Instant::now();
+    let first = sign_in(&b, base, &web.client_id).await?;
+    let mut pending = vec![first];
+    pending.extend(
+        mint_codes(
+            &b,
+            base,
+            &web.client_id,
+            settings.concurrency - 1,
+            settings.concurrency,
+            CODE_MINTING_BUDGET,
+        )
+        .await?,
+    );
+    let tc = TokenClient::new(&http, base, web);
+    let mut families = Vec::new();
+    for code in &pending {
+        let body = tc
+            .post(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code.code),
+                ("redirect_uri", APP_CALLBACK),
+                ("code_verifier", &code.verifier),
+            ])
+            .await?;
+        let v: Value = serde_json::from_str(&body)?;
+        families.push(
+            v["refresh_token"]
+                .as_str()
+                .ok_or("the code exchange returned no refresh token")?
+                .to_string(),
+        );
+    }
+    println!(
+        "\n(setup: signed in through the development upstream and opened {} refresh token families in {:.2} s)",
+        families.len(),
+        setup.elapsed().as_secs_f64()
+    );
+
+    // (b) refresh_token, one family per client.
+    running("refresh_token");
+    let window = window_from_now(settings);
+    let workers = families
+        .into_iter()
+        .map(|first| refresh_worker(tc.clone(), window, first))
+        .collect();
+    let mut refresh = run_phase("refresh_token", 2, window, workers).await?;
+    refresh.note = "one rotating family per client".into();
+    let refresh_rps = refresh.rps();
+    scenarios.push(refresh);
+
+    // (c) authorization_code: codes are single use and live 60 s, so a pool sized for the
+    // warm-up and the window (from the refresh rate, +25 %) is minted first.
+    let span = (settings.warmup + settings.measure).as_secs_f64();
+    let wanted = ((refresh_rps * span * 1.25) as usize).clamp(500, 30_000);
+    let minting = Instant::now();
+    let codes = mint_codes(
+        &b,
+        base,
+        &web.client_id,
+        wanted,
+        settings.concurrency,
+        CODE_MINTING_BUDGET,
+    )
+    .await?;
+    let mint_secs = minting.elapsed().as_secs_f64();
+    println!(
+        "\n(setup: minted {} codes through the SSO session in {:.2} s: {:.0} /authorize per second; asked for {wanted})",
+        codes.len(),
+        mint_secs,
+        codes.len() as f64 / mint_secs
+    );
+    let minted = codes.len();
+    let pool = Arc::new(Mutex::new(VecDeque::from(codes)));
+    let exhausted = Arc::new(AtomicBool::new(false));
+    running("authorization_code");
+    let window = window_from_now(settings);
+    let workers = (0..settings.concurrency)
+        .map(|_| code_worker(tc.clone(), window, pool.clone(), exhausted.clone()))
+        .collect();
+    let mut exchange = run_phase("authorization_code", 2, window, workers).await?;
+    exchange.note = if exhausted.load(Ordering::Relaxed) {
+        format!(
+            "fixed count: the pool of {minted} codes ran out after {:.2} s of the window",
+            exchange.seconds
+        )
+    } else {
+        let left = pool.lock().map_or(0, |q| q.len());
+        format!("fixed time; {left} of {minted} minted codes left unused")
+    };
+    scenarios.push(exchange);
+    Ok(scenarios)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reporting.
+
+fn print_scenario(s: &Scenario, baseline: &Baseline, settings: &Settings) {
+    let cores = settings.cores as f64;
+    let rps = s.rps();
+    let sig = f64::from(s.signatures);
+    println!(
+        "\n== /token {} ({} JWT signature{} per response{}) ==",
+        s.name,
+        s.signatures,
+        if s.signatures == 1 { "" } else { "s" },
+        if s.note.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", s.note)
+        }
+    );
+    println!(
+        "  {} requests in {:.2} s after {:.0} s of warm-up, {} error(s)",
+        s.requests,
+        s.seconds,
+        settings.warmup.as_secs_f64(),
+        s.errors
+    );
+    for sample in &s.error_samples {
+        println!("  error: {sample}");
+    }
+    println!(
+        "  {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        rps, s.p50_ms, s.p99_ms
+    );
+    println!(
+        "  req/s ÷ (signing rate per core × {} cores) = {:.1} %   [signatures: {:.1} %]",
+        settings.cores,
+        100.0 * rps / (baseline.per_core() * cores),
+        100.0 * sig * rps / (baseline.per_core() * cores)
+    );
+    println!(
+        "  req/s ÷ signing rate of 1 core            = {:.1} %   [signatures: {:.1} %]",
+        100.0 * rps / baseline.per_core(),
+        100.0 * sig * rps / baseline.per_core()
+    );
+    println!(
+        "  req/s ÷ measured {}-thread signing rate     = {:.1} %   [signatures: {:.1} %]",
+        settings.cores,
+        100.0 * rps / baseline.all_cores,
+        100.0 * sig * rps / baseline.all_cores
+    );
+    if let (Some((server, load)), Some(per_cpu)) = (s.cpu, s.per_server_cpu_second()) {
+        println!(
+            "  CPU in the window: server {:.2} cores, load generator {:.2} cores, other processes {} cores",
+            server / s.seconds.max(1e-9),
+            load / s.seconds.max(1e-9),
+            others(s.others)
+        );
+        println!(
+            "  per server CPU-second: {:.0} requests = {:.1} % of the signing rate per core   [signatures: {:.1} %]",
+            per_cpu,
+            100.0 * per_cpu / baseline.per_core(),
+            100.0 * sig * per_cpu / baseline.per_core()
+        );
+    }
+}
+
+fn report(scenarios: &[Scenario], baseline: &Baseline, settings: &Settings) {
+    let cores = settings.cores as f64;
+    println!("\n== Summary ==");
+    println!(
+        "baseline: {:.0} RS256 signatures/s per core ({:.0} µs each; the faster of {:.0}/s before and {:.0}/s after the load), {:.0}/s on {} threads; sign_jwt {:.0}/s per core",
+        baseline.per_core(),
+        1e6 / baseline.per_core(),
+        baseline.before,
+        baseline.after,
+        baseline.all_cores,
+        settings.cores,
+        baseline.sign_jwt_per_core
+    );
+    println!(
+        "ratios divide by the single-thread rate × {} cores = {:.0} signatures/s; \"sig\" counts signatures (req/s × JWTs per response); \"sig/srv-CPU\" divides by the server's own CPU time instead of {} cores; \"others\": CPU other processes took meanwhile (noise, or the database server when it runs here); aim: ≥ 70 %",
+        settings.cores,
+        baseline.per_core() * cores,
+        settings.cores
+    );
+    println!(
+        "| {:<18} | {:>6} | {:>3} | {:>6} | {:>7} | {:>7} | {:>4} | {:>9} | {:>9} | {:>13} | {:>6} |",
+        "grant",
+        "req",
+        "err",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "JWTs",
+        "req/s ÷",
+        "sig/s ÷",
+        "sig/srv-CPU ÷",
+        "others"
+    );
+    println!(
+        "| {:<18} | {:>6} | {:>3} | {:>6} | {:>7} | {:>7} | {:>4} | {:>9} | {:>9} | {:>13} | {:>6} |",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        format!("{}×core", settings.cores),
+        format!("{}×core", settings.cores),
+        "core",
+        "cores"
+    );
+    println!(
+        "|{:-<20}|{:->8}|{:->5}|{:->8}|{:->9}|{:->9}|{:->6}|{:->11}|{:->11}|{:->15}|{:->8}|",
+        "", "", "", "", "", "", "", "", "", "", ""
+    );
+    for s in scenarios {
+        let rps = s.rps();
+        let sig = f64::from(s.signatures);
+        let per_cpu = s.per_server_cpu_second().map_or("n/a".to_string(), |r| {
+            format!("{:.1} %", 100.0 * sig * r / baseline.per_core())
+        });
+        println!(
+            "| {:<18} | {:>6} | {:>3} | {:>6.0} | {:>7.2} | {:>7.2} | {:>4} | {:>7.1} % | {:>7.1} % | {:>13} | {:>6} |",
+            s.name,
+            s.requests,
+            s.errors,
+            rps,
+            s.p50_ms,
+            s.p99_ms,
+            s.signatures,
+            100.0 * rps / (baseline.per_core() * cores),
+            100.0 * sig * rps / (baseline.per_core() * cores),
+            per_cpu,
+            others(s.others)
+        );
+    }
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, model)| model.trim().to_string())
+}
