@@ -121,3 +121,33 @@ pub async fn reinstate(
     .await;
     Ok(status)
 }
+
+/// Marks an account exempt from the lifecycle jobs, or subject to them again.
+pub async fn set_exempt(
+    state: &AppState,
+    user: &UserRecord,
+    exempt: bool,
+    actor: &str,
+) -> Result<(), AccountError> {
+    if !state.store.set_user_exempt(&user.id, exempt).await? {
+        return Err(AccountError::NotFound(user.id.clone()));
+    }
+    audit(
+        state,
+        AuditRecord {
+            at: state.clock.now().as_secs(),
+            event: if exempt {
+                "user.exempted"
+            } else {
+                "user.unexempted"
+            }
+            .into(),
+            outcome: "success".into(),
+            actor: Some(actor.to_string()),
+            subject: Some(user.id.clone()),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok(())
+}

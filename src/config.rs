@@ -66,6 +66,11 @@ pub struct Config {
     pub session: SessionConfig,
     pub rate_limit: RateLimitConfig,
     pub accounts: AccountsConfig,
+    pub invitations: InvitationsConfig,
+    pub lifecycle: LifecycleConfig,
+    pub apps: AppsConfig,
+    pub mail: MailConfig,
+    pub jobs: JobsConfig,
     pub dev_upstream: DevUpstreamConfig,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
@@ -96,6 +101,72 @@ impl AccountsConfig {
             vendor_local_part_marker: self.vendor_local_part_marker.clone(),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationsConfig {
+    pub link_lifetime_days: u64,
+    pub max_vendor_access_days: u64,
+}
+
+impl InvitationsConfig {
+    pub fn policy(&self) -> techpass_domain::tenancy::InvitationPolicy {
+        techpass_domain::tenancy::InvitationPolicy {
+            link_lifetime_secs: days(self.link_lifetime_days),
+            max_vendor_access_secs: days(self.max_vendor_access_days),
+        }
+    }
+}
+
+fn days(n: u64) -> i64 {
+    i64::try_from(n)
+        .unwrap_or(i64::MAX / 86_400)
+        .saturating_mul(86_400)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    pub never_used_terminate_days: u64,
+    pub inactive_disable_days: u64,
+    pub inactive_terminate_days: u64,
+    pub reminder_days: u64,
+}
+
+impl LifecycleConfig {
+    pub fn policy(&self) -> techpass_domain::lifecycle::LifecyclePolicy {
+        techpass_domain::lifecycle::LifecyclePolicy {
+            never_used_terminate_secs: days(self.never_used_terminate_days),
+            inactive_disable_secs: days(self.inactive_disable_days),
+            inactive_terminate_secs: days(self.inactive_terminate_days),
+            reminder_secs: days(self.reminder_days),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppsConfig {
+    pub max_secrets: u32,
+    pub max_public_keys: u32,
+    pub secret_max_lifetime_days: u64,
+    pub credential_reminder_days: u64,
+    pub access_review_interval_days: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// Empty: keep messages in the outbox (development), none sent.
+    pub smtp_url: String,
+    pub from: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +381,50 @@ impl Config {
             return Err(ConfigError::for_key(
                 "accounts.terms_version",
                 "must be set",
+            ));
+        }
+        positive(
+            "invitations.link_lifetime_days",
+            self.invitations.link_lifetime_days,
+        )?;
+        positive(
+            "invitations.max_vendor_access_days",
+            self.invitations.max_vendor_access_days,
+        )?;
+        positive(
+            "lifecycle.never_used_terminate_days",
+            self.lifecycle.never_used_terminate_days,
+        )?;
+        positive(
+            "lifecycle.inactive_disable_days",
+            self.lifecycle.inactive_disable_days,
+        )?;
+        if self.lifecycle.inactive_terminate_days < self.lifecycle.inactive_disable_days {
+            return Err(ConfigError::for_key(
+                "lifecycle.inactive_terminate_days",
+                "must be at least lifecycle.inactive_disable_days",
+            ));
+        }
+        positive("apps.max_secrets", u64::from(self.apps.max_secrets))?;
+        positive(
+            "apps.secret_max_lifetime_days",
+            self.apps.secret_max_lifetime_days,
+        )?;
+        positive("jobs.interval_secs", self.jobs.interval_secs)?;
+        if !self.mail.smtp_url.is_empty() {
+            let url = Url::parse(&self.mail.smtp_url)
+                .map_err(|e| ConfigError::for_key("mail.smtp_url", format!("is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "smtp" | "smtps") {
+                return Err(ConfigError::for_key(
+                    "mail.smtp_url",
+                    "must start with smtp:// (STARTTLS required unless on loopback) or smtps://",
+                ));
+            }
+        }
+        if !self.mail.from.contains('@') {
+            return Err(ConfigError::for_key(
+                "mail.from",
+                "must be an email address",
             ));
         }
         positive("session.idle_timeout_secs", self.session.idle_timeout_secs)?;

@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod config;
 pub mod http;
+pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod provider;
 pub mod ratelimit;
@@ -12,7 +14,9 @@ pub mod server;
 pub mod signin;
 pub mod state;
 pub mod telemetry;
+pub mod tenancy;
 pub mod web;
+pub mod webhooks;
 
 pub use http::app;
 pub use state::AppState;

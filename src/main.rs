@@ -65,6 +65,23 @@ enum AdminCommand {
         /// The person's email address or TechPass user id.
         user: String,
     },
+    /// Make a person a platform admin (the first one is made this way). They must have signed
+    /// in once.
+    GrantPlatformAdmin {
+        /// The person's email address or TechPass user id.
+        user: String,
+    },
+    /// Keep an account out of the lifecycle jobs (product and test accounts), or with --off
+    /// put it back.
+    Exempt {
+        /// The person's email address or TechPass user id.
+        user: String,
+        #[arg(long)]
+        off: bool,
+    },
+    /// Run the scheduled jobs once now (lifecycle, invitation expiry, reminders, outbox,
+    /// webhooks); `serve` runs them every jobs.interval_secs.
+    RunJobs,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +109,13 @@ enum AppCommand {
         /// A JWK set file of public keys: the app authenticates with private_key_jwt (no secret).
         #[arg(long = "jwks-file")]
         jwks_file: Option<PathBuf>,
+        /// The tenant (slug) the app belongs to; its admins then manage it. Without it, a
+        /// platform app that any registered user may sign in to.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// With --tenant: let any registered user sign in, not only assigned ones.
+        #[arg(long)]
+        open: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -159,6 +183,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     post_logout_redirect_uris,
                     backchannel_logout_uri,
                     jwks_file,
+                    tenant,
+                    open,
                     json,
                 },
         } => {
@@ -169,6 +195,17 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 None => None,
             };
             let store = server::open_store(&config).await?;
+            let tenant_id = match &tenant {
+                None => None,
+                Some(slug) => Some(
+                    store
+                        .get_tenant_by_slug(slug)
+                        .await
+                        .map_err(|e| StartupError::Failed(e.to_string()))?
+                        .ok_or_else(|| StartupError::Failed(format!("no tenant {slug}")))?
+                        .id,
+                ),
+            };
             let (master, _) = server::master_key(&config)?;
             let secrets = techpass_oidc::Secrets::derive(&master)
                 .map_err(|e| StartupError::Failed(e.to_string()))?;
@@ -180,6 +217,10 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 backchannel_logout_uri,
                 grant_types,
                 jwks,
+                user_assignment_required: tenant_id.is_some() && !open,
+                tenant_id,
+                homepage: None,
+                secret_lifetime_secs: None,
             };
             let created = create_app(store.as_ref(), &secrets, clock.now().as_secs(), app)
                 .await
@@ -220,6 +261,44 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     for delivery in done.deliveries {
                         let _ = delivery.await;
                     }
+                    Ok(())
+                }
+                AdminCommand::GrantPlatformAdmin { user } => {
+                    let user = accounts::find_user(&state, &user).await.map_err(failed)?;
+                    let granted = techpass::tenancy::tenants::grant_platform_admin(
+                        &state,
+                        &techpass::tenancy::Actor::Operator,
+                        &user,
+                    )
+                    .await
+                    .map_err(|e| StartupError::Failed(e.to_string()))?;
+                    println!(
+                        "{} ({}) {}",
+                        user.id,
+                        user.email.as_deref().unwrap_or("-"),
+                        if granted {
+                            "is now a platform admin"
+                        } else {
+                            "was already a platform admin"
+                        }
+                    );
+                    Ok(())
+                }
+                AdminCommand::Exempt { user, off } => {
+                    let user = accounts::find_user(&state, &user).await.map_err(failed)?;
+                    accounts::set_exempt(&state, &user, !off, "cli")
+                        .await
+                        .map_err(failed)?;
+                    println!(
+                        "{} is {} the lifecycle jobs",
+                        user.id,
+                        if off { "subject to" } else { "exempt from" }
+                    );
+                    Ok(())
+                }
+                AdminCommand::RunJobs => {
+                    let report = techpass::jobs::run_once(&state).await;
+                    println!("{report:?}");
                     Ok(())
                 }
                 AdminCommand::Reinstate { user } => {

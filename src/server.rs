@@ -328,6 +328,19 @@ pub async fn build_state(
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
     let config_rate_limit = config.rate_limit.clone();
     let config_classification = config.accounts.classification();
+    // The master key again, for sealing (the first copy now belongs to the key manager).
+    let (sealer, _) = master_key(&config)?;
+    let smtp = if config.mail.smtp_url.is_empty() {
+        if config.mode == crate::config::Mode::Production {
+            tracing::warn!("mail.smtp_url is not set: emails (invitations, notices) stay in the outbox and are not sent");
+        }
+        None
+    } else {
+        Some(Arc::new(
+            crate::mail::Smtp::new(&config.mail.smtp_url, &config.mail.from)
+                .map_err(|m| StartupError::Config(ConfigError { message: m }))?,
+        ))
+    };
     Ok(AppState {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),
         cookies: CookiePolicy {
@@ -346,6 +359,8 @@ pub async fn build_state(
         dev_upstream,
         http: outbound_http_client()?,
         rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
+        sealer: Arc::new(sealer),
+        smtp,
     })
 }
 
@@ -454,6 +469,7 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
     let mode = config.mode;
     let state = build_state(config, issuer, clock).await?;
     let background = spawn_background(&state);
+    let jobs = crate::jobs::spawn(&state);
     tracing::info!(
         %bound,
         issuer = %state.metadata.issuer,
@@ -468,5 +484,6 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
     );
     let result = serve_until(listener, crate::http::app(state), shutdown_signal(), grace).await;
     background.abort();
+    jobs.abort();
     result.map_err(|e| failed("server error", e))
 }

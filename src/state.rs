@@ -38,4 +38,8 @@ pub struct AppState {
     /// Outbound HTTP (back-channel logout): no redirects followed, bounded time.
     pub http: reqwest::Client,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
+    /// Seals secrets that must be recovered later (webhook signing secrets).
+    pub sealer: Arc<techpass_oidc::MasterKey>,
+    /// The SMTP relay; `None`: emails stay in the outbox (development).
+    pub smtp: Option<Arc<crate::mail::Smtp>>,
 }

@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::provider::router())
         .merge(crate::provider::credential_router(&state))
         .merge(crate::web::router())
+        .merge(crate::web::invitation::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -231,6 +231,14 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
             .with_detail(e.to_string());
         return error_to_app(state, &redirect_uri, app_state, &err);
     }
+    // An app sign-in is what keeps an account alive for the lifecycle jobs.
+    if let Err(e) = state
+        .store
+        .record_app_signin(&session.user_id, now.as_secs())
+        .await
+    {
+        tracing::warn!(error = %e, "could not record the app sign-in");
+    }
     let mut pairs = vec![("code", code.as_str())];
     if let Some(s) = app_state {
         pairs.push(("state", s));

@@ -35,6 +35,13 @@ pub struct Client {
     pub grant_types: Vec<String>,
     /// Registered public keys for `private_key_jwt`.
     pub jwks: Option<String>,
+    /// The owning tenant (`None`: a platform app registered by an operator).
+    pub tenant_id: Option<String>,
+    pub homepage: Option<String>,
+    pub user_assignment_required: bool,
+    pub access_token_lifetime_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    pub api_access: bool,
 }
 
 impl Client {
@@ -53,6 +60,12 @@ impl Client {
             enabled: r.enabled,
             backchannel_logout_uri: r.backchannel_logout_uri,
             jwks: r.jwks,
+            tenant_id: r.tenant_id,
+            homepage: r.homepage,
+            user_assignment_required: r.user_assignment_required,
+            access_token_lifetime_secs: r.access_token_lifetime_secs,
+            refresh_token_idle_secs: r.refresh_token_idle_secs,
+            api_access: r.api_access,
         })
     }
 
@@ -68,8 +81,8 @@ pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Option<Cl
     }
 }
 
-/// What `techpass app create` asks for.
-#[derive(Debug, Clone)]
+/// What registering an app asks for (`techpass app create`, or a tenant admin).
+#[derive(Debug, Clone, Default)]
 pub struct NewApp {
     pub name: String,
     pub confidential: bool,
@@ -79,6 +92,12 @@ pub struct NewApp {
     pub grant_types: Vec<String>,
     /// Public keys (a JWK set) for `private_key_jwt`; such an app gets no secret.
     pub jwks: Option<String>,
+    pub tenant_id: Option<String>,
+    pub homepage: Option<String>,
+    /// Only assigned users and groups may sign in.
+    pub user_assignment_required: bool,
+    /// How long its first secret lives (default and maximum: a year).
+    pub secret_lifetime_secs: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,8 +126,13 @@ pub async fn create_app(
     app: NewApp,
 ) -> Result<CreatedApp, AppError> {
     let invalid = |m: String| AppError::Invalid(m);
-    if app.name.trim().is_empty() {
-        return Err(invalid("the app needs a name".into()));
+    if app.name.trim().is_empty() || app.name.trim().chars().count() > 100 {
+        return Err(invalid(
+            "the app needs a name (at most 100 characters)".into(),
+        ));
+    }
+    if let Some(home) = &app.homepage {
+        validate_redirect_uri(home).map_err(|e| invalid(format!("homepage {home} {e}")))?;
     }
     for g in &app.grant_types {
         if !GRANT_TYPES.contains(&g.as_str()) {
@@ -169,7 +193,12 @@ pub async fn create_app(
             client_id: client_id.clone(),
             secret_hash: secrets.keyed_hash(PURPOSE_CLIENT_SECRET, s),
             created_at: now,
-            expires_at: now + SECRET_LIFETIME_SECS,
+            expires_at: now
+                + app
+                    .secret_lifetime_secs
+                    .unwrap_or(SECRET_LIFETIME_SECS)
+                    .clamp(1, SECRET_LIFETIME_SECS),
+            revoked_at: None,
         })
         .collect();
     let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
@@ -186,6 +215,12 @@ pub async fn create_app(
                 enabled: true,
                 created_at: now,
                 jwks: app.jwks,
+                tenant_id: app.tenant_id,
+                homepage: app.homepage,
+                user_assignment_required: app.user_assignment_required,
+                access_token_lifetime_secs: None,
+                refresh_token_idle_secs: None,
+                api_access: false,
             },
             &secret_records,
         )
@@ -410,7 +445,7 @@ pub async fn authenticate(
     // Every live secret is checked (no early exit), each comparison in constant time.
     let matched = stored
         .iter()
-        .filter(|s| s.expires_at > now)
+        .filter(|s| s.expires_at > now && s.revoked_at.is_none())
         .fold(false, |found, s| {
             secrets.verify(PURPOSE_CLIENT_SECRET, &secret, &s.secret_hash) | found
         });

@@ -1,21 +1,54 @@
-//! Applying the token gate ([`techpass_domain::gate`]) to a stored user and client, and
-//! recording refusals in the audit log. Read fresh from the database at every call: a
-//! suspension, an expiry or a disabled app takes effect at the next request on every replica.
+//! Applying the token gate ([`techpass_domain::gate`]) to a stored user, the app, its tenant and
+//! the user's access, and recording refusals in the audit log. Everything is read fresh from
+//! the database at every call (no cache, so the staleness bound is zero): a suspension, an
+//! expiry, a tenant suspension, a disabled app or a removed access takes effect at the next
+//! request on every replica.
 
 use techpass_domain::gate::{check, Denial, GateInput, UserStatus};
+use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
-use techpass_store::{AuditRecord, UserRecord};
+use techpass_store::{AuditRecord, StoreError, UserRecord};
 
 use super::clients::Client;
 use crate::signin::audit;
 use crate::state::AppState;
 
-/// The gate's decision for `user` at `client` now. An unknown stored status fails closed.
-pub fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Result<(), Denial> {
+/// The gate's decision for `user` at `client` now. An unknown stored status, a missing tenant
+/// or a storage failure fails closed.
+pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Result<(), Denial> {
+    let facts = async {
+        let tenant = match &client.tenant_id {
+            None => None,
+            Some(id) => Some(
+                state
+                    .store
+                    .get_tenant(id)
+                    .await?
+                    .and_then(|t| TenantStatus::parse(&t.status))
+                    .unwrap_or(TenantStatus::Suspended),
+            ),
+        };
+        let assigned = if client.user_assignment_required {
+            state.store.has_access(&client.id, &user.id).await?
+        } else {
+            false
+        };
+        Ok::<_, StoreError>((tenant, assigned))
+    };
+    let (tenant, assigned) = match facts.await {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the gate's facts; refusing");
+            return Err(Denial::TenantInactive);
+        }
+    };
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
         access_ends_at: user.access_ends_at.map(Timestamp),
+        tenant,
         app_enabled: client.enabled,
+        assignment_required: client.user_assignment_required,
+        assigned,
         now: state.clock.now(),
     })
 }
@@ -28,7 +61,7 @@ pub async fn enforce(
     at: &str,
     request_id: Option<String>,
 ) -> Result<(), Denial> {
-    let decision = decide(state, user, client);
+    let decision = decide(state, user, client).await;
     if let Err(denial) = decision {
         tracing::info!(user = %user.id, client_id = %client.id, reason = denial.reason(), at, "token gate refused");
         audit(
@@ -77,10 +110,20 @@ pub fn explain(denial: Denial) -> (&'static str, &'static str, &'static str) {
             "This account can no longer be used.",
             "Contact the TechPass team if you need access again.",
         ),
+        Denial::TenantInactive => (
+            "This app is not available",
+            "The service this app belongs to is not active on TechPass at the moment.",
+            "Contact the app's team.",
+        ),
         Denial::AppDisabled => (
             "This app is not available",
             "Sign-in to this app has been switched off by its owners.",
             "Contact the app's team.",
+        ),
+        Denial::NoAccess => (
+            "You do not have access to this app",
+            "This app admits only the people its team has given access.",
+            "Ask the app's team (your project manager) to give you access.",
         ),
     }
 }

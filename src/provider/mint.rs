@@ -27,6 +27,45 @@ pub struct Subject<'a> {
     pub auth_time: Option<i64>,
     pub amr: &'a [String],
     pub acr: Option<&'a str>,
+    /// The user's groups in the app's tenant (`tenant:group`) and roles in the app: never
+    /// another tenant's.
+    pub groups: &'a [String],
+    pub roles: &'a [String],
+    /// The app's own access token lifetime, if it chose one (within the platform's).
+    pub access_lifetime: Option<i64>,
+}
+
+/// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
+/// and only the client's roles. A platform app (no tenant) gets neither.
+pub async fn groups_and_roles(
+    state: &AppState,
+    client: &super::clients::Client,
+    user: &UserRecord,
+) -> Result<(Vec<String>, Vec<String>), techpass_store::StoreError> {
+    let Some(tenant_id) = &client.tenant_id else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let Some(tenant) = state.store.get_tenant(tenant_id).await? else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let groups = state
+        .store
+        .groups_of_user(tenant_id, &user.id)
+        .await?
+        .into_iter()
+        .map(|g| techpass_domain::tenancy::qualified_group(&tenant.slug, &g.name))
+        .collect();
+    let roles = state.store.roles_of_user(&client.id, &user.id).await?;
+    Ok((groups, roles))
+}
+
+fn authorization_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
+    if !s.groups.is_empty() {
+        claims.insert("groups".into(), json!(s.groups));
+    }
+    if !s.roles.is_empty() {
+        claims.insert("roles".into(), json!(s.roles));
+    }
 }
 
 pub struct AccessToken {
@@ -36,7 +75,8 @@ pub struct AccessToken {
 
 pub fn access_token(state: &AppState, s: &Subject<'_>) -> Result<AccessToken, OAuthError> {
     let now = state.clock.now().as_secs();
-    let lifetime = state.config.tokens.access_token_lifetime_secs as i64;
+    let platform = state.config.tokens.access_token_lifetime_secs as i64;
+    let lifetime = s.access_lifetime.map_or(platform, |l| l.clamp(1, platform));
     let jti = Secrets::random_token().map_err(OAuthError::server_error)?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.metadata.issuer));
@@ -53,6 +93,7 @@ pub fn access_token(state: &AppState, s: &Subject<'_>) -> Result<AccessToken, OA
     if let Some(grant) = s.grant_id {
         claims.insert("gid".into(), json!(grant));
     }
+    authorization_claims(s, &mut claims);
     if let Some(t) = s.auth_time {
         claims.insert("auth_time".into(), json!(t));
     }
@@ -142,6 +183,7 @@ pub fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Option<Str
         );
     }
     claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
+    authorization_claims(s, &mut claims);
     profile_claims(user, s.scope, &mut claims);
     state
         .keys

@@ -277,6 +277,9 @@ async fn authorization_code(
         .insert_grant(&grant)
         .await
         .map_err(store_error)?;
+    let access_claims = mint::groups_and_roles(state, client, &user)
+        .await
+        .map_err(store_error)?;
     let subject = Subject {
         user: Some(&user),
         client_id: &client.id,
@@ -286,6 +289,9 @@ async fn authorization_code(
         auth_time: Some(record.auth_time),
         amr: &amr,
         acr: record.acr.as_deref(),
+        groups: &access_claims.0,
+        roles: &access_claims.1,
+        access_lifetime: client.access_token_lifetime_secs,
     };
     let access = mint::access_token(state, &subject)?;
     let id_token = mint::id_token(
@@ -386,6 +392,9 @@ async fn refresh(
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
     gate(state, &user, client).await?;
     let amr: Vec<String> = serde_json::from_str(&grant.amr).unwrap_or_default();
+    let access_claims = mint::groups_and_roles(state, client, &user)
+        .await
+        .map_err(store_error)?;
     let subject = Subject {
         user: Some(&user),
         client_id: &client.id,
@@ -395,6 +404,9 @@ async fn refresh(
         auth_time: grant.auth_time,
         amr: &amr,
         acr: grant.acr.as_deref(),
+        groups: &access_claims.0,
+        roles: &access_claims.1,
+        access_lifetime: client.access_token_lifetime_secs,
     };
     let access = mint::access_token(state, &subject)?;
     let id_token = mint::id_token(
@@ -452,6 +464,9 @@ fn client_credentials(
             auth_time: None,
             amr: &[],
             acr: None,
+            groups: &[],
+            roles: &[],
+            access_lifetime: client.access_token_lifetime_secs,
         },
     )?;
     Ok(mint::token_response(access, None, None, &scope))

@@ -36,6 +36,16 @@ impl CookiePolicy {
             "tp_login"
         }
     }
+
+    /// Holds an invitation link's secret across the sign-in, so it never travels in a URL
+    /// that is logged or stored.
+    pub fn invitation(&self) -> &'static str {
+        if self.secure {
+            "__Host-tp_invite"
+        } else {
+            "tp_invite"
+        }
+    }
 }
 
 /// A local path to return to after sign-in; anything else becomes `/` (no open redirect,

@@ -45,7 +45,7 @@ fn request_id(id: &Option<Extension<RequestId>>) -> Option<String> {
         .map(String::from)
 }
 
-fn cookie(
+pub fn cookie(
     state: &AppState,
     name: &'static str,
     value: String,
@@ -60,7 +60,7 @@ fn cookie(
         .build()
 }
 
-fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
+pub fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
     let mut c = cookie(state, name, String::new(), 0);
     c.make_removal();
     c
@@ -202,7 +202,10 @@ async fn callback(
                 ));
             // A first-time person registers (officers) or learns to ask for an invitation
             // (vendors) before going on.
-            let next = if session.user.status == UserStatus::Unregistered.as_str() {
+            // An invitee registers (or not) on the invitation page itself.
+            let next = if session.user.status == UserStatus::Unregistered.as_str()
+                && session.return_to != crate::web::invitation::INVITE
+            {
                 register_url(&session.return_to)
             } else {
                 session.return_to.clone()

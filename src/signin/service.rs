@@ -274,6 +274,8 @@ pub async fn finish_login(
             registered_at: None,
             access_ends_at: None,
             status_reason: None,
+            exempt: false,
+            app_signin_at: None,
         })
         .await?;
     let cookie = Secrets::random_token()?;

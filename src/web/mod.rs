@@ -2,6 +2,8 @@
 //! sheet served from our own origin, and the headers every page carries (a strict CSP that
 //! forbids framing and third-party resources, no caching of personal pages).
 
+pub mod invitation;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -39,6 +41,7 @@ impl Pages {
                 include_str!("templates/confirm_logout.html"),
             ),
             ("register.html", include_str!("templates/register.html")),
+            ("invitation.html", include_str!("templates/invitation.html")),
         ] {
             env.add_template(name, source)?;
         }
@@ -83,6 +86,17 @@ impl Pages {
             minijinja::context! { title => title, text => text },
         )
     }
+}
+
+/// A Unix time as a calendar date (UTC) for people: `2026-12-02`.
+pub fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
 }
 
 fn page_headers(mut response: Response) -> Response {

@@ -458,6 +458,7 @@ async fn register(state: &AppState, name: &str, grant_types: &[&str]) -> Result<
             backchannel_logout_uri: None,
             grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
             jwks: None,
+            ..NewApp::default()
         },
     )
     .await?;

@@ -123,6 +123,7 @@ async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
             backchannel_logout_uri: Some(backchannel),
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             jwks: None,
+            ..NewApp::default()
         },
     )
     .await

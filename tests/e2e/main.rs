@@ -13,3 +13,4 @@ mod replicas;
 mod shutdown;
 mod signin;
 mod support;
+mod tenancy;

@@ -31,6 +31,7 @@ pub async fn register(server: &TestServer, confidential: bool, grant_types: &[&s
             backchannel_logout_uri: None,
             grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
             jwks: None,
+            ..NewApp::default()
         },
     )
     .await
@@ -977,6 +978,7 @@ mod private_key_jwt {
                 backchannel_logout_uri: None,
                 grant_types: vec!["client_credentials".into()],
                 jwks: Some(jwks),
+                ..NewApp::default()
             },
         )
         .await

@@ -2,10 +2,12 @@
 //!
 //! One pure function, called before a code is issued, at every token grant (code and refresh),
 //! and at every userinfo and introspection call, so a suspension, an expiry or a disabled app
-//! takes effect at the next request. Tenant and access checks join here with the tenant model.
+//! takes effect at the next request. The order of the checks is the order a person should hear
+//! about them: their own account first, then the tenant, the app, and their access to it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::tenancy::TenantStatus;
 use crate::Timestamp;
 
 /// Where an account stands (DESIGN: "The states that gate every token").
@@ -60,7 +62,13 @@ pub struct GateInput {
     pub status: UserStatus,
     /// A vendor's access end date, if any.
     pub access_ends_at: Option<Timestamp>,
+    /// The app's tenant: `None` for a platform app (registered by an operator, no tenant).
+    pub tenant: Option<TenantStatus>,
     pub app_enabled: bool,
+    /// Whether the app admits only assigned users and groups.
+    pub assignment_required: bool,
+    /// Whether the user is assigned to the app (directly or through a group).
+    pub assigned: bool,
     pub now: Timestamp,
 }
 
@@ -72,7 +80,9 @@ pub enum Denial {
     Disabled,
     Expired,
     Terminated,
+    TenantInactive,
     AppDisabled,
+    NoAccess,
 }
 
 impl Denial {
@@ -84,7 +94,9 @@ impl Denial {
             Denial::Disabled => "account_disabled",
             Denial::Expired => "access_expired",
             Denial::Terminated => "account_terminated",
+            Denial::TenantInactive => "tenant_inactive",
             Denial::AppDisabled => "app_disabled",
+            Denial::NoAccess => "no_access",
         }
     }
 }
@@ -103,8 +115,14 @@ pub fn check(input: GateInput) -> Result<(), Denial> {
         // Before the lifecycle job has marked it: the date itself decides.
         return Err(Denial::Expired);
     }
+    if input.tenant.is_some_and(|t| t != TenantStatus::Active) {
+        return Err(Denial::TenantInactive);
+    }
     if !input.app_enabled {
         return Err(Denial::AppDisabled);
+    }
+    if input.assignment_required && !input.assigned {
+        return Err(Denial::NoAccess);
     }
     Ok(())
 }
@@ -117,7 +135,10 @@ mod tests {
         GateInput {
             status,
             access_ends_at: None,
+            tenant: Some(TenantStatus::Active),
             app_enabled: true,
+            assignment_required: true,
+            assigned: true,
             now: Timestamp(1_000),
         }
     }
@@ -161,6 +182,85 @@ mod tests {
                     ..input(Suspended)
                 },
                 Err(Denial::Suspended),
+            ),
+            // The tenant: only an active one issues tokens.
+            (
+                GateInput {
+                    tenant: Some(TenantStatus::Suspended),
+                    ..input(Registered)
+                },
+                Err(Denial::TenantInactive),
+            ),
+            (
+                GateInput {
+                    tenant: Some(TenantStatus::Requested),
+                    ..input(Active)
+                },
+                Err(Denial::TenantInactive),
+            ),
+            (
+                GateInput {
+                    tenant: Some(TenantStatus::Rejected),
+                    ..input(Active)
+                },
+                Err(Denial::TenantInactive),
+            ),
+            // A platform app has no tenant to be inactive.
+            (
+                GateInput {
+                    tenant: None,
+                    ..input(Registered)
+                },
+                Ok(()),
+            ),
+            // A suspended tenant is reported before its disabled app.
+            (
+                GateInput {
+                    tenant: Some(TenantStatus::Suspended),
+                    app_enabled: false,
+                    ..input(Registered)
+                },
+                Err(Denial::TenantInactive),
+            ),
+            // Access: assignment required and missing; not required; removed.
+            (
+                GateInput {
+                    assigned: false,
+                    ..input(Registered)
+                },
+                Err(Denial::NoAccess),
+            ),
+            (
+                GateInput {
+                    assigned: false,
+                    assignment_required: false,
+                    ..input(Active)
+                },
+                Ok(()),
+            ),
+            // A disabled app is reported before missing access.
+            (
+                GateInput {
+                    assigned: false,
+                    app_enabled: false,
+                    ..input(Registered)
+                },
+                Err(Denial::AppDisabled),
+            ),
+            // Assignment never rescues an account that may not sign in.
+            (
+                GateInput {
+                    assigned: true,
+                    ..input(Expired)
+                },
+                Err(Denial::Expired),
+            ),
+            (
+                GateInput {
+                    access_ends_at: Some(Timestamp(999)),
+                    ..input(Active)
+                },
+                Err(Denial::Expired),
             ),
         ];
         for (i, expected) in cases {

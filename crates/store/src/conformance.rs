@@ -2,12 +2,14 @@
 //!
 //! Each test is an `async fn(&TestDatabase)`; `backend_tests!` runs it on a fresh SQLite
 //! file and on a fresh PostgreSQL schema (skipped, by name, without `TECHPASS_TEST_POSTGRES_URL`).
+//! The tenancy, access, accounts and outbox contracts have their own `conformance_*` modules,
+//! which share the record fixtures defined here.
 
 use crate::testing::TestDatabase;
 use crate::{
     AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord, ClientSecretRecord, GrantRecord,
     LoginAttemptRecord, Redemption, RefreshTokenRecord, SessionRecord, SigningKeyRecord,
-    StoreError, UserRecord,
+    StoreError, TenantRecord, UserRecord,
 };
 
 crate::backend_tests!(
@@ -365,6 +367,8 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         registered_at: None,
         access_ends_at: None,
         status_reason: None,
+        exempt: false,
+        app_signin_at: None,
     };
     let first = store
         .upsert_user(&user("u1", "a@x.gov.sg", 10))
@@ -430,7 +434,8 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
     assert_eq!(found[0].id, "u1");
 }
 
-fn client(id: &str) -> ClientRecord {
+/// A confidential platform app (no tenant). Shared with the other conformance modules.
+pub(crate) fn client(id: &str) -> ClientRecord {
     ClientRecord {
         client_id: id.into(),
         name: "App".into(),
@@ -442,16 +447,62 @@ fn client(id: &str) -> ClientRecord {
         enabled: true,
         created_at: 1,
         jwks: Some(r#"{"keys":[]}"#.into()),
+        tenant_id: None,
+        homepage: None,
+        user_assignment_required: false,
+        access_token_lifetime_secs: None,
+        refresh_token_idle_secs: None,
+        api_access: false,
     }
 }
 
-fn secret(id: &str, client_id: &str) -> ClientSecretRecord {
+/// A live secret of `client_id`, expiring at 100.
+pub(crate) fn secret(id: &str, client_id: &str) -> ClientSecretRecord {
     ClientSecretRecord {
         id: id.into(),
         client_id: client_id.into(),
         secret_hash: format!("hash-{id}"),
         created_at: 1,
         expires_at: 100,
+        revoked_at: None,
+    }
+}
+
+/// An unregistered officer whose upstream object id is `id`.
+pub(crate) fn user(id: &str) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        tenant_id: "tid".into(),
+        object_id: format!("oid-{id}"),
+        email: Some(format!("{id}@agency.gov.sg")),
+        name: Some(format!("Name of {id}")),
+        created_at: 1,
+        last_signin_at: 1,
+        status: "unregistered".into(),
+        account_type: "public_officer".into(),
+        terms_version: None,
+        registered_at: None,
+        access_ends_at: None,
+        status_reason: None,
+        exempt: false,
+        app_signin_at: None,
+    }
+}
+
+/// A requested tenant whose slug is its id.
+pub(crate) fn tenant(id: &str, created_at: i64) -> TenantRecord {
+    TenantRecord {
+        id: id.into(),
+        slug: id.into(),
+        name: format!("Tenant {id}"),
+        description: "A service".into(),
+        purpose: "Testing".into(),
+        status: "requested".into(),
+        requested_by: "officer".into(),
+        created_at,
+        status_at: None,
+        status_by: None,
+        status_reason: None,
     }
 }
 

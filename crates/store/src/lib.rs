@@ -8,14 +8,29 @@
 mod audit;
 mod error;
 mod keys;
+mod outbox;
 mod portable;
+mod portable_access;
+mod portable_accounts;
+mod portable_outbox;
+mod portable_tenancy;
 mod postgres;
 mod provider;
 mod signin;
 mod sqlite;
+mod tenancy;
+mod webhooks;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod conformance_access;
+#[cfg(test)]
+mod conformance_accounts;
+#[cfg(test)]
+mod conformance_outbox;
+#[cfg(test)]
+mod conformance_tenancy;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -27,11 +42,18 @@ use async_trait::async_trait;
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
+pub use outbox::{EmailRecord, NoticeLog, OutboxStore, GIVEN_UP};
 pub use provider::{
     AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
     GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
 };
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
+pub use tenancy::{
+    AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, GroupRecord,
+    InvitationRecord, InvitationStore, MembershipRecord, RoleAssignmentRecord, TenantAdminRecord,
+    TenantRecord, TenantStore, PRINCIPAL_GROUP, PRINCIPAL_USER,
+};
+pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookStore};
 
 /// Liveness of the database, for readiness probes.
 #[async_trait]
@@ -50,6 +72,12 @@ pub trait Store:
     + ClientStore
     + AssertionLog
     + GrantStore
+    + TenantStore
+    + InvitationStore
+    + AccessStore
+    + OutboxStore
+    + NoticeLog
+    + WebhookStore
     + HealthStore
     + Send
     + Sync

@@ -1,5 +1,69 @@
 //! Implementations whose SQL is the same on SQLite and PostgreSQL (`$N` parameters, `RETURNING`),
-//! generated for each backend's store type so that neither branches on the other.
+//! generated for each backend's store type so that neither branches on the other: sign-in state,
+//! sessions and the audit log here, client assertions and grants in `provider_impls`. Sibling
+//! files do the same for users and clients (`portable_accounts`), tenants and invitations
+//! (`portable_tenancy`), app access (`portable_access`), and the outbox and webhooks
+//! (`portable_outbox`). This module also holds the column lists and small SQL helpers they share.
+//!
+//! Where a statement cannot be the same on both backends, the backend supplies the difference
+//! (see `CLAIM_LOCK` in `sqlite.rs` and `postgres.rs`).
+
+/// Column lists in the field order of the records they load.
+pub(crate) const USER_COLUMNS: &str = "id, tenant_id, object_id, email, name, created_at,
+    last_signin_at, status, account_type, terms_version, registered_at, access_ends_at,
+    status_reason, exempt, app_signin_at";
+pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, confidential, redirect_uris,
+    post_logout_redirect_uris, backchannel_logout_uri, grant_types, jwks, enabled, created_at,
+    tenant_id, homepage, user_assignment_required, access_token_lifetime_secs,
+    refresh_token_idle_secs, api_access";
+pub(crate) const SECRET_COLUMNS: &str =
+    "id, client_id, secret_hash, created_at, expires_at, revoked_at";
+pub(crate) const TENANT_COLUMNS: &str = "id, slug, name, description, purpose, status,
+    requested_by, created_at, status_at, status_by, status_reason";
+pub(crate) const INVITATION_COLUMNS: &str = "id, tenant_id, email, token_hash, invited_by,
+    created_at, expires_at, access_ends_at, status, status_at, accepted_by, sent_count";
+pub(crate) const MEMBER_COLUMNS: &str =
+    "tenant_id, user_id, joined_at, access_ends_at, invitation_id";
+pub(crate) const EMAIL_COLUMNS: &str = "id, recipient, subject, body, kind, created_at,
+    next_attempt_at, attempts, sent_at, last_error";
+pub(crate) const WEBHOOK_COLUMNS: &str =
+    "id, tenant_id, url, events, secret_sealed, verified_at, created_at, created_by";
+pub(crate) const DELIVERY_COLUMNS: &str = "id, webhook_id, event, payload, created_at,
+    next_attempt_at, attempts, status, last_status_code, last_error, delivered_at";
+
+/// `columns` qualified by `table` and named as before (`a, b` → `t.a AS a, t.b AS b`), for the
+/// select list of a join.
+pub(crate) fn qualified(columns: &str, table: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{table}.{c} AS {c}", c = c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `count` numbered parameters from `$first` (`$3, $4, $5`), for an `IN (…)` list: neither
+/// backend binds a list portably (SQLite has no arrays).
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching values that contain `query` (lowercased, with the
+/// pattern's own metacharacters escaped), for comparison with `LOWER(column)`.
+pub(crate) fn contains_pattern(query: &str) -> String {
+    let mut pattern = String::with_capacity(query.len() + 2);
+    pattern.push('%');
+    for c in query.to_lowercase().chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
 
 macro_rules! portable_impls {
     ($store:ty) => {
@@ -215,183 +279,6 @@ pub(crate) use portable_impls;
 
 macro_rules! provider_impls {
     ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::UserStore for $store {
-            async fn upsert_user(
-                &self,
-                u: &$crate::UserRecord,
-            ) -> Result<$crate::UserRecord, $crate::StoreError> {
-                Ok(sqlx::query_as::<_, $crate::UserRecord>(
-                    "INSERT INTO users (id, tenant_id, object_id, email, name, created_at,
-                       last_signin_at, status, account_type, terms_version, registered_at,
-                       access_ends_at, status_reason)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                     ON CONFLICT (tenant_id, object_id) DO UPDATE
-                       SET email = excluded.email, name = excluded.name,
-                           last_signin_at = excluded.last_signin_at,
-                           account_type = excluded.account_type
-                     RETURNING id, tenant_id, object_id, email, name, created_at, last_signin_at,
-                       status, account_type, terms_version, registered_at, access_ends_at,
-                       status_reason",
-                )
-                .bind(&u.id)
-                .bind(&u.tenant_id)
-                .bind(&u.object_id)
-                .bind(&u.email)
-                .bind(&u.name)
-                .bind(u.created_at)
-                .bind(u.last_signin_at)
-                .bind(&u.status)
-                .bind(&u.account_type)
-                .bind(&u.terms_version)
-                .bind(u.registered_at)
-                .bind(u.access_ends_at)
-                .bind(&u.status_reason)
-                .fetch_one(&self.pool)
-                .await?)
-            }
-
-            async fn get_user(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::UserRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as::<_, $crate::UserRecord>(
-                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at,
-                            status, account_type, terms_version, registered_at, access_ends_at,
-                            status_reason
-                     FROM users WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn find_users_by_email(
-                &self,
-                email: &str,
-            ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as::<_, $crate::UserRecord>(
-                    "SELECT id, tenant_id, object_id, email, name, created_at, last_signin_at,
-                            status, account_type, terms_version, registered_at, access_ends_at,
-                            status_reason
-                     FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at, id",
-                )
-                .bind(email)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-
-            async fn register_user(
-                &self,
-                id: &str,
-                status: &str,
-                terms_version: &str,
-                at: i64,
-            ) -> Result<bool, $crate::StoreError> {
-                Ok(sqlx::query(
-                    "UPDATE users SET status = $2, terms_version = $3, registered_at = $4
-                     WHERE id = $1 AND status = 'unregistered'",
-                )
-                .bind(id)
-                .bind(status)
-                .bind(terms_version)
-                .bind(at)
-                .execute(&self.pool)
-                .await?
-                .rows_affected()
-                    == 1)
-            }
-
-            async fn set_user_status(
-                &self,
-                id: &str,
-                status: &str,
-                reason: Option<&str>,
-            ) -> Result<bool, $crate::StoreError> {
-                Ok(
-                    sqlx::query("UPDATE users SET status = $2, status_reason = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(status)
-                        .bind(reason)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected()
-                        == 1,
-                )
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::ClientStore for $store {
-            async fn insert_client(
-                &self,
-                c: &$crate::ClientRecord,
-                secrets: &[$crate::ClientSecretRecord],
-            ) -> Result<(), $crate::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO clients (client_id, name, confidential, redirect_uris,
-                       post_logout_redirect_uris, backchannel_logout_uri, grant_types, enabled,
-                       created_at, jwks)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&c.client_id)
-                .bind(&c.name)
-                .bind(c.confidential)
-                .bind(&c.redirect_uris)
-                .bind(&c.post_logout_redirect_uris)
-                .bind(&c.backchannel_logout_uri)
-                .bind(&c.grant_types)
-                .bind(c.enabled)
-                .bind(c.created_at)
-                .bind(&c.jwks)
-                .execute(&mut *tx)
-                .await?;
-                for s in secrets {
-                    sqlx::query(
-                        "INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at)
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&s.id)
-                    .bind(&s.client_id)
-                    .bind(&s.secret_hash)
-                    .bind(s.created_at)
-                    .bind(s.expires_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn get_client(
-                &self,
-                client_id: &str,
-            ) -> Result<Option<$crate::ClientRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as::<_, $crate::ClientRecord>(
-                    "SELECT client_id, name, confidential, redirect_uris, post_logout_redirect_uris,
-                            backchannel_logout_uri, grant_types, enabled, created_at, jwks
-                     FROM clients WHERE client_id = $1",
-                )
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn client_secrets(
-                &self,
-                client_id: &str,
-            ) -> Result<Vec<$crate::ClientSecretRecord>, $crate::StoreError> {
-                Ok(sqlx::query_as::<_, $crate::ClientSecretRecord>(
-                    "SELECT id, client_id, secret_hash, created_at, expires_at
-                     FROM client_secrets WHERE client_id = $1 ORDER BY created_at, id",
-                )
-                .bind(client_id)
-                .fetch_all(&self.pool)
-                .await?)
-            }
-        }
-
         #[async_trait::async_trait]
         impl $crate::AssertionLog for $store {
             async fn record_assertion(

@@ -13,6 +13,11 @@ pub(crate) struct PgStore {
 }
 
 impl PgStore {
+    /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
+    /// rows another replica is claiming are skipped rather than leased twice (the outer UPDATE
+    /// would not re-run the subquery after waiting for them).
+    pub(crate) const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(&options.url)?.application_name("techpass");
         let pool = PgPoolOptions::new()
@@ -87,3 +92,7 @@ impl SigningKeyStore for PgStore {
 
 crate::portable::portable_impls!(PgStore);
 crate::portable::provider_impls!(PgStore);
+crate::portable_accounts::account_impls!(PgStore);
+crate::portable_tenancy::tenancy_impls!(PgStore);
+crate::portable_access::access_impls!(PgStore);
+crate::portable_outbox::outbox_impls!(PgStore);

@@ -21,6 +21,10 @@ pub struct UserRecord {
     pub registered_at: Option<i64>,
     pub access_ends_at: Option<i64>,
     pub status_reason: Option<String>,
+    /// Kept out of the lifecycle jobs (product and test accounts, investigations).
+    pub exempt: bool,
+    /// The last time an app signed this person in (a code issued); `None`: never.
+    pub app_signin_at: Option<i64>,
 }
 
 #[async_trait]
@@ -52,6 +56,40 @@ pub trait UserStore {
         status: &str,
         reason: Option<&str>,
     ) -> Result<bool, StoreError>;
+
+    /// Sets the status and reason only if the current status is `from` (compare-and-set: of
+    /// concurrent callers exactly one gets true). False, writing nothing, otherwise.
+    async fn transition_user(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// Marks the user exempt from (or subject to) the lifecycle jobs. False if unknown.
+    async fn set_user_exempt(&self, id: &str, exempt: bool) -> Result<bool, StoreError>;
+
+    /// Records that an app signed the user in at `at` (keeps the latest).
+    async fn record_app_signin(&self, id: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Users whose status is one of `statuses` and who are not exempt, ordered by id, after
+    /// `after_id` (keyset paging: pass the last id of the previous page, "" first).
+    async fn users_for_lifecycle(
+        &self,
+        statuses: &[&str],
+        after_id: &str,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Users whose email, name or id contains `query` (case-insensitive; all when empty),
+    /// by email, paged.
+    async fn search_users(
+        &self,
+        query: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<UserRecord>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -70,6 +108,16 @@ pub struct ClientRecord {
     pub jwks: Option<String>,
     pub enabled: bool,
     pub created_at: i64,
+    /// The owning tenant; `None` for a platform app registered from the command line.
+    pub tenant_id: Option<String>,
+    pub homepage: Option<String>,
+    /// Only assigned users and groups may sign in (otherwise any registered user).
+    pub user_assignment_required: bool,
+    /// Lifetimes chosen by the app (within the platform's limits); `None`: the platform's.
+    pub access_token_lifetime_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    /// The tenant granted this (client_credentials) app the automation API.
+    pub api_access: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -79,6 +127,8 @@ pub struct ClientSecretRecord {
     pub secret_hash: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Revoked secrets stay listed (with the time) but never authenticate.
+    pub revoked_at: Option<i64>,
 }
 
 #[async_trait]
@@ -93,8 +143,40 @@ pub trait ClientStore {
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
 
-    /// The client's secrets (expired ones included; the caller checks expiry).
+    /// The client's secrets (expired and revoked ones included; the caller checks), oldest first.
     async fn client_secrets(&self, client_id: &str) -> Result<Vec<ClientSecretRecord>, StoreError>;
+
+    /// Replaces the client's editable fields (everything but `client_id`, `created_at` and
+    /// `tenant_id`). False if unknown.
+    async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError>;
+
+    /// The tenant's apps, by name.
+    async fn clients_of_tenant(&self, tenant_id: &str) -> Result<Vec<ClientRecord>, StoreError>;
+
+    /// Adds a secret if the client has fewer than `max_live` live secrets (not revoked,
+    /// `expires_at` > `now`); false, writing nothing, otherwise. Concurrent adds never exceed
+    /// the limit.
+    async fn add_client_secret(
+        &self,
+        secret: &ClientSecretRecord,
+        now: i64,
+        max_live: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes one secret of the client. False if unknown or already revoked.
+    async fn revoke_client_secret(
+        &self,
+        client_id: &str,
+        secret_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Live secrets expiring in (`now`, `before`], with their client, for expiry reminders.
+    async fn secrets_expiring(
+        &self,
+        now: i64,
+        before: i64,
+    ) -> Result<Vec<ClientSecretRecord>, StoreError>;
 }
 
 /// Client assertions already used (`private_key_jwt`).

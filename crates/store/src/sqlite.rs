@@ -13,6 +13,10 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
+    /// nothing, as a SQLite write statement runs under the database write lock.
+    pub(crate) const CLAIM_LOCK: &'static str = "";
+
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = SqliteConnectOptions::from_str(&options.url)?
             .create_if_missing(true)
@@ -96,3 +100,7 @@ impl SigningKeyStore for SqliteStore {
 
 crate::portable::portable_impls!(SqliteStore);
 crate::portable::provider_impls!(SqliteStore);
+crate::portable_accounts::account_impls!(SqliteStore);
+crate::portable_tenancy::tenancy_impls!(SqliteStore);
+crate::portable_access::access_impls!(SqliteStore);
+crate::portable_outbox::outbox_impls!(SqliteStore);

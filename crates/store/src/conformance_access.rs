@@ -1,0 +1,353 @@
+//! Conformance of the app access contract ([`crate::AccessStore`]: assignments, groups, app
+//! roles), on every backend.
+
+use std::sync::Arc;
+
+use crate::conformance::{client, tenant, user};
+use crate::testing::TestDatabase;
+use crate::{
+    AssignmentRecord, GroupRecord, RoleAssignmentRecord, Store, StoreError, PRINCIPAL_GROUP,
+    PRINCIPAL_USER,
+};
+
+crate::backend_tests!(
+    "store::conformance_access",
+    direct_assignment_gives_access,
+    group_assignment_gives_access_within_the_tenant,
+    access_holders_list_direct_and_group_access,
+    unassign_removes_the_role_assignments,
+    roles_are_held_directly_and_through_groups,
+    undefined_role_cannot_be_assigned,
+    roles_are_defined_and_deleted,
+    group_names_are_unique_per_tenant,
+    group_members_are_added_and_removed,
+    deleting_a_group_removes_what_hangs_on_it,
+);
+
+/// Tenants t1 and t2, app c1 of t1, users u1..u3.
+async fn setup(db: &TestDatabase) -> Arc<dyn Store> {
+    let store = db.store().await;
+    for t in ["t1", "t2"] {
+        store.insert_tenant(&tenant(t, 1)).await.unwrap();
+    }
+    let mut app = client("c1");
+    app.tenant_id = Some("t1".into());
+    store.insert_client(&app, &[]).await.unwrap();
+    for u in ["u1", "u2", "u3"] {
+        store.upsert_user(&user(u)).await.unwrap();
+    }
+    store
+}
+
+fn assignment(principal_type: &str, principal_id: &str, at: i64) -> AssignmentRecord {
+    AssignmentRecord {
+        client_id: "c1".into(),
+        principal_type: principal_type.into(),
+        principal_id: principal_id.into(),
+        assigned_at: at,
+        assigned_by: "admin".into(),
+    }
+}
+
+fn group(id: &str, tenant_id: &str, name: &str) -> GroupRecord {
+    GroupRecord {
+        id: id.into(),
+        tenant_id: tenant_id.into(),
+        name: name.into(),
+        created_at: 1,
+    }
+}
+
+fn role(role: &str, principal_type: &str, principal_id: &str) -> RoleAssignmentRecord {
+    RoleAssignmentRecord {
+        client_id: "c1".into(),
+        role: role.into(),
+        principal_type: principal_type.into(),
+        principal_id: principal_id.into(),
+    }
+}
+
+async fn direct_assignment_gives_access(db: &TestDatabase) {
+    let store = setup(db).await;
+    assert!(!store.has_access("c1", "u1").await.unwrap());
+    assert!(store
+        .assign(&assignment(PRINCIPAL_USER, "u2", 20))
+        .await
+        .unwrap());
+    assert!(store
+        .assign(&assignment(PRINCIPAL_USER, "u1", 10))
+        .await
+        .unwrap());
+    assert!(!store
+        .assign(&assignment(PRINCIPAL_USER, "u1", 30))
+        .await
+        .unwrap());
+    assert!(store.has_access("c1", "u1").await.unwrap());
+    assert!(!store.has_access("c1", "u3").await.unwrap());
+    assert!(!store.has_access("c9", "u1").await.unwrap());
+    assert_eq!(
+        store.assignments_of_app("c1").await.unwrap(),
+        vec![
+            assignment(PRINCIPAL_USER, "u1", 10),
+            assignment(PRINCIPAL_USER, "u2", 20)
+        ]
+    );
+    assert!(store.unassign("c1", PRINCIPAL_USER, "u1").await.unwrap());
+    assert!(!store.unassign("c1", PRINCIPAL_USER, "u1").await.unwrap());
+    assert!(!store.has_access("c1", "u1").await.unwrap());
+}
+
+async fn group_assignment_gives_access_within_the_tenant(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.insert_group(&group("g2", "t2", "ops")).await.unwrap();
+    store.add_group_member("g1", "u1").await.unwrap();
+    store.add_group_member("g2", "u2").await.unwrap();
+    assert!(store
+        .assign(&assignment(PRINCIPAL_GROUP, "g1", 10))
+        .await
+        .unwrap());
+    // Another tenant's group gives no access to this tenant's app.
+    assert!(store
+        .assign(&assignment(PRINCIPAL_GROUP, "g2", 10))
+        .await
+        .unwrap());
+    assert!(store.has_access("c1", "u1").await.unwrap());
+    assert!(!store.has_access("c1", "u2").await.unwrap());
+    assert!(!store.has_access("c1", "u3").await.unwrap());
+    // A user id that happens to equal a group id is not that group.
+    assert!(!store.has_access("c1", "g1").await.unwrap());
+    store.remove_group_member("g1", "u1").await.unwrap();
+    assert!(!store.has_access("c1", "u1").await.unwrap());
+}
+
+async fn access_holders_list_direct_and_group_access(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.insert_group(&group("g2", "t1", "dev")).await.unwrap();
+    store.insert_group(&group("g3", "t2", "ops")).await.unwrap();
+    for (g, u) in [("g1", "u1"), ("g1", "u3"), ("g2", "u3"), ("g3", "u2")] {
+        store.add_group_member(g, u).await.unwrap();
+    }
+    for (kind, id) in [
+        (PRINCIPAL_USER, "u3"),
+        (PRINCIPAL_USER, "u2"),
+        (PRINCIPAL_GROUP, "g1"),
+        (PRINCIPAL_GROUP, "g2"),
+        (PRINCIPAL_GROUP, "g3"),
+    ] {
+        store.assign(&assignment(kind, id, 10)).await.unwrap();
+    }
+    let holders: Vec<_> = store
+        .access_holders("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.user.id, h.direct, h.via_groups))
+        .collect();
+    assert_eq!(
+        holders,
+        vec![
+            ("u1".into(), false, vec!["eng".to_string()]),
+            ("u2".into(), true, vec![]),
+            (
+                "u3".into(),
+                true,
+                vec!["dev".to_string(), "eng".to_string()]
+            ),
+        ]
+    );
+    let first = &store.access_holders("c1").await.unwrap()[0];
+    assert_eq!(first.user, store.get_user("u1").await.unwrap().unwrap());
+    assert!(store.access_holders("c9").await.unwrap().is_empty());
+}
+
+async fn unassign_removes_the_role_assignments(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.define_role("c1", "admin").await.unwrap();
+    store
+        .assign(&assignment(PRINCIPAL_USER, "u1", 10))
+        .await
+        .unwrap();
+    store
+        .assign(&assignment(PRINCIPAL_USER, "u2", 10))
+        .await
+        .unwrap();
+    assert!(store
+        .assign_role(&role("admin", PRINCIPAL_USER, "u1"))
+        .await
+        .unwrap());
+    assert!(store
+        .assign_role(&role("admin", PRINCIPAL_USER, "u2"))
+        .await
+        .unwrap());
+    assert!(store.unassign("c1", PRINCIPAL_USER, "u1").await.unwrap());
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+    assert!(
+        !store
+            .unassign_role(&role("admin", PRINCIPAL_USER, "u1"))
+            .await
+            .unwrap(),
+        "already gone with the assignment"
+    );
+    assert_eq!(
+        store.roles_of_user("c1", "u2").await.unwrap(),
+        vec!["admin"]
+    );
+}
+
+async fn roles_are_held_directly_and_through_groups(db: &TestDatabase) {
+    let store = setup(db).await;
+    for r in ["viewer", "admin", "editor"] {
+        assert!(store.define_role("c1", r).await.unwrap());
+    }
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.insert_group(&group("g2", "t1", "dev")).await.unwrap();
+    store.insert_group(&group("g3", "t2", "ops")).await.unwrap();
+    for g in ["g1", "g2", "g3"] {
+        store.add_group_member(g, "u1").await.unwrap();
+    }
+    assert!(store
+        .assign_role(&role("admin", PRINCIPAL_USER, "u1"))
+        .await
+        .unwrap());
+    assert!(!store
+        .assign_role(&role("admin", PRINCIPAL_USER, "u1"))
+        .await
+        .unwrap());
+    assert!(store
+        .assign_role(&role("viewer", PRINCIPAL_GROUP, "g1"))
+        .await
+        .unwrap());
+    assert!(store
+        .assign_role(&role("admin", PRINCIPAL_GROUP, "g2"))
+        .await
+        .unwrap());
+    // Another tenant's group confers nothing in this tenant's app.
+    assert!(store
+        .assign_role(&role("editor", PRINCIPAL_GROUP, "g3"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.roles_of_user("c1", "u1").await.unwrap(),
+        vec!["admin", "viewer"],
+        "sorted, unique"
+    );
+    assert!(store.roles_of_user("c1", "u2").await.unwrap().is_empty());
+    assert!(store
+        .unassign_role(&role("viewer", PRINCIPAL_GROUP, "g1"))
+        .await
+        .unwrap());
+    assert!(!store
+        .unassign_role(&role("viewer", PRINCIPAL_GROUP, "g1"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.roles_of_user("c1", "u1").await.unwrap(),
+        vec!["admin"]
+    );
+}
+
+async fn undefined_role_cannot_be_assigned(db: &TestDatabase) {
+    let store = setup(db).await;
+    let err = store
+        .assign_role(&role("ghost", PRINCIPAL_USER, "u1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "{err:?}");
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+}
+
+async fn roles_are_defined_and_deleted(db: &TestDatabase) {
+    let store = setup(db).await;
+    assert!(store.define_role("c1", "b").await.unwrap());
+    assert!(store.define_role("c1", "a").await.unwrap());
+    assert!(!store.define_role("c1", "a").await.unwrap());
+    assert_eq!(store.roles_of_app("c1").await.unwrap(), vec!["a", "b"]);
+    store
+        .assign_role(&role("a", PRINCIPAL_USER, "u1"))
+        .await
+        .unwrap();
+    assert!(store.delete_role("c1", "a").await.unwrap());
+    assert!(!store.delete_role("c1", "a").await.unwrap());
+    assert_eq!(store.roles_of_app("c1").await.unwrap(), vec!["b"]);
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+    // Defined again, the role starts with no holders.
+    store.define_role("c1", "a").await.unwrap();
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+    assert!(store.roles_of_app("c9").await.unwrap().is_empty());
+}
+
+async fn group_names_are_unique_per_tenant(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    let err = store
+        .insert_group(&group("g2", "t1", "eng"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    store.insert_group(&group("g3", "t2", "eng")).await.unwrap();
+    store.insert_group(&group("g4", "t1", "dev")).await.unwrap();
+    assert_eq!(
+        store.get_group("g1").await.unwrap(),
+        Some(group("g1", "t1", "eng"))
+    );
+    assert_eq!(store.get_group("g2").await.unwrap(), None);
+    assert_eq!(
+        store.groups_of_tenant("t1").await.unwrap(),
+        vec![group("g4", "t1", "dev"), group("g1", "t1", "eng")]
+    );
+}
+
+async fn group_members_are_added_and_removed(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.insert_group(&group("g2", "t1", "dev")).await.unwrap();
+    store.insert_group(&group("g3", "t2", "ops")).await.unwrap();
+    assert!(store.add_group_member("g1", "u2").await.unwrap());
+    assert!(store.add_group_member("g1", "u1").await.unwrap());
+    assert!(!store.add_group_member("g1", "u1").await.unwrap());
+    for g in ["g2", "g3"] {
+        store.add_group_member(g, "u1").await.unwrap();
+    }
+    assert_eq!(store.group_members("g1").await.unwrap(), vec!["u1", "u2"]);
+    let names = |gs: Vec<GroupRecord>| gs.into_iter().map(|g| g.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(store.groups_of_user("t1", "u1").await.unwrap()),
+        vec!["dev", "eng"]
+    );
+    assert_eq!(
+        names(store.groups_of_user("t2", "u1").await.unwrap()),
+        vec!["ops"]
+    );
+    assert!(store.remove_group_member("g1", "u1").await.unwrap());
+    assert!(!store.remove_group_member("g1", "u1").await.unwrap());
+    assert_eq!(store.group_members("g1").await.unwrap(), vec!["u2"]);
+}
+
+async fn deleting_a_group_removes_what_hangs_on_it(db: &TestDatabase) {
+    let store = setup(db).await;
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.add_group_member("g1", "u1").await.unwrap();
+    store.define_role("c1", "admin").await.unwrap();
+    store
+        .assign(&assignment(PRINCIPAL_GROUP, "g1", 10))
+        .await
+        .unwrap();
+    store
+        .assign_role(&role("admin", PRINCIPAL_GROUP, "g1"))
+        .await
+        .unwrap();
+    assert!(store.has_access("c1", "u1").await.unwrap());
+    assert!(store.delete_group("g1").await.unwrap());
+    assert!(!store.delete_group("g1").await.unwrap());
+    assert_eq!(store.get_group("g1").await.unwrap(), None);
+    assert!(store.group_members("g1").await.unwrap().is_empty());
+    assert!(store.assignments_of_app("c1").await.unwrap().is_empty());
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+    // A new group with the same name does not inherit anything.
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.add_group_member("g1", "u1").await.unwrap();
+    assert!(!store.has_access("c1", "u1").await.unwrap());
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+}

@@ -1,0 +1,399 @@
+//! Conformance of the user lifecycle and app management contracts ([`crate::UserStore`] and
+//! [`crate::ClientStore`] methods added with tenancy), on every backend.
+
+use crate::conformance::{client, secret, tenant, user};
+use crate::testing::TestDatabase;
+use crate::{ClientRecord, ClientSecretRecord, StoreError};
+
+crate::backend_tests!(
+    "store::conformance_accounts",
+    sign_in_keeps_exemption_and_app_signin,
+    transition_user_is_compare_and_set,
+    exemption_and_app_signin_are_recorded,
+    lifecycle_pages_by_id_and_skips_exempt_users,
+    user_search_is_case_insensitive_and_paged,
+    update_client_round_trips_every_field,
+    clients_of_tenant_by_name,
+    client_secrets_respect_the_live_limit,
+    concurrent_secret_adds_take_the_last_slot_once,
+    client_secret_is_revoked_once,
+    secrets_expiring_in_the_window,
+);
+
+async fn sign_in_keeps_exemption_and_app_signin(db: &TestDatabase) {
+    let store = db.store().await;
+    let mut first = user("u1");
+    first.exempt = true;
+    first.app_signin_at = Some(7);
+    assert_eq!(
+        store.upsert_user(&first).await.unwrap(),
+        first,
+        "written on creation"
+    );
+    assert!(store.set_user_exempt("u1", false).await.unwrap());
+    store.record_app_signin("u1", 20).await.unwrap();
+    // The next sign-in carries the defaults; what TechPass recorded stays.
+    let mut again = user("u1");
+    again.last_signin_at = 30;
+    let stored = store.upsert_user(&again).await.unwrap();
+    assert_eq!(
+        (stored.exempt, stored.app_signin_at, stored.last_signin_at),
+        (false, Some(20), 30)
+    );
+    assert!(store.set_user_exempt("u1", true).await.unwrap());
+    let stored = store.upsert_user(&again).await.unwrap();
+    assert!(stored.exempt);
+}
+
+async fn transition_user_is_compare_and_set(db: &TestDatabase) {
+    let store = db.store().await;
+    let mut u = user("u1");
+    u.status = "active".into();
+    store.upsert_user(&u).await.unwrap();
+    assert!(store
+        .transition_user("u1", "active", "suspended", Some("dormant"))
+        .await
+        .unwrap());
+    assert!(!store
+        .transition_user("u1", "active", "disabled", None)
+        .await
+        .unwrap());
+    let stored = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status.as_str(), stored.status_reason.as_deref()),
+        ("suspended", Some("dormant")),
+        "the failed transition wrote nothing"
+    );
+    assert!(!store
+        .transition_user("nobody", "active", "suspended", None)
+        .await
+        .unwrap());
+    let racers = (0..6).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let to = format!("to-{i}");
+            store
+                .transition_user("u1", "suspended", &to, None)
+                .await
+                .unwrap()
+        })
+    });
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "of concurrent transitions exactly one wins");
+}
+
+async fn exemption_and_app_signin_are_recorded(db: &TestDatabase) {
+    let store = db.store().await;
+    store.upsert_user(&user("u1")).await.unwrap();
+    assert!(store.set_user_exempt("u1", true).await.unwrap());
+    assert!(store.get_user("u1").await.unwrap().unwrap().exempt);
+    assert!(store.set_user_exempt("u1", false).await.unwrap());
+    assert!(!store.get_user("u1").await.unwrap().unwrap().exempt);
+    assert!(!store.set_user_exempt("nobody", true).await.unwrap());
+
+    let app_signin = |store: std::sync::Arc<dyn crate::Store>| async move {
+        store.get_user("u1").await.unwrap().unwrap().app_signin_at
+    };
+    store.record_app_signin("u1", 100).await.unwrap();
+    assert_eq!(app_signin(store.clone()).await, Some(100));
+    store.record_app_signin("u1", 50).await.unwrap();
+    assert_eq!(
+        app_signin(store.clone()).await,
+        Some(100),
+        "keeps the latest"
+    );
+    store.record_app_signin("u1", 150).await.unwrap();
+    assert_eq!(app_signin(store.clone()).await, Some(150));
+    store.record_app_signin("nobody", 150).await.unwrap();
+}
+
+async fn lifecycle_pages_by_id_and_skips_exempt_users(db: &TestDatabase) {
+    let store = db.store().await;
+    for (id, status, exempt) in [
+        ("u5", "active", false),
+        ("u1", "active", false),
+        ("u3", "active", true),
+        ("u2", "registered", false),
+        ("u4", "suspended", false),
+        ("u6", "registered", false),
+    ] {
+        let mut u = user(id);
+        u.status = status.into();
+        u.exempt = exempt;
+        store.upsert_user(&u).await.unwrap();
+    }
+    let ids = |users: Vec<crate::UserRecord>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let statuses = ["active", "registered"];
+    let page = store.users_for_lifecycle(&statuses, "", 2).await.unwrap();
+    assert_eq!(ids(page), vec!["u1", "u2"]);
+    let page = store.users_for_lifecycle(&statuses, "u2", 2).await.unwrap();
+    assert_eq!(ids(page), vec!["u5", "u6"], "u3 is exempt, u4 suspended");
+    let page = store.users_for_lifecycle(&statuses, "u6", 2).await.unwrap();
+    assert!(page.is_empty());
+    let suspended = store
+        .users_for_lifecycle(&["suspended"], "", 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(suspended), vec!["u4"]);
+    assert!(store
+        .users_for_lifecycle(&[], "", 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn user_search_is_case_insensitive_and_paged(db: &TestDatabase) {
+    let store = db.store().await;
+    for (id, email, name) in [
+        ("u1", Some("carol@agency.gov.sg"), Some("Carol Tan")),
+        ("u2", Some("alice@agency.gov.sg"), Some("Alice Lim")),
+        ("u3", None, Some("Bob Alicesson")),
+        ("u4", Some("dan@vendor.com"), None),
+        ("u5", Some("x_y%z@vendor.com"), None),
+    ] {
+        let mut u = user(id);
+        u.email = email.map(String::from);
+        u.name = name.map(String::from);
+        store.upsert_user(&u).await.unwrap();
+    }
+    let ids = |users: Vec<crate::UserRecord>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let found = store.search_users("ALICE", 10, 0).await.unwrap();
+    assert_eq!(
+        ids(found),
+        vec!["u2", "u3"],
+        "email or name, by email, no email last"
+    );
+    assert_eq!(
+        ids(store.search_users("U4", 10, 0).await.unwrap()),
+        vec!["u4"]
+    );
+    assert_eq!(
+        ids(store.search_users("vendor", 10, 0).await.unwrap()),
+        vec!["u4", "u5"]
+    );
+    // LIKE's metacharacters are matched literally.
+    assert_eq!(
+        ids(store.search_users("_y%", 10, 0).await.unwrap()),
+        vec!["u5"]
+    );
+    assert_eq!(
+        ids(store.search_users("%", 10, 0).await.unwrap()),
+        vec!["u5"]
+    );
+    let all = store.search_users("", 10, 0).await.unwrap();
+    assert_eq!(ids(all), vec!["u2", "u1", "u4", "u5", "u3"]);
+    let page = store.search_users("", 2, 2).await.unwrap();
+    assert_eq!(ids(page), vec!["u4", "u5"]);
+}
+
+async fn update_client_round_trips_every_field(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    let mut original = client("c1");
+    original.tenant_id = Some("t1".into());
+    store.insert_client(&original, &[]).await.unwrap();
+    assert_eq!(
+        store.get_client("c1").await.unwrap().as_ref(),
+        Some(&original)
+    );
+    let changed = ClientRecord {
+        client_id: "c1".into(),
+        name: "Renamed".into(),
+        confidential: false,
+        redirect_uris: r#"["https://new.example/cb"]"#.into(),
+        post_logout_redirect_uris: r#"["https://new.example/bye"]"#.into(),
+        backchannel_logout_uri: Some("https://new.example/bc".into()),
+        grant_types: r#"["authorization_code","refresh_token"]"#.into(),
+        jwks: None,
+        enabled: false,
+        // Not editable: these two stay as stored.
+        created_at: 999,
+        tenant_id: None,
+        homepage: Some("https://new.example".into()),
+        user_assignment_required: true,
+        access_token_lifetime_secs: Some(300),
+        refresh_token_idle_secs: Some(3_600),
+        api_access: true,
+    };
+    assert!(store.update_client(&changed).await.unwrap());
+    let expected = ClientRecord {
+        created_at: original.created_at,
+        tenant_id: original.tenant_id.clone(),
+        ..changed.clone()
+    };
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(expected));
+    let mut unknown = changed;
+    unknown.client_id = "nope".into();
+    assert!(!store.update_client(&unknown).await.unwrap());
+}
+
+async fn clients_of_tenant_by_name(db: &TestDatabase) {
+    let store = db.store().await;
+    for t in ["t1", "t2"] {
+        store.insert_tenant(&tenant(t, 1)).await.unwrap();
+    }
+    for (id, name, owner) in [
+        ("c1", "beta", Some("t1")),
+        ("c2", "alpha", Some("t1")),
+        ("c3", "alpha", Some("t2")),
+        ("c4", "aardvark", None),
+    ] {
+        let mut c = client(id);
+        c.name = name.into();
+        c.tenant_id = owner.map(String::from);
+        store.insert_client(&c, &[]).await.unwrap();
+    }
+    let of_t1: Vec<_> = store
+        .clients_of_tenant("t1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.client_id, c.tenant_id))
+        .collect();
+    assert_eq!(
+        of_t1,
+        vec![
+            ("c2".into(), Some("t1".into())),
+            ("c1".into(), Some("t1".into()))
+        ]
+    );
+    assert!(store.clients_of_tenant("t9").await.unwrap().is_empty());
+}
+
+fn secret_at(id: &str, expires_at: i64, revoked_at: Option<i64>) -> ClientSecretRecord {
+    ClientSecretRecord {
+        expires_at,
+        revoked_at,
+        ..secret(id, "c1")
+    }
+}
+
+async fn client_secrets_respect_the_live_limit(db: &TestDatabase) {
+    let store = db.store().await;
+    let now = 50;
+    // Expired (at `now` exactly) and revoked secrets do not count.
+    let initial = [
+        secret_at("expired", now, None),
+        secret_at("revoked", 1_000, Some(10)),
+        secret_at("live", 1_000, None),
+    ];
+    store.insert_client(&client("c1"), &initial).await.unwrap();
+    assert!(store
+        .add_client_secret(&secret_at("s1", 1_000, None), now, 2)
+        .await
+        .unwrap());
+    assert!(!store
+        .add_client_secret(&secret_at("s2", 1_000, None), now, 2)
+        .await
+        .unwrap());
+    let ids: Vec<_> = store
+        .client_secrets("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["expired", "live", "revoked", "s1"],
+        "s2 not written"
+    );
+    assert_eq!(
+        store.client_secrets("c1").await.unwrap()[2],
+        secret_at("revoked", 1_000, Some(10)),
+        "revoked secrets stay listed"
+    );
+    assert!(store.revoke_client_secret("c1", "live", now).await.unwrap());
+    assert!(store
+        .add_client_secret(&secret_at("s2", 1_000, None), now, 2)
+        .await
+        .unwrap());
+    let mut orphan = secret_at("s3", 1_000, None);
+    orphan.client_id = "nope".into();
+    assert!(matches!(
+        store.add_client_secret(&orphan, now, 2).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_secret_adds_take_the_last_slot_once(db: &TestDatabase) {
+    let store = db.store().await;
+    // Several rounds, so that the two adds really overlap at least once.
+    for round in 0..5 {
+        let client_id = format!("c{round}");
+        let mut first = secret(&format!("{client_id}-s0"), &client_id);
+        first.expires_at = 1_000;
+        store
+            .insert_client(&client(&client_id), &[first])
+            .await
+            .unwrap();
+        let add = |n: u32| {
+            let store = store.clone();
+            let mut s = secret(&format!("{client_id}-s{n}"), &client_id);
+            s.expires_at = 1_000;
+            async move { store.add_client_secret(&s, 50, 2).await.unwrap() }
+        };
+        let (a, b) = tokio::join!(add(1), add(2));
+        assert_eq!(usize::from(a) + usize::from(b), 1, "round {round}: {a} {b}");
+        assert_eq!(store.client_secrets(&client_id).await.unwrap().len(), 2);
+    }
+}
+
+async fn client_secret_is_revoked_once(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_client(&client("c1"), &[secret("s1", "c1")])
+        .await
+        .unwrap();
+    store.insert_client(&client("c2"), &[]).await.unwrap();
+    assert!(
+        !store.revoke_client_secret("c2", "s1", 10).await.unwrap(),
+        "another client's secret"
+    );
+    assert!(store.revoke_client_secret("c1", "s1", 10).await.unwrap());
+    assert!(!store.revoke_client_secret("c1", "s1", 20).await.unwrap());
+    assert!(!store.revoke_client_secret("c1", "nope", 20).await.unwrap());
+    assert_eq!(
+        store.client_secrets("c1").await.unwrap()[0].revoked_at,
+        Some(10),
+        "the first revocation time stays"
+    );
+}
+
+async fn secrets_expiring_in_the_window(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_client(
+            &client("c1"),
+            &[
+                secret_at("at-now", 100, None),
+                secret_at("soon", 150, None),
+                secret_at("revoked", 150, Some(90)),
+                secret_at("at-end", 200, None),
+                secret_at("later", 201, None),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut other = secret("other", "c2");
+    other.expires_at = 120;
+    store.insert_client(&client("c2"), &[other]).await.unwrap();
+    let expiring: Vec<_> = store
+        .secrets_expiring(100, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.client_id, s.id))
+        .collect();
+    assert_eq!(
+        expiring,
+        vec![
+            ("c2".into(), "other".into()),
+            ("c1".into(), "soon".into()),
+            ("c1".into(), "at-end".into()),
+        ]
+    );
+}

@@ -1,0 +1,87 @@
+//! Tenants' webhooks and their deliveries. A delivery is stored with the event that caused it
+//! and delivered by a background job on any replica, leased like outbox emails.
+
+use async_trait::async_trait;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    /// JSON array of event names (`user-invited`, `user-updated`, `user-deleted`,
+    /// `app-credentials-expiring`).
+    pub events: String,
+    /// The signing secret, sealed under the master key (it must be recoverable to sign).
+    pub secret_sealed: Vec<u8>,
+    /// Set once the endpoint answered the registration challenge.
+    pub verified_at: Option<i64>,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    /// The exact JSON body that is signed and sent.
+    pub payload: String,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub attempts: i64,
+    /// pending | delivered | failed (given up)
+    pub status: String,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait WebhookStore {
+    async fn insert_webhook(&self, webhook: &WebhookRecord) -> Result<(), StoreError>;
+
+    async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
+
+    /// The tenant's webhooks, oldest first.
+    async fn webhooks_of_tenant(&self, tenant_id: &str) -> Result<Vec<WebhookRecord>, StoreError>;
+
+    async fn mark_webhook_verified(&self, id: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Deletes the webhook and its deliveries. False if unknown.
+    async fn delete_webhook(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_delivery(&self, delivery: &DeliveryRecord) -> Result<(), StoreError>;
+
+    /// Up to `limit` pending deliveries due at `now`, leased until `lease_until`
+    /// (`next_attempt_at` set, `attempts` + 1) in one statement: concurrent callers never get
+    /// the same delivery.
+    async fn claim_deliveries(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+
+    /// Records an attempt's result: `status` delivered, pending (retry at `next_attempt_at`) or
+    /// failed.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_delivery_attempt(
+        &self,
+        id: &str,
+        status: &str,
+        status_code: Option<i64>,
+        error: Option<&str>,
+        next_attempt_at: i64,
+        at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// The webhook's deliveries, newest first.
+    async fn deliveries_of_webhook(
+        &self,
+        webhook_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+}

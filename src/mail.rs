@@ -1,0 +1,134 @@
+//! Email: messages are queued in the outbox (in the database, by the request that decides to
+//! send them) and delivered by the scheduled job of any replica over SMTP (`lettre`). Without
+//! `mail.smtp_url` (development) they stay in the outbox, where the development outbox page
+//! shows them. Bodies are plain text; they may contain an invitation link, so they are never
+//! logged.
+
+use std::sync::Arc;
+
+use lettre::message::Mailbox;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use techpass_store::{EmailRecord, StoreError};
+
+use crate::state::AppState;
+
+/// How many messages one job run sends at most, and how long a claimed message is leased.
+const BATCH: i64 = 50;
+const LEASE_SECS: i64 = 120;
+/// Attempts before a message is given up (back-off doubles from a minute).
+const MAX_ATTEMPTS: i64 = 8;
+
+/// An email to queue.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// What caused it, for the outbox and the logs.
+    pub kind: &'static str,
+}
+
+/// Queues a message; it is sent by the next job run.
+pub async fn queue(state: &AppState, email: Email) -> Result<(), StoreError> {
+    let now = state.clock.now().as_secs();
+    state
+        .store
+        .enqueue_email(&EmailRecord {
+            id: crate::tenancy::new_id("mail"),
+            recipient: email.to,
+            subject: email.subject,
+            body: email.body,
+            kind: email.kind.to_string(),
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            sent_at: None,
+            last_error: None,
+        })
+        .await
+}
+
+/// As [`queue`], logging instead of failing: for notifications that follow an operation that
+/// has already happened.
+pub async fn notify(state: &AppState, email: Email) {
+    let kind = email.kind;
+    if let Err(e) = queue(state, email).await {
+        tracing::error!(error = %e, kind, "could not queue an email");
+    }
+}
+
+/// The SMTP relay, from `mail.smtp_url`.
+#[derive(Clone)]
+pub struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry the relay's password.
+        f.debug_struct("Smtp").field("from", &self.from).finish()
+    }
+}
+
+impl Smtp {
+    /// `smtp://host:port` (add `?tls=required` to insist on STARTTLS) or `smtps://host:port`.
+    pub fn new(url: &str, from: &str) -> Result<Smtp, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|e| format!("mail.smtp_url: {e}"))?
+            .timeout(Some(std::time::Duration::from_secs(20)))
+            .build();
+        let from = from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("mail.from: {e}"))?;
+        Ok(Smtp { transport, from })
+    }
+
+    async fn send(&self, email: &EmailRecord) -> Result<(), String> {
+        let to = email
+            .recipient
+            .parse::<Mailbox>()
+            .map_err(|e| format!("bad recipient: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject)
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(email.body.clone())
+            .map_err(|e| e.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends what is due, if a relay is configured; returns how many were sent.
+pub async fn deliver_due(state: &AppState, smtp: &Arc<Smtp>) -> Result<usize, StoreError> {
+    let now = state.clock.now().as_secs();
+    let claimed = state
+        .store
+        .claim_emails(now, now + LEASE_SECS, BATCH)
+        .await?;
+    let mut sent = 0;
+    for email in claimed {
+        match smtp.send(&email).await {
+            Ok(()) => {
+                state.store.mark_email_sent(&email.id, now).await?;
+                tracing::info!(id = %email.id, kind = %email.kind, "email sent");
+                sent += 1;
+            }
+            Err(error) => {
+                let next = (email.attempts < MAX_ATTEMPTS)
+                    .then(|| now + 60 * (1_i64 << email.attempts.clamp(0, 10)));
+                tracing::warn!(id = %email.id, kind = %email.kind, attempts = email.attempts, %error, gave_up = next.is_none(), "email not sent");
+                state
+                    .store
+                    .mark_email_failed(&email.id, &error, next)
+                    .await?;
+            }
+        }
+    }
+    Ok(sent)
+}

@@ -1,0 +1,418 @@
+//! Who may use a tenant's apps: users and groups assigned to an app, the tenant's groups
+//! (`<tenant>:<group>` in tokens), app roles assigned to users or groups, and access reviews
+//! (who has access, with their last sign-in; remove in bulk).
+
+use serde::{Deserialize, Serialize};
+use techpass_domain::tenancy::{qualified_group, validate_group_name};
+use techpass_store::{
+    AssignmentRecord, GroupRecord, RoleAssignmentRecord, StoreError, PRINCIPAL_GROUP,
+    PRINCIPAL_USER,
+};
+
+use super::{admin_tenant, apps, audit, new_id, Actor, Result, TenancyError};
+use crate::state::AppState;
+
+/// A user or a group, as the API names them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Principal {
+    /// A user id or an email address.
+    User(String),
+    /// A group id of the tenant.
+    Group(String),
+}
+
+/// Resolves a principal to its stored (type, id), checking that a group is the tenant's and a
+/// user exists.
+async fn resolve(
+    state: &AppState,
+    tenant_id: &str,
+    p: &Principal,
+) -> Result<(&'static str, String)> {
+    match p {
+        Principal::User(who) => {
+            let user = crate::accounts::find_user(state, who)
+                .await
+                .map_err(|e| match e {
+                    crate::accounts::AccountError::Store(s) => TenancyError::Store(s),
+                    other => TenancyError::Invalid(other.to_string()),
+                })?;
+            Ok((PRINCIPAL_USER, user.id))
+        }
+        Principal::Group(id) => {
+            let group = state
+                .store
+                .get_group(id)
+                .await?
+                .filter(|g| g.tenant_id == tenant_id)
+                .ok_or(TenancyError::NotFound("group"))?;
+            Ok((PRINCIPAL_GROUP, group.id))
+        }
+    }
+}
+
+pub async fn assign(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    principal: &Principal,
+) -> Result<()> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    let added = state
+        .store
+        .assign(&AssignmentRecord {
+            client_id: app.client_id.clone(),
+            principal_type: kind.into(),
+            principal_id: id.clone(),
+            assigned_at: state.clock.now().as_secs(),
+            assigned_by: actor.audit_name(),
+        })
+        .await?;
+    if !added {
+        return Err(TenancyError::Conflict(
+            "already assigned to this app".into(),
+        ));
+    }
+    audit(
+        state,
+        actor,
+        "access.assigned",
+        Some(tenant_id),
+        Some(&id),
+        serde_json::json!({ "client_id": app.client_id, "principal_type": kind }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn unassign(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    principal: &Principal,
+) -> Result<()> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    if !state.store.unassign(&app.client_id, kind, &id).await? {
+        return Err(TenancyError::NotFound("assignment"));
+    }
+    audit(
+        state,
+        actor,
+        "access.removed",
+        Some(tenant_id),
+        Some(&id),
+        serde_json::json!({ "client_id": app.client_id, "principal_type": kind }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn assignments(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Vec<AssignmentRecord>> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    Ok(state.store.assignments_of_app(&app.client_id).await?)
+}
+
+pub async fn create_group(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    name: &str,
+) -> Result<GroupRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    let name = name.trim();
+    validate_group_name(name).map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let group = GroupRecord {
+        id: new_id("grp"),
+        tenant_id: tenant.id.clone(),
+        name: name.to_string(),
+        created_at: state.clock.now().as_secs(),
+    };
+    match state.store.insert_group(&group).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(TenancyError::Conflict(format!(
+                "the tenant already has a group {name}"
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        state,
+        actor,
+        "group.created",
+        Some(&tenant.id),
+        Some(&group.id),
+        serde_json::json!({ "name": qualified_group(&tenant.slug, name) }),
+    )
+    .await;
+    Ok(group)
+}
+
+pub async fn groups(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<GroupRecord>> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    Ok(state.store.groups_of_tenant(&tenant.id).await?)
+}
+
+async fn tenant_group(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    group_id: &str,
+) -> Result<GroupRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    state
+        .store
+        .get_group(group_id)
+        .await?
+        .filter(|g| g.tenant_id == tenant.id)
+        .ok_or(TenancyError::NotFound("group"))
+}
+
+pub async fn delete_group(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    group_id: &str,
+) -> Result<()> {
+    let group = tenant_group(state, actor, tenant_id, group_id).await?;
+    state.store.delete_group(&group.id).await?;
+    audit(
+        state,
+        actor,
+        "group.deleted",
+        Some(tenant_id),
+        Some(&group.id),
+        serde_json::json!({ "name": group.name }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn set_membership(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    group_id: &str,
+    user: &str,
+    member: bool,
+) -> Result<()> {
+    let group = tenant_group(state, actor, tenant_id, group_id).await?;
+    let (_, user_id) = resolve(state, tenant_id, &Principal::User(user.to_string())).await?;
+    let changed = if member {
+        state.store.add_group_member(&group.id, &user_id).await?
+    } else {
+        state.store.remove_group_member(&group.id, &user_id).await?
+    };
+    if !changed {
+        return Err(TenancyError::Conflict(if member {
+            "already a member".into()
+        } else {
+            "not a member".into()
+        }));
+    }
+    audit(
+        state,
+        actor,
+        if member {
+            "group.member_added"
+        } else {
+            "group.member_removed"
+        },
+        Some(tenant_id),
+        Some(&user_id),
+        serde_json::json!({ "group_id": group.id }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn group_members(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    group_id: &str,
+) -> Result<Vec<String>> {
+    let group = tenant_group(state, actor, tenant_id, group_id).await?;
+    Ok(state.store.group_members(&group.id).await?)
+}
+
+fn validate_role(role: &str) -> Result<()> {
+    let ok = (1..=64).contains(&role.len())
+        && role
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(TenancyError::Invalid(
+            "a role name is 1 to 64 characters of letters, digits, '-', '_', '.' or ':'".into(),
+        ))
+    }
+}
+
+pub async fn define_role(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    role: &str,
+) -> Result<()> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    validate_role(role)?;
+    if !state.store.define_role(&app.client_id, role).await? {
+        return Err(TenancyError::Conflict(
+            "the app already has that role".into(),
+        ));
+    }
+    audit(
+        state,
+        actor,
+        "role.defined",
+        Some(tenant_id),
+        Some(&app.client_id),
+        serde_json::json!({ "role": role }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn roles(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    Ok(state.store.roles_of_app(&app.client_id).await?)
+}
+
+pub async fn grant_role(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    role: &str,
+    principal: &Principal,
+    granted: bool,
+) -> Result<()> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    let assignment = RoleAssignmentRecord {
+        client_id: app.client_id.clone(),
+        role: role.to_string(),
+        principal_type: kind.into(),
+        principal_id: id.clone(),
+    };
+    let changed = if granted {
+        match state.store.assign_role(&assignment).await {
+            Err(StoreError::NotFound) => return Err(TenancyError::NotFound("role")),
+            other => other?,
+        }
+    } else {
+        state.store.unassign_role(&assignment).await?
+    };
+    if !changed {
+        return Err(TenancyError::Conflict(if granted {
+            "already has that role".into()
+        } else {
+            "does not have that role".into()
+        }));
+    }
+    audit(
+        state,
+        actor,
+        if granted {
+            "role.granted"
+        } else {
+            "role.revoked"
+        },
+        Some(tenant_id),
+        Some(&id),
+        serde_json::json!({ "client_id": app.client_id, "role": role, "principal_type": kind }),
+    )
+    .await;
+    Ok(())
+}
+
+/// One line of an access review.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReviewEntry {
+    pub user_id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub status: String,
+    pub account_type: String,
+    /// The later of the last upstream sign-in and the last sign-in to an app.
+    pub last_signin_at: i64,
+    pub direct: bool,
+    pub via_groups: Vec<String>,
+}
+
+pub async fn review(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Vec<ReviewEntry>> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    Ok(state
+        .store
+        .access_holders(&app.client_id)
+        .await?
+        .into_iter()
+        .map(|h| ReviewEntry {
+            last_signin_at: h
+                .user
+                .app_signin_at
+                .map_or(h.user.last_signin_at, |a| a.max(h.user.last_signin_at)),
+            user_id: h.user.id,
+            email: h.user.email,
+            name: h.user.name,
+            status: h.user.status,
+            account_type: h.user.account_type,
+            direct: h.direct,
+            via_groups: h.via_groups,
+        })
+        .collect())
+}
+
+/// Removes the direct access of each listed user (group access is changed on the group).
+/// Returns how many assignments were removed.
+pub async fn remove_in_bulk(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    user_ids: &[String],
+) -> Result<usize> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    let mut removed = 0;
+    for user_id in user_ids {
+        if state
+            .store
+            .unassign(&app.client_id, PRINCIPAL_USER, user_id)
+            .await?
+        {
+            removed += 1;
+        }
+    }
+    audit(
+        state,
+        actor,
+        "access.review_removed",
+        Some(tenant_id),
+        Some(&app.client_id),
+        serde_json::json!({ "users": user_ids, "removed": removed }),
+    )
+    .await;
+    Ok(removed)
+}

@@ -1,0 +1,435 @@
+//! A tenant's apps (OIDC clients) and their credentials: registration and edits within the
+//! platform's limits, the sign-in kill switch, client secrets (generated here, shown once,
+//! stored as keyed hashes, each with an expiry of at most a year and at most
+//! `apps.max_secrets` live, so rotation overlaps) and public keys for `private_key_jwt`.
+
+use serde::{Deserialize, Serialize};
+use techpass_domain::client::validate_redirect_uri;
+use techpass_domain::tenancy::TenantStatus;
+use techpass_oidc::assertion::parse_client_jwks;
+use techpass_oidc::Secrets;
+use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
+
+use super::{admin_tenant, audit, Actor, Result, TenancyError};
+use crate::provider::clients::{
+    create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS, PURPOSE_CLIENT_SECRET,
+};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AppSpec {
+    pub name: String,
+    #[serde(default)]
+    pub homepage: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub backchannel_logout_uri: Option<String>,
+    /// A public app (native or single-page) has no secret and must use PKCE.
+    #[serde(default = "yes")]
+    pub confidential: bool,
+    #[serde(default = "default_grants")]
+    pub grant_types: Vec<String>,
+    /// On by default: only assigned users and groups may sign in.
+    #[serde(default = "yes")]
+    pub user_assignment_required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["authorization_code".into(), "refresh_token".into()]
+}
+
+/// What may be changed after registration; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AppChanges {
+    pub name: Option<String>,
+    pub homepage: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    /// The sign-in kill switch.
+    pub enabled: Option<bool>,
+    pub user_assignment_required: Option<bool>,
+    /// Within `tokens.access_token_lifetime_secs` (the platform's limit).
+    pub access_token_lifetime_secs: Option<i64>,
+    /// Within `tokens.refresh_token_idle_secs`.
+    pub refresh_token_idle_secs: Option<i64>,
+    /// Lets this client_credentials app call the TechPass API for its tenant.
+    pub api_access: Option<bool>,
+}
+
+async fn active_tenant(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    if tenant.status != TenantStatus::Active.as_str() {
+        return Err(TenancyError::Conflict(format!(
+            "the tenant is {}; only an active tenant's apps can be changed",
+            tenant.status
+        )));
+    }
+    Ok(tenant)
+}
+
+/// The app, if it belongs to the tenant the actor administers.
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<ClientRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    state
+        .store
+        .get_client(client_id)
+        .await?
+        .filter(|c| c.tenant_id.as_deref() == Some(tenant.id.as_str()))
+        .ok_or(TenancyError::NotFound("app"))
+}
+
+pub async fn list(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<ClientRecord>> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    Ok(state.store.clients_of_tenant(&tenant.id).await?)
+}
+
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    spec: AppSpec,
+) -> Result<CreatedApp> {
+    let tenant = active_tenant(state, actor, tenant_id).await?;
+    let created = create_app(
+        state.store.as_ref(),
+        &state.secrets,
+        state.clock.now().as_secs(),
+        NewApp {
+            name: spec.name,
+            confidential: spec.confidential,
+            redirect_uris: spec.redirect_uris,
+            post_logout_redirect_uris: spec.post_logout_redirect_uris,
+            backchannel_logout_uri: spec.backchannel_logout_uri,
+            grant_types: spec.grant_types,
+            jwks: None,
+            tenant_id: Some(tenant.id.clone()),
+            homepage: spec.homepage,
+            user_assignment_required: spec.user_assignment_required,
+            secret_lifetime_secs: Some(secret_max_lifetime(state)),
+        },
+    )
+    .await?;
+    audit(
+        state,
+        actor,
+        "app.created",
+        Some(&tenant.id),
+        Some(&created.client_id),
+        serde_json::json!({ "secret_created": created.client_secret.is_some() }),
+    )
+    .await;
+    Ok(created)
+}
+
+fn secret_max_lifetime(state: &AppState) -> i64 {
+    i64::try_from(state.config.apps.secret_max_lifetime_days)
+        .unwrap_or(365)
+        .saturating_mul(86_400)
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    changes: AppChanges,
+) -> Result<ClientRecord> {
+    active_tenant(state, actor, tenant_id).await?;
+    let mut app = get(state, actor, tenant_id, client_id).await?;
+    let invalid = |m: String| TenancyError::Invalid(m);
+    if let Some(name) = &changes.name {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(invalid(
+                "the app needs a name (at most 100 characters)".into(),
+            ));
+        }
+        app.name = name.to_string();
+    }
+    if let Some(home) = changes.homepage {
+        if home.is_empty() {
+            app.homepage = None;
+        } else {
+            validate_redirect_uri(&home).map_err(|e| invalid(format!("homepage {home} {e}")))?;
+            app.homepage = Some(home);
+        }
+    }
+    let grants: Vec<String> = serde_json::from_str(&app.grant_types).unwrap_or_default();
+    if let Some(uris) = &changes.redirect_uris {
+        for uri in uris {
+            validate_redirect_uri(uri).map_err(|e| invalid(format!("redirect URI {uri} {e}")))?;
+        }
+        if uris.is_empty() && grants.iter().any(|g| g == "authorization_code") {
+            return Err(invalid(
+                "an app that signs people in needs at least one redirect URI".into(),
+            ));
+        }
+        app.redirect_uris = json_list(uris);
+    }
+    if let Some(uris) = &changes.post_logout_redirect_uris {
+        for uri in uris {
+            validate_redirect_uri(uri)
+                .map_err(|e| invalid(format!("post-logout redirect URI {uri} {e}")))?;
+        }
+        app.post_logout_redirect_uris = json_list(uris);
+    }
+    if let Some(uri) = changes.backchannel_logout_uri {
+        if uri.is_empty() {
+            app.backchannel_logout_uri = None;
+        } else {
+            validate_redirect_uri(&uri)
+                .map_err(|e| invalid(format!("back-channel logout URI {uri} {e}")))?;
+            app.backchannel_logout_uri = Some(uri);
+        }
+    }
+    if let Some(enabled) = changes.enabled {
+        app.enabled = enabled;
+    }
+    if let Some(required) = changes.user_assignment_required {
+        app.user_assignment_required = required;
+    }
+    let within = |key: &str, value: i64, max: u64| {
+        if value < 1 || value as u64 > max {
+            Err(invalid(format!(
+                "{key} must be between 1 and {max} seconds"
+            )))
+        } else {
+            Ok(Some(value))
+        }
+    };
+    if let Some(v) = changes.access_token_lifetime_secs {
+        app.access_token_lifetime_secs = within(
+            "access_token_lifetime_secs",
+            v,
+            state.config.tokens.access_token_lifetime_secs,
+        )?;
+    }
+    if let Some(v) = changes.refresh_token_idle_secs {
+        app.refresh_token_idle_secs = within(
+            "refresh_token_idle_secs",
+            v,
+            state.config.tokens.refresh_token_idle_secs,
+        )?;
+    }
+    if let Some(api) = changes.api_access {
+        if api && !grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+            return Err(invalid(
+                "only an app with the client_credentials grant can be given API access".into(),
+            ));
+        }
+        app.api_access = api;
+    }
+    if !state.store.update_client(&app).await? {
+        return Err(TenancyError::NotFound("app"));
+    }
+    audit(
+        state,
+        actor,
+        "app.updated",
+        app.tenant_id.as_deref(),
+        Some(&app.client_id),
+        serde_json::json!({
+            "enabled": app.enabled,
+            "user_assignment_required": app.user_assignment_required,
+            "api_access": app.api_access,
+        }),
+    )
+    .await;
+    Ok(app)
+}
+
+/// A secret's public description: never the secret or its hash.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SecretInfo {
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<&ClientSecretRecord> for SecretInfo {
+    fn from(s: &ClientSecretRecord) -> Self {
+        SecretInfo {
+            id: s.id.clone(),
+            created_at: s.created_at,
+            expires_at: s.expires_at,
+            revoked_at: s.revoked_at,
+        }
+    }
+}
+
+pub async fn secrets(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Vec<SecretInfo>> {
+    let app = get(state, actor, tenant_id, client_id).await?;
+    Ok(state
+        .store
+        .client_secrets(&app.client_id)
+        .await?
+        .iter()
+        .map(SecretInfo::from)
+        .collect())
+}
+
+/// A new secret, returned in the clear only here.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NewSecret {
+    pub id: String,
+    pub secret: String,
+    pub expires_at: i64,
+}
+
+pub async fn add_secret(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    lifetime_days: Option<i64>,
+) -> Result<NewSecret> {
+    active_tenant(state, actor, tenant_id).await?;
+    let app = get(state, actor, tenant_id, client_id).await?;
+    if !app.confidential {
+        return Err(TenancyError::Invalid("a public app has no secrets".into()));
+    }
+    let max = secret_max_lifetime(state);
+    let lifetime = match lifetime_days {
+        None => max,
+        Some(d) if d >= 1 && d.saturating_mul(86_400) <= max => d * 86_400,
+        Some(_) => {
+            return Err(TenancyError::Invalid(format!(
+                "a secret lives between 1 and {} days",
+                max / 86_400
+            )))
+        }
+    };
+    let now = state.clock.now().as_secs();
+    let secret = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let record = ClientSecretRecord {
+        id: super::new_id("sec"),
+        client_id: app.client_id.clone(),
+        secret_hash: state.secrets.keyed_hash(PURPOSE_CLIENT_SECRET, &secret),
+        created_at: now,
+        expires_at: now + lifetime,
+        revoked_at: None,
+    };
+    let max_live = i64::from(state.config.apps.max_secrets);
+    if !state
+        .store
+        .add_client_secret(&record, now, max_live)
+        .await?
+    {
+        return Err(TenancyError::Conflict(format!(
+            "an app has at most {max_live} live secrets; revoke one first"
+        )));
+    }
+    audit(
+        state,
+        actor,
+        "app.secret_created",
+        app.tenant_id.as_deref(),
+        Some(&app.client_id),
+        serde_json::json!({ "secret_id": record.id, "expires_at": record.expires_at }),
+    )
+    .await;
+    Ok(NewSecret {
+        id: record.id,
+        secret,
+        expires_at: record.expires_at,
+    })
+}
+
+pub async fn revoke_secret(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    secret_id: &str,
+) -> Result<()> {
+    let app = get(state, actor, tenant_id, client_id).await?;
+    if !state
+        .store
+        .revoke_client_secret(&app.client_id, secret_id, state.clock.now().as_secs())
+        .await?
+    {
+        return Err(TenancyError::NotFound("live secret"));
+    }
+    audit(
+        state,
+        actor,
+        "app.secret_revoked",
+        app.tenant_id.as_deref(),
+        Some(&app.client_id),
+        serde_json::json!({ "secret_id": secret_id }),
+    )
+    .await;
+    Ok(())
+}
+
+/// Replaces the app's public keys for `private_key_jwt` (a JWK set of at most
+/// `apps.max_public_keys` keys; an empty set removes them).
+pub async fn set_keys(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+    jwks: &str,
+) -> Result<usize> {
+    active_tenant(state, actor, tenant_id).await?;
+    let mut app = get(state, actor, tenant_id, client_id).await?;
+    if !app.confidential {
+        return Err(TenancyError::Invalid(
+            "a public app cannot register keys".into(),
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_str(jwks)
+        .map_err(|e| TenancyError::Invalid(format!("the key set is not JSON: {e}")))?;
+    let count = value
+        .get("keys")
+        .and_then(|k| k.as_array())
+        .map(Vec::len)
+        .ok_or_else(|| TenancyError::Invalid("a JWK set has a \"keys\" array".into()))?;
+    let max = state.config.apps.max_public_keys as usize;
+    if count > max {
+        return Err(TenancyError::Invalid(format!(
+            "an app has at most {max} public keys"
+        )));
+    }
+    if count == 0 {
+        app.jwks = None;
+    } else {
+        parse_client_jwks(jwks)
+            .map_err(|e| TenancyError::Invalid(format!("the key set is not usable: {e}")))?;
+        app.jwks = Some(jwks.to_string());
+    }
+    state.store.update_client(&app).await?;
+    audit(
+        state,
+        actor,
+        "app.keys_set",
+        app.tenant_id.as_deref(),
+        Some(&app.client_id),
+        serde_json::json!({ "keys": count }),
+    )
+    .await;
+    Ok(count)
+}

@@ -1,0 +1,352 @@
+//! Tenant onboarding and administration: a registered officer requests a tenant; a platform
+//! admin approves (the requester becomes its first admin) or rejects it with a reason, and may
+//! suspend and reinstate it; tenant admins add and remove co-admins (never the last one).
+
+use serde::{Deserialize, Serialize};
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::{validate_slug, TenantAction, TenantStatus};
+use techpass_store::{StoreError, TenantAdminRecord, TenantRecord, UserRecord};
+
+use super::{admin_tenant, audit, new_id, require_platform_admin, Actor, Result, TenancyError};
+use crate::mail::{notify, Email};
+use crate::state::AppState;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NewTenant {
+    /// Short name, `[a-z][a-z0-9-]`, 2–40 characters; prefixes the tenant's group names.
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    /// Why the service should be onboarded.
+    pub purpose: String,
+}
+
+/// A user who may act as an officer of the toolchain: registered, public officer.
+fn registered_officer(user: &UserRecord) -> bool {
+    user.status == UserStatus::Registered.as_str()
+        && user.account_type == AccountType::PublicOfficer.as_str()
+}
+
+/// A registered officer asks for a tenant; it waits in the platform admins' onboarding queue.
+pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<TenantRecord> {
+    let Some(user_id) = actor.user_id() else {
+        return Err(TenancyError::Forbidden(
+            "only a signed-in officer can request a tenant",
+        ));
+    };
+    let user = state
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or(TenancyError::NotFound("user"))?;
+    if !registered_officer(&user) {
+        return Err(TenancyError::Forbidden(
+            "only registered public officers can request a tenant",
+        ));
+    }
+    let slug = new.slug.trim().to_string();
+    validate_slug(&slug).map_err(|e| TenancyError::Invalid(format!("slug {e}")))?;
+    let field = |name: &str, value: &str, max: usize| {
+        let v = value.trim();
+        if v.is_empty() || v.chars().count() > max {
+            Err(TenancyError::Invalid(format!(
+                "{name} is required (at most {max} characters)"
+            )))
+        } else {
+            Ok(v.to_string())
+        }
+    };
+    let tenant = TenantRecord {
+        id: new_id("tnt"),
+        slug,
+        name: field("name", &new.name, 100)?,
+        description: field("description", &new.description, 2000)?,
+        purpose: field("purpose", &new.purpose, 2000)?,
+        status: TenantStatus::Requested.as_str().into(),
+        requested_by: user.id.clone(),
+        created_at: state.clock.now().as_secs(),
+        status_at: None,
+        status_by: None,
+        status_reason: None,
+    };
+    match state.store.insert_tenant(&tenant).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(TenancyError::Conflict(format!(
+                "the slug {} is taken; choose another",
+                tenant.slug
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        state,
+        actor,
+        "tenant.requested",
+        Some(&tenant.id),
+        None,
+        serde_json::json!({ "slug": tenant.slug, "name": tenant.name }),
+    )
+    .await;
+    Ok(tenant)
+}
+
+/// A platform admin's decision: approve, reject (with a reason), suspend (with a reason) or
+/// reinstate. The requester (approve, reject) or the tenant's admins (suspend, reinstate) are
+/// told by email.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    action: TenantAction,
+    reason: Option<&str>,
+) -> Result<TenantRecord> {
+    require_platform_admin(actor)?;
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if action.needs_reason() && reason.is_none() {
+        return Err(TenancyError::Invalid(
+            "a reason is required (the tenant's people are told it)".into(),
+        ));
+    }
+    let tenant = state
+        .store
+        .get_tenant(tenant_id)
+        .await?
+        .ok_or(TenancyError::NotFound("tenant"))?;
+    let (from, to) = action.transition();
+    let first_admin = (action == TenantAction::Approve).then_some(tenant.requested_by.as_str());
+    let moved = state
+        .store
+        .transition_tenant(
+            &tenant.id,
+            &[from.as_str()],
+            to.as_str(),
+            &actor.audit_name(),
+            reason,
+            state.clock.now().as_secs(),
+            first_admin,
+        )
+        .await?;
+    if !moved {
+        return Err(TenancyError::Conflict(format!(
+            "the tenant is {}, not {}",
+            tenant.status,
+            from.as_str()
+        )));
+    }
+    let event = match action {
+        TenantAction::Approve => "tenant.approved",
+        TenantAction::Reject => "tenant.rejected",
+        TenantAction::Suspend => "tenant.suspended",
+        TenantAction::Reinstate => "tenant.reinstated",
+    };
+    audit(
+        state,
+        actor,
+        event,
+        Some(&tenant.id),
+        None,
+        serde_json::json!({ "reason": reason }),
+    )
+    .await;
+    let portal = state
+        .issuer
+        .join("/portal")
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let because = reason
+        .map(|r| format!("\n\nReason: {r}"))
+        .unwrap_or_default();
+    let (subject, text) = match action {
+        TenantAction::Approve => (
+            format!("Your tenant {} is approved", tenant.name),
+            format!("Your request to onboard {} to TechPass was approved. You are its first tenant admin: create its apps and invite its people at {portal}.", tenant.name),
+        ),
+        TenantAction::Reject => (
+            format!("Your tenant request {} was not approved", tenant.name),
+            format!("Your request to onboard {} to TechPass was rejected.{because}", tenant.name),
+        ),
+        TenantAction::Suspend => (
+            format!("Tenant {} is suspended", tenant.name),
+            format!("TechPass suspended the tenant {}: its apps cannot sign anyone in until it is reinstated.{because}", tenant.name),
+        ),
+        TenantAction::Reinstate => (
+            format!("Tenant {} is reinstated", tenant.name),
+            format!("TechPass reinstated the tenant {}: its apps sign people in again.", tenant.name),
+        ),
+    };
+    let recipients: Vec<String> = match action {
+        TenantAction::Approve | TenantAction::Reject => vec![tenant.requested_by.clone()],
+        _ => state
+            .store
+            .tenant_admins(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|a| a.user_id)
+            .collect(),
+    };
+    for user_id in recipients {
+        if let Some(email) = state.store.get_user(&user_id).await?.and_then(|u| u.email) {
+            notify(
+                state,
+                Email {
+                    to: email,
+                    subject: subject.clone(),
+                    body: text.clone(),
+                    kind: event,
+                },
+            )
+            .await;
+        }
+    }
+    state
+        .store
+        .get_tenant(&tenant.id)
+        .await?
+        .ok_or(TenancyError::NotFound("tenant"))
+}
+
+/// The tenants the actor can see: all (platform admins), or those they administer.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    status: Option<TenantStatus>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<TenantRecord>> {
+    match actor {
+        a if a.is_platform_admin() => Ok(state
+            .store
+            .list_tenants(status.map(TenantStatus::as_str), limit, offset)
+            .await?),
+        Actor::User { id, .. } => Ok(state
+            .store
+            .tenants_of_admin(id)
+            .await?
+            .into_iter()
+            .filter(|t| status.is_none_or(|s| t.status == s.as_str()))
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .collect()),
+        Actor::App { tenant_id, .. } => Ok(state
+            .store
+            .get_tenant(tenant_id)
+            .await?
+            .into_iter()
+            .collect()),
+        _ => Ok(Vec::new()),
+    }
+}
+
+pub async fn get(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
+    admin_tenant(state, actor, tenant_id).await
+}
+
+/// The first platform admin (from the command line): the person must have signed in once.
+pub async fn grant_platform_admin(
+    state: &AppState,
+    actor: &Actor,
+    user: &UserRecord,
+) -> Result<bool> {
+    require_platform_admin(actor)?;
+    let granted = state
+        .store
+        .grant_platform_admin(&user.id, &actor.audit_name(), state.clock.now().as_secs())
+        .await?;
+    if granted {
+        audit(
+            state,
+            actor,
+            "platform_admin.granted",
+            None,
+            Some(&user.id),
+            serde_json::json!({ "email": user.email }),
+        )
+        .await;
+    }
+    Ok(granted)
+}
+
+/// Tenant admins add a co-admin: a registered officer, named by email or user id.
+pub async fn add_admin(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    who: &str,
+) -> Result<UserRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    let user = crate::accounts::find_user(state, who)
+        .await
+        .map_err(|e| match e {
+            crate::accounts::AccountError::Store(s) => TenancyError::Store(s),
+            other => TenancyError::Invalid(other.to_string()),
+        })?;
+    if !registered_officer(&user) {
+        return Err(TenancyError::Invalid(
+            "a tenant admin must be a registered public officer".into(),
+        ));
+    }
+    let added = state
+        .store
+        .add_tenant_admin(&TenantAdminRecord {
+            tenant_id: tenant.id.clone(),
+            user_id: user.id.clone(),
+            added_at: state.clock.now().as_secs(),
+            added_by: actor.audit_name(),
+        })
+        .await?;
+    if !added {
+        return Err(TenancyError::Conflict(
+            "already an admin of this tenant".into(),
+        ));
+    }
+    audit(
+        state,
+        actor,
+        "tenant.admin_added",
+        Some(&tenant.id),
+        Some(&user.id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(user)
+}
+
+pub async fn remove_admin(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<()> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    match state.store.remove_tenant_admin(&tenant.id, user_id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(TenancyError::NotFound("tenant admin")),
+        Err(StoreError::Conflict(_)) => {
+            return Err(TenancyError::Conflict(
+                "the last admin of a tenant cannot be removed; add another admin first".into(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    audit(
+        state,
+        actor,
+        "tenant.admin_removed",
+        Some(&tenant.id),
+        Some(user_id),
+        serde_json::json!({}),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn admins(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<TenantAdminRecord>> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    Ok(state.store.tenant_admins(&tenant.id).await?)
+}

@@ -1,0 +1,356 @@
+//! Tenants' signed webhooks: `user-invited`, `user-updated`, `user-deleted`,
+//! `app-credentials-expiring`. Registering one verifies the endpoint with a challenge it must
+//! echo; each event becomes a stored delivery, sent by the scheduled job of any replica with a
+//! signature (`TechPass-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`) under the
+//! webhook's own secret, retried with exponential back-off, and kept in a delivery log.
+
+use aws_lc_rs::hmac;
+use serde::Serialize;
+use techpass_domain::client::validate_redirect_uri;
+use techpass_oidc::Secrets;
+use techpass_store::{DeliveryRecord, WebhookRecord};
+
+use crate::state::AppState;
+use crate::tenancy::{admin_tenant, audit, new_id, Actor, Result, TenancyError};
+
+pub const EVENTS: [&str; 4] = [
+    "user-invited",
+    "user-updated",
+    "user-deleted",
+    "app-credentials-expiring",
+];
+pub const SIGNATURE_HEADER: &str = "techpass-signature";
+pub const EVENT_HEADER: &str = "techpass-event";
+pub const DELIVERY_HEADER: &str = "techpass-delivery";
+/// Attempts before a delivery is marked failed; the wait doubles from 30 s.
+const MAX_ATTEMPTS: i64 = 6;
+const LEASE_SECS: i64 = 60;
+
+/// `t=<unix>,v1=<hex>`: HMAC-SHA256 under `secret` of `"<t>.<body>"`.
+pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={timestamp},v1={hex}")
+}
+
+/// A webhook as its tenant admins see it (never the secret).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct WebhookInfo {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub verified: bool,
+    pub created_at: i64,
+}
+
+impl From<&WebhookRecord> for WebhookInfo {
+    fn from(w: &WebhookRecord) -> Self {
+        WebhookInfo {
+            id: w.id.clone(),
+            url: w.url.clone(),
+            events: serde_json::from_str(&w.events).unwrap_or_default(),
+            verified: w.verified_at.is_some(),
+            created_at: w.created_at,
+        }
+    }
+}
+
+/// A registered webhook with its secret, shown once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: WebhookInfo,
+    pub secret: String,
+}
+
+fn open_secret(state: &AppState, webhook: &WebhookRecord) -> Option<String> {
+    let plain = state
+        .sealer
+        .open(&webhook.id, &webhook.secret_sealed)
+        .ok()?;
+    String::from_utf8(plain).ok()
+}
+
+/// Registers a webhook and sends it the challenge; it receives events once it has answered.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    url: &str,
+    events: &[String],
+) -> Result<CreatedWebhook> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    validate_redirect_uri(url)
+        .map_err(|e| TenancyError::Invalid(format!("webhook URL {url} {e}")))?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(TenancyError::Invalid("a webhook URL is http(s)".into()));
+    }
+    if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(TenancyError::Invalid(format!(
+            "events must be some of: {}",
+            EVENTS.join(", ")
+        )));
+    }
+    let id = new_id("whk");
+    let secret = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let sealed = state
+        .sealer
+        .seal(&id, secret.as_bytes())
+        .map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let record = WebhookRecord {
+        id,
+        tenant_id: tenant.id.clone(),
+        url: url.to_string(),
+        events: serde_json::to_string(events).unwrap_or_else(|_| "[]".into()),
+        secret_sealed: sealed,
+        verified_at: None,
+        created_at: state.clock.now().as_secs(),
+        created_by: actor.audit_name(),
+    };
+    state.store.insert_webhook(&record).await?;
+    audit(
+        state,
+        actor,
+        "webhook.created",
+        Some(&tenant.id),
+        Some(&record.id),
+        serde_json::json!({ "url": record.url, "events": events }),
+    )
+    .await;
+    let verified = verify(state, &record, &secret).await;
+    let mut info = WebhookInfo::from(&record);
+    info.verified = verified;
+    Ok(CreatedWebhook {
+        webhook: info,
+        secret,
+    })
+}
+
+/// Sends the challenge again (after fixing the endpoint).
+pub async fn reverify(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> Result<bool> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    let secret = open_secret(state, &webhook)
+        .ok_or_else(|| TenancyError::Invalid("the webhook's secret cannot be read".into()))?;
+    Ok(verify(state, &webhook, &secret).await)
+}
+
+/// The challenge: a signed `{"type":"challenge","challenge":"…"}`; the endpoint answers 2xx
+/// with `{"challenge":"…"}` carrying the same value.
+async fn verify(state: &AppState, webhook: &WebhookRecord, secret: &str) -> bool {
+    let Ok(challenge) = Secrets::random_token() else {
+        return false;
+    };
+    let body = serde_json::json!({ "type": "challenge", "challenge": challenge }).to_string();
+    let now = state.clock.now().as_secs();
+    let answer = state
+        .http
+        .post(&webhook.url)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_HEADER, sign(secret, now, &body))
+        .header(EVENT_HEADER, "challenge")
+        .body(body)
+        .send()
+        .await;
+    let echoed = match answer {
+        Ok(r) if r.status().is_success() => r
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|v| {
+                v.get("challenge")
+                    .and_then(|c| c.as_str())
+                    .map(String::from)
+            })
+            .is_some_and(|c| c == challenge),
+        Ok(r) => {
+            tracing::info!(webhook = %webhook.id, status = r.status().as_u16(), "webhook challenge refused");
+            false
+        }
+        Err(e) => {
+            tracing::info!(webhook = %webhook.id, error = %e, "webhook challenge failed");
+            false
+        }
+    };
+    if echoed {
+        if let Err(e) = state.store.mark_webhook_verified(&webhook.id, now).await {
+            tracing::error!(error = %e, "cannot record a webhook verification");
+            return false;
+        }
+    }
+    echoed
+}
+
+async fn tenant_webhook(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> Result<WebhookRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    state
+        .store
+        .get_webhook(webhook_id)
+        .await?
+        .filter(|w| w.tenant_id == tenant.id)
+        .ok_or(TenancyError::NotFound("webhook"))
+}
+
+pub async fn list(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<WebhookInfo>> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    Ok(state
+        .store
+        .webhooks_of_tenant(&tenant.id)
+        .await?
+        .iter()
+        .map(WebhookInfo::from)
+        .collect())
+}
+
+pub async fn delete(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> Result<()> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    state.store.delete_webhook(&webhook.id).await?;
+    audit(
+        state,
+        actor,
+        "webhook.deleted",
+        Some(tenant_id),
+        Some(&webhook.id),
+        serde_json::json!({ "url": webhook.url }),
+    )
+    .await;
+    Ok(())
+}
+
+pub async fn deliveries(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<DeliveryRecord>> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    Ok(state
+        .store
+        .deliveries_of_webhook(&webhook.id, limit, offset)
+        .await?)
+}
+
+/// Queues `event` for every verified webhook of the tenant subscribed to it. Never fails the
+/// operation that caused it (a storage failure is logged).
+pub async fn emit(state: &AppState, tenant_id: &str, event: &str, data: serde_json::Value) {
+    let webhooks = match state.store.webhooks_of_tenant(tenant_id).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, event, "cannot read webhooks");
+            return;
+        }
+    };
+    let now = state.clock.now().as_secs();
+    for webhook in webhooks.iter().filter(|w| w.verified_at.is_some()) {
+        let subscribed: Vec<String> = serde_json::from_str(&webhook.events).unwrap_or_default();
+        if !subscribed.iter().any(|e| e == event) {
+            continue;
+        }
+        let id = new_id("dlv");
+        let payload = serde_json::json!({
+            "id": id, "type": event, "tenant_id": tenant_id, "created_at": now, "data": data,
+        })
+        .to_string();
+        let delivery = DeliveryRecord {
+            id,
+            webhook_id: webhook.id.clone(),
+            event: event.to_string(),
+            payload,
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            status: "pending".into(),
+            last_status_code: None,
+            last_error: None,
+            delivered_at: None,
+        };
+        if let Err(e) = state.store.insert_delivery(&delivery).await {
+            tracing::error!(error = %e, event, "cannot queue a webhook delivery");
+        }
+    }
+}
+
+/// The scheduled job: sends due deliveries; returns how many were delivered.
+pub async fn deliver_due(
+    state: &AppState,
+) -> std::result::Result<usize, techpass_store::StoreError> {
+    let now = state.clock.now().as_secs();
+    let claimed = state
+        .store
+        .claim_deliveries(now, now + LEASE_SECS, 50)
+        .await?;
+    let mut delivered = 0;
+    for d in claimed {
+        let webhook = match state.store.get_webhook(&d.webhook_id).await? {
+            Some(w) => w,
+            None => continue,
+        };
+        let Some(secret) = open_secret(state, &webhook) else {
+            state
+                .store
+                .record_delivery_attempt(&d.id, "failed", None, Some("secret unreadable"), now, now)
+                .await?;
+            continue;
+        };
+        let result = state
+            .http
+            .post(&webhook.url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, sign(&secret, now, &d.payload))
+            .header(EVENT_HEADER, &d.event)
+            .header(DELIVERY_HEADER, &d.id)
+            .body(d.payload.clone())
+            .send()
+            .await;
+        let (code, error) = match result {
+            Ok(r) if r.status().is_success() => (Some(i64::from(r.status().as_u16())), None),
+            Ok(r) => (
+                Some(i64::from(r.status().as_u16())),
+                Some(format!("answered {}", r.status())),
+            ),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        match error {
+            None => {
+                state
+                    .store
+                    .record_delivery_attempt(&d.id, "delivered", code, None, now, now)
+                    .await?;
+                delivered += 1;
+            }
+            Some(error) => {
+                let give_up = d.attempts >= MAX_ATTEMPTS;
+                let next = now + 30 * (1_i64 << d.attempts.clamp(0, 12));
+                state
+                    .store
+                    .record_delivery_attempt(
+                        &d.id,
+                        if give_up { "failed" } else { "pending" },
+                        code,
+                        Some(&error),
+                        next,
+                        now,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(delivered)
+}
