@@ -7,6 +7,7 @@ mod cli;
 mod discovery;
 mod gate;
 mod health;
+mod jobs;
 mod logout;
 mod provider;
 mod replicas;

@@ -1,0 +1,287 @@
+//! The scheduled jobs end to end: the account lifecycle under an injected clock, email through a
+//! real SMTP conversation on loopback, and signed webhooks checked by an independent HMAC.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use hmac::Mac;
+use techpass::tenancy::invitations::NewInvitation;
+use techpass_domain::{ManualClock, Timestamp};
+use techpass_store::testing::{Backend, TestDatabase};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::support::{browser, test_config, TempDir, TestServer};
+use crate::tenancy::{approved_tenant, signed_in, start_with_clock, user, DAY, T0};
+
+async fn lifecycle_reminds_once_then_disables_and_spares_the_exempt(backend: Backend) {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::lifecycle").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let bob = signed_in(&server, &browser(), "bob", "bob_lim@hdb.gov.sg").await;
+    let bob_user = state.store.get_user(&bob).await.unwrap().unwrap();
+    techpass::accounts::set_exempt(state, &bob_user, true, "test")
+        .await
+        .unwrap();
+    // Both used an app once at T0.
+    state.store.record_app_signin(&alice, T0).await.unwrap();
+    state.store.record_app_signin(&bob, T0).await.unwrap();
+
+    clock.set(Timestamp(T0 + 10 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 0);
+    clock.set(Timestamp(T0 + 84 * DAY));
+    let first = techpass::jobs::run_once(state).await;
+    assert_eq!(first.reminders, 1, "{first:?}");
+    let second = techpass::jobs::run_once(state).await;
+    assert_eq!(second.reminders, 0, "each reminder is sent once");
+    let mail = state
+        .store
+        .list_emails(Some("alice_tan@tech.gov.sg"), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(mail.len(), 1);
+    assert!(mail[0].body.contains("disabled"), "{}", mail[0].body);
+
+    clock.set(Timestamp(T0 + 90 * DAY));
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.transitions, 1, "{report:?}");
+    let alice_now = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(alice_now.status, "disabled");
+    assert_eq!(alice_now.status_reason.as_deref(), Some("inactive"));
+    assert!(
+        state
+            .store
+            .sessions_of_user(&alice)
+            .await
+            .unwrap()
+            .is_empty(),
+        "sessions ended"
+    );
+    assert_eq!(
+        state.store.get_user(&bob).await.unwrap().unwrap().status,
+        "registered",
+        "exempt"
+    );
+
+    clock.set(Timestamp(T0 + 181 * DAY));
+    techpass::jobs::run_once(state).await;
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "terminated"
+    );
+    server.stop().await;
+}
+
+crate::both_backends!(lifecycle_reminds_once_then_disables_and_spares_the_exempt);
+
+/// A minimal SMTP server (RFC 5321) on loopback that keeps every message it accepts.
+async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 sink ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            store.lock().unwrap().push(data.take().unwrap());
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 sink\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            break;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test]
+async fn invitation_email_goes_out_over_smtp_once() {
+    let (port, received) = smtp_sink().await;
+    let db = TestDatabase::new(Backend::Sqlite, "e2e::smtp")
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.mail.smtp_url = format!("smtp://127.0.0.1:{port}");
+    config.mail.from = "techpass@tech.gov.sg".into();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let server = TestServer::start_with(config, clock, dir, Some(db)).await;
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    techpass::tenancy::invitations::invite(
+        state,
+        &user(&alice),
+        &tenant,
+        NewInvitation {
+            email: "dave@vendorco.example".into(),
+            access_ends_at: Some(T0 + 30 * DAY),
+        },
+    )
+    .await
+    .unwrap();
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.emails_sent, 2, "approval and invitation: {report:?}");
+    assert_eq!(
+        techpass::jobs::run_once(state).await.emails_sent,
+        0,
+        "sent once"
+    );
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    let invitation = got
+        .iter()
+        .find(|m| m.contains("dave@vendorco.example"))
+        .unwrap();
+    assert!(
+        invitation.contains("Subject: You are invited to Tenant wiki"),
+        "{invitation}"
+    );
+    assert!(invitation.contains("/invite?token="));
+    let outbox = state.store.list_emails(None, 10, 0).await.unwrap();
+    assert!(outbox.iter().all(|m| m.sent_at.is_some()));
+    server.stop().await;
+}
+
+type Seen = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A tenant's webhook endpoint: answers the challenge, keeps each delivery.
+async fn webhook_receiver() -> (String, Seen) {
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let keep = keep.clone();
+            async move {
+                let text = String::from_utf8(body.to_vec()).unwrap();
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                keep.lock().unwrap().push((headers, text));
+                if value["type"] == "challenge" {
+                    axum::Json(serde_json::json!({ "challenge": value["challenge"] }))
+                } else {
+                    axum::Json(serde_json::json!({}))
+                }
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+/// The receiver's own check: `t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
+fn signature_valid(secret: &str, header: &str, body: &str) -> bool {
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value.to_string()),
+            Some(("v1", value)) => v1 = Some(value.to_string()),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    mac.verify_slice(&hex::decode(v1).unwrap_or_default())
+        .is_ok()
+}
+
+#[tokio::test]
+async fn webhooks_are_verified_then_signed_and_logged() {
+    let (url, seen) = webhook_receiver().await;
+    let Some((server, _clock)) = start_with_clock(Backend::Sqlite, "e2e::webhooks").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let admin = user(&alice);
+    let bad =
+        techpass::webhooks::create(state, &admin, &tenant, &url, &["user-created".into()]).await;
+    assert!(bad.is_err(), "unknown events are refused");
+    let created =
+        techpass::webhooks::create(state, &admin, &tenant, &url, &["user-invited".into()])
+            .await
+            .unwrap();
+    assert!(
+        created.webhook.verified,
+        "the endpoint echoed the challenge"
+    );
+    techpass::tenancy::invitations::invite(
+        state,
+        &admin,
+        &tenant,
+        NewInvitation {
+            email: "dave@vendorco.example".into(),
+            access_ends_at: Some(T0 + 30 * DAY),
+        },
+    )
+    .await
+    .unwrap();
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.webhooks_delivered, 1, "{report:?}");
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "challenge, then the event");
+    let (headers, body) = &seen[1];
+    assert_eq!(headers["techpass-event"], "user-invited");
+    let signature = headers["techpass-signature"].to_str().unwrap();
+    assert!(
+        signature_valid(&created.secret, signature, body),
+        "{signature}"
+    );
+    assert!(!signature_valid("another secret", signature, body));
+    assert!(!signature_valid(
+        &created.secret,
+        signature,
+        &body.replace("dave", "eve")
+    ));
+    let event: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(event["data"]["email"], "dave@vendorco.example");
+    assert!(!body.contains("token"), "no invitation secret in the event");
+    let log = techpass::webhooks::deliveries(state, &admin, &tenant, &created.webhook.id, 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, "delivered");
+    assert_eq!(log[0].last_status_code, Some(200));
+    server.stop().await;
+}
