@@ -334,11 +334,12 @@ macro_rules! account_impls {
                 // Count, then insert, as one unit: this first write takes the client's row lock
                 // (PostgreSQL) or the database write lock (SQLite), so concurrent adds for the
                 // client wait here and count what the winner added.
-                let known = sqlx::query("UPDATE clients SET enabled = enabled WHERE client_id = $1")
-                    .bind(&s.client_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let known =
+                    sqlx::query("UPDATE clients SET enabled = enabled WHERE client_id = $1")
+                        .bind(&s.client_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 if known == 0 {
                     // No client to add to (rather than a foreign-key error from the insert).
                     tx.rollback().await?;
