@@ -22,6 +22,7 @@ pub struct JobReport {
     pub reminders: usize,
     pub invitations_expired: usize,
     pub credential_reminders: usize,
+    pub review_reminders: usize,
     pub emails_sent: usize,
     pub webhooks_delivered: usize,
 }
@@ -40,6 +41,10 @@ pub async fn run_once(state: &AppState) -> JobReport {
     match credential_reminders(state).await {
         Ok(n) => report.credential_reminders = n,
         Err(e) => tracing::warn!(error = %e, "credential reminder job failed"),
+    }
+    match review_reminders(state).await {
+        Ok(n) => report.review_reminders = n,
+        Err(e) => tracing::warn!(error = %e, "access review reminder job failed"),
     }
     if let Some(smtp) = &state.smtp {
         match crate::mail::deliver_due(state, smtp).await {
@@ -287,6 +292,68 @@ async fn credential_reminders(state: &AppState) -> Result<usize, StoreError> {
             serde_json::json!({ "client_id": app.client_id, "secret_id": secret.id, "expires_at": secret.expires_at }),
         )
         .await;
+    }
+    Ok(sent)
+}
+
+/// Every `apps.access_review_interval_days`, the admins of each active tenant are asked to review
+/// who has access to its apps (once per tenant and period, whichever replica runs first).
+async fn review_reminders(state: &AppState) -> Result<usize, StoreError> {
+    let interval = i64::try_from(state.config.apps.access_review_interval_days)
+        .unwrap_or(0)
+        .saturating_mul(86_400);
+    if interval <= 0 {
+        return Ok(0);
+    }
+    let now = state.clock.now().as_secs();
+    let period = now - now.rem_euclid(interval);
+    let mut sent = 0;
+    let mut offset = 0;
+    loop {
+        let tenants = state
+            .store
+            .list_tenants(Some("active"), PAGE, offset)
+            .await?;
+        for tenant in &tenants {
+            // A tenant approved during this period is reviewed from the next one.
+            if tenant.status_at.unwrap_or(tenant.created_at) >= period {
+                continue;
+            }
+            if !state
+                .store
+                .record_notice(&tenant.id, "access.review", period, now)
+                .await?
+            {
+                continue;
+            }
+            sent += 1;
+            for admin in state.store.tenant_admins(&tenant.id).await? {
+                if let Some(addr) = state
+                    .store
+                    .get_user(&admin.user_id)
+                    .await?
+                    .and_then(|u| u.email)
+                {
+                    notify(
+                        state,
+                        Email {
+                            to: addr,
+                            subject: format!("Time to review who can use {}'s apps", tenant.name),
+                            body: format!(
+                                "Please review who has access to the apps of {}: open each app's access review in TechPass, check everyone still needs access, and remove those who do not.",
+                                tenant.name
+                            ),
+                            kind: "access.review",
+                        },
+                    )
+                    .await;
+                }
+            }
+        }
+        if (tenants.len() as i64) < PAGE {
+            break;
+        }
+        offset += PAGE;
     }
     Ok(sent)
 }
