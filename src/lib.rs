@@ -3,6 +3,7 @@
 //! in `techpass-domain`, the protocol in `techpass-oidc`, storage in `techpass-store`.
 
 pub mod accounts;
+pub mod api;
 pub mod config;
 pub mod http;
 pub mod jobs;

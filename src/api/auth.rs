@@ -49,7 +49,9 @@ impl FromRequestParts<AppState> for Actor {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        Ok(authenticate(state, &parts.method, &parts.headers).await?.actor)
+        Ok(authenticate(state, &parts.method, &parts.headers)
+            .await?
+            .actor)
     }
 }
 
@@ -94,7 +96,9 @@ async fn authenticate(state: &AppState, method: &Method, headers: &HeaderMap) ->
         });
     }
     let jar = CookieJar::from_headers(headers);
-    let cookie = jar.get(state.cookies.session()).map(|c| c.value().to_string());
+    let cookie = jar
+        .get(state.cookies.session())
+        .map(|c| c.value().to_string());
     if cookie.is_some() {
         if let Some(session) = current_session(state, cookie.as_deref()).await? {
             let actor = user_actor(state, method, headers, &session).await?;
@@ -116,10 +120,12 @@ async fn authenticate(state: &AppState, method: &Method, headers: &HeaderMap) ->
 /// tenant is active. Checked at every request, so withdrawing API access, disabling the app or
 /// suspending the tenant takes effect at once.
 async fn app_actor(state: &AppState, token: &str) -> ApiResult<Actor> {
-    let access = validate_access_token(state, token).await.map_err(|reason| {
-        tracing::info!(%reason, "the API refused an access token");
-        invalid_token("the access token is invalid, expired or revoked")
-    })?;
+    let access = validate_access_token(state, token)
+        .await
+        .map_err(|reason| {
+            tracing::info!(%reason, "the API refused an access token");
+            invalid_token("the access token is invalid, expired or revoked")
+        })?;
     let audience = api_audience(state);
     let for_api = match &access.claims["aud"] {
         serde_json::Value::String(aud) => aud == &audience,

@@ -51,8 +51,7 @@ pub mod paths {
     pub const APPS: &str = "/api/v1/tenants/{tenant_id}/apps";
     pub const APP: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}";
     pub const APP_SECRETS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets";
-    pub const APP_SECRET: &str =
-        "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets/{secret_id}";
+    pub const APP_SECRET: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets/{secret_id}";
     pub const APP_KEYS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/keys";
     pub const APP_ASSIGNMENTS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/assignments";
     pub const APP_ASSIGNMENT: &str =
@@ -273,10 +272,7 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
-        if let Some(value) = self
-            .challenge
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
+        if let Some(value) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
@@ -408,9 +404,7 @@ mod tests {
                 item.as_object()
                     .unwrap()
                     .keys()
-                    .filter(|k| {
-                        ["get", "post", "put", "patch", "delete"].contains(&k.as_str())
-                    })
+                    .filter(|k| ["get", "post", "put", "patch", "delete"].contains(&k.as_str()))
                     .map(move |m| (m.clone(), path.clone()))
             })
             .collect();
@@ -424,9 +418,32 @@ mod tests {
     #[test]
     fn pages_are_bounded() {
         assert_eq!(Page::default().bounds().unwrap(), (50, 0));
-        assert!(Page { limit: Some(201), offset: None }.bounds().is_err());
-        assert!(Page { limit: Some(0), offset: None }.bounds().is_err());
-        assert!(Page { limit: None, offset: Some(-1) }.bounds().is_err());
-        assert_eq!(Page { limit: Some(200), offset: Some(3) }.bounds().unwrap(), (200, 3));
+        assert!(Page {
+            limit: Some(201),
+            offset: None
+        }
+        .bounds()
+        .is_err());
+        assert!(Page {
+            limit: Some(0),
+            offset: None
+        }
+        .bounds()
+        .is_err());
+        assert!(Page {
+            limit: None,
+            offset: Some(-1)
+        }
+        .bounds()
+        .is_err());
+        assert_eq!(
+            Page {
+                limit: Some(200),
+                offset: Some(3)
+            }
+            .bounds()
+            .unwrap(),
+            (200, 3)
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! HTTP. One test binary, modules per area, so it links once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api;
 mod cli;
 mod discovery;
 mod gate;

@@ -1,0 +1,174 @@
+//! A tenant's webhooks over the API: register (the signing secret is shown once, in the 201),
+//! list, delete, send the challenge again, and read the delivery log. Thin handlers over
+//! [`crate::webhooks`]; the sealed secret never leaves the store.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use techpass_store::DeliveryRecord;
+
+use super::{created, paths, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Page};
+use crate::state::AppState;
+use crate::tenancy::Actor;
+use crate::webhooks::{self, CreatedWebhook, WebhookInfo};
+
+#[utoipa::path(
+    get,
+    path = paths::WEBHOOKS,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path)),
+    responses(
+        (status = 200, body = [WebhookInfo]),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> ApiResult<Json<Vec<WebhookInfo>>> {
+    Ok(Json(webhooks::list(&state, &actor, &tenant_id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct NewWebhook {
+    /// Where events are POSTed (http(s)).
+    pub url: String,
+    /// Some of `user-invited`, `user-updated`, `user-deleted`, `app-credentials-expiring`.
+    pub events: Vec<String>,
+}
+
+/// Registers a webhook and sends it the challenge at once (`verified` says whether it
+/// answered); only a verified webhook receives events.
+#[utoipa::path(
+    post,
+    path = paths::WEBHOOKS,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path)),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, body = CreatedWebhook),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(tenant_id): ApiPath<String>,
+    ApiJson(new): ApiJson<NewWebhook>,
+) -> ApiResult<Response> {
+    let made = webhooks::create(&state, &actor, &tenant_id, &new.url, &new.events).await?;
+    Ok(created(made))
+}
+
+#[utoipa::path(
+    delete,
+    path = paths::WEBHOOK,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    webhooks::delete(&state, &actor, &tenant_id, &webhook_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// Whether the endpoint echoed the challenge.
+    pub verified: bool,
+}
+
+/// Sends the challenge again (after fixing the endpoint).
+#[utoipa::path(
+    post,
+    path = paths::WEBHOOK_VERIFY,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path)),
+    responses(
+        (status = 200, body = Verification),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn verify_webhook(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<Verification>> {
+    let verified = webhooks::reverify(&state, &actor, &tenant_id, &webhook_id).await?;
+    Ok(Json(Verification { verified }))
+}
+
+/// One delivery of an event to a webhook, with its latest attempt.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    pub event: String,
+    /// The body that was (or will be) signed and sent.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub attempts: i64,
+    /// `pending`, `delivered` or `failed` (given up).
+    pub status: String,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+impl From<DeliveryRecord> for DeliveryView {
+    fn from(d: DeliveryRecord) -> Self {
+        DeliveryView {
+            payload: serde_json::from_str(&d.payload)
+                .unwrap_or(serde_json::Value::String(d.payload)),
+            id: d.id,
+            event: d.event,
+            created_at: d.created_at,
+            next_attempt_at: d.next_attempt_at,
+            attempts: d.attempts,
+            status: d.status,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
+/// The delivery log, newest first.
+#[utoipa::path(
+    get,
+    path = paths::WEBHOOK_DELIVERIES,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path), Page),
+    responses(
+        (status = 200, body = [DeliveryView]),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<Json<Vec<DeliveryView>>> {
+    let (limit, offset) = page.bounds()?;
+    let list = webhooks::deliveries(&state, &actor, &tenant_id, &webhook_id, limit, offset).await?;
+    Ok(Json(list.into_iter().map(DeliveryView::from).collect()))
+}
