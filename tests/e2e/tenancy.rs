@@ -708,6 +708,68 @@ async fn tenant_state_and_access_gate_every_refresh(backend: Backend) {
     server.stop().await;
 }
 
+/// An officer invited before registering registers in the same step, and must accept the terms.
+#[tokio::test]
+async fn an_invited_officer_registers_while_accepting() {
+    let Some((server, _clock)) = start_with_clock(Backend::Sqlite, "e2e::invited_officer").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    tenancy::invitations::invite(
+        state,
+        &user(&alice),
+        &tenant,
+        NewInvitation {
+            email: "bob_lim@hdb.gov.sg".into(),
+            access_ends_at: None,
+        },
+    )
+    .await
+    .unwrap();
+    let link = invitation_link(&server, "bob_lim@hdb.gov.sg").await;
+    let b = browser();
+    let page = open_link(&server, &b, &link, "bob").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("accept_terms"),
+        "an unregistered officer registers here"
+    );
+    // Without ticking the terms: refused, nothing written.
+    let csrf = field(&html, "csrf_token");
+    let refused = b
+        .post(server.url("/invite"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let bob = state
+        .store
+        .find_users_by_email("bob_lim@hdb.gov.sg")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(bob.status, "unregistered");
+    let accepted = accept(&server, &b, &html).await;
+    assert_eq!(accepted.status(), 200);
+    let bob = state.store.get_user(&bob.id).await.unwrap().unwrap();
+    assert_eq!(bob.status, "registered");
+    assert_eq!(
+        bob.terms_version.as_deref(),
+        Some(state.config.accounts.terms_version.as_str())
+    );
+    assert!(bob.registered_at.is_some());
+    assert_eq!(
+        bob.access_ends_at, None,
+        "an officer's account has no end date"
+    );
+    server.stop().await;
+}
+
 crate::both_backends!(
     vendor_invited_accepts_signs_in_then_expires,
     invitation_links_that_cannot_be_used,
