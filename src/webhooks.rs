@@ -81,10 +81,18 @@ pub async fn create(
     events: &[String],
 ) -> Result<CreatedWebhook> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
+    if tenant.status != techpass_domain::tenancy::TenantStatus::Active.as_str() {
+        return Err(TenancyError::Conflict(
+            "only an active tenant can register webhooks".into(),
+        ));
+    }
     validate_redirect_uri(url)
         .map_err(|e| TenancyError::Invalid(format!("webhook URL {url} {e}")))?;
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(TenancyError::Invalid("a webhook URL is http(s)".into()));
+    // https only; plain http to a loopback receiver only in development, so a production
+    // TechPass never posts to its own host's internal services in the clear.
+    let development = state.config.mode == crate::config::Mode::Development;
+    if !(url.starts_with("https://") || (development && url.starts_with("http://"))) {
+        return Err(TenancyError::Invalid("a webhook URL must use https".into()));
     }
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         return Err(TenancyError::Invalid(format!(
@@ -93,7 +101,7 @@ pub async fn create(
         )));
     }
     let id = new_id("whk");
-    let secret = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let secret = crate::tenancy::random_secret()?;
     let sealed = state
         .sealer
         .seal(&id, secret.as_bytes())

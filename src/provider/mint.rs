@@ -192,15 +192,18 @@ pub fn id_token(state: &AppState, input: &IdTokenInput<'_>) -> Result<Option<Str
         .map_err(OAuthError::server_error)
 }
 
-/// A new refresh token in `grant_id`'s family, valid for the idle lifetime (capped by the grant).
+/// A new refresh token in `grant_id`'s family, valid for the idle lifetime (the app's own
+/// choice within the platform's, capped by the grant).
 pub async fn refresh_token(
     state: &AppState,
     grant_id: &str,
     grant_expires_at: i64,
+    app_idle_secs: Option<i64>,
 ) -> Result<String, OAuthError> {
     let now = state.clock.now().as_secs();
     let token = Secrets::random_token().map_err(OAuthError::server_error)?;
-    let idle = state.config.tokens.refresh_token_idle_secs as i64;
+    let platform = state.config.tokens.refresh_token_idle_secs as i64;
+    let idle = app_idle_secs.map_or(platform, |i| i.clamp(1, platform));
     state
         .store
         .insert_refresh_token(&RefreshTokenRecord {

@@ -305,7 +305,15 @@ async fn authorization_code(
     )?;
     let refresh_token =
         if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
-            Some(mint::refresh_token(state, &grant.id, grant.expires_at).await?)
+            Some(
+                mint::refresh_token(
+                    state,
+                    &grant.id,
+                    grant.expires_at,
+                    client.refresh_token_idle_secs,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -418,7 +426,13 @@ async fn refresh(
             access_token: &access.token,
         },
     )?;
-    let next = mint::refresh_token(state, &grant.id, grant.expires_at).await?;
+    let next = mint::refresh_token(
+        state,
+        &grant.id,
+        grant.expires_at,
+        client.refresh_token_idle_secs,
+    )
+    .await?;
     Ok(mint::token_response(access, id_token, Some(next), &scope))
 }
 

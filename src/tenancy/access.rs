@@ -31,12 +31,7 @@ async fn resolve(
 ) -> Result<(&'static str, String)> {
     match p {
         Principal::User(who) => {
-            let user = crate::accounts::find_user(state, who)
-                .await
-                .map_err(|e| match e {
-                    crate::accounts::AccountError::Store(s) => TenancyError::Store(s),
-                    other => TenancyError::Invalid(other.to_string()),
-                })?;
+            let user = super::find_user(state, who).await?;
             Ok((PRINCIPAL_USER, user.id))
         }
         Principal::Group(id) => {
@@ -184,7 +179,9 @@ pub async fn delete_group(
     group_id: &str,
 ) -> Result<()> {
     let group = tenant_group(state, actor, tenant_id, group_id).await?;
-    state.store.delete_group(&group.id).await?;
+    if !state.store.delete_group(&group.id).await? {
+        return Err(TenancyError::NotFound("group"));
+    }
     audit(
         state,
         actor,
@@ -385,6 +382,9 @@ pub async fn review(
         .collect())
 }
 
+/// The most people one bulk removal names.
+pub const MAX_BULK: usize = 500;
+
 /// Removes the direct access of each listed user (group access is changed on the group).
 /// Returns how many assignments were removed.
 pub async fn remove_in_bulk(
@@ -394,6 +394,11 @@ pub async fn remove_in_bulk(
     client_id: &str,
     user_ids: &[String],
 ) -> Result<usize> {
+    if user_ids.len() > MAX_BULK {
+        return Err(TenancyError::Invalid(format!(
+            "at most {MAX_BULK} people at a time"
+        )));
+    }
     let app = apps::get(state, actor, tenant_id, client_id).await?;
     let mut removed = 0;
     for user_id in user_ids {

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use techpass_domain::client::validate_redirect_uri;
 use techpass_domain::tenancy::TenantStatus;
 use techpass_oidc::assertion::parse_client_jwks;
-use techpass_oidc::Secrets;
 use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
 
 use super::{admin_tenant, audit, Actor, Result, TenancyError};
@@ -228,6 +227,11 @@ pub async fn update(
             state.config.tokens.refresh_token_idle_secs,
         )?;
     }
+    if changes.api_access.is_some() && matches!(actor, Actor::App { .. }) {
+        return Err(TenancyError::Forbidden(
+            "an automation app cannot grant API access",
+        ));
+    }
     if let Some(api) = changes.api_access {
         if api && !grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
             return Err(invalid(
@@ -323,7 +327,7 @@ pub async fn add_secret(
         }
     };
     let now = state.clock.now().as_secs();
-    let secret = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let secret = super::random_secret()?;
     let record = ClientSecretRecord {
         id: super::new_id("sec"),
         client_id: app.client_id.clone(),
@@ -421,7 +425,9 @@ pub async fn set_keys(
             .map_err(|e| TenancyError::Invalid(format!("the key set is not usable: {e}")))?;
         app.jwks = Some(jwks.to_string());
     }
-    state.store.update_client(&app).await?;
+    if !state.store.update_client(&app).await? {
+        return Err(TenancyError::NotFound("app"));
+    }
     audit(
         state,
         actor,

@@ -11,7 +11,6 @@ use techpass_domain::tenancy::{
     check_access_end, combined_access_end, email_matches, InvitationStatus, TenantStatus,
 };
 use techpass_domain::Timestamp;
-use techpass_oidc::Secrets;
 use techpass_store::{AcceptOutcome, Acceptance, InvitationRecord, TenantRecord, UserRecord};
 
 use super::{admin_tenant, audit, new_id, normalise_email, Actor, Result, TenancyError};
@@ -79,7 +78,7 @@ pub async fn invite(
     let policy = state.config.invitations.policy();
     check_access_end(kind, new.access_ends_at.map(Timestamp), &policy, now)
         .map_err(|e| TenancyError::Invalid(e.to_string()))?;
-    let token = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let token = super::random_secret()?;
     let invitation = InvitationRecord {
         id: new_id("inv"),
         tenant_id: tenant.id.clone(),
@@ -150,7 +149,7 @@ pub async fn resend(
     invitation_id: &str,
 ) -> Result<InvitationRecord> {
     let (tenant, invitation) = tenant_invitation(state, actor, tenant_id, invitation_id).await?;
-    let token = Secrets::random_token().map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let token = super::random_secret()?;
     let expires_at = state
         .clock
         .now()

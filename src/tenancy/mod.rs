@@ -148,6 +148,24 @@ pub async fn audit(
     .await;
 }
 
+/// The user named by an id or email address (unknown → `NotFound`, several → `Invalid`).
+pub async fn find_user(state: &AppState, who: &str) -> Result<techpass_store::UserRecord> {
+    crate::accounts::find_user(state, who)
+        .await
+        .map_err(|e| match e {
+            crate::accounts::AccountError::Store(s) => TenancyError::Store(s),
+            crate::accounts::AccountError::NotFound(_) => TenancyError::NotFound("user"),
+            other => TenancyError::Invalid(other.to_string()),
+        })
+}
+
+/// A fresh 256-bit random value; failure of the random source is a server fault, not the
+/// caller's.
+pub fn random_secret() -> Result<String> {
+    techpass_oidc::Secrets::random_token()
+        .map_err(|e| TenancyError::Store(StoreError::Backend(e.to_string())))
+}
+
 /// A new random id with a prefix saying what it is.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())

@@ -215,32 +215,70 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<TenantRecord>> {
+    let page = |tenants: Vec<TenantRecord>| -> Vec<TenantRecord> {
+        tenants
+            .into_iter()
+            .filter(|t| status.is_none_or(|s| t.status == s.as_str()))
+            .skip(offset.max(0) as usize)
+            .take(limit.max(0) as usize)
+            .collect()
+    };
     match actor {
         a if a.is_platform_admin() => Ok(state
             .store
             .list_tenants(status.map(TenantStatus::as_str), limit, offset)
             .await?),
-        Actor::User { id, .. } => Ok(state
-            .store
-            .tenants_of_admin(id)
-            .await?
-            .into_iter()
-            .filter(|t| status.is_none_or(|s| t.status == s.as_str()))
-            .skip(offset.max(0) as usize)
-            .take(limit.max(0) as usize)
-            .collect()),
-        Actor::App { tenant_id, .. } => Ok(state
-            .store
-            .get_tenant(tenant_id)
-            .await?
-            .into_iter()
-            .collect()),
+        Actor::User { id, .. } => {
+            // The tenants they administer, and the requests they made (pending or rejected).
+            let mut tenants = state.store.tenants_of_admin(id).await?;
+            for t in state.store.tenants_requested_by(id).await? {
+                if !tenants.iter().any(|x| x.id == t.id) {
+                    tenants.push(t);
+                }
+            }
+            tenants.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+            Ok(page(tenants))
+        }
+        Actor::App { tenant_id, .. } => Ok(page(
+            state
+                .store
+                .get_tenant(tenant_id)
+                .await?
+                .into_iter()
+                .collect(),
+        )),
         _ => Ok(Vec::new()),
     }
 }
 
+/// A tenant, for its admins, platform admins, its automation app, and the officer who asked
+/// for it (who follows the request before it is approved).
 pub async fn get(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
-    admin_tenant(state, actor, tenant_id).await
+    match admin_tenant(state, actor, tenant_id).await {
+        Err(TenancyError::Forbidden(why)) => {
+            let tenant = state
+                .store
+                .get_tenant(tenant_id)
+                .await?
+                .ok_or(TenancyError::NotFound("tenant"))?;
+            if actor.user_id() == Some(tenant.requested_by.as_str()) {
+                Ok(tenant)
+            } else {
+                Err(TenancyError::Forbidden(why))
+            }
+        }
+        other => other,
+    }
+}
+
+/// Who administers a tenant is a decision for people: an automation app may not change it.
+fn people_only(actor: &Actor) -> Result<()> {
+    if matches!(actor, Actor::App { .. }) {
+        return Err(TenancyError::Forbidden(
+            "an automation app cannot change who administers a tenant",
+        ));
+    }
+    Ok(())
 }
 
 /// The first platform admin (from the command line): the person must have signed in once.
@@ -275,13 +313,9 @@ pub async fn add_admin(
     tenant_id: &str,
     who: &str,
 ) -> Result<UserRecord> {
+    people_only(actor)?;
     let tenant = admin_tenant(state, actor, tenant_id).await?;
-    let user = crate::accounts::find_user(state, who)
-        .await
-        .map_err(|e| match e {
-            crate::accounts::AccountError::Store(s) => TenancyError::Store(s),
-            other => TenancyError::Invalid(other.to_string()),
-        })?;
+    let user = super::find_user(state, who).await?;
     if !registered_officer(&user) {
         return Err(TenancyError::Invalid(
             "a tenant admin must be a registered public officer".into(),
@@ -319,6 +353,7 @@ pub async fn remove_admin(
     tenant_id: &str,
     user_id: &str,
 ) -> Result<()> {
+    people_only(actor)?;
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     match state.store.remove_tenant_admin(&tenant.id, user_id).await {
         Ok(true) => {}

@@ -489,6 +489,11 @@ fn on_a(ok: u16) -> [u16; 7] {
     [ok, ok, 403, 403, ok, 403, 401]
 }
 
+/// As [`on_a`] for decisions reserved to people: A's automation app is refused too.
+fn people_on_a(ok: u16) -> [u16; 7] {
+    [ok, ok, 403, 403, 403, 403, 401]
+}
+
 /// Statuses of a route on tenant B.
 fn on_b(ok: u16) -> [u16; 7] {
     [ok, 403, ok, 403, 403, 403, 401]
@@ -539,9 +544,9 @@ fn cases() -> Vec<Case> {
             paths::ADMINS,
             F::NotCoAdmin,
             Some(r#"{"user":"{candidate}"}"#),
-            on_a(201),
+            people_on_a(201),
         ),
-        case("delete", paths::ADMIN, F::CoAdmin, None, on_a(204)),
+        case("delete", paths::ADMIN, F::CoAdmin, None, people_on_a(204)),
         case("get", paths::INVITATIONS, F::None, None, on_a(200)),
         case(
             "post",
@@ -573,6 +578,14 @@ fn cases() -> Vec<Case> {
             F::None,
             Some(r#"{"name":"Renamed {n}"}"#),
             on_a(200),
+        ),
+        // An automation app cannot hand out API access (not even to itself).
+        case(
+            "patch",
+            paths::APP,
+            F::FreshApp,
+            Some(r#"{"api_access":false}"#),
+            people_on_a(200),
         ),
         case("get", paths::APP_SECRETS, F::None, None, on_a(200)),
         case(

@@ -83,6 +83,20 @@ pub async fn approved_tenant(server: &TestServer, alice: &str, slug: &str) -> St
     .await
     .unwrap();
     assert_eq!(tenant.status, "requested");
+    // The requester follows the request before it is approved; nobody else sees it.
+    let seen = tenancy::tenants::get(&server.state, &user(alice), &tenant.id)
+        .await
+        .unwrap();
+    assert_eq!(seen.status, "requested");
+    let mine = tenancy::tenants::list(&server.state, &user(alice), None, 50, 0)
+        .await
+        .unwrap();
+    assert!(mine.iter().any(|t| t.id == tenant.id));
+    let stranger = tenancy::tenants::get(&server.state, &user("someone-else"), &tenant.id).await;
+    assert!(
+        matches!(stranger, Err(TenancyError::Forbidden(_))),
+        "{stranger:?}"
+    );
     let approved = tenancy::tenants::decide(
         &server.state,
         &Actor::Operator,

@@ -187,6 +187,18 @@ async fn tenant_admins_are_added_and_listed(db: &TestDatabase) {
         .collect();
     assert_eq!(of_u1, vec!["t1", "t2"]);
     assert!(store.tenants_of_admin("u9").await.unwrap().is_empty());
+    let mut mine = tenant("t3", 30);
+    mine.requested_by = "u7".into();
+    store.insert_tenant(&mine).await.unwrap();
+    let requested: Vec<_> = store
+        .tenants_requested_by("u7")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(requested, vec!["t3"]);
+    assert!(store.tenants_requested_by("u1").await.unwrap().is_empty());
     assert!(store.is_tenant_admin("t1", "u2").await.unwrap());
     assert!(!store.is_tenant_admin("t2", "u2").await.unwrap());
 }

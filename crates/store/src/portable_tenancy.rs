@@ -211,6 +211,19 @@ macro_rules! tenancy_impls {
                 .await?)
             }
 
+            async fn tenants_requested_by(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::TenantRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::TenantRecord>(&format!(
+                    "SELECT {} FROM tenants WHERE requested_by = $1 ORDER BY created_at, id",
+                    $crate::portable::TENANT_COLUMNS
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn is_tenant_admin(
                 &self,
                 tenant_id: &str,

@@ -84,6 +84,9 @@ pub trait TenantStore {
     /// Tenants the user administers, oldest first.
     async fn tenants_of_admin(&self, user_id: &str) -> Result<Vec<TenantRecord>, StoreError>;
 
+    /// Tenants the user asked for (whatever their status), oldest first.
+    async fn tenants_requested_by(&self, user_id: &str) -> Result<Vec<TenantRecord>, StoreError>;
+
     async fn is_tenant_admin(&self, tenant_id: &str, user_id: &str) -> Result<bool, StoreError>;
 
     /// Makes the user a platform admin. False if they already are.
