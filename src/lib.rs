@@ -9,6 +9,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
+pub mod portal;
 pub mod provider;
 pub mod ratelimit;
 pub mod server;

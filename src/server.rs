@@ -482,6 +482,23 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         state.metadata.issuer,
         state.store.backend()
     );
+    if crate::web::dev::enabled(&state) {
+        if let Err(e) = crate::web::dev::ensure_demo_app(&state).await {
+            tracing::warn!(error = %e, "could not register the development demo app");
+        }
+        // A log line, not stdout: whoever reads the serving line may have closed the pipe.
+        let base = state
+            .metadata
+            .issuer
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
+        tracing::info!(
+            demo_app = %format!("{base}/dev/demo"),
+            outbox = %format!("{base}/dev/outbox"),
+            "development pages: a demo app and the email outbox"
+        );
+    }
     let result = serve_until(listener, crate::http::app(state), shutdown_signal(), grace).await;
     background.abort();
     jobs.abort();

@@ -69,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::provider::credential_router(&state))
         .merge(crate::web::router())
         .merge(crate::web::invitation::router())
+        .merge(crate::portal::router())
+        .merge(crate::web::dev::router())
         .merge(crate::api::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(

@@ -190,6 +190,7 @@ fn render(
             tenant_name => invited.tenant.name,
             email => invited.invitation.email,
             name => user.name,
+            signed_in_email => user.email,
             access_ends => invited.invitation.access_ends_at.map(super::date),
             expires => super::date(invited.invitation.expires_at),
             registers => invited.registers,

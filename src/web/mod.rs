@@ -2,6 +2,7 @@
 //! sheet served from our own origin, and the headers every page carries (a strict CSP that
 //! forbids framing and third-party resources, no caching of personal pages).
 
+pub mod dev;
 pub mod invitation;
 
 use axum::http::{header, HeaderValue, StatusCode};
@@ -42,7 +43,12 @@ impl Pages {
             ),
             ("register.html", include_str!("templates/register.html")),
             ("invitation.html", include_str!("templates/invitation.html")),
-        ] {
+            ("dev_outbox.html", include_str!("templates/dev_outbox.html")),
+            ("dev_demo.html", include_str!("templates/dev_demo.html")),
+        ]
+        .into_iter()
+        .chain(crate::portal::TEMPLATES.iter().copied())
+        {
             env.add_template(name, source)?;
         }
         Ok(Pages { env })

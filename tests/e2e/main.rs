@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod api;
+mod browser;
 mod cli;
+mod dev;
 mod discovery;
 mod gate;
 mod health;
 mod jobs;
 mod logout;
+mod portal;
 mod provider;
 mod replicas;
 mod shutdown;

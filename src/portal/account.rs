@@ -1,0 +1,199 @@
+//! "My account" (`/portal`): the signed-in person as TechPass knows them, the apps they can use,
+//! their active sessions, and "sign out everywhere" (every session ended with back-channel
+//! logout to its apps, every grant revoked; the account stays as it is). It must not change
+//! the account's status: suspending is a platform admin's act ([`crate::accounts::suspend`]).
+
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::CookieJar;
+use serde::Serialize;
+use techpass_store::{AuditRecord, StoreError, UserRecord};
+
+use super::{
+    confirm, date, datetime, paths, render, slice, Confirm, Fields, Flash, Me, Page, Pager, Posted,
+};
+use crate::provider::logout::{end_session, SessionRef};
+use crate::signin::routes::removal;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::PORTAL, get(page))
+        .route(paths::SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
+}
+
+pub fn account_type_label(kind: &str) -> &'static str {
+    match kind {
+        "public_officer" => "Public officer",
+        "vendor" => "Vendor",
+        _ => "Unknown",
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct AppLink {
+    name: String,
+    tenant: String,
+    homepage: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    current: bool,
+    upstream: String,
+    signed_in: String,
+    last_seen: String,
+    ends: String,
+}
+
+/// The enabled apps of active tenants the person is assigned to (directly or through a
+/// group). A stop-gap read: no service function lists a person's apps yet, so this walks the
+/// active tenants' apps (the first 1,000 tenants).
+async fn my_apps(state: &AppState, user: &UserRecord) -> Result<Vec<AppLink>, StoreError> {
+    const BATCH: i64 = 200;
+    let mut apps = Vec::new();
+    let mut offset = 0;
+    while offset < 1_000 {
+        let tenants = state
+            .store
+            .list_tenants(Some("active"), BATCH, offset)
+            .await?;
+        for tenant in &tenants {
+            for app in state.store.clients_of_tenant(&tenant.id).await? {
+                if app.enabled && state.store.has_access(&app.client_id, &user.id).await? {
+                    apps.push(AppLink {
+                        name: app.name,
+                        tenant: tenant.name.clone(),
+                        homepage: app.homepage,
+                    });
+                }
+            }
+        }
+        if (tenants.len() as i64) < BATCH {
+            break;
+        }
+        offset += BATCH;
+    }
+    Ok(apps)
+}
+
+async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    let q = Fields::query(q);
+    let unavailable = |e: StoreError| super::error_page(&state, e.into());
+    let apps = my_apps(&state, &me.user).await.map_err(unavailable)?;
+    // A read with no service function: the person's own sessions.
+    let mut sessions = state
+        .store
+        .sessions_of_user(&me.user.id)
+        .await
+        .map_err(unavailable)?;
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    let count = sessions.len();
+    let page = q.page();
+    let (sessions, more) = slice(sessions, page);
+    let sessions: Vec<SessionView> = sessions
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.id_hash == me.session.id_hash,
+            upstream: state
+                .upstreams
+                .get(&s.upstream)
+                .map(|u| u.connector.display_name().to_string())
+                .unwrap_or_else(|| s.upstream.clone()),
+            signed_in: datetime(s.auth_time),
+            last_seen: datetime(s.last_seen_at),
+            ends: datetime(s.expires_at),
+        })
+        .collect();
+    let upstream = state
+        .upstreams
+        .get(&me.session.upstream)
+        .map(|u| u.connector.display_name().to_string())
+        .unwrap_or_else(|| me.session.upstream.clone());
+    let user = &me.user;
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/account.html",
+        minijinja::context! {
+            name => user.name,
+            email => user.email,
+            account_type => account_type_label(&user.account_type),
+            status => user.status,
+            access_ends => user.access_ends_at.map(date),
+            registered => user.registered_at.map(date),
+            upstream => upstream,
+            apps => apps,
+            sessions => sessions,
+            session_count => count,
+            pager => Pager::new(paths::PORTAL, &[], page, more),
+            sign_out_everywhere => paths::SIGN_OUT_EVERYWHERE,
+            area => "account",
+        },
+    ))
+}
+
+/// Ends every session of the person (this one too) and revokes every grant, after a
+/// confirmation.
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Posted { me, fields }: Posted,
+) -> Page {
+    if !fields.confirmed() {
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: "Sign out everywhere?".into(),
+                text: "This ends every TechPass session of yours, on every device and browser, including this one, and signs you out of the apps you use with TechPass. You will need to sign in again.".into(),
+                items: vec![],
+                action: paths::SIGN_OUT_EVERYWHERE.into(),
+                button: "Sign out everywhere",
+                cancel: paths::PORTAL.into(),
+            },
+        ));
+    }
+    let unavailable = |e: StoreError| super::error_page(&state, e.into());
+    let sessions = state
+        .store
+        .sessions_of_user(&me.user.id)
+        .await
+        .map_err(unavailable)?;
+    for s in &sessions {
+        // Back-channel logouts continue in the background.
+        drop(end_session(&state, &SessionRef::from(s), None).await);
+    }
+    // Grants whose session has already ended still hold refresh tokens (as a suspension does).
+    let now = state.clock.now().as_secs();
+    let revoked = state
+        .store
+        .revoke_grants_of_user(&me.user.id, now)
+        .await
+        .map_err(unavailable)?;
+    crate::signin::audit(
+        &state,
+        AuditRecord {
+            at: now,
+            event: "signout.everywhere".into(),
+            outcome: "success".into(),
+            actor: Some(me.user.id.clone()),
+            subject: Some(me.user.id.clone()),
+            upstream: Some(me.session.upstream.clone()),
+            details:
+                serde_json::json!({ "sessions_ended": sessions.len(), "grants_revoked": revoked })
+                    .to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok((
+        jar.remove(removal(&state, state.cookies.session())),
+        Redirect::to("/?signed_out=1"),
+    )
+        .into_response())
+}

@@ -1,0 +1,529 @@
+//! The platform admins' pages under `/portal/admin`: the onboarding queue (approve, or reject
+//! with a reason), every tenant (suspend with a reason, reinstate), people (search, suspend
+//! with a reason, reinstate, exempt from the lifecycle jobs) and the signing keys (list,
+//! rotate). Each handler checks the person is a platform admin first, then calls the one
+//! service function ([`crate::tenancy::tenants::decide`], [`crate::accounts`], the key manager).
+//! It must not change a tenant's or a person's state by any other path.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use techpass_domain::tenancy::{TenantAction, TenantStatus};
+use techpass_oidc::KeyError;
+use techpass_store::UserRecord;
+
+use super::account::account_type_label;
+use super::tenants::TenantView;
+use super::{
+    confirm, datetime, done, emails_of, error_page, fill, form_failure, paths, render, trim,
+    window, Confirm, Fields, Flash, Me, Page, Pager, Posted,
+};
+use crate::accounts::{self, AccountError};
+use crate::state::AppState;
+use crate::tenancy::tenants;
+use crate::tenancy::{require_platform_admin, TenancyError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::ADMIN, get(index))
+        .route(paths::ADMIN_QUEUE, get(queue))
+        .route(paths::ADMIN_TENANTS, get(all_tenants))
+        .route(paths::ADMIN_DECISION, post(decide))
+        .route(paths::ADMIN_USERS, get(users))
+        .route(paths::ADMIN_USER_SUSPEND, post(suspend))
+        .route(paths::ADMIN_USER_REINSTATE, post(reinstate))
+        .route(paths::ADMIN_USER_EXEMPT, post(exempt))
+        .route(paths::ADMIN_KEYS, get(keys))
+        .route(paths::ADMIN_KEYS_ROTATE, post(rotate))
+}
+
+/// Platform admins only: the page saying so for anyone else.
+fn platform_admin(state: &AppState, me: &Me) -> Result<(), Response> {
+    require_platform_admin(&me.actor).map_err(|e| error_page(state, e))
+}
+
+async fn index(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    platform_admin(&state, &me)?;
+    let q = Fields::query(q);
+    let waiting = tenants::list(
+        &state,
+        &me.actor,
+        Some(TenantStatus::Requested),
+        (super::PER_PAGE + 1) as i64,
+        0,
+    )
+    .await
+    .map_err(|e| error_page(&state, e))?
+    .len();
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/admin.html",
+        minijinja::context! {
+            waiting => waiting,
+            more_waiting => waiting > super::PER_PAGE,
+            sections => minijinja::context! {
+                queue => paths::ADMIN_QUEUE, tenants => paths::ADMIN_TENANTS,
+                users => paths::ADMIN_USERS, keys => paths::ADMIN_KEYS, audit => paths::ADMIN_AUDIT,
+            },
+        },
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct TenantRow {
+    tenant: TenantView,
+    requester: String,
+    decide: String,
+}
+
+/// Tenants with a status (any when `None`), one page, for the queue and the tenants list.
+async fn tenant_rows(
+    state: &AppState,
+    me: &Me,
+    status: Option<TenantStatus>,
+    page: u32,
+) -> Result<(Vec<TenantRow>, bool), Response> {
+    let (limit, offset) = window(page);
+    let found = tenants::list(state, &me.actor, status, limit, offset)
+        .await
+        .map_err(|e| error_page(state, e))?;
+    let (found, more) = trim(found);
+    let ids: Vec<String> = found.iter().map(|t| t.requested_by.clone()).collect();
+    let names = emails_of(state, &ids).await?;
+    let rows = found
+        .iter()
+        .map(|t| TenantRow {
+            tenant: TenantView::from(t),
+            requester: names
+                .get(&t.requested_by)
+                .cloned()
+                .unwrap_or_else(|| t.requested_by.clone()),
+            decide: fill(paths::ADMIN_DECISION, &[("tenant_id", &t.id)]),
+        })
+        .collect();
+    Ok((rows, more))
+}
+
+async fn queue(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    let q = Fields::query(q);
+    show_queue(&state, &me, q.page(), Flash::from_query(&q)).await
+}
+
+async fn show_queue(state: &AppState, me: &Me, page: u32, flash: Flash) -> Page {
+    platform_admin(state, me)?;
+    let (rows, more) = tenant_rows(state, me, Some(TenantStatus::Requested), page).await?;
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/admin_queue.html",
+        minijinja::context! {
+            requests => rows,
+            admin_section => "queue",
+            pager => Pager::new(paths::ADMIN_QUEUE, &[], page, more),
+        },
+    ))
+}
+
+async fn all_tenants(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    let q = Fields::query(q);
+    let status = q.opt("status");
+    show_tenants(
+        &state,
+        &me,
+        status.as_deref(),
+        q.page(),
+        Flash::from_query(&q),
+    )
+    .await
+}
+
+async fn show_tenants(
+    state: &AppState,
+    me: &Me,
+    status: Option<&str>,
+    page: u32,
+    flash: Flash,
+) -> Page {
+    platform_admin(state, me)?;
+    let status = status.and_then(TenantStatus::parse);
+    let (rows, more) = tenant_rows(state, me, status, page).await?;
+    let status_name = status.map(TenantStatus::as_str).unwrap_or("");
+    let statuses: Vec<&str> = TenantStatus::ALL.iter().map(|s| s.as_str()).collect();
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/admin_tenants.html",
+        minijinja::context! {
+            tenants => rows,
+            status => status_name,
+            statuses => statuses,
+            action => paths::ADMIN_TENANTS,
+            admin_section => "tenants",
+            pager => Pager::new(paths::ADMIN_TENANTS, &[("status", status_name)], page, more),
+        },
+    ))
+}
+
+/// Approve, reject (with a reason, asks first), suspend (with a reason, asks first) or
+/// reinstate; back to the queue or the tenants list the form came from.
+async fn decide(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let from_queue = fields.get("back") == Some("queue");
+    let back = if from_queue {
+        paths::ADMIN_QUEUE
+    } else {
+        paths::ADMIN_TENANTS
+    };
+    let (action, key) = match fields.get("action") {
+        Some("approve") => (TenantAction::Approve, "tenant-approved"),
+        Some("reject") => (TenantAction::Reject, "tenant-rejected"),
+        Some("suspend") => (TenantAction::Suspend, "tenant-suspended"),
+        Some("reinstate") => (TenantAction::Reinstate, "tenant-reinstated"),
+        _ => {
+            return Err(error_page(
+                &state,
+                TenancyError::Invalid("the form names no decision".into()),
+            ))
+        }
+    };
+    let reason = fields.opt("reason");
+    if action.needs_reason() && !fields.confirmed() {
+        if reason.is_none() {
+            let error =
+                TenancyError::Invalid("Give a reason: the tenant's people are told it.".into());
+            return decision_failed(&state, &me, from_queue, &fields, error).await;
+        }
+        let tenant = tenants::get(&state, &me.actor, &tenant_id)
+            .await
+            .map_err(|e| error_page(&state, e))?;
+        let (title, text, button) = if action == TenantAction::Reject {
+            (
+                format!("Reject the request for {}?", tenant.name),
+                "The requester is told by email, with your reason. They can request again.",
+                "Reject the request",
+            )
+        } else {
+            (
+                format!("Suspend the tenant {}?", tenant.name),
+                "Its apps sign nobody in, and their tokens stop working at the next refresh, until it is reinstated. Its admins are told by email, with your reason.",
+                "Suspend the tenant",
+            )
+        };
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title,
+                text: text.into(),
+                items: reason.iter().map(|r| format!("Reason: {r}")).collect(),
+                action: fill(paths::ADMIN_DECISION, &[("tenant_id", &tenant.id)]),
+                button,
+                cancel: back.into(),
+            },
+        ));
+    }
+    match tenants::decide(&state, &me.actor, &tenant_id, action, reason.as_deref()).await {
+        Ok(_) => Ok(done(back, key)),
+        Err(e) => decision_failed(&state, &me, from_queue, &fields, e).await,
+    }
+}
+
+/// The page the decision form came from, with why it did nothing.
+async fn decision_failed(
+    state: &AppState,
+    me: &Me,
+    from_queue: bool,
+    fields: &Fields,
+    error: TenancyError,
+) -> Page {
+    let flash = form_failure(state, error, fields)?;
+    if from_queue {
+        show_queue(state, me, 1, flash).await
+    } else {
+        show_tenants(state, me, None, 1, flash).await
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct UserRow {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+    account_type: &'static str,
+    status: String,
+    status_reason: Option<String>,
+    exempt: bool,
+    last_signin: String,
+    suspended: bool,
+    is_me: bool,
+    suspend: String,
+    reinstate: String,
+    exempt_action: String,
+}
+
+async fn users(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    let q = Fields::query(q);
+    show_users(&state, &me, &q.text("q"), q.page(), Flash::from_query(&q)).await
+}
+
+async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Flash) -> Page {
+    platform_admin(state, me)?;
+    let (limit, offset) = window(page);
+    // A read with no service function: the search itself.
+    let found = state
+        .store
+        .search_users(query, limit, offset)
+        .await
+        .map_err(|e| error_page(state, e.into()))?;
+    let (found, more) = trim(found);
+    let rows: Vec<UserRow> = found
+        .into_iter()
+        .map(|u| {
+            let ids = [("user_id", u.id.as_str())];
+            UserRow {
+                suspend: fill(paths::ADMIN_USER_SUSPEND, &ids),
+                reinstate: fill(paths::ADMIN_USER_REINSTATE, &ids),
+                exempt_action: fill(paths::ADMIN_USER_EXEMPT, &ids),
+                suspended: u.status == "suspended",
+                is_me: u.id == me.user.id,
+                account_type: account_type_label(&u.account_type),
+                last_signin: datetime(
+                    u.app_signin_at
+                        .map_or(u.last_signin_at, |a| a.max(u.last_signin_at)),
+                ),
+                id: u.id,
+                email: u.email,
+                name: u.name,
+                status: u.status,
+                status_reason: u.status_reason,
+                exempt: u.exempt,
+            }
+        })
+        .collect();
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/admin_users.html",
+        minijinja::context! {
+            users => rows,
+            query => query,
+            action => paths::ADMIN_USERS,
+            admin_section => "users",
+            pager => Pager::new(paths::ADMIN_USERS, &[("q", query)], page, more),
+        },
+    ))
+}
+
+/// The users page the form came from, with its search.
+fn users_href(fields: &Fields) -> String {
+    let q = fields.text("q");
+    if q.is_empty() {
+        paths::ADMIN_USERS.to_string()
+    } else {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.append_pair("q", &q);
+        format!("{}?{}", paths::ADMIN_USERS, s.finish())
+    }
+}
+
+/// The person a form names, or the page saying there is none.
+async fn person(state: &AppState, user_id: &str) -> Result<UserRecord, Response> {
+    // A read with no service function; the actions below are the accounts service's.
+    state
+        .store
+        .get_user(user_id)
+        .await
+        .map_err(|e| error_page(state, e.into()))?
+        .ok_or_else(|| error_page(state, TenancyError::NotFound("user")))
+}
+
+fn account_failure(state: &AppState, e: AccountError) -> Response {
+    match e {
+        AccountError::Store(s) => error_page(state, s.into()),
+        AccountError::NotFound(_) => error_page(state, TenancyError::NotFound("user")),
+        other => error_page(state, TenancyError::Invalid(other.to_string())),
+    }
+}
+
+async fn suspend(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    let back = users_href(&fields);
+    let query = fields.text("q");
+    let refuse = |message: &str| {
+        let flash = Flash::error(StatusCode::BAD_REQUEST, message, &fields);
+        show_users(&state, &me, &query, 1, flash)
+    };
+    if user.id == me.user.id {
+        return refuse("You cannot suspend yourself; ask another platform admin.").await;
+    }
+    let Some(reason) = fields.opt("reason") else {
+        return refuse(
+            "Give a reason for the suspension: it is kept with the account and in the audit log.",
+        )
+        .await;
+    };
+    if !fields.confirmed() {
+        let who = user.email.clone().unwrap_or(user.id.clone());
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Suspend {who}?"),
+                text: "Their sessions end at once (apps are told by back-channel logout), every grant is revoked, and no app signs them in until they are reinstated.".into(),
+                items: vec![format!("Reason: {reason}")],
+                action: fill(paths::ADMIN_USER_SUSPEND, &[("user_id", &user.id)]),
+                button: "Suspend",
+                cancel: back,
+            },
+        ));
+    }
+    // Back-channel logouts continue in the background.
+    drop(
+        accounts::suspend(&state, &user, &reason, &me.actor.audit_name())
+            .await
+            .map_err(|e| account_failure(&state, e))?,
+    );
+    Ok(done(&back, "user-suspended"))
+}
+
+async fn reinstate(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    if user.status != "suspended" {
+        let flash = Flash::error(
+            StatusCode::CONFLICT,
+            format!("That account is {}, not suspended.", user.status),
+            &fields,
+        );
+        return show_users(&state, &me, &fields.text("q"), 1, flash).await;
+    }
+    accounts::reinstate(&state, &user, &me.actor.audit_name())
+        .await
+        .map_err(|e| account_failure(&state, e))?;
+    Ok(done(&users_href(&fields), "user-reinstated"))
+}
+
+async fn exempt(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    let on = fields.get("exempt") == Some("yes");
+    accounts::set_exempt(&state, &user, on, &me.actor.audit_name())
+        .await
+        .map_err(|e| account_failure(&state, e))?;
+    Ok(done(
+        &users_href(&fields),
+        if on {
+            "user-exempted"
+        } else {
+            "user-unexempted"
+        },
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct KeyRow {
+    kid: String,
+    generation: i64,
+    state: &'static str,
+    created: String,
+    activates: String,
+    published_until: Option<String>,
+}
+
+async fn keys(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    let q = Fields::query(q);
+    show_keys(&state, &me, Flash::from_query(&q))
+}
+
+fn show_keys(state: &AppState, me: &Me, flash: Flash) -> Page {
+    platform_admin(state, me)?;
+    let rows: Vec<KeyRow> = state
+        .keys
+        .statuses()
+        .into_iter()
+        .rev()
+        .map(|k| KeyRow {
+            kid: k.kid,
+            generation: k.generation,
+            state: k.state,
+            created: datetime(k.created_at),
+            activates: datetime(k.activates_at),
+            published_until: k.published_until.map(datetime),
+        })
+        .collect();
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/admin_keys.html",
+        minijinja::context! {
+            keys => rows,
+            action => paths::ADMIN_KEYS_ROTATE,
+            delay_minutes => state.config.keys.prepublication_delay_secs / 60,
+            admin_section => "keys",
+        },
+    ))
+}
+
+async fn rotate(State(state): State<AppState>, Posted { me, fields }: Posted) -> Page {
+    platform_admin(&state, &me)?;
+    let force = fields.checked("force");
+    match state.keys.rotate(force).await {
+        Ok(rotation) => {
+            crate::tenancy::audit(
+                &state,
+                &me.actor,
+                "key.rotated",
+                None,
+                Some(&rotation.kid),
+                serde_json::json!({
+                    "generation": rotation.generation,
+                    "activates_at": rotation.activates_at.as_secs(),
+                    "force": force,
+                }),
+            )
+            .await;
+            Ok(done(paths::ADMIN_KEYS, "key-rotated"))
+        }
+        Err(e @ (KeyError::Refused(_) | KeyError::ConcurrentRotation { .. })) => {
+            let flash = Flash::error(StatusCode::CONFLICT, format!("No new key: {e}."), &fields);
+            show_keys(&state, &me, flash)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "key rotation failed");
+            Err(super::problem(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key was not rotated",
+                "TechPass could not create a new signing key. Try again later; if it persists, check the logs.",
+            ))
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! A tenant's apps (OIDC clients): the list and the registration form (the new app's client
+//! id and secret shown once on the result page), the settings form (redirect URIs, lifetimes,
+//! assignment required, API access) and the sign-in kill switch, plus the app view and section
+//! navigation the other app pages share. Thin handlers over [`crate::tenancy::apps`]; it must
+//! not validate URIs or lifetimes itself (the service does, and its message is shown).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+use techpass_store::{ClientRecord, TenantRecord};
+
+use super::tenants::{administered, tenant_context};
+use super::{
+    confirm, date, done, error_page, fill, form_failure, paths, render, slice, Confirm, Fields,
+    Flash, Me, Page, Pager, Posted,
+};
+use crate::provider::clients::{
+    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
+use crate::state::AppState;
+use crate::tenancy::apps::{self, AppChanges, AppSpec};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::APPS, get(list).post(create))
+        .route(paths::APP, get(settings).post(update))
+        .route(paths::APP_ENABLED, post(set_enabled))
+}
+
+/// An app as its pages show it.
+#[derive(Debug, Serialize)]
+pub struct AppView {
+    pub client_id: String,
+    pub name: String,
+    pub homepage: Option<String>,
+    pub confidential: bool,
+    pub enabled: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub grant_types: Vec<String>,
+    pub user_assignment_required: bool,
+    pub access_token_lifetime_secs: Option<i64>,
+    pub refresh_token_idle_secs: Option<i64>,
+    pub api_access: bool,
+    pub machine: bool,
+    pub has_keys: bool,
+    pub created: String,
+    pub href: String,
+}
+
+fn list_of(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+impl AppView {
+    pub fn new(tenant_id: &str, c: &ClientRecord) -> AppView {
+        let grant_types = list_of(&c.grant_types);
+        AppView {
+            client_id: c.client_id.clone(),
+            name: c.name.clone(),
+            homepage: c.homepage.clone(),
+            confidential: c.confidential,
+            enabled: c.enabled,
+            redirect_uris: list_of(&c.redirect_uris),
+            post_logout_redirect_uris: list_of(&c.post_logout_redirect_uris),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
+            machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
+            grant_types,
+            user_assignment_required: c.user_assignment_required,
+            access_token_lifetime_secs: c.access_token_lifetime_secs,
+            refresh_token_idle_secs: c.refresh_token_idle_secs,
+            api_access: c.api_access,
+            has_keys: c.jwks.is_some(),
+            created: date(c.created_at),
+            href: fill(
+                paths::APP,
+                &[("tenant_id", tenant_id), ("client_id", &c.client_id)],
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct AppNavItem {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub href: String,
+}
+
+/// The context every app page shares: the tenant's navigation, the app and its sections.
+pub fn app_context(tenant: &TenantRecord, app: &ClientRecord, section: &str) -> minijinja::Value {
+    let ids = [
+        ("tenant_id", tenant.id.as_str()),
+        ("client_id", &app.client_id),
+    ];
+    let nav: Vec<AppNavItem> = [
+        ("settings", "Settings", paths::APP),
+        ("credentials", "Credentials", paths::CREDENTIALS),
+        ("access", "Access and roles", paths::ACCESS),
+        ("review", "Access review", paths::REVIEW),
+    ]
+    .into_iter()
+    .map(|(key, label, path)| AppNavItem {
+        key,
+        label,
+        href: fill(path, &ids),
+    })
+    .collect();
+    minijinja::context! {
+        app => AppView::new(&tenant.id, app),
+        app_nav => nav,
+        app_section => section,
+        ..tenant_context(tenant, "apps")
+    }
+}
+
+/// The tenant and the app, if the person administers the tenant, or the page saying why not.
+pub async fn administered_app(
+    state: &AppState,
+    me: &Me,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<(TenantRecord, ClientRecord), Response> {
+    let tenant = administered(state, me, tenant_id).await?;
+    let app = apps::get(state, &me.actor, tenant_id, client_id)
+        .await
+        .map_err(|e| error_page(state, e))?;
+    Ok((tenant, app))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    show_list(&state, &me, &tenant_id, q.page(), Flash::from_query(&q)).await
+}
+
+async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash: Flash) -> Page {
+    let tenant = administered(state, me, tenant_id).await?;
+    let all = apps::list(state, &me.actor, tenant_id)
+        .await
+        .map_err(|e| error_page(state, e))?;
+    let (found, more) = slice(all, page);
+    let views: Vec<AppView> = found.iter().map(|c| AppView::new(&tenant.id, c)).collect();
+    let here = fill(paths::APPS, &[("tenant_id", &tenant.id)]);
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/apps.html",
+        minijinja::context! {
+            apps => views,
+            pager => Pager::new(&here, &[], page, more),
+            action => here,
+            grants => [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS],
+            active => tenant.status == "active",
+            ..tenant_context(&tenant, "apps")
+        },
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let spec = AppSpec {
+        name: fields.text("name"),
+        homepage: fields.opt("homepage"),
+        redirect_uris: fields.lines("redirect_uris"),
+        post_logout_redirect_uris: fields.lines("post_logout_redirect_uris"),
+        backchannel_logout_uri: fields.opt("backchannel_logout_uri"),
+        confidential: fields.get("kind") != Some("public"),
+        grant_types: fields.all("grant"),
+        user_assignment_required: fields.checked("user_assignment_required"),
+    };
+    match apps::create(&state, &me.actor, &tenant_id, spec).await {
+        Ok(created) => {
+            let app_href = fill(
+                paths::APP,
+                &[("tenant_id", &tenant_id), ("client_id", &created.client_id)],
+            );
+            let mut values = vec![minijinja::context! {
+                label => "Client ID", name => "client_id", value => created.client_id, secret => false,
+            }];
+            if let Some(secret) = created.client_secret {
+                values.push(minijinja::context! {
+                    label => "Client secret", name => "client_secret", value => secret, secret => true,
+                });
+            }
+            Ok(render(
+                &state,
+                &me,
+                &Flash::default(),
+                "portal/secret.html",
+                minijinja::context! {
+                    title => "App registered",
+                    intro => "Configure your app with these values. The secret is shown only now: TechPass keeps only a hash of it. Copy it into your app's secret store before you leave this page.",
+                    values => values,
+                    next_href => app_href,
+                    next_label => "Go to the app's settings",
+                },
+            ))
+        }
+        Err(e) => {
+            let flash = form_failure(&state, e, &fields)?;
+            show_list(&state, &me, &tenant_id, 1, flash).await
+        }
+    }
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    show_settings(&state, &me, &tenant_id, &client_id, Flash::from_query(&q)).await
+}
+
+async fn show_settings(
+    state: &AppState,
+    me: &Me,
+    tenant_id: &str,
+    client_id: &str,
+    flash: Flash,
+) -> Page {
+    let (tenant, app) = administered_app(state, me, tenant_id, client_id).await?;
+    let ids = [
+        ("tenant_id", tenant.id.as_str()),
+        ("client_id", &app.client_id),
+    ];
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/app.html",
+        minijinja::context! {
+            action => fill(paths::APP, &ids),
+            enabled_action => fill(paths::APP_ENABLED, &ids),
+            max_access_token_secs => state.config.tokens.access_token_lifetime_secs,
+            max_refresh_idle_secs => state.config.tokens.refresh_token_idle_secs,
+            active => tenant.status == "active",
+            ..app_context(&tenant, &app, "settings")
+        },
+    ))
+}
+
+/// A whole number of seconds, or empty (unchanged).
+fn seconds(fields: &Fields, name: &str, label: &str) -> Result<Option<i64>, String> {
+    match fields.opt(name) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("{label} must be a whole number of seconds")),
+    }
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let (_, app) = administered_app(&state, &me, &tenant_id, &client_id).await?;
+    let lifetimes = seconds(
+        &fields,
+        "access_token_lifetime_secs",
+        "The access token lifetime",
+    )
+    .and_then(|a| {
+        seconds(
+            &fields,
+            "refresh_token_idle_secs",
+            "The refresh token idle time",
+        )
+        .map(|r| (a, r))
+    });
+    let (access, refresh) = match lifetimes {
+        Ok(v) => v,
+        Err(message) => {
+            let flash = Flash::error(StatusCode::BAD_REQUEST, message, &fields);
+            return show_settings(&state, &me, &tenant_id, &client_id, flash).await;
+        }
+    };
+    let machine = list_of(&app.grant_types)
+        .iter()
+        .any(|g| g == GRANT_CLIENT_CREDENTIALS);
+    let changes = AppChanges {
+        name: Some(fields.text("name")),
+        homepage: Some(fields.text("homepage")),
+        redirect_uris: Some(fields.lines("redirect_uris")),
+        post_logout_redirect_uris: Some(fields.lines("post_logout_redirect_uris")),
+        backchannel_logout_uri: Some(fields.text("backchannel_logout_uri")),
+        enabled: None,
+        user_assignment_required: Some(fields.checked("user_assignment_required")),
+        access_token_lifetime_secs: access,
+        refresh_token_idle_secs: refresh,
+        api_access: machine.then(|| fields.checked("api_access")),
+    };
+    match apps::update(&state, &me.actor, &tenant_id, &client_id, changes).await {
+        Ok(_) => Ok(done(
+            &fill(
+                paths::APP,
+                &[("tenant_id", &tenant_id), ("client_id", &client_id)],
+            ),
+            "app-updated",
+        )),
+        Err(e) => {
+            let flash = form_failure(&state, e, &fields)?;
+            show_settings(&state, &me, &tenant_id, &client_id, flash).await
+        }
+    }
+}
+
+/// The sign-in kill switch; turning sign-in off asks first.
+async fn set_enabled(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let enable = fields.get("enabled") == Some("yes");
+    let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
+    if !enable && !fields.confirmed() {
+        let (_, app) = administered_app(&state, &me, &tenant_id, &client_id).await?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Disable sign-in to {}?", app.name),
+                text: "Nobody can sign in to the app while it is disabled, and its tokens stop working at their next refresh or introspection. You can enable it again at any time.".into(),
+                items: vec![],
+                action: fill(paths::APP_ENABLED, &ids),
+                button: "Disable sign-in",
+                cancel: fill(paths::APP, &ids),
+            },
+        ));
+    }
+    let changes = AppChanges {
+        enabled: Some(enable),
+        ..AppChanges::default()
+    };
+    match apps::update(&state, &me.actor, &tenant_id, &client_id, changes).await {
+        Ok(_) => Ok(done(
+            &fill(paths::APP, &ids),
+            if enable {
+                "app-enabled"
+            } else {
+                "app-disabled"
+            },
+        )),
+        Err(e) => {
+            let flash = form_failure(&state, e, &Fields::default())?;
+            show_settings(&state, &me, &tenant_id, &client_id, flash).await
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The audit log as pages: a tenant's events for its admins, and the whole log with filters
+//! (event, actor, subject, tenant as query parameters) for platform admins, newest first, 50 a
+//! page. The log has no service function, so this reads the store (`list_audit`) after the
+//! service layer said the person may see it; it must never write to the log.
+//!
+//! Limits of the store's filter: it pages by id, not offset, and has no actor filter, so pages
+//! reach back over the newest 1,000 matching events, and the actor filter looks among those.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use techpass_store::{AuditFilter, AuditRecord};
+
+use super::tenants::{administered, tenant_context};
+use super::{
+    datetime, emails_of, error_page, fill, paths, render, slice, Fields, Flash, Me, Page, Pager,
+    PER_PAGE,
+};
+use crate::state::AppState;
+use crate::tenancy::require_platform_admin;
+
+/// How far back the pages reach (the store's cap on one listing).
+const REACH: u32 = 1_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::TENANT_AUDIT, get(tenant_log))
+        .route(paths::ADMIN_AUDIT, get(whole_log))
+}
+
+#[derive(Debug, Serialize)]
+struct EventRow {
+    at: String,
+    event: String,
+    outcome: String,
+    reason: Option<String>,
+    actor: Option<String>,
+    subject: Option<String>,
+    tenant: Option<String>,
+    details: String,
+}
+
+/// One page of events: the rows, whether another page follows, and whether the listing hit
+/// the reach (so older events exist that these pages do not show).
+struct Events {
+    rows: Vec<EventRow>,
+    more: bool,
+    beyond_reach: bool,
+}
+
+async fn events(
+    state: &AppState,
+    mut filter: AuditFilter,
+    actors: Option<&[String]>,
+    page: u32,
+) -> Result<Events, Response> {
+    let wanted = page.saturating_mul(PER_PAGE as u32).saturating_add(1);
+    // Without an actor filter, only what this page needs; with one, the whole reach.
+    filter.limit = if actors.is_some() {
+        REACH
+    } else {
+        wanted.min(REACH)
+    };
+    let listed = state
+        .store
+        .list_audit(&filter)
+        .await
+        .map_err(|e| error_page(state, e.into()))?;
+    let beyond_reach = listed.len() as u32 >= REACH;
+    let matching: Vec<AuditRecord> = match actors {
+        Some(ids) => listed
+            .into_iter()
+            .filter(|r| r.actor.as_ref().is_some_and(|a| ids.contains(a)))
+            .collect(),
+        None => listed,
+    };
+    let (records, more) = slice(matching, page);
+    let mut ids: Vec<String> = records.iter().filter_map(|r| r.actor.clone()).collect();
+    ids.extend(records.iter().filter_map(|r| r.subject.clone()));
+    // Only ids that look like user ids are looked up; others (cli, app:…, invitation ids) stay.
+    ids.retain(|id| uuid::Uuid::parse_str(id).is_ok());
+    let names = emails_of(state, &ids).await?;
+    let name = |id: Option<String>| id.map(|i| names.get(&i).cloned().unwrap_or(i));
+    let rows = records
+        .into_iter()
+        .map(|r| EventRow {
+            at: datetime(r.at),
+            event: r.event,
+            outcome: r.outcome,
+            reason: r.reason,
+            actor: name(r.actor),
+            subject: name(r.subject),
+            tenant: r.tenant,
+            details: r.details,
+        })
+        .collect();
+    Ok(Events {
+        rows,
+        more: more && wanted <= REACH,
+        beyond_reach,
+    })
+}
+
+/// The ids a filter names: the users with that email address, or the text itself (a user id,
+/// `cli`, `app:<client id>`, or another subject id).
+async fn user_ids(state: &AppState, text: &str) -> Result<Vec<String>, Response> {
+    if !text.contains('@') {
+        return Ok(vec![text.to_string()]);
+    }
+    let users = state
+        .store
+        .find_users_by_email(text)
+        .await
+        .map_err(|e| error_page(state, e.into()))?;
+    // Nobody has that email: a filter that matches nothing.
+    Ok(if users.is_empty() {
+        vec![text.to_string()]
+    } else {
+        users.into_iter().map(|u| u.id).collect()
+    })
+}
+
+async fn tenant_log(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    let tenant = administered(&state, &me, &tenant_id).await?;
+    let event = q.opt("event");
+    let page = q.page();
+    let found = events(
+        &state,
+        AuditFilter {
+            tenant: Some(tenant.id.clone()),
+            event: event.clone(),
+            ..AuditFilter::default()
+        },
+        None,
+        page,
+    )
+    .await?;
+    let here = fill(paths::TENANT_AUDIT, &[("tenant_id", &tenant.id)]);
+    let event = event.unwrap_or_default();
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/audit.html",
+        minijinja::context! {
+            title => format!("Audit log of {}", tenant.name),
+            events => found.rows,
+            beyond_reach => found.beyond_reach,
+            action => here,
+            filters => minijinja::context! { event => event },
+            whole => false,
+            pager => Pager::new(&here, &[("event", &event)], page, found.more),
+            ..tenant_context(&tenant, "audit")
+        },
+    ))
+}
+
+async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    require_platform_admin(&me.actor).map_err(|e| error_page(&state, e))?;
+    let q = Fields::query(q);
+    let page = q.page();
+    let (event, actor, subject, tenant) = (
+        q.text("event"),
+        q.text("actor"),
+        q.text("subject"),
+        q.text("tenant"),
+    );
+    let some = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
+    let actors = match some(&actor) {
+        None => None,
+        Some(a) => Some(user_ids(&state, &a).await?),
+    };
+    let subject_ids = match some(&subject) {
+        None => None,
+        Some(s) => Some(user_ids(&state, &s).await?),
+    };
+    let found = events(
+        &state,
+        AuditFilter {
+            event: some(&event),
+            // An email names its person's id (the first, if several people share it).
+            subject: subject_ids.and_then(|ids| ids.into_iter().next()),
+            tenant: some(&tenant),
+            ..AuditFilter::default()
+        },
+        actors.as_deref(),
+        page,
+    )
+    .await?;
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/audit.html",
+        minijinja::context! {
+            title => "Audit log",
+            events => found.rows,
+            beyond_reach => found.beyond_reach,
+            action => paths::ADMIN_AUDIT,
+            filters => minijinja::context! {
+                event => event, actor => actor, subject => subject, tenant => tenant,
+            },
+            whole => true,
+            admin_section => "audit",
+            pager => Pager::new(
+                paths::ADMIN_AUDIT,
+                &[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)],
+                page,
+                found.more,
+            ),
+        },
+    ))
+}

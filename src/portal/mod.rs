@@ -1,0 +1,354 @@
+//! The self-service portal under `/portal`: server-rendered pages (the [`crate::web::Pages`]
+//! environment, no scripts) for everyone signed in, for tenant admins and for platform admins.
+//!
+//! This module owns the portal's route table (one router per area file), the signed-in person
+//! as an extractor ([`Me`]: session → [`Actor`], blocked accounts refused, the unregistered sent
+//! to register), posted forms checked against the session's CSRF token before anything else
+//! runs ([`Posted`]), pagination, result messages (`?done=<key>`), the confirmation page of
+//! destructive actions and the one mapping of service errors to pages.
+//!
+//! It must not hold business rules or decide who may do what: every change goes through the
+//! same service functions as the JSON API ([`crate::tenancy`], [`crate::webhooks`],
+//! [`crate::accounts`]), which check the actor ([`crate::accounts`] does not: the admin pages
+//! check for a platform admin before calling it). The only write outside a service is "sign
+//! out everywhere" (`account.rs`), which has none yet. The few reads without a service function
+//! (audit log, user search, sessions, a person's apps, names of user ids) are marked where they
+//! happen.
+
+// A handler's error is the page that replaces it (a refusal, a 404): a `Response`, returned once
+// per request and never carried further, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+mod access;
+mod account;
+mod admin;
+mod apps;
+mod audit;
+mod credentials;
+mod forms;
+mod groups;
+mod invitations;
+mod lists;
+pub mod paths;
+mod tenants;
+mod webhooks;
+
+use std::collections::BTreeMap;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Router;
+use axum_extra::extract::CookieJar;
+use serde::Serialize;
+use techpass_domain::gate::UserStatus;
+use techpass_store::UserRecord;
+
+use crate::signin::routes::{register_url, LOGIN};
+use crate::signin::{csrf_token, current_session, Session};
+use crate::state::AppState;
+use crate::tenancy::{Actor, TenancyError};
+
+pub use forms::{confirm, done, done_message, Confirm, Fields, Flash, Posted};
+pub use lists::{date, datetime, end_of_day, slice, trim, window, Pager, PER_PAGE};
+pub use paths::fill;
+
+/// The portal's pages, and the templates they render (registered by [`crate::web::Pages`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(account::router())
+        .merge(tenants::router())
+        .merge(apps::router())
+        .merge(credentials::router())
+        .merge(access::router())
+        .merge(groups::router())
+        .merge(invitations::router())
+        .merge(webhooks::router())
+        .merge(audit::router())
+        .merge(admin::router())
+}
+
+macro_rules! portal_templates {
+    ($($name:literal),* $(,)?) => {
+        /// Every portal template: (name, source).
+        pub const TEMPLATES: &[(&str, &str)] = &[
+            $((concat!("portal/", $name), include_str!(concat!("../web/templates/portal/", $name)))),*
+        ];
+    };
+}
+
+portal_templates!(
+    "base.html",
+    "_pager.html",
+    "_tenant_nav.html",
+    "_app_nav.html",
+    "problem.html",
+    "confirm.html",
+    "secret.html",
+    "account.html",
+    "tenants.html",
+    "tenant.html",
+    "admins.html",
+    "apps.html",
+    "app.html",
+    "credentials.html",
+    "access.html",
+    "review.html",
+    "groups.html",
+    "group.html",
+    "invitations.html",
+    "webhooks.html",
+    "webhook.html",
+    "audit.html",
+    "admin.html",
+    "admin_queue.html",
+    "admin_tenants.html",
+    "admin_users.html",
+    "admin_keys.html",
+);
+
+/// What a portal handler returns: the page, or the page that replaces it (refusal, error).
+pub type Page = Result<Response, Response>;
+
+/// The signed-in person the portal acts for. Extracting it sends the unauthenticated to sign in
+/// (and back), the unregistered to register, and refuses blocked accounts with a 403 page.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub session: Session,
+    pub user: UserRecord,
+    pub actor: Actor,
+    pub csrf: String,
+}
+
+/// How the pages show the signed-in person.
+#[derive(Debug, Serialize)]
+pub struct MeView {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub platform_admin: bool,
+}
+
+impl Me {
+    pub fn platform_admin(&self) -> bool {
+        self.actor.is_platform_admin()
+    }
+
+    pub fn view(&self) -> MeView {
+        MeView {
+            name: self.user.name.clone(),
+            email: self.user.email.clone(),
+            platform_admin: self.platform_admin(),
+        }
+    }
+}
+
+/// Suspended, disabled, expired and terminated accounts (and unknown statuses) use nothing.
+pub fn blocked(user: &UserRecord) -> bool {
+    matches!(
+        UserStatus::parse(&user.status),
+        None | Some(
+            UserStatus::Suspended
+                | UserStatus::Disabled
+                | UserStatus::Expired
+                | UserStatus::Terminated
+        )
+    )
+}
+
+impl FromRequestParts<AppState> for Me {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Me, Response> {
+        // After signing in, come back to the page (a form's target serves no GET: the portal).
+        let return_to = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or(paths::PORTAL.to_string(), |p| p.as_str().to_string())
+        } else {
+            paths::PORTAL.to_string()
+        };
+        let jar = CookieJar::from_headers(&parts.headers);
+        let cookie = jar
+            .get(state.cookies.session())
+            .map(|c| c.value().to_string());
+        let session = match current_session(state, cookie.as_deref()).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return Err(to_login(&return_to)),
+            Err(e) => return Err(unavailable(state, &e)),
+        };
+        let user = match state.store.get_user(&session.user_id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return Err(to_login(&return_to)),
+            Err(e) => return Err(unavailable(state, &e)),
+        };
+        if user.status == UserStatus::Unregistered.as_str() {
+            return Err(Redirect::to(&register_url(&return_to)).into_response());
+        }
+        if blocked(&user) {
+            return Err(problem(
+                state,
+                StatusCode::FORBIDDEN,
+                "Your account is blocked",
+                &format!(
+                    "Your TechPass account is {}, so the portal is closed to you. Contact the TechPass team if you think this is a mistake.",
+                    user.status
+                ),
+            ));
+        }
+        let platform_admin = match state.store.is_platform_admin(&user.id).await {
+            Ok(v) => v,
+            Err(e) => return Err(unavailable(state, &e)),
+        };
+        let csrf = csrf_token(&state.secrets, &session);
+        Ok(Me {
+            actor: Actor::User {
+                id: user.id.clone(),
+                platform_admin,
+            },
+            session,
+            user,
+            csrf,
+        })
+    }
+}
+
+fn to_login(return_to: &str) -> Response {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    Redirect::to(&format!("{LOGIN}?{}", q.finish())).into_response()
+}
+
+fn unavailable(state: &AppState, error: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %error, "the portal cannot reach its database");
+    state.pages.unavailable()
+}
+
+/// A page with a title and an explanation, and a way back to the portal.
+pub fn problem(state: &AppState, status: StatusCode, title: &str, text: &str) -> Response {
+    state.pages.render(
+        status,
+        "portal/problem.html",
+        minijinja::context! { title => title, text => text, portal => paths::PORTAL },
+    )
+}
+
+/// The answer to a form without the session's CSRF token.
+pub fn refused(state: &AppState) -> Response {
+    problem(
+        state,
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "The form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
+    )
+}
+
+/// A service error shown as a page of its own (no form to show it on).
+pub fn error_page(state: &AppState, error: TenancyError) -> Response {
+    match error {
+        TenancyError::NotFound(what) => problem(
+            state,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &format!("The {what} does not exist, or it is not one you can see."),
+        ),
+        TenancyError::Forbidden(why) => problem(
+            state,
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            &format!("You cannot do this: {why}."),
+        ),
+        TenancyError::Invalid(message) => problem(
+            state,
+            StatusCode::BAD_REQUEST,
+            "That did not work",
+            &message,
+        ),
+        TenancyError::Conflict(message) => {
+            problem(state, StatusCode::CONFLICT, "That did not work", &message)
+        }
+        TenancyError::Store(e) => unavailable(state, &e),
+    }
+}
+
+/// On a form that names a person by email, an unknown one is the form's problem, not a
+/// missing page.
+pub fn person_on_form(error: TenancyError) -> TenancyError {
+    match error {
+        TenancyError::NotFound("user") => TenancyError::Invalid(
+            "no TechPass account has that email address or id; the person must sign in to TechPass once first".into(),
+        ),
+        other => other,
+    }
+}
+
+/// For a form: `Invalid` and `Conflict` are shown on the form again (400, 409) with what was
+/// typed; everything else is a page of its own.
+pub fn form_failure(
+    state: &AppState,
+    error: TenancyError,
+    fields: &Fields,
+) -> Result<Flash, Response> {
+    match error {
+        TenancyError::Invalid(m) => Ok(Flash::error(StatusCode::BAD_REQUEST, m, fields)),
+        TenancyError::Conflict(m) => Ok(Flash::error(StatusCode::CONFLICT, m, fields)),
+        other => Err(error_page(state, other)),
+    }
+}
+
+/// Renders a portal page: the person, the CSRF token of its forms, the flash, and `context`.
+pub fn render(
+    state: &AppState,
+    me: &Me,
+    flash: &Flash,
+    template: &str,
+    context: minijinja::Value,
+) -> Response {
+    state.pages.render(
+        flash.status,
+        template,
+        minijinja::context! {
+            me => me.view(),
+            csrf_token => me.csrf,
+            done => flash.done,
+            error => flash.error,
+            form => flash.form,
+            links => minijinja::context! {
+                portal => paths::PORTAL,
+                tenants => paths::TENANTS,
+                admin => paths::ADMIN,
+                admin_queue => paths::ADMIN_QUEUE,
+                admin_tenants => paths::ADMIN_TENANTS,
+                admin_users => paths::ADMIN_USERS,
+                admin_keys => paths::ADMIN_KEYS,
+                admin_audit => paths::ADMIN_AUDIT,
+            },
+            ..context
+        },
+    )
+}
+
+/// The email (or the id, if it has none) of each user id, for lists that name people. A read
+/// with no service function: only ids that a service call returned are looked up.
+pub async fn emails_of(
+    state: &AppState,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, Response> {
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        let user = state
+            .store
+            .get_user(id)
+            .await
+            .map_err(|e| unavailable(state, &e))?;
+        let label = user
+            .and_then(|u| u.email.or(u.name))
+            .unwrap_or_else(|| id.clone());
+        names.insert(id.clone(), label);
+    }
+    Ok(names)
+}

@@ -1,0 +1,87 @@
+//! The portal's route templates (axum's `{name}` syntax), shared by the router and the links
+//! of every page, and [`fill`], which builds a link from a template. Only path strings live
+//! here: no handler, no knowledge of who may open what.
+
+pub const PORTAL: &str = "/portal";
+pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";
+
+pub const TENANTS: &str = "/portal/tenants";
+pub const TENANT: &str = "/portal/tenants/{tenant_id}";
+pub const ADMINS: &str = "/portal/tenants/{tenant_id}/admins";
+pub const ADMIN_REMOVE: &str = "/portal/tenants/{tenant_id}/admins/{user_id}/remove";
+
+pub const APPS: &str = "/portal/tenants/{tenant_id}/apps";
+pub const APP: &str = "/portal/tenants/{tenant_id}/apps/{client_id}";
+pub const APP_ENABLED: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/enabled";
+pub const CREDENTIALS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials";
+pub const SECRETS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/secrets";
+pub const SECRET_REVOKE: &str =
+    "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/secrets/{secret_id}/revoke";
+pub const KEYS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/keys";
+
+pub const ACCESS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access";
+pub const ASSIGN: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/assign";
+pub const UNASSIGN: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/unassign";
+pub const ROLES: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/roles";
+pub const ROLE_GRANT: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/grant";
+pub const REVIEW: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/review";
+
+pub const GROUPS: &str = "/portal/tenants/{tenant_id}/groups";
+pub const GROUP: &str = "/portal/tenants/{tenant_id}/groups/{group_id}";
+pub const GROUP_DELETE: &str = "/portal/tenants/{tenant_id}/groups/{group_id}/delete";
+pub const GROUP_MEMBER_REMOVE: &str =
+    "/portal/tenants/{tenant_id}/groups/{group_id}/members/{user_id}/remove";
+
+pub const INVITATIONS: &str = "/portal/tenants/{tenant_id}/invitations";
+pub const INVITATION_RESEND: &str =
+    "/portal/tenants/{tenant_id}/invitations/{invitation_id}/resend";
+pub const INVITATION_REVOKE: &str =
+    "/portal/tenants/{tenant_id}/invitations/{invitation_id}/revoke";
+
+pub const WEBHOOKS: &str = "/portal/tenants/{tenant_id}/webhooks";
+pub const WEBHOOK: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}";
+pub const WEBHOOK_VERIFY: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/verify";
+pub const WEBHOOK_DELETE: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/delete";
+
+pub const TENANT_AUDIT: &str = "/portal/tenants/{tenant_id}/audit";
+
+pub const ADMIN: &str = "/portal/admin";
+pub const ADMIN_QUEUE: &str = "/portal/admin/queue";
+pub const ADMIN_TENANTS: &str = "/portal/admin/tenants";
+pub const ADMIN_DECISION: &str = "/portal/admin/tenants/{tenant_id}/decision";
+pub const ADMIN_USERS: &str = "/portal/admin/users";
+pub const ADMIN_USER_SUSPEND: &str = "/portal/admin/users/{user_id}/suspend";
+pub const ADMIN_USER_REINSTATE: &str = "/portal/admin/users/{user_id}/reinstate";
+pub const ADMIN_USER_EXEMPT: &str = "/portal/admin/users/{user_id}/exempt";
+pub const ADMIN_KEYS: &str = "/portal/admin/keys";
+pub const ADMIN_KEYS_ROTATE: &str = "/portal/admin/keys/rotate";
+pub const ADMIN_AUDIT: &str = "/portal/admin/audit";
+
+/// A path template with its `{name}` parameters replaced, each value percent-encoded as one
+/// path segment.
+pub fn fill(template: &str, params: &[(&str, &str)]) -> String {
+    let mut path = template.to_string();
+    for (name, value) in params {
+        let encoded: String =
+            url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>();
+        path = path.replace(&format!("{{{name}}}"), &encoded.replace('+', "%20"));
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_filled_segment_by_segment() {
+        assert_eq!(
+            fill(APP, &[("tenant_id", "tnt_1"), ("client_id", "app_2")]),
+            "/portal/tenants/tnt_1/apps/app_2"
+        );
+        assert_eq!(
+            fill(TENANT, &[("tenant_id", "a/b c")]),
+            "/portal/tenants/a%2Fb%20c"
+        );
+    }
+}

@@ -1,0 +1,253 @@
+//! A tenant's webhooks: registering one (the events as checkboxes; its signing secret shown
+//! once on the result page), the list with each one's verification, a webhook's delivery log
+//! (paged), sending the challenge again, and deleting it (asks first). Thin handlers over
+//! [`crate::webhooks`]; it must not sign or send anything itself.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Serialize;
+
+use super::tenants::{administered, tenant_context};
+use super::{
+    confirm, datetime, done, error_page, fill, form_failure, paths, render, slice, trim, window,
+    Confirm, Fields, Flash, Me, Page, Pager, Posted,
+};
+use crate::state::AppState;
+use crate::tenancy::TenancyError;
+use crate::webhooks::{self, WebhookInfo, EVENTS};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(paths::WEBHOOKS, get(list).post(create))
+        .route(paths::WEBHOOK, get(deliveries))
+        .route(paths::WEBHOOK_VERIFY, post(verify))
+        .route(paths::WEBHOOK_DELETE, post(delete))
+}
+
+#[derive(Debug, Serialize)]
+struct WebhookRow {
+    url: String,
+    events: Vec<String>,
+    verified: bool,
+    created: String,
+    href: String,
+    verify: String,
+    delete: String,
+}
+
+fn row(tenant_id: &str, w: WebhookInfo) -> WebhookRow {
+    let ids = [("tenant_id", tenant_id), ("webhook_id", w.id.as_str())];
+    WebhookRow {
+        href: fill(paths::WEBHOOK, &ids),
+        verify: fill(paths::WEBHOOK_VERIFY, &ids),
+        delete: fill(paths::WEBHOOK_DELETE, &ids),
+        url: w.url,
+        events: w.events,
+        verified: w.verified,
+        created: datetime(w.created_at),
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    show_list(&state, &me, &tenant_id, q.page(), Flash::from_query(&q)).await
+}
+
+async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash: Flash) -> Page {
+    let tenant = administered(state, me, tenant_id).await?;
+    let hooks = webhooks::list(state, &me.actor, tenant_id)
+        .await
+        .map_err(|e| error_page(state, e))?;
+    let (hooks, more) = slice(hooks, page);
+    let rows: Vec<WebhookRow> = hooks.into_iter().map(|w| row(&tenant.id, w)).collect();
+    let here = fill(paths::WEBHOOKS, &[("tenant_id", &tenant.id)]);
+    Ok(render(
+        state,
+        me,
+        &flash,
+        "portal/webhooks.html",
+        minijinja::context! {
+            webhooks => rows,
+            events => EVENTS,
+            action => here,
+            active => tenant.status == "active",
+            pager => Pager::new(&here, &[], page, more),
+            ..tenant_context(&tenant, "webhooks")
+        },
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let url = fields.text("url");
+    let events = fields.all("events");
+    match webhooks::create(&state, &me.actor, &tenant_id, &url, &events).await {
+        Ok(created) => {
+            let verified = created.webhook.verified;
+            let href = fill(
+                paths::WEBHOOK,
+                &[
+                    ("tenant_id", &tenant_id),
+                    ("webhook_id", &created.webhook.id),
+                ],
+            );
+            let values = vec![minijinja::context! {
+                label => "Signing secret", name => "webhook_secret", value => created.secret, secret => true,
+            }];
+            Ok(render(
+                &state,
+                &me,
+                &Flash::default(),
+                "portal/secret.html",
+                minijinja::context! {
+                    title => "Webhook registered",
+                    intro => if verified {
+                        "The endpoint answered the challenge and will receive events. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
+                    } else {
+                        "The endpoint did not answer the challenge yet, so it receives no events: fix it, then send the challenge again from the webhook's page. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
+                    },
+                    values => values,
+                    next_href => href,
+                    next_label => "Go to the webhook",
+                },
+            ))
+        }
+        Err(e) => {
+            let flash = form_failure(&state, e, &fields)?;
+            show_list(&state, &me, &tenant_id, 1, flash).await
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct DeliveryRow {
+    event: String,
+    created: String,
+    status: String,
+    attempts: i64,
+    last_status_code: Option<i64>,
+    last_error: Option<String>,
+    delivered: Option<String>,
+    next_attempt: Option<String>,
+}
+
+async fn deliveries(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    let page = q.page();
+    let tenant = administered(&state, &me, &tenant_id).await?;
+    let hook = webhooks::list(&state, &me.actor, &tenant_id)
+        .await
+        .map_err(|e| error_page(&state, e))?
+        .into_iter()
+        .find(|w| w.id == webhook_id)
+        .ok_or_else(|| error_page(&state, TenancyError::NotFound("webhook")))?;
+    let (limit, offset) = window(page);
+    let found = webhooks::deliveries(&state, &me.actor, &tenant_id, &webhook_id, limit, offset)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    let (found, more) = trim(found);
+    let rows: Vec<DeliveryRow> = found
+        .into_iter()
+        .map(|d| DeliveryRow {
+            next_attempt: (d.status == "pending").then(|| datetime(d.next_attempt_at)),
+            event: d.event,
+            created: datetime(d.created_at),
+            status: d.status,
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            delivered: d.delivered_at.map(datetime),
+        })
+        .collect();
+    let row = row(&tenant.id, hook);
+    let here = row.href.clone();
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/webhook.html",
+        minijinja::context! {
+            webhook => row,
+            deliveries => rows,
+            webhooks_href => fill(paths::WEBHOOKS, &[("tenant_id", &tenant.id)]),
+            pager => Pager::new(&here, &[], page, more),
+            ..tenant_context(&tenant, "webhooks")
+        },
+    ))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    Posted { me, .. }: Posted,
+) -> Page {
+    let verified = webhooks::reverify(&state, &me.actor, &tenant_id, &webhook_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    Ok(done(
+        &fill(
+            paths::WEBHOOK,
+            &[("tenant_id", &tenant_id), ("webhook_id", &webhook_id)],
+        ),
+        if verified {
+            "webhook-verified"
+        } else {
+            "webhook-unverified"
+        },
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    if !fields.confirmed() {
+        let hook = webhooks::list(&state, &me.actor, &tenant_id)
+            .await
+            .map_err(|e| error_page(&state, e))?
+            .into_iter()
+            .find(|w| w.id == webhook_id)
+            .ok_or_else(|| error_page(&state, TenancyError::NotFound("webhook")))?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Delete the webhook to {}?", hook.url),
+                text: "It receives no more events, and its delivery log is deleted with it.".into(),
+                items: vec![],
+                action: fill(
+                    paths::WEBHOOK_DELETE,
+                    &[("tenant_id", &tenant_id), ("webhook_id", &webhook_id)],
+                ),
+                button: "Delete the webhook",
+                cancel: fill(
+                    paths::WEBHOOK,
+                    &[("tenant_id", &tenant_id), ("webhook_id", &webhook_id)],
+                ),
+            },
+        ));
+    }
+    webhooks::delete(&state, &me.actor, &tenant_id, &webhook_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    Ok(done(
+        &fill(paths::WEBHOOKS, &[("tenant_id", &tenant_id)]),
+        "webhook-deleted",
+    ))
+}

@@ -1,0 +1,283 @@
+//! Development-mode pages, so a newcomer can walk the whole journey from one `techpass serve`:
+//! the email outbox (`/dev/outbox`: every message TechPass queued, with its links) and a tiny
+//! demo relying party (`/dev/demo`) that signs in with TechPass through the `openidconnect`
+//! crate, like any tenant app, and shows the claims it received. Mounted only in development
+//! mode with a loopback issuer; never in production.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
+use openidconnect::{
+    AuthenticationFlow, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+};
+use serde::Deserialize;
+use techpass_store::{ClientRecord, StoreError};
+
+use crate::signin::routes::{cookie, removal};
+use crate::state::AppState;
+
+pub const OUTBOX: &str = "/dev/outbox";
+pub const DEMO: &str = "/dev/demo";
+pub const DEMO_START: &str = "/dev/demo/start";
+pub const DEMO_CALLBACK: &str = "/dev/demo/callback";
+/// The demo app's client id: a public client (PKCE, no secret), open to any registered user.
+pub const DEMO_CLIENT_ID: &str = "app_dev_demo";
+const DEMO_COOKIE: &str = "tp_demo";
+const PAGE_SIZE: i64 = 50;
+
+/// Whether the development pages are served: development mode on a loopback issuer.
+pub fn enabled(state: &AppState) -> bool {
+    state.config.mode == crate::config::Mode::Development && state.dev_upstream.is_some()
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(OUTBOX, get(outbox))
+        .route(DEMO, get(demo))
+        .route(DEMO_START, get(demo_start))
+        .route(DEMO_CALLBACK, get(demo_callback))
+}
+
+fn demo_redirect(state: &AppState) -> String {
+    format!(
+        "{}{DEMO_CALLBACK}",
+        state.issuer.as_str().trim_end_matches('/')
+    )
+}
+
+/// Registers the demo app if it is missing (development start-up).
+pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
+    if state.store.get_client(DEMO_CLIENT_ID).await?.is_some() {
+        return Ok(());
+    }
+    let record = ClientRecord {
+        client_id: DEMO_CLIENT_ID.into(),
+        name: "Demo app (development)".into(),
+        confidential: false,
+        redirect_uris: serde_json::json!([demo_redirect(state)]).to_string(),
+        post_logout_redirect_uris: "[]".into(),
+        backchannel_logout_uri: None,
+        grant_types: r#"["authorization_code"]"#.into(),
+        jwks: None,
+        enabled: true,
+        created_at: state.clock.now().as_secs(),
+        tenant_id: None,
+        homepage: None,
+        user_assignment_required: false,
+        access_token_lifetime_secs: None,
+        refresh_token_idle_secs: None,
+        api_access: false,
+    };
+    match state.store.insert_client(&record, &[]).await {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<i64>,
+}
+
+async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Response {
+    if !enabled(&state) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let page = q.page.unwrap_or(1).max(1);
+    let emails = match state
+        .store
+        .list_emails(None, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
+        .await
+    {
+        Ok(e) => e,
+        Err(_) => return state.pages.unavailable(),
+    };
+    let more = emails.len() as i64 > PAGE_SIZE;
+    let items: Vec<_> = emails
+        .into_iter()
+        .take(PAGE_SIZE as usize)
+        .map(|m| {
+            let links: Vec<String> = m
+                .body
+                .split_whitespace()
+                .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+                .map(String::from)
+                .collect();
+            minijinja::context! {
+                to => m.recipient, subject => m.subject, body => m.body, kind => m.kind,
+                created => super::date(m.created_at), sent => m.sent_at.is_some(), links => links,
+            }
+        })
+        .collect();
+    state.pages.render(
+        StatusCode::OK,
+        "dev_outbox.html",
+        minijinja::context! {
+            emails => items, page => page, more => more,
+            smtp => state.smtp.is_some(),
+        },
+    )
+}
+
+async fn demo(State(state): State<AppState>) -> Response {
+    if !enabled(&state) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    state.pages.render(
+        StatusCode::OK,
+        "dev_demo.html",
+        minijinja::context! { start => DEMO_START, claims => None::<String> },
+    )
+}
+
+type DemoClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
+/// The demo app's view of TechPass, discovered over HTTP like any relying party's.
+async fn client(state: &AppState) -> Result<DemoClient, String> {
+    let issuer = IssuerUrl::new(state.metadata.issuer.to_string()).map_err(|e| e.to_string())?;
+    let metadata = CoreProviderMetadata::discover_async(issuer, &state.http)
+        .await
+        .map_err(|e| format!("discovery failed: {e}"))?;
+    let redirect = RedirectUrl::new(demo_redirect(state)).map_err(|e| e.to_string())?;
+    Ok(
+        CoreClient::from_provider_metadata(metadata, ClientId::new(DEMO_CLIENT_ID.into()), None)
+            .set_redirect_uri(redirect),
+    )
+}
+
+/// state, nonce and PKCE verifier, all derived from the browser's random cookie value.
+fn derived(state: &AppState, seed: &str) -> (String, String, String) {
+    let h = |p: &str| state.secrets.keyed_hash(p, seed);
+    (h("demo-state"), h("demo-nonce"), h("demo-pkce"))
+}
+
+fn failure(state: &AppState, text: &str) -> Response {
+    state.pages.message(
+        StatusCode::BAD_GATEWAY,
+        "The demo app could not sign you in",
+        text,
+    )
+}
+
+async fn demo_start(State(state): State<AppState>, jar: CookieJar) -> Response {
+    if !enabled(&state) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let Ok(seed) = techpass_oidc::Secrets::random_token() else {
+        return failure(&state, "No random source.");
+    };
+    let client = match client(&state).await {
+        Ok(c) => c,
+        Err(e) => return failure(&state, &e),
+    };
+    let (csrf, nonce, verifier) = derived(&state, &seed);
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier));
+    let (url, _, _) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            move || CsrfToken::new(csrf.clone()),
+            move || Nonce::new(nonce.clone()),
+        )
+        .add_scope(Scope::new("profile".into()))
+        .add_scope(Scope::new("email".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let jar = jar.add(cookie(&state, DEMO_COOKIE, seed, 600));
+    (jar, Redirect::to(url.as_str())).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn demo_callback(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<CallbackQuery>,
+) -> Response {
+    if !enabled(&state) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    if let Some(error) = q.error {
+        let text = format!(
+            "TechPass answered {error}: {}",
+            q.error_description.unwrap_or_default()
+        );
+        return state
+            .pages
+            .message(StatusCode::FORBIDDEN, "TechPass did not sign you in", &text);
+    }
+    let Some(seed) = jar.get(DEMO_COOKIE).map(|c| c.value().to_string()) else {
+        return failure(
+            &state,
+            "The demo app's sign-in cookie is missing: start again.",
+        );
+    };
+    let (csrf, nonce, verifier) = derived(&state, &seed);
+    if q.state.as_deref() != Some(csrf.as_str()) {
+        return failure(&state, "The state does not match: start again.");
+    }
+    let Some(code) = q.code else {
+        return failure(&state, "No code came back.");
+    };
+    let client = match client(&state).await {
+        Ok(c) => c,
+        Err(e) => return failure(&state, &e),
+    };
+    let exchange = match client.exchange_code(AuthorizationCode::new(code)) {
+        Ok(r) => r,
+        Err(e) => return failure(&state, &e.to_string()),
+    };
+    let response = match exchange
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
+        .request_async(&state.http)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return failure(&state, &format!("the token request failed: {e}")),
+    };
+    let Some(id_token) = response.id_token() else {
+        return failure(&state, "No ID token came back.");
+    };
+    // Signature (from the published JWKS), issuer, audience, expiry and nonce.
+    if let Err(e) = id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce)) {
+        return failure(&state, &format!("the ID token did not verify: {e}"));
+    }
+    // Verified: show every claim as sent (TechPass's own, such as account_type, included).
+    let claims = id_token
+        .to_string()
+        .split('.')
+        .nth(1)
+        .and_then(|p| {
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_default();
+    let jar = jar.remove(removal(&state, DEMO_COOKIE));
+    (
+        jar,
+        state.pages.render(
+            StatusCode::OK,
+            "dev_demo.html",
+            minijinja::context! { start => DEMO_START, claims => claims },
+        ),
+    )
+        .into_response()
+}

@@ -1,0 +1,361 @@
+//! Browser tests: real headless Chromium, driven over WebDriver (a `chromedriver` child process
+//! on a free loopback port), against an in-process server. Each page a journey passes through is
+//! screenshotted (PNG) for a reviewer into `$TECHPASS_ARTIFACTS/<test>/`, by default
+//! `<cargo target dir>/browser-screenshots/<test>/`, never into the repository.
+//!
+//! Without `/usr/bin/chromium` or `/usr/bin/chromedriver` (Debian packages `chromium` and
+//! `chromium-driver`, which `.ci/run` installs) each test prints `SKIPPED <test>: …` and passes,
+//! except when `CI` is set: there a missing browser fails, so CI always runs them. Every wait is
+//! bounded, and so is each test as a whole.
+
+mod journeys;
+
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::{Capabilities, TimeoutConfiguration};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::support::TempDir;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 900;
+/// How long a page may take to appear after a click or a navigation.
+const PAGE: Duration = Duration::from_secs(20);
+/// How long chromedriver may take to answer on its port.
+const DRIVER_START: Duration = Duration::from_secs(20);
+/// The bound on one whole browser test.
+pub const TEST_BUDGET: Duration = Duration::from_secs(180);
+
+/// Runs a browser test's body within [`TEST_BUDGET`]; dropping it on timeout kills the browser.
+pub async fn bounded(test: &str, body: impl Future<Output = ()>) {
+    if tokio::time::timeout(TEST_BUDGET, body).await.is_err() {
+        panic!("{test} did not finish within {TEST_BUDGET:?}");
+    }
+}
+
+/// A `chromedriver` child in its own process group: dropping it kills the group, so the
+/// Chromium it started goes too even when a test fails before closing its session.
+struct Chromedriver {
+    child: tokio::process::Child,
+    url: String,
+    _log_dir: TempDir,
+}
+
+impl Chromedriver {
+    async fn start() -> Chromedriver {
+        // A port taken between probing and binding makes chromedriver exit: try another.
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let log_dir = TempDir::new();
+            let log = log_dir.0.join("chromedriver.log");
+            let mut child = tokio::process::Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {CHROMEDRIVER}: {e}"));
+            let url = format!("http://127.0.0.1:{port}");
+            let status = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            let deadline = Instant::now() + DRIVER_START;
+            while Instant::now() < deadline {
+                if let Ok(Some(exit)) = child.try_wait() {
+                    last_error = format!("chromedriver exited ({exit}): {}", read_log(&log));
+                    break;
+                }
+                let ready = status.get(format!("{url}/status")).send().await;
+                if let Ok(response) = ready {
+                    let body: Value = response.json().await.unwrap_or_default();
+                    if body["value"]["ready"] == true {
+                        return Chromedriver {
+                            child,
+                            url,
+                            _log_dir: log_dir,
+                        };
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if last_error.is_empty() {
+                last_error = format!(
+                    "chromedriver did not answer within {DRIVER_START:?}: {}",
+                    read_log(&log)
+                );
+            }
+        }
+        panic!("{last_error}");
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            // The negative pid names the process group made at spawn: chromedriver and its
+            // Chromium processes, nothing else.
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+fn read_log(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let start = log.len().saturating_sub(2000);
+    log.get(start..).unwrap_or_default().to_string()
+}
+
+/// Whether this machine can run the browser tests; `false` after printing the skip line.
+/// Under CI (`CI` set) a missing browser is a failure instead.
+fn browser_installed(test: &str) -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+        panic!(
+            "{test}: CI is set but {CHROMIUM} or {CHROMEDRIVER} is missing \
+             (apt-get install chromium chromium-driver; .ci/run does it)"
+        );
+    }
+    // Written past the test harness's output capture, like the PostgreSQL skips.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: chromium/chromedriver not installed"
+    );
+    false
+}
+
+/// Where the screenshots of `test` go: `$TECHPASS_ARTIFACTS/<test>/`, or
+/// `<cargo target dir>/browser-screenshots/<test>/`.
+fn screenshot_dir(test: &str) -> PathBuf {
+    let root = match std::env::var_os("TECHPASS_ARTIFACTS") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        // CARGO_TARGET_TMPDIR is `<target dir>/tmp`.
+        _ => Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("browser-screenshots"),
+    };
+    root.join(test.replace("::", "-"))
+}
+
+/// One headless Chromium session for one test.
+pub struct Browser {
+    client: Client,
+    test: String,
+    shots: PathBuf,
+    taken: AtomicUsize,
+    // Declared last: dropped after the client, so the session can still be closed.
+    _driver: Chromedriver,
+}
+
+impl Browser {
+    /// A fresh browser (its own profile, no cookies), or `None` when the test is skipped.
+    pub async fn start(test: &str) -> Option<Browser> {
+        if !browser_installed(test) {
+            return None;
+        }
+        let driver = Chromedriver::start().await;
+        let capabilities: Capabilities = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    // Tests run as root in CI, where Chromium's sandbox cannot start.
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    // Containers often have a small /dev/shm.
+                    "--disable-dev-shm-usage",
+                    format!("--window-size={WIDTH},{HEIGHT}"),
+                ],
+            },
+        }))
+        .unwrap();
+        let client = tokio::time::timeout(
+            PAGE,
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&driver.url),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("Chromium did not start within {PAGE:?}"))
+        .unwrap_or_else(|e| panic!("cannot start a Chromium session: {e}"));
+        client
+            .update_timeouts(TimeoutConfiguration::new(
+                Some(Duration::from_secs(10)),
+                Some(PAGE),
+                Some(Duration::ZERO),
+            ))
+            .await
+            .unwrap();
+        let shots = screenshot_dir(test);
+        // Only this run's pictures: a reviewer must not look at a stale page.
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", shots.display()));
+        Some(Browser {
+            client,
+            test: test.to_string(),
+            shots,
+            taken: AtomicUsize::new(0),
+            _driver: driver,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot open {url}: {e}", self.test));
+    }
+
+    /// The current URL's path and query, e.g. `/register?return_to=%2F`.
+    pub async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        }
+    }
+
+    /// Waits until the page's `h1` contains one of `texts` and returns that `h1`'s text.
+    pub async fn heading(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + PAGE;
+        let mut seen = String::new();
+        while Instant::now() < deadline {
+            // Errors are a page between navigations, or one without an h1 yet.
+            if let Ok(h1) = self.client.find(Locator::Css("h1")).await {
+                if let Ok(text) = h1.text().await {
+                    if texts.iter().any(|t| text.contains(t)) {
+                        return text;
+                    }
+                    seen = text;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let at = self.client.current_url().await.map(|u| u.to_string());
+        panic!(
+            "{}: no h1 containing {texts:?} within {PAGE:?}; at {at:?}, h1 {seen:?}",
+            self.test
+        );
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        self.client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Clicks the element `locator` finds on the current page.
+    pub async fn click(&self, locator: Locator<'_>) {
+        let element = self
+            .client
+            .wait()
+            .at_most(PAGE)
+            .for_element(locator)
+            .await
+            .unwrap_or_else(|e| panic!("{}: nothing to click at {locator:?}: {e}", self.test));
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot click {locator:?}: {e}", self.test));
+    }
+
+    /// Clicks the `<button>` whose visible text is `label`, as a person would.
+    pub async fn press(&self, label: &str) {
+        let xpath = format!("//button[normalize-space()='{label}']");
+        self.click(Locator::XPath(&xpath)).await;
+    }
+
+    /// Whether the checkbox or radio button `css` is ticked.
+    pub async fn is_ticked(&self, css: &str) -> bool {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .is_selected()
+            .await
+            .unwrap()
+    }
+
+    /// Saves the whole page as `NN-<name>.png` in this test's screenshot folder.
+    pub async fn screenshot(&self, name: &str) {
+        let n = self.taken.fetch_add(1, Ordering::Relaxed) + 1;
+        let path = self.shots.join(format!("{n:02}-{name}.png"));
+        // WebDriver captures the viewport only: grow the window to the page, then restore it.
+        let height = self
+            .client
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight - window.innerHeight)",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        let mut restore = None;
+        if height > 0 {
+            if let Ok((w, h)) = self.client.get_window_size().await {
+                let taller = self
+                    .client
+                    .set_window_size(w as u32, h as u32 + height as u32);
+                if taller.await.is_ok() {
+                    restore = Some((w as u32, h as u32));
+                }
+            }
+        }
+        let png = self.client.screenshot().await;
+        if let Some((w, h)) = restore {
+            let _ = self.client.set_window_size(w, h).await;
+        }
+        let png = png.unwrap_or_else(|e| panic!("{}: screenshot {name}: {e}", self.test));
+        std::fs::write(&path, png)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
+    /// Ends the session (Chromium exits) and says where the screenshots are.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.client.clone().close()).await;
+        let _ = writeln!(
+            std::io::stderr(),
+            "{}: {} screenshots in {}",
+            self.test,
+            self.taken.load(Ordering::Relaxed),
+            self.shots.display()
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! The development pages: the demo relying party signs in with TechPass through the
+//! `openidconnect` crate and shows verified claims; the outbox lists queued emails; neither
+//! exists without the development upstream.
+
+use techpass_store::testing::{Backend, TestDatabase};
+
+use crate::signin::{register_if_asked, sign_in_via_hint};
+use crate::support::{browser, see_other, test_config, TempDir, TestServer};
+use crate::tenancy::{approved_tenant, signed_in};
+
+#[tokio::test]
+async fn the_demo_app_signs_in_and_shows_the_verified_claims() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "e2e::demo_app").await else {
+        return;
+    };
+    techpass::web::dev::ensure_demo_app(&server.state)
+        .await
+        .unwrap();
+    // Idempotent, as at every start.
+    techpass::web::dev::ensure_demo_app(&server.state)
+        .await
+        .unwrap();
+    let b = browser();
+    let page = b.get(server.url("/dev/demo")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("Sign in with TechPass"));
+    let start = b.get(server.url("/dev/demo/start")).send().await.unwrap();
+    let authorize = see_other(&start);
+    assert!(
+        authorize.starts_with(&server.url("/authorize?")),
+        "{authorize}"
+    );
+    assert!(authorize.contains("code_challenge_method=S256"));
+    let to_login = b.get(&authorize).send().await.unwrap();
+    // Two directories: the hint picks the officers' (as a person would on the chooser).
+    let login = format!(
+        "{}&login_hint=alice_tan%40tech.gov.sg",
+        see_other(&to_login)
+    );
+    let done = sign_in_via_hint(&b, &server.base, &login, "alice").await;
+    let back = register_if_asked(&b, &server.base, &see_other(&done)).await;
+    let again = b.get(server.url(&back)).send().await.unwrap();
+    let callback = see_other(&again);
+    assert!(callback.contains("/dev/demo/callback?"), "{callback}");
+    let shown = b.get(&callback).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("verified ID token"), "{html}");
+    assert!(html.contains("alice_tan@tech.gov.sg"));
+    assert!(html.contains("account_type"));
+    // A replayed callback has lost its cookie and state.
+    let replay = b.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 502);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_outbox_lists_queued_email_in_development_only() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "e2e::outbox").await else {
+        return;
+    };
+    let empty = server.get("/dev/outbox").await;
+    assert_eq!(empty.status(), 200);
+    assert!(empty.text().await.unwrap().contains("No email yet"));
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    approved_tenant(&server, &alice, "wiki").await;
+    let page = server.get("/dev/outbox").await.text().await.unwrap();
+    assert!(
+        page.contains("Your tenant Tenant wiki is approved"),
+        "{page}"
+    );
+    server.stop().await;
+
+    let db = TestDatabase::new(Backend::Sqlite, "e2e::outbox_off")
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.dev_upstream.enabled = Some(false);
+    let server = TestServer::start_with(
+        config,
+        std::sync::Arc::new(techpass_domain::SystemClock),
+        dir,
+        Some(db),
+    )
+    .await;
+    for path in ["/dev/outbox", "/dev/demo", "/dev/demo/start"] {
+        assert_eq!(server.get(path).await.status(), 404, "{path}");
+    }
+    server.stop().await;
+}

@@ -1,0 +1,1128 @@
+//! The self-service portal's pages over real HTTP with a cookie-keeping client: a tenant admin
+//! registers an app and creates a secret through the forms (each shown once, never on the
+//! credentials page), invites a vendor and revokes the invitation after confirming; a platform
+//! admin approves a requested tenant from the queue, suspends and reinstates a person and
+//! rotates the keys; the admin of one tenant cannot open another's pages; every form posted
+//! without the CSRF token is refused with nothing changed; the audit log is paged.
+
+use techpass::portal::{fill, paths};
+use techpass::provider::clients::PURPOSE_CLIENT_SECRET;
+use techpass::tenancy::tenants::{self, NewTenant};
+use techpass::tenancy::{self, Actor};
+use techpass_domain::tenancy::TenantAction;
+use techpass_store::testing::Backend;
+use techpass_store::{AuditFilter, AuditRecord};
+
+use crate::support::{browser, see_other, TestServer};
+use crate::tenancy::{approved_tenant, signed_in, start_with_clock, DAY, T0};
+
+const ALICE: &str = "alice_tan@tech.gov.sg";
+const BOB: &str = "bob_lim@hdb.gov.sg";
+const DAVE: &str = "dave@vendorco.example";
+
+/// Undoes minijinja's HTML escaping of attribute values.
+fn decode(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#x3f;", "?")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The `value` of the first element named `name`.
+fn value_of(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no field {name} in {html}"));
+    let value = html[at..]
+        .split("value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no value for {name}"));
+    decode(value)
+}
+
+fn csrf(html: &str) -> String {
+    value_of(html, "csrf_token")
+}
+
+/// Every form action of the page that contains `needle`.
+fn actions(html: &str, needle: &str) -> Vec<String> {
+    html.split("action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(decode)
+        .filter(|a| a.contains(needle))
+        .collect()
+}
+
+/// Every link of the page.
+fn links(html: &str) -> Vec<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(decode)
+        .collect()
+}
+
+async fn page(server: &TestServer, b: &reqwest::Client, path: &str) -> (u16, String) {
+    let r = b.get(server.url(path)).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// A page that must render: its HTML, with the portal's headers checked.
+async fn ok_page(server: &TestServer, b: &reqwest::Client, path: &str) -> String {
+    let r = b.get(server.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer", "{path}");
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'"),
+        "{path}"
+    );
+    let html = r.text().await.unwrap();
+    assert!(!html.contains("<script"), "no scripts on {path}");
+    html
+}
+
+async fn post(
+    server: &TestServer,
+    b: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    b.post(server.url(path)).form(form).send().await.unwrap()
+}
+
+async fn audit_count(server: &TestServer) -> usize {
+    server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_tenant_admin").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let t = [("tenant_id", tenant.as_str())];
+
+    let home = ok_page(&server, &b, "/").await;
+    assert!(
+        home.contains("href=\"/portal\""),
+        "the home page links the portal"
+    );
+    let account = ok_page(&server, &b, paths::PORTAL).await;
+    assert!(account.contains(ALICE) && account.contains("Public officer"));
+    assert!(account.contains("(this browser)"), "{account}");
+    assert!(account.contains("not been given access to any app"));
+    let mine = ok_page(&server, &b, paths::TENANTS).await;
+    assert!(mine.contains("Tenant wiki"), "{mine}");
+
+    // Register an app through the form.
+    let apps_path = fill(paths::APPS, &t);
+    let apps_page = ok_page(&server, &b, &apps_path).await;
+    assert!(
+        apps_page.contains("no apps yet"),
+        "an empty state says what to do"
+    );
+    let token = csrf(&apps_page);
+    let app_form = [
+        ("name", "Wiki"),
+        ("redirect_uris", "https://wiki.example.gov.sg/callback"),
+        ("kind", "confidential"),
+        ("grant", "authorization_code"),
+        ("grant", "refresh_token"),
+        ("user_assignment_required", "yes"),
+    ];
+    let refused = post(&server, &b, &apps_path, &app_form).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("Request refused"));
+    assert!(state
+        .store
+        .clients_of_tenant(&tenant)
+        .await
+        .unwrap()
+        .is_empty());
+    let mut with_token = app_form.to_vec();
+    with_token.push(("csrf_token", &token));
+    let bad = post(
+        &server,
+        &b,
+        &apps_path,
+        &[
+            ("csrf_token", &token),
+            ("name", "Wiki"),
+            ("redirect_uris", "http://wiki.example/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        bad.status(),
+        400,
+        "the service's refusal is shown on the form"
+    );
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("That did not work"), "{bad}");
+    assert!(
+        bad.contains("http:&#x2f;&#x2f;wiki.example&#x2f;cb"),
+        "what was typed stays"
+    );
+    let created = post(&server, &b, &apps_path, &with_token).await;
+    assert_eq!(created.status(), 200);
+    let created = created.text().await.unwrap();
+    assert!(created.contains("App registered"), "{created}");
+    let client_id = value_of(&created, "client_id");
+    let secret = value_of(&created, "client_secret");
+    assert!(client_id.starts_with("app_"));
+    assert_eq!(secret.len(), 43);
+    let secrets = state.store.client_secrets(&client_id).await.unwrap();
+    assert_eq!(secrets.len(), 1);
+    assert_eq!(
+        secrets[0].secret_hash,
+        state.secrets.keyed_hash(PURPOSE_CLIENT_SECRET, &secret),
+        "the secret shown is the one stored (hashed)"
+    );
+    let ids = [
+        ("tenant_id", tenant.as_str()),
+        ("client_id", client_id.as_str()),
+    ];
+
+    // The credentials page lists the secret, never shows it.
+    let credentials_path = fill(paths::CREDENTIALS, &ids);
+    let credentials = ok_page(&server, &b, &credentials_path).await;
+    assert!(credentials.contains(&secrets[0].id));
+    assert!(!credentials.contains(&secret), "a secret is shown once");
+    let secrets_path = fill(paths::SECRETS, &ids);
+    let refused = post(&server, &b, &secrets_path, &[("lifetime_days", "30")]).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        state.store.client_secrets(&client_id).await.unwrap().len(),
+        1
+    );
+    let token = csrf(&credentials);
+    let second = post(
+        &server,
+        &b,
+        &secrets_path,
+        &[("csrf_token", &token), ("lifetime_days", "30")],
+    )
+    .await;
+    assert_eq!(second.status(), 200);
+    let second = second.text().await.unwrap();
+    assert!(second.contains("New client secret"));
+    let second_secret = value_of(&second, "client_secret");
+    assert_ne!(second_secret, secret);
+    let reloaded = ok_page(&server, &b, &credentials_path).await;
+    assert!(!reloaded.contains(&second_secret) && !reloaded.contains(&secret));
+    assert_eq!(
+        state.store.client_secrets(&client_id).await.unwrap().len(),
+        2
+    );
+
+    // Revoking asks first.
+    let revoke = actions(&reloaded, "/revoke");
+    assert_eq!(revoke.len(), 2, "each live secret has a revoke button");
+    let first = revoke
+        .iter()
+        .find(|a| a.contains(&secrets[0].id))
+        .unwrap()
+        .clone();
+    let asked = post(&server, &b, &first, &[("csrf_token", &token)]).await;
+    assert_eq!(asked.status(), 200);
+    let asked = asked.text().await.unwrap();
+    assert!(asked.contains("Revoke this secret"), "{asked}");
+    assert!(asked.contains("name=\"confirm\" value=\"yes\""));
+    let live = |s: &techpass_store::ClientSecretRecord| s.revoked_at.is_none();
+    assert!(state
+        .store
+        .client_secrets(&client_id)
+        .await
+        .unwrap()
+        .iter()
+        .all(live));
+    let revoked = post(
+        &server,
+        &b,
+        &first,
+        &[("csrf_token", &token), ("confirm", "yes")],
+    )
+    .await;
+    let next = see_other(&revoked);
+    assert_eq!(next, format!("{credentials_path}?done=secret-revoked"));
+    let after = ok_page(&server, &b, &next).await;
+    assert!(
+        after.contains("The secret was revoked"),
+        "the result is shown"
+    );
+    let stored = state.store.client_secrets(&client_id).await.unwrap();
+    assert!(stored
+        .iter()
+        .any(|s| s.id == secrets[0].id && s.revoked_at.is_some()));
+
+    // Disabling sign-in asks first too.
+    let enabled_path = fill(paths::APP_ENABLED, &ids);
+    let asked = post(
+        &server,
+        &b,
+        &enabled_path,
+        &[("csrf_token", &token), ("enabled", "no")],
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    assert!(
+        state
+            .store
+            .get_client(&client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    let disabled = post(
+        &server,
+        &b,
+        &enabled_path,
+        &[
+            ("csrf_token", &token),
+            ("enabled", "no"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert!(see_other(&disabled).ends_with("done=app-disabled"));
+    assert!(
+        !state
+            .store
+            .get_client(&client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+
+    // Invite a vendor (a date input), see it pending, then revoke it after confirming.
+    let invitations_path = fill(paths::INVITATIONS, &t);
+    let invitations = ok_page(&server, &b, &invitations_path).await;
+    assert!(invitations.contains("No invitations yet"));
+    let token = csrf(&invitations);
+    let ends = techpass::web::date(T0 + 30 * DAY);
+    let no_end = post(
+        &server,
+        &b,
+        &invitations_path,
+        &[("csrf_token", &token), ("email", DAVE), ("access_ends", "")],
+    )
+    .await;
+    assert_eq!(no_end.status(), 400, "a vendor needs an access end date");
+    assert!(
+        no_end.text().await.unwrap().contains(DAVE),
+        "the form keeps the email"
+    );
+    let refused = post(
+        &server,
+        &b,
+        &invitations_path,
+        &[("email", DAVE), ("access_ends", &ends)],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let pending = |server: &TestServer| {
+        let state = server.state.clone();
+        let tenant = tenant.clone();
+        async move {
+            state
+                .store
+                .invitations_of_tenant(&tenant, None, 10, 0)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(pending(&server).await.is_empty());
+    let invited = post(
+        &server,
+        &b,
+        &invitations_path,
+        &[
+            ("csrf_token", &token),
+            ("email", DAVE),
+            ("access_ends", &ends),
+        ],
+    )
+    .await;
+    let next = see_other(&invited);
+    assert_eq!(next, format!("{invitations_path}?done=invited"));
+    let listed = ok_page(&server, &b, &next).await;
+    assert!(listed.contains("The invitation was sent by email"));
+    assert!(
+        listed.contains(DAVE) && listed.contains(">pending<"),
+        "{listed}"
+    );
+    assert!(listed.contains(&ends), "the access end date is shown");
+    let stored = pending(&server).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].status, "pending");
+    assert_eq!(
+        stored[0].access_ends_at,
+        Some(techpass::portal::end_of_day(&ends).unwrap())
+    );
+    assert!(
+        !listed.contains("/invite?token="),
+        "the link is in the email only"
+    );
+    let revoke = actions(&listed, "/revoke");
+    assert_eq!(revoke.len(), 1);
+    let asked = post(&server, &b, &revoke[0], &[("csrf_token", &token)]).await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked
+        .text()
+        .await
+        .unwrap()
+        .contains(&format!("Revoke the invitation to {DAVE}?")));
+    assert_eq!(pending(&server).await[0].status, "pending");
+    let revoked = post(
+        &server,
+        &b,
+        &revoke[0],
+        &[("csrf_token", &token), ("confirm", "yes")],
+    )
+    .await;
+    let next = see_other(&revoked);
+    assert!(next.ends_with("done=invitation-revoked"));
+    assert_eq!(pending(&server).await[0].status, "revoked");
+    let listed = ok_page(&server, &b, &next).await;
+    assert!(listed.contains(">revoked<") && listed.contains("The invitation was revoked"));
+
+    // Groups and access: a group assigned to the app is listed on its access page.
+    let groups_path = fill(paths::GROUPS, &t);
+    let groups = ok_page(&server, &b, &groups_path).await;
+    assert!(groups.contains("no groups yet"));
+    let made = post(
+        &server,
+        &b,
+        &groups_path,
+        &[("csrf_token", &token), ("name", "editors")],
+    )
+    .await;
+    assert!(see_other(&made).ends_with("done=group-created"));
+    let group = state
+        .store
+        .groups_of_tenant(&tenant)
+        .await
+        .unwrap()
+        .remove(0);
+    let assigned = post(
+        &server,
+        &b,
+        &fill(paths::ASSIGN, &ids),
+        &[
+            ("csrf_token", &token),
+            ("type", "group"),
+            ("group_id", &group.id),
+        ],
+    )
+    .await;
+    assert!(see_other(&assigned).ends_with("done=assigned"));
+    let access = ok_page(&server, &b, &fill(paths::ACCESS, &ids)).await;
+    assert!(access.contains("wiki:editors"), "{access}");
+    let unknown = post(
+        &server,
+        &b,
+        &fill(paths::ASSIGN, &ids),
+        &[
+            ("csrf_token", &token),
+            ("type", "user"),
+            ("who", "nobody@tech.gov.sg"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        unknown.status(),
+        400,
+        "an unknown email is the form's problem"
+    );
+
+    // Every tenant page renders for its admin.
+    for path in [
+        fill(paths::TENANT, &t),
+        fill(paths::APP, &ids),
+        fill(paths::REVIEW, &ids),
+        fill(paths::ADMINS, &t),
+        fill(paths::WEBHOOKS, &t),
+        fill(
+            paths::GROUP,
+            &[
+                ("tenant_id", tenant.as_str()),
+                ("group_id", group.id.as_str()),
+            ],
+        ),
+    ] {
+        ok_page(&server, &b, &path).await;
+    }
+    let log = ok_page(&server, &b, &fill(paths::TENANT_AUDIT, &t)).await;
+    for event in [
+        "app.created",
+        "app.secret_revoked",
+        "invitation.revoked",
+        "group.created",
+    ] {
+        assert!(log.contains(event), "{event} in the tenant's audit log");
+    }
+    server.stop().await;
+}
+
+async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_platform_admin").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice_browser = browser();
+    let alice = signed_in(&server, &alice_browser, "alice", ALICE).await;
+    let bob_browser = browser();
+    let bob = signed_in(&server, &bob_browser, "bob", BOB).await;
+    let bob_user = state.store.get_user(&bob).await.unwrap().unwrap();
+    assert!(
+        tenants::grant_platform_admin(state, &Actor::Operator, &bob_user)
+            .await
+            .unwrap()
+    );
+
+    // Alice requests a tenant through the form.
+    let mine = ok_page(&server, &alice_browser, paths::TENANTS).await;
+    assert!(mine.contains("You do not administer any tenant yet"));
+    let token = csrf(&mine);
+    let requested = post(
+        &server,
+        &alice_browser,
+        paths::TENANTS,
+        &[
+            ("csrf_token", &token),
+            ("slug", "ci"),
+            ("name", "Continuous integration"),
+            ("description", "Builds and tests"),
+            ("purpose", "Every team needs CI"),
+        ],
+    )
+    .await;
+    let next = see_other(&requested);
+    assert!(next.ends_with("?done=tenant-requested"), "{next}");
+    let tenant = state
+        .store
+        .tenants_requested_by(&alice)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(tenant.status, "requested");
+    let waiting = ok_page(&server, &alice_browser, &next).await;
+    assert!(
+        waiting.contains("waiting for a platform admin"),
+        "{waiting}"
+    );
+    let taken = post(
+        &server,
+        &alice_browser,
+        paths::TENANTS,
+        &[
+            ("csrf_token", &token),
+            ("slug", "ci"),
+            ("name", "Again"),
+            ("description", "d"),
+            ("purpose", "p"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        taken.status(),
+        409,
+        "a taken slug is a conflict shown on the form"
+    );
+
+    // Only platform admins see the admin pages.
+    for path in [
+        paths::ADMIN,
+        paths::ADMIN_QUEUE,
+        paths::ADMIN_TENANTS,
+        paths::ADMIN_USERS,
+        paths::ADMIN_KEYS,
+        paths::ADMIN_AUDIT,
+    ] {
+        let (status, _) = page(&server, &alice_browser, path).await;
+        assert_eq!(status, 403, "{path} for a non-admin");
+        ok_page(&server, &bob_browser, path).await;
+    }
+    let alice_token = csrf(&ok_page(&server, &alice_browser, paths::PORTAL).await);
+    let decision = fill(paths::ADMIN_DECISION, &[("tenant_id", &tenant.id)]);
+    let not_admin = post(
+        &server,
+        &alice_browser,
+        &decision,
+        &[
+            ("csrf_token", &alice_token),
+            ("action", "approve"),
+            ("back", "queue"),
+        ],
+    )
+    .await;
+    assert_eq!(not_admin.status(), 403, "a tenant cannot approve itself");
+
+    // Bob approves it from the queue.
+    let queue = ok_page(&server, &bob_browser, paths::ADMIN_QUEUE).await;
+    assert!(
+        queue.contains("Continuous integration") && queue.contains(ALICE),
+        "{queue}"
+    );
+    let token = csrf(&queue);
+    let refused = post(
+        &server,
+        &bob_browser,
+        &decision,
+        &[("action", "approve"), ("back", "queue")],
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let rejected_without_reason = post(
+        &server,
+        &bob_browser,
+        &decision,
+        &[
+            ("csrf_token", &token),
+            ("action", "reject"),
+            ("back", "queue"),
+            ("reason", " "),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rejected_without_reason.status(),
+        400,
+        "a rejection needs a reason"
+    );
+    assert_eq!(
+        state
+            .store
+            .get_tenant(&tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "requested"
+    );
+    let approved = post(
+        &server,
+        &bob_browser,
+        &decision,
+        &[
+            ("csrf_token", &token),
+            ("action", "approve"),
+            ("back", "queue"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        see_other(&approved),
+        format!("{}?done=tenant-approved", paths::ADMIN_QUEUE)
+    );
+    assert_eq!(
+        state
+            .store
+            .get_tenant(&tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+    assert!(state
+        .store
+        .is_tenant_admin(&tenant.id, &alice)
+        .await
+        .unwrap());
+    let queue = ok_page(&server, &bob_browser, &see_other(&approved)).await;
+    assert!(queue.contains("The tenant was approved") && queue.contains("No tenant requests"));
+    let overview = ok_page(
+        &server,
+        &alice_browser,
+        &fill(paths::TENANT, &[("tenant_id", &tenant.id)]),
+    )
+    .await;
+    assert!(
+        overview.contains("Manage the tenant"),
+        "the new admin manages it"
+    );
+
+    // Bob finds Alice and suspends her (a reason, then a confirmation).
+    let users = ok_page(
+        &server,
+        &bob_browser,
+        &format!("{}?q=alice", paths::ADMIN_USERS),
+    )
+    .await;
+    assert!(users.contains(ALICE) && !users.contains(BOB), "{users}");
+    let suspend = fill(paths::ADMIN_USER_SUSPEND, &[("user_id", &alice)]);
+    let no_reason = post(
+        &server,
+        &bob_browser,
+        &suspend,
+        &[("csrf_token", &token), ("q", "alice")],
+    )
+    .await;
+    assert_eq!(no_reason.status(), 400);
+    let asked = post(
+        &server,
+        &bob_browser,
+        &suspend,
+        &[
+            ("csrf_token", &token),
+            ("q", "alice"),
+            ("reason", "Left the service"),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    let asked = asked.text().await.unwrap();
+    assert!(asked.contains("Suspend alice_tan@tech.gov.sg?") && asked.contains("Left the service"));
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "registered"
+    );
+    let suspended = post(
+        &server,
+        &bob_browser,
+        &suspend,
+        &[
+            ("csrf_token", &token),
+            ("q", "alice"),
+            ("reason", "Left the service"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        see_other(&suspended),
+        format!("{}?q=alice&done=user-suspended", paths::ADMIN_USERS)
+    );
+    let alice_now = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(alice_now.status, "suspended");
+    assert_eq!(alice_now.status_reason.as_deref(), Some("Left the service"));
+    assert!(state
+        .store
+        .sessions_of_user(&alice)
+        .await
+        .unwrap()
+        .is_empty());
+    let (status, _) = page(&server, &alice_browser, paths::PORTAL).await;
+    assert_eq!(status, 303, "her session ended: sign in again");
+    let own = post(
+        &server,
+        &bob_browser,
+        &fill(paths::ADMIN_USER_SUSPEND, &[("user_id", &bob)]),
+        &[("csrf_token", &token), ("reason", "x"), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(own.status(), 400, "nobody suspends themselves");
+    let reinstated = post(
+        &server,
+        &bob_browser,
+        &fill(paths::ADMIN_USER_REINSTATE, &[("user_id", &alice)]),
+        &[("csrf_token", &token)],
+    )
+    .await;
+    assert!(see_other(&reinstated).ends_with("done=user-reinstated"));
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "registered"
+    );
+    let exempted = post(
+        &server,
+        &bob_browser,
+        &fill(paths::ADMIN_USER_EXEMPT, &[("user_id", &alice)]),
+        &[("csrf_token", &token), ("exempt", "yes")],
+    )
+    .await;
+    assert!(see_other(&exempted).ends_with("done=user-exempted"));
+    assert!(state.store.get_user(&alice).await.unwrap().unwrap().exempt);
+
+    // Tenants: suspend with a reason, after a confirmation.
+    let tenants_page = ok_page(&server, &bob_browser, paths::ADMIN_TENANTS).await;
+    assert!(tenants_page.contains("Continuous integration"));
+    let asked = post(
+        &server,
+        &bob_browser,
+        &decision,
+        &[
+            ("csrf_token", &token),
+            ("action", "suspend"),
+            ("reason", "Audit"),
+        ],
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    assert_eq!(
+        state
+            .store
+            .get_tenant(&tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "active"
+    );
+    let done = post(
+        &server,
+        &bob_browser,
+        &decision,
+        &[
+            ("csrf_token", &token),
+            ("action", "suspend"),
+            ("reason", "Audit"),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert!(see_other(&done).ends_with("done=tenant-suspended"));
+    assert_eq!(
+        state
+            .store
+            .get_tenant(&tenant.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "suspended"
+    );
+
+    // Signing keys: list and rotate; a second rotation waits for the pending key.
+    let keys = ok_page(&server, &bob_browser, paths::ADMIN_KEYS).await;
+    let before = state.keys.statuses();
+    assert!(keys.contains(&before[0].kid));
+    let rotated = post(
+        &server,
+        &bob_browser,
+        paths::ADMIN_KEYS_ROTATE,
+        &[("csrf_token", &token)],
+    )
+    .await;
+    assert!(see_other(&rotated).ends_with("done=key-rotated"));
+    let after = state.keys.statuses();
+    assert_eq!(after.len(), before.len() + 1);
+    let keys = ok_page(&server, &bob_browser, paths::ADMIN_KEYS).await;
+    assert!(keys.contains(&after.last().unwrap().kid) && keys.contains("pending"));
+    let again = post(
+        &server,
+        &bob_browser,
+        paths::ADMIN_KEYS_ROTATE,
+        &[("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(again.status(), 409, "refused while a key is pending");
+
+    // The whole audit log, filtered.
+    let log = ok_page(
+        &server,
+        &bob_browser,
+        &format!("{}?event=tenant.approved", paths::ADMIN_AUDIT),
+    )
+    .await;
+    assert!(log.contains("tenant.approved") && !log.contains("user.suspended"));
+    let by_bob = ok_page(
+        &server,
+        &bob_browser,
+        &format!("{}?actor=bob_lim%40hdb.gov.sg", paths::ADMIN_AUDIT),
+    )
+    .await;
+    assert!(by_bob.contains("user.suspended") && by_bob.contains("key.rotated"));
+    assert!(
+        !by_bob.contains("tenant.requested"),
+        "Alice requested it, not Bob"
+    );
+    server.stop().await;
+}
+
+async fn tenant_admins_see_only_their_tenants(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_isolation").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice_browser = browser();
+    let alice = signed_in(&server, &alice_browser, "alice", ALICE).await;
+    let bob_browser = browser();
+    let bob = signed_in(&server, &bob_browser, "bob", BOB).await;
+    let a = approved_tenant(&server, &alice, "alpha").await;
+    let b_tenant = tenancy::tenants::request(
+        state,
+        &crate::tenancy::user(&bob),
+        NewTenant {
+            slug: "beta".into(),
+            name: "Tenant beta".into(),
+            description: "d".into(),
+            purpose: "p".into(),
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    tenancy::tenants::decide(
+        state,
+        &Actor::Operator,
+        &b_tenant,
+        TenantAction::Approve,
+        None,
+    )
+    .await
+    .unwrap();
+
+    let mine = ok_page(&server, &alice_browser, paths::TENANTS).await;
+    assert!(mine.contains("Tenant alpha") && !mine.contains("Tenant beta"));
+    let token = csrf(&mine);
+    let theirs = [("tenant_id", b_tenant.as_str())];
+    for template in [
+        paths::TENANT,
+        paths::APPS,
+        paths::INVITATIONS,
+        paths::GROUPS,
+        paths::ADMINS,
+        paths::WEBHOOKS,
+        paths::TENANT_AUDIT,
+    ] {
+        let path = fill(template, &theirs);
+        let (status, html) = page(&server, &alice_browser, &path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(html.contains("Not allowed"), "{html}");
+    }
+    let before = audit_count(&server).await;
+    let invite = post(
+        &server,
+        &alice_browser,
+        &fill(paths::INVITATIONS, &theirs),
+        &[
+            ("csrf_token", &token),
+            ("email", DAVE),
+            ("access_ends", "2027-02-01"),
+        ],
+    )
+    .await;
+    assert_eq!(invite.status(), 403);
+    let app = post(
+        &server,
+        &alice_browser,
+        &fill(paths::APPS, &theirs),
+        &[
+            ("csrf_token", &token),
+            ("name", "Mine now"),
+            ("redirect_uris", "https://x.example.gov.sg/cb"),
+        ],
+    )
+    .await;
+    assert_eq!(app.status(), 403);
+    assert!(state
+        .store
+        .invitations_of_tenant(&b_tenant, None, 10, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(state
+        .store
+        .clients_of_tenant(&b_tenant)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(audit_count(&server).await, before, "nothing happened");
+    let (status, _) = page(
+        &server,
+        &alice_browser,
+        &fill(paths::TENANT, &[("tenant_id", "tnt_nope")]),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Her own tenant still opens.
+    ok_page(
+        &server,
+        &alice_browser,
+        &fill(paths::APPS, &[("tenant_id", &a)]),
+    )
+    .await;
+
+    // Not signed in: to the sign-in, and back here afterwards.
+    let stranger = browser();
+    let r = stranger
+        .get(server.url(paths::TENANTS))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(see_other(&r), "/login?return_to=%2Fportal%2Ftenants");
+    let r = post(
+        &server,
+        &stranger,
+        &fill(paths::APPS, &[("tenant_id", &a)]),
+        &[],
+    )
+    .await;
+    assert!(see_other(&r).starts_with("/login?"));
+    server.stop().await;
+}
+
+/// Every form of the portal, posted without the session's CSRF token (or with a wrong one),
+/// is refused before anything runs: the audit log, where every change is written, is unchanged.
+async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_csrf").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let alice_user = state.store.get_user(&alice).await.unwrap().unwrap();
+    tenants::grant_platform_admin(state, &Actor::Operator, &alice_user)
+        .await
+        .unwrap();
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let (client_id, _) =
+        crate::tenancy::tenant_app(&server, &crate::tenancy::user(&alice), &tenant).await;
+    let ids = [
+        ("tenant_id", tenant.as_str()),
+        ("client_id", client_id.as_str()),
+        ("user_id", alice.as_str()),
+        ("secret_id", "sec_x"),
+        ("group_id", "grp_x"),
+        ("invitation_id", "inv_x"),
+        ("webhook_id", "whk_x"),
+    ];
+    let before = audit_count(&server).await;
+    let sessions = state.store.sessions_of_user(&alice).await.unwrap().len();
+    for template in [
+        paths::SIGN_OUT_EVERYWHERE,
+        paths::TENANTS,
+        paths::ADMINS,
+        paths::ADMIN_REMOVE,
+        paths::APPS,
+        paths::APP,
+        paths::APP_ENABLED,
+        paths::SECRETS,
+        paths::SECRET_REVOKE,
+        paths::KEYS,
+        paths::ASSIGN,
+        paths::UNASSIGN,
+        paths::ROLES,
+        paths::ROLE_GRANT,
+        paths::REVIEW,
+        paths::GROUPS,
+        paths::GROUP,
+        paths::GROUP_DELETE,
+        paths::GROUP_MEMBER_REMOVE,
+        paths::INVITATIONS,
+        paths::INVITATION_RESEND,
+        paths::INVITATION_REVOKE,
+        paths::WEBHOOKS,
+        paths::WEBHOOK_VERIFY,
+        paths::WEBHOOK_DELETE,
+        paths::ADMIN_DECISION,
+        paths::ADMIN_USER_SUSPEND,
+        paths::ADMIN_USER_REINSTATE,
+        paths::ADMIN_USER_EXEMPT,
+        paths::ADMIN_KEYS_ROTATE,
+    ] {
+        let path = fill(template, &ids);
+        let form = [
+            ("confirm", "yes"),
+            ("name", "x"),
+            ("email", DAVE),
+            ("action", "suspend"),
+            ("reason", "x"),
+            ("enabled", "no"),
+        ];
+        let r = post(&server, &b, &path, &form).await;
+        assert_eq!(r.status(), 403, "POST {path} without a token");
+        assert!(r.text().await.unwrap().contains("Request refused"));
+        let mut forged = form.to_vec();
+        forged.push(("csrf_token", "forged"));
+        let r = post(&server, &b, &path, &forged).await;
+        assert_eq!(r.status(), 403, "POST {path} with a wrong token");
+    }
+    assert_eq!(audit_count(&server).await, before, "nothing changed");
+    assert_eq!(
+        state.store.sessions_of_user(&alice).await.unwrap().len(),
+        sessions
+    );
+    assert!(
+        state
+            .store
+            .get_client(&client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .enabled
+    );
+    server.stop().await;
+}
+
+async fn the_audit_log_is_paged(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_audit_pages").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    for n in 0..120 {
+        state
+            .store
+            .append_audit(&AuditRecord {
+                at: T0 + n,
+                event: format!("probe.e{n:03}"),
+                outcome: "success".into(),
+                tenant: Some(tenant.clone()),
+                details: "{}".into(),
+                ..AuditRecord::default()
+            })
+            .await
+            .unwrap();
+    }
+    let path = fill(paths::TENANT_AUDIT, &[("tenant_id", &tenant)]);
+    let first = ok_page(&server, &b, &path).await;
+    assert!(first.contains("probe.e119") && first.contains("probe.e070"));
+    assert!(!first.contains("probe.e069"), "50 a page, newest first");
+    assert!(first.contains("Next page") && !first.contains("Previous page"));
+    let next = format!("{path}?page=2");
+    assert!(links(&first).contains(&next), "the next link is ?page=2");
+    let second = ok_page(&server, &b, &next).await;
+    assert!(second.contains("probe.e069") && second.contains("probe.e020"));
+    assert!(!second.contains("probe.e070") && !second.contains("probe.e019"));
+    assert!(second.contains("Next page") && second.contains("Previous page"));
+    let third = ok_page(&server, &b, &format!("{path}?page=3")).await;
+    assert!(third.contains("probe.e019") && third.contains("probe.e000"));
+    assert!(
+        third.contains("tenant.approved"),
+        "the tenant's own events come last"
+    );
+    assert!(!third.contains("Next page") && third.contains("Previous page"));
+    let filtered = ok_page(&server, &b, &format!("{path}?event=probe.e005")).await;
+    assert!(filtered.contains("probe.e005") && !filtered.contains("probe.e006"));
+    let beyond = ok_page(&server, &b, &format!("{path}?page=9")).await;
+    assert!(beyond.contains("No events") && beyond.contains("Previous page"));
+    server.stop().await;
+}
+
+crate::both_backends!(
+    tenant_admin_registers_an_app_creates_secrets_and_invites,
+    platform_admin_approves_suspends_and_rotates,
+    tenant_admins_see_only_their_tenants,
+    forms_without_the_csrf_token_are_refused,
+    the_audit_log_is_paged,
+);
