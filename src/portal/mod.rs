@@ -314,6 +314,12 @@ pub fn render(
             done => flash.done,
             error => flash.error,
             form => flash.form,
+            dev => crate::web::dev::enabled(state).then(|| minijinja::context! {
+                outbox => crate::web::dev::OUTBOX,
+                demo => crate::web::dev::DEMO,
+                make_admin => crate::web::dev::MAKE_PLATFORM_ADMIN,
+                switch_person => crate::web::dev::SWITCH_PERSON,
+            }),
             links => minijinja::context! {
                 portal => paths::PORTAL,
                 tenants => paths::TENANTS,

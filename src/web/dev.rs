@@ -25,6 +25,11 @@ pub const OUTBOX: &str = "/dev/outbox";
 pub const DEMO: &str = "/dev/demo";
 pub const DEMO_START: &str = "/dev/demo/start";
 pub const DEMO_CALLBACK: &str = "/dev/demo/callback";
+/// Makes the signed-in, registered person a platform admin, so a newcomer can approve their own
+/// tenant request on a laptop. Development only.
+pub const MAKE_PLATFORM_ADMIN: &str = "/dev/platform-admin";
+/// Signs in again, back at the development upstream's person picker.
+pub const SWITCH_PERSON: &str = "/login?prompt=login&return_to=%2Fportal";
 /// The demo app's client id: a public client (PKCE, no secret), open to any registered user.
 pub const DEMO_CLIENT_ID: &str = "app_dev_demo";
 const DEMO_COOKIE: &str = "tp_demo";
@@ -41,6 +46,10 @@ pub fn router() -> Router<AppState> {
         .route(DEMO, get(demo))
         .route(DEMO_START, get(demo_start))
         .route(DEMO_CALLBACK, get(demo_callback))
+        .route(
+            MAKE_PLATFORM_ADMIN,
+            axum::routing::post(make_platform_admin),
+        )
 }
 
 fn demo_redirect(state: &AppState) -> String {
@@ -280,4 +289,60 @@ async fn demo_callback(
         ),
     )
         .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct CsrfForm {
+    csrf_token: Option<String>,
+}
+
+async fn make_platform_admin(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    axum::extract::Form(form): axum::extract::Form<CsrfForm>,
+) -> Response {
+    if !enabled(&state) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let cookie = jar
+        .get(state.cookies.session())
+        .map(|c| c.value().to_string());
+    let session = match crate::signin::current_session(&state, cookie.as_deref()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Redirect::to("/login?return_to=%2Fportal").into_response(),
+        Err(_) => return state.pages.unavailable(),
+    };
+    if !crate::signin::csrf_valid(
+        &state.secrets,
+        &session,
+        form.csrf_token.as_deref().unwrap_or(""),
+    ) {
+        return state.pages.message(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "The form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
+        );
+    }
+    let user = match state.store.get_user(&session.user_id).await {
+        Ok(Some(u)) => u,
+        _ => return state.pages.unavailable(),
+    };
+    let registered = matches!(user.status.as_str(), "registered" | "active");
+    if !registered {
+        return state.pages.message(
+            StatusCode::FORBIDDEN,
+            "Register first",
+            "Only a registered person can be made a platform admin.",
+        );
+    }
+    match crate::tenancy::tenants::grant_platform_admin(
+        &state,
+        &crate::tenancy::Actor::Operator,
+        &user,
+    )
+    .await
+    {
+        Ok(_) => Redirect::to(crate::portal::paths::ADMIN).into_response(),
+        Err(_) => state.pages.unavailable(),
+    }
 }

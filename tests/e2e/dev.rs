@@ -89,3 +89,41 @@ async fn the_outbox_lists_queued_email_in_development_only() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_newcomer_makes_themselves_platform_admin_in_development() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "e2e::dev_platform_admin").await else {
+        return;
+    };
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let portal = b.get(server.url("/portal")).send().await.unwrap();
+    let html = portal.text().await.unwrap();
+    assert!(html.contains("Make me a platform admin"), "{html}");
+    assert!(html.contains("Email outbox"));
+    let csrf = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let forged = b
+        .post(server.url("/dev/platform-admin"))
+        .form(&[("csrf_token", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(!server.state.store.is_platform_admin(&alice).await.unwrap());
+    let made = b
+        .post(server.url("/dev/platform-admin"))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(see_other(&made), "/portal/admin");
+    assert!(server.state.store.is_platform_admin(&alice).await.unwrap());
+    let admin = b.get(server.url("/portal/admin")).send().await.unwrap();
+    assert_eq!(admin.status(), 200);
+    server.stop().await;
+}
