@@ -185,7 +185,15 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
             return error_to_app(state, &redirect_uri, app_state, &err);
         }
     };
-    if let Err(denial) = super::gate::enforce(state, &user, &client, "authorize", None).await {
+    if let Err(refusal) = super::gate::enforce(state, &user, &client, "authorize", None).await {
+        let denial = match refusal {
+            super::gate::Refusal::Denied(d) => d,
+            super::gate::Refusal::Unavailable(e) => {
+                let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+                    .with_detail(e.to_string());
+                return error_to_app(state, &redirect_uri, app_state, &err);
+            }
+        };
         if denial == Denial::NotRegistered
             && user.account_type == AccountType::PublicOfficer.as_str()
         {

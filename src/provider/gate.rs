@@ -13,9 +13,18 @@ use super::clients::Client;
 use crate::signin::audit;
 use crate::state::AppState;
 
-/// The gate's decision for `user` at `client` now. An unknown stored status, a missing tenant
-/// or a storage failure fails closed.
-pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Result<(), Denial> {
+/// Why the gate did not let a token through.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The rules refuse (audited, shown to the person, `access_denied` for the app).
+    Denied(Denial),
+    /// The facts could not be read: nothing is issued, and the caller says "try again".
+    Unavailable(StoreError),
+}
+
+/// The gate's decision for `user` at `client` now. An unknown stored status or a missing tenant
+/// fails closed; a storage failure is [`Refusal::Unavailable`].
+pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Result<(), Refusal> {
     let facts = async {
         let tenant = match &client.tenant_id {
             None => None,
@@ -35,13 +44,7 @@ pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Res
         };
         Ok::<_, StoreError>((tenant, assigned))
     };
-    let (tenant, assigned) = match facts.await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the gate's facts; refusing");
-            return Err(Denial::TenantInactive);
-        }
-    };
+    let (tenant, assigned) = facts.await.map_err(Refusal::Unavailable)?;
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
         access_ends_at: user.access_ends_at.map(Timestamp),
@@ -51,6 +54,7 @@ pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Res
         assigned,
         now: state.clock.now(),
     })
+    .map_err(Refusal::Denied)
 }
 
 /// As [`decide`], writing a refusal to the audit log with where it happened.
@@ -60,9 +64,10 @@ pub async fn enforce(
     client: &Client,
     at: &str,
     request_id: Option<String>,
-) -> Result<(), Denial> {
+) -> Result<(), Refusal> {
     let decision = decide(state, user, client).await;
-    if let Err(denial) = decision {
+    if let Err(Refusal::Denied(denial)) = &decision {
+        let denial = *denial;
         tracing::info!(user = %user.id, client_id = %client.id, reason = denial.reason(), at, "token gate refused");
         audit(
             state,

@@ -211,15 +211,21 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) 
         }
         Err(e) => return error_response(&OAuthError::server_error(e)),
     };
-    if super::gate::enforce(state, &user, &client, "userinfo", None)
-        .await
-        .is_err()
-    {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            Some(ErrorCode::InvalidToken),
-            "access to this app has been withdrawn",
-        );
+    match super::gate::enforce(state, &user, &client, "userinfo", None).await {
+        Ok(()) => {}
+        Err(super::gate::Refusal::Unavailable(e)) => {
+            return error_response(
+                &OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+                    .with_detail(e.to_string()),
+            )
+        }
+        Err(super::gate::Refusal::Denied(_)) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                Some(ErrorCode::InvalidToken),
+                "access to this app has been withdrawn",
+            )
+        }
     }
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(user.id));

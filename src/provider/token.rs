@@ -179,7 +179,12 @@ async fn gate(
 ) -> Result<(), OAuthError> {
     super::gate::enforce(state, user, client, "token", None)
         .await
-        .map_err(|d| OAuthError::invalid_grant(format!("access denied: {}", d.reason())))
+        .map_err(|r| match r {
+            super::gate::Refusal::Denied(d) => {
+                OAuthError::invalid_grant(format!("access denied: {}", d.reason()))
+            }
+            super::gate::Refusal::Unavailable(e) => store_error(e),
+        })
 }
 
 fn store_error(e: techpass_store::StoreError) -> OAuthError {
