@@ -40,13 +40,34 @@ pub async fn find_user(state: &AppState, id_or_email: &str) -> Result<UserRecord
     }
 }
 
-/// What a suspension did.
+/// What ending a person's sessions did.
 #[derive(Debug)]
 pub struct Suspension {
     pub sessions_ended: usize,
     pub grants_revoked: u64,
     /// Back-channel logouts under way (a short-lived caller should wait for them).
     pub deliveries: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Ends every session of the person (apps with a back-channel URI are told, in the background)
+/// and revokes every grant, so nothing issued before keeps working: for a suspension, a
+/// lifecycle transition, or the person's own "sign out everywhere".
+pub async fn end_everything(state: &AppState, user_id: &str) -> Result<Suspension, StoreError> {
+    let sessions = state.store.sessions_of_user(user_id).await?;
+    let mut deliveries = Vec::new();
+    for s in &sessions {
+        deliveries.extend(end_session(state, &SessionRef::from(s), None).await);
+    }
+    // Grants whose session has already ended still hold refresh tokens.
+    let grants_revoked = state
+        .store
+        .revoke_grants_of_user(user_id, state.clock.now().as_secs())
+        .await?;
+    Ok(Suspension {
+        sessions_ended: sessions.len(),
+        grants_revoked,
+        deliveries,
+    })
 }
 
 pub async fn suspend(
@@ -60,13 +81,7 @@ pub async fn suspend(
         .store
         .set_user_status(&user.id, UserStatus::Suspended.as_str(), Some(reason))
         .await?;
-    let sessions = state.store.sessions_of_user(&user.id).await?;
-    let mut deliveries = Vec::new();
-    for s in &sessions {
-        deliveries.extend(end_session(state, &SessionRef::from(s), None).await);
-    }
-    // Grants whose session has already ended still hold refresh tokens.
-    let grants_revoked = state.store.revoke_grants_of_user(&user.id, now).await?;
+    let ended = end_everything(state, &user.id).await?;
     audit(
         state,
         AuditRecord {
@@ -75,17 +90,14 @@ pub async fn suspend(
             outcome: "success".into(),
             actor: Some(actor.to_string()),
             subject: Some(user.id.clone()),
-            details: serde_json::json!({ "reason": reason, "sessions_ended": sessions.len() })
-                .to_string(),
+            details:
+                serde_json::json!({ "reason": reason, "sessions_ended": ended.sessions_ended })
+                    .to_string(),
             ..AuditRecord::default()
         },
     )
     .await;
-    Ok(Suspension {
-        sessions_ended: sessions.len(),
-        grants_revoked,
-        deliveries,
-    })
+    Ok(ended)
 }
 
 /// Lifts a suspension: back to registered (officers) or active (vendors); an account that never

@@ -151,18 +151,7 @@ async fn after_transition(
     reason: &str,
 ) -> Result<(), StoreError> {
     // Nothing issued before keeps working: sessions end (apps are told) and grants are revoked.
-    for s in state.store.sessions_of_user(&user.id).await? {
-        crate::provider::logout::end_session(
-            state,
-            &crate::provider::logout::SessionRef::from(&s),
-            None,
-        )
-        .await;
-    }
-    state
-        .store
-        .revoke_grants_of_user(&user.id, state.clock.now().as_secs())
-        .await?;
+    crate::accounts::end_everything(state, &user.id).await?;
     audit(
         state,
         &Actor::Operator,

@@ -14,7 +14,6 @@ use techpass_store::{AuditRecord, StoreError, UserRecord};
 use super::{
     confirm, date, datetime, paths, render, slice, Confirm, Fields, Flash, Me, Page, Pager, Posted,
 };
-use crate::provider::logout::{end_session, SessionRef};
 use crate::signin::routes::removal;
 use crate::state::AppState;
 
@@ -49,32 +48,23 @@ struct SessionView {
 }
 
 /// The enabled apps of active tenants the person is assigned to (directly or through a
-/// group). A stop-gap read: no service function lists a person's apps yet, so this walks the
-/// active tenants' apps (the first 1,000 tenants).
+/// group of the app's tenant). Apps open to every registered user are not listed.
 async fn my_apps(state: &AppState, user: &UserRecord) -> Result<Vec<AppLink>, StoreError> {
-    const BATCH: i64 = 200;
     let mut apps = Vec::new();
-    let mut offset = 0;
-    while offset < 1_000 {
-        let tenants = state
-            .store
-            .list_tenants(Some("active"), BATCH, offset)
-            .await?;
-        for tenant in &tenants {
-            for app in state.store.clients_of_tenant(&tenant.id).await? {
-                if app.enabled && state.store.has_access(&app.client_id, &user.id).await? {
-                    apps.push(AppLink {
-                        name: app.name,
-                        tenant: tenant.name.clone(),
-                        homepage: app.homepage,
-                    });
-                }
-            }
+    for app in state.store.apps_assigned_to(&user.id).await? {
+        let Some(tenant_id) = &app.tenant_id else {
+            continue;
+        };
+        let Some(tenant) = state.store.get_tenant(tenant_id).await? else {
+            continue;
+        };
+        if app.enabled && tenant.status == "active" {
+            apps.push(AppLink {
+                name: app.name,
+                tenant: tenant.name,
+                homepage: app.homepage,
+            });
         }
-        if (tenants.len() as i64) < BATCH {
-            break;
-        }
-        offset += BATCH;
     }
     Ok(apps)
 }
@@ -159,22 +149,11 @@ async fn sign_out_everywhere(
         ));
     }
     let unavailable = |e: StoreError| super::error_page(&state, e.into());
-    let sessions = state
-        .store
-        .sessions_of_user(&me.user.id)
+    // Back-channel logouts continue in the background.
+    let ended = crate::accounts::end_everything(&state, &me.user.id)
         .await
         .map_err(unavailable)?;
-    for s in &sessions {
-        // Back-channel logouts continue in the background.
-        drop(end_session(&state, &SessionRef::from(s), None).await);
-    }
-    // Grants whose session has already ended still hold refresh tokens (as a suspension does).
     let now = state.clock.now().as_secs();
-    let revoked = state
-        .store
-        .revoke_grants_of_user(&me.user.id, now)
-        .await
-        .map_err(unavailable)?;
     crate::signin::audit(
         &state,
         AuditRecord {
@@ -185,7 +164,7 @@ async fn sign_out_everywhere(
             subject: Some(me.user.id.clone()),
             upstream: Some(me.session.upstream.clone()),
             details:
-                serde_json::json!({ "sessions_ended": sessions.len(), "grants_revoked": revoked })
+                serde_json::json!({ "sessions_ended": ended.sessions_ended, "grants_revoked": ended.grants_revoked })
                     .to_string(),
             ..AuditRecord::default()
         },

@@ -115,7 +115,11 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
                 .body
                 .split_whitespace()
                 .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
-                .map(String::from)
+                // A link that ends a sentence keeps none of its punctuation.
+                .map(|w| {
+                    w.trim_end_matches(['.', ',', ';', ':', ')', '!', '?'])
+                        .to_string()
+                })
                 .collect();
             minijinja::context! {
                 to => m.recipient, subject => m.subject, body => m.body, kind => m.kind,

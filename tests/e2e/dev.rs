@@ -69,6 +69,8 @@ async fn the_outbox_lists_queued_email_in_development_only() {
         page.contains("Your tenant Tenant wiki is approved"),
         "{page}"
     );
+    // The approval's portal link ends its sentence: the button drops the full stop.
+    assert!(page.contains("portal\">Open the link"), "{page}");
     server.stop().await;
 
     let db = TestDatabase::new(Backend::Sqlite, "e2e::outbox_off")

@@ -14,6 +14,7 @@ crate::backend_tests!(
     "store::conformance_access",
     direct_assignment_gives_access,
     group_assignment_gives_access_within_the_tenant,
+    a_person_s_assigned_apps_come_directly_and_through_groups,
     access_holders_list_direct_and_group_access,
     unassign_removes_the_role_assignments,
     roles_are_held_directly_and_through_groups,
@@ -119,6 +120,44 @@ async fn group_assignment_gives_access_within_the_tenant(db: &TestDatabase) {
     assert!(!store.has_access("c1", "g1").await.unwrap());
     store.remove_group_member("g1", "u1").await.unwrap();
     assert!(!store.has_access("c1", "u1").await.unwrap());
+}
+
+async fn a_person_s_assigned_apps_come_directly_and_through_groups(db: &TestDatabase) {
+    let store = setup(db).await;
+    let mut other = client("c2");
+    other.name = "Another app".into();
+    other.tenant_id = Some("t2".into());
+    store.insert_client(&other, &[]).await.unwrap();
+    store.insert_group(&group("g1", "t1", "eng")).await.unwrap();
+    store.insert_group(&group("g2", "t1", "ops")).await.unwrap();
+    store.add_group_member("g1", "u1").await.unwrap();
+    store.add_group_member("g2", "u1").await.unwrap();
+    // Directly and through two groups: listed once.
+    store
+        .assign(&assignment(PRINCIPAL_USER, "u1", 1))
+        .await
+        .unwrap();
+    store
+        .assign(&assignment(PRINCIPAL_GROUP, "g1", 2))
+        .await
+        .unwrap();
+    store
+        .assign(&assignment(PRINCIPAL_GROUP, "g2", 3))
+        .await
+        .unwrap();
+    // A t1 group assigned to t2's app gives no access.
+    let mut foreign = assignment(PRINCIPAL_GROUP, "g1", 4);
+    foreign.client_id = "c2".into();
+    store.assign(&foreign).await.unwrap();
+    let apps: Vec<_> = store
+        .apps_assigned_to("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_id)
+        .collect();
+    assert_eq!(apps, vec!["c1"]);
+    assert!(store.apps_assigned_to("u2").await.unwrap().is_empty());
 }
 
 async fn access_holders_list_direct_and_group_access(db: &TestDatabase) {

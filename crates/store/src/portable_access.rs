@@ -100,6 +100,30 @@ macro_rules! access_impls {
                 Ok(found > 0)
             }
 
+            async fn apps_assigned_to(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::ClientRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::ClientRecord>(&format!(
+                    "SELECT {} FROM clients c
+                     WHERE c.client_id IN (
+                       SELECT a.client_id FROM app_assignments a
+                       WHERE a.principal_type = 'user' AND a.principal_id = $1
+                       UNION
+                       SELECT a.client_id FROM app_assignments a
+                       JOIN groups g ON g.id = a.principal_id
+                       JOIN group_members m ON m.group_id = g.id
+                       JOIN clients ac ON ac.client_id = a.client_id
+                       WHERE a.principal_type = 'group' AND m.user_id = $1
+                         AND ac.tenant_id = g.tenant_id)
+                     ORDER BY c.name, c.client_id",
+                    $crate::portable::qualified($crate::portable::CLIENT_COLUMNS, "c")
+                ))
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn access_holders(
                 &self,
                 client_id: &str,

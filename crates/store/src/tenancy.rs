@@ -280,6 +280,11 @@ pub trait AccessStore {
     /// Whether the user is assigned to the app, directly or through a group of the app's tenant.
     async fn has_access(&self, client_id: &str, user_id: &str) -> Result<bool, StoreError>;
 
+    /// The apps the user is assigned to, directly or through a group of the app's tenant, by
+    /// name (disabled ones included; the caller decides).
+    async fn apps_assigned_to(&self, user_id: &str)
+        -> Result<Vec<crate::ClientRecord>, StoreError>;
+
     /// Every user assigned to the app directly or through a group, by user id.
     async fn access_holders(&self, client_id: &str) -> Result<Vec<AccessHolder>, StoreError>;
 

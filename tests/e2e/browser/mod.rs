@@ -9,6 +9,7 @@
 //! bounded, and so is each test as a whole.
 
 mod journeys;
+mod portal;
 
 use std::future::Future;
 use std::io::Write;
@@ -299,6 +300,70 @@ impl Browser {
     pub async fn press(&self, label: &str) {
         let xpath = format!("//button[normalize-space()='{label}']");
         self.click(Locator::XPath(&xpath)).await;
+    }
+
+    /// Waits until the page's visible text contains `text`, e.g. a result message.
+    pub async fn sees(&self, text: &str) {
+        let deadline = Instant::now() + PAGE;
+        while Instant::now() < deadline {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await {
+                if body.text().await.is_ok_and(|t| t.contains(text)) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let at = self.client.current_url().await.map(|u| u.to_string());
+        panic!(
+            "{}: no {text:?} on the page within {PAGE:?}; at {at:?}",
+            self.test
+        );
+    }
+
+    /// The form field a `<label>` whose visible text is `label` names (through its `for`).
+    async fn labelled(&self, label: &str) -> fantoccini::elements::Element {
+        let xpath = format!("//label[normalize-space()='{label}']");
+        let element = self
+            .client
+            .wait()
+            .at_most(PAGE)
+            .for_element(Locator::XPath(&xpath))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no label {label:?}: {e}", self.test));
+        let id = element
+            .attr("for")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{}: the label {label:?} names no field", self.test));
+        self.client
+            .find(Locator::Id(&id))
+            .await
+            .unwrap_or_else(|e| panic!("{}: no field #{id} for {label:?}: {e}", self.test))
+    }
+
+    /// Types `text` into the field labelled `label`, replacing what it held.
+    pub async fn fill(&self, label: &str, text: &str) {
+        let field = self.labelled(label).await;
+        field.clear().await.unwrap();
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot type into {label:?}: {e}", self.test));
+    }
+
+    /// The current value of the field labelled `label` (read-only fields too).
+    pub async fn value(&self, label: &str) -> String {
+        self.labelled(label)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// The page's HTML as the browser holds it now.
+    pub async fn source(&self) -> String {
+        self.client.source().await.unwrap()
     }
 
     /// Whether the checkbox or radio button `css` is ticked.

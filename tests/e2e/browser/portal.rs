@@ -1,0 +1,306 @@
+//! The portal in the browser: a newcomer walks the whole development journey from one
+//! `techpass serve` (sign in, register, request a tenant, make themselves platform admin,
+//! approve it, register an app, read the approval email in the outbox, sign in to the demo app);
+//! and a tenant admin creates a client secret, which is shown once and never again. Each
+//! journey runs in its own server and its own browser.
+
+use fantoccini::Locator;
+use techpass_store::testing::Backend;
+
+use super::{bounded, Browser};
+use crate::support::TestServer;
+use crate::tenancy::{approved_tenant, tenant_app, user};
+
+const PICKER: &str = "pick a test person";
+const ALICE: &str = "alice_tan@tech.gov.sg";
+
+/// A development server as `techpass serve` starts one: its demo app registered.
+async fn dev_server(test: &str) -> Option<TestServer> {
+    let server = TestServer::start(Backend::Sqlite, test).await?;
+    assert!(
+        techpass::web::dev::enabled(&server.state),
+        "the test server runs in development mode"
+    );
+    techpass::web::dev::ensure_demo_app(&server.state)
+        .await
+        .unwrap();
+    Some(server)
+}
+
+/// Signs Alice in from the home page (chooser, picker, registration), screenshotting each page
+/// when `shoot`, and ends on the home page signed in.
+async fn alice_signs_in_and_registers(b: &Browser, server: &TestServer, shoot: bool) {
+    b.goto(&server.url("/")).await;
+    b.heading(&["Welcome to TechPass"]).await;
+    if shoot {
+        b.screenshot("home").await;
+    }
+    b.click(Locator::LinkText("Sign in")).await;
+    let h1 = b.heading(&["Sign in to TechPass", PICKER]).await;
+    if h1.contains("Sign in to TechPass") {
+        if shoot {
+            b.screenshot("chooser").await;
+        }
+        b.click(Locator::LinkText("Public officer (development)"))
+            .await;
+        b.heading(&[PICKER]).await;
+    }
+    assert!(
+        b.text().await.contains("Alice Tan"),
+        "the picker lists Alice"
+    );
+    if shoot {
+        b.screenshot("picker").await;
+    }
+    b.click(Locator::Css("button[name='person'][value='alice']"))
+        .await;
+    b.heading(&["Register for TechPass"]).await;
+    assert!(b.text().await.contains(ALICE));
+    b.click(Locator::Css("label[for='accept_terms']")).await;
+    assert!(
+        b.is_ticked("#accept_terms").await,
+        "the label ticks the box"
+    );
+    if shoot {
+        b.screenshot("register").await;
+    }
+    b.press("Register").await;
+    b.heading(&["Signed in as Alice Tan"]).await;
+    assert_eq!(b.path().await, "/");
+}
+
+async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, true).await;
+    b.screenshot("home-signed-in").await;
+
+    // The portal, from the home page's link.
+    b.click(Locator::LinkText("Open the portal")).await;
+    b.heading(&["My account"]).await;
+    assert_eq!(b.path().await, "/portal");
+    let page = b.text().await;
+    for expected in [ALICE, "Development mode", "Email outbox", "Demo app"] {
+        assert!(
+            page.contains(expected),
+            "the portal shows {expected}: {page}"
+        );
+    }
+    b.screenshot("portal-account").await;
+
+    // Request a tenant.
+    b.click(Locator::LinkText("My tenants")).await;
+    b.heading(&["My tenants"]).await;
+    assert!(b
+        .text()
+        .await
+        .contains("You do not administer any tenant yet"));
+    b.screenshot("tenants").await;
+    b.fill("Short name", "wiki").await;
+    b.fill("Name", "Team Wiki").await;
+    b.fill("What the service is", "The engineering wiki").await;
+    b.fill("Why it should be onboarded", "Sign in with TechPass")
+        .await;
+    b.press("Send the request").await;
+    b.heading(&["Team Wiki"]).await;
+    b.sees("Your request was sent").await;
+    assert!(b.text().await.contains("requested"));
+    b.screenshot("tenant-requested").await;
+
+    // Become platform admin (development only) and approve it.
+    b.press("Make me a platform admin (development only)").await;
+    b.heading(&["Platform admin"]).await;
+    assert_eq!(b.path().await, "/portal/admin");
+    assert!(
+        b.text().await.contains("1 tenant request waiting"),
+        "{}",
+        b.text().await
+    );
+    b.screenshot("platform-admin").await;
+    b.click(Locator::LinkText("Onboarding queue")).await;
+    b.heading(&["Onboarding queue"]).await;
+    assert!(b.text().await.contains("The engineering wiki"));
+    b.screenshot("admin-queue").await;
+    // The button's accessible name carries the tenant's name (a visually hidden span).
+    b.press("Approve Team Wiki").await;
+    b.sees("The tenant was approved").await;
+    b.heading(&["Onboarding queue"]).await;
+    assert!(b.text().await.contains("No tenant requests are waiting"));
+    b.screenshot("admin-queue-approved").await;
+
+    // My tenants → the tenant → Apps.
+    b.click(Locator::LinkText("My tenants")).await;
+    b.heading(&["My tenants"]).await;
+    b.click(Locator::LinkText("Team Wiki")).await;
+    b.heading(&["Team Wiki"]).await;
+    let page = b.text().await;
+    assert!(page.contains("active"), "{page}");
+    assert!(page.contains("Manage the tenant"), "{page}");
+    b.screenshot("tenant-overview").await;
+    b.click(Locator::LinkText("Apps")).await;
+    b.heading(&["Apps of Team Wiki"]).await;
+    assert!(b.text().await.contains("This tenant has no apps yet"));
+    b.screenshot("apps").await;
+
+    // Register a confidential app (the form's defaults) for a tenant's own callback.
+    b.fill("Name", "Wiki web").await;
+    b.fill("Redirect URIs", "https://app.example.gov.sg/callback")
+        .await;
+    b.press("Register the app").await;
+    b.heading(&["App registered"]).await;
+    let client_id = b.value("Client ID").await;
+    let secret = b.value("Client secret").await;
+    assert!(!client_id.is_empty() && !secret.is_empty());
+    let app = server
+        .state
+        .store
+        .get_client(&client_id)
+        .await
+        .unwrap()
+        .expect("the app is stored");
+    assert_eq!(app.name, "Wiki web");
+    assert!(app.confidential);
+    assert!(app
+        .redirect_uris
+        .contains("https://app.example.gov.sg/callback"));
+    b.screenshot("app-created").await;
+
+    // The approval email, in the outbox the development nav links to.
+    b.click(Locator::LinkText("Email outbox")).await;
+    b.heading(&["Email outbox"]).await;
+    let page = b.text().await;
+    assert!(page.contains("Your tenant Team Wiki is approved"), "{page}");
+    assert!(page.contains(ALICE), "{page}");
+    b.screenshot("outbox").await;
+
+    // The demo app (a relying party of its own) signs Alice in with TechPass.
+    b.goto(&server.url("/dev/demo")).await;
+    b.heading(&["Demo app"]).await;
+    b.screenshot("demo").await;
+    b.click(Locator::LinkText("Sign in with TechPass")).await;
+    // Alice's TechPass session is still there: no picker, straight back with the claims.
+    b.sees("The verified ID token's claims").await;
+    assert!(
+        b.path().await.starts_with("/dev/demo/callback"),
+        "{}",
+        b.path().await
+    );
+    let page = b.text().await;
+    for expected in [ALICE, "account_type", "public_officer"] {
+        assert!(
+            page.contains(expected),
+            "the claims show {expected}: {page}"
+        );
+    }
+    b.screenshot("demo-claims").await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_newcomer_walks_the_whole_journey_in_the_browser() {
+    let test = "browser::portal::a_newcomer_walks_the_whole_journey_in_the_browser";
+    bounded(test, a_newcomer_walks_the_whole_journey_body(test)).await;
+}
+
+/// Whether the credentials page shows nothing of `secret`, anywhere in its HTML.
+async fn credentials_hide(b: &Browser, secret: &str) {
+    b.heading(&["Credentials of Wiki"]).await;
+    let html = b.source().await;
+    assert!(
+        !html.contains(secret),
+        "the credentials page shows the secret: {html}"
+    );
+}
+
+async fn a_tenant_admin_creates_a_secret_shown_once_body(test: &str) {
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, false).await;
+    let alice = server
+        .state
+        .store
+        .find_users_by_email(ALICE)
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    // Alice administers an approved tenant with a confidential app (its first secret made at
+    // registration).
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let (client_id, first_secret) = tenant_app(&server, &user(&alice), &tenant).await;
+
+    // Portal → My tenants → the tenant → Apps → the app → Credentials.
+    b.goto(&server.url("/portal")).await;
+    b.heading(&["My account"]).await;
+    b.click(Locator::LinkText("My tenants")).await;
+    b.click(Locator::LinkText("Tenant wiki")).await;
+    b.heading(&["Tenant wiki"]).await;
+    b.click(Locator::LinkText("Apps")).await;
+    b.heading(&["Apps of Tenant wiki"]).await;
+    b.click(Locator::LinkText("Wiki")).await;
+    b.heading(&["Wiki"]).await;
+    b.click(Locator::LinkText("Credentials")).await;
+    credentials_hide(&b, &first_secret).await;
+    b.sees("1 of at most").await;
+    let credentials = b.path().await;
+
+    b.press("Create a secret").await;
+    b.heading(&["New client secret"]).await;
+    let secret = b.value("New client secret").await;
+    assert!(secret.len() >= 32, "a long random secret: {secret:?}");
+    assert_eq!(b.value("Client ID").await, client_id);
+    assert!(b.text().await.contains("It is shown only now"));
+    assert!(b.source().await.contains(&secret), "the page shows it once");
+    b.screenshot("secret").await;
+
+    // Back on the credentials page, after a reload, and after leaving and coming back: gone.
+    b.click(Locator::LinkText("Back to the credentials")).await;
+    credentials_hide(&b, &secret).await;
+    assert_eq!(b.path().await, credentials);
+    b.sees("2 of at most").await;
+    // The browser's Back button does not bring the secret page back either: it was a POST's
+    // answer, sent with `Cache-Control: no-store`, so Chromium asks to resubmit instead.
+    b.client().back().await.unwrap();
+    assert!(b.path().await.ends_with("/credentials/secrets"));
+    assert!(
+        !b.source().await.contains(&secret),
+        "Back shows the secret again"
+    );
+    b.client().forward().await.unwrap();
+    b.client().refresh().await.unwrap();
+    credentials_hide(&b, &secret).await;
+    b.screenshot("credentials-after-reload").await;
+    b.click(Locator::LinkText("Settings")).await;
+    b.heading(&["Wiki"]).await;
+    b.click(Locator::LinkText("Credentials")).await;
+    credentials_hide(&b, &secret).await;
+
+    // The store holds only hashes.
+    let stored = server.state.store.client_secrets(&client_id).await.unwrap();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for s in &stored {
+        for plain in [&secret, &first_secret] {
+            assert_ne!(&s.secret_hash, plain);
+            for field in [&s.id, &s.client_id, &s.secret_hash] {
+                assert!(!field.contains(plain.as_str()), "{s:?} holds a secret");
+            }
+        }
+    }
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_admin_creates_a_secret_shown_once() {
+    let test = "browser::portal::a_tenant_admin_creates_a_secret_shown_once";
+    bounded(test, a_tenant_admin_creates_a_secret_shown_once_body(test)).await;
+}
