@@ -88,7 +88,22 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-async fn not_found() -> Response {
+/// An unknown path: a page for a browser (one that asks for HTML), JSON for everyone else.
+async fn not_found(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return state.pages.message(
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "There is no page at this address. Check the link, or start again from the TechPass home page.",
+        );
+    }
     (
         StatusCode::NOT_FOUND,
         Json(serde_json::json!({"error": "not_found"})),

@@ -172,3 +172,26 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers() {
     server.stop().await;
     drop(db);
 }
+
+#[tokio::test]
+async fn an_unknown_path_is_a_page_for_browsers_and_json_for_programs() {
+    let Some(server) = TestServer::start(Backend::Sqlite, "e2e::not_found").await else {
+        return;
+    };
+    let page = client()
+        .get(server.url("/portal."))
+        .header("accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+    let kind = page.headers()["content-type"].to_str().unwrap().to_string();
+    let text = page.text().await.unwrap();
+    assert!(kind.starts_with("text/html"), "{kind}: {text}");
+    assert!(text.contains("Page not found"));
+    let json = server.get("/no-such-endpoint").await;
+    assert_eq!(json.status(), 404);
+    let body: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+    server.stop().await;
+}
