@@ -285,3 +285,56 @@ async fn webhooks_are_verified_then_signed_and_logged() {
     assert_eq!(log[0].last_status_code, Some(200));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn tenant_admins_hear_of_a_secret_expiring_once() {
+    let (url, seen) = webhook_receiver().await;
+    let Some((server, clock)) = start_with_clock(Backend::Sqlite, "e2e::secret_expiry").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let admin = user(&alice);
+    let (client_id, _) = crate::tenancy::tenant_app(&server, &admin, &tenant).await;
+    techpass::webhooks::create(
+        state,
+        &admin,
+        &tenant,
+        &url,
+        &["app-credentials-expiring".into()],
+    )
+    .await
+    .unwrap();
+    // A year's secret: nothing to say until the reminder window (14 days by default).
+    clock.set(Timestamp(T0 + 300 * DAY));
+    assert_eq!(
+        techpass::jobs::run_once(state).await.credential_reminders,
+        0
+    );
+    clock.set(Timestamp(T0 + 355 * DAY));
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.credential_reminders, 1, "{report:?}");
+    assert_eq!(report.webhooks_delivered, 1, "{report:?}");
+    assert_eq!(
+        techpass::jobs::run_once(state).await.credential_reminders,
+        0,
+        "once"
+    );
+    let mail = state
+        .store
+        .list_emails(Some("alice_tan@tech.gov.sg"), 10, 0)
+        .await
+        .unwrap();
+    assert!(
+        mail.iter()
+            .any(|m| m.subject.contains("client secret of Wiki expires")),
+        "{mail:?}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    let (headers, body) = seen.last().unwrap();
+    assert_eq!(headers["techpass-event"], "app-credentials-expiring");
+    assert!(body.contains(&client_id));
+    server.stop().await;
+}
