@@ -722,6 +722,79 @@ async fn tenant_state_and_access_gate_every_refresh(backend: Backend) {
     server.stop().await;
 }
 
+/// Secrets: at most `apps.max_secrets` live (expired and revoked ones free a slot), each for at
+/// most a year; a revoked secret no longer authenticates.
+#[tokio::test]
+async fn credential_limits_and_expiry() {
+    let Some((server, clock)) = start_with_clock(Backend::Sqlite, "e2e::credential_limits").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let admin = user(&alice);
+    let (client_id, first) = tenant_app(&server, &admin, &tenant).await;
+    let too_long = tenancy::apps::add_secret(state, &admin, &tenant, &client_id, Some(366)).await;
+    assert!(
+        matches!(too_long, Err(TenancyError::Invalid(_))),
+        "{too_long:?}"
+    );
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        made.push(
+            tenancy::apps::add_secret(state, &admin, &tenant, &client_id, Some(30))
+                .await
+                .unwrap(),
+        );
+    }
+    // Five live (the first from registration and four more): a sixth is refused.
+    let sixth = tenancy::apps::add_secret(state, &admin, &tenant, &client_id, None).await;
+    assert!(matches!(sixth, Err(TenancyError::Conflict(_))), "{sixth:?}");
+    // Revoking one frees a slot, and the revoked secret stops working at once.
+    tenancy::apps::revoke_secret(state, &admin, &tenant, &client_id, &made[0].id)
+        .await
+        .unwrap();
+    let token = |secret: String| {
+        let url = server.url("/token");
+        let id = client_id.clone();
+        async move {
+            client()
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", "x")])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(token(made[0].secret.clone()).await, 401, "revoked");
+    assert_eq!(
+        token(made[1].secret.clone()).await,
+        400,
+        "live: past client authentication"
+    );
+    tenancy::apps::add_secret(state, &admin, &tenant, &client_id, None)
+        .await
+        .unwrap();
+    // After 31 days the four 30-day secrets have expired: they no longer count or work.
+    clock.advance(31 * DAY);
+    assert_eq!(token(made[1].secret.clone()).await, 401, "expired");
+    assert_eq!(
+        token(first.clone()).await,
+        400,
+        "the year-long first secret still works"
+    );
+    for _ in 0..3 {
+        tenancy::apps::add_secret(state, &admin, &tenant, &client_id, None)
+            .await
+            .unwrap();
+    }
+    server.stop().await;
+}
+
 /// An officer invited before registering registers in the same step, and must accept the terms.
 #[tokio::test]
 async fn an_invited_officer_registers_while_accepting() {
