@@ -93,6 +93,9 @@ async fn show(
     let roles = access::roles(state, &me.actor, tenant_id, client_id)
         .await
         .map_err(failed)?;
+    let grants = access::role_grants(state, &me.actor, tenant_id, client_id)
+        .await
+        .map_err(failed)?;
     let group_names: BTreeMap<String, String> = groups
         .iter()
         .map(|g| (g.id.clone(), g.name.clone()))
@@ -104,7 +107,40 @@ async fn show(
         .map(|a| a.principal_id.clone())
         .collect();
     ids.extend(assignments.iter().map(|a| a.assigned_by.clone()));
+    ids.extend(
+        grants
+            .iter()
+            .filter(|g| g.principal_type == PRINCIPAL_USER)
+            .map(|g| g.principal_id.clone()),
+    );
     let names = emails_of(state, &ids).await?;
+    let holder_of: Vec<(String, String)> = grants
+        .iter()
+        .map(|g| {
+            let who = if g.principal_type == PRINCIPAL_USER {
+                names.get(&g.principal_id).cloned()
+            } else {
+                group_names
+                    .get(&g.principal_id)
+                    .map(|n| format!("{}:{n} (group)", tenant.slug))
+            };
+            (
+                g.role.clone(),
+                who.unwrap_or_else(|| g.principal_id.clone()),
+            )
+        })
+        .collect();
+    let role_rows: Vec<minijinja::Value> = roles
+        .iter()
+        .map(|r| {
+            let held: Vec<&str> = holder_of
+                .iter()
+                .filter(|(role, _)| role == r)
+                .map(|(_, who)| who.as_str())
+                .collect();
+            minijinja::context! { name => r, held => held }
+        })
+        .collect();
     let rows: Vec<AssignmentRow> = assignments
         .into_iter()
         .map(|a| {
@@ -149,6 +185,7 @@ async fn show(
             assignments => rows,
             groups => options,
             roles => roles,
+            role_rows => role_rows,
             assign_action => fill(paths::ASSIGN, &ids),
             unassign_action => fill(paths::UNASSIGN, &ids),
             roles_action => fill(paths::ROLES, &ids),

@@ -292,6 +292,17 @@ pub async fn roles(
     Ok(state.store.roles_of_app(&app.client_id).await?)
 }
 
+/// Who holds each of the app's roles (users and groups, directly).
+pub async fn role_grants(
+    state: &AppState,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Vec<RoleAssignmentRecord>> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    Ok(state.store.role_assignments_of_app(&app.client_id).await?)
+}
+
 pub async fn grant_role(
     state: &AppState,
     actor: &Actor,

@@ -619,6 +619,16 @@ async fn tenant_state_and_access_gate_every_refresh(backend: Backend) {
     .await
     .unwrap();
 
+    // The portal's access page says who holds each role.
+    let access = techpass::portal::paths::fill(
+        techpass::portal::paths::ACCESS,
+        &[("tenant_id", &tenant), ("client_id", &client_id)],
+    );
+    let page = b.get(server.url(&access)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("registry:devs (group)"), "{html}");
+
     let code = authorize(&server, &b, &client_id, "alice_tan@tech.gov.sg")
         .await
         .unwrap();

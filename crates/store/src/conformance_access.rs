@@ -273,6 +273,21 @@ async fn roles_are_held_directly_and_through_groups(db: &TestDatabase) {
         "sorted, unique"
     );
     assert!(store.roles_of_user("c1", "u2").await.unwrap().is_empty());
+    assert_eq!(
+        store.role_assignments_of_app("c1").await.unwrap(),
+        vec![
+            role("admin", PRINCIPAL_GROUP, "g2"),
+            role("admin", PRINCIPAL_USER, "u1"),
+            role("editor", PRINCIPAL_GROUP, "g3"),
+            role("viewer", PRINCIPAL_GROUP, "g1"),
+        ],
+        "every holder, by role then principal"
+    );
+    assert!(store
+        .role_assignments_of_app("c9")
+        .await
+        .unwrap()
+        .is_empty());
     assert!(store
         .unassign_role(&role("viewer", PRINCIPAL_GROUP, "g1"))
         .await

@@ -351,6 +351,19 @@ macro_rules! access_impls {
                 .await?)
             }
 
+            async fn role_assignments_of_app(
+                &self,
+                client_id: &str,
+            ) -> Result<Vec<$crate::RoleAssignmentRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::RoleAssignmentRecord>(
+                    "SELECT client_id, role, principal_type, principal_id FROM role_assignments
+                     WHERE client_id = $1 ORDER BY role, principal_type, principal_id",
+                )
+                .bind(client_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn assign_role(
                 &self,
                 r: &$crate::RoleAssignmentRecord,

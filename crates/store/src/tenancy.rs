@@ -323,6 +323,12 @@ pub trait AccessStore {
     /// The app's role names, sorted.
     async fn roles_of_app(&self, client_id: &str) -> Result<Vec<String>, StoreError>;
 
+    /// Who holds the app's roles (users and groups, directly), by role then principal.
+    async fn role_assignments_of_app(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<RoleAssignmentRecord>, StoreError>;
+
     /// Assigns a defined role to a user or group. False if already assigned;
     /// [`StoreError::NotFound`] if the role is not defined for the app.
     async fn assign_role(&self, assignment: &RoleAssignmentRecord) -> Result<bool, StoreError>;
