@@ -16,7 +16,9 @@
 //! asserted: the exit code is non-zero only when setup fails or a request gets anything but 200.
 //!
 //! Knobs (environment): `BENCH_CONCURRENCY` (16), `BENCH_SECS` (5), `BENCH_WARMUP_SECS` (1),
-//! `BENCH_SIGN_SECS` (3).
+//! `BENCH_SIGN_SECS` (3); `BENCH_TENANT_APP=1` (or `--tenant-app`) makes the web app a tenant's
+//! app that admits only assigned people, the person assigned through a group holding a role, so
+//! every grant also pays for the tenant, access, groups and roles reads.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -69,6 +71,7 @@ struct Settings {
     sign: Duration,
     cores: usize,
     postgres: bool,
+    tenant_app: bool,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -82,6 +85,8 @@ fn env_number(name: &str, default: u64) -> u64 {
 impl Settings {
     fn from_env() -> Settings {
         // `cargo bench` passes `--bench`; everything but `--postgres` is ignored.
+        let tenant_app = std::env::args().any(|a| a == "--tenant-app")
+            || std::env::var("BENCH_TENANT_APP").is_ok_and(|v| v == "1");
         let postgres = std::env::args().any(|a| a == "--postgres")
             || std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
         Settings {
@@ -89,6 +94,7 @@ impl Settings {
             warmup: Duration::from_secs(env_number("BENCH_WARMUP_SECS", 1)),
             measure: Duration::from_secs(env_number("BENCH_SECS", 5)),
             sign: Duration::from_secs(env_number("BENCH_SIGN_SECS", 3)),
+            tenant_app,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
             postgres,
         }
@@ -122,6 +128,9 @@ fn run() -> Result<u64> {
         .build()?;
 
     let server = start_server(&server_rt, &settings)?;
+    if settings.tenant_app {
+        println!("web app: a tenant's app, assignment required, the person assigned through a group holding a role");
+    }
     println!(
         "server: {} on {} database, {} runtime worker threads; load: 1 runtime thread, {} concurrent keep-alive clients",
         server.base,
@@ -135,10 +144,16 @@ fn run() -> Result<u64> {
 
     // 2. Apps.
     let (web, machine) = server_rt.block_on(async {
-        let web = register(
+        let tenant = if settings.tenant_app {
+            Some(tenant_for_person(&server.state).await?)
+        } else {
+            None
+        };
+        let web = register_for(
             &server.state,
             "Bench web app",
             &["authorization_code", "refresh_token"],
+            tenant.as_ref(),
         )
         .await?;
         let machine = register(
@@ -441,6 +456,94 @@ struct App {
 }
 
 async fn register(state: &AppState, name: &str, grant_types: &[&str]) -> Result<App> {
+    register_for(state, name, grant_types, None).await
+}
+
+/// The tenant of `--tenant-app`: active, with a group holding the person (registered in
+/// advance under the development upstream's identity, so the sign-in finds the same account).
+struct BenchTenant {
+    id: String,
+    group_id: String,
+}
+
+/// The development upstream's Alice (`crates/upstream/src/dev/mod.rs`).
+const PERSON_OID: &str = "8d1e2f30-0000-4000-8000-0000000000a1";
+
+async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
+    let now = state.clock.now().as_secs();
+    let store = &state.store;
+    let user = store
+        .upsert_user(&techpass_store::UserRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: techpass_upstream::dev::WOG_TENANT_ID.into(),
+            object_id: PERSON_OID.into(),
+            email: Some(PERSON_EMAIL.into()),
+            name: Some("Alice Tan".into()),
+            created_at: now,
+            last_signin_at: now,
+            status: "unregistered".into(),
+            account_type: "public_officer".into(),
+            terms_version: None,
+            registered_at: None,
+            access_ends_at: None,
+            status_reason: None,
+            exempt: false,
+            app_signin_at: None,
+        })
+        .await?;
+    store
+        .register_user(
+            &user.id,
+            "registered",
+            &state.config.accounts.terms_version,
+            now,
+        )
+        .await?;
+    let tenant = techpass_store::TenantRecord {
+        id: "tnt_bench".into(),
+        slug: "bench".into(),
+        name: "Bench".into(),
+        description: "benchmark".into(),
+        purpose: "benchmark".into(),
+        status: "requested".into(),
+        requested_by: user.id.clone(),
+        created_at: now,
+        status_at: None,
+        status_by: None,
+        status_reason: None,
+    };
+    store.insert_tenant(&tenant).await?;
+    store
+        .transition_tenant(
+            &tenant.id,
+            &["requested"],
+            "active",
+            "bench",
+            None,
+            now,
+            Some(&user.id),
+        )
+        .await?;
+    let group = techpass_store::GroupRecord {
+        id: "grp_bench".into(),
+        tenant_id: tenant.id.clone(),
+        name: "developers".into(),
+        created_at: now,
+    };
+    store.insert_group(&group).await?;
+    store.add_group_member(&group.id, &user.id).await?;
+    Ok(BenchTenant {
+        id: tenant.id,
+        group_id: group.id,
+    })
+}
+
+async fn register_for(
+    state: &AppState,
+    name: &str,
+    grant_types: &[&str],
+    tenant: Option<&BenchTenant>,
+) -> Result<App> {
     let redirect_uris = if grant_types.contains(&"authorization_code") {
         vec![APP_CALLBACK.to_string()]
     } else {
@@ -458,10 +561,33 @@ async fn register(state: &AppState, name: &str, grant_types: &[&str]) -> Result<
             backchannel_logout_uri: None,
             grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
             jwks: None,
+            tenant_id: tenant.map(|t| t.id.clone()),
+            user_assignment_required: tenant.is_some(),
             ..NewApp::default()
         },
     )
     .await?;
+    if let Some(t) = tenant {
+        let store = &state.store;
+        store
+            .assign(&techpass_store::AssignmentRecord {
+                client_id: created.client_id.clone(),
+                principal_type: techpass_store::PRINCIPAL_GROUP.into(),
+                principal_id: t.group_id.clone(),
+                assigned_at: state.clock.now().as_secs(),
+                assigned_by: "bench".into(),
+            })
+            .await?;
+        store.define_role(&created.client_id, "maintainer").await?;
+        store
+            .assign_role(&techpass_store::RoleAssignmentRecord {
+                client_id: created.client_id.clone(),
+                role: "maintainer".into(),
+                principal_type: techpass_store::PRINCIPAL_GROUP.into(),
+                principal_id: t.group_id.clone(),
+            })
+            .await?;
+    }
     let secret = created
         .client_secret
         .ok_or("a confidential app got no secret")?;
