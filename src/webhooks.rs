@@ -34,6 +34,53 @@ pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={hex}")
 }
 
+/// Where a webhook may point. https only; outside development also never a loopback,
+/// private, link-local or unspecified IP address or `localhost`, so a tenant cannot aim
+/// TechPass's requests at its own host or internal network by address. (A DNS name that
+/// resolves to such an address is not caught here: resolution happens at delivery.)
+pub fn check_target(url: &str, development: bool) -> std::result::Result<(), String> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("webhook URL {url} is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if development => {}
+        _ => return Err("a webhook URL must use https".into()),
+    }
+    if development {
+        return Ok(());
+    }
+    let internal = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast()
+                // 100.64.0.0/10, carrier-grade NAT.
+                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
+        }
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || ip.to_ipv4_mapped().is_some()
+        }
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => true,
+    };
+    if internal {
+        return Err(
+            "a webhook URL must point to a public host, not a loopback or internal address".into(),
+        );
+    }
+    Ok(())
+}
+
 /// A webhook as its tenant admins see it (never the secret).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WebhookInfo {
@@ -88,12 +135,8 @@ pub async fn create(
     }
     validate_redirect_uri(url)
         .map_err(|e| TenancyError::Invalid(format!("webhook URL {url} {e}")))?;
-    // https only; plain http to a loopback receiver only in development, so a production
-    // TechPass never posts to its own host's internal services in the clear.
     let development = state.config.mode == crate::config::Mode::Development;
-    if !(url.starts_with("https://") || (development && url.starts_with("http://"))) {
-        return Err(TenancyError::Invalid("a webhook URL must use https".into()));
-    }
+    check_target(url, development).map_err(TenancyError::Invalid)?;
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         return Err(TenancyError::Invalid(format!(
             "events must be some of: {}",
@@ -361,4 +404,42 @@ pub async fn deliver_due(
         }
     }
     Ok(delivered)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_targets() {
+        for ok in [
+            "https://hooks.example.gov.sg/techpass",
+            "https://203.0.113.7/hook",
+            "https://[2001:db8::1]/hook",
+        ] {
+            assert_eq!(check_target(ok, false), Ok(()), "{ok}");
+        }
+        for bad in [
+            "http://hooks.example.gov.sg/techpass",
+            "https://127.0.0.1/hook",
+            "https://10.1.2.3/hook",
+            "https://172.16.0.1/hook",
+            "https://192.168.1.1/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/hook",
+            "https://0.0.0.0/hook",
+            "https://[::1]/hook",
+            "https://[fd00::1]/hook",
+            "https://[fe80::1]/hook",
+            "https://[::ffff:127.0.0.1]/hook",
+            "https://localhost/hook",
+            "https://api.localhost./hook",
+            "ftp://hooks.example.gov.sg/",
+        ] {
+            assert!(check_target(bad, false).is_err(), "{bad}");
+        }
+        // Development: a receiver on the laptop is the point.
+        assert_eq!(check_target("http://127.0.0.1:9000/hook", true), Ok(()));
+        assert!(check_target("ftp://127.0.0.1/", true).is_err());
+    }
 }
