@@ -7,7 +7,7 @@
 use techpass_domain::gate::{check, Denial, GateInput, UserStatus};
 use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
-use techpass_store::{AuditRecord, StoreError, UserRecord};
+use techpass_store::{AuditRecord, StoreError, TenantRecord, UserRecord};
 
 use super::clients::Client;
 use crate::signin::audit;
@@ -22,20 +22,18 @@ pub enum Refusal {
     Unavailable(StoreError),
 }
 
-/// The gate's decision for `user` at `client` now. An unknown stored status or a missing tenant
-/// fails closed; a storage failure is [`Refusal::Unavailable`].
-pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Result<(), Refusal> {
+/// The gate's decision for `user` at `client` now, with the app's tenant as read for it (so
+/// that minting does not read it again). An unknown stored status or a missing tenant fails
+/// closed; a storage failure is [`Refusal::Unavailable`].
+pub async fn decide(
+    state: &AppState,
+    user: &UserRecord,
+    client: &Client,
+) -> Result<Option<TenantRecord>, Refusal> {
     let facts = async {
         let tenant = match &client.tenant_id {
             None => None,
-            Some(id) => Some(
-                state
-                    .store
-                    .get_tenant(id)
-                    .await?
-                    .and_then(|t| TenantStatus::parse(&t.status))
-                    .unwrap_or(TenantStatus::Suspended),
-            ),
+            Some(id) => state.store.get_tenant(id).await?,
         };
         let assigned = if client.user_assignment_required {
             state.store.has_access(&client.id, &user.id).await?
@@ -45,16 +43,23 @@ pub async fn decide(state: &AppState, user: &UserRecord, client: &Client) -> Res
         Ok::<_, StoreError>((tenant, assigned))
     };
     let (tenant, assigned) = facts.await.map_err(Refusal::Unavailable)?;
+    let tenant_status = client.tenant_id.as_ref().map(|_| {
+        tenant
+            .as_ref()
+            .and_then(|t| TenantStatus::parse(&t.status))
+            .unwrap_or(TenantStatus::Suspended)
+    });
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
         access_ends_at: user.access_ends_at.map(Timestamp),
-        tenant,
+        tenant: tenant_status,
         app_enabled: client.enabled,
         assignment_required: client.user_assignment_required,
         assigned,
         now: state.clock.now(),
     })
-    .map_err(Refusal::Denied)
+    .map_err(Refusal::Denied)?;
+    Ok(tenant)
 }
 
 /// As [`decide`], writing a refusal to the audit log with where it happened.
@@ -64,7 +69,7 @@ pub async fn enforce(
     client: &Client,
     at: &str,
     request_id: Option<String>,
-) -> Result<(), Refusal> {
+) -> Result<Option<TenantRecord>, Refusal> {
     let decision = decide(state, user, client).await;
     if let Err(Refusal::Denied(denial)) = &decision {
         let denial = *denial;

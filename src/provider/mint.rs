@@ -36,21 +36,20 @@ pub struct Subject<'a> {
 }
 
 /// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
-/// and only the client's roles. A platform app (no tenant) gets neither.
+/// (named with `tenant`'s slug, the tenant the gate just read) and only the client's roles. A
+/// platform app (no tenant) gets neither.
 pub async fn groups_and_roles(
     state: &AppState,
     client: &super::clients::Client,
+    tenant: Option<&techpass_store::TenantRecord>,
     user: &UserRecord,
 ) -> Result<(Vec<String>, Vec<String>), techpass_store::StoreError> {
-    let Some(tenant_id) = &client.tenant_id else {
-        return Ok((Vec::new(), Vec::new()));
-    };
-    let Some(tenant) = state.store.get_tenant(tenant_id).await? else {
+    let Some(tenant) = tenant.filter(|t| client.tenant_id.as_deref() == Some(t.id.as_str())) else {
         return Ok((Vec::new(), Vec::new()));
     };
     let groups = state
         .store
-        .groups_of_user(tenant_id, &user.id)
+        .groups_of_user(&tenant.id, &user.id)
         .await?
         .into_iter()
         .map(|g| techpass_domain::tenancy::qualified_group(&tenant.slug, &g.name))

@@ -212,7 +212,7 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) 
         Err(e) => return error_response(&OAuthError::server_error(e)),
     };
     match super::gate::enforce(state, &user, &client, "userinfo", None).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(super::gate::Refusal::Unavailable(e)) => {
             return error_response(
                 &OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")

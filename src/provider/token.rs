@@ -172,11 +172,12 @@ async fn run(
 }
 
 /// The token gate at a grant: a refusal is `invalid_grant` with the reason for the app.
+/// The gate at the token endpoint; on success, the app's tenant as the gate read it.
 async fn gate(
     state: &AppState,
     user: &techpass_store::UserRecord,
     client: &Client,
-) -> Result<(), OAuthError> {
+) -> Result<Option<techpass_store::TenantRecord>, OAuthError> {
     super::gate::enforce(state, user, client, "token", None)
         .await
         .map_err(|r| match r {
@@ -255,7 +256,7 @@ async fn authorization_code(
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    gate(state, &user, client).await?;
+    let tenant = gate(state, &user, client).await?;
     let scope: Vec<String> = record
         .scope
         .split(' ')
@@ -282,7 +283,7 @@ async fn authorization_code(
         .insert_grant(&grant)
         .await
         .map_err(store_error)?;
-    let access_claims = mint::groups_and_roles(state, client, &user)
+    let access_claims = mint::groups_and_roles(state, client, tenant.as_ref(), &user)
         .await
         .map_err(store_error)?;
     let subject = Subject {
@@ -403,9 +404,9 @@ async fn refresh(
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    gate(state, &user, client).await?;
+    let tenant = gate(state, &user, client).await?;
     let amr: Vec<String> = serde_json::from_str(&grant.amr).unwrap_or_default();
-    let access_claims = mint::groups_and_roles(state, client, &user)
+    let access_claims = mint::groups_and_roles(state, client, tenant.as_ref(), &user)
         .await
         .map_err(store_error)?;
     let subject = Subject {
