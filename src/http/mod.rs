@@ -4,6 +4,7 @@
 
 mod discovery;
 mod health;
+mod origin;
 
 use std::time::Duration;
 
@@ -61,17 +62,24 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(http.request_timeout_secs),
         ));
 
-    let mut router = Router::new()
-        .merge(discovery::router())
-        .merge(health::router())
+    // The pages and API of a signed-in person: writes only from TechPass's own origin.
+    let own_forms = Router::new()
         .merge(crate::signin::routes::router(&state))
-        .merge(crate::provider::router())
-        .merge(crate::provider::credential_router(&state))
-        .merge(crate::web::router())
         .merge(crate::web::invitation::router())
         .merge(crate::portal::router())
         .merge(crate::web::dev::router())
         .merge(crate::api::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            origin::same_origin,
+        ));
+    let mut router = Router::new()
+        .merge(discovery::router())
+        .merge(health::router())
+        .merge(own_forms)
+        .merge(crate::provider::router())
+        .merge(crate::provider::credential_router(&state))
+        .merge(crate::web::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -20,6 +20,7 @@ use techpass_oidc::{pkce, ErrorCode, OAuthError, Params, Secrets};
 use techpass_store::AuthCodeRecord;
 use url::Url;
 
+use super::app_return::AppReturn;
 use super::clients::{find_client, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use super::mint::PURPOSE_CODE;
 use super::parse_scope;
@@ -34,7 +35,7 @@ pub async fn get(
     jar: CookieJar,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    let params = Params::parse_keeping_first(query.unwrap_or_default().as_bytes());
     handle(&state, &jar, params).await
 }
 
@@ -49,7 +50,7 @@ pub async fn post(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let params = if is_form {
-        Params::parse(&body)
+        Params::parse_keeping_first(&body)
     } else {
         Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
@@ -109,11 +110,23 @@ struct Request {
     max_age: Option<i64>,
 }
 
-async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthError>) -> Response {
-    let params = match params {
+async fn handle(
+    state: &AppState,
+    jar: &CookieJar,
+    params: Result<(Params, Vec<String>), OAuthError>,
+) -> Response {
+    let (params, repeated) = match params {
         Ok(p) => p,
         Err(e) => return bad_request_page(state, &e.description),
     };
+    // Until the app and its redirect URI are known, a repeated parameter is a page (RFC 6749
+    // §4.1.2.1); once they are, it goes back to the app as `invalid_request` (§3.1).
+    if let Some(key) = repeated
+        .iter()
+        .find(|k| *k == "client_id" || *k == "redirect_uri")
+    {
+        return bad_request_page(state, &format!("it names {key} more than once"));
+    }
     let Some(client_id) = params.get("client_id") else {
         return bad_request_page(state, "it names no app (client_id is missing)");
     };
@@ -131,11 +144,15 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
             "it does not say where to return (redirect_uri is missing)",
         );
     };
-    if match_redirect_uri(&client.redirect_uris, requested_uri).is_none() {
+    if match_redirect_uri(&client.redirect_uris, requested_uri, !client.confidential).is_none() {
         return bad_request_page(state, "the return address is not registered for this app");
     }
     let redirect_uri = requested_uri.to_string();
     let app_state = params.get("state");
+    if let Some(key) = repeated.first() {
+        let e = OAuthError::invalid_request(format!("parameter {key} was sent more than once"));
+        return error_to_app(state, &redirect_uri, app_state, &e);
+    }
 
     let request = match check(&params, &client) {
         Ok(r) => r,
@@ -194,16 +211,29 @@ async fn handle(state: &AppState, jar: &CookieJar, params: Result<Params, OAuthE
                 return error_to_app(state, &redirect_uri, app_state, &err);
             }
         };
-        if denial == Denial::NotRegistered
-            && user.account_type == AccountType::PublicOfficer.as_str()
-        {
+        let officer_to_register = denial == Denial::NotRegistered
+            && user.account_type == AccountType::PublicOfficer.as_str();
+        if request.prompt.iter().any(|p| p == "none") {
+            // No page may be shown (OpenID Connect Core §3.1.2.1): straight back to the app.
+            let e = if officer_to_register {
+                OAuthError::new(
+                    ErrorCode::InteractionRequired,
+                    "the person must register with TechPass first",
+                )
+            } else {
+                OAuthError::new(ErrorCode::AccessDenied, denial.reason())
+            };
+            return error_to_app(state, &redirect_uri, app_state, &e);
+        }
+        if officer_to_register {
             // An officer who has not registered yet: register, then come back here.
             return Redirect::to(&crate::signin::routes::register_url(&this_request(
                 &params, false,
             )))
             .into_response();
         }
-        return denied_page(state, &redirect_uri, app_state, denial);
+        let back = AppReturn::new(&client.name, &redirect_uri, app_state);
+        return denied_page(state, &back, denial);
     }
 
     let code = match Secrets::random_token() {
@@ -297,12 +327,27 @@ fn check(params: &Params, client: &super::clients::Client) -> Result<Request, OA
             "only response_mode=query is supported",
         ));
     }
-    if params.contains("request") || params.contains("request_uri") {
-        return Err(OAuthError::invalid_request(
-            "request objects are not supported",
+    // OpenID Connect Core §3.1.2.6: the specific codes, so the app knows what to change.
+    if params.contains("request") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported; send the parameters in the query",
         ));
     }
-    let mut scope = parse_scope(params.get("scope").unwrap_or(""))?;
+    if params.contains("request_uri") {
+        return Err(OAuthError::new(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported; send the parameters in the query",
+        ));
+    }
+    // OpenID Connect Core §3.1.2.1: scope values not understood are ignored.
+    let understood: Vec<&str> = params
+        .get("scope")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|s| super::SCOPES.contains(s))
+        .collect();
+    let mut scope = parse_scope(&understood.join(" "))?;
     if !scope.iter().any(|s| s == "openid") {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
@@ -389,29 +434,19 @@ fn id_token_hint_subject(state: &AppState, hint: &str) -> Option<String> {
 }
 
 /// A clear page for the person, with a way back to the app that carries `access_denied`.
-fn denied_page(
-    state: &AppState,
-    redirect_uri: &str,
-    app_state: Option<&str>,
-    denial: Denial,
-) -> Response {
-    let mut link = Url::parse(redirect_uri).ok();
-    if let Some(url) = link.as_mut() {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("error", "access_denied");
-        q.append_pair("error_description", denial.reason());
-        if let Some(s) = app_state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", &state.metadata.issuer);
-    }
+fn denied_page(state: &AppState, back: &AppReturn, denial: Denial) -> Response {
+    let link = back.error_url(
+        &state.metadata.issuer,
+        ErrorCode::AccessDenied,
+        denial.reason(),
+    );
     let (title, text, next_step) = super::gate::explain(denial);
     state.pages.render(
         StatusCode::FORBIDDEN,
         "denied.html",
         minijinja::context! {
             title => title, text => text, next_step => next_step, reason => denial.reason(),
-            app_link => link.map(|u| u.to_string()),
+            app_link => link, app_name => back.app_name,
         },
     )
 }

@@ -97,8 +97,8 @@ pub fn explain(denial: Denial) -> (&'static str, &'static str, &'static str) {
     match denial {
         Denial::NotRegistered => (
             "You are not registered for TechPass",
-            "Only registered officers and invited vendors can use the toolchain's apps.",
-            "Officers: sign in again and register. Vendors: ask your project manager to invite you.",
+            "Only registered officers and invited vendors can use the toolchain's apps. TechPass accounts for vendors and contractors are by invitation only.",
+            "Ask your project manager to invite you, then open the link in the invitation email.",
         ),
         Denial::Suspended => (
             "Your TechPass account is suspended",

@@ -264,7 +264,9 @@ async fn handle(
                 Ok(Some(c)) => c,
                 _ => return bad_request_page(state, "The app is not registered with TechPass"),
             };
-            if match_redirect_uri(&client.post_logout_redirect_uris, uri).is_none() {
+            if match_redirect_uri(&client.post_logout_redirect_uris, uri, !client.confidential)
+                .is_none()
+            {
                 return bad_request_page(
                     state,
                     "The return address is not registered for this app",
@@ -293,7 +295,7 @@ async fn handle(
             .is_some_and(|t| crate::signin::csrf_valid(&state.secrets, session, t));
         if !hint_matches && !confirmed {
             // Without proof that the request is the person's own, ask (logout CSRF).
-            return confirm_page(state, session, &params);
+            return confirm_page(state, session, &params, redirect.as_deref());
         }
         end_session(state, &SessionRef::from(session), request_id).await;
     }
@@ -324,13 +326,20 @@ async fn handle(
     }
 }
 
-fn confirm_page(state: &AppState, session: &Session, params: &Params) -> Response {
+/// The confirmation form; its answer redirects to the app's (checked) `post_logout_redirect_uri`,
+/// so the page's `form-action` admits that origin.
+fn confirm_page(
+    state: &AppState,
+    session: &Session,
+    params: &Params,
+    redirect: Option<&str>,
+) -> Response {
     let fields: Vec<_> = params
         .iter()
         .filter(|(k, _)| *k != "csrf_token")
         .map(|(k, v)| minijinja::context! { name => k, value => v })
         .collect();
-    let mut response = state.pages.render(
+    let mut response = state.pages.render_with_form_target(
         StatusCode::OK,
         "confirm_logout.html",
         minijinja::context! {
@@ -338,6 +347,9 @@ fn confirm_page(state: &AppState, session: &Session, params: &Params) -> Respons
             fields => fields,
             csrf_token => csrf_token(&state.secrets, session),
         },
+        redirect
+            .and_then(crate::provider::app_return::form_action_source)
+            .as_deref(),
     );
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -280,7 +280,9 @@ pub async fn introspect(
             .into_response(),
         );
     }
-    match refresh_token_of(&state, &client, &token).await {
+    match refresh_token_of(&state, &token).await {
+        // Another client's refresh token is none of this client's business.
+        Ok(Some((grant, _))) if grant.client_id != client.id => inactive(),
         Ok(Some((grant, _)))
             if !gate_allows(&state, grant.user_id.as_deref().unwrap_or(""), &client).await =>
         {
@@ -318,10 +320,10 @@ async fn gate_allows(state: &AppState, sub: &str, client: &Client) -> bool {
     }
 }
 
-/// The live grant of a refresh token issued to `client`, with the token's expiry.
+/// The live grant of a refresh token, whichever client it was issued to, with the token's
+/// expiry.
 async fn refresh_token_of(
     state: &AppState,
-    client: &Client,
     token: &str,
 ) -> Result<Option<(techpass_store::GrantRecord, i64)>, OAuthError> {
     let hash = state.secrets.keyed_hash(PURPOSE_REFRESH, token);
@@ -345,7 +347,7 @@ async fn refresh_token_of(
     else {
         return Ok(None);
     };
-    if grant.client_id != client.id || grant.revoked_at.is_some() || now >= grant.expires_at {
+    if grant.revoked_at.is_some() || now >= grant.expires_at {
         return Ok(None);
     }
     Ok(Some((grant, record.expires_at)))
@@ -368,8 +370,19 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Err(e) => return error_response(&e),
     };
     let now = state.clock.now().as_secs();
+    // RFC 7009 §2.1: a token issued to another client is refused with an error and stays
+    // valid; an unknown or dead token is a success (§2.2).
+    let not_yours = || {
+        OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        )
+    };
     let result = async {
-        if let Some((grant, _)) = refresh_token_of(&state, &client, &token).await? {
+        if let Some((grant, _)) = refresh_token_of(&state, &token).await? {
+            if grant.client_id != client.id {
+                return Err(not_yours());
+            }
             state
                 .store
                 .revoke_grant(&grant.id, now)
@@ -377,14 +390,15 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 .map_err(OAuthError::server_error)?;
             tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
         } else if let Ok(access) = validate_access_token(&state, &token).await {
-            if access.client_id == client.id {
-                state
-                    .store
-                    .revoke_access_token(&access.jti, access.exp)
-                    .await
-                    .map_err(OAuthError::server_error)?;
-                tracing::info!(client_id = %client.id, "access token revoked");
+            if access.client_id != client.id {
+                return Err(not_yours());
             }
+            state
+                .store
+                .revoke_access_token(&access.jti, access.exp)
+                .await
+                .map_err(OAuthError::server_error)?;
+            tracing::info!(client_id = %client.id, "access token revoked");
         }
         Ok::<_, OAuthError>(())
     }

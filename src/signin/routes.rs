@@ -12,6 +12,9 @@ use techpass_domain::gate::UserStatus;
 use techpass_store::{AuditRecord, UserRecord};
 use tower_http::request_id::RequestId;
 
+use crate::provider::app_return::AppReturn;
+use techpass_oidc::ErrorCode;
+
 use super::{
     audit, csrf_token, csrf_valid, current_session, finish_login, safe_return_to, start_login,
     CallbackQuery, Denial,
@@ -200,10 +203,12 @@ async fn callback(
                     session.cookie,
                     state.config.session.max_lifetime_secs,
                 ));
-            // A first-time person registers (officers) or learns to ask for an invitation
-            // (vendors) before going on.
-            // An invitee registers (or not) on the invitation page itself.
+            // A first-time officer registers before going on. A first-time vendor cannot
+            // register: the request itself goes on, and its refusal (with the way back to the
+            // app) explains the invitation. An invitee registers (or not) on the invitation
+            // page itself.
             let next = if session.user.status == UserStatus::Unregistered.as_str()
+                && session.user.account_type == AccountType::PublicOfficer.as_str()
                 && session.return_to != crate::web::invitation::INVITE
             {
                 register_url(&session.return_to)
@@ -290,12 +295,32 @@ async fn deny(state: &AppState, denial: Denial, request_id: Option<String>) -> R
         "internal_error" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::FORBIDDEN,
     };
+    // The app that sent the person is told too, so it does not wait forever.
+    let back = match &denial.return_to {
+        Some(return_to) => AppReturn::of(state, return_to).await,
+        None => None,
+    };
+    let error = if status == StatusCode::FORBIDDEN {
+        ErrorCode::AccessDenied
+    } else {
+        ErrorCode::TemporarilyUnavailable
+    };
+    let app_link = back
+        .as_ref()
+        .and_then(|b| b.error_url(&state.metadata.issuer, error, denial.reason));
+    if denial.reason == "upstream_access_denied" {
+        // The person chose to leave at the upstream: back to the app at once.
+        if let Some(url) = &app_link {
+            return Redirect::to(url).into_response();
+        }
+    }
     state.pages.render(
         status,
         "denied.html",
         minijinja::context! {
             title => title, text => text, next_step => next_step,
             reason => denial.reason, request_id => request_id,
+            app_link => app_link, app_name => back.map(|b| b.app_name),
         },
     )
 }
@@ -373,6 +398,7 @@ async fn home(
         minijinja::context! {
             session => view,
             unregistered => status.as_deref() == Some(UserStatus::Unregistered.as_str()),
+            officer => session.as_ref().is_some_and(|s| s.account_type == AccountType::PublicOfficer),
             register_href => register_url("/"),
             account_status => status,
             csrf_token => csrf,
@@ -479,13 +505,24 @@ async fn signed_in_user(
 /// The page a person without an account sees: officers register; others are told to ask for an
 /// invitation. It shows only the signed-in person's own details, never whether another email
 /// has an account.
-fn registration_page(
+async fn registration_page(
     state: &AppState,
     user: &UserRecord,
     session: &super::Session,
     return_to: &str,
     error: Option<&str>,
 ) -> Response {
+    // The app the person came from: the form's answer ends there (so the page's CSP must let
+    // the redirect through), and a person who does not register can still go back to it.
+    let back = AppReturn::of(state, return_to).await;
+    let app_link = back.as_ref().and_then(|b| {
+        b.error_url(
+            &state.metadata.issuer,
+            ErrorCode::AccessDenied,
+            "not_registered",
+        )
+    });
+    let app_name = back.as_ref().map(|b| b.app_name.clone());
     if user.account_type != AccountType::PublicOfficer.as_str() {
         return state.pages.render(
             StatusCode::FORBIDDEN,
@@ -495,10 +532,11 @@ fn registration_page(
                 text => "TechPass accounts for vendors and contractors are by invitation only.",
                 next_step => "Ask your project manager to invite you; then open the link in the invitation email.",
                 reason => "not_registered",
+                app_link => app_link, app_name => app_name,
             },
         );
     }
-    state.pages.render(
+    state.pages.render_with_form_target(
         if error.is_some() {
             StatusCode::BAD_REQUEST
         } else {
@@ -510,7 +548,9 @@ fn registration_page(
             terms_version => state.config.accounts.terms_version,
             csrf_token => csrf_token(&state.secrets, session),
             return_to => return_to, error => error,
+            app_link => app_link, app_name => app_name,
         },
+        back.and_then(|b| b.form_action_source()).as_deref(),
     )
 }
 
@@ -527,7 +567,7 @@ async fn register_page(
     if user.status != UserStatus::Unregistered.as_str() {
         return Redirect::to(&return_to).into_response();
     }
-    registration_page(&state, &user, &session, &return_to, None)
+    registration_page(&state, &user, &session, &return_to, None).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -564,7 +604,7 @@ async fn register_submit(
         return Redirect::to(&return_to).into_response();
     }
     if user.account_type != AccountType::PublicOfficer.as_str() {
-        return registration_page(&state, &user, &session, &return_to, None);
+        return registration_page(&state, &user, &session, &return_to, None).await;
     }
     let current_terms = &state.config.accounts.terms_version;
     if form.accept_terms.as_deref() != Some("yes")
@@ -576,7 +616,8 @@ async fn register_submit(
             &session,
             &return_to,
             Some("Please read and accept the terms of use and privacy policy to register."),
-        );
+        )
+        .await;
     }
     let now = state.clock.now().as_secs();
     match state

@@ -65,6 +65,9 @@ pub struct Denial {
     pub reason: &'static str,
     pub upstream: Option<String>,
     pub detail: String,
+    /// Where the sign-in was to return (a local URL, often an app's authorization request),
+    /// when the refusal came after the attempt was known: the page offers the way back.
+    pub return_to: Option<String>,
 }
 
 impl Denial {
@@ -73,7 +76,13 @@ impl Denial {
             reason,
             upstream: upstream.map(String::from),
             detail: detail.into(),
+            return_to: None,
         }
+    }
+
+    fn returning_to(mut self, return_to: &str) -> Self {
+        self.return_to = Some(return_to.to_string());
+        self
     }
 }
 
@@ -106,6 +115,7 @@ pub async fn start_login(
     };
     let login_state = Secrets::random_token()?;
     let now = state.clock.now().as_secs();
+    let back = return_to.clone();
     state
         .store
         .insert_login_attempt(&LoginAttemptRecord {
@@ -116,7 +126,8 @@ pub async fn start_login(
             created_at: now,
             expires_at: now + state.config.session.login_timeout_secs as i64,
         })
-        .await?;
+        .await
+        .map_err(|e| Denial::from(e).returning_to(&back))?;
     let params = login_params(
         &state.secrets,
         &login_state,
@@ -127,7 +138,7 @@ pub async fn start_login(
         .connector
         .login_url(&params)
         .await
-        .map_err(|e| Denial::new(e.reason(), Some(&id), e.to_string()))?;
+        .map_err(|e| Denial::new(e.reason(), Some(&id), e.to_string()).returning_to(&back))?;
     Ok((url, browser))
 }
 
@@ -185,6 +196,21 @@ pub async fn finish_login(
                 "no pending sign-in for this state",
             )
         })?;
+    let return_to = attempt.return_to.clone();
+    let login_state = login_state.to_string();
+    complete_login(state, attempt, &login_state, query, browser)
+        .await
+        .map_err(|d| d.returning_to(&return_to))
+}
+
+/// The rest of [`finish_login`] once the attempt is known (and consumed).
+async fn complete_login(
+    state: &AppState,
+    attempt: LoginAttemptRecord,
+    login_state: &str,
+    query: CallbackQuery,
+    browser: Option<&str>,
+) -> Result<NewSession, Denial> {
     let upstream_id = attempt.upstream.as_str();
     let now = state.clock.now().as_secs();
     if now >= attempt.expires_at {

@@ -56,12 +56,25 @@ impl Pages {
 
     /// Renders `template` as a complete response with the page headers.
     pub fn render(&self, status: StatusCode, template: &str, context: impl Serialize) -> Response {
+        self.render_with_form_target(status, template, context, None)
+    }
+
+    /// As [`Pages::render`], for a page whose form's answer redirects on to an app: `form_target`
+    /// (a CSP source, from [`crate::provider::app_return::form_action_source`]) is added to
+    /// `form-action`, which browsers apply to every redirect after the submission too.
+    pub fn render_with_form_target(
+        &self,
+        status: StatusCode,
+        template: &str,
+        context: impl Serialize,
+        form_target: Option<&str>,
+    ) -> Response {
         let body = self
             .env
             .get_template(template)
             .and_then(|t| t.render(context));
         match body {
-            Ok(html) => page_headers((status, Html(html)).into_response()),
+            Ok(html) => page_headers((status, Html(html)).into_response(), form_target),
             Err(e) => {
                 tracing::error!(error = %e, template, "page rendering failed");
                 page_headers(
@@ -70,6 +83,7 @@ impl Pages {
                         Html("<!doctype html><title>TechPass</title><p>Something went wrong. Please try again.</p>"),
                     )
                         .into_response(),
+                    None,
                 )
             }
         }
@@ -105,12 +119,18 @@ pub fn date(unix: i64) -> String {
         .unwrap_or_else(|| unix.to_string())
 }
 
-fn page_headers(mut response: Response) -> Response {
+fn page_headers(mut response: Response, form_target: Option<&str>) -> Response {
+    let csp = form_target
+        .map(|source| {
+            PAGE_CSP.replace(
+                "form-action 'self'",
+                &format!("form-action 'self' {source}"),
+            )
+        })
+        .and_then(|csp| HeaderValue::from_str(&csp).ok())
+        .unwrap_or(HeaderValue::from_static(PAGE_CSP));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -1005,6 +1005,52 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         assert_eq!(body["error"], "csrf_failed");
     }
 
+    // With a valid CSRF token, but sent by another website: refused before anything happens.
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("sec-fetch-site", "cross-site"),
+    ] {
+        let response = admin
+            .browser
+            .post(w.server.url(&groups))
+            .header("x-csrf-token", &admin.csrf)
+            .header(header, value)
+            .json(&json!({"name": "cross-origin"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403, "{header}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "cross_origin", "{header}");
+    }
+    let listed = w.call(Who::AdminA, "get", &groups, None).await;
+    assert!(!listed.body.contains("cross-origin"), "no group was made");
+
+    // Wildcard redirect URIs are refused with a message that says why.
+    let apps = paths::APPS.replace("{tenant_id}", a);
+    for uri in [
+        "https://*.example.gov.sg/cb",
+        "https://app.example.gov.sg/cb*",
+    ] {
+        let answer = w
+            .call(
+                Who::AdminA,
+                "post",
+                &apps,
+                Some(&json!({"name": "Wild", "redirect_uris": [uri]})),
+            )
+            .await;
+        assert_eq!(answer.status, 400, "{uri}: {}", answer.body);
+        assert!(
+            answer.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("wildcard"),
+            "{}",
+            answer.body
+        );
+    }
+
     // Malformed and mistyped JSON, a missing content type, bad query parameters: 400s.
     let send = |body: &'static str, content_type: Option<&'static str>| {
         let mut request = admin

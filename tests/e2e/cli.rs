@@ -302,6 +302,17 @@ async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
                 "create",
                 "--name",
                 "Bad",
+                "--redirect-uri",
+                "https://*.example.gov.sg/cb",
+            ],
+            "wildcard",
+        ),
+        (
+            vec![
+                "app",
+                "create",
+                "--name",
+                "Bad",
                 "--public",
                 "--grant-type",
                 "client_credentials",

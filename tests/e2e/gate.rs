@@ -43,34 +43,38 @@ async fn an_uninvited_vendor_gets_a_clear_page_and_the_app_access_denied() {
         .unwrap();
     let login = see_other(&start);
     let done = sign_in_via_hint(&b, &server.base, &login, "dave").await;
-    let register_at = see_other(&done);
-    assert!(register_at.starts_with("/register?"), "{register_at}");
-    let page = b.get(server.url(&register_at)).send().await.unwrap();
-    assert_eq!(page.status(), 403);
-    let text = page.text().await.unwrap();
-    assert!(
-        text.contains("You are not registered for TechPass"),
-        "{text}"
-    );
-    assert!(text.contains("Ask your project manager to invite you"));
-    assert!(
-        !text.contains("accept_terms"),
-        "vendors cannot self-register"
-    );
-
-    // Back at the app's request: a page for the person, access_denied for the app.
-    let denied = b
-        .get(authorize_url(
-            &server,
-            &app.client_id,
-            "dave@vendorco.example",
-        ))
-        .send()
-        .await
-        .unwrap();
+    // Not to /register, a dead end for a vendor: back to the app's request, whose refusal
+    // explains the invitation and offers the way back to the app.
+    let back = see_other(&done);
+    assert!(back.starts_with("/authorize?"), "{back}");
+    let denied = b.get(server.url(&back)).send().await.unwrap();
     assert_eq!(denied.status(), 403);
     let html = denied.text().await.unwrap();
     assert!(html.contains("not_registered"));
+    assert!(
+        html.contains("You are not registered for TechPass"),
+        "{html}"
+    );
+    assert!(html.contains("Ask your project manager to invite you"));
+    assert!(html.contains("Return to Test app"), "{html}");
+    assert!(
+        !html.contains("accept_terms"),
+        "vendors cannot self-register"
+    );
+
+    // Their own /register is no dead end either: the same explanation.
+    let page = b
+        .get(server.url(&format!(
+            "/register?return_to={}",
+            url::form_urlencoded::byte_serialize(back.as_bytes()).collect::<String>()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 403);
+    let text = page.text().await.unwrap();
+    assert!(text.contains("Ask your project manager to invite you"));
+    assert!(text.contains("Return to Test app"), "{text}");
     let link = html
         .split("class=\"button\" href=\"")
         .nth(1)

@@ -14,6 +14,7 @@ mod jobs;
 mod logout;
 mod portal;
 mod provider;
+mod refusals;
 mod replicas;
 mod shutdown;
 mod signin;

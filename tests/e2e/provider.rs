@@ -781,6 +781,22 @@ async fn authorization_request_errors() {
             "duplicated parameter",
             format!("{}&client_id={}", base(&app.client_id), app.client_id),
         ),
+        (
+            "duplicated redirect_uri",
+            format!(
+                "{}&redirect_uri={}",
+                base(&app.client_id),
+                urlencode(APP_CALLBACK)
+            ),
+        ),
+        (
+            // RFC 8252 §7.3's any-port loopback is for native (public) apps only.
+            "loopback on another port for a confidential app",
+            base(&app.client_id).replace(
+                &urlencode(APP_CALLBACK),
+                &urlencode("http://127.0.0.1:5000/native"),
+            ),
+        ),
     ] {
         let response = get(q).await;
         assert_eq!(response.status(), 400, "{case}");
@@ -813,9 +829,28 @@ async fn authorization_request_errors() {
             "invalid_scope",
         ),
         (
-            "unknown scope",
-            base(&app.client_id).replace("scope=openid", "scope=openid%20admin"),
-            "invalid_scope",
+            "state given twice",
+            format!("{}&state=other", base(&app.client_id)),
+            "invalid_request",
+        ),
+        (
+            "scope given twice",
+            format!("{}&scope=openid%20email", base(&app.client_id)),
+            "invalid_request",
+        ),
+        (
+            "request object",
+            format!("{}&request=eyJhbGciOiJub25lIn0.e30.", base(&app.client_id)),
+            "request_not_supported",
+        ),
+        (
+            "request_uri",
+            format!(
+                "{}&request_uri={}",
+                base(&app.client_id),
+                urlencode("https://app.example.gov.sg/req.jwt")
+            ),
+            "request_uri_not_supported",
         ),
         (
             "public client without PKCE",
@@ -840,17 +875,25 @@ async fn authorization_request_errors() {
         );
     }
 
-    // Loopback redirect URIs of native apps may use any port.
+    // Loopback redirect URIs of native (public) apps may use any port.
     let native = format!(
-        "client_id={}&redirect_uri={}&response_type=code&scope=openid&prompt=none",
-        app.client_id,
-        urlencode("http://127.0.0.1:53120/native")
+        "client_id={}&redirect_uri={}&response_type=code&scope=openid&prompt=none\
+         &code_challenge={}&code_challenge_method=S256",
+        public.client_id,
+        urlencode("http://127.0.0.1:53120/native"),
+        "a".repeat(43)
     );
     let location = see_other(&get(native).await);
     assert!(
-        location.starts_with("http://127.0.0.1:53120/native?"),
+        location.starts_with("http://127.0.0.1:53120/native?error=login_required"),
         "{location}"
     );
+
+    // Scope values TechPass does not understand are ignored (OpenID Connect Core §3.1.2.1):
+    // the request goes on to sign-in.
+    let unknown_scope = base(&app.client_id).replace("scope=openid", "scope=openid%20admin");
+    let location = see_other(&get(unknown_scope).await);
+    assert!(location.starts_with("/login?"), "{location}");
     server.stop().await;
 }
 

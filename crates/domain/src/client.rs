@@ -1,8 +1,9 @@
 //! Relying parties' redirect URIs: what may be registered and how a requested one is matched.
 //!
 //! Matching is exact string comparison (RFC 9700 §2.1, RFC 3986 §6.2.1), with one exception:
-//! a native app's loopback redirect (`http://127.0.0.1`, `http://[::1]`) may use any port
-//! (RFC 8252 §7.3), because the port is chosen when the app starts.
+//! a native (public) app's loopback redirect (`http://127.0.0.1`, `http://[::1]`) may use any
+//! port (RFC 8252 §7.3), because the port is chosen when the app starts. Everything but the port
+//! is still compared as a string.
 
 use url::Url;
 
@@ -17,6 +18,10 @@ pub enum RedirectUriError {
     NotHttps,
     #[error("must not contain user information")]
     UserInfo,
+    #[error(
+        "must not contain a wildcard (*): every address is matched exactly, so register each one"
+    )]
+    Wildcard,
 }
 
 fn loopback_ip(url: &Url) -> bool {
@@ -27,6 +32,10 @@ fn loopback_ip(url: &Url) -> bool {
 /// Checks a URI an app wants to register (RFC 6749 §3.1.2, RFC 9700 §2.6). Private-use schemes
 /// of native apps (`com.example.app:/callback`) are allowed.
 pub fn validate_redirect_uri(uri: &str) -> Result<(), RedirectUriError> {
+    // `*` is a legal URL character, but here it only ever means a hoped-for pattern.
+    if uri.contains('*') || uri.contains("%2A") || uri.contains("%2a") {
+        return Err(RedirectUriError::Wildcard);
+    }
     let url = Url::parse(uri).map_err(|_| RedirectUriError::NotAbsolute)?;
     if url.fragment().is_some() || uri.contains('#') {
         return Err(RedirectUriError::Fragment);
@@ -44,25 +53,48 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), RedirectUriError> {
     }
 }
 
-/// The registered URI that `requested` matches, if any.
-pub fn match_redirect_uri<'a>(registered: &'a [String], requested: &str) -> Option<&'a str> {
+/// The registered URI that `requested` matches, if any. Only a `native` (public) app gets the
+/// any-port loopback exception of RFC 8252 §7.3; a confidential web app's loopback URI is
+/// matched exactly like any other.
+pub fn match_redirect_uri<'a>(
+    registered: &'a [String],
+    requested: &str,
+    native: bool,
+) -> Option<&'a str> {
     if let Some(exact) = registered.iter().find(|r| r.as_str() == requested) {
         return Some(exact);
     }
-    let requested_url = Url::parse(requested).ok()?;
-    if requested_url.scheme() != "http" || !loopback_ip(&requested_url) {
+    if !native {
         return None;
     }
-    registered.iter().map(String::as_str).find(|r| {
-        Url::parse(r).is_ok_and(|reg| {
-            reg.scheme() == "http"
-                && loopback_ip(&reg)
-                && reg.host() == requested_url.host()
-                && reg.path() == requested_url.path()
-                && reg.query() == requested_url.query()
-                && requested_url.fragment().is_none()
+    let requested = without_loopback_port(requested)?;
+    registered
+        .iter()
+        .map(String::as_str)
+        .find(|r| without_loopback_port(r).as_deref() == Some(requested.as_str()))
+}
+
+/// `uri` with the port of a literal loopback host removed (`http://127.0.0.1:8400/cb` →
+/// `http://127.0.0.1/cb`), or `None` when `uri` is not an `http` loopback address. The rest of
+/// the string is left as it is, so the comparison stays a string comparison.
+fn without_loopback_port(uri: &str) -> Option<String> {
+    ["http://127.0.0.1", "http://[::1]"]
+        .iter()
+        .find_map(|host| {
+            let rest = uri.strip_prefix(host)?;
+            let rest = match rest.strip_prefix(':') {
+                Some(port) => {
+                    let digits = port.chars().take_while(char::is_ascii_digit).count();
+                    if digits == 0 || digits > 5 {
+                        return None;
+                    }
+                    &port[digits..]
+                }
+                None => rest,
+            };
+            (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+                .then(|| format!("{host}{rest}"))
         })
-    })
 }
 
 #[cfg(test)]
@@ -96,6 +128,19 @@ mod tests {
             validate_redirect_uri("https://u:p@a.example/"),
             Err(RedirectUriError::UserInfo)
         );
+        for wildcard in [
+            "https://*.example.com/cb",
+            "https://app.example.com/cb*",
+            "https://app.example.com/*/cb",
+            "https://app.example.com/cb%2A",
+        ] {
+            assert_eq!(
+                validate_redirect_uri(wildcard),
+                Err(RedirectUriError::Wildcard),
+                "{wildcard}"
+            );
+        }
+        assert!(RedirectUriError::Wildcard.to_string().contains("wildcard"));
     }
 
     #[test]
@@ -104,7 +149,7 @@ mod tests {
             "https://app.example/cb".to_string(),
             "http://127.0.0.1/native".to_string(),
         ];
-        assert!(match_redirect_uri(&registered, "https://app.example/cb").is_some());
+        assert!(match_redirect_uri(&registered, "https://app.example/cb", true).is_some());
         for miss in [
             "https://app.example/cb/",
             "https://app.example/CB",
@@ -116,11 +161,51 @@ mod tests {
             "http://127.0.0.1:8080/other",
             "http://localhost:8080/native",
         ] {
-            assert!(match_redirect_uri(&registered, miss).is_none(), "{miss}");
+            assert!(
+                match_redirect_uri(&registered, miss, true).is_none(),
+                "{miss}"
+            );
         }
         assert_eq!(
-            match_redirect_uri(&registered, "http://127.0.0.1:51234/native"),
+            match_redirect_uri(&registered, "http://127.0.0.1:51234/native", true),
             Some("http://127.0.0.1/native")
         );
+    }
+
+    #[test]
+    fn the_loopback_port_exception_is_for_native_apps_only() {
+        let registered = vec!["http://127.0.0.1:8080/cb".to_string()];
+        assert!(match_redirect_uri(&registered, "http://127.0.0.1:8080/cb", false).is_some());
+        assert!(match_redirect_uri(&registered, "http://127.0.0.1:9090/cb", false).is_none());
+        assert_eq!(
+            match_redirect_uri(&registered, "http://127.0.0.1:9090/cb", true),
+            Some("http://127.0.0.1:8080/cb")
+        );
+        let v6 = vec!["http://[::1]/cb?app=1".to_string()];
+        assert!(match_redirect_uri(&v6, "http://[::1]:5000/cb?app=1", true).is_some());
+    }
+
+    #[test]
+    fn beyond_the_port_the_loopback_string_is_compared_exactly() {
+        let registered = vec!["http://127.0.0.1/native".to_string()];
+        for miss in [
+            // Each would normalise to the registered URL if parsed; a string comparison refuses.
+            "http://127.0.0.1:5000/native/../native",
+            "http://127.0.0.1:5000/./native",
+            "http://127.0.0.1:5000/%6eative",
+            "http://127.0.0.1:5000/native?",
+            "http://127.0.0.1:5000/native#",
+            "http://127.0.0.1:/native",
+            "http://127.0.0.1:123456/native",
+            "http://127.0.0.2:5000/native",
+            "http://127.0.0.1:5000@evil.example/native",
+            "http://localhost:5000/native",
+            "https://127.0.0.1:5000/native",
+        ] {
+            assert!(
+                match_redirect_uri(&registered, miss, true).is_none(),
+                "{miss}"
+            );
+        }
     }
 }

@@ -20,7 +20,13 @@ pub enum ErrorCode {
     InvalidToken,
     InsufficientScope,
     LoginRequired,
+    /// OpenID Connect Core §3.1.2.6: the person must interact (register, consent) first.
+    InteractionRequired,
     UnsupportedTokenType,
+    /// OpenID Connect Core §3.1.2.6: `request` objects are not supported.
+    RequestNotSupported,
+    /// OpenID Connect Core §3.1.2.6: `request_uri` is not supported.
+    RequestUriNotSupported,
 }
 
 impl ErrorCode {
@@ -39,7 +45,10 @@ impl ErrorCode {
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::LoginRequired => "login_required",
+            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
         }
     }
 

@@ -13,18 +13,34 @@ pub struct Params(HashMap<String, String>);
 impl Params {
     /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
     pub fn parse(bytes: &[u8]) -> Result<Params, OAuthError> {
+        let (params, repeated) = Params::parse_keeping_first(bytes)?;
+        match repeated.first() {
+            Some(key) => Err(OAuthError::invalid_request(format!(
+                "parameter {key} was sent more than once"
+            ))),
+            None => Ok(params),
+        }
+    }
+
+    /// Parses like [`Params::parse`], but a repeated parameter keeps its first value and is
+    /// named in the second list instead of failing the whole parse. For the authorization
+    /// endpoint, which must first learn whether it may redirect the error to the app (RFC 6749
+    /// §4.1.2.1) before refusing the duplicate with `invalid_request`.
+    pub fn parse_keeping_first(bytes: &[u8]) -> Result<(Params, Vec<String>), OAuthError> {
         let mut map = HashMap::new();
+        let mut repeated = Vec::new();
         for (key, value) in form_urlencoded_pairs(bytes)? {
             if map.contains_key(&key) {
-                return Err(OAuthError::invalid_request(format!(
-                    "parameter {key} was sent more than once"
-                )));
+                if !repeated.contains(&key) {
+                    repeated.push(key);
+                }
+                continue;
             }
             map.insert(key, value);
         }
         // RFC 6749 §3.1: parameters sent without a value are treated as omitted.
         map.retain(|_, v| !v.is_empty());
-        Ok(Params(map))
+        Ok((Params(map), repeated))
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -116,6 +132,17 @@ mod tests {
             .unwrap_err()
             .description
             .contains("scope"));
+    }
+
+    #[test]
+    fn keeping_first_names_the_repeated_parameters() {
+        let (p, repeated) = Params::parse_keeping_first(b"state=a&x=1&state=b&state=c").unwrap();
+        assert_eq!(p.get("state"), Some("a"));
+        assert_eq!(p.get("x"), Some("1"));
+        assert_eq!(repeated, vec!["state".to_string()]);
+        let (_, none) = Params::parse_keeping_first(b"a=1&b=2").unwrap();
+        assert!(none.is_empty());
+        assert!(Params::parse_keeping_first(b"a=%zz").is_err());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! except when `CI` is set: there a missing browser fails, so CI always runs them. Every wait is
 //! bounded, and so is each test as a whole.
 
+mod cross_origin;
 mod journeys;
 mod portal;
 

@@ -406,19 +406,11 @@ impl DevUpstream {
             people: listed,
             hidden,
         };
-        // The form may post here and, through the redirect that follows, to the client.
-        let origin = request.redirect.origin();
-        let client_origin = if origin.is_tuple() {
-            origin.ascii_serialization()
-        } else {
-            format!("{}:", request.redirect.scheme())
-        };
-        self.render(
-            StatusCode::OK,
-            "pick.html",
-            &view,
-            &format!("'self' {client_origin}"),
-        )
+        // The form posts here and, through the redirects that follow, to the client and on to
+        // wherever the client sends its user next (a broker forwards to its own apps, on
+        // origins no upstream can know). Browsers apply `form-action` to that whole chain, so
+        // the picker, like Azure AD's own sign-in page, restricts none of it.
+        self.render(StatusCode::OK, "pick.html", &view, None)
     }
 
     pub(super) fn error_page(
@@ -434,7 +426,7 @@ impl DevUpstream {
             correlation_id: self.random_uuid(),
             timestamp: self.timestamp(),
         };
-        self.render(status, "error.html", &view, "'none'")
+        self.render(status, "error.html", &view, Some("'none'"))
     }
 
     fn render(
@@ -442,7 +434,7 @@ impl DevUpstream {
         status: StatusCode,
         template: &str,
         view: &impl Serialize,
-        form_action: &str,
+        form_action: Option<&str>,
     ) -> Response {
         let html = self
             .templates
@@ -452,8 +444,11 @@ impl DevUpstream {
             tracing::error!(template, "development upstream page failed to render");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         };
+        let form_action = form_action
+            .map(|sources| format!(" form-action {sources};"))
+            .unwrap_or_default();
         let csp = format!(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action {form_action}; \
+            "default-src 'none'; style-src 'unsafe-inline';{form_action} \
              frame-ancestors 'none'; base-uri 'none'"
         );
         let Ok(csp) = HeaderValue::from_str(&csp) else {
