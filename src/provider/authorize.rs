@@ -259,7 +259,9 @@ async fn handle(
         code_challenge: request.code_challenge,
         auth_time: session.auth_time,
         amr,
-        acr: session.identity.acr.clone(),
+        // Every session proved MFA; `acr` says so in TechPass's own terms (the upstream's
+        // own `acr` stays in the session for the audit log).
+        acr: Some(techpass_oidc::ACR_MFA.to_string()),
         created_at: now.as_secs(),
         expires_at: now.as_secs() + CODE_LIFETIME_SECS,
         used_at: None,

@@ -146,6 +146,31 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
     )
     .unwrap();
     assert_eq!(id_payload["account_type"], "public_officer");
+    // acr reflects the proven MFA, in a value discovery lists.
+    assert_eq!(
+        claims.auth_context_ref().unwrap().as_str(),
+        techpass_oidc::ACR_MFA
+    );
+    let discovery: Value = http
+        .get(server.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["acr_values_supported"][0], techpass_oidc::ACR_MFA);
+    for claim in ["account_type", "groups", "roles"] {
+        assert!(
+            discovery["claims_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == claim),
+            "{claim} in claims_supported"
+        );
+    }
+    assert_eq!(discovery["claims_parameter_supported"], false);
     // at_hash binds the access token (openidconnect checks it when asked).
     let expected_hash = openidconnect::AccessTokenHash::from_token(
         tokens.access_token(),

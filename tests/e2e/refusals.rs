@@ -438,3 +438,98 @@ crate::both_backends!(
     refusals_during_sign_in_reach_the_app,
     prompt_none_refusals_go_straight_back
 );
+
+/// TechPass with one upstream, a development upstream on its own port that the test can stop.
+async fn with_a_separate_upstream() -> (TestServer, tokio::task::JoinHandle<std::io::Result<()>>) {
+    use std::sync::Arc;
+    use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
+    use techpass_domain::{Clock, SystemClock};
+    use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+    use tokio::net::TcpListener;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_base = format!(
+        "http://{}{}",
+        upstream_listener.local_addr().unwrap(),
+        dev::PATH_PREFIX
+    );
+    let upstream = Arc::new(
+        DevUpstream::new(
+            url::Url::parse(&upstream_base).unwrap(),
+            vec![DevClient {
+                client_id: "techpass".into(),
+                client_secret: "upstream-secret".into(),
+                redirect_uris: vec![format!("{base}/callback")],
+            }],
+            clock.clone(),
+            Tamper::None,
+        )
+        .unwrap(),
+    );
+    let issuer = upstream.issuer(dev::WOG_TENANT_ID);
+    let router = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
+    let upstream_task = tokio::spawn(async move { axum::serve(upstream_listener, router).await });
+    let db = techpass_store::testing::TestDatabase::sqlite().await;
+    let dir = crate::support::TempDir::new();
+    let mut config = crate::support::test_config(&db.url, &dir);
+    config.dev_upstream.enabled = Some(false);
+    config.upstreams = vec![UpstreamConfig {
+        id: "wog".into(),
+        display_name: "Public officer".into(),
+        issuer,
+        client_id: "techpass".into(),
+        client_secret: Some(crate::support::secret("upstream-secret")),
+        client_secret_env: None,
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        allowed_tenants: vec![dev::WOG_TENANT_ID.into()],
+        account_types: vec![AccountTypeName::PublicOfficer],
+        mfa: MfaMode::Amr,
+        mfa_amr_values: vec!["mfa".into()],
+    }];
+    let server = TestServer::start_on(listener, config, clock, dir, Some(db)).await;
+    (server, upstream_task)
+}
+
+#[tokio::test]
+async fn an_upstream_that_stops_answering_sends_the_app_temporarily_unavailable() {
+    let (server, upstream) = with_a_separate_upstream().await;
+    let app = register(&server, true, &["authorization_code"]).await;
+    let b = browser();
+    let start = b
+        .get(authorize_url(
+            &server,
+            &app.client_id,
+            "alice_tan@tech.gov.sg",
+            "",
+        ))
+        .send()
+        .await
+        .unwrap();
+    let login = see_other(&start);
+    let to_upstream = see_other(&b.get(server.url(&login)).send().await.unwrap());
+    let picker_url = url::Url::parse(&to_upstream).unwrap();
+    let mut form: Vec<(String, String)> = picker_url.query_pairs().into_owned().collect();
+    form.push(("person".into(), "alice".into()));
+    let mut action = picker_url.clone();
+    action.set_query(None);
+    let chosen = b.post(action).form(&form).send().await.unwrap();
+    let callback = see_other(&chosen);
+
+    // The upstream goes away between the person's sign-in and TechPass's code exchange.
+    upstream.abort();
+    let _ = upstream.await;
+    let failed = b.get(&callback).send().await.unwrap();
+    assert_eq!(failed.status(), 503);
+    let html = failed.text().await.unwrap();
+    assert!(html.contains("Sign-in is unavailable"), "{html}");
+    assert!(html.contains("Return to Test app"), "{html}");
+    let link = return_link(&html);
+    let q = pairs(&link);
+    assert_eq!(q["error"], "temporarily_unavailable", "{link}");
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], server.base);
+    server.stop().await;
+}

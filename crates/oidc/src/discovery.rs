@@ -8,6 +8,11 @@ use url::Url;
 
 use crate::paths;
 
+/// The one authentication context class TechPass issues: every TechPass session proved
+/// multi-factor authentication at the upstream (or it would not exist), and `acr` says so with
+/// the OpenID PAPE multi-factor policy URI.
+pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
 /// The metadata document. Optional members are omitted rather than advertised early.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProviderMetadata {
@@ -24,6 +29,7 @@ pub struct ProviderMetadata {
     pub grant_types_supported: Vec<&'static str>,
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
+    pub acr_values_supported: Vec<&'static str>,
     /// The only signing algorithm TechPass uses (RS256, RFC 7518 §3.3).
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
@@ -88,7 +94,13 @@ impl ProviderMetadata {
                 "name",
                 "preferred_username",
                 "email",
+                // TechPass's own: the account's kind, and the person's groups in the app's
+                // tenant and roles in the app.
+                "account_type",
+                "groups",
+                "roles",
             ],
+            acr_values_supported: vec![ACR_MFA],
             id_token_signing_alg_values_supported: vec!["RS256"],
             subject_types_supported: vec!["public"],
             code_challenge_methods_supported: vec!["S256"],

@@ -14,6 +14,7 @@ pub mod paths;
 pub mod pkce;
 pub mod secrets;
 
+pub use discovery::ACR_MFA;
 pub use error::{ErrorCode, OAuthError};
 pub use keys::{KeyError, KeyManager, KeySettings, MasterKey};
 pub use params::Params;
