@@ -10,7 +10,9 @@ use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
 use techpass_store::{AuditRecord, LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
-use techpass_upstream::{Connector, LoginParams, UpstreamError, UpstreamIdentity};
+use techpass_upstream::{
+    AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
+};
 use url::Url;
 
 use crate::state::AppState;
@@ -165,6 +167,8 @@ pub struct CallbackQuery {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// RFC 9207 §2: the upstream's issuer, checked by the connector.
+    pub iss: Option<String>,
 }
 
 /// A session just created: the cookie value (shown once, stored only hashed) and where to go.
@@ -260,9 +264,10 @@ async fn complete_login(
         )
     })?;
     let params = login_params(&state.secrets, login_state, None, false);
+    let response = AuthorizationResponse::new(code, query.iss.as_deref());
     let identity = upstream
         .connector
-        .exchange(code, &params)
+        .exchange(&response, &params)
         .await
         .map_err(|e: UpstreamError| Denial::new(e.reason(), Some(upstream_id), e.to_string()))?;
     let Some(email) = identity.email.as_deref() else {

@@ -504,6 +504,12 @@ async fn forged_and_broken_upstream_responses_are_refused_with_their_reason() {
     let cases = vec![
         case("wrong issuer", Tamper::WrongIssuer, "alice", "wrong_issuer"),
         case(
+            "iss parameter of another tenant (RFC 9207)",
+            Tamper::WrongIssParameter,
+            "alice",
+            "wrong_iss_parameter",
+        ),
+        case(
             "wrong audience",
             Tamper::WrongAudience,
             "alice",

@@ -78,6 +78,29 @@ pub enum UpstreamError {
     NoMfa(Vec<String>),
     #[error("ID token malformed: {0}")]
     Malformed(String),
+    /// RFC 9207 §2.4: the authorization response's `iss` parameter is not this upstream's
+    /// issuer (a mix-up attempt or a misrouted response); the code is not redeemed.
+    #[error("authorization response iss parameter {0:?} is not the upstream's issuer")]
+    WrongIssuerParameter(String),
+    /// RFC 9207 §2.4: the upstream's metadata says it sends `iss`
+    /// (`authorization_response_iss_parameter_supported`), yet the response had none.
+    #[error("authorization response lacks the iss parameter the upstream promises to send")]
+    MissingIssuerParameter,
+    /// RFC 7519 §4.1.5: the ID token's `nbf` is later than now plus the accepted clock skew.
+    #[error("ID token not valid yet: {0}")]
+    NotYetValid(String),
+    /// The token endpoint's response body is larger than [`crate::TOKEN_RESPONSE_LIMIT`]; it
+    /// was not parsed.
+    #[error("upstream token response exceeds {limit} bytes")]
+    TokenResponseTooLarge { limit: usize },
+    /// The ID token is larger than [`crate::ID_TOKEN_LIMIT`]; it was not parsed.
+    #[error("ID token is {size} bytes, over the {limit}-byte bound")]
+    IdTokenTooLarge { size: usize, limit: usize },
+    /// Not a JWS compact serialization TechPass accepts (RFC 7515 §7.1, §4.1.11): other than
+    /// three segments, or a protected header that is oversized, not a JSON object, or marks
+    /// extensions critical.
+    #[error("ID token is not an acceptable JWS: {0}")]
+    MalformedJws(String),
 }
 
 impl UpstreamError {
@@ -101,6 +124,12 @@ impl UpstreamError {
             UpstreamError::MissingClaim(_) => "missing_claim",
             UpstreamError::NoMfa(_) => "no_mfa",
             UpstreamError::Malformed(_) => "malformed_token",
+            UpstreamError::WrongIssuerParameter(_) => "wrong_iss_parameter",
+            UpstreamError::MissingIssuerParameter => "missing_iss_parameter",
+            UpstreamError::NotYetValid(_) => "not_yet_valid",
+            UpstreamError::TokenResponseTooLarge { .. } => "token_response_too_large",
+            UpstreamError::IdTokenTooLarge { .. } => "id_token_too_large",
+            UpstreamError::MalformedJws(_) => "malformed_jws",
         }
     }
 }

@@ -5,11 +5,15 @@
 //! for Azure AD (Entra ID) on the `openidconnect` crate, and the development upstream that plays
 //! Azure AD. It must not know about tenants, apps or the tokens TechPass issues.
 
+mod bounded;
 pub mod dev;
 mod identity;
+mod jws;
 mod oidc_connector;
 
+pub use bounded::{DOCUMENT_LIMIT, TOKEN_RESPONSE_LIMIT};
 pub use identity::{MfaRule, UpstreamError, UpstreamIdentity};
+pub use jws::{ID_TOKEN_LIMIT, JWS_HEADER_LIMIT};
 pub use oidc_connector::{OidcConnector, OidcConnectorConfig};
 
 use async_trait::async_trait;
@@ -29,6 +33,23 @@ pub struct LoginParams {
     pub force_reauthentication: bool,
 }
 
+/// What the upstream's authorization response brought back to the callback (RFC 6749 §4.1.2),
+/// beyond `state`, which the caller has already matched to its login attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizationResponse<'a> {
+    /// The authorization code to redeem.
+    pub code: &'a str,
+    /// The `iss` parameter (RFC 9207 §2), when the upstream sent one. An empty value counts as
+    /// absent (RFC 6749 §3.1).
+    pub iss: Option<&'a str>,
+}
+
+impl<'a> AuthorizationResponse<'a> {
+    pub fn new(code: &'a str, iss: Option<&'a str>) -> Self {
+        AuthorizationResponse { code, iss }
+    }
+}
+
 /// One upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync + std::fmt::Debug {
@@ -44,11 +65,19 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
     /// The URL to send the browser to.
     async fn login_url(&self, params: &LoginParams) -> Result<Url, UpstreamError>;
 
-    /// Redeems the authorization code from the callback and verifies the ID token completely
-    /// (signature, issuer, audience, nonce, expiry, issued-at, tenant, MFA).
+    /// Checks the authorization response's `iss` parameter (RFC 9207 §2.4) before anything is
+    /// done with the response: present, it must equal [`Connector::issuer`]; absent, it is
+    /// accepted unless the upstream's metadata sets
+    /// `authorization_response_iss_parameter_supported`. [`Connector::exchange`] calls it
+    /// first; a caller may call it on an error response too.
+    async fn check_issuer_parameter(&self, iss: Option<&str>) -> Result<(), UpstreamError>;
+
+    /// Checks the response's `iss` ([`Connector::check_issuer_parameter`]), only then redeems
+    /// the authorization code, and verifies the ID token completely (size and JWS shape,
+    /// signature, issuer, audience, nonce, expiry, not-before, issued-at, tenant, MFA).
     async fn exchange(
         &self,
-        code: &str,
+        response: &AuthorizationResponse<'_>,
         params: &LoginParams,
     ) -> Result<UpstreamIdentity, UpstreamError>;
 }

@@ -4,7 +4,11 @@
 //! the tenant-specific issuer is pinned exactly, `tid` must be in the allow list, the identity
 //! is keyed by (`tid`, `oid`), the algorithm is pinned to RS256 (no `none`, no HMAC keyed with
 //! anything), and MFA evidence is required unless the operator trusts the upstream to enforce it.
-//! Provider metadata and the key set are cached (`moka`); an unknown `kid` triggers one refetch
+//! Before a code is redeemed the authorization response's `iss` parameter is checked (RFC 9207
+//! §2.4); every answer of the upstream is read with a size bound ([`crate::TOKEN_RESPONSE_LIMIT`],
+//! [`crate::DOCUMENT_LIMIT`]), and the ID token's size and JWS shape are checked before it is
+//! parsed ([`crate::ID_TOKEN_LIMIT`]). `nbf` is honoured (RFC 7519 §4.1.5), which
+//! `openidconnect` does not do. Provider metadata and the key set are cached (`moka`); an unknown `kid` triggers one refetch
 //! of the key set, at most every [`JWKS_REFETCH_INTERVAL`].
 
 use std::str::FromStr;
@@ -14,21 +18,26 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use moka::future::Cache;
 use openidconnect::core::{
-    CoreAuthPrompt, CoreClient, CoreGenderClaim, CoreJsonWebKeySet,
-    CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreResponseType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJsonWebKeySet,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthenticationFlow, AuthorizationCode, ClaimsVerificationError, ClientId,
-    ClientSecret, CsrfToken, IdToken, IdTokenVerifier, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, SignatureVerificationError,
-    TokenResponse,
+    AdditionalClaims, AdditionalProviderMetadata, AuthenticationFlow, AuthorizationCode,
+    ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenVerifier,
+    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use techpass_domain::Clock;
 use url::Url;
 
-use crate::{Connector, LoginParams, MfaRule, UpstreamError, UpstreamIdentity};
+use crate::bounded::{Bounded, HttpError, DOCUMENT_LIMIT, TOKEN_RESPONSE_LIMIT};
+use crate::jws::{check_compact_jws, screen_token_response};
+use crate::{
+    AuthorizationResponse, Connector, LoginParams, MfaRule, UpstreamError, UpstreamIdentity,
+};
 
 /// How long discovery metadata and key sets are trusted before they are fetched again.
 pub const METADATA_TTL: Duration = Duration::from_secs(3600);
@@ -43,9 +52,41 @@ struct AzureClaims {
     oid: Option<String>,
     acct: Option<u8>,
     idp: Option<String>,
+    /// Not before (RFC 7519 §4.1.5), a NumericDate: `openidconnect` neither reads nor checks
+    /// it, so it arrives here.
+    nbf: Option<f64>,
 }
 
 impl AdditionalClaims for AzureClaims {}
+
+/// The discovery member RFC 9207 §3 adds.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+struct IssuerParameterMetadata {
+    /// The upstream promises an `iss` parameter in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for IssuerParameterMetadata {}
+
+/// `CoreProviderMetadata` plus [`IssuerParameterMetadata`].
+type UpstreamMetadata = ProviderMetadata<
+    IssuerParameterMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// How much of a refused `iss` value is kept for the log.
+const ISS_LOGGED_CHARS: usize = 200;
 
 type AzureIdToken = IdToken<
     AzureClaims,
@@ -69,7 +110,7 @@ pub struct OidcConnectorConfig {
     /// Accepted `tid` values; empty accepts none.
     pub allowed_tenants: Vec<String>,
     pub mfa: MfaRule,
-    /// Clock difference tolerated on `exp` and `iat`.
+    /// Clock difference tolerated on `exp`, `nbf` and `iat`.
     pub clock_skew_secs: i64,
 }
 
@@ -79,7 +120,7 @@ pub struct OidcConnector {
     redirect: RedirectUrl,
     http: reqwest::Client,
     clock: Arc<dyn Clock>,
-    metadata: Cache<(), Arc<CoreProviderMetadata>>,
+    metadata: Cache<(), Arc<UpstreamMetadata>>,
     jwks: Cache<(), Arc<CoreJsonWebKeySet>>,
     last_refetch: Mutex<Option<Instant>>,
 }
@@ -116,11 +157,12 @@ impl OidcConnector {
         })
     }
 
-    async fn metadata(&self) -> Result<Arc<CoreProviderMetadata>, UpstreamError> {
+    async fn metadata(&self) -> Result<Arc<UpstreamMetadata>, UpstreamError> {
         self.metadata
             .try_get_with((), async {
+                let http = Bounded::new(&self.http, DOCUMENT_LIMIT);
                 // Checks that the document's issuer is exactly the configured one.
-                CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
+                UpstreamMetadata::discover_async(self.issuer.clone(), &http)
                     .await
                     .map(Arc::new)
                     .map_err(|e| UpstreamError::Discovery(error_chain(&e)))
@@ -136,7 +178,8 @@ impl OidcConnector {
         let metadata = self.metadata().await?;
         self.jwks
             .try_get_with((), async {
-                CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &self.http)
+                let http = Bounded::new(&self.http, DOCUMENT_LIMIT);
+                CoreJsonWebKeySet::fetch_async(metadata.jwks_uri(), &http)
                     .await
                     .map(Arc::new)
                     .map_err(|e| UpstreamError::Discovery(format!("key set: {}", error_chain(&e))))
@@ -162,7 +205,7 @@ impl OidcConnector {
 
     fn client(
         &self,
-        metadata: &CoreProviderMetadata,
+        metadata: &UpstreamMetadata,
     ) -> openidconnect::core::CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
@@ -186,12 +229,13 @@ impl OidcConnector {
         nonce: &str,
         keys: &CoreJsonWebKeySet,
     ) -> Result<UpstreamIdentity, UpstreamError> {
+        check_compact_jws(raw)?;
         let token =
             AzureIdToken::from_str(raw).map_err(|e| UpstreamError::Malformed(e.to_string()))?;
         let now = self.clock.now().as_secs();
         let skew = self.config.clock_skew_secs;
-        // `exp` is compared with a clock set back by the skew; `iat` must not be ahead of now
-        // by more than the skew.
+        // `exp` is compared with a clock set back by the skew; `iat` and `nbf` must not be
+        // ahead of now by more than the skew.
         let lenient_now = chrono::DateTime::from_timestamp(now - skew, 0).unwrap_or_default();
         let latest_iat = now + skew;
         // A public-client verifier: no client secret, so an HMAC-signed token cannot be
@@ -214,6 +258,12 @@ impl OidcConnector {
             .claims(&verifier, &Nonce::new(nonce.to_string()))
             .map_err(map_claims_error)?;
         let extra = claims.additional_claims();
+        // RFC 7519 §4.1.5: not to be accepted before `nbf`; checked once the signature holds.
+        if let Some(nbf) = extra.nbf.filter(|nbf| *nbf > latest_iat as f64) {
+            return Err(UpstreamError::NotYetValid(format!(
+                "nbf {nbf} is after {latest_iat}"
+            )));
+        }
         let tid = extra.tid.clone();
         match &tid {
             Some(t) if self.config.allowed_tenants.iter().any(|a| a == t) => {}
@@ -336,24 +386,51 @@ impl Connector for OidcConnector {
         Ok(url)
     }
 
+    async fn check_issuer_parameter(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
+        match iss.filter(|iss| !iss.is_empty()) {
+            // RFC 9207 §2.4: simple string comparison with the issuer the request went to.
+            Some(iss) if iss == self.config.issuer => Ok(()),
+            Some(iss) => Err(UpstreamError::WrongIssuerParameter(
+                iss.chars().take(ISS_LOGGED_CHARS).collect(),
+            )),
+            // Azure AD does not send `iss`; an upstream that says it always does must.
+            None if self
+                .metadata()
+                .await?
+                .additional_metadata()
+                .authorization_response_iss_parameter_supported =>
+            {
+                Err(UpstreamError::MissingIssuerParameter)
+            }
+            None => Ok(()),
+        }
+    }
+
     async fn exchange(
         &self,
-        code: &str,
+        response: &AuthorizationResponse<'_>,
         params: &LoginParams,
     ) -> Result<UpstreamIdentity, UpstreamError> {
+        // Before the code goes anywhere: a mixed-up response must not be redeemed.
+        self.check_issuer_parameter(response.iss).await?;
         let metadata = self.metadata().await?;
         let client = self.client(&metadata);
+        let http = Bounded::new(&self.http, TOKEN_RESPONSE_LIMIT).screening(screen_token_response);
         let response = client
-            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .exchange_code(AuthorizationCode::new(response.code.to_string()))
             .map_err(|e| UpstreamError::Discovery(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(params.pkce_verifier.clone()))
-            .request_async(&self.http)
+            .request_async(&http)
             .await
             .map_err(|e| match e {
                 RequestTokenError::ServerResponse(r) => UpstreamError::TokenEndpoint {
                     error: r.error().as_ref().to_string(),
                     description: r.error_description().cloned().unwrap_or_default(),
                 },
+                RequestTokenError::Request(HttpError::TooLarge { limit }) => {
+                    UpstreamError::TokenResponseTooLarge { limit }
+                }
+                RequestTokenError::Request(HttpError::Refused(refusal)) => refusal,
                 RequestTokenError::Parse(e, _) => UpstreamError::Malformed(e.to_string()),
                 other => UpstreamError::Unreachable(error_chain(&other)),
             })?;

@@ -93,6 +93,7 @@ enum Refusal {
     },
     /// Sent back to the client (RFC 6749 §4.1.2.1).
     Redirect {
+        tenant: &'static str,
         redirect: Box<Url>,
         state: Option<String>,
         error: &'static str,
@@ -162,6 +163,7 @@ impl DevUpstream {
         // From here on the client hears about problems on its redirect URI.
         let state = params.get("state").ok().flatten();
         let fail = |error: &'static str, description: String| Refusal::Redirect {
+            tenant,
             redirect: Box::new(redirect.clone()),
             state: state.map(str::to_owned),
             error,
@@ -271,11 +273,13 @@ impl DevUpstream {
                 self.error_page(StatusCode::BAD_REQUEST, Some(code), &message)
             }
             Refusal::Redirect {
+                tenant,
                 redirect,
                 state,
                 error,
                 description,
             } => self.redirect(
+                tenant,
                 *redirect,
                 &[("error", error), ("error_description", &description)],
                 state.as_deref(),
@@ -292,6 +296,7 @@ impl DevUpstream {
         };
         if cancel.is_some() {
             return self.redirect(
+                request.tenant,
                 request.redirect,
                 &[
                     ("error", "access_denied"),
@@ -340,11 +345,23 @@ impl DevUpstream {
             expires_at: now + CODE_LIFETIME,
         };
         self.codes.insert(&code, grant, now);
-        self.redirect(request.redirect, &[("code", &code)], request.state)
+        self.redirect(
+            request.tenant,
+            request.redirect,
+            &[("code", &code)],
+            request.state,
+        )
     }
 
-    /// 303 to the client's redirect URI, the parameters appended to any query it already has.
-    fn redirect(&self, mut target: Url, pairs: &[(&str, &str)], state: Option<&str>) -> Response {
+    /// 303 to the client's redirect URI, the parameters appended to any query it already has;
+    /// then `state`, and `iss` when this instance sends it (RFC 9207 §2: on errors too).
+    fn redirect(
+        &self,
+        tenant: &str,
+        mut target: Url,
+        pairs: &[(&str, &str)],
+        state: Option<&str>,
+    ) -> Response {
         {
             let mut query = target.query_pairs_mut();
             for (name, value) in pairs {
@@ -352,6 +369,9 @@ impl DevUpstream {
             }
             if let Some(state) = state {
                 query.append_pair("state", state);
+            }
+            if let Some(iss) = self.iss_parameter(tenant) {
+                query.append_pair("iss", &iss);
             }
         }
         let Ok(location) = HeaderValue::from_str(target.as_str()) else {

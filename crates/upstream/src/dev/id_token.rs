@@ -2,16 +2,20 @@
 //! with the instance's [`Tamper`] defect applied. Signed RS256 with the published key unless the
 //! defect says otherwise.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Serialize;
 
 use super::codes::Grant;
-use super::{DevError, DevUpstream, Tamper, OTHER_TENANT_ID, WOG_TENANT_ID};
+use super::{foreign_tenant, DevError, DevUpstream, Tamper};
 
 const ID_TOKEN_LIFETIME: i64 = 3600;
 const FOREIGN_AUDIENCE: &str = "00000000-0000-0000-0000-00000000dead";
 const FOREIGN_NONCE: &str = "not-the-nonce-you-sent";
+/// [`Tamper::OversizedIdToken`]: more than twice Azure AD's 200-group limit for a JWT.
+const OVERSIZED_GROUP_COUNT: usize = 500;
+/// [`Tamper::OversizedJwsHeader`]: three "certificates" of this many DER bytes.
+const OVERSIZED_X5C_CERT_BYTES: usize = 1050;
 
 #[derive(Serialize)]
 struct Header<'a> {
@@ -19,6 +23,9 @@ struct Header<'a> {
     alg: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     kid: Option<&'a str>,
+    /// Only for [`Tamper::OversizedJwsHeader`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    x5c: Option<Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -33,6 +40,9 @@ struct Claims<'a> {
     aio: String,
     amr: &'a [&'a str],
     email: &'a str,
+    /// Group object ids: only for [`Tamper::OversizedIdToken`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<Vec<String>>,
     /// For a guest: the security token service of the home tenant.
     #[serde(skip_serializing_if = "Option::is_none")]
     idp: Option<String>,
@@ -46,15 +56,6 @@ struct Claims<'a> {
     tid: &'a str,
     uti: String,
     ver: &'static str,
-}
-
-/// A tenant that is not `tid`, for the defects that must always be wrong.
-fn foreign_tenant(tid: &str) -> &'static str {
-    if tid == OTHER_TENANT_ID {
-        WOG_TENANT_ID
-    } else {
-        OTHER_TENANT_ID
-    }
 }
 
 /// Azure AD's `sub` is pairwise: stable for one user and one application, different across
@@ -80,6 +81,7 @@ impl DevUpstream {
             aio: self.random_token(48)?,
             amr: person.amr,
             email: person.email,
+            groups: None,
             idp: person
                 .guest_home_tenant
                 .map(|home| format!("https://sts.windows.net/{home}/")),
@@ -107,7 +109,26 @@ impl DevUpstream {
                 claims.exp = now + 7200;
             }
             Tamper::WrongTenant => claims.tid = foreign_tenant(person.tid),
-            Tamper::None | Tamper::Unsigned | Tamper::AlgConfusion | Tamper::UnknownKey => {}
+            Tamper::NotYetValid => {
+                claims.nbf = now + 3600;
+                claims.exp = now + 7200;
+            }
+            Tamper::OversizedIdToken => {
+                claims.groups = Some(
+                    (0..OVERSIZED_GROUP_COUNT)
+                        .map(|i| format!("6b1c0de0-0000-4000-8000-{i:012x}"))
+                        .collect(),
+                );
+            }
+            Tamper::None
+            | Tamper::Unsigned
+            | Tamper::AlgConfusion
+            | Tamper::UnknownKey
+            | Tamper::WrongIssParameter
+            | Tamper::MissingIssParameter
+            | Tamper::OversizedTokenResponse
+            | Tamper::ExtraJwsSegments
+            | Tamper::OversizedJwsHeader => {}
         }
         self.encode(&claims)
     }
@@ -120,10 +141,13 @@ impl DevUpstream {
             (Tamper::UnknownKey, Some(rogue)) => ("RS256", Some(rogue.kid())),
             _ => ("RS256", Some(self.key.kid())),
         };
+        let x5c = (self.tamper == Tamper::OversizedJwsHeader)
+            .then(|| vec![STANDARD.encode([0x30; OVERSIZED_X5C_CERT_BYTES]); 3]);
         let header = Header {
             typ: "JWT",
             alg,
             kid,
+            x5c,
         };
         let signing_input = format!("{}.{}", b64_json(&header)?, b64_json(claims)?);
         let signature = match (self.tamper, &self.rogue_key) {
@@ -141,10 +165,12 @@ impl DevUpstream {
             (Tamper::UnknownKey, Some(rogue)) => rogue.sign(signing_input.as_bytes())?,
             _ => self.key.sign(signing_input.as_bytes())?,
         };
-        Ok(format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature)
-        ))
+        let signature = URL_SAFE_NO_PAD.encode(signature);
+        Ok(if self.tamper == Tamper::ExtraJwsSegments {
+            format!("{signing_input}.{signature}.{signature}")
+        } else {
+            format!("{signing_input}.{signature}")
+        })
     }
 }
 

@@ -6,6 +6,11 @@
 //! shapes) and can deliberately issue defective ID tokens ([`Tamper`]) to prove that the
 //! connector's verification rejects them.
 //!
+//! By default it sends no `iss` in its authorization responses and its metadata does not
+//! advertise `authorization_response_iss_parameter_supported`, as TechPass must expect of Azure
+//! AD, which cannot be relied on to send it; [`DevUpstream::with_iss_parameter`] makes it an
+//! RFC 9207 upstream instead (advertised, and `iss` on every response, errors included).
+//!
 //! Limits: development and tests only, never enabled in production. Anyone who reaches the
 //! authorization page can sign in as any listed person, with no password. All state (the signing
 //! key, pending authorization codes) lives in memory and is lost on restart; there is one RSA key
@@ -71,8 +76,8 @@ pub struct DevClient {
     pub redirect_uris: Vec<String>,
 }
 
-/// Deliberate defects for tests of the connector's verification; applies to every ID token this
-/// instance issues.
+/// Deliberate defects for tests of the connector's verification; applies to every authorization
+/// response, token response or ID token this instance issues, as each variant says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tamper {
     #[default]
@@ -99,6 +104,27 @@ pub enum Tamper {
     UnknownKey,
     /// `tid` is the other tenant (WOG when the person is already there); `iss` unchanged.
     WrongTenant,
+    /// The authorization response's `iss` parameter (RFC 9207 §2) is another tenant's issuer
+    /// (the other tenant's; WOG's for a request to the other tenant), whether or not
+    /// [`DevUpstream::with_iss_parameter`] is on. The ID token is sound.
+    WrongIssParameter,
+    /// The metadata advertises `authorization_response_iss_parameter_supported`, but the
+    /// authorization response carries no `iss` (RFC 9207 §2.4 says refuse).
+    MissingIssParameter,
+    /// `nbf` = now + 1 h (RFC 7519 §4.1.5) while `iat` = now, `exp` = now + 2 h: only `nbf`
+    /// is wrong.
+    NotYetValid,
+    /// A `groups` claim of 500 group ids (Azure AD would send the overage claim instead), so
+    /// the signed ID token is over 16 KiB while the token response stays under 64 KiB.
+    OversizedIdToken,
+    /// An 80 KiB access token: the token response is over 64 KiB, its ID token is sound.
+    OversizedTokenResponse,
+    /// A correctly signed ID token with a fourth segment (a copy of the signature) appended.
+    ExtraJwsSegments,
+    /// A correctly signed ID token whose protected header carries an `x5c` chain of about
+    /// 4 KiB (OpenID Connect Core §2 says ID tokens SHOULD NOT use `x5c`); the token stays
+    /// under 16 KiB.
+    OversizedJwsHeader,
 }
 
 /// A test person in the development directory.
@@ -228,6 +254,8 @@ pub struct DevUpstream {
     clients: Vec<DevClient>,
     clock: Arc<dyn Clock>,
     tamper: Tamper,
+    /// Behave as an RFC 9207 upstream: advertise it and send `iss` in authorization responses.
+    iss_parameter: bool,
     key: SigningKey,
     /// Signs [`Tamper::UnknownKey`] tokens; never published.
     rogue_key: Option<SigningKey>,
@@ -283,12 +311,35 @@ impl DevUpstream {
             clients,
             clock,
             tamper,
+            iss_parameter: false,
             key: SigningKey::generate()?,
             rogue_key,
             codes: CodeStore::default(),
             rng: SystemRandom::new(),
             templates,
         })
+    }
+
+    /// Sends `iss` (RFC 9207 §2) in every authorization response, errors included, and
+    /// advertises `authorization_response_iss_parameter_supported` (§3). Off by default: Azure
+    /// AD cannot be relied on to do so.
+    pub fn with_iss_parameter(mut self, on: bool) -> Self {
+        self.iss_parameter = on;
+        self
+    }
+
+    /// Whether the metadata promises `iss` in authorization responses (RFC 9207 §3).
+    fn advertises_iss_parameter(&self) -> bool {
+        self.iss_parameter || self.tamper == Tamper::MissingIssParameter
+    }
+
+    /// The `iss` parameter for an authorization response from `tenant`'s endpoint, if any.
+    fn iss_parameter(&self, tenant: &str) -> Option<String> {
+        match self.tamper {
+            Tamper::WrongIssParameter => Some(self.issuer(foreign_tenant(tenant))),
+            Tamper::MissingIssParameter => None,
+            _ => self.iss_parameter.then(|| self.issuer(tenant)),
+        }
     }
 
     /// `{base}/{tid}/v2.0` — exactly like https://login.microsoftonline.com/{tid}/v2.0
@@ -487,6 +538,15 @@ fn check_clients(clients: &[DevClient]) -> Result<(), DevError> {
     Ok(())
 }
 
+/// A tenant that is not `tid`, for the defects that must always be wrong.
+fn foreign_tenant(tid: &str) -> &'static str {
+    if tid == OTHER_TENANT_ID {
+        WOG_TENANT_ID
+    } else {
+        OTHER_TENANT_ID
+    }
+}
+
 /// The tenant, if it is one of ours.
 fn known_tenant(tid: &str) -> Option<&'static str> {
     TENANTS.into_iter().find(|t| *t == tid)
@@ -513,7 +573,7 @@ async fn discovery(State(dev): State<Arc<DevUpstream>>, Path(tid): Path<String>)
     let Some(tid) = known_tenant(&tid) else {
         return dev.json_error(Failure::unknown_tenant(&tid));
     };
-    Json(serde_json::json!({
+    let mut document = serde_json::json!({
         "issuer": dev.issuer(tid),
         "authorization_endpoint": dev.endpoint(tid, AUTHORIZE_PATH),
         "token_endpoint": dev.endpoint(tid, TOKEN_PATH),
@@ -532,8 +592,18 @@ async fn discovery(State(dev): State<Arc<DevUpstream>>, Path(tid): Path<String>)
         "request_uri_parameter_supported": false,
         "tenant_region_scope": "AS",
         "cloud_instance_name": "microsoftonline.com",
-    }))
-    .into_response()
+    });
+    if let Some(members) = document
+        .as_object_mut()
+        .filter(|_| dev.advertises_iss_parameter())
+    {
+        // RFC 9207 §3; absent means false.
+        members.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            true.into(),
+        );
+    }
+    Json(document).into_response()
 }
 
 /// The tenant's signing keys (RFC 7517 §5), without `alg`, as Azure AD publishes them.

@@ -16,10 +16,14 @@ use serde::Serialize;
 
 use super::codes::Redemption;
 use super::params::{form_decode, is_form, Params, Repeated};
-use super::{known_tenant, no_store, tenant_label, DevClient, DevUpstream, Failure};
+use super::{known_tenant, no_store, tenant_label, DevClient, DevUpstream, Failure, Tamper};
 
 /// Azure AD answers 3599 for a one-hour access token.
 const ACCESS_TOKEN_LIFETIME: u32 = 3599;
+/// Random bytes in an access token; [`Tamper::OversizedTokenResponse`] sends 60 KiB (80 KiB
+/// encoded).
+const ACCESS_TOKEN_BYTES: usize = 64;
+const OVERSIZED_ACCESS_TOKEN_BYTES: usize = 60 * 1024;
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -147,7 +151,14 @@ impl DevUpstream {
         let id_token = self
             .mint_id_token(&grant, now)
             .map_err(|_| Failure::server_error())?;
-        let access_token = self.random_token(64).map_err(|_| Failure::server_error())?;
+        let access_token_bytes = if self.tamper == Tamper::OversizedTokenResponse {
+            OVERSIZED_ACCESS_TOKEN_BYTES
+        } else {
+            ACCESS_TOKEN_BYTES
+        };
+        let access_token = self
+            .random_token(access_token_bytes)
+            .map_err(|_| Failure::server_error())?;
         let refresh_token = if grant.scope.split(' ').any(|s| s == "offline_access") {
             Some(self.random_token(64).map_err(|_| Failure::server_error())?)
         } else {

@@ -59,6 +59,10 @@ async fn discovery_document_is_azure_v2_shaped() {
             .as_array()
             .unwrap()
             .contains(&"tid".into()));
+        // Not an RFC 9207 upstream unless asked to be.
+        assert!(doc
+            .get("authorization_response_iss_parameter_supported")
+            .is_none());
     }
     let unknown = "5d1e2c3b-0000-4000-8000-0000000000ff";
     let response = h
@@ -268,4 +272,100 @@ async fn picking_a_person_redirects_with_code_and_state() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert!(response.headers().get(LOCATION).is_none());
     }
+}
+
+/// RFC 9207: `iss` on every authorization response (codes, errors, cancellations) only when the
+/// instance is told to send it, the metadata saying so; and the two defects around it.
+#[tokio::test]
+async fn iss_parameter_follows_the_mode_and_the_defects() {
+    async fn advertised(h: &Harness, tid: &str) -> Option<bool> {
+        let doc: Value = h
+            .http
+            .get(h.url(tid, DISCOVERY_PATH))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        doc.get("authorization_response_iss_parameter_supported")
+            .map(|v| v.as_bool().unwrap())
+    }
+    /// The query of the redirect after `extra` is posted to `tid`'s endpoint.
+    async fn answer(h: &Harness, tid: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut params = authorize_params(&[]);
+        params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let response = h.post_authorize(tid, &params).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{extra:?}");
+        query_of(response.headers()[LOCATION].to_str().unwrap())
+    }
+    let outcomes = [
+        (&[("person", "alice")][..], "code"),
+        (&[("cancel", "1")][..], "error"),
+        (&[("prompt", "none")][..], "error"),
+    ];
+    let cases = [
+        (Tamper::None, false, None, None),
+        (Tamper::None, true, Some(true), Some(WOG_TENANT_ID)),
+        (
+            Tamper::WrongIssParameter,
+            false,
+            None,
+            Some(OTHER_TENANT_ID),
+        ),
+        (Tamper::MissingIssParameter, false, Some(true), None),
+    ];
+    for (tamper, on, advertises, iss_tenant) in cases {
+        let h = start_with(tamper, on).await;
+        assert_eq!(
+            advertised(&h, WOG_TENANT_ID).await,
+            advertises,
+            "{tamper:?}"
+        );
+        for (extra, kind) in outcomes {
+            let query = answer(&h, WOG_TENANT_ID, extra).await;
+            assert!(param(&query, kind).is_some(), "{tamper:?} {extra:?}");
+            let expected = iss_tenant.map(|tid| h.dev.issuer(tid));
+            assert_eq!(
+                param(&query, "iss"),
+                expected.as_deref(),
+                "{tamper:?} {extra:?}"
+            );
+            if expected.is_some() {
+                // After the response's own parameters and `state`, as RFC 9207 §2 shows it.
+                let names: Vec<&str> = query.iter().map(|(k, _)| k.as_str()).collect();
+                assert_eq!(names.last(), Some(&"iss"));
+                assert_eq!(names[names.len() - 2], "state");
+            }
+        }
+    }
+    // `iss` names the endpoint's tenant, even when the person signs in to another one.
+    let h = start_with(Tamper::None, true).await;
+    let query = answer(&h, VENDOR_TENANT_ID, &[("person", "alice")]).await;
+    let issuer = h.dev.issuer(VENDOR_TENANT_ID);
+    assert_eq!(param(&query, "iss"), Some(issuer.as_str()));
+    let tokens: Value = h
+        .http
+        .post(h.url(VENDOR_TENANT_ID, TOKEN_PATH))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", param(&query, "code").unwrap()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, claims) = parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["iss"], h.dev.issuer(WOG_TENANT_ID));
+    // Requests refused before the redirect URI is trusted never redirect, so carry no `iss`.
+    let response = h
+        .get_authorize(WOG_TENANT_ID, &authorize_params(&[("client_id", "nobody")]))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }

@@ -53,6 +53,11 @@ fn s256(verifier: &str) -> String {
 }
 
 async fn start(tamper: Tamper) -> Harness {
+    start_with(tamper, false).await
+}
+
+/// [`start`], as an RFC 9207 upstream when `iss_parameter`.
+async fn start_with(tamper: Tamper, iss_parameter: bool) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}{PATH_PREFIX}");
@@ -70,7 +75,9 @@ async fn start(tamper: Tamper) -> Harness {
         },
     ];
     let dev = Arc::new(
-        DevUpstream::new(Url::parse(&base).unwrap(), clients, clock.clone(), tamper).unwrap(),
+        DevUpstream::new(Url::parse(&base).unwrap(), clients, clock.clone(), tamper)
+            .unwrap()
+            .with_iss_parameter(iss_parameter),
     );
     let app = Router::new().nest(PATH_PREFIX, dev.clone().router());
     let server = tokio::spawn(async move {

@@ -92,3 +92,59 @@ async fn tamper_signatures() {
     let published = jsonwebtoken::DecodingKey::from_jwk(&jwks.keys[0]).unwrap();
     assert!(jsonwebtoken::decode::<Value>(&jwt, &published, &validation).is_err());
 }
+
+/// The defects the connector must catch before or besides the signature: `nbf`, sizes, shapes.
+#[tokio::test]
+async fn tamper_sizes_and_shapes() {
+    use crate::{ID_TOKEN_LIMIT, JWS_HEADER_LIMIT, TOKEN_RESPONSE_LIMIT};
+
+    /// Checks the signature over the first three segments, and returns the claims.
+    async fn soundly_signed(h: &Harness, jwt: &str) -> Value {
+        let three: Vec<&str> = jwt.split('.').take(3).collect();
+        h.verify(&three.join("."), &h.dev.issuer(WOG_TENANT_ID))
+            .await
+    }
+
+    let (h, jwt, _, claims) = tampered(Tamper::NotYetValid).await;
+    let now = h.clock.now().as_secs();
+    assert_eq!(
+        (&claims["iat"], &claims["nbf"], &claims["exp"]),
+        (&now.into(), &(now + 3600).into(), &(now + 7200).into())
+    );
+    assert_eq!(soundly_signed(&h, &jwt).await["nbf"], now + 3600);
+
+    let h = start(Tamper::OversizedIdToken).await;
+    let tokens = h.sign_in("alice").await;
+    let jwt = tokens["id_token"].as_str().unwrap();
+    assert!(jwt.len() > ID_TOKEN_LIMIT, "{}", jwt.len());
+    assert!(serde_json::to_vec(&tokens).unwrap().len() < TOKEN_RESPONSE_LIMIT);
+    assert_eq!(
+        soundly_signed(&h, jwt).await["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        500
+    );
+
+    let h = start(Tamper::OversizedTokenResponse).await;
+    let code = h.pick("alice", &[]).await;
+    let body = h.redeem_code(&code, VERIFIER).await.bytes().await.unwrap();
+    assert!(body.len() > TOKEN_RESPONSE_LIMIT, "{}", body.len());
+    let tokens: Value = serde_json::from_slice(&body).unwrap();
+    let jwt = tokens["id_token"].as_str().unwrap();
+    assert!(jwt.len() < ID_TOKEN_LIMIT);
+    soundly_signed(&h, jwt).await;
+
+    let (h, jwt, _, _) = tampered(Tamper::ExtraJwsSegments).await;
+    let segments: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(segments.len(), 4);
+    assert_eq!(segments[3], segments[2]);
+    soundly_signed(&h, &jwt).await;
+
+    let (h, jwt, header, _) = tampered(Tamper::OversizedJwsHeader).await;
+    assert!(jwt.split('.').next().unwrap().len() > JWS_HEADER_LIMIT);
+    assert!(jwt.len() < ID_TOKEN_LIMIT);
+    assert_eq!(jwt.split('.').count(), 3);
+    assert_eq!(header["x5c"].as_array().unwrap().len(), 3);
+    soundly_signed(&h, &jwt).await;
+}
