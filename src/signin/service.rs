@@ -237,7 +237,21 @@ async fn complete_login(
             "the callback arrived in another browser than the one that started the sign-in",
         ));
     }
+    let upstream = state.upstreams.get(upstream_id).ok_or_else(|| {
+        Denial::new(
+            "unknown_upstream",
+            Some(upstream_id),
+            "upstream no longer configured",
+        )
+    })?;
     if let Some(error) = query.error.as_deref() {
+        // RFC 9207 §2.4: an error response is the upstream's only if its `iss` says so; a
+        // forged "cancelled" must not send the person back to the app as if they had left.
+        upstream
+            .connector
+            .check_issuer_parameter(query.iss.as_deref())
+            .await
+            .map_err(|e| Denial::new(e.reason(), Some(upstream_id), e.to_string()))?;
         let reason = if error == "access_denied" {
             "upstream_access_denied"
         } else {
@@ -256,13 +270,6 @@ async fn complete_login(
             "callback without code",
         ));
     };
-    let upstream = state.upstreams.get(upstream_id).ok_or_else(|| {
-        Denial::new(
-            "unknown_upstream",
-            Some(upstream_id),
-            "upstream no longer configured",
-        )
-    })?;
     let params = login_params(&state.secrets, login_state, None, false);
     let response = AuthorizationResponse::new(code, query.iss.as_deref());
     let identity = upstream

@@ -510,6 +510,12 @@ async fn forged_and_broken_upstream_responses_are_refused_with_their_reason() {
             "wrong_iss_parameter",
         ),
         case(
+            "a cancel carrying another tenant's iss parameter (RFC 9207)",
+            Tamper::WrongIssParameter,
+            "cancel",
+            "wrong_iss_parameter",
+        ),
+        case(
             "wrong audience",
             Tamper::WrongAudience,
             "alice",
