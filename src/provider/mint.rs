@@ -125,6 +125,12 @@ pub fn profile_claims(user: &UserRecord, scope: &[String], claims: &mut Map<Stri
         if let Some(name) = &user.name {
             claims.insert("name".into(), json!(name));
         }
+        if let Some(given) = &user.given_name {
+            claims.insert("given_name".into(), json!(given));
+        }
+        if let Some(family) = &user.family_name {
+            claims.insert("family_name".into(), json!(family));
+        }
         if let Some(email) = &user.email {
             claims.insert("preferred_username".into(), json!(email));
         }
@@ -132,6 +138,8 @@ pub fn profile_claims(user: &UserRecord, scope: &[String], claims: &mut Map<Stri
     if has("email") {
         if let Some(email) = &user.email {
             claims.insert("email".into(), json!(email));
+            // True only when the upstream proved it (OpenID Connect Core §5.1).
+            claims.insert("email_verified".into(), json!(user.email_verified));
         }
     }
 }

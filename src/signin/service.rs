@@ -314,6 +314,9 @@ async fn complete_login(
             status_reason: None,
             exempt: false,
             app_signin_at: None,
+            given_name: identity.given_name.clone(),
+            family_name: identity.family_name.clone(),
+            email_verified: identity.email_verified,
         })
         .await?;
     let cookie = Secrets::random_token()?;

@@ -489,6 +489,9 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
             status_reason: None,
             exempt: false,
             app_signin_at: None,
+            given_name: None,
+            family_name: None,
+            email_verified: false,
         })
         .await?;
     store

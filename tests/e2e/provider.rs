@@ -124,6 +124,16 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
     let id_token = tokens.id_token().unwrap();
     let claims = id_token.claims(&rp.id_token_verifier(), &nonce).unwrap();
     assert_eq!(claims.email().unwrap().as_str(), "alice_tan@tech.gov.sg");
+    // The directory vouches for its own members' addresses (xms_edov), so TechPass does too.
+    assert_eq!(claims.email_verified(), Some(true));
+    assert_eq!(
+        claims.given_name().unwrap().get(None).unwrap().as_str(),
+        "Alice"
+    );
+    assert_eq!(
+        claims.family_name().unwrap().get(None).unwrap().as_str(),
+        "Tan"
+    );
     assert_eq!(
         claims.name().unwrap().get(None).unwrap().as_str(),
         "Alice Tan"
@@ -160,7 +170,13 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(discovery["acr_values_supported"][0], techpass_oidc::ACR_MFA);
-    for claim in ["account_type", "groups", "roles"] {
+    for claim in [
+        "account_type",
+        "groups",
+        "roles",
+        "email_verified",
+        "given_name",
+    ] {
         assert!(
             discovery["claims_supported"]
                 .as_array()

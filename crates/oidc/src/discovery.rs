@@ -92,8 +92,11 @@ impl ProviderMetadata {
                 "sid",
                 "at_hash",
                 "name",
+                "given_name",
+                "family_name",
                 "preferred_username",
                 "email",
+                "email_verified",
                 // TechPass's own: the account's kind, and the person's groups in the app's
                 // tenant and roles in the app.
                 "account_type",

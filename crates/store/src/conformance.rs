@@ -369,6 +369,9 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         status_reason: None,
         exempt: false,
         app_signin_at: None,
+        given_name: None,
+        family_name: None,
+        email_verified: false,
     };
     let first = store
         .upsert_user(&user("u1", "a@x.gov.sg", 10))
@@ -486,6 +489,9 @@ pub(crate) fn user(id: &str) -> UserRecord {
         status_reason: None,
         exempt: false,
         app_signin_at: None,
+        given_name: None,
+        family_name: None,
+        email_verified: false,
     }
 }
 

@@ -8,6 +8,7 @@ use crate::{ClientRecord, ClientSecretRecord, StoreError};
 crate::backend_tests!(
     "store::conformance_accounts",
     sign_in_keeps_exemption_and_app_signin,
+    sign_in_refreshes_names_and_email_verification,
     transition_user_is_compare_and_set,
     exemption_and_app_signin_are_recorded,
     lifecycle_pages_by_id_and_skips_exempt_users,
@@ -43,6 +44,28 @@ async fn sign_in_keeps_exemption_and_app_signin(db: &TestDatabase) {
     assert!(store.set_user_exempt("u1", true).await.unwrap());
     let stored = store.upsert_user(&again).await.unwrap();
     assert!(stored.exempt);
+}
+
+async fn sign_in_refreshes_names_and_email_verification(db: &TestDatabase) {
+    let store = db.store().await;
+    let mut first = user("u1");
+    first.given_name = Some("Alice".into());
+    first.family_name = Some("Tan".into());
+    first.email_verified = true;
+    assert_eq!(store.upsert_user(&first).await.unwrap(), first);
+    // The upstream stops vouching for the email and drops the family name: so does TechPass.
+    let mut again = user("u1");
+    again.given_name = Some("Alicia".into());
+    let stored = store.upsert_user(&again).await.unwrap();
+    assert_eq!(
+        (
+            stored.given_name.as_deref(),
+            stored.family_name.as_deref(),
+            stored.email_verified
+        ),
+        (Some("Alicia"), None, false)
+    );
+    assert_eq!(store.get_user("u1").await.unwrap().unwrap(), stored);
 }
 
 async fn transition_user_is_compare_and_set(db: &TestDatabase) {

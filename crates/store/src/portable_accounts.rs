@@ -14,10 +14,15 @@ macro_rules! account_impls {
                 Ok(sqlx::query_as::<_, $crate::UserRecord>(&format!(
                     "INSERT INTO users (id, tenant_id, object_id, email, name, created_at,
                        last_signin_at, status, account_type, terms_version, registered_at,
-                       access_ends_at, status_reason, exempt, app_signin_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                       access_ends_at, status_reason, exempt, app_signin_at, given_name,
+                       family_name, email_verified)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                       $16, $17, $18)
                      ON CONFLICT (tenant_id, object_id) DO UPDATE
                        SET email = excluded.email, name = excluded.name,
+                           given_name = excluded.given_name,
+                           family_name = excluded.family_name,
+                           email_verified = excluded.email_verified,
                            last_signin_at = excluded.last_signin_at,
                            account_type = excluded.account_type
                      RETURNING {}",
@@ -38,6 +43,9 @@ macro_rules! account_impls {
                 .bind(&u.status_reason)
                 .bind(u.exempt)
                 .bind(u.app_signin_at)
+                .bind(&u.given_name)
+                .bind(&u.family_name)
+                .bind(u.email_verified)
                 .fetch_one(&self.pool)
                 .await?)
             }

@@ -25,12 +25,18 @@ pub struct UserRecord {
     pub exempt: bool,
     /// The last time an app signed this person in (a code issued); `None`: never.
     pub app_signin_at: Option<i64>,
+    /// From the upstream, refreshed at each sign-in (OpenID Connect Core §5.1).
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    /// Whether the upstream proved the email address (never assumed).
+    pub email_verified: bool,
 }
 
 #[async_trait]
 pub trait UserStore {
     /// The user with this upstream identity, created from `user` if there is none; records the
-    /// sign-in time and the latest email, name and account type (never the status). Concurrent
+    /// sign-in time and the latest email, names, email verification and account type (never
+    /// the status). Concurrent
     /// calls for one identity agree on one user.
     async fn upsert_user(&self, user: &UserRecord) -> Result<UserRecord, StoreError>;
 

@@ -17,6 +17,14 @@ pub struct UpstreamIdentity {
     pub email: Option<String>,
     pub name: Option<String>,
     pub preferred_username: Option<String>,
+    /// OpenID Connect Core §5.1; absent from sessions stored before they were kept.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    #[serde(default)]
+    pub family_name: Option<String>,
+    /// Whether the upstream proved `email` (see the connector); never assumed.
+    #[serde(default)]
+    pub email_verified: bool,
     /// Azure AD `acct` = 1: a B2B guest in the issuing tenant.
     pub guest: bool,
     /// Azure AD `idp`: the home identity provider of a guest.

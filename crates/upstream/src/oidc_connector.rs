@@ -55,9 +55,37 @@ struct AzureClaims {
     /// Not before (RFC 7519 §4.1.5), a NumericDate: `openidconnect` neither reads nor checks
     /// it, so it arrives here.
     nbf: Option<f64>,
+    /// Optional claim: the owner of the email's domain is verified (AZURE.md §3).
+    xms_edov: Option<serde_json::Value>,
+    /// Optional claim: the user's authoritative, verified primary email address(es).
+    verified_primary_email: Option<serde_json::Value>,
 }
 
 impl AdditionalClaims for AzureClaims {}
+
+/// Whether the upstream proved `email`: a standard `email_verified: true`, Azure AD's
+/// `xms_edov` (true, "true" or 1), or `email` among `verified_primary_email`. Azure AD says its
+/// plain `email` claim is not guaranteed, so nothing is assumed.
+fn email_verified(email: Option<&str>, standard: Option<bool>, extra: &AzureClaims) -> bool {
+    let Some(email) = email else {
+        return false;
+    };
+    let truthy = |v: &serde_json::Value| {
+        matches!(v, serde_json::Value::Bool(true))
+            || v.as_str().is_some_and(|s| s == "true" || s == "1")
+            || v.as_i64() == Some(1)
+    };
+    let listed = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.eq_ignore_ascii_case(email),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .any(|i| i.as_str().is_some_and(|s| s.eq_ignore_ascii_case(email))),
+        _ => false,
+    };
+    standard == Some(true)
+        || extra.xms_edov.as_ref().is_some_and(truthy)
+        || extra.verified_primary_email.as_ref().is_some_and(listed)
+}
 
 /// The discovery member RFC 9207 §3 adds.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -295,6 +323,19 @@ impl OidcConnector {
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_string()),
             preferred_username: claims.preferred_username().map(|u| u.as_str().to_string()),
+            given_name: claims
+                .given_name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string()),
+            family_name: claims
+                .family_name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_string()),
+            email_verified: email_verified(
+                claims.email().map(|e| e.as_str()),
+                claims.email_verified(),
+                extra,
+            ),
             guest: extra.acct == Some(1),
             home_idp: extra.idp.clone(),
             amr,
@@ -447,5 +488,55 @@ impl Connector for OidcConnector {
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn extra(
+        xms_edov: Option<serde_json::Value>,
+        verified: Option<serde_json::Value>,
+    ) -> AzureClaims {
+        AzureClaims {
+            xms_edov,
+            verified_primary_email: verified,
+            ..AzureClaims::default()
+        }
+    }
+
+    #[test]
+    fn an_email_is_verified_only_when_the_upstream_proves_it() {
+        let e = Some("Alice_Tan@tech.gov.sg");
+        assert!(!email_verified(e, None, &extra(None, None)), "not assumed");
+        assert!(!email_verified(e, Some(false), &extra(None, None)));
+        assert!(email_verified(e, Some(true), &extra(None, None)));
+        for yes in [json!(true), json!("true"), json!("1"), json!(1)] {
+            assert!(
+                email_verified(e, None, &extra(Some(yes.clone()), None)),
+                "{yes}"
+            );
+        }
+        for no in [json!(false), json!("false"), json!(0), json!(null)] {
+            assert!(
+                !email_verified(e, None, &extra(Some(no.clone()), None)),
+                "{no}"
+            );
+        }
+        let listed = json!(["other@tech.gov.sg", "alice_tan@TECH.gov.sg"]);
+        assert!(email_verified(e, None, &extra(None, Some(listed))));
+        let other = json!(["other@tech.gov.sg"]);
+        assert!(!email_verified(e, None, &extra(None, Some(other))));
+        assert!(email_verified(
+            e,
+            None,
+            &extra(None, Some(json!("alice_tan@tech.gov.sg")))
+        ));
+        assert!(
+            !email_verified(None, Some(true), &extra(Some(json!(true)), None)),
+            "no email"
+        );
     }
 }

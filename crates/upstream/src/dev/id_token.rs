@@ -47,6 +47,11 @@ struct Claims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     idp: Option<String>,
     name: &'a str,
+    given_name: &'a str,
+    family_name: &'a str,
+    /// Optional claim: the email's domain owner is verified. True for the directory's own
+    /// members; a guest's address is the guest's company's, which the directory does not own.
+    xms_edov: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     nonce: Option<&'a str>,
     oid: &'a str,
@@ -86,6 +91,9 @@ impl DevUpstream {
                 .guest_home_tenant
                 .map(|home| format!("https://sts.windows.net/{home}/")),
             name: person.name,
+            given_name: person.name.split_once(' ').map_or(person.name, |(g, _)| g),
+            family_name: person.name.split_once(' ').map_or("", |(_, f)| f),
+            xms_edov: person.guest_home_tenant.is_none(),
             nonce: grant.nonce.as_deref(),
             oid: person.oid,
             preferred_username: person.email,
