@@ -84,8 +84,17 @@ async fn serve_with_no_configuration_then_restart_and_wrong_master_key() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 
-    // A restart reuses the stored key.
-    let again = spawn_serve(&cwd.0, &listen).await;
+    // A restart reuses the stored key. A TECHPASS_* variable that is not configuration (the
+    // browser tests' screenshot folder, the tests' own TECHPASS_TEST_*) does not stop it.
+    let again = spawn_serve(
+        &cwd.0,
+        &[
+            listen[0],
+            ("TECHPASS_ARTIFACTS", "/tmp/techpass-screenshots"),
+            ("TECHPASS_TEST_SOMETHING", "x"),
+        ],
+    )
+    .await;
     assert_eq!(jwks_kids(&again.base).await, kids);
     terminate(again).await;
 
@@ -147,6 +156,11 @@ async fn configuration_errors_exit_2_naming_the_key() {
             vec!["serve"],
             vec![("TECHPASS_DATABSE_URL", "sqlite://x.db")],
             "unknown key `databse_url`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_LOG__FROMAT", "json")],
+            "unknown key `log.fromat`",
         ),
         (
             vec!["--config", "/nonexistent/techpass.toml", "serve"],
