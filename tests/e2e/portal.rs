@@ -1021,6 +1021,8 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         paths::UNASSIGN,
         paths::ROLES,
         paths::ROLE_GRANT,
+        paths::EMAIL_GRANT,
+        paths::EMAIL_GRANT_REVOKE,
         paths::REVIEW,
         paths::GROUPS,
         paths::GROUP,
