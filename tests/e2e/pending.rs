@@ -206,8 +206,8 @@ async fn grants_by_email_are_redeemed_at_first_sign_in(backend: Backend) {
         .map(|g| g.id)
         .collect();
     assert_eq!(
-        left,
-        [dave_grant.id.clone()],
+        left.as_slice(),
+        std::slice::from_ref(&dave_grant.id),
         "only the vendor's is still waiting"
     );
 
