@@ -13,8 +13,13 @@ use url::Url;
 /// The documented defaults, compiled in so that the binary and the documentation cannot differ.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
-/// Environment variables with the prefix that are not configuration keys.
-const NOT_CONFIG: &[&str] = &["config", "test_postgres_url"];
+/// Environment variables with the prefix that are never configuration keys: `TECHPASS_CONFIG`
+/// names the file (clap reads it) and `TECHPASS_TEST_*` is reserved for the test suites.
+const NOT_CONFIG: &[&str] = &["config"];
+const TEST_PREFIX: &str = "test_";
+
+/// Top-level keys that `config/default.toml` does not set (optional, or arrays of tables).
+const UNSET_TOP_LEVEL: &[&str] = &["master_key", "upstreams"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -307,11 +312,10 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        let env = env.split("__").filter(|key| {
-            !NOT_CONFIG
-                .iter()
-                .any(|n| key.as_str().eq_ignore_ascii_case(n))
-        });
+        let known = top_level_keys();
+        let env = env
+            .split("__")
+            .filter(move |key| env_is_config(key.as_str(), &known));
         let config: Config = figment.merge(env).extract().map_err(describe)?;
         config.validate()?;
         Ok(config)
@@ -637,6 +641,67 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The top-level keys and section names of the configuration: those of the built-in defaults
+/// and the few they leave unset.
+fn top_level_keys() -> Vec<String> {
+    let defaults: figment::value::Dict = Figment::from(Toml::string(DEFAULTS))
+        .extract()
+        .unwrap_or_default();
+    defaults
+        .into_keys()
+        .chain(UNSET_TOP_LEVEL.iter().map(|k| k.to_string()))
+        .collect()
+}
+
+/// Whether the environment variable `TECHPASS_<name>` (`name` lowercased, `__` already turned
+/// into `.`) is read as configuration. It is when its first part is a top-level key or section
+/// (an unknown key within a known section is then refused by name), or when that part is a
+/// near miss of one (a misspelling such as `DATABSE_URL`, refused by name too). Anything else
+/// (`TECHPASS_ARTIFACTS` of the browser tests, `TECHPASS_TEST_*`, `TECHPASS_CONFIG`) is not
+/// configuration and is left alone, so other tools may share the prefix.
+fn env_is_config(name: &str, known: &[String]) -> bool {
+    let name = name.to_ascii_lowercase();
+    if NOT_CONFIG.contains(&name.as_str()) || name.starts_with(TEST_PREFIX) {
+        return false;
+    }
+    let first = name.split('.').next().unwrap_or_default();
+    known.iter().any(|k| k == first || is_near_miss(first, k))
+}
+
+/// A likely misspelling: one edit away from a short name, two from a longer one.
+fn is_near_miss(candidate: &str, key: &str) -> bool {
+    let allowed = if key.len() <= 4 { 1 } else { 2 };
+    edit_distance(candidate, key) <= allowed
+}
+
+/// Edit distance over characters, counting insertions, deletions, substitutions and swaps of
+/// two neighbours (optimal string alignment: `lgo` is one edit from `log`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between the first i characters of a and the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// figment names the key and where the value came from; keep that, drop the noise.
 fn describe(error: figment::Error) -> ConfigError {
     let messages: Vec<String> = error
@@ -739,20 +804,61 @@ mod tests {
         );
         let env = error("", &[("DATABSE_URL", "x")]);
         assert!(env.contains("unknown key `databse_url`"), "{env}");
+        let env = error("", &[("LOG__FROMAT", "json")]);
+        assert!(env.contains("unknown key `log.fromat`"), "{env}");
     }
 
     #[test]
     fn variables_that_are_not_config_keys_are_ignored() {
-        // TECHPASS_CONFIG names the file (clap reads it) and TECHPASS_TEST_POSTGRES_URL is for
-        // the tests; neither is a configuration key.
+        // TECHPASS_CONFIG names the file (clap reads it), TECHPASS_TEST_* is the tests' and
+        // TECHPASS_ARTIFACTS the browser tests' screenshot folder: none is a configuration key.
         let c = load(
             "",
             &[
                 ("CONFIG", "/etc/techpass.toml"),
                 ("TEST_POSTGRES_URL", "postgres://x"),
+                ("TEST_ANYTHING__ELSE", "x"),
+                ("ARTIFACTS", "/tmp/screenshots"),
+                ("HOME", "/home/x"),
             ],
         );
         assert!(c.is_ok(), "{:?}", c.err());
+    }
+
+    #[test]
+    fn environment_names_are_configuration_when_they_name_or_nearly_name_a_key() {
+        let known = top_level_keys();
+        for section in ["log", "keys", "dev_upstream", "rate_limit"] {
+            assert!(known.iter().any(|k| k == section), "{section}");
+        }
+        let table = [
+            // Known keys and sections, and unknown keys within known sections.
+            ("listen", true),
+            ("master_key", true),
+            ("log.level", true),
+            ("log.fromat", true),
+            ("upstreams", true),
+            // Near misses of keys and sections: refused by name rather than ignored.
+            ("databse_url", true),
+            ("database_ur", true),
+            ("lgo.level", true),
+            ("logs.level", true),
+            ("sesion.idle_timeout_secs", true),
+            // Not configuration.
+            ("artifacts", false),
+            ("home", false),
+            ("test_postgres_url", false),
+            ("test_artifacts", false),
+            ("config", false),
+            ("browser.screenshots", false),
+        ];
+        for (name, expected) in table {
+            assert_eq!(env_is_config(name, &known), expected, "{name}");
+        }
+        assert_eq!(edit_distance("databse_url", "database_url"), 1);
+        assert_eq!(edit_distance("", "log"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("lgo", "log"), 1);
     }
 
     #[test]

@@ -43,10 +43,40 @@ enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Tenants (the services onboarded to the toolchain).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
     /// Platform administration.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Register a tenant directly, active at once (no request and approval), with its first
+    /// admin; audited as an approval.
+    Create {
+        /// What people and admins see.
+        #[arg(long)]
+        name: String,
+        /// Short name ([a-z][a-z0-9-], 2 to 40); proposed from the name when absent.
+        #[arg(long)]
+        slug: Option<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "")]
+        purpose: String,
+        /// The first tenant admin: a public officer's email address (someone who has not
+        /// signed in yet becomes admin at their first sign-in) or a registered officer's id.
+        #[arg(long)]
+        admin: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -65,11 +95,14 @@ enum AdminCommand {
         /// The person's email address or TechPass user id.
         user: String,
     },
-    /// Make a person a platform admin (the first one is made this way). They must have signed
-    /// in once.
+    /// Make a person a platform admin (the first one is made this way). Someone who has not
+    /// signed in yet, named by email, becomes one at their first sign-in.
     GrantPlatformAdmin {
         /// The person's email address or TechPass user id.
         user: String,
+        /// Withdraw a grant still waiting for that email's first sign-in instead.
+        #[arg(long)]
+        cancel: bool,
     },
     /// Keep an account out of the lifecycle jobs (product and test accounts), or with --off
     /// put it back.
@@ -263,19 +296,52 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     }
                     Ok(())
                 }
-                AdminCommand::GrantPlatformAdmin { user } => {
-                    let user = accounts::find_user(&state, &user).await.map_err(failed)?;
-                    let granted = techpass::tenancy::tenants::grant_platform_admin(
-                        &state,
-                        &techpass::tenancy::Actor::Operator,
-                        &user,
-                    )
-                    .await
-                    .map_err(|e| StartupError::Failed(e.to_string()))?;
+                AdminCommand::GrantPlatformAdmin { user, cancel } => {
+                    use techpass::tenancy::{pending, tenants, Actor, TenancyError};
+                    let op = &Actor::Operator;
+                    let refused = |e: TenancyError| StartupError::Failed(e.to_string());
+                    if cancel {
+                        let withdrawn = pending::revoke_platform_admin(&state, op, &user)
+                            .await
+                            .map_err(refused)?;
+                        println!(
+                            "{user}: {}",
+                            if withdrawn {
+                                "pending platform admin grant withdrawn"
+                            } else {
+                                "no platform admin grant was pending"
+                            }
+                        );
+                        return Ok(());
+                    }
+                    let found = match techpass::tenancy::find_user(&state, &user).await {
+                        Ok(found) => Some(found),
+                        Err(TenancyError::NotFound(_)) => None,
+                        Err(e) => return Err(refused(e)),
+                    };
+                    let Some(found) = found else {
+                        let new = pending::grant_platform_admin(&state, op, &user)
+                            .await
+                            .map_err(refused)?;
+                        println!(
+                            "{} has not signed in yet: {}",
+                            user.trim().to_ascii_lowercase(),
+                            if new {
+                                "they become a platform admin at their first sign-in"
+                            } else {
+                                "that was already pending; they become a platform admin at \
+                                 their first sign-in"
+                            }
+                        );
+                        return Ok(());
+                    };
+                    let granted = tenants::grant_platform_admin(&state, op, &found)
+                        .await
+                        .map_err(refused)?;
                     println!(
                         "{} ({}) {}",
-                        user.id,
-                        user.email.as_deref().unwrap_or("-"),
+                        found.id,
+                        found.email.as_deref().unwrap_or("-"),
                         if granted {
                             "is now a platform admin"
                         } else {
@@ -310,6 +376,61 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     Ok(())
                 }
             }
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::Create {
+                    name,
+                    slug,
+                    description,
+                    purpose,
+                    admin,
+                    json,
+                },
+        } => {
+            use techpass::tenancy::tenants::{self, DirectTenant, FirstAdmin};
+            let issuer = config.resolve_issuer(config.listen)?;
+            let state = server::build_state(config, issuer, clock).await?;
+            let new = DirectTenant {
+                slug,
+                name,
+                description,
+                purpose,
+                admin,
+            };
+            let (tenant, first) = tenants::create(&state, &techpass::tenancy::Actor::Operator, new)
+                .await
+                .map_err(|e| StartupError::Failed(format!("tenant not created: {e}")))?;
+            let (admin_email, admin_id, pending) = match &first {
+                FirstAdmin::Now(user) => (user.email.clone(), Some(user.id.clone()), false),
+                FirstAdmin::Pending(grant) => (Some(grant.email.clone()), None, true),
+            };
+            if json {
+                let out = serde_json::json!({
+                    "id": tenant.id,
+                    "slug": tenant.slug,
+                    "name": tenant.name,
+                    "status": tenant.status,
+                    "admin": {
+                        "email": admin_email,
+                        "user_id": admin_id,
+                        "pending": pending,
+                    },
+                });
+                println!("{out}");
+            } else {
+                println!(
+                    "tenant {} ({}) is {}",
+                    tenant.slug, tenant.id, tenant.status
+                );
+                let email = admin_email.as_deref().unwrap_or("-");
+                if pending {
+                    println!("admin: {email} (from their next sign-in)");
+                } else {
+                    println!("admin: {email} ({})", admin_id.as_deref().unwrap_or("-"));
+                }
+            }
+            Ok(())
         }
         Command::Keys { command } => {
             let store = server::open_store(&config).await?;

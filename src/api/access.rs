@@ -1,19 +1,21 @@
 //! Who may use an app, over the API: its user and group assignments, its roles and their
 //! grants, and the access review (who has access, with their last sign-in; remove in bulk).
 //! Thin handlers over [`crate::tenancy::access`]. A principal in a path is
-//! `{principal_type}/{principal_id}` with the type `user` or `group`.
+//! `{principal_type}/{principal_id}` with the type `user` or `group`. Also the tenant's pending
+//! grants: app access given by email before the person's first sign-in, over
+//! [`crate::tenancy::pending`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use techpass_store::{AssignmentRecord, PRINCIPAL_USER};
+use techpass_store::{AssignmentRecord, PendingGrantRecord, PRINCIPAL_USER};
 
 use super::{created, paths, ApiError, ApiJson, ApiPath, ApiResult, ErrorBody};
 use crate::state::AppState;
 use crate::tenancy::access::{self, Principal, ReviewEntry};
-use crate::tenancy::Actor;
+use crate::tenancy::{pending, Actor};
 
 /// `user` or `group` and an id (for a user, an email address also works).
 fn principal(kind: &str, id: String) -> ApiResult<Principal> {
@@ -295,4 +297,110 @@ pub async fn remove_access(
     let removed =
         access::remove_in_bulk(&state, &actor, &tenant_id, &client_id, &removal.user_ids).await?;
     Ok(Json(Removed { removed }))
+}
+
+/// A grant waiting for a person's sign-in: access to an app (`app_access`) or the tenant's
+/// administration (`tenant_admin`). It says nothing of whether the address has an account.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PendingGrantView {
+    pub id: String,
+    /// Lowercased.
+    pub email: String,
+    /// `app_access` or `tenant_admin`.
+    pub kind: String,
+    pub client_id: Option<String>,
+    /// Who granted it (a user id, `app:<client_id>` or `cli`).
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+impl From<PendingGrantRecord> for PendingGrantView {
+    fn from(g: PendingGrantRecord) -> Self {
+        PendingGrantView {
+            id: g.id,
+            email: g.email,
+            kind: g.kind,
+            client_id: g.client_id,
+            granted_by: g.granted_by,
+            granted_at: g.granted_at,
+        }
+    }
+}
+
+/// The tenant's pending grants, oldest first.
+#[utoipa::path(
+    get,
+    path = paths::PENDING_GRANTS,
+    tag = "access",
+    params(("tenant_id" = String, Path)),
+    responses(
+        (status = 200, body = [PendingGrantView]),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn list_pending_grants(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> ApiResult<Json<Vec<PendingGrantView>>> {
+    let list = pending::list(&state, &actor, &tenant_id).await?;
+    Ok(Json(list.into_iter().map(PendingGrantView::from).collect()))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EmailGrant {
+    /// One of the tenant's apps.
+    pub client_id: String,
+    /// A public officer's address (in an officer domain), or an address the tenant invited.
+    pub email: String,
+}
+
+/// Gives the person with this email access to the app from their next sign-in (their first,
+/// for someone new). The answer is the same whether or not the address has an account.
+#[utoipa::path(
+    post,
+    path = paths::PENDING_GRANTS,
+    tag = "access",
+    params(("tenant_id" = String, Path)),
+    request_body = EmailGrant,
+    responses(
+        (status = 201, body = PendingGrantView),
+        (status = 400, description = "Not an email address, or a vendor's address the tenant has not invited", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such tenant or app", body = ErrorBody),
+        (status = 409, description = "Already pending", body = ErrorBody),
+    )
+)]
+pub async fn grant_by_email(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath(tenant_id): ApiPath<String>,
+    ApiJson(grant): ApiJson<EmailGrant>,
+) -> ApiResult<Response> {
+    let made =
+        pending::grant_app_access(&state, &actor, &tenant_id, &grant.client_id, &grant.email)
+            .await?;
+    Ok(created(PendingGrantView::from(made)))
+}
+
+/// Revokes a pending grant (an automation app cannot revoke a pending admin).
+#[utoipa::path(
+    delete,
+    path = paths::PENDING_GRANT,
+    tag = "access",
+    params(("tenant_id" = String, Path), ("grant_id" = String, Path)),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn revoke_pending_grant(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, grant_id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    pending::revoke(&state, &actor, &tenant_id, &grant_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -42,6 +42,9 @@ pub mod paths {
     pub const TENANTS: &str = "/api/v1/tenants";
     pub const TENANT: &str = "/api/v1/tenants/{tenant_id}";
     pub const TENANT_DECISION: &str = "/api/v1/tenants/{tenant_id}/decision";
+    pub const DIRECT_TENANTS: &str = "/api/v1/admin/tenants";
+    pub const PENDING_GRANTS: &str = "/api/v1/tenants/{tenant_id}/pending-grants";
+    pub const PENDING_GRANT: &str = "/api/v1/tenants/{tenant_id}/pending-grants/{grant_id}";
     pub const ADMINS: &str = "/api/v1/tenants/{tenant_id}/admins";
     pub const ADMIN: &str = "/api/v1/tenants/{tenant_id}/admins/{user_id}";
     pub const INVITATIONS: &str = "/api/v1/tenants/{tenant_id}/invitations";
@@ -108,10 +111,10 @@ macro_rules! api_routes {
             security(("bearer" = []), ("session" = [])),
             tags(
                 (name = "caller", description = "Who is calling, and the API document"),
-                (name = "tenants", description = "Onboarding and co-admins"),
+                (name = "tenants", description = "Onboarding, direct registration and co-admins"),
                 (name = "invitations", description = "Inviting people to a tenant"),
                 (name = "apps", description = "A tenant's OIDC clients and credentials"),
-                (name = "access", description = "Who may use an app, and its roles"),
+                (name = "access", description = "Who may use an app (also by email before a first sign-in), and its roles"),
                 (name = "groups", description = "A tenant's groups"),
                 (name = "webhooks", description = "Signed event notifications"),
             )
@@ -127,6 +130,7 @@ api_routes! {
     post TENANTS => tenants::request_tenant,
     get TENANT => tenants::get_tenant,
     post TENANT_DECISION => tenants::decide_tenant,
+    post DIRECT_TENANTS => tenants::create_tenant,
     get ADMINS => tenants::list_admins,
     post ADMINS => tenants::add_admin,
     delete ADMIN => tenants::remove_admin,
@@ -151,6 +155,9 @@ api_routes! {
     delete APP_ROLE_GRANT => access::revoke_role,
     get APP_REVIEW => access::access_review,
     post APP_REVIEW_REMOVE => access::remove_access,
+    get PENDING_GRANTS => access::list_pending_grants,
+    post PENDING_GRANTS => access::grant_by_email,
+    delete PENDING_GRANT => access::revoke_pending_grant,
     get GROUPS => groups::list_groups,
     post GROUPS => groups::create_group,
     delete GROUP => groups::delete_group,

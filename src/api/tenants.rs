@@ -12,7 +12,7 @@ use techpass_store::{TenantAdminRecord, TenantRecord, UserRecord};
 
 use super::{created, paths, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::tenancy::tenants::{self, NewTenant};
+use crate::tenancy::tenants::{self, DirectTenant, FirstAdmin, NewTenant};
 use crate::tenancy::Actor;
 
 /// A tenant.
@@ -191,6 +191,61 @@ pub async fn decide_tenant(
     )
     .await?;
     Ok(Json(tenant.into()))
+}
+
+/// The first admin of a directly registered tenant.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FirstAdminView {
+    pub email: Option<String>,
+    /// Their user id when they are admin already; absent while pending.
+    pub user_id: Option<String>,
+    /// True when they become admin at their next sign-in (their first, for someone new).
+    pub pending: bool,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedTenantView {
+    pub tenant: TenantView,
+    pub admin: FirstAdminView,
+}
+
+/// Registers a tenant directly, active at once, with its first admin named by email (platform
+/// admins). Audited as an approval; the admin is emailed.
+#[utoipa::path(
+    post,
+    path = paths::DIRECT_TENANTS,
+    tag = "tenants",
+    request_body = DirectTenant,
+    responses(
+        (status = 201, body = CreatedTenantView),
+        (status = 400, description = "A bad slug, name or email; an admin who is not a public officer", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The slug is taken", body = ErrorBody),
+    )
+)]
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiJson(new): ApiJson<DirectTenant>,
+) -> ApiResult<Response> {
+    let (tenant, first) = tenants::create(&state, &actor, new).await?;
+    let admin = match first {
+        FirstAdmin::Now(user) => FirstAdminView {
+            email: user.email,
+            user_id: Some(user.id),
+            pending: false,
+        },
+        FirstAdmin::Pending(grant) => FirstAdminView {
+            email: Some(grant.email),
+            user_id: None,
+            pending: true,
+        },
+    };
+    Ok(created(CreatedTenantView {
+        tenant: tenant.into(),
+        admin,
+    }))
 }
 
 /// A tenant admin.

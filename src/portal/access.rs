@@ -1,7 +1,8 @@
 //! Who may use an app: its user and group assignments (assign a person by email or a group of
 //! the tenant; removing asks first), its roles (define, grant, take away) and the access review
 //! (everyone with access and their last sign-in; remove the selected people's direct access
-//! after a confirmation). Thin handlers over [`crate::tenancy::access`]; it must not work out
+//! after a confirmation), and access granted by email before a person's first sign-in (listed,
+//! withdrawn after a confirmation). Thin handlers over [`crate::tenancy::access`]; it must not work out
 //! who has access itself.
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ use super::{
 };
 use crate::state::AppState;
 use crate::tenancy::access::{self, Principal};
+use crate::tenancy::pending;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route(paths::UNASSIGN, post(unassign))
         .route(paths::ROLES, post(define_role))
         .route(paths::ROLE_GRANT, post(grant_role))
+        .route(paths::EMAIL_GRANT, post(grant_by_email))
+        .route(paths::EMAIL_GRANT_REVOKE, post(revoke_email_grant))
         .route(paths::REVIEW, get(review).post(remove_selected))
 }
 
@@ -96,6 +100,9 @@ async fn show(
     let grants = access::role_grants(state, &me.actor, tenant_id, client_id)
         .await
         .map_err(failed)?;
+    let email_grants = pending::of_app(state, &me.actor, tenant_id, client_id)
+        .await
+        .map_err(failed)?;
     let group_names: BTreeMap<String, String> = groups
         .iter()
         .map(|g| (g.id.clone(), g.name.clone()))
@@ -107,6 +114,7 @@ async fn show(
         .map(|a| a.principal_id.clone())
         .collect();
     ids.extend(assignments.iter().map(|a| a.assigned_by.clone()));
+    ids.extend(email_grants.iter().map(|g| g.granted_by.clone()));
     ids.extend(
         grants
             .iter()
@@ -164,6 +172,17 @@ async fn show(
             }
         })
         .collect();
+    let email_rows: Vec<minijinja::Value> = email_grants
+        .into_iter()
+        .map(|g| {
+            minijinja::context! {
+                id => g.id,
+                email => g.email,
+                granted => date(g.granted_at),
+                granted_by => names.get(&g.granted_by).cloned().unwrap_or(g.granted_by),
+            }
+        })
+        .collect();
     let options: Vec<GroupOption> = groups
         .into_iter()
         .map(|g| GroupOption {
@@ -190,6 +209,9 @@ async fn show(
             unassign_action => fill(paths::UNASSIGN, &ids),
             roles_action => fill(paths::ROLES, &ids),
             grant_action => fill(paths::ROLE_GRANT, &ids),
+            email_grants => email_rows,
+            email_grant_action => fill(paths::EMAIL_GRANT, &ids),
+            email_revoke_action => fill(paths::EMAIL_GRANT_REVOKE, &ids),
             groups_href => fill(paths::GROUPS, &[("tenant_id", &tenant.id)]),
             pager => Pager::new(&here, &[], page, more),
             ..app_context(&tenant, &app, "access")
@@ -273,6 +295,70 @@ async fn unassign(
         .await
         .map_err(|e| error_page(&state, e))?;
     Ok(done(&fill(paths::ACCESS, &ids), "unassigned"))
+}
+
+/// Access by email for someone who may not have signed in yet; the answer is the same whether
+/// or not the address has an account.
+async fn grant_by_email(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let Some(email) = fields.opt("email") else {
+        let flash = missing(&fields, "the person's email address");
+        return show(&state, &me, &tenant_id, &client_id, 1, flash).await;
+    };
+    match pending::grant_app_access(&state, &me.actor, &tenant_id, &client_id, &email).await {
+        Ok(_) => Ok(done(
+            &fill(
+                paths::ACCESS,
+                &[("tenant_id", &tenant_id), ("client_id", &client_id)],
+            ),
+            "email-granted",
+        )),
+        Err(e) => {
+            let flash = form_failure(&state, e, &fields)?;
+            show(&state, &me, &tenant_id, &client_id, 1, flash).await
+        }
+    }
+}
+
+/// Withdraws access granted by email that is still waiting (asking first).
+async fn revoke_email_grant(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
+    let failed = |e| error_page(&state, e);
+    let grant_id = fields.text("grant_id");
+    let grant = pending::of_app(&state, &me.actor, &tenant_id, &client_id)
+        .await
+        .map_err(failed)?
+        .into_iter()
+        .find(|g| g.id == grant_id)
+        .ok_or_else(|| failed(crate::tenancy::TenancyError::NotFound("pending grant")))?;
+    if !fields.confirmed() {
+        let (_, app) = administered_app(&state, &me, &tenant_id, &client_id).await?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Withdraw the access of {} to {}?", grant.email, app.name),
+                text: "The grant is still waiting for their sign-in; withdrawn, it gives nothing."
+                    .into(),
+                items: vec![],
+                action: fill(paths::EMAIL_GRANT_REVOKE, &ids),
+                button: "Withdraw",
+                cancel: fill(paths::ACCESS, &ids),
+            },
+        ));
+    }
+    pending::revoke(&state, &me.actor, &tenant_id, &grant.id)
+        .await
+        .map_err(failed)?;
+    Ok(done(&fill(paths::ACCESS, &ids), "email-grant-revoked"))
 }
 
 async fn define_role(

@@ -198,6 +198,8 @@ const DONE: &[(&str, &str)] = &[
     ("keys-saved", "The app's public keys were saved."),
     ("assigned", "Access was given."),
     ("unassigned", "Access was removed."),
+    ("email-granted", "Access was granted by email: the person has it from their next sign-in to TechPass (their first, if they are new)."),
+    ("email-grant-revoked", "The pending access was withdrawn."),
     ("role-defined", "The role was added to the app."),
     ("role-granted", "The role was granted."),
     ("role-revoked", "The role was taken away."),

@@ -277,7 +277,7 @@ pub fn error_page(state: &AppState, error: TenancyError) -> Response {
 pub fn person_on_form(error: TenancyError) -> TenancyError {
     match error {
         TenancyError::NotFound("user") => TenancyError::Invalid(
-            "no TechPass account has that email address or id; the person must sign in to TechPass once first".into(),
+            "no TechPass account has that email address or id; the person must sign in to TechPass once first (on an app's access page, grant access by email instead)".into(),
         ),
         other => other,
     }

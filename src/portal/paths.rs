@@ -24,6 +24,9 @@ pub const ASSIGN: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/as
 pub const UNASSIGN: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/unassign";
 pub const ROLES: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/roles";
 pub const ROLE_GRANT: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/grant";
+pub const EMAIL_GRANT: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/by-email";
+pub const EMAIL_GRANT_REVOKE: &str =
+    "/portal/tenants/{tenant_id}/apps/{client_id}/access/by-email/revoke";
 pub const REVIEW: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/review";
 
 pub const GROUPS: &str = "/portal/tenants/{tenant_id}/groups";

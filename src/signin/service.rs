@@ -319,6 +319,7 @@ async fn complete_login(
             email_verified: identity.email_verified,
         })
         .await?;
+    crate::tenancy::pending::resolve_at_signin(state, &user).await;
     let cookie = Secrets::random_token()?;
     let identity_json = serde_json::to_string(&identity)
         .map_err(|e| Denial::new("internal_error", Some(upstream_id), e.to_string()))?;

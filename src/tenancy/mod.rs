@@ -1,11 +1,13 @@
 //! The tenant model's service layer: what tenant admins and platform admins do (onboarding,
-//! co-admins, invitations, apps and their credentials, access). The JSON API, the portal pages
+//! co-admins, invitations, apps and their credentials, access, grants by email before a first
+//! sign-in). The JSON API, the portal pages
 //! and the command line call these same functions, which check who may do what ([`Actor`]),
 //! apply the domain rules, write the audit log and queue the emails. No HTTP, no SQL here.
 
 pub mod access;
 pub mod apps;
 pub mod invitations;
+pub mod pending;
 pub mod tenants;
 
 use techpass_store::{AuditRecord, StoreError, TenantRecord};

@@ -1,11 +1,11 @@
 //! Tenant onboarding and administration: a registered officer requests a tenant; a platform
-//! admin approves (the requester becomes its first admin) or rejects it with a reason, and may
-//! suspend and reinstate it; tenant admins add and remove co-admins (never the last one).
+//! admin approves (the requester becomes its first admin) or rejects it with a reason, or
+//! registers one directly with its first admin named by email, and may suspend and reinstate it; tenant admins add and remove co-admins (never the last one).
 
 use serde::{Deserialize, Serialize};
-use techpass_domain::account::AccountType;
+use techpass_domain::account::{classify, AccountType};
 use techpass_domain::gate::UserStatus;
-use techpass_domain::tenancy::{validate_slug, TenantAction, TenantStatus};
+use techpass_domain::tenancy::{slug_from_name, validate_slug, TenantAction, TenantStatus};
 use techpass_store::{StoreError, TenantAdminRecord, TenantRecord, UserRecord};
 
 use super::{admin_tenant, audit, new_id, require_platform_admin, Actor, Result, TenancyError};
@@ -28,6 +28,36 @@ fn registered_officer(user: &UserRecord) -> bool {
         && user.account_type == AccountType::PublicOfficer.as_str()
 }
 
+fn checked_slug(slug: &str) -> Result<String> {
+    let slug = slug.trim().to_string();
+    validate_slug(&slug).map_err(|e| TenancyError::Invalid(format!("slug {e}")))?;
+    Ok(slug)
+}
+
+/// A trimmed text field of at most `max` characters (and not empty when `required`).
+fn field(name: &str, value: &str, max: usize, required: bool) -> Result<String> {
+    let v = value.trim();
+    if (required && v.is_empty()) || v.chars().count() > max {
+        let what = if required { "is required" } else { "is" };
+        Err(TenancyError::Invalid(format!(
+            "{name} {what} at most {max} characters"
+        )))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+async fn insert(state: &AppState, tenant: &TenantRecord) -> Result<()> {
+    match state.store.insert_tenant(tenant).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(_)) => Err(TenancyError::Conflict(format!(
+            "the slug {} is taken; choose another",
+            tenant.slug
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// A registered officer asks for a tenant; it waits in the platform admins' onboarding queue.
 pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<TenantRecord> {
     let Some(user_id) = actor.user_id() else {
@@ -45,24 +75,13 @@ pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<
             "only registered public officers can request a tenant",
         ));
     }
-    let slug = new.slug.trim().to_string();
-    validate_slug(&slug).map_err(|e| TenancyError::Invalid(format!("slug {e}")))?;
-    let field = |name: &str, value: &str, max: usize| {
-        let v = value.trim();
-        if v.is_empty() || v.chars().count() > max {
-            Err(TenancyError::Invalid(format!(
-                "{name} is required (at most {max} characters)"
-            )))
-        } else {
-            Ok(v.to_string())
-        }
-    };
+    let slug = checked_slug(&new.slug)?;
     let tenant = TenantRecord {
         id: new_id("tnt"),
         slug,
-        name: field("name", &new.name, 100)?,
-        description: field("description", &new.description, 2000)?,
-        purpose: field("purpose", &new.purpose, 2000)?,
+        name: field("name", &new.name, 100, true)?,
+        description: field("description", &new.description, 2000, true)?,
+        purpose: field("purpose", &new.purpose, 2000, true)?,
         status: TenantStatus::Requested.as_str().into(),
         requested_by: user.id.clone(),
         created_at: state.clock.now().as_secs(),
@@ -70,16 +89,7 @@ pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<
         status_by: None,
         status_reason: None,
     };
-    match state.store.insert_tenant(&tenant).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            return Err(TenancyError::Conflict(format!(
-                "the slug {} is taken; choose another",
-                tenant.slug
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    insert(state, &tenant).await?;
     audit(
         state,
         actor,
@@ -207,6 +217,167 @@ pub async fn decide(
         .ok_or(TenancyError::NotFound("tenant"))
 }
 
+/// A tenant a platform admin registers directly, active at once, with its first admin.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct DirectTenant {
+    /// Short name, `[a-z][a-z0-9-]`, 2–40 characters; proposed from the name when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub purpose: String,
+    /// The first tenant admin: a public officer's email address (or a registered officer's
+    /// user id). Someone who has not signed in yet becomes admin at their first sign-in.
+    pub admin: String,
+}
+
+/// Who the first admin of a directly registered tenant is.
+#[derive(Debug, Clone)]
+pub enum FirstAdmin {
+    /// A registered officer, admin from now.
+    Now(UserRecord),
+    /// An address that becomes admin at its next sign-in (its first, for someone new).
+    Pending(techpass_store::PendingGrantRecord),
+}
+
+/// The first admin named for a direct registration: a registered officer now; an officer's
+/// address with no account (or an officer who signed in but has not registered yet) at their
+/// next sign-in; anything else is refused.
+async fn first_admin(
+    state: &AppState,
+    who: &str,
+) -> Result<std::result::Result<UserRecord, String>> {
+    match super::find_user(state, who).await {
+        Ok(user) if registered_officer(&user) => Ok(Ok(user)),
+        Ok(user) => {
+            let unregistered_officer = user.status == UserStatus::Unregistered.as_str()
+                && user.account_type == AccountType::PublicOfficer.as_str();
+            match user.email {
+                Some(email) if unregistered_officer => Ok(Err(email)),
+                _ => Err(TenancyError::Invalid(format!(
+                    "{who} cannot administer a tenant: a tenant admin must be a registered \
+                     public officer (this account is {} and {})",
+                    user.account_type, user.status
+                ))),
+            }
+        }
+        Err(TenancyError::NotFound(_)) => {
+            let email = super::pending::email_or_refuse(who)?;
+            Ok(Err(email))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A platform admin registers a tenant directly (no request and approval): it is active at
+/// once, audited as an approval, and its first admin is told by email. The admin may be named
+/// by the email of someone who has not signed in yet.
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    new: DirectTenant,
+) -> Result<(TenantRecord, FirstAdmin)> {
+    require_platform_admin(actor)?;
+    let name = field("name", &new.name, 100, true)?;
+    let slug = match new.slug.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(slug) => checked_slug(slug)?,
+        None => slug_from_name(&name).ok_or_else(|| {
+            TenancyError::Invalid(format!(
+                "no slug can be made from the name {name:?}; give one (2 to 40 lowercase \
+                 letters, digits and '-', starting with a letter)"
+            ))
+        })?,
+    };
+    let description = field("description", &new.description, 2000, false)?;
+    let purpose = field("purpose", &new.purpose, 2000, false)?;
+    let admin = first_admin(state, new.admin.trim()).await?;
+    if let Err(email) = &admin {
+        // Refuse a vendor's address before anything is written.
+        if classify(email, &state.classification) != AccountType::PublicOfficer {
+            return Err(TenancyError::Invalid(format!(
+                "{email} is not a public officer's address; a tenant admin must be a public officer"
+            )));
+        }
+    }
+    let now = state.clock.now().as_secs();
+    let tenant = TenantRecord {
+        id: new_id("tnt"),
+        slug,
+        name,
+        description,
+        purpose,
+        status: TenantStatus::Active.as_str().into(),
+        requested_by: actor.audit_name(),
+        created_at: now,
+        status_at: Some(now),
+        status_by: Some(actor.audit_name()),
+        status_reason: None,
+    };
+    insert(state, &tenant).await?;
+    let (first, email) = match admin {
+        Ok(user) => {
+            state
+                .store
+                .add_tenant_admin(&TenantAdminRecord {
+                    tenant_id: tenant.id.clone(),
+                    user_id: user.id.clone(),
+                    added_at: now,
+                    added_by: actor.audit_name(),
+                })
+                .await?;
+            let email = user.email.clone();
+            (FirstAdmin::Now(user), email)
+        }
+        Err(email) => {
+            let grant =
+                super::pending::grant_tenant_admin(state, actor, &tenant.id, &email).await?;
+            (FirstAdmin::Pending(grant), Some(email))
+        }
+    };
+    let (admin_id, pending) = match &first {
+        FirstAdmin::Now(user) => (Some(user.id.as_str()), false),
+        FirstAdmin::Pending(_) => (None, true),
+    };
+    audit(
+        state,
+        actor,
+        "tenant.approved",
+        Some(&tenant.id),
+        admin_id,
+        serde_json::json!({
+            "direct": true,
+            "slug": tenant.slug,
+            "name": tenant.name,
+            "admin": email,
+            "admin_pending": pending,
+        }),
+    )
+    .await;
+    if let Some(to) = email {
+        let portal = state
+            .issuer
+            .join("/portal")
+            .map(|u| u.to_string())
+            .unwrap_or_default();
+        notify(
+            state,
+            Email {
+                to,
+                subject: format!("You administer {} on TechPass", tenant.name),
+                body: format!(
+                    "TechPass registered the service {} as a tenant and made you its first tenant admin. Sign in at {portal} to create its apps and invite its people.",
+                    tenant.name
+                ),
+                kind: "tenant.approved",
+            },
+        )
+        .await;
+    }
+    Ok((tenant, first))
+}
+
 /// The tenants the actor can see: all (platform admins), or those they administer.
 pub async fn list(
     state: &AppState,
@@ -281,7 +452,8 @@ fn people_only(actor: &Actor) -> Result<()> {
     Ok(())
 }
 
-/// The first platform admin (from the command line): the person must have signed in once.
+/// Makes a person who has signed in a platform admin (the first one from the command line;
+/// before a first sign-in see [`super::pending::grant_platform_admin`]).
 pub async fn grant_platform_admin(
     state: &AppState,
     actor: &Actor,

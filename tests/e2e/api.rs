@@ -467,6 +467,8 @@ enum Fixture {
     /// A new role granted to a new group, as `{role}` and `{principal_id}`.
     RoleGranted,
     Webhook,
+    /// A new grant of access to the app by email, as `{grant_id}`.
+    PendingGrant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -647,6 +649,30 @@ fn cases() -> Vec<Case> {
             F::None,
             Some(r#"{"user_ids":[]}"#),
             on_a(200),
+        ),
+        case("get", paths::PENDING_GRANTS, F::None, None, on_a(200)),
+        case(
+            "post",
+            paths::PENDING_GRANTS,
+            F::None,
+            Some(r#"{"client_id":"{client_id}","email":"newcomer-{n}@tech.gov.sg"}"#),
+            on_a(201),
+        ),
+        case(
+            "delete",
+            paths::PENDING_GRANT,
+            F::PendingGrant,
+            None,
+            on_a(204),
+        ),
+        case(
+            "post",
+            paths::DIRECT_TENANTS,
+            F::None,
+            Some(
+                r#"{"name":"Direct {n}","slug":"direct-{n}","admin":"first-admin-{n}@tech.gov.sg"}"#,
+            ),
+            [201, 403, 403, 403, 403, 403, 401],
         ),
         case("get", paths::GROUPS, F::None, None, on_a(200)),
         case(
@@ -852,6 +878,18 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             vars.insert("principal_type", "group".into());
             vars.insert("principal_id", g.clone());
             vars.insert("group_id", g);
+        }
+        Fixture::PendingGrant => {
+            let made = techpass::tenancy::pending::grant_app_access(
+                state,
+                op,
+                &tenant,
+                &app,
+                &format!("fixture-{n}@tech.gov.sg"),
+            )
+            .await
+            .unwrap();
+            vars.insert("grant_id", made.id);
         }
         Fixture::Webhook => {
             let made = techpass::webhooks::create(
@@ -1242,6 +1280,187 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         .await;
     assert_eq!(reinstated.status, 200);
     assert_eq!(w.call(Who::AppA, "get", &apps_a, None).await.status, 200);
+
+    // Access by email: every refusal is the API's JSON with its status, never a 500.
+    let grants = paths::PENDING_GRANTS.replace("{tenant_id}", a);
+    let grant = |client_id: &str, email: &str| json!({"client_id": client_id, "email": email});
+    for (who, path, body, status, code, needle) in [
+        (
+            Who::AdminA,
+            grants.clone(),
+            grant(&w.app, "nope"),
+            400,
+            "invalid_request",
+            "not an email address",
+        ),
+        (
+            Who::AdminA,
+            grants.clone(),
+            grant(&w.app, w.people[3].email),
+            400,
+            "invalid_request",
+            "invite the person to this tenant first",
+        ),
+        (
+            Who::AdminA,
+            grants.clone(),
+            json!({"email": "x@tech.gov.sg"}),
+            400,
+            "invalid_request",
+            "client_id",
+        ),
+        (
+            Who::AdminA,
+            grants.clone(),
+            grant("app_unknown", "x@tech.gov.sg"),
+            404,
+            "not_found",
+            "app",
+        ),
+        (
+            Who::AdminA,
+            grants.clone(),
+            grant(&w.app_b, "x@tech.gov.sg"),
+            404,
+            "not_found",
+            "app",
+        ),
+        (
+            Who::AdminB,
+            grants.clone(),
+            grant(&w.app, "x@tech.gov.sg"),
+            403,
+            "forbidden",
+            "not an admin",
+        ),
+        (
+            Who::PlatformAdmin,
+            paths::PENDING_GRANTS.replace("{tenant_id}", "tnt_unknown"),
+            grant(&w.app, "x@tech.gov.sg"),
+            404,
+            "not_found",
+            "tenant",
+        ),
+    ] {
+        let answer = w.call(who, "post", &path, Some(&body)).await;
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert_eq!(answer.json()["error"], code, "{}", answer.body);
+        assert!(answer.body.contains(needle), "{needle}: {}", answer.body);
+    }
+    // An address with an account (Bob's) and one without get the same answer.
+    let mut shapes = Vec::new();
+    for email in [w.people[2].email, "nobody-yet@tech.gov.sg"] {
+        let made = w
+            .call(Who::AdminA, "post", &grants, Some(&grant(&w.app, email)))
+            .await;
+        assert_eq!(made.status, 201, "{}", made.body);
+        let body = made.json();
+        assert_eq!(body["email"], email);
+        assert_eq!(body["kind"], "app_access");
+        let mut keys: Vec<String> = body.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        shapes.push(keys);
+        let again = w
+            .call(Who::AdminA, "post", &grants, Some(&grant(&w.app, email)))
+            .await;
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert_eq!(again.json()["error"], "conflict");
+    }
+    assert_eq!(shapes[0], shapes[1]);
+    assert!(
+        !shapes[0].iter().any(|k| k.contains("user")),
+        "{:?}",
+        shapes[0]
+    );
+    let listed = w.call(Who::AdminA, "get", &grants, None).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let first = listed[0]["id"].as_str().unwrap().to_string();
+    let one = paths::PENDING_GRANT.replace("{tenant_id}", a);
+    let on_b = paths::PENDING_GRANT.replace("{tenant_id}", &w.tenant_b);
+    let wrong_tenant = w
+        .call(
+            Who::PlatformAdmin,
+            "delete",
+            &on_b.replace("{grant_id}", &first),
+            None,
+        )
+        .await;
+    assert_eq!(wrong_tenant.status, 404, "{}", wrong_tenant.body);
+    let path = one.replace("{grant_id}", &first);
+    assert_eq!(w.call(Who::AdminA, "delete", &path, None).await.status, 204);
+    let gone = w.call(Who::AdminA, "delete", &path, None).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.json()["error"], "not_found");
+
+    // A tenant registered directly by a platform admin.
+    let world_ref = &w;
+    let direct = |body: Value| async move {
+        world_ref
+            .call(
+                Who::PlatformAdmin,
+                "post",
+                paths::DIRECT_TENANTS,
+                Some(&body),
+            )
+            .await
+    };
+    for (body, status, needle) in [
+        (
+            json!({"name": "Vendor's", "admin": world_ref.people[3].email}),
+            400,
+            "public officer",
+        ),
+        (
+            json!({"name": "Bad admin", "admin": "not-an-email"}),
+            400,
+            "not an email address",
+        ),
+        (
+            json!({"name": "Alpha again", "slug": "alpha", "admin": "x@tech.gov.sg"}),
+            409,
+            "taken",
+        ),
+        (json!({"name": "No admin"}), 400, "admin"),
+        (json!({"name": "", "admin": "x@tech.gov.sg"}), 400, "name"),
+        (
+            json!({"name": "Bad slug", "slug": "Bad Slug", "admin": "x@tech.gov.sg"}),
+            400,
+            "slug",
+        ),
+    ] {
+        let answer = direct(body.clone()).await;
+        assert_eq!(answer.status, status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(needle), "{needle}: {}", answer.body);
+    }
+    let now = direct(json!({"name": "Registry", "admin": world_ref.people[1].email})).await;
+    assert_eq!(now.status, 201, "{}", now.body);
+    let body = now.json();
+    assert_eq!(body["tenant"]["status"], "active");
+    assert_eq!(body["tenant"]["slug"], "registry");
+    assert_eq!(body["admin"]["pending"], false);
+    assert_eq!(
+        body["admin"]["user_id"],
+        world_ref.people[1].user_id.as_str()
+    );
+    let later = direct(json!({"name": "Tickets", "admin": "Someone.New@Tech.gov.sg"})).await;
+    assert_eq!(later.status, 201, "{}", later.body);
+    let body = later.json();
+    assert_eq!(body["admin"]["pending"], true);
+    assert_eq!(body["admin"]["email"], "someone.new@tech.gov.sg");
+    let tickets = body["tenant"]["id"].as_str().unwrap().to_string();
+    let pending_admins = w
+        .call(
+            Who::PlatformAdmin,
+            "get",
+            &paths::PENDING_GRANTS.replace("{tenant_id}", &tickets),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(
+        pending_admins[0]["kind"], "tenant_admin",
+        "{pending_admins}"
+    );
     w.server.stop().await;
 }
 

@@ -84,8 +84,17 @@ async fn serve_with_no_configuration_then_restart_and_wrong_master_key() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
 
-    // A restart reuses the stored key.
-    let again = spawn_serve(&cwd.0, &listen).await;
+    // A restart reuses the stored key. A TECHPASS_* variable that is not configuration (the
+    // browser tests' screenshot folder, the tests' own TECHPASS_TEST_*) does not stop it.
+    let again = spawn_serve(
+        &cwd.0,
+        &[
+            listen[0],
+            ("TECHPASS_ARTIFACTS", "/tmp/techpass-screenshots"),
+            ("TECHPASS_TEST_SOMETHING", "x"),
+        ],
+    )
+    .await;
     assert_eq!(jwks_kids(&again.base).await, kids);
     terminate(again).await;
 
@@ -147,6 +156,11 @@ async fn configuration_errors_exit_2_naming_the_key() {
             vec!["serve"],
             vec![("TECHPASS_DATABSE_URL", "sqlite://x.db")],
             "unknown key `databse_url`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_LOG__FROMAT", "json")],
+            "unknown key `log.fromat`",
         ),
         (
             vec!["--config", "/nonexistent/techpass.toml", "serve"],
@@ -323,5 +337,120 @@ async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
         let (code, _, stderr) = run_techpass(&cwd.0, &args, &[]).await;
         assert_eq!(code, 1, "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn operators_register_a_tenant_and_name_admins_before_their_first_sign_in() {
+    let cwd = TempDir::new();
+    let run = |args: &'static [&'static str]| {
+        let dir = cwd.0.clone();
+        async move { run_techpass(&dir, args, &[]).await }
+    };
+
+    // The first platform admin, before anyone has signed in: pending, once, withdrawable.
+    let (code, stdout, stderr) =
+        run(&["admin", "grant-platform-admin", "Alice_Tan@Tech.gov.sg"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("alice_tan@tech.gov.sg has not signed in yet")
+            && stdout.contains("first sign-in"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["admin", "grant-platform-admin", "alice_tan@tech.gov.sg"]).await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("already pending"), "{stdout}");
+    let (code, stdout, _) = run(&[
+        "admin",
+        "grant-platform-admin",
+        "alice_tan@tech.gov.sg",
+        "--cancel",
+    ])
+    .await;
+    assert_eq!(code, 0);
+    assert!(stdout.contains("withdrawn"), "{stdout}");
+    let (code, _, stderr) = run(&["admin", "grant-platform-admin", "not-an-email"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("not an email address"), "{stderr}");
+
+    // A tenant registered directly, its admin named by email.
+    let (code, stdout, stderr) = run(&[
+        "tenant",
+        "create",
+        "--name",
+        "Code Wiki",
+        "--admin",
+        "bob_lim@hdb.gov.sg",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(created["slug"], "code-wiki");
+    assert_eq!(created["status"], "active");
+    assert_eq!(created["admin"]["email"], "bob_lim@hdb.gov.sg");
+    assert_eq!(created["admin"]["pending"], true);
+    let (code, stdout, stderr) = run(&[
+        "tenant",
+        "create",
+        "--slug",
+        "ci",
+        "--name",
+        "CI",
+        "--admin",
+        "bob_lim@hdb.gov.sg",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("tenant ci") && stdout.contains("next sign-in"),
+        "{stdout}"
+    );
+
+    for (args, expected) in [
+        (
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "Code Wiki",
+                "--admin",
+                "bob_lim@hdb.gov.sg",
+            ][..],
+            "taken",
+        ),
+        (
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "Vendor",
+                "--admin",
+                "dave@vendorco.example",
+            ][..],
+            "public officer",
+        ),
+        (
+            &["tenant", "create", "--name", "Bad", "--admin", "bob"][..],
+            "not an email address",
+        ),
+        (
+            &[
+                "tenant",
+                "create",
+                "--name",
+                "42",
+                "--admin",
+                "bob_lim@hdb.gov.sg",
+            ][..],
+            "slug",
+        ),
+    ] {
+        let (code, _, stderr) = run_techpass(&cwd.0, args, &[]).await;
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            stderr.contains("tenant not created") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
     }
 }

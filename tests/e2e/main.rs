@@ -12,6 +12,7 @@ mod gate;
 mod health;
 mod jobs;
 mod logout;
+mod pending;
 mod portal;
 mod provider;
 mod refusals;

@@ -458,6 +458,74 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
         400,
         "an unknown email is the form's problem"
     );
+    assert!(unknown
+        .text()
+        .await
+        .unwrap()
+        .contains("grant access by email"));
+
+    // Access by email for someone who has not signed in: listed, then withdrawn after a
+    // confirmation; a vendor the tenant did not invite is refused on the form.
+    let by_email = |email: &'static str| {
+        let (server, b, path, token) = (&server, &b, fill(paths::EMAIL_GRANT, &ids), token.clone());
+        async move {
+            post(
+                server,
+                b,
+                &path,
+                &[("csrf_token", token.as_str()), ("email", email)],
+            )
+            .await
+        }
+    };
+    let granted = by_email("newcomer@tech.gov.sg").await;
+    assert!(see_other(&granted).ends_with("done=email-granted"));
+    let access = ok_page(&server, &b, &fill(paths::ACCESS, &ids)).await;
+    assert!(access.contains("newcomer@tech.gov.sg"), "{access}");
+    let again = by_email("newcomer@tech.gov.sg").await;
+    assert_eq!(again.status(), 409);
+    let vendor = by_email("stranger@vendor.example").await;
+    assert_eq!(vendor.status(), 400);
+    assert!(vendor
+        .text()
+        .await
+        .unwrap()
+        .contains("invite the person to this tenant first"));
+    let bad = by_email("not-an-email").await;
+    assert_eq!(bad.status(), 400);
+    let grant_id = techpass::tenancy::pending::list(&server.state, &Actor::Operator, &tenant)
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let revoke = fill(paths::EMAIL_GRANT_REVOKE, &ids);
+    let asked = post(
+        &server,
+        &b,
+        &revoke,
+        &[("csrf_token", &token), ("grant_id", &grant_id)],
+    )
+    .await;
+    assert_eq!(asked.status(), 200);
+    assert!(asked
+        .text()
+        .await
+        .unwrap()
+        .contains("Withdraw the access of newcomer@tech.gov.sg"));
+    let withdrawn = post(
+        &server,
+        &b,
+        &revoke,
+        &[
+            ("csrf_token", &token),
+            ("grant_id", &grant_id),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert!(see_other(&withdrawn).ends_with("done=email-grant-revoked"));
+    let access = ok_page(&server, &b, &fill(paths::ACCESS, &ids)).await;
+    assert!(!access.contains("newcomer@tech.gov.sg"));
 
     // Every tenant page renders for its admin.
     for path in [
@@ -1021,6 +1089,8 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         paths::UNASSIGN,
         paths::ROLES,
         paths::ROLE_GRANT,
+        paths::EMAIL_GRANT,
+        paths::EMAIL_GRANT_REVOKE,
         paths::REVIEW,
         paths::GROUPS,
         paths::GROUP,

@@ -214,6 +214,61 @@ pub fn combined_access_end(
     }
 }
 
+/// A tenant's slug proposed from its name: lowercase ASCII letters and digits, other runs of
+/// characters as one `-`, at most 40 characters; `None` when nothing valid is left (the caller
+/// then asks for a slug).
+pub fn slug_from_name(name: &str) -> Option<String> {
+    let mut slug = String::new();
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.is_empty() && !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.truncate(40);
+    let slug = slug.trim_end_matches('-').to_string();
+    validate_slug(&slug).is_ok().then_some(slug)
+}
+
+/// Why a grant to a person named by email (before their first sign-in) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EmailGrantError {
+    /// A vendor's address the tenant has not invited: granting it would reach people the
+    /// tenant has no relationship with.
+    #[error("is not a public officer's address; invite the person to this tenant first, then grant access")]
+    VendorNotInvited,
+    /// Only public officers administer tenants.
+    #[error("is not a public officer's address; a tenant admin must be a public officer")]
+    AdminNotOfficer,
+}
+
+/// What a grant by email gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailGrant {
+    /// Access to one of the tenant's apps.
+    AppAccess,
+    /// The administration of a tenant.
+    TenantAdmin,
+}
+
+/// Whether a grant by email may be given to (and later redeemed by) an address of `kind`: an
+/// officer's address (in an officer domain, see [`crate::account::classify`]) may be named as
+/// an existing officer could be; a vendor's only for app access and only when the tenant has
+/// invited that address (a pending or accepted invitation).
+pub fn check_email_grant(
+    grant: EmailGrant,
+    kind: AccountType,
+    invited_by_tenant: bool,
+) -> Result<(), EmailGrantError> {
+    match (grant, kind) {
+        (_, AccountType::PublicOfficer) => Ok(()),
+        (EmailGrant::AppAccess, AccountType::Vendor) if invited_by_tenant => Ok(()),
+        (EmailGrant::AppAccess, AccountType::Vendor) => Err(EmailGrantError::VendorNotInvited),
+        (EmailGrant::TenantAdmin, AccountType::Vendor) => Err(EmailGrantError::AdminNotOfficer),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +387,64 @@ mod tests {
         assert_eq!(combined_access_end(None, a), a);
         assert_eq!(combined_access_end(a, None), a);
         assert_eq!(combined_access_end(None, None), None);
+    }
+
+    #[test]
+    fn slugs_are_proposed_from_names() {
+        for (name, slug) in [
+            ("Wiki", Some("wiki")),
+            ("  GitLab CE (staging) ", Some("gitlab-ce-staging")),
+            ("CI/CD -- Runners", Some("ci-cd-runners")),
+            ("42 Registry", None),
+            ("Über", Some("ber")),
+            ("", None),
+            ("x", None),
+        ] {
+            assert_eq!(slug_from_name(name).as_deref(), slug, "{name}");
+        }
+        let long = slug_from_name(&"a".repeat(60)).unwrap();
+        assert_eq!(long.len(), 40);
+        assert_eq!(
+            slug_from_name(&format!("{} b", "a".repeat(39))).as_deref(),
+            Some("a".repeat(39).as_str()),
+            "no trailing dash after truncation"
+        );
+    }
+
+    #[test]
+    fn email_grants_table() {
+        use AccountType::*;
+        use EmailGrant::*;
+        let cases = [
+            (AppAccess, PublicOfficer, false, Ok(())),
+            (AppAccess, PublicOfficer, true, Ok(())),
+            (AppAccess, Vendor, true, Ok(())),
+            (
+                AppAccess,
+                Vendor,
+                false,
+                Err(EmailGrantError::VendorNotInvited),
+            ),
+            (TenantAdmin, PublicOfficer, false, Ok(())),
+            (
+                TenantAdmin,
+                Vendor,
+                true,
+                Err(EmailGrantError::AdminNotOfficer),
+            ),
+            (
+                TenantAdmin,
+                Vendor,
+                false,
+                Err(EmailGrantError::AdminNotOfficer),
+            ),
+        ];
+        for (grant, kind, invited, expected) in cases {
+            assert_eq!(
+                check_email_grant(grant, kind, invited),
+                expected,
+                "{grant:?} {kind:?} {invited}"
+            );
+        }
     }
 }

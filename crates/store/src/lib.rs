@@ -13,6 +13,7 @@ mod portable;
 mod portable_access;
 mod portable_accounts;
 mod portable_outbox;
+mod portable_pending;
 mod portable_tenancy;
 mod postgres;
 mod provider;
@@ -29,6 +30,8 @@ mod conformance_access;
 mod conformance_accounts;
 #[cfg(test)]
 mod conformance_outbox;
+#[cfg(test)]
+mod conformance_pending;
 #[cfg(test)]
 mod conformance_tenancy;
 #[cfg(any(test, feature = "testing"))]
@@ -50,8 +53,9 @@ pub use provider::{
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
     AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, GroupRecord,
-    InvitationRecord, InvitationStore, MembershipRecord, RoleAssignmentRecord, TenantAdminRecord,
-    TenantRecord, TenantStore, PRINCIPAL_GROUP, PRINCIPAL_USER,
+    InvitationRecord, InvitationStore, MembershipRecord, PendingGrantRecord, PendingGrantStore,
+    RoleAssignmentRecord, TenantAdminRecord, TenantRecord, TenantStore, GRANT_APP_ACCESS,
+    GRANT_PLATFORM_ADMIN, GRANT_TENANT_ADMIN, PRINCIPAL_GROUP, PRINCIPAL_USER,
 };
 pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookStore};
 
@@ -75,6 +79,7 @@ pub trait Store:
     + TenantStore
     + InvitationStore
     + AccessStore
+    + PendingGrantStore
     + OutboxStore
     + NoticeLog
     + WebhookStore

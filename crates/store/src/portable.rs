@@ -2,7 +2,7 @@
 //! generated for each backend's store type so that neither branches on the other: sign-in state,
 //! sessions and the audit log here, client assertions and grants in `provider_impls`. Sibling
 //! files do the same for users and clients (`portable_accounts`), tenants and invitations
-//! (`portable_tenancy`), app access (`portable_access`), and the outbox and webhooks
+//! (`portable_tenancy`), app access (`portable_access`), pending grants (`portable_pending`), and the outbox and webhooks
 //! (`portable_outbox`). This module also holds the column lists and small SQL helpers they share.
 //!
 //! Where a statement cannot be the same on both backends, the backend supplies the difference
@@ -22,6 +22,8 @@ pub(crate) const TENANT_COLUMNS: &str = "id, slug, name, description, purpose, s
     requested_by, created_at, status_at, status_by, status_reason";
 pub(crate) const INVITATION_COLUMNS: &str = "id, tenant_id, email, token_hash, invited_by,
     created_at, expires_at, access_ends_at, status, status_at, accepted_by, sent_count";
+pub(crate) const PENDING_GRANT_COLUMNS: &str =
+    "id, email, kind, tenant_id, client_id, granted_by, granted_at";
 pub(crate) const MEMBER_COLUMNS: &str =
     "tenant_id, user_id, joined_at, access_ends_at, invitation_id";
 pub(crate) const EMAIL_COLUMNS: &str = "id, recipient, subject, body, kind, created_at,

@@ -503,6 +503,22 @@ macro_rules! tenancy_impls {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn invitations_to_email(
+                &self,
+                tenant_id: &str,
+                email: &str,
+            ) -> Result<Vec<$crate::InvitationRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::InvitationRecord>(&format!(
+                    "SELECT {} FROM invitations WHERE tenant_id = $1 AND email = $2
+                     ORDER BY created_at DESC, id DESC",
+                    $crate::portable::INVITATION_COLUMNS
+                ))
+                .bind(tenant_id)
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?)
+            }
         }
     };
 }

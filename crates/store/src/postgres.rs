@@ -95,4 +95,5 @@ crate::portable::provider_impls!(PgStore);
 crate::portable_accounts::account_impls!(PgStore);
 crate::portable_tenancy::tenancy_impls!(PgStore);
 crate::portable_access::access_impls!(PgStore);
+crate::portable_pending::pending_impls!(PgStore);
 crate::portable_outbox::outbox_impls!(PgStore);

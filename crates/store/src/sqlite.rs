@@ -103,4 +103,5 @@ crate::portable::provider_impls!(SqliteStore);
 crate::portable_accounts::account_impls!(SqliteStore);
 crate::portable_tenancy::tenancy_impls!(SqliteStore);
 crate::portable_access::access_impls!(SqliteStore);
+crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);

@@ -214,6 +214,72 @@ pub trait InvitationStore {
     /// The tenants the user is a member of.
     async fn memberships_of_user(&self, user_id: &str)
         -> Result<Vec<MembershipRecord>, StoreError>;
+
+    /// The tenant's invitations to `email` (lowercased), whatever their status, newest first.
+    async fn invitations_to_email(
+        &self,
+        tenant_id: &str,
+        email: &str,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
+}
+
+/// What a pending grant gives: access to an app ([`GRANT_APP_ACCESS`]), the administration
+/// of a tenant ([`GRANT_TENANT_ADMIN`]) or of the platform ([`GRANT_PLATFORM_ADMIN`]).
+pub const GRANT_APP_ACCESS: &str = "app_access";
+pub const GRANT_TENANT_ADMIN: &str = "tenant_admin";
+pub const GRANT_PLATFORM_ADMIN: &str = "platform_admin";
+
+/// A grant to a person named by email who has no account yet (or has not signed in since).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingGrantRecord {
+    pub id: String,
+    /// Lowercased.
+    pub email: String,
+    /// [`GRANT_APP_ACCESS`], [`GRANT_TENANT_ADMIN`] or [`GRANT_PLATFORM_ADMIN`].
+    pub kind: String,
+    /// The tenant (the app's, for app access); `None` for a platform admin.
+    pub tenant_id: Option<String>,
+    /// The app, for app access only.
+    pub client_id: Option<String>,
+    /// Who granted it (as the audit log names actors); recorded on what it becomes.
+    pub granted_by: String,
+    pub granted_at: i64,
+}
+
+#[async_trait]
+pub trait PendingGrantStore {
+    /// Stores a pending grant. False, writing nothing, if the same grant (kind, email and app,
+    /// tenant or platform) is already pending. A grant naming an unknown tenant or app is
+    /// refused by the database ([`StoreError::Backend`]).
+    async fn insert_pending_grant(&self, grant: &PendingGrantRecord) -> Result<bool, StoreError>;
+
+    async fn get_pending_grant(&self, id: &str) -> Result<Option<PendingGrantRecord>, StoreError>;
+
+    /// The tenant's pending grants (access to its apps and its administration), oldest first.
+    async fn pending_grants_of_tenant(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<PendingGrantRecord>, StoreError>;
+
+    /// The pending grants to `email` (lowercased), of every kind, oldest first.
+    async fn pending_grants_for_email(
+        &self,
+        email: &str,
+    ) -> Result<Vec<PendingGrantRecord>, StoreError>;
+
+    /// Revokes a pending grant. False if it is not pending (unknown, revoked or redeemed).
+    async fn delete_pending_grant(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// In one transaction: the pending grant goes, and `user_id` gets what it grants (the app
+    /// assigned to them, or tenant or platform admin), recorded as given by its granter at
+    /// `at`; what they already have is left as it is. False, writing nothing, if the grant is
+    /// no longer pending: of concurrent redemptions exactly one gets true.
+    async fn redeem_pending_grant(
+        &self,
+        id: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Who an assignment is for.
