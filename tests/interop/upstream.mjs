@@ -129,7 +129,7 @@ const provider = new Provider(issuer, {
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   // Azure AD v2.0 puts these in the ID token of a code flow (no userinfo round trip needed).
   claims: {
-    openid: ['sub', 'oid', 'tid', 'ver', 'acct', 'idp'],
+    openid: ['sub', 'oid', 'tid', 'ver', 'acct', 'idp', 'amr', 'acr'],
     profile: ['name', 'preferred_username'],
     email: ['email'],
   },
