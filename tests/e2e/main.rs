@@ -10,6 +10,7 @@ mod dev;
 mod discovery;
 mod gate;
 mod health;
+mod interop;
 mod jobs;
 mod logout;
 mod pending;
