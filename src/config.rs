@@ -10,6 +10,13 @@ use figment::Figment;
 use serde::Deserialize;
 use url::Url;
 
+// The sections the services read are defined with them (one definition, no copies); reading
+// files and the environment stays here.
+pub use techpass_service::settings::{
+    AccountsConfig, AppsConfig, InvitationsConfig, LifecycleConfig, Mode, SessionConfig,
+    TokensConfig,
+};
+
 /// The documented defaults, compiled in so that the binary and the documentation cannot differ.
 pub const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -20,13 +27,6 @@ const TEST_PREFIX: &str = "test_";
 
 /// Top-level keys that `config/default.toml` does not set (optional, or arrays of tables).
 const UNSET_TOP_LEVEL: &[&str] = &["master_key", "upstreams"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    Development,
-    Production,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,85 +79,6 @@ pub struct Config {
     pub dev_upstream: DevUpstreamConfig,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionConfig {
-    pub idle_timeout_secs: u64,
-    pub max_lifetime_secs: u64,
-    pub login_timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountsConfig {
-    pub terms_version: String,
-    pub officer_domains: Vec<String>,
-    pub invite_only_domains: Vec<String>,
-    pub vendor_local_part_marker: String,
-}
-
-impl AccountsConfig {
-    pub fn classification(&self) -> techpass_domain::account::ClassificationRules {
-        techpass_domain::account::ClassificationRules {
-            officer_domains: self.officer_domains.clone(),
-            invite_only_domains: self.invite_only_domains.clone(),
-            vendor_local_part_marker: self.vendor_local_part_marker.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InvitationsConfig {
-    pub link_lifetime_days: u64,
-    pub max_vendor_access_days: u64,
-}
-
-impl InvitationsConfig {
-    pub fn policy(&self) -> techpass_domain::tenancy::InvitationPolicy {
-        techpass_domain::tenancy::InvitationPolicy {
-            link_lifetime_secs: days(self.link_lifetime_days),
-            max_vendor_access_secs: days(self.max_vendor_access_days),
-        }
-    }
-}
-
-fn days(n: u64) -> i64 {
-    i64::try_from(n)
-        .unwrap_or(i64::MAX / 86_400)
-        .saturating_mul(86_400)
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LifecycleConfig {
-    pub never_used_terminate_days: u64,
-    pub inactive_disable_days: u64,
-    pub inactive_terminate_days: u64,
-    pub reminder_days: u64,
-}
-
-impl LifecycleConfig {
-    pub fn policy(&self) -> techpass_domain::lifecycle::LifecyclePolicy {
-        techpass_domain::lifecycle::LifecyclePolicy {
-            never_used_terminate_secs: days(self.never_used_terminate_days),
-            inactive_disable_secs: days(self.inactive_disable_days),
-            inactive_terminate_secs: days(self.inactive_terminate_days),
-            reminder_secs: days(self.reminder_days),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppsConfig {
-    pub max_secrets: u32,
-    pub max_public_keys: u32,
-    pub secret_max_lifetime_days: u64,
-    pub credential_reminder_days: u64,
-    pub access_review_interval_days: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,16 +188,6 @@ pub struct KeysConfig {
     pub prepublication_delay_secs: u64,
     pub reload_interval_secs: u64,
     pub jwks_max_age_secs: u64,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TokensConfig {
-    pub access_token_lifetime_secs: u64,
-    pub id_token_lifetime_secs: u64,
-    pub refresh_token_idle_secs: u64,
-    pub refresh_token_max_lifetime_secs: u64,
-    pub clock_skew_secs: u64,
 }
 
 /// A configuration that cannot be used, naming the key at fault.

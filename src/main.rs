@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use techpass_service::dates::rfc3339;
 
 use clap::{Parser, Subcommand};
 use techpass::accounts;
@@ -480,15 +481,4 @@ fn print_keys(keys: &techpass_oidc::KeyManager, json: bool) -> Result<(), Startu
         );
     }
     Ok(())
-}
-
-/// A Unix time as RFC 3339 UTC, for people reading the key table.
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::signin::{CookiePolicy, Upstream, Upstreams};
 use crate::state::AppState;
 use crate::web::Pages;
+use techpass_service::{OsRandom, ServiceContext, Settings};
 
 /// Why the process could not start. Configuration errors exit with 2, the rest with 1.
 #[derive(Debug, thiserror::Error)]
@@ -341,25 +342,39 @@ pub async fn build_state(
                 .map_err(|m| StartupError::Config(ConfigError { message: m }))?,
         ))
     };
-    Ok(AppState {
+    let settings = Settings {
+        mode: config.mode,
+        session: config.session.clone(),
+        tokens: config.tokens.clone(),
+        accounts: config.accounts.clone(),
+        invitations: config.invitations.clone(),
+        lifecycle: config.lifecycle.clone(),
+        apps: config.apps.clone(),
+    };
+    let svc = ServiceContext {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),
+        issuer: issuer.clone(),
+        store,
+        keys: Arc::new(keys),
+        clock,
+        random: Arc::new(OsRandom),
+        secrets,
+        classification: Arc::new(config_classification),
+        settings: Arc::new(settings),
+        http: outbound_http_client()?,
+        sealer: Arc::new(sealer),
+    };
+    Ok(AppState {
+        svc: Arc::new(svc),
         cookies: CookiePolicy {
             secure: issuer.scheme() == "https",
         },
         config: Arc::new(config),
-        issuer,
-        store,
-        keys: Arc::new(keys),
-        clock,
         metrics: Arc::new(Metrics::new()),
-        secrets,
         upstreams: Arc::new(upstreams),
-        classification: Arc::new(config_classification),
         pages: Arc::new(pages),
         dev_upstream,
-        http: outbound_http_client()?,
         rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
-        sealer: Arc::new(sealer),
         smtp,
     })
 }

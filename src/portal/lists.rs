@@ -57,20 +57,7 @@ pub fn slice<T>(items: Vec<T>, page: u32) -> (Vec<T>, bool) {
     )
 }
 
-/// A Unix time for people, to the minute (UTC): `2026-12-02 14:03 UTC`.
-pub fn datetime(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute] UTC"
-            ))
-            .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
-pub use crate::web::date;
+pub use techpass_service::dates::{date, datetime};
 
 /// `YYYY-MM-DD` from a date input, as the last second of that day (UTC): access "until" a
 /// date includes the date.

@@ -9,6 +9,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 use techpass_domain::account::AccountType;
 use techpass_domain::gate::UserStatus;
+use techpass_service::dates::rfc3339;
 use techpass_store::{AuditRecord, UserRecord};
 use tower_http::request_id::RequestId;
 
@@ -323,16 +324,6 @@ async fn deny(state: &AppState, denial: Denial, request_id: Option<String>) -> R
             app_link => app_link, app_name => back.map(|b| b.app_name),
         },
     )
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,13 +9,14 @@ use techpass_domain::gate::UserStatus;
 use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
-use techpass_store::{AuditRecord, LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
+use techpass_store::{LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
 use techpass_upstream::{
     AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
 };
 use url::Url;
 
 use crate::state::AppState;
+pub use techpass_service::audit;
 
 const PURPOSE_STATE: &str = "login-state";
 const PURPOSE_BROWSER: &str = "login-browser";
@@ -427,11 +428,4 @@ pub fn csrf_token(secrets: &Secrets, session: &Session) -> String {
 /// Whether `csrf` is the CSRF token of forms shown within `session` (constant time).
 pub fn csrf_valid(secrets: &Secrets, session: &Session, csrf: &str) -> bool {
     secrets.verify(PURPOSE_CSRF, &session.id_hash, csrf)
-}
-
-/// Writes one audit event; a failure to write is logged, never shown to the person.
-pub async fn audit(state: &AppState, record: AuditRecord) {
-    if let Err(e) = state.store.append_audit(&record).await {
-        tracing::error!(error = %e, event = %record.event, "could not write the audit log");
-    }
 }

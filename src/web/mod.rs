@@ -108,16 +108,7 @@ impl Pages {
     }
 }
 
-/// A Unix time as a calendar date (UTC) for people: `2026-12-02`.
-pub fn date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!("[year]-[month]-[day]"))
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
+pub use techpass_service::dates::date;
 
 fn page_headers(mut response: Response, form_target: Option<&str>) -> Response {
     let csp = form_target

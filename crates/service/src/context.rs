@@ -1,0 +1,36 @@
+//! What a service needs from the world, and nothing of HTTP: storage, time, randomness, the
+//! server's keyed secrets and signing keys, the issuer, the settings and an outbound HTTP
+//! client. Built once at startup; tests build their own with a manual clock and fixed
+//! randomness.
+
+use std::sync::Arc;
+
+use techpass_domain::account::ClassificationRules;
+use techpass_domain::Clock;
+use techpass_oidc::discovery::ProviderMetadata;
+use techpass_oidc::{KeyManager, MasterKey, Secrets};
+use techpass_store::Store;
+use url::Url;
+
+use crate::random::Random;
+use crate::settings::Settings;
+
+#[derive(Clone, Debug)]
+pub struct ServiceContext {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    /// Keyed hashing, under a key derived from the master key.
+    pub secrets: Secrets,
+    pub keys: Arc<KeyManager>,
+    /// Seals secrets that must be recovered later (webhook signing secrets).
+    pub sealer: Arc<MasterKey>,
+    /// The resolved public issuer URL.
+    pub issuer: Url,
+    /// The discovery document: the issuer string and the endpoints tokens name.
+    pub metadata: Arc<ProviderMetadata>,
+    pub classification: Arc<ClassificationRules>,
+    pub settings: Arc<Settings>,
+    /// Outbound HTTP (back-channel logout, webhooks): no redirects followed, bounded time.
+    pub http: reqwest::Client,
+}

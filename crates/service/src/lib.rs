@@ -1,0 +1,21 @@
+//! TechPass's services: everything that is neither HTTP nor wiring. Sign-in, the gate, apps
+//! and their clients, minting, logout, accounts, tenancy, audit, mail, webhooks and the
+//! lifecycle move here from the root package step by step (issue 12); what has moved takes a
+//! [`ServiceContext`] — store, clock, randomness, secrets, keys, settings, outbound HTTP —
+//! instead of the HTTP shell's whole application state.
+//!
+//! It must not import axum, minijinja, tower, figment or the root package: handlers call it,
+//! never the other way round ([`boundaries`] checks the manifest and every `use` line).
+
+pub mod audit;
+#[cfg(test)]
+mod boundaries;
+pub mod context;
+pub mod dates;
+pub mod random;
+pub mod settings;
+
+pub use audit::audit;
+pub use context::ServiceContext;
+pub use random::{OsRandom, Random, SeqRandom};
+pub use settings::Settings;

@@ -1,0 +1,114 @@
+//! The settings services read: the sections of the configuration that carry business rules
+//! (sessions, tokens, accounts, invitations, the lifecycle, apps) and the mode. They are
+//! deserialised from the configuration file and environment by the root package, which owns
+//! loading and validation; here they are plain values.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionConfig {
+    pub idle_timeout_secs: u64,
+    pub max_lifetime_secs: u64,
+    pub login_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub terms_version: String,
+    pub officer_domains: Vec<String>,
+    pub invite_only_domains: Vec<String>,
+    pub vendor_local_part_marker: String,
+}
+
+impl AccountsConfig {
+    pub fn classification(&self) -> techpass_domain::account::ClassificationRules {
+        techpass_domain::account::ClassificationRules {
+            officer_domains: self.officer_domains.clone(),
+            invite_only_domains: self.invite_only_domains.clone(),
+            vendor_local_part_marker: self.vendor_local_part_marker.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationsConfig {
+    pub link_lifetime_days: u64,
+    pub max_vendor_access_days: u64,
+}
+
+impl InvitationsConfig {
+    pub fn policy(&self) -> techpass_domain::tenancy::InvitationPolicy {
+        techpass_domain::tenancy::InvitationPolicy {
+            link_lifetime_secs: days(self.link_lifetime_days),
+            max_vendor_access_secs: days(self.max_vendor_access_days),
+        }
+    }
+}
+
+fn days(n: u64) -> i64 {
+    i64::try_from(n)
+        .unwrap_or(i64::MAX / 86_400)
+        .saturating_mul(86_400)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifecycleConfig {
+    pub never_used_terminate_days: u64,
+    pub inactive_disable_days: u64,
+    pub inactive_terminate_days: u64,
+    pub reminder_days: u64,
+}
+
+impl LifecycleConfig {
+    pub fn policy(&self) -> techpass_domain::lifecycle::LifecyclePolicy {
+        techpass_domain::lifecycle::LifecyclePolicy {
+            never_used_terminate_secs: days(self.never_used_terminate_days),
+            inactive_disable_secs: days(self.inactive_disable_days),
+            inactive_terminate_secs: days(self.inactive_terminate_days),
+            reminder_secs: days(self.reminder_days),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppsConfig {
+    pub max_secrets: u32,
+    pub max_public_keys: u32,
+    pub secret_max_lifetime_days: u64,
+    pub credential_reminder_days: u64,
+    pub access_review_interval_days: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    pub access_token_lifetime_secs: u64,
+    pub id_token_lifetime_secs: u64,
+    pub refresh_token_idle_secs: u64,
+    pub refresh_token_max_lifetime_secs: u64,
+    pub clock_skew_secs: u64,
+}
+
+/// What the services are told of the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub mode: Mode,
+    pub session: SessionConfig,
+    pub tokens: TokensConfig,
+    pub accounts: AccountsConfig,
+    pub invitations: InvitationsConfig,
+    pub lifecycle: LifecycleConfig,
+    pub apps: AppsConfig,
+}
