@@ -4,12 +4,14 @@
 
 pub mod app_return;
 pub mod authorize;
-pub mod clients;
 pub mod gate;
 pub mod logout;
 mod mint;
 pub mod resource;
 pub mod token;
+
+/// Apps as OAuth clients: registration, lookup and authentication (the service layer's).
+pub use techpass_service::clients;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -89,8 +89,11 @@ pub async fn authenticated_client(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<Client, Response> {
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
     // Throttle by the claimed client id before looking at any secret.
-    if let Some(claimed) = claimed_client_id(headers, params) {
+    if let Some(claimed) = claimed_client_id(authorization, params) {
         if let Err(wait) = state.rate_limits.check_client(&claimed) {
             tracing::warn!(client_id = %claimed, "rate limit: too many requests for one client");
             return Err(crate::ratelimit::too_many_requests(wait));
@@ -105,7 +108,7 @@ pub async fn authenticated_client(
         state.store.as_ref(),
         &state.secrets,
         now,
-        headers,
+        authorization,
         params,
         &audiences,
     )

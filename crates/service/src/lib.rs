@@ -10,6 +10,7 @@
 pub mod audit;
 #[cfg(test)]
 mod boundaries;
+pub mod clients;
 pub mod context;
 pub mod dates;
 pub mod random;

@@ -2,7 +2,6 @@
 //! token, introspection and revocation endpoints (RFC 6749 §2.3.1: HTTP Basic or the body, never
 //! both; secrets compared as keyed hashes in constant time).
 
-use axum::http::HeaderMap;
 use base64::Engine;
 use techpass_domain::client::validate_redirect_uri;
 use techpass_oidc::assertion::{parse_client_jwks, verify_assertion, ASSERTION_TYPE};
@@ -248,12 +247,17 @@ pub struct ClientAuthError {
     pub method: AuthMethod,
 }
 
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+/// The credentials of an `Authorization: Basic` header, given as its raw bytes (a header that
+/// is not text is malformed, not absent).
+fn basic_credentials(authorization: Option<&[u8]>) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = authorization else {
         return Ok(None);
     };
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
-    let text = value.to_str().map_err(|_| bad())?;
+    let text = std::str::from_utf8(value)
+        .ok()
+        .filter(|t| t.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+        .ok_or_else(bad)?;
     let Some(encoded) = text
         .strip_prefix("Basic ")
         .or_else(|| text.strip_prefix("basic "))
@@ -277,8 +281,8 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 
 /// The client id a request claims (Basic user name, `client_id`, or an assertion's `iss`),
 /// before any check.
-pub fn claimed_client_id(headers: &HeaderMap, params: &Params) -> Option<String> {
-    match basic_credentials(headers) {
+pub fn claimed_client_id(authorization: Option<&[u8]>, params: &Params) -> Option<String> {
+    match basic_credentials(authorization) {
         Ok(Some((id, _))) => Some(id),
         _ => params
             .get("client_id")
@@ -364,11 +368,11 @@ pub async fn authenticate(
     store: &dyn Store,
     secrets: &Secrets,
     now: i64,
-    headers: &HeaderMap,
+    authorization: Option<&[u8]>,
     params: &Params,
     audiences: &[&str],
 ) -> Result<Client, ClientAuthError> {
-    let basic = basic_credentials(headers).map_err(|error| ClientAuthError {
+    let basic = basic_credentials(authorization).map_err(|error| ClientAuthError {
         error,
         method: AuthMethod::Basic,
     })?;
@@ -453,4 +457,34 @@ pub async fn authenticate(
         return Err(fail(method, "unknown client or wrong credentials"));
     }
     Ok(client)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_from_the_raw_header() {
+        let basic = |raw: &[u8]| basic_credentials(Some(raw));
+        assert_eq!(basic_credentials(None).unwrap(), None);
+        // "app_1:s%3Acret" → the secret's ':' was form-encoded (RFC 6749 §2.3.1).
+        assert_eq!(
+            basic(b"Basic YXBwXzE6cyUzQWNyZXQ=").unwrap(),
+            Some(("app_1".into(), "s:cret".into()))
+        );
+        assert_eq!(basic(b"Bearer abc").unwrap(), None, "another scheme");
+        for malformed in [
+            &b"Basic !!!"[..],
+            b"Basic YXBwXzE=",
+            b"Basic \xff\xfe",
+            b"Basic YXBw\x01",
+        ] {
+            let e = basic(malformed).unwrap_err();
+            assert_eq!(
+                e.code,
+                techpass_oidc::ErrorCode::InvalidClient,
+                "{malformed:?}"
+            );
+        }
+    }
 }
