@@ -14,7 +14,7 @@ use techpass_upstream::dev::DevUpstream;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::signin::{CookiePolicy, Upstreams};
+use crate::signin::CookiePolicy;
 use crate::web::Pages;
 
 #[derive(Clone, Debug)]
@@ -22,7 +22,6 @@ pub struct AppState {
     pub svc: Arc<ServiceContext>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
-    pub upstreams: Arc<Upstreams>,
     pub pages: Arc<Pages>,
     pub cookies: CookiePolicy,
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).

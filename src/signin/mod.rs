@@ -7,11 +7,11 @@
 //! cookie value, so any replica can serve it. Every denial is audited with its reason.
 
 pub mod routes;
-mod service;
 
-pub use service::{
-    audit, csrf_token, csrf_valid, current_session, finish_login, start_login, CallbackQuery,
-    Denial, NewSession, Session, Upstream, Upstreams,
+pub use techpass_service::audit;
+pub use techpass_service::signin::{
+    csrf_token, csrf_valid, current_session, finish_login, start_login, CallbackQuery, Denial,
+    NewSession, Session, Upstream, Upstreams,
 };
 
 /// Cookie names; with https the `__Host-` prefix pins them to this origin, path `/`, Secure.

@@ -171,6 +171,8 @@ async fn callback(
         .map(|c| c.value().to_string());
     match finish_login(&state, query, browser.as_deref()).await {
         Ok(session) => {
+            // Access granted to this email before the person's first sign-in takes effect now.
+            crate::tenancy::pending::resolve_at_signin(&state, &session.user).await;
             let who = &session.identity;
             state.metrics.signin(&who.upstream, "success", "");
             tracing::info!(upstream = %who.upstream, tid = %who.tenant_id, oid = %who.object_id, mfa = %who.mfa, "signed in");

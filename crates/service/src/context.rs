@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::random::Random;
 use crate::settings::Settings;
+use crate::signin::Upstreams;
 
 #[derive(Clone, Debug)]
 pub struct ServiceContext {
@@ -30,6 +31,8 @@ pub struct ServiceContext {
     /// The discovery document: the issuer string and the endpoints tokens name.
     pub metadata: Arc<ProviderMetadata>,
     pub classification: Arc<ClassificationRules>,
+    /// The upstreams people sign in through, in configured order.
+    pub upstreams: Arc<Upstreams>,
     pub settings: Arc<Settings>,
     /// Outbound HTTP (back-channel logout, webhooks): no redirects followed, bounded time.
     pub http: reqwest::Client,

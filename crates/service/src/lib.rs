@@ -15,6 +15,7 @@ pub mod context;
 pub mod dates;
 pub mod random;
 pub mod settings;
+pub mod signin;
 
 pub use audit::audit;
 pub use context::ServiceContext;

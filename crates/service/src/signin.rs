@@ -15,8 +15,7 @@ use techpass_upstream::{
 };
 use url::Url;
 
-use crate::state::AppState;
-pub use techpass_service::audit;
+use crate::ServiceContext;
 
 const PURPOSE_STATE: &str = "login-state";
 const PURPOSE_BROWSER: &str = "login-browser";
@@ -104,7 +103,7 @@ impl From<techpass_oidc::KeyError> for Denial {
 /// Begins a sign-in at `upstream`: records the attempt and returns the URL to send the browser
 /// to, and the browser-binding cookie value (the existing one if the browser has it).
 pub async fn start_login(
-    state: &AppState,
+    state: &ServiceContext,
     upstream: &Upstream,
     return_to: String,
     login_hint: Option<String>,
@@ -114,9 +113,9 @@ pub async fn start_login(
     let id = upstream.connector.id().to_string();
     let browser = match browser.filter(|b| b.len() == 43) {
         Some(b) => b,
-        None => Secrets::random_token()?,
+        None => state.random.token()?,
     };
-    let login_state = Secrets::random_token()?;
+    let login_state = state.random.token()?;
     let now = state.clock.now().as_secs();
     let back = return_to.clone();
     state
@@ -127,7 +126,7 @@ pub async fn start_login(
             upstream: id.clone(),
             return_to,
             created_at: now,
-            expires_at: now + state.config.session.login_timeout_secs as i64,
+            expires_at: now + state.settings.session.login_timeout_secs as i64,
         })
         .await
         .map_err(|e| Denial::from(e).returning_to(&back))?;
@@ -183,7 +182,7 @@ pub struct NewSession {
 
 /// Completes a sign-in. Every refusal is audited and counted by the caller's handler.
 pub async fn finish_login(
-    state: &AppState,
+    state: &ServiceContext,
     query: CallbackQuery,
     browser: Option<&str>,
 ) -> Result<NewSession, Denial> {
@@ -210,7 +209,7 @@ pub async fn finish_login(
 
 /// The rest of [`finish_login`] once the attempt is known (and consumed).
 async fn complete_login(
-    state: &AppState,
+    state: &ServiceContext,
     attempt: LoginAttemptRecord,
     login_state: &str,
     query: CallbackQuery,
@@ -300,7 +299,7 @@ async fn complete_login(
     let user = state
         .store
         .upsert_user(&UserRecord {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: state.random.uuid().to_string(),
             tenant_id: identity.tenant_id.clone(),
             object_id: identity.object_id.clone(),
             email: identity.email.clone(),
@@ -320,8 +319,7 @@ async fn complete_login(
             email_verified: identity.email_verified,
         })
         .await?;
-    crate::tenancy::pending::resolve_at_signin(state, &user).await;
-    let cookie = Secrets::random_token()?;
+    let cookie = state.random.token()?;
     let identity_json = serde_json::to_string(&identity)
         .map_err(|e| Denial::new("internal_error", Some(upstream_id), e.to_string()))?;
     state
@@ -336,7 +334,7 @@ async fn complete_login(
             auth_time: identity.auth_time,
             created_at: now,
             last_seen_at: now,
-            expires_at: now + state.config.session.max_lifetime_secs as i64,
+            expires_at: now + state.settings.session.max_lifetime_secs as i64,
         })
         .await?;
     Ok(NewSession {
@@ -363,17 +361,17 @@ pub struct Session {
     pub expires_at: i64,
 }
 
-fn limits(state: &AppState) -> SessionLimits {
+fn limits(state: &ServiceContext) -> SessionLimits {
     SessionLimits {
-        idle_timeout: state.config.session.idle_timeout_secs as i64,
-        max_lifetime: state.config.session.max_lifetime_secs as i64,
+        idle_timeout: state.settings.session.idle_timeout_secs as i64,
+        max_lifetime: state.settings.session.max_lifetime_secs as i64,
     }
 }
 
 /// The session the cookie names, if it is live; records activity (at most once a minute). A
 /// session past its idle or absolute limit is deleted.
 pub async fn current_session(
-    state: &AppState,
+    state: &ServiceContext,
     cookie: Option<&str>,
 ) -> Result<Option<Session>, StoreError> {
     let Some(cookie) = cookie.filter(|c| c.len() == 43) else {
