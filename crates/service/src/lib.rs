@@ -13,6 +13,8 @@ mod boundaries;
 pub mod clients;
 pub mod context;
 pub mod dates;
+pub mod gate;
+pub mod mint;
 pub mod random;
 pub mod settings;
 pub mod signin;

@@ -1,0 +1,93 @@
+//! Applying the token gate ([`techpass_domain::gate`]) to a stored user, the app, its tenant and
+//! the user's access, and recording refusals in the audit log. Everything is read fresh from
+//! the database at every call (no cache, so the staleness bound is zero): a suspension, an
+//! expiry, a tenant suspension, a disabled app or a removed access takes effect at the next
+//! request on every replica.
+
+use techpass_domain::gate::{check, Denial, GateInput, UserStatus};
+use techpass_domain::tenancy::TenantStatus;
+use techpass_domain::Timestamp;
+use techpass_store::{AuditRecord, StoreError, TenantRecord, UserRecord};
+
+use crate::audit;
+use crate::clients::Client;
+use crate::ServiceContext;
+
+/// Why the gate did not let a token through.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The rules refuse (audited, shown to the person, `access_denied` for the app).
+    Denied(Denial),
+    /// The facts could not be read: nothing is issued, and the caller says "try again".
+    Unavailable(StoreError),
+}
+
+/// The gate's decision for `user` at `client` now, with the app's tenant as read for it (so
+/// that minting does not read it again). An unknown stored status or a missing tenant fails
+/// closed; a storage failure is [`Refusal::Unavailable`].
+pub async fn decide(
+    state: &ServiceContext,
+    user: &UserRecord,
+    client: &Client,
+) -> Result<Option<TenantRecord>, Refusal> {
+    let facts = async {
+        let tenant = match &client.tenant_id {
+            None => None,
+            Some(id) => state.store.get_tenant(id).await?,
+        };
+        let assigned = if client.user_assignment_required {
+            state.store.has_access(&client.id, &user.id).await?
+        } else {
+            false
+        };
+        Ok::<_, StoreError>((tenant, assigned))
+    };
+    let (tenant, assigned) = facts.await.map_err(Refusal::Unavailable)?;
+    let tenant_status = client.tenant_id.as_ref().map(|_| {
+        tenant
+            .as_ref()
+            .and_then(|t| TenantStatus::parse(&t.status))
+            .unwrap_or(TenantStatus::Suspended)
+    });
+    check(GateInput {
+        status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
+        access_ends_at: user.access_ends_at.map(Timestamp),
+        tenant: tenant_status,
+        app_enabled: client.enabled,
+        assignment_required: client.user_assignment_required,
+        assigned,
+        now: state.clock.now(),
+    })
+    .map_err(Refusal::Denied)?;
+    Ok(tenant)
+}
+
+/// As [`decide`], writing a refusal to the audit log with where it happened.
+pub async fn enforce(
+    state: &ServiceContext,
+    user: &UserRecord,
+    client: &Client,
+    at: &str,
+    request_id: Option<String>,
+) -> Result<Option<TenantRecord>, Refusal> {
+    let decision = decide(state, user, client).await;
+    if let Err(Refusal::Denied(denial)) = &decision {
+        let denial = *denial;
+        tracing::info!(user = %user.id, client_id = %client.id, reason = denial.reason(), at, "token gate refused");
+        audit(
+            state,
+            AuditRecord {
+                at: state.clock.now().as_secs(),
+                event: "token.denied".into(),
+                outcome: "denied".into(),
+                reason: Some(denial.reason().to_string()),
+                subject: Some(user.id.clone()),
+                request_id,
+                details: serde_json::json!({ "client_id": client.id, "at": at }).to_string(),
+                ..AuditRecord::default()
+            },
+        )
+        .await;
+    }
+    decision
+}

@@ -1,0 +1,226 @@
+//! Minting tokens: JWT access tokens (RFC 9068), ID tokens (OpenID Connect Core §2), rotating
+//! refresh tokens (opaque, stored as keyed hashes). The HTTP token response is the shell's.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+use techpass_oidc::OAuthError;
+use techpass_store::{RefreshTokenRecord, UserRecord};
+
+use crate::ServiceContext;
+
+pub const PURPOSE_REFRESH: &str = "refresh-token";
+pub const PURPOSE_CODE: &str = "auth-code";
+pub const PURPOSE_SID: &str = "sid";
+
+/// Who and what a token is for.
+pub struct Subject<'a> {
+    /// The user, or `None` for a client acting for itself (client_credentials).
+    pub user: Option<&'a UserRecord>,
+    pub client_id: &'a str,
+    pub audience: &'a str,
+    pub scope: &'a [String],
+    pub grant_id: Option<&'a str>,
+    pub auth_time: Option<i64>,
+    pub amr: &'a [String],
+    pub acr: Option<&'a str>,
+    /// The user's groups in the app's tenant (`tenant:group`) and roles in the app: never
+    /// another tenant's.
+    pub groups: &'a [String],
+    pub roles: &'a [String],
+    /// The app's own access token lifetime, if it chose one (within the platform's).
+    pub access_lifetime: Option<i64>,
+}
+
+/// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
+/// (named with `tenant`'s slug, the tenant the gate just read) and only the client's roles. A
+/// platform app (no tenant) gets neither.
+pub async fn groups_and_roles(
+    state: &ServiceContext,
+    client: &crate::clients::Client,
+    tenant: Option<&techpass_store::TenantRecord>,
+    user: &UserRecord,
+) -> Result<(Vec<String>, Vec<String>), techpass_store::StoreError> {
+    let Some(tenant) = tenant.filter(|t| client.tenant_id.as_deref() == Some(t.id.as_str())) else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let groups = state
+        .store
+        .groups_of_user(&tenant.id, &user.id)
+        .await?
+        .into_iter()
+        .map(|g| techpass_domain::tenancy::qualified_group(&tenant.slug, &g.name))
+        .collect();
+    let roles = state.store.roles_of_user(&client.id, &user.id).await?;
+    Ok((groups, roles))
+}
+
+fn authorization_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
+    if !s.groups.is_empty() {
+        claims.insert("groups".into(), json!(s.groups));
+    }
+    if !s.roles.is_empty() {
+        claims.insert("roles".into(), json!(s.roles));
+    }
+}
+
+pub struct AccessToken {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessToken, OAuthError> {
+    let now = state.clock.now().as_secs();
+    let platform = state.settings.tokens.access_token_lifetime_secs as i64;
+    let lifetime = s.access_lifetime.map_or(platform, |l| l.clamp(1, platform));
+    let jti = state.random.token().map_err(OAuthError::server_error)?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.metadata.issuer));
+    claims.insert(
+        "sub".into(),
+        json!(s.user.map_or(s.client_id, |u| u.id.as_str())),
+    );
+    claims.insert("aud".into(), json!(s.audience));
+    claims.insert("client_id".into(), json!(s.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + lifetime));
+    claims.insert("jti".into(), json!(jti));
+    claims.insert("scope".into(), json!(s.scope.join(" ")));
+    if let Some(grant) = s.grant_id {
+        claims.insert("gid".into(), json!(grant));
+    }
+    authorization_claims(s, &mut claims);
+    if let Some(t) = s.auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if !s.amr.is_empty() {
+        claims.insert("amr".into(), json!(s.amr));
+    }
+    if let Some(acr) = s.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    let token = state
+        .keys
+        .sign_jwt("at+jwt", &Value::Object(claims))
+        .map_err(OAuthError::server_error)?;
+    Ok(AccessToken {
+        token,
+        expires_in: lifetime,
+    })
+}
+
+/// OpenID Connect Core §3.1.3.6: the left half of SHA-256 of the access token.
+fn at_hash(access_token: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+}
+
+/// Claims released by scope (OpenID Connect Core §5.4).
+pub fn profile_claims(user: &UserRecord, scope: &[String], claims: &mut Map<String, Value>) {
+    let has = |s: &str| scope.iter().any(|x| x == s);
+    if has("profile") {
+        if let Some(name) = &user.name {
+            claims.insert("name".into(), json!(name));
+        }
+        if let Some(given) = &user.given_name {
+            claims.insert("given_name".into(), json!(given));
+        }
+        if let Some(family) = &user.family_name {
+            claims.insert("family_name".into(), json!(family));
+        }
+        if let Some(email) = &user.email {
+            claims.insert("preferred_username".into(), json!(email));
+        }
+    }
+    if has("email") {
+        if let Some(email) = &user.email {
+            claims.insert("email".into(), json!(email));
+            // True only when the upstream proved it (OpenID Connect Core §5.1).
+            claims.insert("email_verified".into(), json!(user.email_verified));
+        }
+    }
+}
+
+pub struct IdTokenInput<'a> {
+    pub subject: &'a Subject<'a>,
+    pub nonce: Option<&'a str>,
+    pub session_hash: Option<&'a str>,
+    pub access_token: &'a str,
+}
+
+pub fn id_token(
+    state: &ServiceContext,
+    input: &IdTokenInput<'_>,
+) -> Result<Option<String>, OAuthError> {
+    let s = input.subject;
+    let Some(user) = s.user else {
+        return Ok(None);
+    };
+    if !s.scope.iter().any(|x| x == "openid") {
+        return Ok(None);
+    }
+    let now = state.clock.now().as_secs();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(state.metadata.issuer));
+    claims.insert("sub".into(), json!(user.id));
+    claims.insert("account_type".into(), json!(user.account_type));
+    claims.insert("aud".into(), json!(s.client_id));
+    claims.insert("azp".into(), json!(s.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert(
+        "exp".into(),
+        json!(now + state.settings.tokens.id_token_lifetime_secs as i64),
+    );
+    if let Some(t) = s.auth_time {
+        claims.insert("auth_time".into(), json!(t));
+    }
+    if let Some(nonce) = input.nonce {
+        claims.insert("nonce".into(), json!(nonce));
+    }
+    if !s.amr.is_empty() {
+        claims.insert("amr".into(), json!(s.amr));
+    }
+    if let Some(acr) = s.acr {
+        claims.insert("acr".into(), json!(acr));
+    }
+    if let Some(session) = input.session_hash {
+        claims.insert(
+            "sid".into(),
+            json!(state.secrets.keyed_hash(PURPOSE_SID, session)),
+        );
+    }
+    claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
+    authorization_claims(s, &mut claims);
+    profile_claims(user, s.scope, &mut claims);
+    state
+        .keys
+        .sign_jwt("JWT", &Value::Object(claims))
+        .map(Some)
+        .map_err(OAuthError::server_error)
+}
+
+/// A new refresh token in `grant_id`'s family, valid for the idle lifetime (the app's own
+/// choice within the platform's, capped by the grant).
+pub async fn refresh_token(
+    state: &ServiceContext,
+    grant_id: &str,
+    grant_expires_at: i64,
+    app_idle_secs: Option<i64>,
+) -> Result<String, OAuthError> {
+    let now = state.clock.now().as_secs();
+    let token = state.random.token().map_err(OAuthError::server_error)?;
+    let platform = state.settings.tokens.refresh_token_idle_secs as i64;
+    let idle = app_idle_secs.map_or(platform, |i| i.clamp(1, platform));
+    state
+        .store
+        .insert_refresh_token(&RefreshTokenRecord {
+            token_hash: state.secrets.keyed_hash(PURPOSE_REFRESH, &token),
+            grant_id: grant_id.to_string(),
+            created_at: now,
+            expires_at: (now + idle).min(grant_expires_at),
+            used_at: None,
+        })
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(token)
+}
