@@ -21,8 +21,8 @@ use techpass_oidc::{paths, OAuthError};
 
 use crate::state::AppState;
 
-/// Scopes TechPass understands (OpenID Connect Core §5.4, §11).
-pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// Scopes TechPass understands and the scope parameter's grammar (the service layer's).
+pub use techpass_service::scopes::{parse_scope, SCOPES};
 
 /// The endpoints where client credentials are presented, limited per source address.
 pub fn credential_router(state: &AppState) -> Router<AppState> {
@@ -67,21 +67,4 @@ pub fn error_response(error: &OAuthError) -> Response {
     }
     let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     no_store((status, Json(error.body())).into_response())
-}
-
-/// Splits a space-delimited scope string (RFC 6749 §3.3), refusing unknown scopes.
-pub fn parse_scope(text: &str) -> Result<Vec<String>, OAuthError> {
-    let mut scopes: Vec<String> = Vec::new();
-    for s in text.split(' ').filter(|s| !s.is_empty()) {
-        if !SCOPES.contains(&s) {
-            return Err(OAuthError::new(
-                techpass_oidc::ErrorCode::InvalidScope,
-                format!("unknown scope {s}"),
-            ));
-        }
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_string());
-        }
-    }
-    Ok(scopes)
 }

@@ -14,8 +14,10 @@ pub mod clients;
 pub mod context;
 pub mod dates;
 pub mod gate;
+pub mod grants;
 pub mod mint;
 pub mod random;
+pub mod scopes;
 pub mod settings;
 pub mod signin;
 

@@ -1,0 +1,121 @@
+//! The authorization code grant: RFC 6749 §4.1.3 with RFC 7636 §4.6 and RFC 9700 §2.1.1 (no
+//! PKCE downgrade).
+
+use techpass_oidc::{pkce, OAuthError};
+use techpass_store::{GrantRecord, Redemption};
+
+use super::{for_person, store_error, PersonGrant, Tokens};
+use crate::clients::{Client, GRANT_REFRESH_TOKEN};
+use crate::mint::{self, PURPOSE_CODE};
+use crate::scopes::stored_scope;
+use crate::ServiceContext;
+
+pub(super) async fn run(
+    ctx: &ServiceContext,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+) -> Result<Tokens, OAuthError> {
+    let now = ctx.clock.now().as_secs();
+    let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
+    let record = match ctx
+        .store
+        .redeem_code(&code_hash, now)
+        .await
+        .map_err(store_error)?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed(r) => {
+            // RFC 6749 §4.1.2 / §10.5: a second use revokes what the first one produced.
+            let revoked = ctx
+                .store
+                .revoke_grants_of_code(&code_hash, now)
+                .await
+                .map_err(store_error)?;
+            tracing::warn!(client_id = %r.client_id, revoked, "authorization code replayed; its grant is revoked");
+            return Err(OAuthError::invalid_grant("the code was already used"));
+        }
+        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
+    };
+    if now >= record.expires_at {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if record.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&record.code_challenge, code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !pkce::verify_s256(&verifier, challenge) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but no code_challenge was",
+            ))
+        }
+        (None, None) => {}
+    }
+    let scope = stored_scope(&record.scope);
+    let grant = GrantRecord {
+        id: ctx.random.uuid().to_string(),
+        client_id: client.id.clone(),
+        user_id: Some(record.user_id.clone()),
+        session_hash: Some(record.session_hash.clone()),
+        code_hash: Some(code_hash),
+        scope: record.scope.clone(),
+        auth_time: Some(record.auth_time),
+        amr: record.amr.clone(),
+        acr: record.acr.clone(),
+        created_at: now,
+        expires_at: now + ctx.settings.tokens.refresh_token_max_lifetime_secs as i64,
+        revoked_at: None,
+    };
+    let (access, id_token) = for_person(
+        ctx,
+        client,
+        &PersonGrant {
+            user_id: &record.user_id,
+            grant_id: &grant.id,
+            scope: &scope,
+            auth_time: Some(record.auth_time),
+            amr: &record.amr,
+            acr: record.acr.as_deref(),
+            nonce: record.nonce.as_deref(),
+            session_hash: Some(&record.session_hash),
+        },
+    )
+    .await?;
+    ctx.store.insert_grant(&grant).await.map_err(store_error)?;
+    let refresh_token =
+        if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
+            Some(
+                mint::refresh_token(
+                    ctx,
+                    &grant.id,
+                    grant.expires_at,
+                    client.refresh_token_idle_secs,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+    Ok(Tokens {
+        access,
+        id_token,
+        refresh_token,
+        scope,
+    })
+}

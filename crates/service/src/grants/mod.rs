@@ -1,0 +1,211 @@
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6), one per file behind one shape:
+//! the shell parses the form and authenticates the client, [`TokenRequest::parse`] types the
+//! request, [`run`] applies the checks every grant shares and runs the grant, and the grant
+//! returns the [`Tokens`] it minted. A grant for a person redeems what it was given and then
+//! goes through [`for_person`]: user → gate → claims → mint, written once.
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
+
+use techpass_oidc::{ErrorCode, OAuthError, Params};
+use techpass_store::{StoreError, UserRecord};
+
+use crate::clients::{
+    Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+};
+use crate::gate::{enforce, Refusal};
+use crate::mint::{self, AccessToken, IdTokenInput, Subject};
+use crate::ServiceContext;
+
+/// A token request, parsed: grants never see the raw form. Not `Debug`: it holds codes and
+/// refresh tokens, which never reach a log.
+pub enum TokenRequest {
+    AuthorizationCode {
+        code: String,
+        redirect_uri: Option<String>,
+        code_verifier: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
+    ClientCredentials {
+        scope: Option<String>,
+        resource: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    pub fn parse(params: &Params) -> Result<TokenRequest, OAuthError> {
+        let opt = |k: &str| params.get(k).map(String::from);
+        match params.require("grant_type")? {
+            GRANT_AUTHORIZATION_CODE => Ok(TokenRequest::AuthorizationCode {
+                code: params.require("code")?.to_string(),
+                redirect_uri: opt("redirect_uri"),
+                code_verifier: opt("code_verifier"),
+            }),
+            GRANT_REFRESH_TOKEN => Ok(TokenRequest::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_string(),
+                scope: opt("scope"),
+            }),
+            GRANT_CLIENT_CREDENTIALS => Ok(TokenRequest::ClientCredentials {
+                scope: opt("scope"),
+                resource: opt("resource"),
+            }),
+            other => Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant type {other} is not supported"),
+            )),
+        }
+    }
+
+    pub fn grant_type(&self) -> &'static str {
+        match self {
+            TokenRequest::AuthorizationCode { .. } => GRANT_AUTHORIZATION_CODE,
+            TokenRequest::RefreshToken { .. } => GRANT_REFRESH_TOKEN,
+            TokenRequest::ClientCredentials { .. } => GRANT_CLIENT_CREDENTIALS,
+        }
+    }
+}
+
+/// What a grant hands back: the shell turns it into the RFC 6749 §5.1 response.
+pub struct Tokens {
+    pub access: AccessToken,
+    pub id_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub scope: Vec<String>,
+}
+
+/// Runs `request` for the authenticated `client`: the checks every grant shares, then the
+/// grant.
+pub async fn run(
+    ctx: &ServiceContext,
+    client: &Client,
+    request: TokenRequest,
+) -> Result<Tokens, OAuthError> {
+    if !client.enabled {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this app is disabled",
+        ));
+    }
+    if !client.allows(request.grant_type()) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            format!("this app may not use the {} grant", request.grant_type()),
+        ));
+    }
+    match request {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => authorization_code::run(ctx, client, &code, redirect_uri, code_verifier).await,
+        TokenRequest::RefreshToken {
+            refresh_token,
+            scope,
+        } => refresh_token::run(ctx, client, &refresh_token, scope).await,
+        TokenRequest::ClientCredentials { scope, resource } => {
+            client_credentials::run(ctx, client, scope, resource)
+        }
+    }
+}
+
+/// A storage failure at the token endpoint: the app may try again.
+fn store_error(e: StoreError) -> OAuthError {
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later").with_detail(e.to_string())
+}
+
+/// What a redeemed code or refresh token says about the sign-in it continues.
+struct PersonGrant<'a> {
+    user_id: &'a str,
+    grant_id: &'a str,
+    scope: &'a [String],
+    auth_time: Option<i64>,
+    /// `amr` as stored (a JSON list).
+    amr: &'a str,
+    acr: Option<&'a str>,
+    nonce: Option<&'a str>,
+    session_hash: Option<&'a str>,
+}
+
+/// The sequence every grant for a person ends with: the user as stored now, the gate, the
+/// app's groups and roles, then the access and ID tokens. The refresh token is the grant's
+/// own business.
+async fn for_person(
+    ctx: &ServiceContext,
+    client: &Client,
+    grant: &PersonGrant<'_>,
+) -> Result<(AccessToken, Option<String>), OAuthError> {
+    let user: UserRecord = ctx
+        .store
+        .get_user(grant.user_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+    let tenant = enforce(ctx, &user, client, "token", None)
+        .await
+        .map_err(|r| match r {
+            Refusal::Denied(d) => {
+                OAuthError::invalid_grant(format!("access denied: {}", d.reason()))
+            }
+            Refusal::Unavailable(e) => store_error(e),
+        })?;
+    let (groups, roles) = mint::groups_and_roles(ctx, client, tenant.as_ref(), &user)
+        .await
+        .map_err(store_error)?;
+    let amr: Vec<String> = serde_json::from_str(grant.amr).unwrap_or_default();
+    let subject = Subject {
+        user: Some(&user),
+        client_id: &client.id,
+        audience: &client.id,
+        scope: grant.scope,
+        grant_id: Some(grant.grant_id),
+        auth_time: grant.auth_time,
+        amr: &amr,
+        acr: grant.acr,
+        groups: &groups,
+        roles: &roles,
+        access_lifetime: client.access_token_lifetime_secs,
+    };
+    let access = mint::access_token(ctx, &subject)?;
+    let id_token = mint::id_token(
+        ctx,
+        &IdTokenInput {
+            subject: &subject,
+            nonce: grant.nonce,
+            session_hash: grant.session_hash,
+            access_token: &access.token,
+        },
+    )?;
+    Ok((access, id_token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Params::parse(body.join("&").as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_request_is_typed_by_its_grant_type() {
+        let r = TokenRequest::parse(&params(&[
+            ("grant_type", "authorization_code"),
+            ("code", "c"),
+            ("redirect_uri", "https%3A%2F%2Fapp%2Fcb"),
+        ]))
+        .ok()
+        .unwrap();
+        assert_eq!(r.grant_type(), GRANT_AUTHORIZATION_CODE);
+        let missing = TokenRequest::parse(&params(&[("grant_type", "refresh_token")]));
+        assert_eq!(missing.err().unwrap().code, ErrorCode::InvalidRequest);
+        let other = TokenRequest::parse(&params(&[("grant_type", "password")]));
+        assert_eq!(other.err().unwrap().code, ErrorCode::UnsupportedGrantType);
+        let none = TokenRequest::parse(&params(&[]));
+        assert_eq!(none.err().unwrap().code, ErrorCode::InvalidRequest);
+    }
+}

@@ -1,0 +1,99 @@
+//! The refresh token grant: RFC 6749 §6 with rotation (RFC 9700 §4.14.2). Each use returns a
+//! new refresh token; using a rotated one again revokes the whole grant.
+
+use techpass_oidc::{ErrorCode, OAuthError};
+use techpass_store::Redemption;
+
+use super::{for_person, store_error, PersonGrant, Tokens};
+use crate::clients::Client;
+use crate::mint::{self, PURPOSE_REFRESH};
+use crate::scopes::{parse_scope, stored_scope};
+use crate::ServiceContext;
+
+pub(super) async fn run(
+    ctx: &ServiceContext,
+    client: &Client,
+    token: &str,
+    requested_scope: Option<String>,
+) -> Result<Tokens, OAuthError> {
+    let now = ctx.clock.now().as_secs();
+    let token_hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
+    let record = match ctx
+        .store
+        .redeem_refresh_token(&token_hash, now)
+        .await
+        .map_err(store_error)?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed(r) => {
+            ctx.store
+                .revoke_grant(&r.grant_id, now)
+                .await
+                .map_err(store_error)?;
+            tracing::warn!(client_id = %client.id, "rotated refresh token reused; its grant is revoked");
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was already used",
+            ));
+        }
+        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
+    };
+    let grant = ctx
+        .store
+        .get_grant(&record.grant_id)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+    if grant.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    if grant.revoked_at.is_some() {
+        return Err(OAuthError::invalid_grant("the grant was revoked"));
+    }
+    if now >= record.expires_at || now >= grant.expires_at {
+        return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    let granted = stored_scope(&grant.scope);
+    let scope = match requested_scope {
+        Some(text) => {
+            let asked = parse_scope(&text)?;
+            if let Some(extra) = asked.iter().find(|s| !granted.contains(s)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {extra} was not granted"),
+                ));
+            }
+            asked
+        }
+        None => granted,
+    };
+    let (access, id_token) = for_person(
+        ctx,
+        client,
+        &PersonGrant {
+            user_id: grant.user_id.as_deref().unwrap_or_default(),
+            grant_id: &grant.id,
+            scope: &scope,
+            auth_time: grant.auth_time,
+            amr: &grant.amr,
+            acr: grant.acr.as_deref(),
+            nonce: None,
+            session_hash: grant.session_hash.as_deref(),
+        },
+    )
+    .await?;
+    let next = mint::refresh_token(
+        ctx,
+        &grant.id,
+        grant.expires_at,
+        client.refresh_token_idle_secs,
+    )
+    .await?;
+    Ok(Tokens {
+        access,
+        id_token,
+        refresh_token: Some(next),
+        scope,
+    })
+}
