@@ -46,11 +46,9 @@ pub async fn run_once(state: &AppState) -> JobReport {
         Ok(n) => report.review_reminders = n,
         Err(e) => tracing::warn!(error = %e, "access review reminder job failed"),
     }
-    if let Some(smtp) = &state.smtp {
-        match crate::mail::deliver_due(state, smtp).await {
-            Ok(n) => report.emails_sent = n,
-            Err(e) => tracing::warn!(error = %e, "email delivery failed"),
-        }
+    match crate::mail::deliver_due(state).await {
+        Ok(n) => report.emails_sent = n,
+        Err(e) => tracing::warn!(error = %e, "email delivery failed"),
     }
     match crate::webhooks::deliver_due(state).await {
         Ok(n) => report.webhooks_delivered = n,

@@ -2,12 +2,14 @@
 //! the HTTP router ([`http::app`]), startup and shutdown. It holds no business rules: those live
 //! in `techpass-domain`, the protocol in `techpass-oidc`, storage in `techpass-store`.
 
-pub mod accounts;
+/// Account administration (the service layer's).
+pub use techpass_service::accounts;
 pub mod api;
 pub mod config;
 pub mod http;
 pub mod jobs;
-pub mod mail;
+/// Email: the outbox and the SMTP relay (the service layer's).
+pub use techpass_service::mail;
 pub mod metrics;
 pub mod portal;
 pub mod provider;

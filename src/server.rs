@@ -338,7 +338,7 @@ pub async fn build_state(
         None
     } else {
         Some(Arc::new(
-            crate::mail::Smtp::new(&config.mail.smtp_url, &config.mail.from)
+            techpass_service::mail::Smtp::new(&config.mail.smtp_url, &config.mail.from)
                 .map_err(|m| StartupError::Config(ConfigError { message: m }))?,
         ))
     };
@@ -364,6 +364,7 @@ pub async fn build_state(
         settings: Arc::new(settings),
         http: outbound_http_client()?,
         sealer: Arc::new(sealer),
+        mailer: smtp,
     };
     Ok(AppState {
         svc: Arc::new(svc),
@@ -375,7 +376,6 @@ pub async fn build_state(
         pages: Arc::new(pages),
         dev_upstream,
         rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
-        smtp,
     })
 }
 

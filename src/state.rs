@@ -27,8 +27,6 @@ pub struct AppState {
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).
     pub dev_upstream: Option<Arc<DevUpstream>>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
-    /// The SMTP relay; `None`: emails stay in the outbox (development).
-    pub smtp: Option<Arc<crate::mail::Smtp>>,
 }
 
 impl Deref for AppState {

@@ -1,189 +1,21 @@
-//! Ending sessions: RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) and back-channel
-//! logout (OpenID Connect Back-Channel Logout 1.0).
-//!
-//! Ending an SSO session deletes it and revokes the grants made in it (the refresh families of
-//! that session only; the person's other devices keep theirs), then tells every app of the
-//! session that registered a `backchannel_logout_uri`, in the background with bounded retries,
-//! so the person's logout never waits on an app.
-
-use std::time::Duration;
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): the confirmation page and its
+//! answer. Ending the session and telling apps over the back channel is the service layer's
+//! ([`techpass_service::logout`]).
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
-use serde_json::json;
 use techpass_domain::client::match_redirect_uri;
-use techpass_oidc::{Params, Secrets};
-use techpass_store::AuditRecord;
+use techpass_oidc::Params;
+
+pub use techpass_service::logout::*;
 
 use super::clients::find_client;
 use super::mint::PURPOSE_SID;
-use crate::signin::{audit, csrf_token, current_session, Session};
+use crate::signin::{csrf_token, current_session, Session};
 use crate::state::AppState;
-
-/// Attempts per back-channel notification, with doubling pauses from one second.
-pub const BACKCHANNEL_ATTEMPTS: u32 = 3;
-/// How long a logout token is valid (Back-Channel Logout §2.4 recommends a short lifetime).
-const LOGOUT_TOKEN_LIFETIME_SECS: i64 = 120;
-
-/// Which session to end.
-#[derive(Debug, Clone)]
-pub struct SessionRef {
-    pub id_hash: String,
-    pub user_id: String,
-    /// `tid/oid`, for the audit log.
-    pub subject: String,
-    pub upstream: String,
-}
-
-impl From<&Session> for SessionRef {
-    fn from(s: &Session) -> Self {
-        SessionRef {
-            id_hash: s.id_hash.clone(),
-            user_id: s.user_id.clone(),
-            subject: format!("{}/{}", s.tenant_id, s.object_id),
-            upstream: s.upstream.clone(),
-        }
-    }
-}
-
-impl From<&techpass_store::SessionRecord> for SessionRef {
-    fn from(s: &techpass_store::SessionRecord) -> Self {
-        SessionRef {
-            id_hash: s.id_hash.clone(),
-            user_id: s.user_id.clone(),
-            subject: format!("{}/{}", s.tenant_id, s.object_id),
-            upstream: s.upstream.clone(),
-        }
-    }
-}
-
-/// Ends a session: deleted, its grants revoked, its apps told (in the background). Returns the
-/// back-channel deliveries under way, for a caller that must wait for them (the CLI).
-pub async fn end_session(
-    state: &AppState,
-    session: &SessionRef,
-    request_id: Option<String>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let now = state.clock.now().as_secs();
-    let grants = state
-        .store
-        .grants_of_session(&session.id_hash)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "could not list the session's grants");
-            Vec::new()
-        });
-    if let Err(e) = state.store.delete_session(&session.id_hash).await {
-        tracing::error!(error = %e, "could not delete the session");
-    }
-    let revoked = state
-        .store
-        .revoke_grants_of_session(&session.id_hash, now)
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "could not revoke the session's grants");
-            0
-        });
-    let mut client_ids: Vec<String> = grants.into_iter().map(|g| g.client_id).collect();
-    client_ids.sort();
-    client_ids.dedup();
-    let sid = state.secrets.keyed_hash(PURPOSE_SID, &session.id_hash);
-    let mut deliveries = Vec::new();
-    for client_id in client_ids {
-        match find_client(state.store.as_ref(), &client_id).await {
-            Ok(Some(client)) => {
-                if let Some(uri) = client.backchannel_logout_uri {
-                    deliveries.push(spawn_backchannel(
-                        state.clone(),
-                        client.id,
-                        uri,
-                        session.user_id.clone(),
-                        sid.clone(),
-                    ));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, %client_id, "could not read a client for back-channel logout")
-            }
-        }
-    }
-    audit(
-        state,
-        AuditRecord {
-            at: now,
-            event: "signout".into(),
-            outcome: "success".into(),
-            subject: Some(session.subject.clone()),
-            upstream: Some(session.upstream.clone()),
-            request_id,
-            details: json!({ "grants_revoked": revoked }).to_string(),
-            ..AuditRecord::default()
-        },
-    )
-    .await;
-    deliveries
-}
-
-/// Back-Channel Logout §2.4: the logout token.
-fn logout_token(state: &AppState, client_id: &str, sub: &str, sid: &str) -> Option<String> {
-    let now = state.clock.now().as_secs();
-    let claims = json!({
-        "iss": state.metadata.issuer,
-        "aud": client_id,
-        "iat": now,
-        "exp": now + LOGOUT_TOKEN_LIFETIME_SECS,
-        "jti": Secrets::random_token().ok()?,
-        "sub": sub,
-        "sid": sid,
-        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
-    });
-    state.keys.sign_jwt("logout+jwt", &claims).ok()
-}
-
-fn spawn_backchannel(
-    state: AppState,
-    client_id: String,
-    uri: String,
-    sub: String,
-    sid: String,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let Some(token) = logout_token(&state, &client_id, &sub, &sid) else {
-            tracing::error!(%client_id, "could not sign a logout token");
-            return;
-        };
-        let mut pause = Duration::from_secs(1);
-        for attempt in 1..=BACKCHANNEL_ATTEMPTS {
-            let sent = state
-                .http
-                .post(&uri)
-                .form(&[("logout_token", token.as_str())])
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
-                    tracing::info!(%client_id, attempt, "back-channel logout delivered");
-                    return;
-                }
-                Ok(r) => {
-                    tracing::warn!(%client_id, attempt, status = r.status().as_u16(), "back-channel logout refused")
-                }
-                Err(e) => {
-                    tracing::warn!(%client_id, attempt, error = %e, "back-channel logout failed")
-                }
-            }
-            if attempt < BACKCHANNEL_ATTEMPTS {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-        }
-        tracing::error!(%client_id, "back-channel logout not delivered; giving up");
-    })
-}
 
 pub async fn end_session_get(
     State(state): State<AppState>,

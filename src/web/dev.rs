@@ -132,7 +132,7 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
         "dev_outbox.html",
         minijinja::context! {
             emails => items, page => page, more => more,
-            smtp => state.smtp.is_some(),
+            smtp => state.mailer.is_some(),
         },
     )
 }

@@ -12,6 +12,7 @@ use techpass_oidc::{KeyManager, MasterKey, Secrets};
 use techpass_store::Store;
 use url::Url;
 
+use crate::mail::Smtp;
 use crate::random::Random;
 use crate::settings::Settings;
 use crate::signin::Upstreams;
@@ -34,6 +35,8 @@ pub struct ServiceContext {
     /// The upstreams people sign in through, in configured order.
     pub upstreams: Arc<Upstreams>,
     pub settings: Arc<Settings>,
+    /// The SMTP relay; `None`: emails stay in the outbox (development).
+    pub mailer: Option<Arc<Smtp>>,
     /// Outbound HTTP (back-channel logout, webhooks): no redirects followed, bounded time.
     pub http: reqwest::Client,
 }

@@ -7,6 +7,7 @@
 //! It must not import axum, minijinja, tower, figment or the root package: handlers call it,
 //! never the other way round ([`boundaries`] checks the manifest and every `use` line).
 
+pub mod accounts;
 pub mod audit;
 #[cfg(test)]
 mod boundaries;
@@ -15,6 +16,8 @@ pub mod context;
 pub mod dates;
 pub mod gate;
 pub mod grants;
+pub mod logout;
+pub mod mail;
 pub mod mint;
 pub mod random;
 pub mod scopes;

@@ -6,9 +6,9 @@ use techpass_domain::account::AccountType;
 use techpass_domain::gate::UserStatus;
 use techpass_store::{AuditRecord, StoreError, UserRecord};
 
-use crate::provider::logout::{end_session, SessionRef};
-use crate::signin::audit;
-use crate::state::AppState;
+use crate::audit;
+use crate::logout::{end_session, SessionRef};
+use crate::ServiceContext;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -21,11 +21,14 @@ pub enum AccountError {
 }
 
 /// The user named by an id or an email address.
-pub async fn find_user(state: &AppState, id_or_email: &str) -> Result<UserRecord, AccountError> {
-    if let Some(user) = state.store.get_user(id_or_email).await? {
+pub async fn find_user(
+    ctx: &ServiceContext,
+    id_or_email: &str,
+) -> Result<UserRecord, AccountError> {
+    if let Some(user) = ctx.store.get_user(id_or_email).await? {
         return Ok(user);
     }
-    let mut found = state.store.find_users_by_email(id_or_email).await?;
+    let mut found = ctx.store.find_users_by_email(id_or_email).await?;
     match found.len() {
         0 => Err(AccountError::NotFound(id_or_email.to_string())),
         1 => Ok(found.remove(0)),
@@ -52,16 +55,16 @@ pub struct Suspension {
 /// Ends every session of the person (apps with a back-channel URI are told, in the background)
 /// and revokes every grant, so nothing issued before keeps working: for a suspension, a
 /// lifecycle transition, or the person's own "sign out everywhere".
-pub async fn end_everything(state: &AppState, user_id: &str) -> Result<Suspension, StoreError> {
-    let sessions = state.store.sessions_of_user(user_id).await?;
+pub async fn end_everything(ctx: &ServiceContext, user_id: &str) -> Result<Suspension, StoreError> {
+    let sessions = ctx.store.sessions_of_user(user_id).await?;
     let mut deliveries = Vec::new();
     for s in &sessions {
-        deliveries.extend(end_session(state, &SessionRef::from(s), None).await);
+        deliveries.extend(end_session(ctx, &SessionRef::from(s), None).await);
     }
     // Grants whose session has already ended still hold refresh tokens.
-    let grants_revoked = state
+    let grants_revoked = ctx
         .store
-        .revoke_grants_of_user(user_id, state.clock.now().as_secs())
+        .revoke_grants_of_user(user_id, ctx.clock.now().as_secs())
         .await?;
     Ok(Suspension {
         sessions_ended: sessions.len(),
@@ -71,19 +74,18 @@ pub async fn end_everything(state: &AppState, user_id: &str) -> Result<Suspensio
 }
 
 pub async fn suspend(
-    state: &AppState,
+    ctx: &ServiceContext,
     user: &UserRecord,
     reason: &str,
     actor: &str,
 ) -> Result<Suspension, AccountError> {
-    let now = state.clock.now().as_secs();
-    state
-        .store
+    let now = ctx.clock.now().as_secs();
+    ctx.store
         .set_user_status(&user.id, UserStatus::Suspended.as_str(), Some(reason))
         .await?;
-    let ended = end_everything(state, &user.id).await?;
+    let ended = end_everything(ctx, &user.id).await?;
     audit(
-        state,
+        ctx,
         AuditRecord {
             at: now,
             event: "user.suspended".into(),
@@ -103,7 +105,7 @@ pub async fn suspend(
 /// Lifts a suspension: back to registered (officers) or active (vendors); an account that never
 /// registered goes back to unregistered.
 pub async fn reinstate(
-    state: &AppState,
+    ctx: &ServiceContext,
     user: &UserRecord,
     actor: &str,
 ) -> Result<UserStatus, AccountError> {
@@ -114,14 +116,13 @@ pub async fn reinstate(
     } else {
         UserStatus::Registered
     };
-    state
-        .store
+    ctx.store
         .set_user_status(&user.id, status.as_str(), None)
         .await?;
     audit(
-        state,
+        ctx,
         AuditRecord {
-            at: state.clock.now().as_secs(),
+            at: ctx.clock.now().as_secs(),
             event: "user.reinstated".into(),
             outcome: "success".into(),
             actor: Some(actor.to_string()),
@@ -136,18 +137,18 @@ pub async fn reinstate(
 
 /// Marks an account exempt from the lifecycle jobs, or subject to them again.
 pub async fn set_exempt(
-    state: &AppState,
+    ctx: &ServiceContext,
     user: &UserRecord,
     exempt: bool,
     actor: &str,
 ) -> Result<(), AccountError> {
-    if !state.store.set_user_exempt(&user.id, exempt).await? {
+    if !ctx.store.set_user_exempt(&user.id, exempt).await? {
         return Err(AccountError::NotFound(user.id.clone()));
     }
     audit(
-        state,
+        ctx,
         AuditRecord {
-            at: state.clock.now().as_secs(),
+            at: ctx.clock.now().as_secs(),
             event: if exempt {
                 "user.exempted"
             } else {

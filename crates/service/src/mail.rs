@@ -4,13 +4,12 @@
 //! shows them. Bodies are plain text; they may contain an invitation link, so they are never
 //! logged.
 
-use std::sync::Arc;
-
 use lettre::message::Mailbox;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use techpass_store::{EmailRecord, StoreError};
 
-use crate::state::AppState;
+use crate::random::new_id;
+use crate::ServiceContext;
 
 /// How many messages one job run sends at most, and how long a claimed message is leased.
 const BATCH: i64 = 50;
@@ -29,12 +28,11 @@ pub struct Email {
 }
 
 /// Queues a message; it is sent by the next job run.
-pub async fn queue(state: &AppState, email: Email) -> Result<(), StoreError> {
-    let now = state.clock.now().as_secs();
-    state
-        .store
+pub async fn queue(ctx: &ServiceContext, email: Email) -> Result<(), StoreError> {
+    let now = ctx.clock.now().as_secs();
+    ctx.store
         .enqueue_email(&EmailRecord {
-            id: crate::tenancy::new_id("mail"),
+            id: new_id(ctx.random.as_ref(), "mail_"),
             recipient: email.to,
             subject: email.subject,
             body: email.body,
@@ -50,9 +48,9 @@ pub async fn queue(state: &AppState, email: Email) -> Result<(), StoreError> {
 
 /// As [`queue`], logging instead of failing: for notifications that follow an operation that
 /// has already happened.
-pub async fn notify(state: &AppState, email: Email) {
+pub async fn notify(ctx: &ServiceContext, email: Email) {
     let kind = email.kind;
-    if let Err(e) = queue(state, email).await {
+    if let Err(e) = queue(ctx, email).await {
         tracing::error!(error = %e, kind, "could not queue an email");
     }
 }
@@ -105,17 +103,17 @@ impl Smtp {
 }
 
 /// Sends what is due, if a relay is configured; returns how many were sent.
-pub async fn deliver_due(state: &AppState, smtp: &Arc<Smtp>) -> Result<usize, StoreError> {
-    let now = state.clock.now().as_secs();
-    let claimed = state
-        .store
-        .claim_emails(now, now + LEASE_SECS, BATCH)
-        .await?;
+pub async fn deliver_due(ctx: &ServiceContext) -> Result<usize, StoreError> {
+    let Some(smtp) = &ctx.mailer else {
+        return Ok(0);
+    };
+    let now = ctx.clock.now().as_secs();
+    let claimed = ctx.store.claim_emails(now, now + LEASE_SECS, BATCH).await?;
     let mut sent = 0;
     for email in claimed {
         match smtp.send(&email).await {
             Ok(()) => {
-                state.store.mark_email_sent(&email.id, now).await?;
+                ctx.store.mark_email_sent(&email.id, now).await?;
                 tracing::info!(id = %email.id, kind = %email.kind, "email sent");
                 sent += 1;
             }
@@ -123,10 +121,7 @@ pub async fn deliver_due(state: &AppState, smtp: &Arc<Smtp>) -> Result<usize, St
                 let next = (email.attempts < MAX_ATTEMPTS)
                     .then(|| now + 60 * (1_i64 << email.attempts.clamp(0, 10)));
                 tracing::warn!(id = %email.id, kind = %email.kind, attempts = email.attempts, %error, gave_up = next.is_none(), "email not sent");
-                state
-                    .store
-                    .mark_email_failed(&email.id, &error, next)
-                    .await?;
+                ctx.store.mark_email_failed(&email.id, &error, next).await?;
             }
         }
     }
