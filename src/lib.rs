@@ -18,9 +18,11 @@ pub mod server;
 pub mod signin;
 pub mod state;
 pub mod telemetry;
-pub mod tenancy;
+/// Tenants, apps, access and invitations (the service layer's).
+pub use techpass_service::tenancy;
 pub mod web;
-pub mod webhooks;
+/// Webhooks (the service layer's).
+pub use techpass_service::webhooks;
 
 pub use http::app;
 pub use state::AppState;

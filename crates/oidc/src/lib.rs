@@ -7,7 +7,7 @@
 pub mod assertion;
 pub mod discovery;
 pub mod error;
-pub mod jwt;
+pub use keys::jwt;
 pub mod keys;
 pub mod params;
 pub mod paths;

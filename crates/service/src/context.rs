@@ -12,10 +12,10 @@ use techpass_oidc::{KeyManager, MasterKey, Secrets};
 use techpass_store::Store;
 use url::Url;
 
-use crate::mail::Smtp;
+use crate::mailer::Smtp;
 use crate::random::Random;
 use crate::settings::Settings;
-use crate::signin::Upstreams;
+use crate::upstreams::Upstreams;
 
 #[derive(Clone, Debug)]
 pub struct ServiceContext {

@@ -18,13 +18,17 @@ pub mod gate;
 pub mod grants;
 pub mod logout;
 pub mod mail;
+pub mod mailer;
 pub mod mint;
 pub mod random;
 pub mod scopes;
 pub mod settings;
 pub mod signin;
+pub mod tenancy;
+pub mod upstreams;
 
 pub use audit::audit;
 pub use context::ServiceContext;
 pub use random::{OsRandom, Random, SeqRandom};
 pub use settings::Settings;
+pub use tenancy::webhooks;

@@ -4,10 +4,9 @@
 //! shows them. Bodies are plain text; they may contain an invitation link, so they are never
 //! logged.
 
-use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use techpass_store::{EmailRecord, StoreError};
 
+pub use crate::mailer::Smtp;
 use crate::random::new_id;
 use crate::ServiceContext;
 
@@ -52,53 +51,6 @@ pub async fn notify(ctx: &ServiceContext, email: Email) {
     let kind = email.kind;
     if let Err(e) = queue(ctx, email).await {
         tracing::error!(error = %e, kind, "could not queue an email");
-    }
-}
-
-/// The SMTP relay, from `mail.smtp_url`.
-#[derive(Clone)]
-pub struct Smtp {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-}
-
-impl std::fmt::Debug for Smtp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL may carry the relay's password.
-        f.debug_struct("Smtp").field("from", &self.from).finish()
-    }
-}
-
-impl Smtp {
-    /// `smtp://host:port` (add `?tls=required` to insist on STARTTLS) or `smtps://host:port`.
-    pub fn new(url: &str, from: &str) -> Result<Smtp, String> {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|e| format!("mail.smtp_url: {e}"))?
-            .timeout(Some(std::time::Duration::from_secs(20)))
-            .build();
-        let from = from
-            .parse::<Mailbox>()
-            .map_err(|e| format!("mail.from: {e}"))?;
-        Ok(Smtp { transport, from })
-    }
-
-    async fn send(&self, email: &EmailRecord) -> Result<(), String> {
-        let to = email
-            .recipient
-            .parse::<Mailbox>()
-            .map_err(|e| format!("bad recipient: {e}"))?;
-        let message = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(&email.subject)
-            .header(lettre::message::header::ContentType::TEXT_PLAIN)
-            .body(email.body.clone())
-            .map_err(|e| e.to_string())?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
     }
 }
 

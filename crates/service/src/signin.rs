@@ -1,20 +1,17 @@
 //! The sign-in service: start, finish, read and end sessions. Handlers call these; they hold no
 //! HTTP types beyond plain values.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use techpass_domain::account::{classify, AccountType, ClassificationRules};
+use techpass_domain::account::{classify, AccountType};
 use techpass_domain::gate::UserStatus;
 use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
 use techpass_store::{LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
-use techpass_upstream::{
-    AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
-};
+use techpass_upstream::{AuthorizationResponse, LoginParams, UpstreamError, UpstreamIdentity};
 use url::Url;
 
+pub use crate::upstreams::{Upstream, Upstreams};
 use crate::ServiceContext;
 
 const PURPOSE_STATE: &str = "login-state";
@@ -25,41 +22,6 @@ const PURPOSE_SESSION: &str = "session";
 const PURPOSE_CSRF: &str = "csrf";
 /// Activity is written at most this often per session, not on every request.
 const TOUCH_EVERY_SECS: i64 = 60;
-
-/// One configured upstream and who may sign in through it.
-#[derive(Debug)]
-pub struct Upstream {
-    pub connector: Arc<dyn Connector>,
-    pub account_types: Vec<AccountType>,
-}
-
-/// The upstreams in configured order.
-#[derive(Debug, Default)]
-pub struct Upstreams(pub Vec<Upstream>);
-
-impl Upstreams {
-    pub fn get(&self, id: &str) -> Option<&Upstream> {
-        self.0.iter().find(|u| u.connector.id() == id)
-    }
-
-    /// The upstream to use without asking: the only one, or the only one whose account types
-    /// admit the account a `login_hint` email would be.
-    pub fn implied(
-        &self,
-        login_hint: Option<&str>,
-        rules: &ClassificationRules,
-    ) -> Option<&Upstream> {
-        if self.0.len() == 1 {
-            return self.0.first();
-        }
-        let kind = classify(login_hint?, rules);
-        let mut admitting = self.0.iter().filter(|u| u.account_types.contains(&kind));
-        match (admitting.next(), admitting.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
-        }
-    }
-}
 
 /// A refused sign-in: a short stable reason (audit log, metrics, page) and detail for logs.
 #[derive(Debug, Clone)]

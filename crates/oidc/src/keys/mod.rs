@@ -6,6 +6,7 @@
 //! is picked up everywhere before the new key signs: the pre-publication delay must exceed that
 //! interval plus the JWKS cache lifetime, which configuration checks.
 
+pub mod jwt;
 mod rsa_key;
 mod sealing;
 

@@ -1,4 +1,4 @@
-//! JWS compact serialisation (RFC 7515 §7.1) of JWTs signed with RS256.
+//! JWS compact serialisation (RFC 7515 §7.1) of JWTs signed with RS256: how the key manager signs.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;

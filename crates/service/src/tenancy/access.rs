@@ -10,7 +10,7 @@ use techpass_store::{
 };
 
 use super::{admin_tenant, apps, audit, new_id, Actor, Result, TenancyError};
-use crate::state::AppState;
+use crate::ServiceContext;
 
 /// A user or a group, as the API names them.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
@@ -25,7 +25,7 @@ pub enum Principal {
 /// Resolves a principal to its stored (type, id), checking that a group is the tenant's and a
 /// user exists.
 async fn resolve(
-    state: &AppState,
+    state: &ServiceContext,
     tenant_id: &str,
     p: &Principal,
 ) -> Result<(&'static str, String)> {
@@ -47,7 +47,7 @@ async fn resolve(
 }
 
 pub async fn assign(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -83,7 +83,7 @@ pub async fn assign(
 }
 
 pub async fn unassign(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -107,7 +107,7 @@ pub async fn unassign(
 }
 
 pub async fn assignments(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -117,7 +117,7 @@ pub async fn assignments(
 }
 
 pub async fn create_group(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     name: &str,
@@ -126,7 +126,7 @@ pub async fn create_group(
     let name = name.trim();
     validate_group_name(name).map_err(|e| TenancyError::Invalid(e.to_string()))?;
     let group = GroupRecord {
-        id: new_id("grp"),
+        id: new_id(state, "grp"),
         tenant_id: tenant.id.clone(),
         name: name.to_string(),
         created_at: state.clock.now().as_secs(),
@@ -152,13 +152,17 @@ pub async fn create_group(
     Ok(group)
 }
 
-pub async fn groups(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<GroupRecord>> {
+pub async fn groups(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<GroupRecord>> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     Ok(state.store.groups_of_tenant(&tenant.id).await?)
 }
 
 async fn tenant_group(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     group_id: &str,
@@ -173,7 +177,7 @@ async fn tenant_group(
 }
 
 pub async fn delete_group(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     group_id: &str,
@@ -195,7 +199,7 @@ pub async fn delete_group(
 }
 
 pub async fn set_membership(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     group_id: &str,
@@ -233,7 +237,7 @@ pub async fn set_membership(
 }
 
 pub async fn group_members(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     group_id: &str,
@@ -257,7 +261,7 @@ fn validate_role(role: &str) -> Result<()> {
 }
 
 pub async fn define_role(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -283,7 +287,7 @@ pub async fn define_role(
 }
 
 pub async fn roles(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -294,7 +298,7 @@ pub async fn roles(
 
 /// Who holds each of the app's roles (users and groups, directly).
 pub async fn role_grants(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -304,7 +308,7 @@ pub async fn role_grants(
 }
 
 pub async fn grant_role(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -366,7 +370,7 @@ pub struct ReviewEntry {
 }
 
 pub async fn review(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -399,7 +403,7 @@ pub const MAX_BULK: usize = 500;
 /// Removes the direct access of each listed user (group access is changed on the group).
 /// Returns how many assignments were removed.
 pub async fn remove_in_bulk(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,

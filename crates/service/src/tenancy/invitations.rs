@@ -15,7 +15,7 @@ use techpass_store::{AcceptOutcome, Acceptance, InvitationRecord, TenantRecord, 
 
 use super::{admin_tenant, audit, new_id, normalise_email, Actor, Result, TenancyError};
 use crate::mail::{notify, queue, Email};
-use crate::state::AppState;
+use crate::ServiceContext;
 
 pub const PURPOSE_INVITATION: &str = "invitation";
 /// Where an invitation link points; the secret follows in the query (never in the path, which
@@ -29,13 +29,13 @@ pub struct NewInvitation {
     pub access_ends_at: Option<i64>,
 }
 
-fn link(state: &AppState, token: &str) -> String {
+fn link(state: &ServiceContext, token: &str) -> String {
     let base = state.issuer.as_str().trim_end_matches('/');
     format!("{base}{INVITATION_PATH}{token}")
 }
 
 fn invitation_email(
-    state: &AppState,
+    state: &ServiceContext,
     tenant: &TenantRecord,
     inv: &InvitationRecord,
     token: &str,
@@ -43,7 +43,7 @@ fn invitation_email(
     let days = (inv.expires_at - state.clock.now().as_secs()) / 86_400;
     let until = inv
         .access_ends_at
-        .map(|t| format!(" Your access will last until {}.", crate::web::date(t)))
+        .map(|t| format!(" Your access will last until {}.", crate::dates::date(t)))
         .unwrap_or_default();
     Email {
         to: inv.email.clone(),
@@ -60,7 +60,7 @@ fn invitation_email(
 
 /// Invites `email` to the tenant. The link is in the email only; the response never carries it.
 pub async fn invite(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     new: NewInvitation,
@@ -75,12 +75,12 @@ pub async fn invite(
         .ok_or_else(|| TenancyError::Invalid("that is not an email address".into()))?;
     let now = state.clock.now();
     let kind = classify(&email, &state.classification);
-    let policy = state.config.invitations.policy();
+    let policy = state.settings.invitations.policy();
     check_access_end(kind, new.access_ends_at.map(Timestamp), &policy, now)
         .map_err(|e| TenancyError::Invalid(e.to_string()))?;
-    let token = super::random_secret()?;
+    let token = super::random_secret(state)?;
     let invitation = InvitationRecord {
-        id: new_id("inv"),
+        id: new_id(state, "inv"),
         tenant_id: tenant.id.clone(),
         email,
         token_hash: state.secrets.keyed_hash(PURPOSE_INVITATION, &token),
@@ -125,7 +125,7 @@ pub async fn invite(
 }
 
 async fn tenant_invitation(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     invitation_id: &str,
@@ -143,17 +143,17 @@ async fn tenant_invitation(
 /// Sends a pending invitation again with a new link (the old one stops working) and a new
 /// expiry.
 pub async fn resend(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     invitation_id: &str,
 ) -> Result<InvitationRecord> {
     let (tenant, invitation) = tenant_invitation(state, actor, tenant_id, invitation_id).await?;
-    let token = super::random_secret()?;
+    let token = super::random_secret(state)?;
     let expires_at = state
         .clock
         .now()
-        .plus(state.config.invitations.policy().link_lifetime_secs)
+        .plus(state.settings.invitations.policy().link_lifetime_secs)
         .as_secs();
     let renewed = state
         .store
@@ -188,7 +188,7 @@ pub async fn resend(
 }
 
 pub async fn revoke(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     invitation_id: &str,
@@ -217,7 +217,7 @@ pub async fn revoke(
 }
 
 pub async fn list(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     status: Option<InvitationStatus>,
@@ -280,7 +280,7 @@ pub struct Invited {
 
 /// Looks up the link for the signed-in `user` and checks it could be accepted by them.
 pub async fn open(
-    state: &AppState,
+    state: &ServiceContext,
     token: &str,
     user: &UserRecord,
 ) -> std::result::Result<Invited, LinkProblem> {
@@ -330,13 +330,13 @@ pub async fn open(
 /// account (status registered for officers, active for vendors, with the access end date), the
 /// person joins the tenant, and the inviter is told.
 pub async fn accept(
-    state: &AppState,
+    state: &ServiceContext,
     token: &str,
     user: &UserRecord,
     accepted_terms: Option<&str>,
 ) -> std::result::Result<Invited, LinkProblem> {
     let invited = open(state, token, user).await?;
-    let terms = &state.config.accounts.terms_version;
+    let terms = &state.settings.accounts.terms_version;
     if invited.registers && accepted_terms != Some(terms.as_str()) {
         return Err(LinkProblem::TermsRequired);
     }
@@ -430,7 +430,7 @@ pub async fn accept(
 }
 
 async fn tell_inviter(
-    state: &AppState,
+    state: &ServiceContext,
     invitation: &InvitationRecord,
     kind: &'static str,
     subject: String,
@@ -457,7 +457,7 @@ async fn tell_inviter(
 
 /// The scheduled job: pending invitations past their expiry become expired (each exactly once,
 /// whichever replica runs it) and their inviters are told.
-pub async fn expire_due(state: &AppState) -> Result<usize> {
+pub async fn expire_due(state: &ServiceContext) -> Result<usize> {
     let expired = state
         .store
         .expire_invitations(state.clock.now().as_secs())

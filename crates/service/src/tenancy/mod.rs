@@ -9,10 +9,11 @@ pub mod apps;
 pub mod invitations;
 pub mod pending;
 pub mod tenants;
+pub mod webhooks;
 
 use techpass_store::{AuditRecord, StoreError, TenantRecord};
 
-use crate::state::AppState;
+use crate::ServiceContext;
 
 /// Who is asking. Every service function takes one and checks it first.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +74,9 @@ pub enum TenancyError {
     Store(#[from] StoreError),
 }
 
-impl From<crate::provider::clients::AppError> for TenancyError {
-    fn from(e: crate::provider::clients::AppError) -> Self {
-        use crate::provider::clients::AppError;
+impl From<crate::clients::AppError> for TenancyError {
+    fn from(e: crate::clients::AppError) -> Self {
+        use crate::clients::AppError;
         match e {
             AppError::Invalid(m) => TenancyError::Invalid(m),
             AppError::Store(s) => TenancyError::Store(s),
@@ -89,7 +90,7 @@ pub type Result<T> = std::result::Result<T, TenancyError>;
 /// The tenant, if the actor may administer it: platform admins, the tenant's admins, and the
 /// tenant's own automation app. Others get `Forbidden` (and an unknown tenant `NotFound`).
 pub async fn admin_tenant(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<TenantRecord> {
@@ -127,14 +128,14 @@ pub fn require_platform_admin(actor: &Actor) -> Result<()> {
 /// Appends an audit event of a tenant operation (never fails the operation: a failure to write
 /// is logged).
 pub async fn audit(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     event: &str,
     tenant: Option<&str>,
     subject: Option<&str>,
     details: serde_json::Value,
 ) {
-    crate::signin::audit(
+    crate::audit(
         state,
         AuditRecord {
             at: state.clock.now().as_secs(),
@@ -151,7 +152,7 @@ pub async fn audit(
 }
 
 /// The user named by an id or email address (unknown → `NotFound`, several → `Invalid`).
-pub async fn find_user(state: &AppState, who: &str) -> Result<techpass_store::UserRecord> {
+pub async fn find_user(state: &ServiceContext, who: &str) -> Result<techpass_store::UserRecord> {
     crate::accounts::find_user(state, who)
         .await
         .map_err(|e| match e {
@@ -163,14 +164,16 @@ pub async fn find_user(state: &AppState, who: &str) -> Result<techpass_store::Us
 
 /// A fresh 256-bit random value; failure of the random source is a server fault, not the
 /// caller's.
-pub fn random_secret() -> Result<String> {
-    techpass_oidc::Secrets::random_token()
+pub fn random_secret(state: &ServiceContext) -> Result<String> {
+    state
+        .random
+        .token()
         .map_err(|e| TenancyError::Store(StoreError::Backend(e.to_string())))
 }
 
 /// A new random id with a prefix saying what it is.
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+pub fn new_id(state: &ServiceContext, prefix: &str) -> String {
+    crate::random::new_id(state.random.as_ref(), &format!("{prefix}_"))
 }
 
 /// An email address as stored: trimmed, lowercased; `None` if it is not one.

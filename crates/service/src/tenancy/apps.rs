@@ -10,10 +10,10 @@ use techpass_oidc::assertion::parse_client_jwks;
 use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
 
 use super::{admin_tenant, audit, Actor, Result, TenancyError};
-use crate::provider::clients::{
+use crate::clients::{
     create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS, PURPOSE_CLIENT_SECRET,
 };
-use crate::state::AppState;
+use crate::ServiceContext;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct AppSpec {
@@ -63,7 +63,11 @@ pub struct AppChanges {
     pub api_access: Option<bool>,
 }
 
-async fn active_tenant(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
+async fn active_tenant(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<TenantRecord> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     if tenant.status != TenantStatus::Active.as_str() {
         return Err(TenancyError::Conflict(format!(
@@ -76,7 +80,7 @@ async fn active_tenant(state: &AppState, actor: &Actor, tenant_id: &str) -> Resu
 
 /// The app, if it belongs to the tenant the actor administers.
 pub async fn get(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -90,13 +94,17 @@ pub async fn get(
         .ok_or(TenancyError::NotFound("app"))
 }
 
-pub async fn list(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<ClientRecord>> {
+pub async fn list(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<ClientRecord>> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     Ok(state.store.clients_of_tenant(&tenant.id).await?)
 }
 
 pub async fn create(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     spec: AppSpec,
@@ -133,8 +141,8 @@ pub async fn create(
     Ok(created)
 }
 
-fn secret_max_lifetime(state: &AppState) -> i64 {
-    i64::try_from(state.config.apps.secret_max_lifetime_days)
+fn secret_max_lifetime(state: &ServiceContext) -> i64 {
+    i64::try_from(state.settings.apps.secret_max_lifetime_days)
         .unwrap_or(365)
         .saturating_mul(86_400)
 }
@@ -144,7 +152,7 @@ fn json_list(v: &[String]) -> String {
 }
 
 pub async fn update(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -217,14 +225,14 @@ pub async fn update(
         app.access_token_lifetime_secs = within(
             "access_token_lifetime_secs",
             v,
-            state.config.tokens.access_token_lifetime_secs,
+            state.settings.tokens.access_token_lifetime_secs,
         )?;
     }
     if let Some(v) = changes.refresh_token_idle_secs {
         app.refresh_token_idle_secs = within(
             "refresh_token_idle_secs",
             v,
-            state.config.tokens.refresh_token_idle_secs,
+            state.settings.tokens.refresh_token_idle_secs,
         )?;
     }
     if changes.api_access.is_some() && matches!(actor, Actor::App { .. }) {
@@ -280,7 +288,7 @@ impl From<&ClientSecretRecord> for SecretInfo {
 }
 
 pub async fn secrets(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -304,7 +312,7 @@ pub struct NewSecret {
 }
 
 pub async fn add_secret(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -327,16 +335,16 @@ pub async fn add_secret(
         }
     };
     let now = state.clock.now().as_secs();
-    let secret = super::random_secret()?;
+    let secret = super::random_secret(state)?;
     let record = ClientSecretRecord {
-        id: super::new_id("sec"),
+        id: super::new_id(state, "sec"),
         client_id: app.client_id.clone(),
         secret_hash: state.secrets.keyed_hash(PURPOSE_CLIENT_SECRET, &secret),
         created_at: now,
         expires_at: now + lifetime,
         revoked_at: None,
     };
-    let max_live = i64::from(state.config.apps.max_secrets);
+    let max_live = i64::from(state.settings.apps.max_secrets);
     if !state
         .store
         .add_client_secret(&record, now, max_live)
@@ -363,7 +371,7 @@ pub async fn add_secret(
 }
 
 pub async fn revoke_secret(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -392,7 +400,7 @@ pub async fn revoke_secret(
 /// Replaces the app's public keys for `private_key_jwt` (a JWK set of at most
 /// `apps.max_public_keys` keys; an empty set removes them).
 pub async fn set_keys(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -412,7 +420,7 @@ pub async fn set_keys(
         .and_then(|k| k.as_array())
         .map(Vec::len)
         .ok_or_else(|| TenancyError::Invalid("a JWK set has a \"keys\" array".into()))?;
-    let max = state.config.apps.max_public_keys as usize;
+    let max = state.settings.apps.max_public_keys as usize;
     if count > max {
         return Err(TenancyError::Invalid(format!(
             "an app has at most {max} public keys"

@@ -10,7 +10,7 @@ use techpass_store::{StoreError, TenantAdminRecord, TenantRecord, UserRecord};
 
 use super::{admin_tenant, audit, new_id, require_platform_admin, Actor, Result, TenancyError};
 use crate::mail::{notify, Email};
-use crate::state::AppState;
+use crate::ServiceContext;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct NewTenant {
@@ -47,7 +47,7 @@ fn field(name: &str, value: &str, max: usize, required: bool) -> Result<String> 
     }
 }
 
-async fn insert(state: &AppState, tenant: &TenantRecord) -> Result<()> {
+async fn insert(state: &ServiceContext, tenant: &TenantRecord) -> Result<()> {
     match state.store.insert_tenant(tenant).await {
         Ok(()) => Ok(()),
         Err(StoreError::Conflict(_)) => Err(TenancyError::Conflict(format!(
@@ -59,7 +59,11 @@ async fn insert(state: &AppState, tenant: &TenantRecord) -> Result<()> {
 }
 
 /// A registered officer asks for a tenant; it waits in the platform admins' onboarding queue.
-pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<TenantRecord> {
+pub async fn request(
+    state: &ServiceContext,
+    actor: &Actor,
+    new: NewTenant,
+) -> Result<TenantRecord> {
     let Some(user_id) = actor.user_id() else {
         return Err(TenancyError::Forbidden(
             "only a signed-in officer can request a tenant",
@@ -77,7 +81,7 @@ pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<
     }
     let slug = checked_slug(&new.slug)?;
     let tenant = TenantRecord {
-        id: new_id("tnt"),
+        id: new_id(state, "tnt"),
         slug,
         name: field("name", &new.name, 100, true)?,
         description: field("description", &new.description, 2000, true)?,
@@ -106,7 +110,7 @@ pub async fn request(state: &AppState, actor: &Actor, new: NewTenant) -> Result<
 /// reinstate. The requester (approve, reject) or the tenant's admins (suspend, reinstate) are
 /// told by email.
 pub async fn decide(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     action: TenantAction,
@@ -246,7 +250,7 @@ pub enum FirstAdmin {
 /// address with no account (or an officer who signed in but has not registered yet) at their
 /// next sign-in; anything else is refused.
 async fn first_admin(
-    state: &AppState,
+    state: &ServiceContext,
     who: &str,
 ) -> Result<std::result::Result<UserRecord, String>> {
     match super::find_user(state, who).await {
@@ -275,7 +279,7 @@ async fn first_admin(
 /// once, audited as an approval, and its first admin is told by email. The admin may be named
 /// by the email of someone who has not signed in yet.
 pub async fn create(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     new: DirectTenant,
 ) -> Result<(TenantRecord, FirstAdmin)> {
@@ -303,7 +307,7 @@ pub async fn create(
     }
     let now = state.clock.now().as_secs();
     let tenant = TenantRecord {
-        id: new_id("tnt"),
+        id: new_id(state, "tnt"),
         slug,
         name,
         description,
@@ -380,7 +384,7 @@ pub async fn create(
 
 /// The tenants the actor can see: all (platform admins), or those they administer.
 pub async fn list(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     status: Option<TenantStatus>,
     limit: i64,
@@ -424,7 +428,7 @@ pub async fn list(
 
 /// A tenant, for its admins, platform admins, its automation app, and the officer who asked
 /// for it (who follows the request before it is approved).
-pub async fn get(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
+pub async fn get(state: &ServiceContext, actor: &Actor, tenant_id: &str) -> Result<TenantRecord> {
     match admin_tenant(state, actor, tenant_id).await {
         Err(TenancyError::Forbidden(why)) => {
             let tenant = state
@@ -455,7 +459,7 @@ fn people_only(actor: &Actor) -> Result<()> {
 /// Makes a person who has signed in a platform admin (the first one from the command line;
 /// before a first sign-in see [`super::pending::grant_platform_admin`]).
 pub async fn grant_platform_admin(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     user: &UserRecord,
 ) -> Result<bool> {
@@ -480,7 +484,7 @@ pub async fn grant_platform_admin(
 
 /// Tenant admins add a co-admin: a registered officer, named by email or user id.
 pub async fn add_admin(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     who: &str,
@@ -520,7 +524,7 @@ pub async fn add_admin(
 }
 
 pub async fn remove_admin(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     user_id: &str,
@@ -550,7 +554,7 @@ pub async fn remove_admin(
 }
 
 pub async fn admins(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<Vec<TenantAdminRecord>> {

@@ -25,7 +25,7 @@ use super::{
     admin_tenant, apps, audit, new_id, normalise_email, require_platform_admin, Actor, Result,
     TenancyError,
 };
-use crate::state::AppState;
+use crate::ServiceContext;
 
 /// The address as stored, or a clear refusal.
 pub fn email_or_refuse(text: &str) -> Result<String> {
@@ -39,7 +39,7 @@ pub fn email_or_refuse(text: &str) -> Result<String> {
 
 /// Whether the tenant invited the address: a pending invitation whose link still works, or an
 /// accepted one.
-async fn invited_by_tenant(state: &AppState, tenant_id: &str, email: &str) -> Result<bool> {
+async fn invited_by_tenant(state: &ServiceContext, tenant_id: &str, email: &str) -> Result<bool> {
     let now = state.clock.now().as_secs();
     Ok(state
         .store
@@ -54,7 +54,7 @@ async fn invited_by_tenant(state: &AppState, tenant_id: &str, email: &str) -> Re
 
 /// The domain rule, with the address in the message.
 async fn check(
-    state: &AppState,
+    state: &ServiceContext,
     grant: EmailGrant,
     tenant_id: &str,
     email: &str,
@@ -75,7 +75,7 @@ async fn check(
 /// their next sign-in (their first, for someone new). The same answer whether or not the
 /// address has an account; `Conflict` if the same grant is already pending.
 pub async fn grant_app_access(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -85,7 +85,7 @@ pub async fn grant_app_access(
     let email = email_or_refuse(email)?;
     check(state, EmailGrant::AppAccess, tenant_id, &email).await?;
     let grant = PendingGrantRecord {
-        id: new_id("pg"),
+        id: new_id(state, "pg"),
         email,
         kind: GRANT_APP_ACCESS.into(),
         tenant_id: Some(tenant_id.to_string()),
@@ -114,7 +114,7 @@ pub async fn grant_app_access(
 /// Makes the person with this email an admin of the tenant when they sign in (a platform
 /// admin's pre-registration of a tenant). The address must be a public officer's.
 pub(crate) async fn grant_tenant_admin(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     email: &str,
@@ -123,7 +123,7 @@ pub(crate) async fn grant_tenant_admin(
     let email = email_or_refuse(email)?;
     check(state, EmailGrant::TenantAdmin, tenant_id, &email).await?;
     let grant = PendingGrantRecord {
-        id: new_id("pg"),
+        id: new_id(state, "pg"),
         email,
         kind: GRANT_TENANT_ADMIN.into(),
         tenant_id: Some(tenant_id.to_string()),
@@ -152,11 +152,15 @@ pub(crate) async fn grant_tenant_admin(
 /// Makes the person with this email a platform admin when they first sign in (an operator
 /// naming the first platform admin before anyone has signed in). False if that is already
 /// pending.
-pub async fn grant_platform_admin(state: &AppState, actor: &Actor, email: &str) -> Result<bool> {
+pub async fn grant_platform_admin(
+    state: &ServiceContext,
+    actor: &Actor,
+    email: &str,
+) -> Result<bool> {
     require_platform_admin(actor)?;
     let email = email_or_refuse(email)?;
     let grant = PendingGrantRecord {
-        id: new_id("pg"),
+        id: new_id(state, "pg"),
         email,
         kind: GRANT_PLATFORM_ADMIN.into(),
         tenant_id: None,
@@ -181,7 +185,7 @@ pub async fn grant_platform_admin(state: &AppState, actor: &Actor, email: &str) 
 
 /// The tenant's pending grants (access to its apps, and its administration), oldest first.
 pub async fn list(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<Vec<PendingGrantRecord>> {
@@ -191,7 +195,7 @@ pub async fn list(
 
 /// The pending grants of one of the tenant's apps, oldest first.
 pub async fn of_app(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     client_id: &str,
@@ -209,7 +213,7 @@ pub async fn of_app(
 /// Revokes one of the tenant's pending grants. Who administers a tenant is for people to
 /// decide: an automation app cannot revoke a pending admin.
 pub async fn revoke(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     grant_id: &str,
@@ -242,7 +246,11 @@ pub async fn revoke(
 }
 
 /// Revokes a pending platform-admin grant (operators). False if none was pending.
-pub async fn revoke_platform_admin(state: &AppState, actor: &Actor, email: &str) -> Result<bool> {
+pub async fn revoke_platform_admin(
+    state: &ServiceContext,
+    actor: &Actor,
+    email: &str,
+) -> Result<bool> {
     require_platform_admin(actor)?;
     let email = email_or_refuse(email)?;
     let mut revoked = false;
@@ -269,7 +277,7 @@ pub async fn revoke_platform_admin(state: &AppState, actor: &Actor, email: &str)
 /// next one. A suspended, disabled, expired or terminated account redeems nothing, and each
 /// grant is checked again against the domain rule (a vendor's app access needs the tenant's
 /// invitation still to stand). Returns how many grants were redeemed.
-pub async fn resolve_at_signin(state: &AppState, user: &UserRecord) -> usize {
+pub async fn resolve_at_signin(state: &ServiceContext, user: &UserRecord) -> usize {
     match resolve(state, user).await {
         Ok(n) => n,
         Err(e) => {
@@ -279,7 +287,7 @@ pub async fn resolve_at_signin(state: &AppState, user: &UserRecord) -> usize {
     }
 }
 
-async fn resolve(state: &AppState, user: &UserRecord) -> Result<usize> {
+async fn resolve(state: &ServiceContext, user: &UserRecord) -> Result<usize> {
     let Some(email) = user.email.as_deref().and_then(normalise_email) else {
         return Ok(0);
     };
@@ -319,7 +327,7 @@ async fn resolve(state: &AppState, user: &UserRecord) -> Result<usize> {
             GRANT_TENANT_ADMIN => "tenant.admin_added",
             _ => "platform_admin.granted",
         };
-        crate::signin::audit(
+        crate::audit(
             state,
             AuditRecord {
                 at: now,

@@ -10,8 +10,8 @@ use techpass_domain::client::validate_redirect_uri;
 use techpass_oidc::Secrets;
 use techpass_store::{DeliveryRecord, WebhookRecord};
 
-use crate::state::AppState;
 use crate::tenancy::{admin_tenant, audit, new_id, Actor, Result, TenancyError};
+use crate::ServiceContext;
 
 pub const EVENTS: [&str; 4] = [
     "user-invited",
@@ -111,7 +111,7 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
-fn open_secret(state: &AppState, webhook: &WebhookRecord) -> Option<String> {
+fn open_secret(state: &ServiceContext, webhook: &WebhookRecord) -> Option<String> {
     let plain = state
         .sealer
         .open(&webhook.id, &webhook.secret_sealed)
@@ -121,7 +121,7 @@ fn open_secret(state: &AppState, webhook: &WebhookRecord) -> Option<String> {
 
 /// Registers a webhook and sends it the challenge; it receives events once it has answered.
 pub async fn create(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     url: &str,
@@ -135,7 +135,7 @@ pub async fn create(
     }
     validate_redirect_uri(url)
         .map_err(|e| TenancyError::Invalid(format!("webhook URL {url} {e}")))?;
-    let development = state.config.mode == crate::config::Mode::Development;
+    let development = state.settings.mode == crate::settings::Mode::Development;
     check_target(url, development).map_err(TenancyError::Invalid)?;
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         return Err(TenancyError::Invalid(format!(
@@ -143,8 +143,8 @@ pub async fn create(
             EVENTS.join(", ")
         )));
     }
-    let id = new_id("whk");
-    let secret = crate::tenancy::random_secret()?;
+    let id = new_id(state, "whk");
+    let secret = crate::tenancy::random_secret(state)?;
     let sealed = state
         .sealer
         .seal(&id, secret.as_bytes())
@@ -180,7 +180,7 @@ pub async fn create(
 
 /// Sends the challenge again (after fixing the endpoint).
 pub async fn reverify(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     webhook_id: &str,
@@ -193,7 +193,7 @@ pub async fn reverify(
 
 /// The challenge: a signed `{"type":"challenge","challenge":"…"}`; the endpoint answers 2xx
 /// with `{"challenge":"…"}` carrying the same value.
-async fn verify(state: &AppState, webhook: &WebhookRecord, secret: &str) -> bool {
+async fn verify(state: &ServiceContext, webhook: &WebhookRecord, secret: &str) -> bool {
     let Ok(challenge) = Secrets::random_token() else {
         return false;
     };
@@ -238,7 +238,7 @@ async fn verify(state: &AppState, webhook: &WebhookRecord, secret: &str) -> bool
 }
 
 async fn tenant_webhook(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     webhook_id: &str,
@@ -252,7 +252,11 @@ async fn tenant_webhook(
         .ok_or(TenancyError::NotFound("webhook"))
 }
 
-pub async fn list(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Vec<WebhookInfo>> {
+pub async fn list(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<Vec<WebhookInfo>> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     Ok(state
         .store
@@ -264,7 +268,7 @@ pub async fn list(state: &AppState, actor: &Actor, tenant_id: &str) -> Result<Ve
 }
 
 pub async fn delete(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     webhook_id: &str,
@@ -284,7 +288,7 @@ pub async fn delete(
 }
 
 pub async fn deliveries(
-    state: &AppState,
+    state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     webhook_id: &str,
@@ -300,7 +304,7 @@ pub async fn deliveries(
 
 /// Queues `event` for every verified webhook of the tenant subscribed to it. Never fails the
 /// operation that caused it (a storage failure is logged).
-pub async fn emit(state: &AppState, tenant_id: &str, event: &str, data: serde_json::Value) {
+pub async fn emit(state: &ServiceContext, tenant_id: &str, event: &str, data: serde_json::Value) {
     let webhooks = match state.store.webhooks_of_tenant(tenant_id).await {
         Ok(w) => w,
         Err(e) => {
@@ -314,7 +318,7 @@ pub async fn emit(state: &AppState, tenant_id: &str, event: &str, data: serde_js
         if !subscribed.iter().any(|e| e == event) {
             continue;
         }
-        let id = new_id("dlv");
+        let id = new_id(state, "dlv");
         let payload = serde_json::json!({
             "id": id, "type": event, "tenant_id": tenant_id, "created_at": now, "data": data,
         })
@@ -340,7 +344,7 @@ pub async fn emit(state: &AppState, tenant_id: &str, event: &str, data: serde_js
 
 /// The scheduled job: sends due deliveries; returns how many were delivered.
 pub async fn deliver_due(
-    state: &AppState,
+    state: &ServiceContext,
 ) -> std::result::Result<usize, techpass_store::StoreError> {
     let now = state.clock.now().as_secs();
     let claimed = state
