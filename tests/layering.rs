@@ -3,8 +3,8 @@
 //! on another when it names it through `crate::` (a name re-exported at the crate root counts
 //! as the module it comes from). A loop inside one module is its own business.
 
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
