@@ -204,7 +204,7 @@ async fn after_transition(
 
 async fn remind(state: &AppState, user: &UserRecord, to: UserStatus, reason: &str, due: Timestamp) {
     let Some(addr) = &user.email else { return };
-    let when = crate::web::date(due.as_secs());
+    let when = techpass_service::dates::date(due.as_secs());
     let body = match reason {
         "access_ended" => format!(
             "Your TechPass access ends on {when}. Ask your project manager to extend it if you still need it."
@@ -249,7 +249,7 @@ async fn credential_reminders(state: &AppState) -> Result<usize, StoreError> {
         let Some(tenant_id) = app.tenant_id.clone() else {
             continue;
         };
-        let when = crate::web::date(secret.expires_at);
+        let when = techpass_service::dates::date(secret.expires_at);
         for admin in state.store.tenant_admins(&tenant_id).await? {
             if let Some(addr) = state
                 .store

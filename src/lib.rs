@@ -5,12 +5,17 @@
 /// Account administration (the service layer's).
 pub use techpass_service::accounts;
 pub mod api;
+pub mod app_return;
 pub mod config;
+pub mod cookies;
+pub mod dev;
 pub mod http;
+pub mod invitation;
 pub mod jobs;
 /// Email: the outbox and the SMTP relay (the service layer's).
 pub use techpass_service::mail;
 pub mod metrics;
+pub mod paths;
 pub mod portal;
 pub mod provider;
 pub mod ratelimit;

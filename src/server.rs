@@ -24,8 +24,9 @@ use techpass_upstream::dev::{self, DevUpstream};
 use techpass_upstream::{MfaRule, OidcConnector, OidcConnectorConfig};
 
 use crate::config::{is_loopback, AccountTypeName, Config, ConfigError, MfaMode, Mode};
+use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
-use crate::signin::{CookiePolicy, Upstream, Upstreams};
+use crate::signin::{Upstream, Upstreams};
 use crate::state::AppState;
 use crate::web::Pages;
 use techpass_service::{OsRandom, ServiceContext, Settings};
@@ -497,8 +498,8 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         state.metadata.issuer,
         state.store.backend()
     );
-    if crate::web::dev::enabled(&state) {
-        if let Err(e) = crate::web::dev::ensure_demo_app(&state).await {
+    if crate::state::AppState::dev_tools_enabled(&state) {
+        if let Err(e) = crate::dev::ensure_demo_app(&state).await {
             tracing::warn!(error = %e, "could not register the development demo app");
         }
         // A log line, not stdout: whoever reads the serving line may have closed the pipe.

@@ -13,8 +13,8 @@ use techpass_service::ServiceContext;
 use techpass_upstream::dev::DevUpstream;
 
 use crate::config::Config;
+use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
-use crate::signin::CookiePolicy;
 use crate::web::Pages;
 
 #[derive(Clone, Debug)]
@@ -27,6 +27,13 @@ pub struct AppState {
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).
     pub dev_upstream: Option<Arc<DevUpstream>>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
+}
+
+impl AppState {
+    /// Whether the development pages are served: development mode on a loopback issuer.
+    pub fn dev_tools_enabled(&self) -> bool {
+        self.config.mode == crate::config::Mode::Development && self.dev_upstream.is_some()
+    }
 }
 
 impl Deref for AppState {

@@ -65,9 +65,9 @@ pub fn app(state: AppState) -> Router {
     // The pages and API of a signed-in person: writes only from TechPass's own origin.
     let own_forms = Router::new()
         .merge(crate::signin::routes::router(&state))
-        .merge(crate::web::invitation::router())
+        .merge(crate::invitation::router())
         .merge(crate::portal::router())
-        .merge(crate::web::dev::router())
+        .merge(crate::dev::router())
         .merge(crate::api::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -82,7 +82,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::web::router())
         // Per matched route, so requests are labelled by route template (as `MatchedPath`).
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::metrics::track,
         ))
         .fallback(not_found);

@@ -14,7 +14,6 @@ use techpass_store::{AuditRecord, StoreError, UserRecord};
 use super::{
     confirm, date, datetime, paths, render, slice, Confirm, Fields, Flash, Me, Page, Pager, Posted,
 };
-use crate::signin::routes::removal;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -171,7 +170,7 @@ async fn sign_out_everywhere(
     )
     .await;
     Ok((
-        jar.remove(removal(&state, state.cookies.session())),
+        jar.remove(state.cookies.removal(state.cookies.session())),
         Redirect::to("/?signed_out=1"),
     )
         .into_response())

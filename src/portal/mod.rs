@@ -29,7 +29,7 @@ mod forms;
 mod groups;
 mod invitations;
 mod lists;
-pub mod paths;
+pub use crate::paths;
 mod tenants;
 mod webhooks;
 
@@ -54,7 +54,7 @@ pub use forms::{confirm, done, done_message, Confirm, Fields, Flash, Posted};
 pub use lists::{date, datetime, end_of_day, slice, trim, window, Pager, PER_PAGE};
 pub use paths::fill;
 
-/// The portal's pages, and the templates they render (registered by [`crate::web::Pages`]).
+/// The portal's pages (their templates are registered by [`crate::web::Pages`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(account::router())
@@ -68,45 +68,6 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(admin::router())
 }
-
-macro_rules! portal_templates {
-    ($($name:literal),* $(,)?) => {
-        /// Every portal template: (name, source).
-        pub const TEMPLATES: &[(&str, &str)] = &[
-            $((concat!("portal/", $name), include_str!(concat!("../web/templates/portal/", $name)))),*
-        ];
-    };
-}
-
-portal_templates!(
-    "base.html",
-    "_pager.html",
-    "_tenant_nav.html",
-    "_app_nav.html",
-    "problem.html",
-    "confirm.html",
-    "secret.html",
-    "account.html",
-    "tenants.html",
-    "tenant.html",
-    "admins.html",
-    "apps.html",
-    "app.html",
-    "credentials.html",
-    "access.html",
-    "review.html",
-    "groups.html",
-    "group.html",
-    "invitations.html",
-    "webhooks.html",
-    "webhook.html",
-    "audit.html",
-    "admin.html",
-    "admin_queue.html",
-    "admin_tenants.html",
-    "admin_users.html",
-    "admin_keys.html",
-);
 
 /// What a portal handler returns: the page, or the page that replaces it (refusal, error).
 pub type Page = Result<Response, Response>;
@@ -314,11 +275,11 @@ pub fn render(
             done => flash.done,
             error => flash.error,
             form => flash.form,
-            dev => crate::web::dev::enabled(state).then(|| minijinja::context! {
-                outbox => crate::web::dev::OUTBOX,
-                demo => crate::web::dev::DEMO,
-                make_admin => crate::web::dev::MAKE_PLATFORM_ADMIN,
-                switch_person => crate::web::dev::SWITCH_PERSON,
+            dev => crate::state::AppState::dev_tools_enabled(state).then(|| minijinja::context! {
+                outbox => crate::paths::OUTBOX,
+                demo => crate::paths::DEMO,
+                make_admin => crate::paths::MAKE_PLATFORM_ADMIN,
+                switch_person => crate::paths::SWITCH_PERSON,
             }),
             links => minijinja::context! {
                 portal => paths::PORTAL,

@@ -20,10 +20,10 @@ use techpass_oidc::{pkce, ErrorCode, OAuthError, Params, Secrets};
 use techpass_store::AuthCodeRecord;
 use url::Url;
 
-use super::app_return::AppReturn;
 use super::clients::{find_client, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
 use super::mint::PURPOSE_CODE;
 use super::parse_scope;
+use crate::app_return::AppReturn;
 use crate::signin::current_session;
 use crate::state::AppState;
 

@@ -180,7 +180,7 @@ fn confirm_page(
             csrf_token => csrf_token(&state.secrets, session),
         },
         redirect
-            .and_then(crate::provider::app_return::form_action_source)
+            .and_then(crate::app_return::form_action_source)
             .as_deref(),
     );
     response.headers_mut().insert(

@@ -2,7 +2,6 @@
 //! introspection, revocation). Handlers parse input once into typed requests, run the shared
 //! checks, and map results and [`OAuthError`]s to RFC-shaped responses here.
 
-pub mod app_return;
 pub mod authorize;
 pub mod gate;
 pub mod logout;

@@ -14,39 +14,7 @@ pub use techpass_service::signin::{
     NewSession, Session, Upstream, Upstreams,
 };
 
-/// Cookie names; with https the `__Host-` prefix pins them to this origin, path `/`, Secure.
-#[derive(Debug, Clone, Copy)]
-pub struct CookiePolicy {
-    pub secure: bool,
-}
-
-impl CookiePolicy {
-    pub fn session(&self) -> &'static str {
-        if self.secure {
-            "__Host-tp_session"
-        } else {
-            "tp_session"
-        }
-    }
-
-    pub fn login(&self) -> &'static str {
-        if self.secure {
-            "__Host-tp_login"
-        } else {
-            "tp_login"
-        }
-    }
-
-    /// Holds an invitation link's secret across the sign-in, so it never travels in a URL
-    /// that is logged or stored.
-    pub fn invitation(&self) -> &'static str {
-        if self.secure {
-            "__Host-tp_invite"
-        } else {
-            "tp_invite"
-        }
-    }
-}
+pub use crate::cookies::CookiePolicy;
 
 /// A local path to return to after sign-in; anything else becomes `/` (no open redirect,
 /// RFC 9700 §4.11).

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 use techpass_domain::account::AccountType;
 use techpass_domain::gate::UserStatus;
@@ -13,7 +13,7 @@ use techpass_service::dates::rfc3339;
 use techpass_store::{AuditRecord, UserRecord};
 use tower_http::request_id::RequestId;
 
-use crate::provider::app_return::AppReturn;
+use crate::app_return::AppReturn;
 use techpass_oidc::ErrorCode;
 
 use super::{
@@ -22,11 +22,7 @@ use super::{
 };
 use crate::state::AppState;
 
-pub const LOGIN: &str = "/login";
-pub const CALLBACK: &str = "/callback";
-pub const LOGOUT: &str = "/logout";
-pub const HOME: &str = "/";
-pub const REGISTER: &str = "/register";
+pub use crate::paths::{register_url, CALLBACK, HOME, LOGIN, LOGOUT, REGISTER};
 
 pub fn router(state: &AppState) -> Router<AppState> {
     let limited = Router::new()
@@ -47,27 +43,6 @@ fn request_id(id: &Option<Extension<RequestId>>) -> Option<String> {
     id.as_ref()
         .and_then(|Extension(id)| id.header_value().to_str().ok())
         .map(String::from)
-}
-
-pub fn cookie(
-    state: &AppState,
-    name: &'static str,
-    value: String,
-    max_age_secs: u64,
-) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .path("/")
-        .http_only(true)
-        .secure(state.cookies.secure)
-        .same_site(SameSite::Lax)
-        .max_age(time::Duration::seconds(max_age_secs as i64))
-        .build()
-}
-
-pub fn removal(state: &AppState, name: &'static str) -> Cookie<'static> {
-    let mut c = cookie(state, name, String::new(), 0);
-    c.make_removal();
-    c
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,8 +97,7 @@ async fn login(
     .await
     {
         Ok((url, browser)) => {
-            let jar = jar.add(cookie(
-                &state,
+            let jar = jar.add(state.cookies.cookie(
                 state.cookies.login(),
                 browser,
                 state.config.session.login_timeout_secs,
@@ -199,9 +173,8 @@ async fn callback(
             )
             .await;
             let jar = jar
-                .remove(removal(&state, state.cookies.login()))
-                .add(cookie(
-                    &state,
+                .remove(state.cookies.removal(state.cookies.login()))
+                .add(state.cookies.cookie(
                     state.cookies.session(),
                     session.cookie,
                     state.config.session.max_lifetime_secs,
@@ -212,7 +185,7 @@ async fn callback(
             // page itself.
             let next = if session.user.status == UserStatus::Unregistered.as_str()
                 && session.user.account_type == AccountType::PublicOfficer.as_str()
-                && session.return_to != crate::web::invitation::INVITE
+                && session.return_to != crate::paths::INVITE
             {
                 register_url(&session.return_to)
             } else {
@@ -401,7 +374,7 @@ async fn home(
     if cookie.is_some() && session.is_none() {
         // A stale cookie: drop it.
         return (
-            jar.remove(removal(&state, state.cookies.session())),
+            jar.remove(state.cookies.removal(state.cookies.session())),
             response,
         )
             .into_response();
@@ -427,7 +400,7 @@ async fn logout(
         Ok(Some(s)) => s,
         Ok(None) => {
             return (
-                jar.remove(removal(&state, state.cookies.session())),
+                jar.remove(state.cookies.removal(state.cookies.session())),
                 Redirect::to("/?signed_out=1"),
             )
                 .into_response()
@@ -445,24 +418,17 @@ async fn logout(
             "The sign-out form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
         );
     }
-    crate::provider::logout::end_session(
+    techpass_service::logout::end_session(
         &state,
-        &crate::provider::logout::SessionRef::from(&session),
+        &techpass_service::logout::SessionRef::from(&session),
         request_id(&request),
     )
     .await;
     (
-        jar.remove(removal(&state, state.cookies.session())),
+        jar.remove(state.cookies.removal(state.cookies.session())),
         Redirect::to("/?signed_out=1"),
     )
         .into_response()
-}
-
-/// Where a person goes to register, then back to `return_to`.
-pub fn register_url(return_to: &str) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("return_to", return_to);
-    format!("{REGISTER}?{}", q.finish())
 }
 
 #[derive(Debug, Deserialize)]

@@ -2,17 +2,12 @@
 //! sheet served from our own origin, and the headers every page carries (a strict CSP that
 //! forbids framing and third-party resources, no caching of personal pages).
 
-pub mod dev;
-pub mod invitation;
-
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use minijinja::Environment;
 use serde::Serialize;
-
-use crate::state::AppState;
 
 pub const STYLE_PATH: &str = "/assets/style.css";
 const STYLE: &str = include_str!("templates/style.css");
@@ -47,7 +42,7 @@ impl Pages {
             ("dev_demo.html", include_str!("templates/dev_demo.html")),
         ]
         .into_iter()
-        .chain(crate::portal::TEMPLATES.iter().copied())
+        .chain(PORTAL_TEMPLATES.iter().copied())
         {
             env.add_template(name, source)?;
         }
@@ -60,7 +55,7 @@ impl Pages {
     }
 
     /// As [`Pages::render`], for a page whose form's answer redirects on to an app: `form_target`
-    /// (a CSP source, from [`crate::provider::app_return::form_action_source`]) is added to
+    /// (a CSP source, from [`crate::app_return::form_action_source`]) is added to
     /// `form-action`, which browsers apply to every redirect after the submission too.
     pub fn render_with_form_target(
         &self,
@@ -108,8 +103,6 @@ impl Pages {
     }
 }
 
-pub use techpass_service::dates::date;
-
 fn page_headers(mut response: Response, form_target: Option<&str>) -> Response {
     let csp = form_target
         .map(|source| {
@@ -126,7 +119,8 @@ fn page_headers(mut response: Response, form_target: Option<&str>) -> Response {
     response
 }
 
-pub fn router() -> Router<AppState> {
+/// The style sheet's route, for any application state.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().route(STYLE_PATH, get(style))
 }
 
@@ -143,3 +137,42 @@ async fn style() -> Response {
     );
     response
 }
+
+macro_rules! portal_templates {
+    ($($name:literal),* $(,)?) => {
+        /// Every portal template: (name, source).
+        const PORTAL_TEMPLATES: &[(&str, &str)] = &[
+            $((concat!("portal/", $name), include_str!(concat!("templates/portal/", $name)))),*
+        ];
+    };
+}
+
+portal_templates!(
+    "base.html",
+    "_pager.html",
+    "_tenant_nav.html",
+    "_app_nav.html",
+    "problem.html",
+    "confirm.html",
+    "secret.html",
+    "account.html",
+    "tenants.html",
+    "tenant.html",
+    "admins.html",
+    "apps.html",
+    "app.html",
+    "credentials.html",
+    "access.html",
+    "review.html",
+    "groups.html",
+    "group.html",
+    "invitations.html",
+    "webhooks.html",
+    "webhook.html",
+    "audit.html",
+    "admin.html",
+    "admin_queue.html",
+    "admin_tenants.html",
+    "admin_users.html",
+    "admin_keys.html",
+);

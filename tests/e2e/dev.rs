@@ -13,13 +13,9 @@ async fn the_demo_app_signs_in_and_shows_the_verified_claims() {
     let Some(server) = TestServer::start(Backend::Sqlite, "e2e::demo_app").await else {
         return;
     };
-    techpass::web::dev::ensure_demo_app(&server.state)
-        .await
-        .unwrap();
+    techpass::dev::ensure_demo_app(&server.state).await.unwrap();
     // Idempotent, as at every start.
-    techpass::web::dev::ensure_demo_app(&server.state)
-        .await
-        .unwrap();
+    techpass::dev::ensure_demo_app(&server.state).await.unwrap();
     let b = browser();
     let page = b.get(server.url("/dev/demo")).send().await.unwrap();
     assert_eq!(page.status(), 200);

@@ -323,7 +323,7 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
     let invitations = ok_page(&server, &b, &invitations_path).await;
     assert!(invitations.contains("No invitations yet"));
     let token = csrf(&invitations);
-    let ends = techpass::web::date(T0 + 30 * DAY);
+    let ends = techpass_service::dates::date(T0 + 30 * DAY);
     let no_end = post(
         &server,
         &b,

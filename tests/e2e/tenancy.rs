@@ -620,8 +620,8 @@ async fn tenant_state_and_access_gate_every_refresh(backend: Backend) {
     .unwrap();
 
     // The portal's access page says who holds each role.
-    let access = techpass::portal::paths::fill(
-        techpass::portal::paths::ACCESS,
+    let access = techpass::paths::fill(
+        techpass::paths::ACCESS,
         &[("tenant_id", &tenant), ("client_id", &client_id)],
     );
     let page = b.get(server.url(&access)).send().await.unwrap();

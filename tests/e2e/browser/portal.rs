@@ -18,12 +18,10 @@ const ALICE: &str = "alice_tan@tech.gov.sg";
 async fn dev_server(test: &str) -> Option<TestServer> {
     let server = TestServer::start(Backend::Sqlite, test).await?;
     assert!(
-        techpass::web::dev::enabled(&server.state),
+        server.state.dev_tools_enabled(),
         "the test server runs in development mode"
     );
-    techpass::web::dev::ensure_demo_app(&server.state)
-        .await
-        .unwrap();
+    techpass::dev::ensure_demo_app(&server.state).await.unwrap();
     Some(server)
 }
 

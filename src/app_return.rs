@@ -13,8 +13,8 @@ use techpass_domain::client::match_redirect_uri;
 use techpass_oidc::{paths, ErrorCode, Params};
 use url::Url;
 
-use super::clients::find_client;
 use crate::state::AppState;
+use techpass_service::clients::find_client;
 
 /// An app's authorization request, recovered from a return URL and checked.
 #[derive(Debug, Clone)]

@@ -1,6 +1,31 @@
-//! The portal's route templates (axum's `{name}` syntax), shared by the router and the links
+//! The paths of the pages TechPass serves itself (sign-in, invitation, development tools and
+//! the portal's route templates in axum's `{name}` syntax), shared by the routers and the links
 //! of every page, and [`fill`], which builds a link from a template. Only path strings live
-//! here: no handler, no knowledge of who may open what.
+//! here: no handler, no knowledge of who may open what, so every module may name them.
+
+pub const HOME: &str = "/";
+pub const LOGIN: &str = "/login";
+pub const CALLBACK: &str = "/callback";
+pub const LOGOUT: &str = "/logout";
+pub const REGISTER: &str = "/register";
+pub const INVITE: &str = "/invite";
+
+/// Where a person goes to register, then back to `return_to`.
+pub fn register_url(return_to: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    format!("{REGISTER}?{}", q.finish())
+}
+
+pub const OUTBOX: &str = "/dev/outbox";
+pub const DEMO: &str = "/dev/demo";
+pub const DEMO_START: &str = "/dev/demo/start";
+pub const DEMO_CALLBACK: &str = "/dev/demo/callback";
+/// Makes the signed-in, registered person a platform admin, so a newcomer can approve their own
+/// tenant request on a laptop. Development only.
+pub const MAKE_PLATFORM_ADMIN: &str = "/dev/platform-admin";
+/// Signs in again, back at the development upstream's person picker.
+pub const SWITCH_PERSON: &str = "/login?prompt=login&return_to=%2Fportal";
 
 pub const PORTAL: &str = "/portal";
 pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";

@@ -12,13 +12,13 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
 
-use crate::signin::routes::{cookie, removal, LOGIN};
+use crate::paths::LOGIN;
 use crate::signin::{csrf_token, csrf_valid, current_session, Session};
 use crate::state::AppState;
 use crate::tenancy::invitations::{self, Invited, LinkProblem, PURPOSE_INVITATION};
 use techpass_store::UserRecord;
 
-pub const INVITE: &str = "/invite";
+pub use crate::paths::INVITE;
 /// How long the link's secret waits in the browser for the sign-in to finish.
 const PENDING_SECS: u64 = 900;
 
@@ -96,12 +96,11 @@ async fn page(
 ) -> Response {
     if let Some(token) = query.token {
         // Park the secret in a cookie and drop it from the URL.
-        let jar = jar.add(cookie(
-            &state,
-            state.cookies.invitation(),
-            token,
-            PENDING_SECS,
-        ));
+        let jar = jar.add(
+            state
+                .cookies
+                .cookie(state.cookies.invitation(), token, PENDING_SECS),
+        );
         return (jar, Redirect::to(INVITE)).into_response();
     }
     let Some(token) = jar
@@ -151,7 +150,7 @@ async fn submit(
         .flatten();
     match invitations::accept(&state, &token, &user, terms).await {
         Ok(invited) => {
-            let jar = jar.remove(removal(&state, state.cookies.invitation()));
+            let jar = jar.remove(state.cookies.removal(state.cookies.invitation()));
             let text = format!(
                 "You joined {}. Its admins can now give you access to its apps; sign in to them with TechPass.",
                 invited.tenant.name
@@ -191,8 +190,8 @@ fn render(
             email => invited.invitation.email,
             name => user.name,
             signed_in_email => user.email,
-            access_ends => invited.invitation.access_ends_at.map(super::date),
-            expires => super::date(invited.invitation.expires_at),
+            access_ends => invited.invitation.access_ends_at.map(techpass_service::dates::date),
+            expires => techpass_service::dates::date(invited.invitation.expires_at),
             registers => invited.registers,
             terms_version => state.config.accounts.terms_version,
             csrf_token => csrf_token(&state.secrets, session),

@@ -18,27 +18,15 @@ use openidconnect::{
 use serde::Deserialize;
 use techpass_store::{ClientRecord, StoreError};
 
-use crate::signin::routes::{cookie, removal};
 use crate::state::AppState;
 
-pub const OUTBOX: &str = "/dev/outbox";
-pub const DEMO: &str = "/dev/demo";
-pub const DEMO_START: &str = "/dev/demo/start";
-pub const DEMO_CALLBACK: &str = "/dev/demo/callback";
-/// Makes the signed-in, registered person a platform admin, so a newcomer can approve their own
-/// tenant request on a laptop. Development only.
-pub const MAKE_PLATFORM_ADMIN: &str = "/dev/platform-admin";
-/// Signs in again, back at the development upstream's person picker.
-pub const SWITCH_PERSON: &str = "/login?prompt=login&return_to=%2Fportal";
+pub use crate::paths::{
+    DEMO, DEMO_CALLBACK, DEMO_START, MAKE_PLATFORM_ADMIN, OUTBOX, SWITCH_PERSON,
+};
 /// The demo app's client id: a public client (PKCE, no secret), open to any registered user.
 pub const DEMO_CLIENT_ID: &str = "app_dev_demo";
 const DEMO_COOKIE: &str = "tp_demo";
 const PAGE_SIZE: i64 = 50;
-
-/// Whether the development pages are served: development mode on a loopback issuer.
-pub fn enabled(state: &AppState) -> bool {
-    state.config.mode == crate::config::Mode::Development && state.dev_upstream.is_some()
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -94,7 +82,7 @@ struct PageQuery {
 }
 
 async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Response {
-    if !enabled(&state) {
+    if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let page = q.page.unwrap_or(1).max(1);
@@ -123,7 +111,7 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
                 .collect();
             minijinja::context! {
                 to => m.recipient, subject => m.subject, body => m.body, kind => m.kind,
-                created => super::date(m.created_at), sent => m.sent_at.is_some(), links => links,
+                created => techpass_service::dates::date(m.created_at), sent => m.sent_at.is_some(), links => links,
             }
         })
         .collect();
@@ -138,7 +126,7 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
 }
 
 async fn demo(State(state): State<AppState>) -> Response {
-    if !enabled(&state) {
+    if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     state.pages.render(
@@ -185,7 +173,7 @@ fn failure(state: &AppState, text: &str) -> Response {
 }
 
 async fn demo_start(State(state): State<AppState>, jar: CookieJar) -> Response {
-    if !enabled(&state) {
+    if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let Ok(seed) = techpass_oidc::Secrets::random_token() else {
@@ -207,7 +195,7 @@ async fn demo_start(State(state): State<AppState>, jar: CookieJar) -> Response {
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
-    let jar = jar.add(cookie(&state, DEMO_COOKIE, seed, 600));
+    let jar = jar.add(state.cookies.cookie(DEMO_COOKIE, seed, 600));
     (jar, Redirect::to(url.as_str())).into_response()
 }
 
@@ -224,7 +212,7 @@ async fn demo_callback(
     jar: CookieJar,
     Query(q): Query<CallbackQuery>,
 ) -> Response {
-    if !enabled(&state) {
+    if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     if let Some(error) = q.error {
@@ -283,7 +271,7 @@ async fn demo_callback(
         .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_default();
-    let jar = jar.remove(removal(&state, DEMO_COOKIE));
+    let jar = jar.remove(state.cookies.removal(DEMO_COOKIE));
     (
         jar,
         state.pages.render(
@@ -305,7 +293,7 @@ async fn make_platform_admin(
     jar: CookieJar,
     axum::extract::Form(form): axum::extract::Form<CsrfForm>,
 ) -> Response {
-    if !enabled(&state) {
+    if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let cookie = jar
@@ -346,7 +334,7 @@ async fn make_platform_admin(
     )
     .await
     {
-        Ok(_) => Redirect::to(crate::portal::paths::ADMIN).into_response(),
+        Ok(_) => Redirect::to(crate::paths::ADMIN).into_response(),
         Err(_) => state.pages.unavailable(),
     }
 }
