@@ -1,0 +1,621 @@
+//! The service layer alone: no HTTP server, a manual clock, a fixed sequence of randomness, a
+//! scripted upstream in place of Azure AD's answer, and a fresh database of each backend per
+//! test. Each test drives services as the handlers do and asserts what a person or an app
+//! would notice: a session, tokens, a refusal and its reason, what is (not) left stored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::{ManualClock, Timestamp};
+use techpass_oidc::discovery::ProviderMetadata;
+use techpass_oidc::keys::KeySettings;
+use techpass_oidc::{ErrorCode, KeyManager, MasterKey, OAuthError, Secrets};
+use techpass_service::clients::{
+    create_app, find_client, Client, NewApp, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN,
+};
+use techpass_service::grants::{self, TokenRequest, Tokens};
+use techpass_service::mint::PURPOSE_CODE;
+use techpass_service::settings::{
+    AccountsConfig, AppsConfig, InvitationsConfig, LifecycleConfig, Mode, SessionConfig,
+    TokensConfig,
+};
+use techpass_service::signin::{finish_login, start_login, CallbackQuery, NewSession};
+use techpass_service::tenancy::invitations::{self, LinkProblem, NewInvitation};
+use techpass_service::tenancy::tenants::{self, DirectTenant};
+use techpass_service::tenancy::Actor;
+use techpass_service::upstreams::{Upstream, Upstreams};
+use techpass_service::{SeqRandom, ServiceContext, Settings};
+use techpass_store::testing::TestDatabase;
+use techpass_store::AuthCodeRecord;
+use techpass_upstream::{
+    AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
+};
+use url::Url;
+
+const T0: i64 = 1_800_000_000;
+const ISSUER: &str = "https://techpass.test/";
+const UPSTREAM_ISSUER: &str = "https://login.test/wog/v2.0";
+const REDIRECT: &str = "https://app.test/callback";
+
+/// The sections of the documented defaults (`config/default.toml`) that services read.
+#[derive(Deserialize)]
+struct Defaults {
+    session: SessionConfig,
+    tokens: TokensConfig,
+    accounts: AccountsConfig,
+    invitations: InvitationsConfig,
+    lifecycle: LifecycleConfig,
+    apps: AppsConfig,
+}
+
+fn settings() -> Settings {
+    let text = include_str!("../../../config/default.toml");
+    let table: toml::Table = toml::from_str(text).unwrap();
+    let mut wanted = toml::Table::new();
+    for key in [
+        "session",
+        "tokens",
+        "accounts",
+        "invitations",
+        "lifecycle",
+        "apps",
+    ] {
+        wanted.insert(key.into(), table[key].clone());
+    }
+    let d: Defaults = toml::Value::Table(wanted).try_into().unwrap();
+    Settings {
+        mode: Mode::Production,
+        session: d.session,
+        tokens: d.tokens,
+        accounts: d.accounts,
+        invitations: d.invitations,
+        lifecycle: d.lifecycle,
+        apps: d.apps,
+    }
+}
+
+/// Azure AD's answer, scripted: whoever is "at the keyboard" next.
+#[derive(Debug, Default)]
+struct ScriptedUpstream {
+    next: Mutex<Option<UpstreamIdentity>>,
+}
+
+#[async_trait]
+impl Connector for ScriptedUpstream {
+    fn id(&self) -> &str {
+        "wog"
+    }
+
+    fn display_name(&self) -> &str {
+        "Public officer"
+    }
+
+    fn issuer(&self) -> &str {
+        UPSTREAM_ISSUER
+    }
+
+    async fn login_url(&self, params: &LoginParams) -> Result<Url, UpstreamError> {
+        let mut url = Url::parse("https://login.test/authorize").unwrap();
+        url.query_pairs_mut().append_pair("state", &params.state);
+        Ok(url)
+    }
+
+    async fn check_issuer_parameter(&self, iss: Option<&str>) -> Result<(), UpstreamError> {
+        match iss {
+            None | Some(UPSTREAM_ISSUER) => Ok(()),
+            Some(other) => Err(UpstreamError::WrongIssuerParameter(other.to_string())),
+        }
+    }
+
+    async fn exchange(
+        &self,
+        response: &AuthorizationResponse<'_>,
+        _params: &LoginParams,
+    ) -> Result<UpstreamIdentity, UpstreamError> {
+        self.check_issuer_parameter(response.iss).await?;
+        self.next
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or(UpstreamError::MissingIdToken)
+    }
+}
+
+fn person(oid: &str, email: &str) -> UpstreamIdentity {
+    UpstreamIdentity {
+        upstream: "wog".into(),
+        issuer: UPSTREAM_ISSUER.into(),
+        tenant_id: "wog".into(),
+        object_id: oid.into(),
+        subject: format!("sub-{oid}"),
+        email: Some(email.into()),
+        name: Some(format!("Person {oid}")),
+        preferred_username: Some(email.into()),
+        given_name: Some("Person".into()),
+        family_name: Some(oid.into()),
+        email_verified: true,
+        guest: false,
+        home_idp: None,
+        amr: vec!["pwd".into(), "mfa".into()],
+        acr: None,
+        auth_time: T0,
+        mfa: "amr".into(),
+    }
+}
+
+/// One TechPass, as the services see it.
+struct World {
+    ctx: ServiceContext,
+    clock: Arc<ManualClock>,
+    upstream: Arc<ScriptedUpstream>,
+}
+
+impl World {
+    async fn new(db: &TestDatabase) -> World {
+        let store = db.store().await;
+        let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+        let master = || MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let keys = KeyManager::open(
+            store.clone(),
+            master(),
+            clock.clone(),
+            KeySettings {
+                prepublication_delay: 0,
+                max_token_lifetime: 3600,
+            },
+        )
+        .await
+        .unwrap();
+        let upstream = Arc::new(ScriptedUpstream::default());
+        let settings = settings();
+        let issuer = Url::parse(ISSUER).unwrap();
+        let ctx = ServiceContext {
+            store,
+            clock: clock.clone(),
+            random: Arc::new(SeqRandom::default()),
+            secrets: Secrets::derive(&master()).unwrap(),
+            keys: Arc::new(keys),
+            sealer: Arc::new(master()),
+            metadata: Arc::new(ProviderMetadata::new(&issuer)),
+            issuer,
+            classification: Arc::new(settings.accounts.classification()),
+            upstreams: Arc::new(Upstreams(vec![Upstream {
+                connector: upstream.clone(),
+                account_types: vec![AccountType::PublicOfficer, AccountType::Vendor],
+            }])),
+            settings: Arc::new(settings),
+            mailer: None,
+            http: reqwest::Client::new(),
+        };
+        World {
+            ctx,
+            clock,
+            upstream,
+        }
+    }
+
+    /// A sign-in through the upstream, start to finish, in one browser.
+    async fn sign_in(&self, who: UpstreamIdentity) -> NewSession {
+        let (state, browser) = self.start().await;
+        *self.upstream.next.lock().unwrap() = Some(who);
+        finish_login(&self.ctx, callback(&state), Some(&browser))
+            .await
+            .unwrap()
+    }
+
+    /// Starts a sign-in: the `state` sent to the upstream and the browser binding.
+    async fn start(&self) -> (String, String) {
+        let upstream = self.ctx.upstreams.get("wog").unwrap();
+        let (url, browser) = start_login(&self.ctx, upstream, "/portal".into(), None, false, None)
+            .await
+            .unwrap();
+        let state = url
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        (state, browser)
+    }
+
+    async fn register(&self, user_id: &str, status: UserStatus) {
+        let terms = &self.ctx.settings.accounts.terms_version;
+        assert!(self
+            .ctx
+            .store
+            .register_user(user_id, status.as_str(), terms, T0)
+            .await
+            .unwrap());
+    }
+
+    /// A platform app that may use the code and refresh grants.
+    async fn app(&self, tweak: impl FnOnce(&mut NewApp)) -> Client {
+        let mut new = NewApp {
+            name: "Service test app".into(),
+            confidential: true,
+            redirect_uris: vec![REDIRECT.into()],
+            grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
+            ..NewApp::default()
+        };
+        tweak(&mut new);
+        let now = self.clock.now_secs();
+        let created = create_app(self.ctx.store.as_ref(), &self.ctx.secrets, now, new)
+            .await
+            .unwrap();
+        find_client(self.ctx.store.as_ref(), &created.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// What `/authorize` stores for a person's sign-in to `client`: returns the code.
+    async fn code(&self, client: &Client, session: &NewSession, scope: &str) -> (String, String) {
+        let code = self.ctx.random.token().unwrap();
+        let verifier = "a".repeat(43) + &session.user.id[..8];
+        let now = self.clock.now_secs();
+        self.ctx
+            .store
+            .insert_code(&AuthCodeRecord {
+                code_hash: self.ctx.secrets.keyed_hash(PURPOSE_CODE, &code),
+                client_id: client.id.clone(),
+                user_id: session.user.id.clone(),
+                session_hash: format!("session-of-{}", session.user.id),
+                redirect_uri: REDIRECT.into(),
+                scope: scope.into(),
+                nonce: Some("n-1".into()),
+                code_challenge: Some(s256(&verifier)),
+                auth_time: T0,
+                amr: r#"["pwd","mfa"]"#.into(),
+                acr: None,
+                created_at: now,
+                expires_at: now + 60,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        (code, verifier)
+    }
+
+    async fn exchange(
+        &self,
+        client: &Client,
+        code: &str,
+        verifier: &str,
+    ) -> Result<Tokens, OAuthError> {
+        let request = TokenRequest::AuthorizationCode {
+            code: code.into(),
+            redirect_uri: Some(REDIRECT.into()),
+            code_verifier: Some(verifier.into()),
+        };
+        grants::run(&self.ctx, client, request).await
+    }
+
+    async fn refresh(&self, client: &Client, token: &str) -> Result<Tokens, OAuthError> {
+        let request = TokenRequest::RefreshToken {
+            refresh_token: token.into(),
+            scope: None,
+        };
+        grants::run(&self.ctx, client, request).await
+    }
+}
+
+trait NowSecs {
+    fn now_secs(&self) -> i64;
+}
+
+impl NowSecs for ManualClock {
+    fn now_secs(&self) -> i64 {
+        techpass_domain::Clock::now(self).as_secs()
+    }
+}
+
+/// RFC 7636 §4.2: the S256 challenge of a verifier.
+fn s256(verifier: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+fn callback(state: &str) -> CallbackQuery {
+    CallbackQuery {
+        code: Some("upstream-code".into()),
+        state: Some(state.into()),
+        iss: Some(UPSTREAM_ISSUER.into()),
+        ..CallbackQuery::default()
+    }
+}
+
+/// The claims of a JWT, unverified (the signature is the key manager's business, tested there).
+fn claims(jwt: &str) -> serde_json::Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn refused(result: Result<Tokens, OAuthError>) -> OAuthError {
+    match result {
+        Ok(_) => panic!("tokens were issued"),
+        Err(e) => e,
+    }
+}
+
+async fn a_sign_in_creates_the_person_and_a_session_once(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let new = w.sign_in(person("oid-1", "Ada@Agency.gov.sg")).await;
+    assert_eq!(new.return_to, "/portal");
+    assert_eq!(new.user.status, UserStatus::Unregistered.as_str());
+    assert_eq!(new.user.account_type, AccountType::PublicOfficer.as_str());
+    assert_eq!(new.user.given_name.as_deref(), Some("Person"));
+    assert_eq!(new.cookie.len(), 43, "a session cookie is 256 bits");
+    let stored = w.ctx.store.get_user(&new.user.id).await.unwrap().unwrap();
+    assert_eq!(stored.object_id, "oid-1");
+
+    // The same person again: the same account, a new session.
+    let again = w.sign_in(person("oid-1", "ada@agency.gov.sg")).await;
+    assert_eq!(again.user.id, new.user.id);
+    assert_ne!(again.cookie, new.cookie);
+}
+
+async fn a_sign_in_is_refused_when_replayed_in_another_browser_or_too_late(db: &TestDatabase) {
+    let w = World::new(db).await;
+    // Another browser than the one that started it (RFC 9700 §4.7).
+    let (state, _browser) = w.start().await;
+    *w.upstream.next.lock().unwrap() = Some(person("oid-2", "bo@agency.gov.sg"));
+    let denial = finish_login(&w.ctx, callback(&state), Some(&"x".repeat(43)))
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason, "browser_mismatch");
+    // The attempt is consumed: the right browser cannot reuse it.
+    let (_, browser) = w.start().await;
+    let denial = finish_login(&w.ctx, callback(&state), Some(&browser))
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason, "unknown_or_replayed_state");
+
+    // Past the login timeout.
+    let (state, browser) = w.start().await;
+    w.clock
+        .advance(w.ctx.settings.session.login_timeout_secs as i64 + 1);
+    let denial = finish_login(&w.ctx, callback(&state), Some(&browser))
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason, "login_expired");
+    assert_eq!(denial.return_to.as_deref(), Some("/portal"));
+
+    // A forged error response whose iss is not the upstream's (RFC 9207).
+    let (state, browser) = w.start().await;
+    let forged = CallbackQuery {
+        error: Some("access_denied".into()),
+        iss: Some("https://evil.test/".into()),
+        ..callback(&state)
+    };
+    let denial = finish_login(&w.ctx, forged, Some(&browser))
+        .await
+        .unwrap_err();
+    assert_eq!(denial.reason, "wrong_iss_parameter");
+    assert!(w
+        .ctx
+        .store
+        .find_users_by_email("bo@agency.gov.sg")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn a_code_is_exchanged_once_for_tokens_of_the_person(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-3", "cy@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid email offline_access").await;
+
+    let tokens = w.exchange(&app, &code, &verifier).await.unwrap();
+    let access = claims(&tokens.access.token);
+    assert_eq!(access["iss"], w.ctx.metadata.issuer.as_str());
+    assert_eq!(access["sub"], session.user.id.as_str());
+    assert_eq!(access["aud"], app.id.as_str());
+    assert_eq!(access["scope"], "openid email offline_access");
+    let id = claims(tokens.id_token.as_deref().unwrap());
+    assert_eq!(id["nonce"], "n-1");
+    assert_eq!(id["email"], "cy@agency.gov.sg");
+    assert_eq!(id["email_verified"], true);
+    assert!(tokens.refresh_token.is_some());
+
+    // A second use is refused and revokes what the first produced.
+    let replay = refused(w.exchange(&app, &code, &verifier).await);
+    assert_eq!(replay.code, ErrorCode::InvalidGrant);
+    let after = refused(
+        w.refresh(&app, tokens.refresh_token.as_deref().unwrap())
+            .await,
+    );
+    assert_eq!(after.code, ErrorCode::InvalidGrant);
+}
+
+async fn a_code_with_a_wrong_verifier_gives_nothing(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-4", "di@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, _) = w.code(&app, &session, "openid").await;
+    let wrong = refused(w.exchange(&app, &code, &"b".repeat(43)).await);
+    assert_eq!(wrong.code, ErrorCode::InvalidGrant);
+    assert!(wrong.description.contains("code_verifier"), "{wrong:?}");
+    let expired_code = w.code(&app, &session, "openid").await;
+    w.clock.advance(61);
+    let late = refused(w.exchange(&app, &expired_code.0, &expired_code.1).await);
+    assert!(late.description.contains("expired"), "{late:?}");
+}
+
+async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-5", "ed@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let first = w.exchange(&app, &code, &verifier).await.unwrap();
+    let r1 = first.refresh_token.unwrap();
+
+    w.clock.advance(60);
+    let second = w.refresh(&app, &r1).await.unwrap();
+    let r2 = second.refresh_token.unwrap();
+    assert_ne!(r1, r2, "each use returns a new refresh token");
+    assert_eq!(claims(&second.access.token)["iat"], T0 + 60);
+
+    // r1 again: a thief or a confused client; the whole family ends.
+    let reuse = refused(w.refresh(&app, &r1).await);
+    assert!(reuse.description.contains("already used"), "{reuse:?}");
+    let family = refused(w.refresh(&app, &r2).await);
+    assert_eq!(family.code, ErrorCode::InvalidGrant);
+}
+
+async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-6", "fi@agency.gov.sg")).await;
+    let app = w.app(|_| {}).await;
+
+    // Not registered yet.
+    let (code, verifier) = w.code(&app, &session, "openid").await;
+    let e = refused(w.exchange(&app, &code, &verifier).await);
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("access denied"), "{e:?}");
+    let session_hash = format!("session-of-{}", session.user.id);
+    assert!(
+        w.ctx
+            .store
+            .grants_of_session(&session_hash)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a refused exchange leaves no grant"
+    );
+
+    // Registered, then suspended: refused at the next refresh.
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let tokens = w.exchange(&app, &code, &verifier).await.unwrap();
+    w.ctx
+        .store
+        .set_user_status(
+            &session.user.id,
+            UserStatus::Suspended.as_str(),
+            Some("test"),
+        )
+        .await
+        .unwrap();
+    let e = refused(
+        w.refresh(&app, tokens.refresh_token.as_deref().unwrap())
+            .await,
+    );
+    assert!(e.description.contains("access denied"), "{e:?}");
+
+    // An app that requires assignment, for someone not assigned.
+    w.ctx
+        .store
+        .set_user_status(&session.user.id, UserStatus::Registered.as_str(), None)
+        .await
+        .unwrap();
+    let assigned_only = w.app(|a| a.user_assignment_required = true).await;
+    let (code, verifier) = w.code(&assigned_only, &session, "openid").await;
+    let e = refused(w.exchange(&assigned_only, &code, &verifier).await);
+    assert!(e.description.contains("access denied"), "{e:?}");
+
+    // A disabled app gets nothing, whoever asks.
+    let mut disabled = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&disabled, &session, "openid").await;
+    disabled.enabled = false;
+    let e = refused(w.exchange(&disabled, &code, &verifier).await);
+    assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+}
+
+async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (tenant, _) = tenants::create(
+        &w.ctx,
+        &Actor::Operator,
+        DirectTenant {
+            slug: None,
+            name: "Agency Tools".into(),
+            description: String::new(),
+            purpose: String::new(),
+            admin: "owner@agency.gov.sg".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let ends = T0 + 30 * 86_400;
+    let invitation = invitations::invite(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        NewInvitation {
+            email: "Vee@Vendor.example".into(),
+            access_ends_at: Some(ends),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(invitation.email, "vee@vendor.example");
+    // The link is only in the email.
+    let mail = w
+        .ctx
+        .store
+        .list_emails(Some("vee@vendor.example"), 10, 0)
+        .await
+        .unwrap();
+    let body = &mail.first().expect("the invitation email is queued").body;
+    let token = body
+        .split(invitations::INVITATION_PATH)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    // Someone else cannot use it.
+    let other = w.sign_in(person("oid-7", "other@vendor.example")).await;
+    let wrong = invitations::accept(&w.ctx, &token, &other.user, None).await;
+    assert!(matches!(wrong, Err(LinkProblem::WrongEmail)), "{wrong:?}");
+
+    let vee = w.sign_in(person("oid-8", "vee@vendor.example")).await;
+    assert_eq!(vee.user.account_type, AccountType::Vendor.as_str());
+    let accepted = invitations::accept(&w.ctx, &token, &vee.user, None)
+        .await
+        .unwrap();
+    assert_eq!(accepted.tenant.id, tenant.id);
+    let user = w.ctx.store.get_user(&vee.user.id).await.unwrap().unwrap();
+    assert_eq!(user.status, UserStatus::Active.as_str());
+    assert_eq!(user.access_ends_at, Some(ends));
+    let again = invitations::accept(&w.ctx, &token, &user, None).await;
+    assert!(
+        matches!(again, Err(LinkProblem::AlreadyAccepted)),
+        "{again:?}"
+    );
+}
+
+async fn randomness_is_an_input(db: &TestDatabase) {
+    // Two TechPasses with the same sequence and clock hand out the same values.
+    let other = TestDatabase::new(db.backend, "service::randomness_is_an_input::b")
+        .await
+        .unwrap();
+    let a = World::new(db).await;
+    let b = World::new(&other).await;
+    let one = a.sign_in(person("oid-9", "gu@agency.gov.sg")).await;
+    let two = b.sign_in(person("oid-9", "gu@agency.gov.sg")).await;
+    assert_eq!(one.cookie, two.cookie);
+    assert_eq!(one.user.id, two.user.id);
+}
+
+techpass_store::backend_tests!(
+    "service",
+    a_sign_in_creates_the_person_and_a_session_once,
+    a_sign_in_is_refused_when_replayed_in_another_browser_or_too_late,
+    a_code_is_exchanged_once_for_tokens_of_the_person,
+    a_code_with_a_wrong_verifier_gives_nothing,
+    refresh_tokens_rotate_and_a_reused_one_ends_the_family,
+    the_gate_refuses_and_writes_nothing,
+    an_invited_vendor_accepts_once_with_the_invited_address,
+    randomness_is_an_input,
+);
