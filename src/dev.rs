@@ -49,9 +49,6 @@ fn demo_redirect(state: &AppState) -> String {
 
 /// Registers the demo app if it is missing (development start-up).
 pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
-    if state.store.get_client(DEMO_CLIENT_ID).await?.is_some() {
-        return Ok(());
-    }
     let record = ClientRecord {
         client_id: DEMO_CLIENT_ID.into(),
         name: "Demo app (development)".into(),
@@ -70,10 +67,7 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         refresh_token_idle_secs: None,
         api_access: false,
     };
-    match state.store.insert_client(&record, &[]).await {
-        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+    techpass_service::clients::ensure_registered(state.store.as_ref(), &record).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,11 +80,7 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
         return StatusCode::NOT_FOUND.into_response();
     }
     let page = q.page.unwrap_or(1).max(1);
-    let emails = match state
-        .store
-        .list_emails(None, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE)
-        .await
-    {
+    let emails = match crate::mail::list(&state, PAGE_SIZE + 1, (page - 1) * PAGE_SIZE).await {
         Ok(e) => e,
         Err(_) => return state.pages.unavailable(),
     };
@@ -315,7 +305,7 @@ async fn make_platform_admin(
             "The form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
         );
     }
-    let user = match state.store.get_user(&session.user_id).await {
+    let user = match crate::accounts::get(&state, &session.user_id).await {
         Ok(Some(u)) => u,
         _ => return state.pages.unavailable(),
     };

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::paths::LOGIN;
 use crate::signin::{csrf_token, csrf_valid, current_session, Session};
 use crate::state::AppState;
-use crate::tenancy::invitations::{self, Invited, LinkProblem, PURPOSE_INVITATION};
+use crate::tenancy::invitations::{self, Invited, LinkProblem};
 use techpass_store::UserRecord;
 
 pub use crate::paths::INVITE;
@@ -212,18 +212,12 @@ async fn signed_in(
         .get(state.cookies.session())
         .map(|c| c.value().to_string());
     match current_session(state, cookie.as_deref()).await {
-        Ok(Some(session)) => match state.store.get_user(&session.user_id).await {
+        Ok(Some(session)) => match crate::accounts::get(state, &session.user_id).await {
             Ok(Some(user)) => Ok((session, user)),
             _ => Err(state.pages.unavailable()),
         },
         Ok(None) => {
-            let hint = state
-                .store
-                .find_invitation_by_token(&state.secrets.keyed_hash(PURPOSE_INVITATION, token))
-                .await
-                .ok()
-                .flatten()
-                .map(|i| i.email);
+            let hint = invitations::email_of_link(state, token).await;
             let mut q = url::form_urlencoded::Serializer::new(String::new());
             q.append_pair("return_to", INVITE);
             if let Some(hint) = hint {

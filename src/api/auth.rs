@@ -11,14 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::CookieJar;
 use serde::Serialize;
-use techpass_domain::gate::UserStatus;
-use techpass_domain::tenancy::TenantStatus;
 
 use super::{ApiError, ApiResult};
+use crate::accounts;
 use crate::provider::resource::validate_access_token;
 use crate::signin::{csrf_token, csrf_valid, current_session, Session};
 use crate::state::AppState;
-use crate::tenancy::Actor;
+use crate::tenancy::{Actor, AppRefusal};
 
 /// The header carrying the session's CSRF token on requests other than GET.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -142,32 +141,18 @@ async fn app_actor(state: &AppState, token: &str) -> ApiResult<Actor> {
             "the access token was issued for a person; the API takes client_credentials tokens",
         ));
     }
-    let client = state
-        .store
-        .get_client(&access.client_id)
-        .await?
-        .filter(|c| c.enabled)
-        .ok_or_else(|| invalid_token("the app is unknown or disabled"))?;
-    if !client.api_access {
-        return Err(no_api_access(
-            "this app has no API access; a tenant admin can grant it",
-        ));
+    match crate::tenancy::app_actor(state, &access.client_id).await {
+        Ok(Ok(actor)) => Ok(actor),
+        Ok(Err(refusal)) => Err(match refusal {
+            AppRefusal::UnknownOrDisabled => invalid_token("the app is unknown or disabled"),
+            AppRefusal::NoApiAccess => {
+                no_api_access("this app has no API access; a tenant admin can grant it")
+            }
+            AppRefusal::NoTenant => no_api_access("only a tenant's app can call the API"),
+            AppRefusal::TenantInactive => no_api_access("the app's tenant is not active"),
+        }),
+        Err(e) => Err(e.into()),
     }
-    let Some(tenant_id) = client.tenant_id else {
-        return Err(no_api_access("only a tenant's app can call the API"));
-    };
-    let active = state
-        .store
-        .get_tenant(&tenant_id)
-        .await?
-        .is_some_and(|t| t.status == TenantStatus::Active.as_str());
-    if !active {
-        return Err(no_api_access("the app's tenant is not active"));
-    }
-    Ok(Actor::App {
-        client_id: client.client_id,
-        tenant_id,
-    })
 }
 
 /// The signed-in person. A request that changes something must carry the session's CSRF
@@ -189,9 +174,7 @@ async fn user_actor(
             ));
         }
     }
-    let user = state
-        .store
-        .get_user(&session.user_id)
+    let user = accounts::get(state, &session.user_id)
         .await?
         .ok_or_else(|| {
             ApiError::new(
@@ -200,27 +183,14 @@ async fn user_actor(
                 "the session's account no longer exists; sign in again",
             )
         })?;
-    let blocked = matches!(
-        UserStatus::parse(&user.status),
-        None | Some(
-            UserStatus::Suspended
-                | UserStatus::Disabled
-                | UserStatus::Expired
-                | UserStatus::Terminated
-        )
-    );
-    if blocked {
+    if accounts::blocked(&user) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_blocked",
             format!("the account is {}", user.status),
         ));
     }
-    let platform_admin = state.store.is_platform_admin(&user.id).await?;
-    Ok(Actor::User {
-        id: user.id,
-        platform_admin,
-    })
+    Ok(accounts::actor(state, &user).await?)
 }
 
 /// The caller as the API sees it.

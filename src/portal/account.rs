@@ -49,36 +49,24 @@ struct SessionView {
 /// The enabled apps of active tenants the person is assigned to (directly or through a
 /// group of the app's tenant). Apps open to every registered user are not listed.
 async fn my_apps(state: &AppState, user: &UserRecord) -> Result<Vec<AppLink>, StoreError> {
-    let mut apps = Vec::new();
-    for app in state.store.apps_assigned_to(&user.id).await? {
-        let Some(tenant_id) = &app.tenant_id else {
-            continue;
-        };
-        let Some(tenant) = state.store.get_tenant(tenant_id).await? else {
-            continue;
-        };
-        if app.enabled && tenant.status == "active" {
-            apps.push(AppLink {
-                name: app.name,
-                tenant: tenant.name,
-                homepage: app.homepage,
-            });
-        }
-    }
-    Ok(apps)
+    let apps = crate::accounts::assigned_apps(state, &user.id).await?;
+    Ok(apps
+        .into_iter()
+        .map(|(app, tenant)| AppLink {
+            name: app.name,
+            tenant: tenant.name,
+            homepage: app.homepage,
+        })
+        .collect())
 }
 
 async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
     let q = Fields::query(q);
     let unavailable = |e: StoreError| super::error_page(&state, e.into());
     let apps = my_apps(&state, &me.user).await.map_err(unavailable)?;
-    // A read with no service function: the person's own sessions.
-    let mut sessions = state
-        .store
-        .sessions_of_user(&me.user.id)
+    let sessions = crate::accounts::sessions(&state, &me.user.id)
         .await
         .map_err(unavailable)?;
-    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
     let count = sessions.len();
     let page = q.page();
     let (sessions, more) = slice(sessions, page);

@@ -281,12 +281,9 @@ async fn users(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> 
 async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Flash) -> Page {
     platform_admin(state, me)?;
     let (limit, offset) = window(page);
-    // A read with no service function: the search itself.
-    let found = state
-        .store
-        .search_users(query, limit, offset)
+    let found = accounts::search(state, &me.actor, query, limit, offset)
         .await
-        .map_err(|e| error_page(state, e.into()))?;
+        .map_err(|e| account_failure(state, e))?;
     let (found, more) = trim(found);
     let rows: Vec<UserRow> = found
         .into_iter()
@@ -341,10 +338,7 @@ fn users_href(fields: &Fields) -> String {
 
 /// The person a form names, or the page saying there is none.
 async fn person(state: &AppState, user_id: &str) -> Result<UserRecord, Response> {
-    // A read with no service function; the actions below are the accounts service's.
-    state
-        .store
-        .get_user(user_id)
+    accounts::get(state, user_id)
         .await
         .map_err(|e| error_page(state, e.into()))?
         .ok_or_else(|| error_page(state, TenancyError::NotFound("user")))
@@ -354,6 +348,7 @@ fn account_failure(state: &AppState, e: AccountError) -> Response {
     match e {
         AccountError::Store(s) => error_page(state, s.into()),
         AccountError::NotFound(_) => error_page(state, TenancyError::NotFound("user")),
+        AccountError::Forbidden(why) => error_page(state, TenancyError::Forbidden(why)),
         other => error_page(state, TenancyError::Invalid(other.to_string())),
     }
 }

@@ -20,6 +20,7 @@ use super::{
 };
 use crate::state::AppState;
 use crate::tenancy::require_platform_admin;
+use crate::tenancy::Actor;
 
 /// How far back the pages reach (the store's cap on one listing).
 const REACH: u32 = 1_000;
@@ -52,6 +53,7 @@ struct Events {
 
 async fn events(
     state: &AppState,
+    actor: &Actor,
     mut filter: AuditFilter,
     actors: Option<&[String]>,
     page: u32,
@@ -63,11 +65,9 @@ async fn events(
     } else {
         wanted.min(REACH)
     };
-    let listed = state
-        .store
-        .list_audit(&filter)
+    let listed = crate::tenancy::audit_events(state, actor, &filter)
         .await
-        .map_err(|e| error_page(state, e.into()))?;
+        .map_err(|e| error_page(state, e))?;
     let beyond_reach = listed.len() as u32 >= REACH;
     let matching: Vec<AuditRecord> = match actors {
         Some(ids) => listed
@@ -106,20 +106,9 @@ async fn events(
 /// The ids a filter names: the users with that email address, or the text itself (a user id,
 /// `cli`, `app:<client id>`, or another subject id).
 async fn user_ids(state: &AppState, text: &str) -> Result<Vec<String>, Response> {
-    if !text.contains('@') {
-        return Ok(vec![text.to_string()]);
-    }
-    let users = state
-        .store
-        .find_users_by_email(text)
+    crate::accounts::ids_named_by(state, text)
         .await
-        .map_err(|e| error_page(state, e.into()))?;
-    // Nobody has that email: a filter that matches nothing.
-    Ok(if users.is_empty() {
-        vec![text.to_string()]
-    } else {
-        users.into_iter().map(|u| u.id).collect()
-    })
+        .map_err(|e| error_page(state, e.into()))
 }
 
 async fn tenant_log(
@@ -134,6 +123,7 @@ async fn tenant_log(
     let page = q.page();
     let found = events(
         &state,
+        &me.actor,
         AuditFilter {
             tenant: Some(tenant.id.clone()),
             event: event.clone(),
@@ -184,6 +174,7 @@ async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery)
     };
     let found = events(
         &state,
+        &me.actor,
         AuditFilter {
             event: some(&event),
             // An email names its person's id (the first, if several people share it).

@@ -183,15 +183,9 @@ async fn revoke(
     if !fields.confirmed() {
         let tenant = administered(&state, &me, &tenant_id).await?;
         // The invitation must be one of this tenant's (the service checks it again on revoke).
-        let invitation = state
-            .store
-            .get_invitation(&invitation_id)
+        let invitation = invitations::get(&state, &me.actor, &tenant.id, &invitation_id)
             .await
-            .map_err(|e| error_page(&state, e.into()))?
-            .filter(|i| i.tenant_id == tenant.id)
-            .ok_or_else(|| {
-                error_page(&state, crate::tenancy::TenancyError::NotFound("invitation"))
-            })?;
+            .map_err(|e| error_page(&state, e))?;
         return Ok(confirm(
             &state,
             &me,

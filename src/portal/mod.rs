@@ -104,18 +104,9 @@ impl Me {
     }
 }
 
+use crate::accounts;
 /// Suspended, disabled, expired and terminated accounts (and unknown statuses) use nothing.
-pub fn blocked(user: &UserRecord) -> bool {
-    matches!(
-        UserStatus::parse(&user.status),
-        None | Some(
-            UserStatus::Suspended
-                | UserStatus::Disabled
-                | UserStatus::Expired
-                | UserStatus::Terminated
-        )
-    )
-}
+pub use crate::accounts::blocked;
 
 impl FromRequestParts<AppState> for Me {
     type Rejection = Response;
@@ -139,7 +130,7 @@ impl FromRequestParts<AppState> for Me {
             Ok(None) => return Err(to_login(&return_to)),
             Err(e) => return Err(unavailable(state, &e)),
         };
-        let user = match state.store.get_user(&session.user_id).await {
+        let user = match accounts::get(state, &session.user_id).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(to_login(&return_to)),
             Err(e) => return Err(unavailable(state, &e)),
@@ -158,16 +149,13 @@ impl FromRequestParts<AppState> for Me {
                 ),
             ));
         }
-        let platform_admin = match state.store.is_platform_admin(&user.id).await {
-            Ok(v) => v,
+        let actor = match accounts::actor(state, &user).await {
+            Ok(actor) => actor,
             Err(e) => return Err(unavailable(state, &e)),
         };
         let csrf = csrf_token(&state.secrets, &session);
         Ok(Me {
-            actor: Actor::User {
-                id: user.id.clone(),
-                platform_admin,
-            },
+            actor,
             session,
             user,
             csrf,
@@ -296,26 +284,12 @@ pub fn render(
     )
 }
 
-/// The email (or the id, if it has none) of each user id, for lists that name people. A read
-/// with no service function: only ids that a service call returned are looked up.
+/// The email (or the name, or the id) of each user id, for lists that name people.
 pub async fn emails_of(
     state: &AppState,
     ids: &[String],
 ) -> Result<BTreeMap<String, String>, Response> {
-    let mut names = BTreeMap::new();
-    for id in ids {
-        if names.contains_key(id) {
-            continue;
-        }
-        let user = state
-            .store
-            .get_user(id)
-            .await
-            .map_err(|e| unavailable(state, &e))?;
-        let label = user
-            .and_then(|u| u.email.or(u.name))
-            .unwrap_or_else(|| id.clone());
-        names.insert(id.clone(), label);
-    }
-    Ok(names)
+    accounts::labels(state, ids)
+        .await
+        .map_err(|e| unavailable(state, &e))
 }

@@ -349,9 +349,7 @@ async fn home(
     });
     let csrf = session.as_ref().map(|s| csrf_token(&state.secrets, s));
     let status = match &session {
-        Some(s) => state
-            .store
-            .get_user(&s.user_id)
+        Some(s) => crate::accounts::get(&state, &s.user_id)
             .await
             .ok()
             .flatten()
@@ -455,7 +453,7 @@ async fn signed_in_user(
         }
         Err(_) => return Err(unavailable()),
     };
-    match state.store.get_user(&session.user_id).await {
+    match crate::accounts::get(state, &session.user_id).await {
         Ok(Some(user)) => Ok((session, user)),
         _ => Err(unavailable()),
     }
@@ -578,37 +576,16 @@ async fn register_submit(
         )
         .await;
     }
-    let now = state.clock.now().as_secs();
-    match state
-        .store
-        .register_user(
-            &user.id,
-            UserStatus::Registered.as_str(),
-            current_terms,
-            now,
-        )
-        .await
-    {
-        Ok(_) => {
-            audit(
-                &state,
-                AuditRecord {
-                    at: now,
-                    event: "registration".into(),
-                    outcome: "success".into(),
-                    actor: Some(user.id.clone()),
-                    subject: Some(user.id.clone()),
-                    upstream: Some(session.upstream.clone()),
-                    request_id: request_id(&request),
-                    details:
-                        serde_json::json!({ "terms_version": current_terms, "email": user.email })
-                            .to_string(),
-                    ..AuditRecord::default()
-                },
-            )
-            .await;
-            Redirect::to(&return_to).into_response()
-        }
+    let registered = crate::accounts::register(
+        &state,
+        &user,
+        current_terms,
+        &session.upstream,
+        request_id(&request),
+    )
+    .await;
+    match registered {
+        Ok(_) => Redirect::to(&return_to).into_response(),
         Err(_) => state.pages.unavailable(),
     }
 }

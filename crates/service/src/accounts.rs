@@ -2,10 +2,16 @@
 //! through the gate; it also ends the person's sessions (with back-channel logout to their apps)
 //! and revokes every grant, so nothing issued before keeps working.
 
+use std::collections::BTreeMap;
 use techpass_domain::account::AccountType;
 use techpass_domain::gate::UserStatus;
-use techpass_store::{AuditRecord, StoreError, UserRecord};
 
+use techpass_domain::tenancy::TenantStatus;
+use techpass_store::{
+    AuditRecord, ClientRecord, SessionRecord, StoreError, TenantRecord, UserRecord,
+};
+
+use crate::actor::Actor;
 use crate::audit;
 use crate::logout::{end_session, SessionRef};
 use crate::ServiceContext;
@@ -16,6 +22,8 @@ pub enum AccountError {
     NotFound(String),
     #[error("several users have the email {email}; name one by id: {ids}")]
     Ambiguous { email: String, ids: String },
+    #[error("not allowed: {0}")]
+    Forbidden(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -163,4 +171,153 @@ pub async fn set_exempt(
     )
     .await;
     Ok(())
+}
+
+/// The account of `user_id`, if it still exists.
+pub async fn get(ctx: &ServiceContext, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+    ctx.store.get_user(user_id).await
+}
+
+/// Whether the account's status closes TechPass to the person (portal, API, tokens alike); an
+/// unknown stored status counts as blocked.
+pub fn blocked(user: &UserRecord) -> bool {
+    matches!(
+        UserStatus::parse(&user.status),
+        None | Some(
+            UserStatus::Suspended
+                | UserStatus::Disabled
+                | UserStatus::Expired
+                | UserStatus::Terminated
+        )
+    )
+}
+
+/// The person as an actor of the portal or the API: their id and whether they are a platform
+/// admin, read now.
+pub async fn actor(ctx: &ServiceContext, user: &UserRecord) -> Result<Actor, StoreError> {
+    Ok(Actor::User {
+        id: user.id.clone(),
+        platform_admin: ctx.store.is_platform_admin(&user.id).await?,
+    })
+}
+
+/// An officer's registration: the terms they accepted, once (an account that is not
+/// unregistered stays as it is). True if this call registered them; audited then.
+pub async fn register(
+    ctx: &ServiceContext,
+    user: &UserRecord,
+    terms_version: &str,
+    upstream: &str,
+    request_id: Option<String>,
+) -> Result<bool, StoreError> {
+    let now = ctx.clock.now().as_secs();
+    let registered = ctx
+        .store
+        .register_user(
+            &user.id,
+            UserStatus::Registered.as_str(),
+            terms_version,
+            now,
+        )
+        .await?;
+    if registered {
+        audit(
+            ctx,
+            AuditRecord {
+                at: now,
+                event: "registration".into(),
+                outcome: "success".into(),
+                actor: Some(user.id.clone()),
+                subject: Some(user.id.clone()),
+                upstream: Some(upstream.to_string()),
+                request_id,
+                details: serde_json::json!({ "terms_version": terms_version, "email": user.email })
+                    .to_string(),
+                ..AuditRecord::default()
+            },
+        )
+        .await;
+    }
+    Ok(registered)
+}
+
+/// The person's own sessions, newest first.
+pub async fn sessions(
+    ctx: &ServiceContext,
+    user_id: &str,
+) -> Result<Vec<SessionRecord>, StoreError> {
+    let mut sessions = ctx.store.sessions_of_user(user_id).await?;
+    sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+    Ok(sessions)
+}
+
+/// The enabled apps of active tenants the person is assigned to (directly or through a group
+/// of the app's tenant), with their tenant. Apps open to every registered user are not listed.
+pub async fn assigned_apps(
+    ctx: &ServiceContext,
+    user_id: &str,
+) -> Result<Vec<(ClientRecord, TenantRecord)>, StoreError> {
+    let mut apps = Vec::new();
+    for app in ctx.store.apps_assigned_to(user_id).await? {
+        let Some(tenant_id) = &app.tenant_id else {
+            continue;
+        };
+        let Some(tenant) = ctx.store.get_tenant(tenant_id).await? else {
+            continue;
+        };
+        if app.enabled && tenant.status == TenantStatus::Active.as_str() {
+            apps.push((app, tenant));
+        }
+    }
+    Ok(apps)
+}
+
+/// How pages name the people behind `ids`: their email, else their name, else the id itself.
+pub async fn labels(
+    ctx: &ServiceContext,
+    ids: &[String],
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut names = BTreeMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        let label = ctx
+            .store
+            .get_user(id)
+            .await?
+            .and_then(|u| u.email.or(u.name))
+            .unwrap_or_else(|| id.clone());
+        names.insert(id.clone(), label);
+    }
+    Ok(names)
+}
+
+/// The ids a search names: the users with that email address, or the text itself (a user id,
+/// `cli`, `app:<client id>`, or another subject id). Nobody with that email: the text itself,
+/// so that a filter on it matches nothing.
+pub async fn ids_named_by(ctx: &ServiceContext, text: &str) -> Result<Vec<String>, StoreError> {
+    if !text.contains('@') {
+        return Ok(vec![text.to_string()]);
+    }
+    let users = ctx.store.find_users_by_email(text).await?;
+    Ok(if users.is_empty() {
+        vec![text.to_string()]
+    } else {
+        users.into_iter().map(|u| u.id).collect()
+    })
+}
+
+/// Platform admins search people by email, name or id.
+pub async fn search(
+    ctx: &ServiceContext,
+    actor: &Actor,
+    query: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UserRecord>, AccountError> {
+    if !actor.is_platform_admin() {
+        return Err(AccountError::Forbidden("platform admins only"));
+    }
+    Ok(ctx.store.search_users(query, limit, offset).await?)
 }

@@ -80,6 +80,18 @@ pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Option<Cl
     }
 }
 
+/// Registers an app with a fixed id and no secret if no app has that id yet (the development
+/// demo app at start-up; replicas racing to do it all succeed).
+pub async fn ensure_registered(store: &dyn Store, record: &ClientRecord) -> Result<(), StoreError> {
+    if store.get_client(&record.client_id).await?.is_some() {
+        return Ok(());
+    }
+    match store.insert_client(record, &[]).await {
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// What registering an app asks for (`techpass app create`, or a tenant admin).
 #[derive(Debug, Clone, Default)]
 pub struct NewApp {

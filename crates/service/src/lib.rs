@@ -8,6 +8,7 @@
 //! never the other way round ([`boundaries`] checks the manifest and every `use` line).
 
 pub mod accounts;
+pub mod actor;
 pub mod audit;
 #[cfg(test)]
 mod boundaries;

@@ -79,3 +79,12 @@ pub async fn deliver_due(ctx: &ServiceContext) -> Result<usize, StoreError> {
     }
     Ok(sent)
 }
+
+/// The outbox, newest first (the development outbox page).
+pub async fn list(
+    ctx: &ServiceContext,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<EmailRecord>, StoreError> {
+    ctx.store.list_emails(None, limit, offset).await
+}

@@ -124,6 +124,31 @@ pub async fn invite(
     Ok(invitation)
 }
 
+/// One of the tenant's invitations, for its admins.
+pub async fn get(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    invitation_id: &str,
+) -> Result<InvitationRecord> {
+    Ok(tenant_invitation(state, actor, tenant_id, invitation_id)
+        .await?
+        .1)
+}
+
+/// The address an invitation link was sent to, to suggest it at sign-in (`login_hint`): the
+/// link's holder already has it.
+pub async fn email_of_link(state: &ServiceContext, token: &str) -> Option<String> {
+    let hash = state.secrets.keyed_hash(PURPOSE_INVITATION, token);
+    match state.store.find_invitation_by_token(&hash).await {
+        Ok(found) => found.map(|i| i.email),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read invitations");
+            None
+        }
+    }
+}
+
 async fn tenant_invitation(
     state: &ServiceContext,
     actor: &Actor,

@@ -11,53 +11,12 @@ pub mod pending;
 pub mod tenants;
 pub mod webhooks;
 
+use techpass_domain::tenancy::TenantStatus;
 use techpass_store::{AuditRecord, StoreError, TenantRecord};
 
 use crate::ServiceContext;
 
-/// Who is asking. Every service function takes one and checks it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Actor {
-    /// An operator at the command line of a TechPass host: full authority.
-    Operator,
-    /// A signed-in person (portal session).
-    User { id: String, platform_admin: bool },
-    /// A tenant's automation app, authenticated by a `client_credentials` access token for
-    /// the API, granted API access by its tenant. It acts only on that tenant.
-    App {
-        client_id: String,
-        tenant_id: String,
-    },
-}
-
-impl Actor {
-    /// How the audit log names the actor.
-    pub fn audit_name(&self) -> String {
-        match self {
-            Actor::Operator => "cli".into(),
-            Actor::User { id, .. } => id.clone(),
-            Actor::App { client_id, .. } => format!("app:{client_id}"),
-        }
-    }
-
-    pub fn is_platform_admin(&self) -> bool {
-        matches!(
-            self,
-            Actor::Operator
-                | Actor::User {
-                    platform_admin: true,
-                    ..
-                }
-        )
-    }
-
-    pub fn user_id(&self) -> Option<&str> {
-        match self {
-            Actor::User { id, .. } => Some(id),
-            _ => None,
-        }
-    }
-}
+pub use crate::actor::Actor;
 
 /// Why a service call did nothing. Each maps to one HTTP status and one portal message.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +73,65 @@ pub async fn admin_tenant(
         ));
     }
     Ok(tenant)
+}
+
+/// The audit log as `actor` may read it: a tenant's events for its admins (and platform
+/// admins), the whole log for platform admins only. Newest first, at most `filter.limit`.
+pub async fn audit_events(
+    state: &ServiceContext,
+    actor: &Actor,
+    filter: &techpass_store::AuditFilter,
+) -> Result<Vec<AuditRecord>> {
+    match &filter.tenant {
+        Some(tenant_id) => {
+            admin_tenant(state, actor, tenant_id).await?;
+        }
+        None => require_platform_admin(actor)?,
+    }
+    Ok(state.store.list_audit(filter).await?)
+}
+
+/// Why an automation app may not act through the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppRefusal {
+    UnknownOrDisabled,
+    NoApiAccess,
+    NoTenant,
+    TenantInactive,
+}
+
+/// The actor an automation app is, if it may call the API now: enabled, granted API access by
+/// its tenant, and that tenant active.
+pub async fn app_actor(
+    state: &ServiceContext,
+    client_id: &str,
+) -> Result<std::result::Result<Actor, AppRefusal>> {
+    let Some(client) = state
+        .store
+        .get_client(client_id)
+        .await?
+        .filter(|c| c.enabled)
+    else {
+        return Ok(Err(AppRefusal::UnknownOrDisabled));
+    };
+    if !client.api_access {
+        return Ok(Err(AppRefusal::NoApiAccess));
+    }
+    let Some(tenant_id) = client.tenant_id else {
+        return Ok(Err(AppRefusal::NoTenant));
+    };
+    let active = state
+        .store
+        .get_tenant(&tenant_id)
+        .await?
+        .is_some_and(|t| t.status == TenantStatus::Active.as_str());
+    if !active {
+        return Ok(Err(AppRefusal::TenantInactive));
+    }
+    Ok(Ok(Actor::App {
+        client_id: client.client_id,
+        tenant_id,
+    }))
 }
 
 /// Platform admins only.
