@@ -14,9 +14,11 @@ mod portable_access;
 mod portable_accounts;
 mod portable_outbox;
 mod portable_pending;
+mod portable_reveal;
 mod portable_tenancy;
 mod postgres;
 mod provider;
+mod reveal;
 mod signin;
 mod sqlite;
 mod tenancy;
@@ -32,6 +34,8 @@ mod conformance_accounts;
 mod conformance_outbox;
 #[cfg(test)]
 mod conformance_pending;
+#[cfg(test)]
+mod conformance_reveal;
 #[cfg(test)]
 mod conformance_tenancy;
 #[cfg(any(test, feature = "testing"))]
@@ -50,6 +54,7 @@ pub use provider::{
     AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
     GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
 };
+pub use reveal::{RevealRecord, RevealStore};
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
     AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, GroupRecord,
@@ -83,6 +88,7 @@ pub trait Store:
     + OutboxStore
     + NoticeLog
     + WebhookStore
+    + RevealStore
     + HealthStore
     + Send
     + Sync
