@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::signin::{CookiePolicy, Upstream, Upstreams};
 use crate::state::AppState;
 use crate::web::Pages;
+use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::{OsRandom, ServiceContext, Settings};
 
 /// Why the process could not start. Configuration errors exit with 2, the rest with 1.
@@ -183,7 +184,9 @@ async fn load_keys(
         })
 }
 
-/// The HTTP client for upstreams and apps: no redirects followed (SSRF), bounded time.
+/// The HTTP client for the configured upstreams (set by the operator, not by tenants; the
+/// development upstream is on loopback): no redirects followed, bounded time. Registered URLs go
+/// through [`Outbound`] instead.
 fn outbound_http_client() -> Result<reqwest::Client, StartupError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -362,7 +365,8 @@ pub async fn build_state(
         classification: Arc::new(config_classification),
         upstreams: Arc::new(upstreams),
         settings: Arc::new(settings),
-        http: outbound_http_client()?,
+        http: Outbound::new(OutboundPolicy::for_mode(config.mode))
+            .map_err(|e| failed("cannot build the outbound HTTP client", e))?,
         sealer: Arc::new(sealer),
     };
     Ok(AppState {

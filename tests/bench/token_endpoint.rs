@@ -556,6 +556,7 @@ async fn register_for(
         state.store.as_ref(),
         &state.secrets,
         state.clock.now().as_secs(),
+        state.http.policy(),
         NewApp {
             name: name.into(),
             confidential: true,

@@ -23,6 +23,7 @@ pub async fn register(server: &TestServer, confidential: bool, grant_types: &[&s
         server.state.store.as_ref(),
         &server.state.secrets,
         server.state.clock.now().as_secs(),
+        server.state.http.policy(),
         NewApp {
             name: "Test app".into(),
             confidential,
@@ -1054,6 +1055,7 @@ mod private_key_jwt {
             server.state.store.as_ref(),
             &server.state.secrets,
             server.state.clock.now().as_secs(),
+            server.state.http.policy(),
             NewApp {
                 name: "Keyed app".into(),
                 confidential: true,

@@ -12,6 +12,7 @@ use techpass_oidc::{KeyManager, MasterKey, Secrets};
 use techpass_store::Store;
 use url::Url;
 
+use crate::outbound::Outbound;
 use crate::random::Random;
 use crate::settings::Settings;
 use crate::signin::Upstreams;
@@ -34,6 +35,7 @@ pub struct ServiceContext {
     /// The upstreams people sign in through, in configured order.
     pub upstreams: Arc<Upstreams>,
     pub settings: Arc<Settings>,
-    /// Outbound HTTP (back-channel logout, webhooks): no redirects followed, bounded time.
-    pub http: reqwest::Client,
+    /// Outbound HTTP to registered URLs (back-channel logout, webhooks) under one policy:
+    /// https to public addresses only outside development, no redirects, bounded time and size.
+    pub http: Outbound,
 }

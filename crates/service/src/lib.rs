@@ -16,6 +16,7 @@ pub mod dates;
 pub mod gate;
 pub mod grants;
 pub mod mint;
+pub mod outbound;
 pub mod random;
 pub mod scopes;
 pub mod settings;
