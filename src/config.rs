@@ -180,6 +180,10 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_in_flight_requests: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +277,16 @@ impl Config {
         )?;
         positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
         positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+        positive(
+            "http.header_read_timeout_secs",
+            self.http.header_read_timeout_secs,
+        )?;
+        positive("http.idle_timeout_secs", self.http.idle_timeout_secs)?;
+        positive("http.max_connections", self.http.max_connections as u64)?;
+        positive(
+            "http.max_in_flight_requests",
+            self.http.max_in_flight_requests as u64,
+        )?;
         positive("keys.reload_interval_secs", self.keys.reload_interval_secs)?;
         positive(
             "tokens.access_token_lifetime_secs",

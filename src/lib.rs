@@ -17,6 +17,7 @@ pub mod signin;
 pub mod state;
 pub mod telemetry;
 pub mod tenancy;
+pub mod transport;
 pub mod web;
 pub mod webhooks;
 

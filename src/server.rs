@@ -14,7 +14,6 @@ use techpass_oidc::discovery::ProviderMetadata;
 use techpass_oidc::{KeyError, KeyManager, KeySettings, MasterKey};
 use techpass_store::ConnectOptions;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use url::Url;
 
 use techpass_domain::account::AccountType;
@@ -27,6 +26,7 @@ use crate::config::{is_loopback, AccountTypeName, Config, ConfigError, MfaMode, 
 use crate::metrics::Metrics;
 use crate::signin::{CookiePolicy, Upstream, Upstreams};
 use crate::state::AppState;
+use crate::transport::Transport;
 use crate::web::Pages;
 use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::{OsRandom, ServiceContext, Settings};
@@ -426,31 +426,15 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting connections and
-/// waits up to `grace` for in-flight requests.
+/// waits up to the grace period for in-flight requests; connections are bounded as `transport`
+/// says ([`crate::transport`]).
 pub async fn serve_until(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    transport: Transport,
 ) -> std::io::Result<()> {
-    let signalled = Arc::new(Notify::new());
-    let notify = signalled.clone();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        notify.notify_one();
-    });
-    tokio::select! {
-        result = server => result,
-        () = async {
-            signalled.notified().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
-            Ok(())
-        }
-    }
+    crate::transport::serve(listener, router, shutdown, transport).await
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -484,7 +468,7 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         .local_addr()
         .map_err(|e| failed("cannot read the bound address", e))?;
     let issuer = config.resolve_issuer(bound)?;
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let transport = Transport::from_config(&config.http);
     let mode = config.mode;
     let state = build_state(config, issuer, clock).await?;
     let background = spawn_background(&state);
@@ -518,7 +502,13 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
             "development pages: a demo app and the email outbox"
         );
     }
-    let result = serve_until(listener, crate::http::app(state), shutdown_signal(), grace).await;
+    let result = serve_until(
+        listener,
+        crate::http::app(state),
+        shutdown_signal(),
+        transport,
+    )
+    .await;
     background.abort();
     jobs.abort();
     result.map_err(|e| failed("server error", e))
