@@ -330,7 +330,8 @@ pub async fn build_state(
     let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
     let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
-    let config_rate_limit = config.rate_limit.clone();
+    let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limit, &config.http)
+        .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
     let config_classification = config.accounts.classification();
     // The master key again, for sealing (the first copy now belongs to the key manager).
     let (sealer, _) = master_key(&config)?;
@@ -378,7 +379,7 @@ pub async fn build_state(
         metrics: Arc::new(Metrics::new()),
         pages: Arc::new(pages),
         dev_upstream,
-        rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
+        rate_limits: Arc::new(rate_limits),
         smtp,
     })
 }

@@ -2,6 +2,7 @@
 //! shares (request id, tracing, metrics, body limit, timeout, security headers). Handlers are
 //! thin: extract, call one service, map the result.
 
+pub mod client_address;
 mod discovery;
 mod health;
 mod origin;
@@ -86,6 +87,10 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_address::middleware,
         ))
         .fallback(not_found);
     if let Some(dev) = &state.dev_upstream {
