@@ -1107,6 +1107,39 @@ async fn forwarded_addresses_count_only_from_trusted_proxies() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn the_basic_scheme_is_case_insensitive() {
+    use base64::Engine;
+    let server = limited_server((0, 0), (0, 0), (0, 0), &[]).await;
+    let app = register(&server, true, &["client_credentials"]).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        app.client_id,
+        app.client_secret.clone().unwrap()
+    ));
+    for scheme in ["Basic", "BASIC", "basic", "bAsIc"] {
+        let response = http()
+            .post(server.url("/token"))
+            .header("authorization", format!("{scheme} {credentials}"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{}:nope", app.client_id));
+    let response = http()
+        .post(server.url("/token"))
+        .header("authorization", format!("BASIC {wrong}"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().contains_key("www-authenticate"));
+    server.stop().await;
+}
+
 mod private_key_jwt {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};

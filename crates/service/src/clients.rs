@@ -271,12 +271,11 @@ fn basic_credentials(authorization: Option<&[u8]>) -> Result<Option<(String, Str
         .ok()
         .filter(|t| t.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
         .ok_or_else(bad)?;
-    let Some(encoded) = text
-        .strip_prefix("Basic ")
-        .or_else(|| text.strip_prefix("basic "))
-    else {
+    // RFC 7235 §2.1: `auth-scheme 1*SP token68`, the scheme case-insensitive (RFC 7617 §2).
+    let (scheme, encoded) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
-    };
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| bad())?;
@@ -486,6 +485,17 @@ mod tests {
             Some(("app_1".into(), "s:cret".into()))
         );
         assert_eq!(basic(b"Bearer abc").unwrap(), None, "another scheme");
+        assert_eq!(basic(b"Basicabc").unwrap(), None, "another scheme");
+        // RFC 7235 §2.1: the scheme is case-insensitive, followed by one or more spaces.
+        for scheme in [&b"BASIC"[..], b"basic", b"bAsIc"] {
+            let mut header = scheme.to_vec();
+            header.extend_from_slice(b"  YXBwXzE6cyUzQWNyZXQ=");
+            assert_eq!(
+                basic(&header).unwrap(),
+                Some(("app_1".into(), "s:cret".into())),
+                "{scheme:?}"
+            );
+        }
         for malformed in [
             &b"Basic !!!"[..],
             b"Basic YXBwXzE=",
