@@ -148,9 +148,15 @@ async fn handle(
         return bad_request_page(state, "the return address is not registered for this app");
     }
     let redirect_uri = requested_uri.to_string();
-    let app_state = params.get("state");
+    // An over-long `state` is not reflected back (it is what the bound is for).
+    let app_state = params
+        .get("state")
+        .filter(|s| s.len() <= techpass_oidc::params::max_len("state"));
     if let Some(key) = repeated.first() {
         let e = OAuthError::invalid_request(format!("parameter {key} was sent more than once"));
+        return error_to_app(state, &redirect_uri, app_state, &e);
+    }
+    if let Err(e) = params.check_bounds() {
         return error_to_app(state, &redirect_uri, app_state, &e);
     }
 

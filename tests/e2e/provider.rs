@@ -774,6 +774,26 @@ async fn bad_token_requests_get_the_rfc_error() {
         .await
         .unwrap();
     assert_eq!(huge.status(), 413, "oversized body");
+    for (name, len) in [
+        ("code", 3000),
+        ("scope", 3000),
+        ("client_assertion", 17_000),
+        ("x", 3000),
+    ] {
+        let long = http
+            .post(server.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&{name}={}",
+                "a".repeat(len)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(long.status(), 400, "over-long {name}");
+        let body: Value = long.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "over-long {name}");
+    }
     server.stop().await;
 }
 
@@ -904,6 +924,28 @@ async fn authorization_request_errors() {
             format!("{}&prompt=none", base(&app.client_id)),
             "login_required",
         ),
+        (
+            "an over-long parameter",
+            format!("{}&login_hint={}", base(&app.client_id), "h".repeat(3000)),
+            "invalid_request",
+        ),
+        (
+            "an over-long unknown parameter",
+            format!("{}&extra={}", base(&app.client_id), "e".repeat(3000)),
+            "invalid_request",
+        ),
+        (
+            "too many parameters",
+            format!(
+                "{}&{}",
+                base(&app.client_id),
+                (0..70)
+                    .map(|i| format!("p{i}=1"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
+            "invalid_request",
+        ),
     ] {
         let response = get(q).await;
         let location = url::Url::parse(&see_other(&response)).unwrap();
@@ -916,6 +958,35 @@ async fn authorization_request_errors() {
             "{case}"
         );
     }
+
+    // An over-long state (20 KB) is refused back to the app, without being reflected.
+    let long_state =
+        base(&app.client_id).replace("state=xyz", &format!("state={}", "s".repeat(20_000)));
+    let response = get(long_state).await;
+    let location = url::Url::parse(&see_other(&response)).unwrap();
+    assert!(location.as_str().starts_with(APP_CALLBACK));
+    assert_eq!(
+        query(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(query(&location, "error_description")
+        .unwrap()
+        .contains("state"));
+    assert_eq!(query(&location, "state"), None);
+    assert!(
+        location.as_str().len() < 1000,
+        "{}",
+        location.as_str().len()
+    );
+    // ...and with an unknown app, a page, no redirect.
+    let response = get(format!(
+        "client_id=app_nope&redirect_uri={}&response_type=code&state={}",
+        urlencode(APP_CALLBACK),
+        "s".repeat(20_000)
+    ))
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
 
     // Loopback redirect URIs of native (public) apps may use any port.
     let native = format!(
