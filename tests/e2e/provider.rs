@@ -51,16 +51,28 @@ pub async fn authorize(
     authorize_url: &str,
     person: &str,
 ) -> url::Url {
-    let first = b.get(authorize_url).send().await.unwrap();
-    let mut location = see_other(&first);
+    let mut response = b.get(authorize_url).send().await.unwrap();
+    let mut location = see_other(&response);
     if location.starts_with("/login") {
         let done = sign_in_via_hint(b, &server.base, &location, person).await;
         let back = register_if_asked(b, &server.base, &see_other(&done)).await;
         assert!(back.starts_with("/authorize?"), "{back}");
-        let again = b.get(server.url(&back)).send().await.unwrap();
-        location = see_other(&again);
+        response = b.get(server.url(&back)).send().await.unwrap();
+        location = see_other(&response);
     }
-    url::Url::parse(&location).unwrap()
+    let url = url::Url::parse(&location).unwrap();
+    if query(&url, "code").is_some() {
+        // A redirect that carries a code is never stored by a cache (RFC 9111 §5.2.2.5).
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{location}"
+        );
+    }
+    url
 }
 
 fn query(url: &url::Url, key: &str) -> Option<String> {
