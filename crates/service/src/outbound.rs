@@ -1,7 +1,7 @@
 //! The outbound-URL policy: every request TechPass sends to a URL that someone registered
 //! (back-channel logout, webhooks, and any later fetch such as a client's or a CI issuer's
 //! JWKS) goes through [`Outbound`], so that a tenant admin cannot aim TechPass at its own host
-//! or internal network (server-side request forgery, RFC 9700 §4.x; OWASP SSRF).
+//! or internal network (server-side request forgery; SECURITY.md 31).
 //!
 //! Outside development mode:
 //! - only `https` URLs, without credentials;
