@@ -10,6 +10,8 @@ use figment::Figment;
 use serde::Deserialize;
 use url::Url;
 
+pub use crate::client_address::ForwardedHeader;
+
 // The sections the services read are defined with them (one definition, no copies); reading
 // files and the environment stays here.
 pub use techpass_service::settings::{
@@ -102,6 +104,8 @@ pub struct RateLimitConfig {
     pub client_burst: u32,
     pub address_per_second: u32,
     pub address_burst: u32,
+    pub failed_auth_per_minute: u32,
+    pub failed_auth_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +184,13 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_in_flight_requests: usize,
+    /// Peers (addresses or CIDR blocks) whose forwarding header gives the client's address.
+    pub trusted_proxies: Vec<String>,
+    pub forwarded_header: ForwardedHeader,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,6 +284,20 @@ impl Config {
         )?;
         positive("http.max_body_bytes", self.http.max_body_bytes as u64)?;
         positive("http.request_timeout_secs", self.http.request_timeout_secs)?;
+        positive(
+            "http.header_read_timeout_secs",
+            self.http.header_read_timeout_secs,
+        )?;
+        positive("http.idle_timeout_secs", self.http.idle_timeout_secs)?;
+        for proxy in &self.http.trusted_proxies {
+            crate::client_address::Cidr::parse(proxy)
+                .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
+        }
+        positive("http.max_connections", self.http.max_connections as u64)?;
+        positive(
+            "http.max_in_flight_requests",
+            self.http.max_in_flight_requests as u64,
+        )?;
         positive("keys.reload_interval_secs", self.keys.reload_interval_secs)?;
         positive(
             "tokens.access_token_lifetime_secs",
@@ -794,6 +819,15 @@ mod tests {
         .contains("`tokens.refresh_token_max_lifetime_secs`"));
         assert!(error("[keys]\nprepublication_delay_secs = 10\n", &[])
             .contains("`keys.prepublication_delay_secs`"));
+        assert!(
+            error("[http]\ntrusted_proxies = [\"lb\"]\n", &[]).contains("`http.trusted_proxies`")
+        );
+        assert!(
+            error("[http]\nforwarded_header = \"x-real-ip\"\n", &[]).contains("forwarded_header")
+        );
+        assert!(error("[http]\nmax_connections = 0\n", &[]).contains("`http.max_connections`"));
+        assert!(error("[http]\nheader_read_timeout_secs = 0\n", &[])
+            .contains("`http.header_read_timeout_secs`"));
     }
 
     #[test]

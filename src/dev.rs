@@ -135,10 +135,24 @@ type DemoClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+/// The demo app's own HTTP client: it calls this TechPass on its loopback issuer, which the
+/// outbound policy for registered URLs is not meant for. No redirects, bounded time.
+fn demo_http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn demo_http_or_default() -> reqwest::Client {
+    demo_http().unwrap_or_default()
+}
+
 /// The demo app's view of TechPass, discovered over HTTP like any relying party's.
 async fn client(state: &AppState) -> Result<DemoClient, String> {
     let issuer = IssuerUrl::new(state.metadata.issuer.to_string()).map_err(|e| e.to_string())?;
-    let metadata = CoreProviderMetadata::discover_async(issuer, &state.http)
+    let metadata = CoreProviderMetadata::discover_async(issuer, &demo_http()?)
         .await
         .map_err(|e| format!("discovery failed: {e}"))?;
     let redirect = RedirectUrl::new(demo_redirect(state)).map_err(|e| e.to_string())?;
@@ -237,7 +251,7 @@ async fn demo_callback(
     };
     let response = match exchange
         .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&state.http)
+        .request_async(&demo_http_or_default())
         .await
     {
         Ok(r) => r,

@@ -6,6 +6,7 @@
 pub use techpass_service::accounts;
 pub mod api;
 pub mod app_return;
+pub mod client_address;
 pub mod config;
 pub mod cookies;
 pub mod dev;
@@ -25,6 +26,7 @@ pub mod state;
 pub mod telemetry;
 /// Tenants, apps, access and invitations (the service layer's).
 pub use techpass_service::tenancy;
+pub mod transport;
 pub mod web;
 /// Webhooks (the service layer's).
 pub use techpass_service::webhooks;

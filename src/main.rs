@@ -13,6 +13,7 @@ use techpass::provider::clients::{create_app, NewApp};
 use techpass::server::{self, StartupError};
 use techpass_domain::{Clock, SystemClock};
 use techpass_oidc::KeyError;
+use techpass_service::outbound::OutboundPolicy;
 
 #[derive(Parser)]
 #[command(
@@ -256,9 +257,16 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 homepage: None,
                 secret_lifetime_secs: None,
             };
-            let created = create_app(store.as_ref(), &secrets, clock.now().as_secs(), app)
-                .await
-                .map_err(|e| StartupError::Failed(format!("app not created: {e}")))?;
+            let outbound = OutboundPolicy::for_mode(config.mode);
+            let created = create_app(
+                store.as_ref(),
+                &secrets,
+                clock.now().as_secs(),
+                &outbound,
+                app,
+            )
+            .await
+            .map_err(|e| StartupError::Failed(format!("app not created: {e}")))?;
             if json {
                 let out = serde_json::json!({
                     "client_id": created.client_id,

@@ -14,7 +14,6 @@ use techpass_oidc::discovery::ProviderMetadata;
 use techpass_oidc::{KeyError, KeyManager, KeySettings, MasterKey};
 use techpass_store::ConnectOptions;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
 use url::Url;
 
 use techpass_domain::account::AccountType;
@@ -28,7 +27,9 @@ use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::signin::{Upstream, Upstreams};
 use crate::state::AppState;
+use crate::transport::Transport;
 use crate::web::Pages;
+use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::{OsRandom, ServiceContext, Settings};
 
 /// Why the process could not start. Configuration errors exit with 2, the rest with 1.
@@ -184,7 +185,9 @@ async fn load_keys(
         })
 }
 
-/// The HTTP client for upstreams and apps: no redirects followed (SSRF), bounded time.
+/// The HTTP client for the configured upstreams (set by the operator, not by tenants; the
+/// development upstream is on loopback): no redirects followed, bounded time. Registered URLs go
+/// through [`Outbound`] instead.
 fn outbound_http_client() -> Result<reqwest::Client, StartupError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -328,7 +331,8 @@ pub async fn build_state(
     let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
     let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
-    let config_rate_limit = config.rate_limit.clone();
+    let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limit, &config.http)
+        .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
     let config_classification = config.accounts.classification();
     // The master key again, for sealing (the first copy now belongs to the key manager).
     let (sealer, _) = master_key(&config)?;
@@ -363,7 +367,8 @@ pub async fn build_state(
         classification: Arc::new(config_classification),
         upstreams: Arc::new(upstreams),
         settings: Arc::new(settings),
-        http: outbound_http_client()?,
+        http: Outbound::new(OutboundPolicy::for_mode(config.mode))
+            .map_err(|e| failed("cannot build the outbound HTTP client", e))?,
         sealer: Arc::new(sealer),
         mailer: smtp,
     };
@@ -376,7 +381,7 @@ pub async fn build_state(
         metrics: Arc::new(Metrics::new()),
         pages: Arc::new(pages),
         dev_upstream,
-        rate_limits: Arc::new(crate::ratelimit::RateLimits::new(&config_rate_limit)),
+        rate_limits: Arc::new(rate_limits),
     })
 }
 
@@ -423,52 +428,51 @@ pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting connections and
-/// waits up to `grace` for in-flight requests.
+/// waits up to the grace period for in-flight requests; connections are bounded as `transport`
+/// says ([`crate::transport`]).
 pub async fn serve_until(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    transport: Transport,
 ) -> std::io::Result<()> {
-    let signalled = Arc::new(Notify::new());
-    let notify = signalled.clone();
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        notify.notify_one();
-    });
-    tokio::select! {
-        result = server => result,
-        () = async {
-            signalled.notified().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_secs = grace.as_secs(), "requests still in flight after the grace period; exiting");
-            Ok(())
-        }
-    }
+    crate::transport::serve(listener, router, shutdown, transport).await
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+///
+/// The handlers are installed when this is called, not when the future is first polled: a
+/// SIGTERM that arrives once the server answers requests must never kill the process outright.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let streams = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = streams;
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt.take()) => {},
+                () = wait(terminate.take()) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -481,7 +485,7 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         .local_addr()
         .map_err(|e| failed("cannot read the bound address", e))?;
     let issuer = config.resolve_issuer(bound)?;
-    let grace = Duration::from_secs(config.http.shutdown_grace_secs);
+    let transport = Transport::from_config(&config.http);
     let mode = config.mode;
     let state = build_state(config, issuer, clock).await?;
     let background = spawn_background(&state);
@@ -515,7 +519,13 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
             "development pages: a demo app and the email outbox"
         );
     }
-    let result = serve_until(listener, crate::http::app(state), shutdown_signal(), grace).await;
+    let result = serve_until(
+        listener,
+        crate::http::app(state),
+        shutdown_signal(),
+        transport,
+    )
+    .await;
     background.abort();
     jobs.abort();
     result.map_err(|e| failed("server error", e))

@@ -152,6 +152,11 @@ fn the_service_crate_has_no_import_loop() {
 }
 
 #[test]
+fn the_http_shell_has_no_import_loop() {
+    assert_no_loops(&workspace().join("src"));
+}
+
+#[test]
 fn the_other_crates_have_no_import_loop() {
     for krate in ["domain", "oidc", "store", "upstream"] {
         assert_no_loops(&workspace().join("crates").join(krate).join("src"));

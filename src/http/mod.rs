@@ -6,11 +6,13 @@ mod discovery;
 mod health;
 mod origin;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Json, Router};
+use tokio::sync::Semaphore;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
@@ -85,11 +87,56 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.rate_limits.addresses.clone(),
+            crate::client_address::middleware,
+        ))
         .fallback(not_found);
     if let Some(dev) = &state.dev_upstream {
         router = router.nest_service(techpass_upstream::dev::PATH_PREFIX, dev.clone().router());
     }
-    router.layer(layers).with_state(state)
+    let shed = Arc::new(Semaphore::new(http.max_in_flight_requests));
+    router
+        .layer(layers)
+        // Outermost, so that a request holds its place while its body arrives.
+        .layer(middleware::from_fn(move |request, next| {
+            shed_load(shed.clone(), request, next)
+        }))
+        .with_state(state)
+}
+
+/// Load shedding: beyond `http.max_in_flight_requests` requests at once, answer 503 with
+/// `Retry-After` (RFC 9110 §15.6.4) at once rather than queue until everything is slow. Liveness
+/// is never shed (an overloaded replica is alive; readiness may fail and steer traffic away).
+async fn shed_load(
+    in_flight: Arc<Semaphore>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if request.uri().path() == health::HEALTHZ {
+        return next.run(request).await;
+    }
+    let Ok(permit) = in_flight.try_acquire_owned() else {
+        tracing::warn!("too many requests in flight: shedding load with 503");
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": "the server is busy; retry later",
+            })),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::transport::RETRY_AFTER_SECS),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    };
+    let response = next.run(request).await;
+    drop(permit);
+    response
 }
 
 fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

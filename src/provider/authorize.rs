@@ -67,7 +67,8 @@ fn bad_request_page(state: &AppState, why: &str) -> Response {
     )
 }
 
-/// A redirect back to the app (RFC 6749 §4.1.2, RFC 9207 §2: `iss` on every response).
+/// A redirect back to the app (RFC 6749 §4.1.2, RFC 9207 §2: `iss` on every response), never
+/// stored by a cache: it may carry a code (RFC 9111 §5.2.2.5; RFC 9700 §4.2.4).
 fn back_to_app(state: &AppState, redirect_uri: &str, pairs: &[(&str, &str)]) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
         return bad_request_page(state, "its redirect URI is malformed");
@@ -79,7 +80,12 @@ fn back_to_app(state: &AppState, redirect_uri: &str, pairs: &[(&str, &str)]) -> 
         }
         query.append_pair("iss", &state.metadata.issuer);
     }
-    Redirect::to(url.as_str()).into_response()
+    let mut response = Redirect::to(url.as_str()).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 fn error_to_app(
@@ -148,9 +154,15 @@ async fn handle(
         return bad_request_page(state, "the return address is not registered for this app");
     }
     let redirect_uri = requested_uri.to_string();
-    let app_state = params.get("state");
+    // An over-long `state` is not reflected back (it is what the bound is for).
+    let app_state = params
+        .get("state")
+        .filter(|s| s.len() <= techpass_oidc::params::max_len("state"));
     if let Some(key) = repeated.first() {
         let e = OAuthError::invalid_request(format!("parameter {key} was sent more than once"));
+        return error_to_app(state, &redirect_uri, app_state, &e);
+    }
+    if let Err(e) = params.check_bounds() {
         return error_to_app(state, &redirect_uri, app_state, &e);
     }
 

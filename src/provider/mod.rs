@@ -30,7 +30,7 @@ pub fn credential_router(state: &AppState) -> Router<AppState> {
         .route(paths::INTROSPECT, post(resource::introspect))
         .route(paths::REVOKE, post(resource::revoke))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.rate_limits.clone(),
             crate::ratelimit::per_address,
         ))
 }

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::{json, Map, Value};
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 
@@ -14,6 +14,7 @@ use super::clients::{find_client, Client};
 use super::mint::{profile_claims, PURPOSE_REFRESH};
 use super::token::{authenticated_client, form_params};
 use super::{error_response, no_store};
+use crate::client_address::ClientAddress;
 use crate::state::AppState;
 
 /// A verified access token.
@@ -241,6 +242,7 @@ fn inactive() -> Response {
 /// RFC 7662. A client may introspect only tokens issued to it; anything else is inactive.
 pub async fn introspect(
     State(state): State<AppState>,
+    address: Option<Extension<ClientAddress>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -248,7 +250,14 @@ pub async fn introspect(
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
-    let client = match authenticated_client(&state, &headers, &params).await {
+    let client = match authenticated_client(
+        &state,
+        &headers,
+        &params,
+        address.map(|Extension(a)| a),
+    )
+    .await
+    {
         Ok(c) => c,
         Err(response) => return response,
     };
@@ -356,12 +365,24 @@ async fn refresh_token_of(
 /// RFC 7009. Revoking a refresh token revokes its grant, and with it every access token of the
 /// grant (RFC 7009 §2.1 SHOULD). Unknown tokens and tokens of other clients change nothing and
 /// get the same 200, so the endpoint reveals nothing about tokens (§2.2).
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(
+    State(state): State<AppState>,
+    address: Option<Extension<ClientAddress>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = match form_params(&headers, &body) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
-    let client = match authenticated_client(&state, &headers, &params).await {
+    let client = match authenticated_client(
+        &state,
+        &headers,
+        &params,
+        address.map(|Extension(a)| a),
+    )
+    .await
+    {
         Ok(c) => c,
         Err(response) => return response,
     };

@@ -3,15 +3,19 @@
 //! token response or the RFC's error.
 
 use axum::body::Bytes;
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
+use axum::Extension;
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 use techpass_service::grants::{self, TokenRequest};
 
 use super::clients::{authenticate, claimed_client_id, AuthMethod, Client};
 use super::error_response;
 use super::mint::token_response;
+use crate::client_address::ClientAddress;
 use crate::state::AppState;
 
 /// Parses a form body, refusing other content types (RFC 6749 §3.2).
@@ -29,22 +33,45 @@ pub fn form_params(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthErr
 }
 
 /// Authenticates the client as a response-shaped error (401 with `WWW-Authenticate` after a
-/// failed Basic attempt, RFC 6749 §5.2).
+/// failed Basic attempt, RFC 6749 §5.2). Failures are throttled per (claimed client, address),
+/// checked before any secret is looked at; an authenticated client's traffic is limited per
+/// client ([`crate::ratelimit`]).
 pub async fn authenticated_client(
     state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    address: Option<ClientAddress>,
 ) -> Result<Client, Response> {
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .map(|v| v.as_bytes());
-    // Throttle by the claimed client id before looking at any secret.
-    if let Some(claimed) = claimed_client_id(authorization, params) {
-        if let Err(wait) = state.rate_limits.check_client(&claimed) {
-            tracing::warn!(client_id = %claimed, "rate limit: too many requests for one client");
+    let address = address.map_or(IpAddr::from([0, 0, 0, 0]), |ClientAddress(ip)| ip);
+    let claimed = claimed_client_id(authorization, params);
+    if let Some(claimed) = &claimed {
+        if let Err(wait) = state.rate_limits.check_failures(claimed, address) {
+            tracing::warn!(client_id = %claimed, %address, "rate limit: too many failed authentications");
             return Err(crate::ratelimit::too_many_requests(wait));
         }
     }
+    let client = authenticate_client(state, authorization, params).await;
+    match (&client, &claimed) {
+        (Err(_), Some(claimed)) => state.rate_limits.authentication_failed(claimed, address),
+        (Ok(client), _) => {
+            if let Err(wait) = state.rate_limits.check_client(&client.id) {
+                tracing::warn!(client_id = %client.id, "rate limit: too many requests for one client");
+                return Err(crate::ratelimit::too_many_requests(wait));
+            }
+        }
+        (Err(_), None) => {}
+    }
+    client
+}
+
+async fn authenticate_client(
+    state: &AppState,
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<Client, Response> {
     let now = state.clock.now().as_secs();
     let audiences = [
         state.metadata.token_endpoint.as_str(),
@@ -71,12 +98,18 @@ pub async fn authenticated_client(
     })
 }
 
-pub async fn endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn endpoint(
+    State(state): State<AppState>,
+    address: Option<Extension<ClientAddress>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = match form_params(&headers, &body) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
-    let client = match authenticated_client(&state, &headers, &params).await {
+    let address = address.map(|Extension(a)| a);
+    let client = match authenticated_client(&state, &headers, &params, address).await {
         Ok(c) => c,
         Err(response) => return response,
     };

@@ -29,7 +29,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(LOGIN, get(login))
         .route(CALLBACK, get(callback))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.rate_limits.clone(),
             crate::ratelimit::per_address,
         ));
     Router::new()

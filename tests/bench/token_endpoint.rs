@@ -423,6 +423,8 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
         config.rate_limit.client_burst = 0;
         config.rate_limit.address_per_second = 0;
         config.rate_limit.address_burst = 0;
+        config.http.max_in_flight_requests = 65_536;
+        config.http.max_connections = 65_536;
         techpass::telemetry::init(&config);
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
@@ -436,7 +438,10 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            techpass::transport::Transport {
+                shutdown_grace: Duration::from_secs(5),
+                ..techpass::transport::Transport::from_config(&state.config.http)
+            },
         ));
         Ok(Server {
             base: format!("http://{addr}"),
@@ -556,6 +561,7 @@ async fn register_for(
         state.store.as_ref(),
         &state.secrets,
         state.clock.now().as_secs(),
+        state.http.policy(),
         NewApp {
             name: name.into(),
             confidential: true,

@@ -352,6 +352,7 @@ impl Interop {
                 server.state.store.as_ref(),
                 &server.state.secrets,
                 server.state.clock.now().as_secs(),
+                server.state.http.policy(),
                 NewApp {
                     name: name.to_string(),
                     confidential: true,

@@ -115,6 +115,7 @@ async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
         server.state.store.as_ref(),
         &server.state.secrets,
         server.state.clock.now().as_secs(),
+        server.state.http.policy(),
         NewApp {
             name: "Logout app".into(),
             confidential: true,

@@ -22,3 +22,4 @@ mod shutdown;
 mod signin;
 mod support;
 mod tenancy;
+mod transport;

@@ -23,6 +23,7 @@ pub async fn register(server: &TestServer, confidential: bool, grant_types: &[&s
         server.state.store.as_ref(),
         &server.state.secrets,
         server.state.clock.now().as_secs(),
+        server.state.http.policy(),
         NewApp {
             name: "Test app".into(),
             confidential,
@@ -50,16 +51,28 @@ pub async fn authorize(
     authorize_url: &str,
     person: &str,
 ) -> url::Url {
-    let first = b.get(authorize_url).send().await.unwrap();
-    let mut location = see_other(&first);
+    let mut response = b.get(authorize_url).send().await.unwrap();
+    let mut location = see_other(&response);
     if location.starts_with("/login") {
         let done = sign_in_via_hint(b, &server.base, &location, person).await;
         let back = register_if_asked(b, &server.base, &see_other(&done)).await;
         assert!(back.starts_with("/authorize?"), "{back}");
-        let again = b.get(server.url(&back)).send().await.unwrap();
-        location = see_other(&again);
+        response = b.get(server.url(&back)).send().await.unwrap();
+        location = see_other(&response);
     }
-    url::Url::parse(&location).unwrap()
+    let url = url::Url::parse(&location).unwrap();
+    if query(&url, "code").is_some() {
+        // A redirect that carries a code is never stored by a cache (RFC 9111 §5.2.2.5).
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{location}"
+        );
+    }
+    url
 }
 
 fn query(url: &url::Url, key: &str) -> Option<String> {
@@ -773,6 +786,26 @@ async fn bad_token_requests_get_the_rfc_error() {
         .await
         .unwrap();
     assert_eq!(huge.status(), 413, "oversized body");
+    for (name, len) in [
+        ("code", 3000),
+        ("scope", 3000),
+        ("client_assertion", 17_000),
+        ("x", 3000),
+    ] {
+        let long = http
+            .post(server.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "grant_type=authorization_code&{name}={}",
+                "a".repeat(len)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(long.status(), 400, "over-long {name}");
+        let body: Value = long.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "over-long {name}");
+    }
     server.stop().await;
 }
 
@@ -903,6 +936,28 @@ async fn authorization_request_errors() {
             format!("{}&prompt=none", base(&app.client_id)),
             "login_required",
         ),
+        (
+            "an over-long parameter",
+            format!("{}&login_hint={}", base(&app.client_id), "h".repeat(3000)),
+            "invalid_request",
+        ),
+        (
+            "an over-long unknown parameter",
+            format!("{}&extra={}", base(&app.client_id), "e".repeat(3000)),
+            "invalid_request",
+        ),
+        (
+            "too many parameters",
+            format!(
+                "{}&{}",
+                base(&app.client_id),
+                (0..70)
+                    .map(|i| format!("p{i}=1"))
+                    .collect::<Vec<_>>()
+                    .join("&")
+            ),
+            "invalid_request",
+        ),
     ] {
         let response = get(q).await;
         let location = url::Url::parse(&see_other(&response)).unwrap();
@@ -915,6 +970,35 @@ async fn authorization_request_errors() {
             "{case}"
         );
     }
+
+    // An over-long state (20 KB) is refused back to the app, without being reflected.
+    let long_state =
+        base(&app.client_id).replace("state=xyz", &format!("state={}", "s".repeat(20_000)));
+    let response = get(long_state).await;
+    let location = url::Url::parse(&see_other(&response)).unwrap();
+    assert!(location.as_str().starts_with(APP_CALLBACK));
+    assert_eq!(
+        query(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    assert!(query(&location, "error_description")
+        .unwrap()
+        .contains("state"));
+    assert_eq!(query(&location, "state"), None);
+    assert!(
+        location.as_str().len() < 1000,
+        "{}",
+        location.as_str().len()
+    );
+    // ...and with an unknown app, a page, no redirect.
+    let response = get(format!(
+        "client_id=app_nope&redirect_uri={}&response_type=code&state={}",
+        urlencode(APP_CALLBACK),
+        "s".repeat(20_000)
+    ))
+    .await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("location").is_none());
 
     // Loopback redirect URIs of native (public) apps may use any port.
     let native = format!(
@@ -942,74 +1026,201 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
+/// A token server with the given limits; `trusted_proxies` lets the test speak for several
+/// client addresses through `X-Forwarded-For` (the test is the proxy, on 127.0.0.1).
+async fn limited_server(
+    client: (u32, u32),
+    address: (u32, u32),
+    failures: (u32, u32),
+    trusted_proxies: &[&str],
+) -> TestServer {
+    let db = TestDatabase::sqlite().await;
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.rate_limit.client_per_second = client.0;
+    config.rate_limit.client_burst = client.1;
+    config.rate_limit.address_per_second = address.0;
+    config.rate_limit.address_burst = address.1;
+    config.rate_limit.failed_auth_per_minute = failures.0;
+    config.rate_limit.failed_auth_burst = failures.1;
+    config.http.trusted_proxies = trusted_proxies.iter().map(|p| p.to_string()).collect();
+    TestServer::start_with(config, Arc::new(SystemClock), dir, Some(db)).await
+}
+
+/// A client-credentials request as `app` with `secret` (empty: the right one), from `from`
+/// (an `X-Forwarded-For` value; empty: none).
+async fn token_call(
+    server: &TestServer,
+    app: &CreatedApp,
+    secret: &str,
+    from: &str,
+) -> reqwest::Response {
+    let secret = if secret.is_empty() {
+        app.client_secret.clone().unwrap()
+    } else {
+        secret.to_string()
+    };
+    let mut request = http()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, Some(secret))
+        .form(&[("grant_type", "client_credentials")]);
+    if !from.is_empty() {
+        request = request.header("x-forwarded-for", from);
+    }
+    request.send().await.unwrap()
+}
+
+async fn assert_limited(response: reqwest::Response) {
+    assert_eq!(response.status(), 429, "over the limit");
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"],
+        "temporarily_unavailable"
+    );
+}
+
 #[tokio::test]
 async fn token_endpoint_is_rate_limited_per_client_and_per_address() {
-    for (client_limit, address_limit) in [((1, 2), (0, 0)), ((0, 0), (1, 3))] {
-        let db = TestDatabase::sqlite().await;
-        let dir = TempDir::new();
-        let mut config = test_config(&db.url, &dir);
-        config.rate_limit.client_per_second = client_limit.0;
-        config.rate_limit.client_burst = client_limit.1;
-        config.rate_limit.address_per_second = address_limit.0;
-        config.rate_limit.address_burst = address_limit.1;
-        let server = TestServer::start_with(config, Arc::new(SystemClock), dir, Some(db)).await;
-        let a = register(&server, true, &["client_credentials"]).await;
-        let b = register(&server, true, &["client_credentials"]).await;
-        let call = |app: &CreatedApp, secret: &'static str| {
-            let request = http()
-                .post(server.url("/token"))
-                .basic_auth(
-                    &app.client_id,
-                    Some(if secret.is_empty() {
-                        app.client_secret.clone().unwrap()
-                    } else {
-                        secret.to_string()
-                    }),
-                )
-                .form(&[("grant_type", "client_credentials")]);
-            async move { request.send().await.unwrap() }
-        };
-        let burst = if client_limit.0 > 0 {
-            client_limit.1
-        } else {
-            address_limit.1
-        };
-        for i in 0..burst {
-            // Wrong secrets count too: guessing is throttled before the secret is checked.
-            let secret = if i == 0 && client_limit.0 > 0 {
-                "wrong"
-            } else {
-                ""
-            };
-            let status = call(&a, secret).await.status().as_u16();
-            assert!(status == 200 || status == 401, "within the burst: {status}");
-        }
-        let limited = call(&a, "").await;
-        assert_eq!(limited.status(), 429, "over the limit");
-        let retry: u64 = limited.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!(retry >= 1);
-        assert_eq!(
-            limited.json::<Value>().await.unwrap()["error"],
-            "temporarily_unavailable"
-        );
-        let other = call(&b, "").await.status().as_u16();
-        if client_limit.0 > 0 {
-            assert_eq!(
-                other, 200,
-                "another client is not affected by the first one's limit"
-            );
-        } else {
-            assert_eq!(
-                other, 429,
-                "the same address is limited whatever the client"
-            );
-        }
-        server.stop().await;
+    // Per authenticated client: its own traffic only.
+    let server = limited_server((1, 2), (0, 0), (0, 0), &[]).await;
+    let a = register(&server, true, &["client_credentials"]).await;
+    let b = register(&server, true, &["client_credentials"]).await;
+    assert_eq!(token_call(&server, &a, "wrong", "").await.status(), 401);
+    for _ in 0..2 {
+        assert_eq!(token_call(&server, &a, "", "").await.status(), 200);
     }
+    assert_limited(token_call(&server, &a, "", "").await).await;
+    assert_eq!(
+        token_call(&server, &b, "", "").await.status(),
+        200,
+        "another client is not affected by the first one's limit"
+    );
+    server.stop().await;
+
+    // Per address, whatever the client.
+    let server = limited_server((0, 0), (1, 3), (0, 0), &[]).await;
+    let a = register(&server, true, &["client_credentials"]).await;
+    let b = register(&server, true, &["client_credentials"]).await;
+    for _ in 0..3 {
+        assert_eq!(token_call(&server, &a, "", "").await.status(), 200);
+    }
+    assert_limited(token_call(&server, &a, "", "").await).await;
+    assert_eq!(
+        token_call(&server, &b, "", "").await.status(),
+        429,
+        "the same address is limited whatever the client"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_strangers_failures_do_not_lock_out_the_real_client() {
+    let server = limited_server((100, 200), (0, 0), (1, 3), &["127.0.0.1"]).await;
+    let app = register(&server, true, &["client_credentials"]).await;
+    let attacker = "203.0.113.66";
+    for _ in 0..3 {
+        assert_eq!(
+            token_call(&server, &app, "guess", attacker).await.status(),
+            401
+        );
+    }
+    // The attacker's address is throttled before any secret is checked, even the right one...
+    assert_limited(token_call(&server, &app, "guess", attacker).await).await;
+    assert_limited(token_call(&server, &app, "", attacker).await).await;
+    // ...while the app, from its own address (forwarded or direct), is served.
+    for _ in 0..5 {
+        assert_eq!(
+            token_call(&server, &app, "", "198.51.100.7").await.status(),
+            200
+        );
+        assert_eq!(token_call(&server, &app, "", "").await.status(), 200);
+    }
+    // Introspection and revocation count the same failures.
+    let introspect = http()
+        .post(server.url("/introspect"))
+        .basic_auth(&app.client_id, Some("guess"))
+        .header("x-forwarded-for", attacker)
+        .form(&[("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_limited(introspect).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_trusted_proxies() {
+    // Not a trusted proxy: X-Forwarded-For is ignored, every request is 127.0.0.1's.
+    let server = limited_server((0, 0), (1, 2), (0, 0), &[]).await;
+    let app = register(&server, true, &["client_credentials"]).await;
+    assert_eq!(
+        token_call(&server, &app, "", "203.0.113.1").await.status(),
+        200
+    );
+    assert_eq!(
+        token_call(&server, &app, "", "203.0.113.2").await.status(),
+        200
+    );
+    assert_limited(token_call(&server, &app, "", "203.0.113.3").await).await;
+    server.stop().await;
+
+    // A trusted proxy: each forwarded address has its own limit (the rightmost untrusted
+    // entry counts, so a client cannot pick one by prepending).
+    let server = limited_server((0, 0), (1, 2), (0, 0), &["127.0.0.0/8"]).await;
+    let app = register(&server, true, &["client_credentials"]).await;
+    for from in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        assert_eq!(
+            token_call(&server, &app, "", from).await.status(),
+            200,
+            "{from}"
+        );
+    }
+    assert_eq!(
+        token_call(&server, &app, "", "9.9.9.9, 203.0.113.1")
+            .await
+            .status(),
+        200
+    );
+    assert_limited(token_call(&server, &app, "", "8.8.8.8, 203.0.113.1").await).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_basic_scheme_is_case_insensitive() {
+    use base64::Engine;
+    let server = limited_server((0, 0), (0, 0), (0, 0), &[]).await;
+    let app = register(&server, true, &["client_credentials"]).await;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        app.client_id,
+        app.client_secret.clone().unwrap()
+    ));
+    for scheme in ["Basic", "BASIC", "basic", "bAsIc"] {
+        let response = http()
+            .post(server.url("/token"))
+            .header("authorization", format!("{scheme} {credentials}"))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{scheme}");
+    }
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("{}:nope", app.client_id));
+    let response = http()
+        .post(server.url("/token"))
+        .header("authorization", format!("BASIC {wrong}"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().contains_key("www-authenticate"));
+    server.stop().await;
 }
 
 mod private_key_jwt {
@@ -1054,6 +1265,7 @@ mod private_key_jwt {
             server.state.store.as_ref(),
             &server.state.secrets,
             server.state.clock.now().as_secs(),
+            server.state.http.policy(),
             NewApp {
                 name: "Keyed app".into(),
                 confidential: true,

@@ -226,6 +226,7 @@ async fn the_logout_confirmation_lets_the_browser_return_to_the_app() {
         server.state.store.as_ref(),
         &server.state.secrets,
         server.state.clock.now().as_secs(),
+        server.state.http.policy(),
         NewApp {
             name: "Bye app".into(),
             confidential: true,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use techpass::server;
+use techpass::transport::Transport;
 use techpass_domain::SystemClock;
 use techpass_store::testing::TestDatabase;
 use tokio::net::TcpListener;
@@ -22,6 +23,10 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
     let state = server::build_state(config, issuer, Arc::new(SystemClock))
         .await
         .unwrap();
+    let transport = Transport {
+        shutdown_grace: Duration::from_secs(10),
+        ..Transport::from_config(&state.config.http)
+    };
     let router = techpass::app(state).route(
         "/slow",
         get(|| async {
@@ -36,7 +41,7 @@ async fn in_flight_requests_finish_after_shutdown_begins() {
         async move {
             let _ = stopped.await;
         },
-        Duration::from_secs(10),
+        transport,
     ));
 
     let slow = tokio::spawn(client().get(format!("http://{addr}/slow")).send());

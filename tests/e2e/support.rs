@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use techpass::config::{Config, Secret};
 use techpass::server;
+use techpass::transport::Transport;
 use techpass::AppState;
 use techpass_domain::{Clock, SystemClock};
 use techpass_oidc::MasterKey;
@@ -127,7 +128,10 @@ impl TestServer {
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            Transport {
+                shutdown_grace: Duration::from_secs(5),
+                ..Transport::from_config(&state.config.http)
+            },
         ));
         TestServer {
             base: format!("http://{addr}"),

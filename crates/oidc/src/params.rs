@@ -6,19 +6,69 @@ use std::collections::HashMap;
 
 use crate::error::OAuthError;
 
+/// The most parameters one request may carry (known and unknown alike).
+pub const MAX_PARAMS: usize = 64;
+/// The longest parameter name.
+pub const MAX_NAME_LEN: usize = 64;
+/// The longest value of a parameter, in bytes after decoding: `state`, `nonce`, `scope`,
+/// `redirect_uri`, codes, tokens... An app that needs a longer `state` keeps it on its side and
+/// sends a reference.
+pub const MAX_VALUE_LEN: usize = 2048;
+/// The longest value of a parameter that carries a JWT (client assertions, ID token hints).
+pub const MAX_JWT_LEN: usize = 16 * 1024;
+
+/// The longest value accepted for the parameter `name`.
+pub fn max_len(name: &str) -> usize {
+    match name {
+        "client_assertion" | "id_token_hint" | "assertion" | "logout_token" => MAX_JWT_LEN,
+        _ => MAX_VALUE_LEN,
+    }
+}
+
 /// The parameters of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Params(HashMap<String, String>);
 
 impl Params {
-    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
+    /// Parses `application/x-www-form-urlencoded` text (a query string or a form body),
+    /// refusing repeated parameters and any beyond the bounds ([`Params::check_bounds`]).
     pub fn parse(bytes: &[u8]) -> Result<Params, OAuthError> {
         let (params, repeated) = Params::parse_keeping_first(bytes)?;
-        match repeated.first() {
-            Some(key) => Err(OAuthError::invalid_request(format!(
+        if let Some(key) = repeated.first() {
+            return Err(OAuthError::invalid_request(format!(
                 "parameter {key} was sent more than once"
+            )));
+        }
+        params.check_bounds()?;
+        Ok(params)
+    }
+
+    /// `invalid_request` when there are too many parameters, or a name or a value is too long
+    /// ([`MAX_PARAMS`], [`MAX_NAME_LEN`], [`max_len`]). The description never repeats the value.
+    pub fn check_bounds(&self) -> Result<(), OAuthError> {
+        if self.0.len() > MAX_PARAMS {
+            return Err(OAuthError::invalid_request(format!(
+                "too many parameters (at most {MAX_PARAMS})"
+            )));
+        }
+        if self.0.keys().any(|k| k.len() > MAX_NAME_LEN) {
+            return Err(OAuthError::invalid_request(format!(
+                "a parameter name is longer than {MAX_NAME_LEN} bytes"
+            )));
+        }
+        let mut long: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(k, v)| v.len() > max_len(k))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        long.sort_unstable();
+        match long.first() {
+            Some(key) => Err(OAuthError::invalid_request(format!(
+                "parameter {key} is longer than {} bytes",
+                max_len(key)
             ))),
-            None => Ok(params),
+            None => Ok(()),
         }
     }
 
@@ -111,6 +161,29 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn bounds_are_enforced_without_echoing_values() {
+        let long = "x".repeat(MAX_VALUE_LEN + 1);
+        let e = Params::parse(format!("a=1&state={long}").as_bytes()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert!(e.description.contains("state"), "{}", e.description);
+        assert!(!e.description.contains("xxxx"));
+        let fits = "x".repeat(MAX_VALUE_LEN);
+        assert!(Params::parse(format!("state={fits}").as_bytes()).is_ok());
+        let jwt = "e".repeat(MAX_VALUE_LEN * 4);
+        assert!(Params::parse(format!("client_assertion={jwt}").as_bytes()).is_ok());
+        let too_long_jwt = "e".repeat(MAX_JWT_LEN + 1);
+        assert!(Params::parse(format!("id_token_hint={too_long_jwt}").as_bytes()).is_err());
+        let name = "n".repeat(MAX_NAME_LEN + 1);
+        let e = Params::parse(format!("{name}=1").as_bytes()).unwrap_err();
+        assert!(!e.description.contains(&name));
+        let many: Vec<String> = (0..=MAX_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert!(Params::parse(many.join("&").as_bytes()).is_err());
+        // The authorization endpoint parses first and checks once it knows the app.
+        let (kept, _) = Params::parse_keeping_first(format!("state={long}").as_bytes()).unwrap();
+        assert!(kept.check_bounds().is_err());
+    }
 
     #[test]
     fn parses_and_decodes() {

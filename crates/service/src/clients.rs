@@ -8,6 +8,8 @@ use techpass_oidc::assertion::{parse_client_jwks, verify_assertion, ASSERTION_TY
 use techpass_oidc::{OAuthError, Params, Secrets};
 use techpass_store::{ClientRecord, ClientSecretRecord, Store, StoreError};
 
+use crate::outbound::OutboundPolicy;
+
 pub const PURPOSE_CLIENT_SECRET: &str = "client-secret";
 /// Client secrets live at most a year (rotate with overlap before).
 pub const SECRET_LIFETIME_SECS: i64 = 365 * 24 * 3600;
@@ -134,6 +136,7 @@ pub async fn create_app(
     store: &dyn Store,
     secrets: &Secrets,
     now: i64,
+    outbound: &OutboundPolicy,
     app: NewApp,
 ) -> Result<CreatedApp, AppError> {
     let invalid = |m: String| AppError::Invalid(m);
@@ -182,8 +185,7 @@ pub async fn create_app(
         validate_redirect_uri(uri).map_err(|e| invalid(format!("redirect URI {uri} {e}")))?;
     }
     if let Some(uri) = &app.backchannel_logout_uri {
-        validate_redirect_uri(uri)
-            .map_err(|e| invalid(format!("back-channel logout URI {uri} {e}")))?;
+        check_backchannel_logout_uri(outbound, uri)?;
     }
     if let Some(jwks) = &app.jwks {
         if !app.confidential {
@@ -242,6 +244,17 @@ pub async fn create_app(
     })
 }
 
+/// A back-channel logout URI is a redirect-shaped URI that TechPass will POST to, so it must
+/// also pass the outbound policy (https to a public host outside development).
+pub fn check_backchannel_logout_uri(outbound: &OutboundPolicy, uri: &str) -> Result<(), AppError> {
+    validate_redirect_uri(uri)
+        .map_err(|e| AppError::Invalid(format!("back-channel logout URI {uri} {e}")))?;
+    outbound
+        .check_url(uri)
+        .map_err(|e| AppError::Invalid(format!("back-channel logout URI {uri} {e}")))?;
+    Ok(())
+}
+
 /// How a client authenticated, to shape an `invalid_client` answer (RFC 6749 §5.2: a failed
 /// Basic attempt gets 401 with `WWW-Authenticate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,12 +283,11 @@ fn basic_credentials(authorization: Option<&[u8]>) -> Result<Option<(String, Str
         .ok()
         .filter(|t| t.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
         .ok_or_else(bad)?;
-    let Some(encoded) = text
-        .strip_prefix("Basic ")
-        .or_else(|| text.strip_prefix("basic "))
-    else {
+    // RFC 7235 §2.1: `auth-scheme 1*SP token68`, the scheme case-insensitive (RFC 7617 §2).
+    let (scheme, encoded) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("basic") {
         return Ok(None);
-    };
+    }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .map_err(|_| bad())?;
@@ -485,6 +497,17 @@ mod tests {
             Some(("app_1".into(), "s:cret".into()))
         );
         assert_eq!(basic(b"Bearer abc").unwrap(), None, "another scheme");
+        assert_eq!(basic(b"Basicabc").unwrap(), None, "another scheme");
+        // RFC 7235 §2.1: the scheme is case-insensitive, followed by one or more spaces.
+        for scheme in [&b"BASIC"[..], b"basic", b"bAsIc"] {
+            let mut header = scheme.to_vec();
+            header.extend_from_slice(b"  YXBwXzE6cyUzQWNyZXQ=");
+            assert_eq!(
+                basic(&header).unwrap(),
+                Some(("app_1".into(), "s:cret".into())),
+                "{scheme:?}"
+            );
+        }
         for malformed in [
             &b"Basic !!!"[..],
             b"Basic YXBwXzE=",
@@ -498,5 +521,62 @@ mod tests {
                 "{malformed:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn backchannel_logout_uris_follow_the_outbound_policy() {
+        let db = techpass_store::testing::TestDatabase::sqlite().await;
+        let store = db.store().await;
+        let master = techpass_oidc::MasterKey::from_base64(
+            &techpass_oidc::MasterKey::generate_base64().unwrap(),
+        )
+        .unwrap();
+        let secrets = Secrets::derive(&master).unwrap();
+        let app = |uri: &str| NewApp {
+            name: "Logout app".into(),
+            confidential: true,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            backchannel_logout_uri: Some(uri.into()),
+            grant_types: vec![GRANT_AUTHORIZATION_CODE.into()],
+            ..NewApp::default()
+        };
+        let production = OutboundPolicy::production();
+        for (uri, why) in [
+            ("http://127.0.0.1:8080/logout", "https"),
+            ("https://127.0.0.1/logout", "internal"),
+            ("https://169.254.169.254/latest", "internal"),
+            ("https://10.0.0.5/logout", "internal"),
+            ("https://[::ffff:10.0.0.5]/logout", "internal"),
+            ("https://localhost:2375/containers", "internal"),
+            ("https://app.localhost/logout", "internal"),
+        ] {
+            let e = create_app(store.as_ref(), &secrets, 0, &production, app(uri))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("back-channel logout URI") && e.contains(why),
+                "{uri}: {e}"
+            );
+        }
+        create_app(
+            store.as_ref(),
+            &secrets,
+            0,
+            &production,
+            app("https://app.example.com/logout"),
+        )
+        .await
+        .unwrap();
+        let development = OutboundPolicy::development();
+        create_app(
+            store.as_ref(),
+            &secrets,
+            0,
+            &development,
+            app("http://127.0.0.1:8080/logout"),
+        )
+        .await
+        .unwrap();
     }
 }

@@ -13,6 +13,7 @@ use techpass_store::Store;
 use url::Url;
 
 use crate::mailer::Smtp;
+use crate::outbound::Outbound;
 use crate::random::Random;
 use crate::settings::Settings;
 use crate::upstreams::Upstreams;
@@ -37,6 +38,7 @@ pub struct ServiceContext {
     pub settings: Arc<Settings>,
     /// The SMTP relay; `None`: emails stay in the outbox (development).
     pub mailer: Option<Arc<Smtp>>,
-    /// Outbound HTTP (back-channel logout, webhooks): no redirects followed, bounded time.
-    pub http: reqwest::Client,
+    /// Outbound HTTP to registered URLs (back-channel logout, webhooks) under one policy:
+    /// https to public addresses only outside development, no redirects, bounded time and size.
+    pub http: Outbound,
 }

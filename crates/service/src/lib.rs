@@ -21,6 +21,7 @@ pub mod logout;
 pub mod mail;
 pub mod mailer;
 pub mod mint;
+pub mod outbound;
 pub mod random;
 pub mod scopes;
 pub mod settings;

@@ -154,9 +154,7 @@ fn spawn_backchannel(
         for attempt in 1..=BACKCHANNEL_ATTEMPTS {
             let sent = ctx
                 .http
-                .post(&uri)
-                .form(&[("logout_token", token.as_str())])
-                .send()
+                .post(&uri, |r| r.form(&[("logout_token", token.as_str())]))
                 .await;
             match sent {
                 Ok(r) if r.status().is_success() => {

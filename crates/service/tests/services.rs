@@ -22,6 +22,7 @@ use techpass_service::clients::{
 };
 use techpass_service::grants::{self, TokenRequest, Tokens};
 use techpass_service::mint::PURPOSE_CODE;
+use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::settings::{
     AccountsConfig, AppsConfig, InvitationsConfig, LifecycleConfig, Mode, SessionConfig,
     TokensConfig,
@@ -192,7 +193,7 @@ impl World {
             }])),
             settings: Arc::new(settings),
             mailer: None,
-            http: reqwest::Client::new(),
+            http: Outbound::new(OutboundPolicy::for_mode(Mode::Production)).unwrap(),
         };
         World {
             ctx,
@@ -245,9 +246,15 @@ impl World {
         };
         tweak(&mut new);
         let now = self.clock.now_secs();
-        let created = create_app(self.ctx.store.as_ref(), &self.ctx.secrets, now, new)
-            .await
-            .unwrap();
+        let created = create_app(
+            self.ctx.store.as_ref(),
+            &self.ctx.secrets,
+            now,
+            self.ctx.http.policy(),
+            new,
+        )
+        .await
+        .unwrap();
         find_client(self.ctx.store.as_ref(), &created.client_id)
             .await
             .unwrap()

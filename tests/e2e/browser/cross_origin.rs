@@ -81,6 +81,7 @@ async fn a_first_time_officer_gets_back_to_an_app_on_another_origin_body(test: &
         server.state.store.as_ref(),
         &server.state.secrets,
         server.state.clock.now().as_secs(),
+        server.state.http.policy(),
         NewApp {
             name: "Wiki".into(),
             confidential: true,

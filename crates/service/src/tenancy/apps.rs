@@ -11,7 +11,8 @@ use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
 
 use super::{admin_tenant, audit, Actor, Result, TenancyError};
 use crate::clients::{
-    create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS, PURPOSE_CLIENT_SECRET,
+    check_backchannel_logout_uri, create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS,
+    PURPOSE_CLIENT_SECRET,
 };
 use crate::ServiceContext;
 
@@ -114,6 +115,7 @@ pub async fn create(
         state.store.as_ref(),
         &state.secrets,
         state.clock.now().as_secs(),
+        state.http.policy(),
         NewApp {
             name: spec.name,
             confidential: spec.confidential,
@@ -201,8 +203,8 @@ pub async fn update(
         if uri.is_empty() {
             app.backchannel_logout_uri = None;
         } else {
-            validate_redirect_uri(&uri)
-                .map_err(|e| invalid(format!("back-channel logout URI {uri} {e}")))?;
+            check_backchannel_logout_uri(state.http.policy(), &uri)
+                .map_err(|e| invalid(e.to_string()))?;
             app.backchannel_logout_uri = Some(uri);
         }
     }

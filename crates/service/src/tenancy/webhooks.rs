@@ -4,6 +4,7 @@
 //! signature (`TechPass-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`) under the
 //! webhook's own secret, retried with exponential back-off, and kept in a delivery log.
 
+use crate::outbound::OutboundPolicy;
 use aws_lc_rs::hmac;
 use serde::Serialize;
 use techpass_domain::client::validate_redirect_uri;
@@ -34,51 +35,19 @@ pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={hex}")
 }
 
-/// Where a webhook may point. https only; outside development also never a loopback,
-/// private, link-local or unspecified IP address or `localhost`, so a tenant cannot aim
-/// TechPass's requests at its own host or internal network by address. (A DNS name that
-/// resolves to such an address is not caught here: resolution happens at delivery.)
+/// Where a webhook may point: the outbound policy's rule ([`OutboundPolicy::check_url`]),
+/// https to a public host outside development; a DNS name is checked again by the addresses it
+/// resolves to when a delivery connects.
 pub fn check_target(url: &str, development: bool) -> std::result::Result<(), String> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| format!("webhook URL {url} is not a URL: {e}"))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if development => {}
-        _ => return Err("a webhook URL must use https".into()),
-    }
-    if development {
-        return Ok(());
-    }
-    let internal = match parsed.host() {
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT.
-                || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
-        }
-        Some(url::Host::Ipv6(ip)) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || ip.to_ipv4_mapped().is_some()
-        }
-        Some(url::Host::Domain(d)) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            d == "localhost" || d.ends_with(".localhost")
-        }
-        None => true,
+    let policy = if development {
+        OutboundPolicy::development()
+    } else {
+        OutboundPolicy::production()
     };
-    if internal {
-        return Err(
-            "a webhook URL must point to a public host, not a loopback or internal address".into(),
-        );
-    }
-    Ok(())
+    policy
+        .check_url(url)
+        .map(|_| ())
+        .map_err(|e| format!("a webhook URL {e}"))
 }
 
 /// A webhook as its tenant admins see it (never the secret).
@@ -135,8 +104,11 @@ pub async fn create(
     }
     validate_redirect_uri(url)
         .map_err(|e| TenancyError::Invalid(format!("webhook URL {url} {e}")))?;
-    let development = state.settings.mode == crate::settings::Mode::Development;
-    check_target(url, development).map_err(TenancyError::Invalid)?;
+    state
+        .http
+        .policy()
+        .check_url(url)
+        .map_err(|e| TenancyError::Invalid(format!("a webhook URL {e}")))?;
     if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
         return Err(TenancyError::Invalid(format!(
             "events must be some of: {}",
@@ -201,17 +173,16 @@ async fn verify(state: &ServiceContext, webhook: &WebhookRecord, secret: &str) -
     let now = state.clock.now().as_secs();
     let answer = state
         .http
-        .post(&webhook.url)
-        .header("content-type", "application/json")
-        .header(SIGNATURE_HEADER, sign(secret, now, &body))
-        .header(EVENT_HEADER, "challenge")
-        .body(body)
-        .send()
+        .post(&webhook.url, |r| {
+            r.header("content-type", "application/json")
+                .header(SIGNATURE_HEADER, sign(secret, now, &body))
+                .header(EVENT_HEADER, "challenge")
+                .body(body)
+        })
         .await;
     let echoed = match answer {
         Ok(r) if r.status().is_success() => r
             .json::<serde_json::Value>()
-            .await
             .ok()
             .and_then(|v| {
                 v.get("challenge")
@@ -366,13 +337,13 @@ pub async fn deliver_due(
         };
         let result = state
             .http
-            .post(&webhook.url)
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, sign(&secret, now, &d.payload))
-            .header(EVENT_HEADER, &d.event)
-            .header(DELIVERY_HEADER, &d.id)
-            .body(d.payload.clone())
-            .send()
+            .post(&webhook.url, |r| {
+                r.header("content-type", "application/json")
+                    .header(SIGNATURE_HEADER, sign(&secret, now, &d.payload))
+                    .header(EVENT_HEADER, &d.event)
+                    .header(DELIVERY_HEADER, &d.id)
+                    .body(d.payload.clone())
+            })
             .await;
         let (code, error) = match result {
             Ok(r) if r.status().is_success() => (Some(i64::from(r.status().as_u16())), None),
