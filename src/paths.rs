@@ -28,6 +28,8 @@ pub const MAKE_PLATFORM_ADMIN: &str = "/dev/platform-admin";
 pub const SWITCH_PERSON: &str = "/login?prompt=login&return_to=%2Fportal";
 
 pub const PORTAL: &str = "/portal";
+/// What a form's action shows once (a new secret), read by the redirect that answers the form.
+pub const SHOWN: &str = "/portal/shown/{id}";
 pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";
 
 pub const TENANTS: &str = "/portal/tenants";

@@ -17,11 +17,13 @@ use super::{
     confirm, date, done, error_page, fill, form_failure, paths, render, slice, Confirm, Fields,
     Flash, Me, Page, Pager, Posted,
 };
+use super::{show_once, shown_value};
 use crate::provider::clients::{
     GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
 };
 use crate::state::AppState;
 use crate::tenancy::apps::{self, AppChanges, AppSpec};
+use techpass_service::reveal::Shown;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -187,27 +189,27 @@ async fn create(
                 paths::APP,
                 &[("tenant_id", &tenant_id), ("client_id", &created.client_id)],
             );
-            let mut values = vec![minijinja::context! {
-                label => "Client ID", name => "client_id", value => created.client_id, secret => false,
-            }];
+            let mut values = vec![shown_value(
+                "Client ID",
+                "client_id",
+                created.client_id,
+                false,
+            )];
             if let Some(secret) = created.client_secret {
-                values.push(minijinja::context! {
-                    label => "Client secret", name => "client_secret", value => secret, secret => true,
-                });
+                values.push(shown_value("Client secret", "client_secret", secret, true));
             }
-            Ok(render(
+            show_once(
                 &state,
                 &me,
-                &Flash::default(),
-                "portal/secret.html",
-                minijinja::context! {
-                    title => "App registered",
-                    intro => "Configure your app with these values. The secret is shown only now: TechPass keeps only a hash of it. Copy it into your app's secret store before you leave this page.",
-                    values => values,
-                    next_href => app_href,
-                    next_label => "Go to the app's settings",
+                &Shown {
+                    title: "App registered".into(),
+                    intro: "Configure your app with these values. The secret is shown only now: TechPass keeps only a hash of it. Copy it into your app's secret store before you leave this page.".into(),
+                    values,
+                    next_href: app_href,
+                    next_label: "Go to the app's settings".into(),
                 },
-            ))
+            )
+            .await
         }
         Err(e) => {
             let flash = form_failure(&state, e, &fields)?;

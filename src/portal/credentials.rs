@@ -15,8 +15,10 @@ use super::{
     confirm, datetime, done, error_page, fill, form_failure, paths, render, slice, Confirm, Fields,
     Flash, Me, Page, Pager, Posted,
 };
+use super::{show_once, shown_value};
 use crate::state::AppState;
 use crate::tenancy::apps;
+use techpass_service::reveal::Shown;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -154,29 +156,24 @@ async fn add_secret(
         Ok(new) => {
             let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
             let values = vec![
-                minijinja::context! {
-                    label => "Client ID", name => "client_id", value => client_id, secret => false,
-                },
-                minijinja::context! {
-                    label => "New client secret", name => "client_secret", value => new.secret, secret => true,
-                },
+                shown_value("Client ID", "client_id", client_id.clone(), false),
+                shown_value("New client secret", "client_secret", new.secret, true),
             ];
-            Ok(render(
+            show_once(
                 &state,
                 &me,
-                &Flash::default(),
-                "portal/secret.html",
-                minijinja::context! {
-                    title => "New client secret",
-                    intro => format!(
+                &Shown {
+                    title: "New client secret".into(),
+                    intro: format!(
                         "This secret (id {}) works until {}. It is shown only now: TechPass keeps only a hash of it. Put it in your app's secret store, then revoke the old secret once the app uses the new one.",
                         new.id, datetime(new.expires_at)
                     ),
-                    values => values,
-                    next_href => fill(paths::CREDENTIALS, &ids),
-                    next_label => "Back to the credentials",
+                    values,
+                    next_href: fill(paths::CREDENTIALS, &ids),
+                    next_label: "Back to the credentials".into(),
                 },
-            ))
+            )
+            .await
         }
         Err(e) => {
             let flash = form_failure(&state, e, &fields)?;

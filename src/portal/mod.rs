@@ -67,6 +67,58 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(admin::router())
+        .route(paths::SHOWN, axum::routing::get(shown))
+}
+
+/// Answers a form whose result is shown once: stores it for the person and redirects to it
+/// (Post/Redirect/Get), so a reload neither repeats the action nor shows the secret again.
+pub async fn show_once(state: &AppState, me: &Me, shown: &reveal::Shown) -> Page {
+    match reveal::stash(state, &me.user.id, shown).await {
+        Ok(id) => Ok(Redirect::to(&fill(paths::SHOWN, &[("id", &id)])).into_response()),
+        Err(e) => {
+            tracing::error!(error = %e, "could not keep a value to show once");
+            Err(state.pages.unavailable())
+        }
+    }
+}
+
+/// One value of a page shown once.
+pub fn shown_value(label: &str, name: &str, value: String, secret: bool) -> reveal::ShownValue {
+    reveal::ShownValue {
+        label: label.into(),
+        name: name.into(),
+        value,
+        secret,
+    }
+}
+
+async fn shown(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    me: Me,
+) -> Page {
+    match reveal::take(&state, &me.user.id, &id).await {
+        Ok(Some(shown)) => Ok(render(
+            &state,
+            &me,
+            &Flash::default(),
+            "portal/secret.html",
+            minijinja::context! {
+                title => shown.title,
+                intro => shown.intro,
+                values => shown.values,
+                next_href => shown.next_href,
+                next_label => shown.next_label,
+            },
+        )),
+        Ok(None) => Err(problem(
+            &state,
+            StatusCode::GONE,
+            "Shown only once",
+            "A new secret is shown once, for a few minutes, to the person who created it, and this one has been shown or has expired. If it was not copied, create a new secret and revoke the one you cannot use.",
+        )),
+        Err(e) => Err(unavailable(&state, &e)),
+    }
 }
 
 /// What a portal handler returns: the page, or the page that replaces it (refusal, error).
@@ -107,6 +159,7 @@ impl Me {
 use crate::accounts;
 /// Suspended, disabled, expired and terminated accounts (and unknown statuses) use nothing.
 pub use crate::accounts::blocked;
+use techpass_service::reveal;
 
 impl FromRequestParts<AppState> for Me {
     type Rejection = Response;

@@ -13,9 +13,11 @@ use super::{
     confirm, datetime, done, error_page, fill, form_failure, paths, render, slice, trim, window,
     Confirm, Fields, Flash, Me, Page, Pager, Posted,
 };
+use super::{show_once, shown_value};
 use crate::state::AppState;
 use crate::tenancy::TenancyError;
 use crate::webhooks::{self, WebhookInfo, EVENTS};
+use techpass_service::reveal::Shown;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -100,26 +102,29 @@ async fn create(
                     ("webhook_id", &created.webhook.id),
                 ],
             );
-            let values = vec![minijinja::context! {
-                label => "Signing secret", name => "webhook_secret", value => created.secret, secret => true,
-            }];
-            Ok(render(
+            let values = vec![shown_value(
+                "Signing secret",
+                "webhook_secret",
+                created.secret,
+                true,
+            )];
+            let intro = if verified {
+                "The endpoint answered the challenge and will receive events. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
+            } else {
+                "The endpoint did not answer the challenge yet, so it receives no events: fix it, then send the challenge again from the webhook's page. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
+            };
+            show_once(
                 &state,
                 &me,
-                &Flash::default(),
-                "portal/secret.html",
-                minijinja::context! {
-                    title => "Webhook registered",
-                    intro => if verified {
-                        "The endpoint answered the challenge and will receive events. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
-                    } else {
-                        "The endpoint did not answer the challenge yet, so it receives no events: fix it, then send the challenge again from the webhook's page. Check each delivery's TechPass-Signature header with this secret. It is shown only now."
-                    },
-                    values => values,
-                    next_href => href,
-                    next_label => "Go to the webhook",
+                &Shown {
+                    title: "Webhook registered".into(),
+                    intro: intro.into(),
+                    values,
+                    next_href: href,
+                    next_label: "Go to the webhook".into(),
                 },
-            ))
+            )
+            .await
         }
         Err(e) => {
             let flash = form_failure(&state, e, &fields)?;

@@ -364,7 +364,10 @@ async fn world() -> World {
         "user_assignment_required": false,
     });
     let mut machines = Vec::new();
-    for _ in 0..2 {
+    for n in 1..=2 {
+        // Two apps of one tenant never share a name.
+        let mut machine = machine.clone();
+        machine["name"] = json!(format!("Automation {n}"));
         let made = w.call(Who::AdminA, "post", &apps_a, Some(&machine)).await;
         assert_eq!(made.status, 201, "{}", made.body);
         let body = made.json();

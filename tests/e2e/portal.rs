@@ -186,8 +186,10 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
         "what was typed stays"
     );
     let created = post(&server, &b, &apps_path, &with_token).await;
-    assert_eq!(created.status(), 200);
-    let created = created.text().await.unwrap();
+    // Post/Redirect/Get: the values are shown once, on the page the form redirects to.
+    let shown = see_other(&created);
+    assert!(shown.starts_with("/portal/shown/"), "{shown}");
+    let created = ok_page(&server, &b, &shown).await;
     assert!(created.contains("App registered"), "{created}");
     let client_id = value_of(&created, "client_id");
     let secret = value_of(&created, "client_secret");
@@ -225,11 +227,23 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
         &[("csrf_token", &token), ("lifetime_days", "30")],
     )
     .await;
-    assert_eq!(second.status(), 200);
-    let second = second.text().await.unwrap();
+    let second_shown = see_other(&second);
+    let second = ok_page(&server, &b, &second_shown).await;
     assert!(second.contains("New client secret"));
     let second_secret = value_of(&second, "client_secret");
     assert_ne!(second_secret, secret);
+    // Reloading what was shown once: neither the secret again, nor another app or secret.
+    for page in [&shown, &second_shown] {
+        let again = b.get(server.url(page)).send().await.unwrap();
+        assert_eq!(again.status(), 410, "{page}");
+        let again = again.text().await.unwrap();
+        assert!(again.contains("Shown only once"), "{again}");
+        assert!(!again.contains(&secret) && !again.contains(&second_secret));
+    }
+    assert_eq!(
+        state.store.clients_of_tenant(&tenant).await.unwrap().len(),
+        1
+    );
     let reloaded = ok_page(&server, &b, &credentials_path).await;
     assert!(!reloaded.contains(&second_secret) && !reloaded.contains(&secret));
     assert_eq!(

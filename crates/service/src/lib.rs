@@ -23,6 +23,7 @@ pub mod mailer;
 pub mod mint;
 pub mod outbound;
 pub mod random;
+pub mod reveal;
 pub mod scopes;
 pub mod settings;
 pub mod signin;

@@ -23,14 +23,16 @@ use techpass_service::clients::{
 use techpass_service::grants::{self, TokenRequest, Tokens};
 use techpass_service::mint::PURPOSE_CODE;
 use techpass_service::outbound::{Outbound, OutboundPolicy};
+use techpass_service::reveal::{self, Shown, ShownValue};
 use techpass_service::settings::{
     AccountsConfig, AppsConfig, InvitationsConfig, LifecycleConfig, Mode, SessionConfig,
     TokensConfig,
 };
 use techpass_service::signin::{finish_login, start_login, CallbackQuery, NewSession};
+use techpass_service::tenancy::apps::{self, AppChanges, AppSpec};
 use techpass_service::tenancy::invitations::{self, LinkProblem, NewInvitation};
 use techpass_service::tenancy::tenants::{self, DirectTenant};
-use techpass_service::tenancy::Actor;
+use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
 use techpass_service::{SeqRandom, ServiceContext, Settings};
 use techpass_store::testing::TestDatabase;
@@ -615,8 +617,114 @@ async fn randomness_is_an_input(db: &TestDatabase) {
     assert_eq!(one.user.id, two.user.id);
 }
 
+async fn what_is_shown_once_is_shown_once_to_its_owner(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let shown = Shown {
+        title: "New client secret".into(),
+        intro: "Copy it now.".into(),
+        values: vec![ShownValue {
+            label: "Client secret".into(),
+            name: "client_secret".into(),
+            value: "s3cret-value".into(),
+            secret: true,
+        }],
+        next_href: "/portal".into(),
+        next_label: "Back".into(),
+    };
+    let id = reveal::stash(&w.ctx, "alice", &shown).await.unwrap();
+    assert!(reveal::take(&w.ctx, "mallory", &id)
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        reveal::take(&w.ctx, "alice", &id).await.unwrap(),
+        Some(shown.clone())
+    );
+    assert!(
+        reveal::take(&w.ctx, "alice", &id).await.unwrap().is_none(),
+        "once"
+    );
+    // Unread for its lifetime: gone.
+    let late = reveal::stash(&w.ctx, "alice", &shown).await.unwrap();
+    w.clock.advance(reveal::LIFETIME_SECS);
+    assert!(
+        reveal::take(&w.ctx, "alice", &late)
+            .await
+            .unwrap()
+            .is_none(),
+        "too late"
+    );
+}
+
+async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (tenant, _) = tenants::create(
+        &w.ctx,
+        &Actor::Operator,
+        DirectTenant {
+            slug: None,
+            name: "Agency Tools".into(),
+            description: String::new(),
+            purpose: String::new(),
+            admin: "owner@agency.gov.sg".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let spec = |name: &str| -> AppSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": name,
+            "redirect_uris": [REDIRECT],
+        }))
+        .unwrap()
+    };
+    let wiki = apps::create(&w.ctx, &Actor::Operator, &tenant.id, spec("Wiki"))
+        .await
+        .unwrap();
+    let twin = apps::create(&w.ctx, &Actor::Operator, &tenant.id, spec(" wiki "))
+        .await
+        .unwrap_err();
+    assert!(matches!(twin, TenancyError::Conflict(_)), "{twin:?}");
+    let docs = apps::create(&w.ctx, &Actor::Operator, &tenant.id, spec("Docs"))
+        .await
+        .unwrap();
+    let rename = |name: &str| AppChanges {
+        name: Some(name.into()),
+        ..AppChanges::default()
+    };
+    let clash = apps::update(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &docs.client_id,
+        rename("WIKI"),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(clash, TenancyError::Conflict(_)), "{clash:?}");
+    // Its own name, in other letters, is not a clash.
+    apps::update(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &wiki.client_id,
+        rename("WIKI"),
+    )
+    .await
+    .unwrap();
+    let names: Vec<String> = apps::list(&w.ctx, &Actor::Operator, &tenant.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+}
+
 techpass_store::backend_tests!(
     "service",
+    two_apps_of_a_tenant_never_share_a_name,
+    what_is_shown_once_is_shown_once_to_its_owner,
     a_sign_in_creates_the_person_and_a_session_once,
     a_sign_in_is_refused_when_replayed_in_another_browser_or_too_late,
     a_code_is_exchanged_once_for_tokens_of_the_person,

@@ -111,6 +111,7 @@ pub async fn create(
     spec: AppSpec,
 ) -> Result<CreatedApp> {
     let tenant = active_tenant(state, actor, tenant_id).await?;
+    name_is_free(state, &tenant.id, &spec.name, None).await?;
     let created = create_app(
         state.store.as_ref(),
         &state.secrets,
@@ -149,6 +150,30 @@ fn secret_max_lifetime(state: &ServiceContext) -> i64 {
         .saturating_mul(86_400)
 }
 
+/// Two apps of one tenant may not share a name (compared trimmed and case-insensitively): a
+/// person choosing between them on a consent or access page could not tell them apart.
+async fn name_is_free(
+    state: &ServiceContext,
+    tenant_id: &str,
+    name: &str,
+    except: Option<&str>,
+) -> Result<()> {
+    let wanted = name.trim().to_lowercase();
+    let taken = state
+        .store
+        .clients_of_tenant(tenant_id)
+        .await?
+        .into_iter()
+        .any(|c| Some(c.client_id.as_str()) != except && c.name.trim().to_lowercase() == wanted);
+    if taken {
+        return Err(TenancyError::Conflict(format!(
+            "this tenant already has an app named {:?}; choose another name",
+            name.trim()
+        )));
+    }
+    Ok(())
+}
+
 fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
@@ -170,6 +195,7 @@ pub async fn update(
                 "the app needs a name (at most 100 characters)".into(),
             ));
         }
+        name_is_free(state, tenant_id, name, Some(client_id)).await?;
         app.name = name.to_string();
     }
     if let Some(home) = changes.homepage {
