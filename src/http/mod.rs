@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.rate_limits.addresses.clone(),
             crate::client_address::middleware,
@@ -144,6 +145,31 @@ fn security_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLa
 }
 
 /// An unknown path: a page for a browser (one that asks for HTML), JSON for everyone else.
+/// A known address asked with a method it does not take, typically a form's address opened as
+/// a link or left in the address bar after a failed form: a page with a way forward for
+/// browsers (not the browser's own "this page isn't working"), JSON for programs.
+async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html {
+        return state.pages.message(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This address is for a form",
+            "This address receives what a form sends; it is not a page to open. Go back to the page with the form and send it again, or start again from the TechPass home page.",
+        );
+    }
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(serde_json::json!({"error": "method_not_allowed"})),
+    )
+        .into_response()
+}
+
 async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: axum::http::HeaderMap,

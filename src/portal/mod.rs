@@ -192,14 +192,18 @@ impl FromRequestParts<AppState> for Me {
             return Err(Redirect::to(&register_url(&return_to)).into_response());
         }
         if blocked(&user) {
-            return Err(problem(
-                state,
+            // The portal is closed to them, so the way forward is signing out, not "back".
+            return Err(state.pages.render(
                 StatusCode::FORBIDDEN,
-                "Your account is blocked",
-                &format!(
-                    "Your TechPass account is {}, so the portal is closed to you. Contact the TechPass team if you think this is a mistake.",
-                    user.status
-                ),
+                "portal/problem.html",
+                minijinja::context! {
+                    title => "Your account is blocked",
+                    text => format!(
+                        "Your TechPass account is {}, so the portal is closed to you. Contact the TechPass team if you think this is a mistake.",
+                        user.status
+                    ),
+                    sign_out_csrf => csrf_token(&state.secrets, &session),
+                },
             ));
         }
         let actor = match accounts::actor(state, &user).await {

@@ -481,13 +481,36 @@ async fn registration_page(
     });
     let app_name = back.as_ref().map(|b| b.app_name.clone());
     if user.account_type != AccountType::PublicOfficer.as_str() {
+        // An invitee who signed in without the link: say where the invitation is, not "ask
+        // for one".
+        let waiting = crate::tenancy::invitations::waiting_for(state, user)
+            .await
+            .unwrap_or_default();
+        let (title, text, next_step) = match waiting.first() {
+            Some((invitation, tenant)) => (
+                "Your invitation is waiting".to_string(),
+                format!(
+                    "{} invited you to TechPass. You join by opening the link in the invitation email sent to {}.",
+                    tenant.name, invitation.email
+                ),
+                format!(
+                    "Open the link in that email (it works once, until {}). If you cannot find it, ask the person who invited you to send it again.",
+                    techpass_service::dates::date(invitation.expires_at)
+                ),
+            ),
+            None => (
+                "You are not registered for TechPass".to_string(),
+                "TechPass accounts for vendors and contractors are by invitation only.".to_string(),
+                "Ask your project manager to invite you; then open the link in the invitation email.".to_string(),
+            ),
+        };
         return state.pages.render(
             StatusCode::FORBIDDEN,
             "denied.html",
             minijinja::context! {
-                title => "You are not registered for TechPass",
-                text => "TechPass accounts for vendors and contractors are by invitation only.",
-                next_step => "Ask your project manager to invite you; then open the link in the invitation email.",
+                title => title,
+                text => text,
+                next_step => next_step,
                 reason => "not_registered",
                 app_link => app_link, app_name => app_name,
             },

@@ -193,5 +193,39 @@ async fn an_unknown_path_is_a_page_for_browsers_and_json_for_programs() {
     assert_eq!(json.status(), 404);
     let body: serde_json::Value = json.json().await.unwrap();
     assert_eq!(body["error"], "not_found");
+
+    // A form's address opened as a link (or left in the address bar): a page with a way on,
+    // not the browser's "this page isn't working".
+    for path in ["/logout", "/invite?x=1", "/register"] {
+        let wrong = client()
+            .request(reqwest::Method::DELETE, server.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 405, "{path}");
+        let text = wrong.text().await.unwrap();
+        assert!(
+            text.contains("This address is for a form"),
+            "{path}: {text}"
+        );
+        assert!(text.contains("href=\"/\""), "a way forward: {text}");
+    }
+    let page = client()
+        .get(server.url("/logout"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 405);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("This address is for a form"));
+    let json = server.get("/logout").await;
+    assert_eq!(json.status(), 405);
+    let body: serde_json::Value = json.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
     server.stop().await;
 }

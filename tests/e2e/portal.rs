@@ -191,6 +191,10 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
     assert!(shown.starts_with("/portal/shown/"), "{shown}");
     let created = ok_page(&server, &b, &shown).await;
     assert!(created.contains("App registered"), "{created}");
+    assert!(
+        created.contains("action=\"/logout\"") && created.contains(">Sign out</button>"),
+        "the portal offers a plain sign-out"
+    );
     let client_id = value_of(&created, "client_id");
     let secret = value_of(&created, "client_secret");
     assert!(client_id.starts_with("app_"));
@@ -812,6 +816,24 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
         .is_empty());
     let (status, _) = page(&server, &alice_browser, paths::PORTAL).await;
     assert_eq!(status, 303, "her session ended: sign in again");
+    // Signing in again, she finds the portal closed, and the way on is signing out (not a
+    // "back to the portal" that leads to the same page).
+    signed_in(&server, &alice_browser, "alice", "alice_tan@tech.gov.sg").await;
+    let (status, closed) = page(&server, &alice_browser, paths::PORTAL).await;
+    assert_eq!(status, 403);
+    assert!(closed.contains("Your account is blocked"), "{closed}");
+    assert!(!closed.contains("Back to the portal"), "{closed}");
+    assert!(closed.contains("action=\"/logout\""), "{closed}");
+    let out = post(
+        &server,
+        &alice_browser,
+        "/logout",
+        &[("csrf_token", &csrf(&closed))],
+    )
+    .await;
+    assert_eq!(see_other(&out), "/?signed_out=1");
+    let (status, _) = page(&server, &alice_browser, paths::PORTAL).await;
+    assert_eq!(status, 303, "signed out");
     let own = post(
         &server,
         &bob_browser,

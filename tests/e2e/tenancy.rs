@@ -345,6 +345,30 @@ async fn vendor_invited_accepts_signs_in_then_expires(backend: Backend) {
         "only a hash of the link is stored"
     );
 
+    // Dave first signs in without the link (from /login, to the portal): he is told where his
+    // invitation waits, not to ask for one.
+    let lost = browser();
+    let done = sign_in_via_hint(
+        &lost,
+        &server.base,
+        "/login?return_to=%2Fportal&login_hint=dave%40vendorco.example",
+        "dave",
+    )
+    .await;
+    let to_portal = lost
+        .get(server.url(&see_other(&done)))
+        .send()
+        .await
+        .unwrap();
+    let register = see_other(&to_portal);
+    assert!(register.starts_with("/register"), "{register}");
+    let told = lost.get(server.url(&register)).send().await.unwrap();
+    assert_eq!(told.status(), 403);
+    let told = told.text().await.unwrap();
+    assert!(told.contains("Your invitation is waiting"), "{told}");
+    assert!(told.contains("Tenant wiki") && told.contains("dave@vendorco.example"));
+    assert!(!told.contains("Ask your project manager"));
+
     // Dave opens the link, signs in through the vendor directory, and accepts.
     let dave_browser = browser();
     let page = open_link(&server, &dave_browser, &link, "dave").await;

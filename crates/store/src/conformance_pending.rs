@@ -20,6 +20,7 @@ crate::backend_tests!(
     concurrent_redemptions_have_one_winner,
     a_grant_for_an_unknown_app_is_refused,
     invitations_to_one_email_are_listed_newest_first,
+    pending_invitations_to_one_email_are_found_across_tenants,
 );
 
 /// Tenants t1 and t2, app c1 of t1, app c2 of t2, users u1 and u2.
@@ -322,4 +323,39 @@ async fn invitations_to_one_email_are_listed_newest_first(db: &TestDatabase) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn pending_invitations_to_one_email_are_found_across_tenants(db: &TestDatabase) {
+    let store = setup(db).await;
+    for (id, tenant, email, at) in [
+        ("i1", "t1", "dave@vendor.example", 10),
+        ("i2", "t2", "dave@vendor.example", 20),
+        ("i3", "t2", "erin@vendor.example", 30),
+        ("i4", "t1", "dave@other.example", 40),
+    ] {
+        store
+            .insert_invitation(&invitation(id, tenant, email, at))
+            .await
+            .unwrap();
+    }
+    let ids = |found: Vec<crate::InvitationRecord>| -> Vec<String> {
+        found.into_iter().map(|i| i.id).collect()
+    };
+    let waiting = store
+        .pending_invitations_to_email("dave@vendor.example", 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting), ["i2", "i1"]);
+    store.revoke_invitation("i2", 50).await.unwrap();
+    let waiting = store
+        .pending_invitations_to_email("dave@vendor.example", 100)
+        .await
+        .unwrap();
+    assert_eq!(ids(waiting), ["i1"], "a revoked one is not waiting");
+    // i1 expires at 1_010.
+    let late = store
+        .pending_invitations_to_email("dave@vendor.example", 1_010)
+        .await
+        .unwrap();
+    assert!(late.is_empty(), "an expired one is not waiting");
 }

@@ -519,6 +519,23 @@ macro_rules! tenancy_impls {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn pending_invitations_to_email(
+                &self,
+                email: &str,
+                now: i64,
+            ) -> Result<Vec<$crate::InvitationRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::InvitationRecord>(&format!(
+                    "SELECT {} FROM invitations
+                     WHERE email = $1 AND status = 'pending' AND expires_at > $2
+                     ORDER BY created_at DESC, id DESC",
+                    $crate::portable::INVITATION_COLUMNS
+                ))
+                .bind(email)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?)
+            }
         }
     };
 }

@@ -221,6 +221,14 @@ pub trait InvitationStore {
         tenant_id: &str,
         email: &str,
     ) -> Result<Vec<InvitationRecord>, StoreError>;
+
+    /// The invitations to `email` (lowercased) of every tenant that are pending and not expired
+    /// at `now`, newest first: what a signed-in invitee is waiting to accept.
+    async fn pending_invitations_to_email(
+        &self,
+        email: &str,
+        now: i64,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
 }
 
 /// What a pending grant gives: access to an app ([`GRANT_APP_ACCESS`]), the administration

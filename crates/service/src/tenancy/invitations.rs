@@ -149,6 +149,30 @@ pub async fn email_of_link(state: &ServiceContext, token: &str) -> Option<String
     }
 }
 
+/// The invitations waiting for the signed-in `user` (to their email address, pending, not
+/// expired), with their tenants, newest first: what to tell an invitee who signed in without
+/// the link.
+pub async fn waiting_for(
+    state: &ServiceContext,
+    user: &UserRecord,
+) -> Result<Vec<(InvitationRecord, TenantRecord)>> {
+    let Some(email) = user.email.as_deref().and_then(normalise_email) else {
+        return Ok(Vec::new());
+    };
+    let now = state.clock.now().as_secs();
+    let mut waiting = Vec::new();
+    for invitation in state
+        .store
+        .pending_invitations_to_email(&email, now)
+        .await?
+    {
+        if let Some(tenant) = state.store.get_tenant(&invitation.tenant_id).await? {
+            waiting.push((invitation, tenant));
+        }
+    }
+    Ok(waiting)
+}
+
 async fn tenant_invitation(
     state: &ServiceContext,
     actor: &Actor,
