@@ -13,6 +13,7 @@ mod health;
 mod interop;
 mod jobs;
 mod logout;
+mod machine;
 mod pending;
 mod portal;
 mod provider;
