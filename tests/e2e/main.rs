@@ -5,6 +5,7 @@
 
 mod api;
 mod browser;
+mod callers;
 mod cli;
 mod dev;
 mod discovery;

@@ -1012,7 +1012,7 @@ async fn token_endpoint_is_rate_limited_per_client_and_per_address() {
     }
 }
 
-mod private_key_jwt {
+pub(crate) mod private_key_jwt {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1020,7 +1020,7 @@ mod private_key_jwt {
 
     use super::*;
 
-    fn p256() -> (EcdsaKeyPair, String) {
+    pub(crate) fn p256() -> (EcdsaKeyPair, String) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair =
@@ -1034,7 +1034,7 @@ mod private_key_jwt {
         (pair, jwks.to_string())
     }
 
-    fn jws(pair: &EcdsaKeyPair, header: Value, claims: &Value) -> String {
+    pub(crate) fn jws(pair: &EcdsaKeyPair, header: Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
