@@ -392,11 +392,19 @@ async fn client_credentials_for_machine_clients() {
                 .unwrap()
         }
     };
-    let ok = token(vec![
+    // An audience nobody registered is never minted (RFC 8707 §2); see tests/e2e/machine.rs
+    // for registered resources.
+    let chosen = token(vec![
         ("grant_type", "client_credentials".into()),
         ("resource", "https://api.example.gov.sg/".into()),
     ])
     .await;
+    assert_eq!(chosen.status(), 400);
+    assert_eq!(
+        chosen.json::<Value>().await.unwrap()["error"],
+        "invalid_target"
+    );
+    let ok = token(vec![("grant_type", "client_credentials".into())]).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["cache-control"], "no-store");
     let body: Value = ok.json().await.unwrap();
@@ -410,7 +418,7 @@ async fn client_credentials_for_machine_clients() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(payload["aud"], "https://api.example.gov.sg/");
+    assert_eq!(payload["aud"], machine.client_id);
     assert_eq!(payload["sub"], machine.client_id);
     assert_eq!(payload["client_id"], machine.client_id);
     // No person: userinfo refuses it.

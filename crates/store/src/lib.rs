@@ -14,9 +14,11 @@ mod portable_access;
 mod portable_accounts;
 mod portable_outbox;
 mod portable_pending;
+mod portable_resources;
 mod portable_tenancy;
 mod postgres;
 mod provider;
+mod resources;
 mod signin;
 mod sqlite;
 mod tenancy;
@@ -32,6 +34,8 @@ mod conformance_accounts;
 mod conformance_outbox;
 #[cfg(test)]
 mod conformance_pending;
+#[cfg(test)]
+mod conformance_resources;
 #[cfg(test)]
 mod conformance_tenancy;
 #[cfg(any(test, feature = "testing"))]
@@ -50,6 +54,7 @@ pub use provider::{
     AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
     GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
 };
+pub use resources::{ApiResourceRecord, ResourceGrantRecord, ResourceStore};
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
     AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, GroupRecord,
@@ -80,6 +85,7 @@ pub trait Store:
     + InvitationStore
     + AccessStore
     + PendingGrantStore
+    + ResourceStore
     + OutboxStore
     + NoticeLog
     + WebhookStore

@@ -97,3 +97,4 @@ crate::portable_tenancy::tenancy_impls!(PgStore);
 crate::portable_access::access_impls!(PgStore);
 crate::portable_pending::pending_impls!(PgStore);
 crate::portable_outbox::outbox_impls!(PgStore);
+crate::portable_resources::resource_impls!(PgStore);

@@ -105,3 +105,4 @@ crate::portable_tenancy::tenancy_impls!(SqliteStore);
 crate::portable_access::access_impls!(SqliteStore);
 crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);
+crate::portable_resources::resource_impls!(SqliteStore);

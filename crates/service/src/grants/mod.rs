@@ -116,7 +116,7 @@ pub async fn run(
             scope,
         } => refresh_token::run(ctx, client, &refresh_token, scope).await,
         TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials::run(ctx, client, scope, resource)
+            client_credentials::run(ctx, client, scope, resource).await
         }
     }
 }
