@@ -200,7 +200,8 @@ pub async fn delete(
 }
 
 /// Lets one of the tenant's apps request `scopes` of the resource (replacing what it had);
-/// every scope must be one the resource defines.
+/// every scope must be one the resource defines. A decision for people: an automation app
+/// cannot grant (itself) scopes.
 pub async fn grant(
     ctx: &ServiceContext,
     actor: &Actor,
@@ -210,6 +211,11 @@ pub async fn grant(
     scopes: Vec<String>,
 ) -> Result<ResourceGrantRecord> {
     let tenant = active_tenant(ctx, actor, tenant_id).await?;
+    if matches!(actor, Actor::App { .. }) {
+        return Err(TenancyError::Forbidden(
+            "only a tenant admin grants an app scopes of a resource",
+        ));
+    }
     let resource = resource_of(ctx, &tenant.id, resource_id).await?;
     ctx.store
         .get_client(client_id)
