@@ -26,7 +26,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// trailing slash) followed by `/api/v1`. Apps ask for it with `resource=` (RFC 8707) in their
 /// `client_credentials` token request; a token for any other audience is refused.
 pub fn api_audience(state: &AppState) -> String {
-    format!("{}/api/v1", state.metadata.issuer.trim_end_matches('/'))
+    techpass_service::tenancy::resources::api_audience(state)
 }
 
 /// An authenticated caller: the actor, and the portal session it came with (if any).

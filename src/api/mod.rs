@@ -14,6 +14,7 @@ mod apps;
 pub mod auth;
 mod groups;
 mod invitations;
+mod resources;
 mod tenants;
 mod webhooks;
 
@@ -72,6 +73,11 @@ pub mod paths {
     pub const GROUP_MEMBERS: &str = "/api/v1/tenants/{tenant_id}/groups/{group_id}/members";
     pub const GROUP_MEMBER: &str =
         "/api/v1/tenants/{tenant_id}/groups/{group_id}/members/{user_id}";
+    pub const RESOURCES: &str = "/api/v1/tenants/{tenant_id}/resources";
+    pub const RESOURCE: &str = "/api/v1/tenants/{tenant_id}/resources/{resource_id}";
+    pub const RESOURCE_GRANTS: &str = "/api/v1/tenants/{tenant_id}/resources/{resource_id}/grants";
+    pub const RESOURCE_GRANT: &str =
+        "/api/v1/tenants/{tenant_id}/resources/{resource_id}/grants/{client_id}";
     pub const WEBHOOKS: &str = "/api/v1/tenants/{tenant_id}/webhooks";
     pub const WEBHOOK: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}";
     pub const WEBHOOK_VERIFY: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/verify";
@@ -101,7 +107,7 @@ macro_rules! api_routes {
                 title = "TechPass API",
                 version = "1",
                 description = "Tenant administration: tenants, co-admins, invitations, apps and \
-                    their credentials, access, groups and webhooks. Call it with the portal's \
+                    their credentials, access, groups, API resources and webhooks. Call it with the portal's \
                     session cookie (and `X-CSRF-Token` on anything but GET, from `GET /api/v1/me`) \
                     or with a `client_credentials` access token of a tenant app granted API \
                     access, requested with `resource=<issuer>/api/v1` (the API audience)."
@@ -116,6 +122,7 @@ macro_rules! api_routes {
                 (name = "apps", description = "A tenant's OIDC clients and credentials"),
                 (name = "access", description = "Who may use an app (also by email before a first sign-in), and its roles"),
                 (name = "groups", description = "A tenant's groups"),
+                (name = "resources", description = "A tenant's API resources (RFC 8707): audiences and scopes granted to its apps"),
                 (name = "webhooks", description = "Signed event notifications"),
             )
         )]
@@ -164,6 +171,12 @@ api_routes! {
     get GROUP_MEMBERS => groups::list_members,
     post GROUP_MEMBERS => groups::add_member,
     delete GROUP_MEMBER => groups::remove_member,
+    get RESOURCES => resources::list_resources,
+    post RESOURCES => resources::create_resource,
+    delete RESOURCE => resources::delete_resource,
+    get RESOURCE_GRANTS => resources::list_resource_grants,
+    put RESOURCE_GRANT => resources::grant_resource,
+    delete RESOURCE_GRANT => resources::revoke_resource,
     get WEBHOOKS => webhooks::list_webhooks,
     post WEBHOOKS => webhooks::create_webhook,
     delete WEBHOOK => webhooks::delete_webhook,

@@ -3,7 +3,7 @@
 
 use techpass_domain::gate::Denial;
 
-pub use techpass_service::gate::{decide, enforce, Refusal};
+pub use techpass_service::gate::{decide, enforce, enforce_app, Refusal};
 
 /// What the person reads for each refusal: what happened and what to do.
 pub fn explain(denial: Denial) -> (&'static str, &'static str, &'static str) {

@@ -58,19 +58,32 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return bad_request_page(state, &e.description),
     };
-    // The ID token hint names the app and the person; an expired hint is still a hint.
-    let hint = params
-        .get("id_token_hint")
-        .map(|h| state.keys.verify_jwt(h).map(|(_, c)| c));
-    let hint = match hint {
-        Some(Ok(claims)) if claims["iss"] == state.metadata.issuer.as_str() => Some(claims),
-        Some(_) => {
-            return bad_request_page(
-                state,
-                "The sign-out request carries an ID token TechPass did not issue",
-            )
-        }
+    // The ID token hint names the app and the person; an expired hint is still a hint, but
+    // only an ID token of ours is one (an access token never stands in for it).
+    let hint = match params.get("id_token_hint") {
         None => None,
+        Some(h) => match id_token_hint(state, h).await {
+            Ok(claims) => Some(claims),
+            Err(HintRefused::NotOurs) => {
+                return bad_request_page(
+                    state,
+                    "The sign-out request carries an ID token TechPass did not issue",
+                )
+            }
+            Err(HintRefused::NotAnIdToken) => {
+                return bad_request_page(
+                    state,
+                    "The sign-out request carries a token that is not an ID token",
+                )
+            }
+            Err(HintRefused::Unavailable) => {
+                return state.pages.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "TechPass cannot sign you out just now",
+                    "Try again in a moment. You are still signed in.",
+                )
+            }
+        },
     };
     let hinted_client = hint
         .as_ref()

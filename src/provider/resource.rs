@@ -316,10 +316,13 @@ pub async fn introspect(
 }
 
 /// Whether the gate lets the token's subject use `client` now. A client acting for itself
-/// (client_credentials: `sub` is the client) has no person to check.
+/// (client_credentials: `sub` is the client) has no person to check: the app's half of the
+/// gate decides (tenant active, app enabled).
 async fn gate_allows(state: &AppState, sub: &str, client: &Client) -> bool {
     if sub == client.id {
-        return client.enabled;
+        return super::gate::enforce_app(state, client, "introspect", None)
+            .await
+            .is_ok();
     }
     match state.store.get_user(sub).await {
         Ok(Some(user)) => super::gate::enforce(state, &user, client, "introspect", None)

@@ -472,6 +472,10 @@ enum Fixture {
     Webhook,
     /// A new grant of access to the app by email, as `{grant_id}`.
     PendingGrant,
+    /// A new API resource of the tenant, as `{resource_id}`.
+    Resource,
+    /// A new API resource granted to the app, as `{resource_id}`.
+    ResourceGranted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -701,6 +705,32 @@ fn cases() -> Vec<Case> {
             None,
             on_a(204),
         ),
+        case("get", paths::RESOURCES, F::None, None, on_a(200)),
+        case(
+            "post",
+            paths::RESOURCES,
+            F::None,
+            Some(
+                r#"{"identifier":"https://api-{n}.example.gov.sg/","name":"API {n}","scopes":["read"]}"#,
+            ),
+            on_a(201),
+        ),
+        case("delete", paths::RESOURCE, F::Resource, None, on_a(204)),
+        case("get", paths::RESOURCE_GRANTS, F::Resource, None, on_a(200)),
+        case(
+            "put",
+            paths::RESOURCE_GRANT,
+            F::Resource,
+            Some(r#"{"scopes":["read"]}"#),
+            people_on_a(200),
+        ),
+        case(
+            "delete",
+            paths::RESOURCE_GRANT,
+            F::ResourceGranted,
+            None,
+            on_a(204),
+        ),
         case("get", paths::WEBHOOKS, F::None, None, on_a(200)),
         case(
             "post",
@@ -881,6 +911,33 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             vars.insert("principal_type", "group".into());
             vars.insert("principal_id", g.clone());
             vars.insert("group_id", g);
+        }
+        Fixture::Resource | Fixture::ResourceGranted => {
+            let made = techpass::tenancy::resources::create(
+                state,
+                op,
+                &tenant,
+                techpass::tenancy::resources::NewResource {
+                    identifier: format!("https://fixture-{n}.example.gov.sg/"),
+                    name: format!("Fixture {n}"),
+                    scopes: vec!["read".into()],
+                },
+            )
+            .await
+            .unwrap();
+            if matches!(c.fixture, Fixture::ResourceGranted) {
+                techpass::tenancy::resources::grant(
+                    state,
+                    op,
+                    &tenant,
+                    &made.id,
+                    &app,
+                    vec!["read".into()],
+                )
+                .await
+                .unwrap();
+            }
+            vars.insert("resource_id", made.id);
         }
         Fixture::PendingGrant => {
             let made = techpass::tenancy::pending::grant_app_access(

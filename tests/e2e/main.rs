@@ -5,6 +5,7 @@
 
 mod api;
 mod browser;
+mod callers;
 mod cli;
 mod dev;
 mod discovery;
@@ -13,6 +14,7 @@ mod health;
 mod interop;
 mod jobs;
 mod logout;
+mod machine;
 mod pending;
 mod portal;
 mod provider;

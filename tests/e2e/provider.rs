@@ -405,11 +405,19 @@ async fn client_credentials_for_machine_clients() {
                 .unwrap()
         }
     };
-    let ok = token(vec![
+    // An audience nobody registered is never minted (RFC 8707 §2); see tests/e2e/machine.rs
+    // for registered resources.
+    let chosen = token(vec![
         ("grant_type", "client_credentials".into()),
         ("resource", "https://api.example.gov.sg/".into()),
     ])
     .await;
+    assert_eq!(chosen.status(), 400);
+    assert_eq!(
+        chosen.json::<Value>().await.unwrap()["error"],
+        "invalid_target"
+    );
+    let ok = token(vec![("grant_type", "client_credentials".into())]).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["cache-control"], "no-store");
     let body: Value = ok.json().await.unwrap();
@@ -423,7 +431,7 @@ async fn client_credentials_for_machine_clients() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(payload["aud"], "https://api.example.gov.sg/");
+    assert_eq!(payload["aud"], machine.client_id);
     assert_eq!(payload["sub"], machine.client_id);
     assert_eq!(payload["client_id"], machine.client_id);
     // No person: userinfo refuses it.
@@ -1223,7 +1231,7 @@ async fn the_basic_scheme_is_case_insensitive() {
     server.stop().await;
 }
 
-mod private_key_jwt {
+pub(crate) mod private_key_jwt {
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -1231,7 +1239,7 @@ mod private_key_jwt {
 
     use super::*;
 
-    fn p256() -> (EcdsaKeyPair, String) {
+    pub(crate) fn p256() -> (EcdsaKeyPair, String) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair =
@@ -1245,7 +1253,7 @@ mod private_key_jwt {
         (pair, jwks.to_string())
     }
 
-    fn jws(pair: &EcdsaKeyPair, header: Value, claims: &Value) -> String {
+    pub(crate) fn jws(pair: &EcdsaKeyPair, header: Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),

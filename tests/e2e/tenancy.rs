@@ -700,6 +700,23 @@ async fn tenant_state_and_access_gate_every_refresh(backend: Backend) {
         (400, Some("invalid_grant")),
         "{body}"
     );
+    // Audited under the tenant, where its admins read it.
+    let under_tenant = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            tenant: Some(tenant.clone()),
+            event: Some("token.denied".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        under_tenant
+            .iter()
+            .any(|r| r.reason.as_deref() == Some("tenant_inactive")),
+        "{under_tenant:?}"
+    );
     let denied = authorize(&server, &b, &client_id, "alice_tan@tech.gov.sg")
         .await
         .unwrap_err();

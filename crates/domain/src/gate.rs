@@ -4,6 +4,10 @@
 //! and at every userinfo and introspection call, so a suspension, an expiry or a disabled app
 //! takes effect at the next request. The order of the checks is the order a person should hear
 //! about them: their own account first, then the tenant, the app, and their access to it.
+//!
+//! A machine token (`client_credentials`, no person) goes through the app's half of the same
+//! gate, [`check_app`]: tenant active, app enabled. [`check`] runs it too, so the two cannot
+//! drift apart.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +105,26 @@ impl Denial {
     }
 }
 
+/// What the gate looks at for an app acting for itself (no person).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppGateInput {
+    /// The app's tenant: `None` for a platform app (registered by an operator, no tenant).
+    pub tenant: Option<TenantStatus>,
+    pub app_enabled: bool,
+}
+
+/// `Ok` if the app may be issued a token, or have one honoured, at all: its tenant is active
+/// and it is enabled. The tenant is reported first.
+pub fn check_app(input: AppGateInput) -> Result<(), Denial> {
+    if input.tenant.is_some_and(|t| t != TenantStatus::Active) {
+        return Err(Denial::TenantInactive);
+    }
+    if !input.app_enabled {
+        return Err(Denial::AppDisabled);
+    }
+    Ok(())
+}
+
 /// `Ok` if a token may be issued; otherwise the first reason it may not.
 pub fn check(input: GateInput) -> Result<(), Denial> {
     match input.status {
@@ -115,12 +139,10 @@ pub fn check(input: GateInput) -> Result<(), Denial> {
         // Before the lifecycle job has marked it: the date itself decides.
         return Err(Denial::Expired);
     }
-    if input.tenant.is_some_and(|t| t != TenantStatus::Active) {
-        return Err(Denial::TenantInactive);
-    }
-    if !input.app_enabled {
-        return Err(Denial::AppDisabled);
-    }
+    check_app(AppGateInput {
+        tenant: input.tenant,
+        app_enabled: input.app_enabled,
+    })?;
     if input.assignment_required && !input.assigned {
         return Err(Denial::NoAccess);
     }
@@ -265,6 +287,51 @@ mod tests {
         ];
         for (i, expected) in cases {
             assert_eq!(check(i), expected, "{i:?}");
+        }
+    }
+
+    #[test]
+    fn app_decision_table() {
+        let app = |tenant, app_enabled| AppGateInput {
+            tenant,
+            app_enabled,
+        };
+        let cases = [
+            (app(Some(TenantStatus::Active), true), Ok(())),
+            (app(None, true), Ok(())),
+            (app(None, false), Err(Denial::AppDisabled)),
+            (
+                app(Some(TenantStatus::Active), false),
+                Err(Denial::AppDisabled),
+            ),
+            (
+                app(Some(TenantStatus::Suspended), true),
+                Err(Denial::TenantInactive),
+            ),
+            (
+                app(Some(TenantStatus::Requested), true),
+                Err(Denial::TenantInactive),
+            ),
+            (
+                app(Some(TenantStatus::Rejected), true),
+                Err(Denial::TenantInactive),
+            ),
+            (
+                app(Some(TenantStatus::Suspended), false),
+                Err(Denial::TenantInactive),
+            ),
+        ];
+        for (i, expected) in cases {
+            assert_eq!(check_app(i), expected, "{i:?}");
+            // A person's gate refuses at least as much as the app's.
+            if expected.is_err() {
+                let person = GateInput {
+                    tenant: i.tenant,
+                    app_enabled: i.app_enabled,
+                    ..input(UserStatus::Registered)
+                };
+                assert_eq!(check(person), expected, "{i:?}");
+            }
         }
     }
 

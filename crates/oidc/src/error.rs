@@ -1,5 +1,5 @@
 //! The error catalogue of the protocol endpoints: the codes of RFC 6749 §4.1.2.1 and §5.2,
-//! RFC 6750 §3.1, RFC 7009 §2.2.1 and OpenID Connect Core §3.1.2.6, with each code's HTTP status
+//! RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8707 §2 and OpenID Connect Core §3.1.2.6, with each code's HTTP status
 //! in one place. The description is safe to show the client; the detail reaches only the logs.
 
 use serde::Serialize;
@@ -27,6 +27,8 @@ pub enum ErrorCode {
     RequestNotSupported,
     /// OpenID Connect Core §3.1.2.6: `request_uri` is not supported.
     RequestUriNotSupported,
+    /// RFC 8707 §2: the `resource` is not one the client may ask a token for.
+    InvalidTarget,
 }
 
 impl ErrorCode {
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::InvalidTarget => "invalid_target",
         }
     }
 

@@ -372,8 +372,13 @@ async fn authenticate_assertion(
         tracing::info!(client_id = %client.id, %reason, "client assertion refused");
         fail("unknown client or invalid assertion")
     })?;
+    // The assertion is accepted until `exp` + skew, so its `jti` is kept as long (SECURITY 34).
     if !store
-        .record_assertion(&client.id, &verified.jti, verified.exp)
+        .record_assertion(
+            &client.id,
+            &verified.jti,
+            verified.exp.saturating_add(ASSERTION_SKEW_SECS),
+        )
         .await
         .map_err(server_error)?
     {

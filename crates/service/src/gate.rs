@@ -3,8 +3,12 @@
 //! the database at every call (no cache, so the staleness bound is zero): a suspension, an
 //! expiry, a tenant suspension, a disabled app or a removed access takes effect at the next
 //! request on every replica.
+//!
+//! An app acting for itself (`client_credentials` tokens, their introspection) goes through the
+//! app's half of the gate ([`enforce_app`]): tenant active, app enabled. Every refusal is
+//! audited with the app's tenant, so the tenant's admins see refusals of their own apps.
 
-use techpass_domain::gate::{check, Denial, GateInput, UserStatus};
+use techpass_domain::gate::{check, check_app, AppGateInput, Denial, GateInput, UserStatus};
 use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
 use techpass_store::{AuditRecord, StoreError, TenantRecord, UserRecord};
@@ -22,6 +26,25 @@ pub enum Refusal {
     Unavailable(StoreError),
 }
 
+/// The app's tenant as stored now and its status for the gate: `None` for a platform app; a
+/// tenant that is missing or has an unknown status counts as suspended (fail closed).
+async fn tenant_of(
+    state: &ServiceContext,
+    client: &Client,
+) -> Result<(Option<TenantRecord>, Option<TenantStatus>), StoreError> {
+    let tenant = match &client.tenant_id {
+        None => None,
+        Some(id) => state.store.get_tenant(id).await?,
+    };
+    let status = client.tenant_id.as_ref().map(|_| {
+        tenant
+            .as_ref()
+            .and_then(|t| TenantStatus::parse(&t.status))
+            .unwrap_or(TenantStatus::Suspended)
+    });
+    Ok((tenant, status))
+}
+
 /// The gate's decision for `user` at `client` now, with the app's tenant as read for it (so
 /// that minting does not read it again). An unknown stored status or a missing tenant fails
 /// closed; a storage failure is [`Refusal::Unavailable`].
@@ -31,10 +54,7 @@ pub async fn decide(
     client: &Client,
 ) -> Result<Option<TenantRecord>, Refusal> {
     let facts = async {
-        let tenant = match &client.tenant_id {
-            None => None,
-            Some(id) => state.store.get_tenant(id).await?,
-        };
+        let tenant = tenant_of(state, client).await?;
         let assigned = if client.user_assignment_required {
             state.store.has_access(&client.id, &user.id).await?
         } else {
@@ -42,13 +62,7 @@ pub async fn decide(
         };
         Ok::<_, StoreError>((tenant, assigned))
     };
-    let (tenant, assigned) = facts.await.map_err(Refusal::Unavailable)?;
-    let tenant_status = client.tenant_id.as_ref().map(|_| {
-        tenant
-            .as_ref()
-            .and_then(|t| TenantStatus::parse(&t.status))
-            .unwrap_or(TenantStatus::Suspended)
-    });
+    let ((tenant, tenant_status), assigned) = facts.await.map_err(Refusal::Unavailable)?;
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
         access_ends_at: user.access_ends_at.map(Timestamp),
@@ -60,6 +74,73 @@ pub async fn decide(
     })
     .map_err(Refusal::Denied)?;
     Ok(tenant)
+}
+
+/// The gate's decision for `client` acting for itself (no person): its tenant active, the app
+/// enabled. Fails closed as [`decide`].
+pub async fn decide_app(
+    state: &ServiceContext,
+    client: &Client,
+) -> Result<Option<TenantRecord>, Refusal> {
+    let (tenant, tenant_status) = tenant_of(state, client)
+        .await
+        .map_err(Refusal::Unavailable)?;
+    check_app(AppGateInput {
+        tenant: tenant_status,
+        app_enabled: client.enabled,
+    })
+    .map_err(Refusal::Denied)?;
+    Ok(tenant)
+}
+
+/// As [`decide_app`], writing a refusal to the audit log (subject `app:<client id>`, the app's
+/// tenant) with where it happened.
+pub async fn enforce_app(
+    state: &ServiceContext,
+    client: &Client,
+    at: &str,
+    request_id: Option<String>,
+) -> Result<Option<TenantRecord>, Refusal> {
+    let decision = decide_app(state, client).await;
+    if let Err(Refusal::Denied(denial)) = &decision {
+        tracing::info!(client_id = %client.id, reason = denial.reason(), at, "token gate refused an app");
+        refused(
+            state,
+            *denial,
+            format!("app:{}", client.id),
+            client,
+            at,
+            request_id,
+        )
+        .await;
+    }
+    decision
+}
+
+/// Writes one refusal of the gate to the audit log, under the app's tenant.
+async fn refused(
+    state: &ServiceContext,
+    denial: Denial,
+    subject: String,
+    client: &Client,
+    at: &str,
+    request_id: Option<String>,
+) {
+    audit(
+        state,
+        AuditRecord {
+            at: state.clock.now().as_secs(),
+            event: "token.denied".into(),
+            outcome: "denied".into(),
+            reason: Some(denial.reason().to_string()),
+            subject: Some(subject),
+            tenant: client.tenant_id.clone(),
+            request_id,
+            details: serde_json::json!({ "client_id": client.id, "at": at }).to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
 }
 
 /// As [`decide`], writing a refusal to the audit log with where it happened.
@@ -74,20 +155,7 @@ pub async fn enforce(
     if let Err(Refusal::Denied(denial)) = &decision {
         let denial = *denial;
         tracing::info!(user = %user.id, client_id = %client.id, reason = denial.reason(), at, "token gate refused");
-        audit(
-            state,
-            AuditRecord {
-                at: state.clock.now().as_secs(),
-                event: "token.denied".into(),
-                outcome: "denied".into(),
-                reason: Some(denial.reason().to_string()),
-                subject: Some(user.id.clone()),
-                request_id,
-                details: serde_json::json!({ "client_id": client.id, "at": at }).to_string(),
-                ..AuditRecord::default()
-            },
-        )
-        .await;
+        refused(state, denial, user.id.clone(), client, at, request_id).await;
     }
     decision
 }

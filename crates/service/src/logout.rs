@@ -54,6 +54,50 @@ impl From<&techpass_store::SessionRecord> for SessionRef {
     }
 }
 
+/// Why an `id_token_hint` is not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HintRefused {
+    /// Not signed by our keys, or another issuer.
+    NotOurs,
+    /// Ours, but another kind of token (an access token, a logout token).
+    NotAnIdToken,
+    /// The app it names could not be read: the caller says "try again".
+    Unavailable,
+}
+
+/// The claims of an `id_token_hint` (RP-Initiated Logout 1.0 §2) if it is an ID token TechPass
+/// issued: our signature and issuer, the header `typ` of our ID tokens (`JWT`; access tokens
+/// are `at+jwt`, logout tokens `logout+jwt`), none of the access-token claims (RFC 9068
+/// `client_id`, `scope`), and an `aud` naming one registered app (SECURITY 35). An expired ID
+/// token is still a hint.
+pub async fn id_token_hint(
+    ctx: &ServiceContext,
+    hint: &str,
+) -> Result<serde_json::Value, HintRefused> {
+    let (typ, claims) = ctx
+        .keys
+        .verify_jwt(hint)
+        .map_err(|_| HintRefused::NotOurs)?;
+    if claims["iss"] != ctx.metadata.issuer.as_str() {
+        return Err(HintRefused::NotOurs);
+    }
+    let shaped = typ.eq_ignore_ascii_case("JWT")
+        && claims.get("client_id").is_none()
+        && claims.get("scope").is_none()
+        && claims["sub"].is_string();
+    let Some(aud) = claims["aud"].as_str().filter(|_| shaped) else {
+        return Err(HintRefused::NotAnIdToken);
+    };
+    match find_client(ctx.store.as_ref(), aud).await {
+        Ok(Some(_)) => Ok(claims),
+        Ok(None) => Err(HintRefused::NotAnIdToken),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the app an id_token_hint names");
+            Err(HintRefused::Unavailable)
+        }
+    }
+}
+
 /// Ends a session: deleted, its grants revoked, its apps told (in the background). Returns the
 /// back-channel deliveries under way, for a caller that must wait for them (the CLI).
 pub async fn end_session(

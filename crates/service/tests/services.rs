@@ -537,7 +537,9 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
     let (code, verifier) = w.code(&disabled, &session, "openid").await;
     disabled.enabled = false;
     let e = refused(w.exchange(&disabled, &code, &verifier).await);
-    assert_eq!(e.code, ErrorCode::UnauthorizedClient);
+    // The app half of the gate, before the code is even looked at.
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("disabled"), "{e:?}");
 }
 
 async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDatabase) {

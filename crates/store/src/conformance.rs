@@ -559,6 +559,10 @@ fn code(hash: &str) -> AuthCodeRecord {
 async fn codes_are_redeemed_exactly_once(db: &TestDatabase) {
     let store = db.store().await;
     store.insert_code(&code("k")).await.unwrap();
+    // Looking at a code changes nothing: it is still there to redeem.
+    assert_eq!(store.get_code("k").await.unwrap(), Some(code("k")));
+    assert_eq!(store.get_code("k").await.unwrap(), Some(code("k")));
+    assert_eq!(store.get_code("missing").await.unwrap(), None);
     let racers = (0..6).map(|_| {
         let store = store.clone();
         tokio::spawn(async move { store.redeem_code("k", 10).await.unwrap() })
@@ -576,6 +580,10 @@ async fn codes_are_redeemed_exactly_once(db: &TestDatabase) {
         }
     }
     assert_eq!((redeemed, replayed), (1, 5));
+    assert_eq!(
+        store.get_code("k").await.unwrap().unwrap().used_at,
+        Some(10)
+    );
     assert_eq!(
         store.redeem_code("missing", 10).await.unwrap(),
         Redemption::NotFound

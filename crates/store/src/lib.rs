@@ -14,10 +14,12 @@ mod portable_access;
 mod portable_accounts;
 mod portable_outbox;
 mod portable_pending;
+mod portable_resources;
 mod portable_reveal;
 mod portable_tenancy;
 mod postgres;
 mod provider;
+mod resources;
 mod reveal;
 mod signin;
 mod sqlite;
@@ -34,6 +36,8 @@ mod conformance_accounts;
 mod conformance_outbox;
 #[cfg(test)]
 mod conformance_pending;
+#[cfg(test)]
+mod conformance_resources;
 #[cfg(test)]
 mod conformance_reveal;
 #[cfg(test)]
@@ -54,6 +58,7 @@ pub use provider::{
     AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
     GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
 };
+pub use resources::{ApiResourceRecord, ResourceGrantRecord, ResourceStore};
 pub use reveal::{RevealRecord, RevealStore};
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
@@ -85,6 +90,7 @@ pub trait Store:
     + InvitationStore
     + AccessStore
     + PendingGrantStore
+    + ResourceStore
     + OutboxStore
     + NoticeLog
     + WebhookStore

@@ -281,6 +281,9 @@ pub(crate) use portable_impls;
 
 macro_rules! provider_impls {
     ($store:ty) => {
+        const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
+            scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+
         #[async_trait::async_trait]
         impl $crate::AssertionLog for $store {
             async fn record_assertion(
@@ -444,13 +447,24 @@ macro_rules! provider_impls {
                 Ok(())
             }
 
+            async fn get_code(
+                &self,
+                code_hash: &str,
+            ) -> Result<Option<$crate::AuthCodeRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
+                    "SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = $1"
+                ))
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn redeem_code(
                 &self,
                 code_hash: &str,
                 now: i64,
             ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
-                const COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
-                    scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+                const COLUMNS: &str = CODE_COLUMNS;
                 let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
                     "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
                      RETURNING {COLUMNS}"
@@ -462,12 +476,7 @@ macro_rules! provider_impls {
                 if let Some(code) = redeemed {
                     return Ok($crate::Redemption::Redeemed(code));
                 }
-                let earlier = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
-                    "SELECT {COLUMNS} FROM auth_codes WHERE code_hash = $1"
-                ))
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+                let earlier = self.get_code(code_hash).await?;
                 Ok(earlier.map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed))
             }
 

@@ -188,8 +188,10 @@ pub trait ClientStore {
 /// Client assertions already used (`private_key_jwt`).
 #[async_trait]
 pub trait AssertionLog {
-    /// Records a client assertion's `jti` (RFC 7523 §3 item 7). False, writing nothing, if the
-    /// client used it before: a replay. Concurrent callers with one `jti`: exactly one gets true.
+    /// Records a client assertion's `jti` (RFC 7523 §3 item 7), kept until `expires_at`: the
+    /// last moment the assertion is accepted (its `exp` plus the accepted clock skew). False,
+    /// writing nothing, if the client used it before: a replay. Concurrent callers with one
+    /// `jti`: exactly one gets true.
     async fn record_assertion(
         &self,
         client_id: &str,
@@ -197,7 +199,7 @@ pub trait AssertionLog {
         expires_at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Forgets assertions that expired before `now`.
+    /// Forgets assertions whose `expires_at` is before `now`.
     async fn delete_expired_assertions(&self, now: i64) -> Result<u64, StoreError>;
 }
 
@@ -285,8 +287,14 @@ pub trait GrantStore {
 
     async fn insert_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError>;
 
-    /// Marks the code used and returns it, atomically: of concurrent redeemers exactly one gets
-    /// [`Redemption::Redeemed`]; every later one gets [`Redemption::Replayed`].
+    /// The code as stored (used or not), without using it: the caller checks who presents it
+    /// before [`GrantStore::redeem_code`], so a wrong caller never burns it.
+    async fn get_code(&self, code_hash: &str) -> Result<Option<AuthCodeRecord>, StoreError>;
+
+    /// Marks the code used and returns it, atomically (`UPDATE … WHERE used_at IS NULL`): of
+    /// concurrent redeemers exactly one gets [`Redemption::Redeemed`]; every later one gets
+    /// [`Redemption::Replayed`]. The fields a caller checked with [`GrantStore::get_code`]
+    /// never change, so checking first and redeeming after is one decision.
     async fn redeem_code(
         &self,
         code_hash: &str,

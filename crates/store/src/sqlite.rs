@@ -106,3 +106,4 @@ crate::portable_access::access_impls!(SqliteStore);
 crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);
 crate::portable_reveal::reveal_impls!(SqliteStore);
+crate::portable_resources::resource_impls!(SqliteStore);

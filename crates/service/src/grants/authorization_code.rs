@@ -1,8 +1,9 @@
 //! The authorization code grant: RFC 6749 §4.1.3 with RFC 7636 §4.6 and RFC 9700 §2.1.1 (no
-//! PKCE downgrade).
+//! PKCE downgrade). The code is consumed only after its caller proved to be its rightful owner
+//! (client, `redirect_uri`, PKCE); a wrong caller changes nothing.
 
 use techpass_oidc::{pkce, OAuthError};
-use techpass_store::{GrantRecord, Redemption};
+use techpass_store::{AuthCodeRecord, GrantRecord, Redemption};
 
 use super::{for_person, store_error, PersonGrant, Tokens};
 use crate::clients::{Client, GRANT_REFRESH_TOKEN};
@@ -10,50 +11,29 @@ use crate::mint::{self, PURPOSE_CODE};
 use crate::scopes::stored_scope;
 use crate::ServiceContext;
 
-pub(super) async fn run(
-    ctx: &ServiceContext,
+/// Whether the caller is the code's rightful owner: the client it was issued to, the
+/// `redirect_uri` of the authorization request, the PKCE verifier of its challenge (RFC 6749
+/// §4.1.3, RFC 7636 §4.6, RFC 9700 §2.1.1). Decided before anything is written, so a wrong
+/// caller neither burns the code nor revokes what it produced.
+fn check_caller(
+    record: &AuthCodeRecord,
     client: &Client,
-    code: &str,
-    redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-) -> Result<Tokens, OAuthError> {
-    let now = ctx.clock.now().as_secs();
-    let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
-    let record = match ctx
-        .store
-        .redeem_code(&code_hash, now)
-        .await
-        .map_err(store_error)?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Replayed(r) => {
-            // RFC 6749 §4.1.2 / §10.5: a second use revokes what the first one produced.
-            let revoked = ctx
-                .store
-                .revoke_grants_of_code(&code_hash, now)
-                .await
-                .map_err(store_error)?;
-            tracing::warn!(client_id = %r.client_id, revoked, "authorization code replayed; its grant is revoked");
-            return Err(OAuthError::invalid_grant("the code was already used"));
-        }
-        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
-    };
-    if now >= record.expires_at {
-        return Err(OAuthError::invalid_grant("the code has expired"));
-    }
+    redirect_uri: Option<&str>,
+    code_verifier: Option<&str>,
+) -> Result<(), OAuthError> {
     if record.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the code was issued to another client",
         ));
     }
-    if redirect_uri.as_deref() != Some(record.redirect_uri.as_str()) {
+    if redirect_uri != Some(record.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",
         ));
     }
     match (&record.code_challenge, code_verifier) {
         (Some(challenge), Some(verifier)) => {
-            if !pkce::verify_s256(&verifier, challenge) {
+            if !pkce::verify_s256(verifier, challenge) {
                 return Err(OAuthError::invalid_grant(
                     "code_verifier does not match the code_challenge",
                 ));
@@ -67,6 +47,62 @@ pub(super) async fn run(
         }
         (None, None) => {}
     }
+    Ok(())
+}
+
+/// A second use of a code by its rightful caller: RFC 6749 §4.1.2 / §10.5, what the first use
+/// produced is revoked.
+async fn replayed(ctx: &ServiceContext, client: &Client, code_hash: &str) -> OAuthError {
+    let now = ctx.clock.now().as_secs();
+    match ctx.store.revoke_grants_of_code(code_hash, now).await {
+        Ok(revoked) => {
+            tracing::warn!(client_id = %client.id, revoked, "authorization code replayed; its grant is revoked");
+            OAuthError::invalid_grant("the code was already used")
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+pub(super) async fn run(
+    ctx: &ServiceContext,
+    client: &Client,
+    code: &str,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+) -> Result<Tokens, OAuthError> {
+    let now = ctx.clock.now().as_secs();
+    let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
+    // Look, check the caller, then redeem: the checked fields never change, and the redemption
+    // is a conditional update, so exactly one rightful caller gets the code.
+    let stored = ctx
+        .store
+        .get_code(&code_hash)
+        .await
+        .map_err(store_error)?
+        .ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
+    check_caller(
+        &stored,
+        client,
+        redirect_uri.as_deref(),
+        code_verifier.as_deref(),
+    )?;
+    if stored.used_at.is_some() {
+        return Err(replayed(ctx, client, &code_hash).await);
+    }
+    if now >= stored.expires_at {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    let record = match ctx
+        .store
+        .redeem_code(&code_hash, now)
+        .await
+        .map_err(store_error)?
+    {
+        Redemption::Redeemed(r) => r,
+        // Another request of the rightful caller redeemed it in between.
+        Redemption::Replayed(_) => return Err(replayed(ctx, client, &code_hash).await),
+        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
+    };
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
         id: ctx.random.uuid().to_string(),

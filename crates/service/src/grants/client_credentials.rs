@@ -1,16 +1,16 @@
 //! The client credentials grant: RFC 6749 §4.4, a confidential client acting for itself. The
-//! audience is the requested `resource` (RFC 8707) or the client itself. No refresh token, no
-//! ID token.
+//! audience is the client itself, or a `resource` (RFC 8707) the app was granted, with only
+//! granted scopes ([`crate::tenancy::resources::audience`]). No refresh token, no ID token.
 
 use techpass_oidc::{ErrorCode, OAuthError};
 
 use super::Tokens;
 use crate::clients::Client;
 use crate::mint::{self, Subject};
-use crate::scopes::parse_scope;
+use crate::tenancy::resources::{self, scope_tokens};
 use crate::ServiceContext;
 
-pub(super) fn run(
+pub(super) async fn run(
     ctx: &ServiceContext,
     client: &Client,
     scope: Option<String>,
@@ -22,8 +22,8 @@ pub(super) fn run(
             "only confidential apps may use client_credentials",
         ));
     }
-    let scope = parse_scope(scope.as_deref().unwrap_or(""))?;
-    if scope.iter().any(|s| s == "openid" || s == "offline_access") {
+    let asked = scope_tokens(scope.as_deref().unwrap_or(""))?;
+    if asked.iter().any(|s| s == "openid" || s == "offline_access") {
         return Err(OAuthError::new(
             ErrorCode::InvalidScope,
             "openid and offline_access need a person; client_credentials has none",
@@ -33,12 +33,12 @@ pub(super) fn run(
         let ok = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none());
         if !ok {
             return Err(OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "resource must be an absolute URI",
+                ErrorCode::InvalidTarget,
+                "resource must be an absolute URI without a fragment",
             ));
         }
     }
-    let audience = resource.unwrap_or_else(|| client.id.clone());
+    let (audience, scope) = resources::audience(ctx, client, resource.as_deref(), &asked).await?;
     let access = mint::access_token(
         ctx,
         &Subject {

@@ -14,7 +14,7 @@ use techpass_store::{StoreError, UserRecord};
 use crate::clients::{
     Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
 };
-use crate::gate::{enforce, Refusal};
+use crate::gate::{enforce, enforce_app, Refusal};
 use crate::mint::{self, AccessToken, IdTokenInput, Subject};
 use crate::ServiceContext;
 
@@ -78,17 +78,26 @@ pub struct Tokens {
 }
 
 /// Runs `request` for the authenticated `client`: the checks every grant shares, then the
-/// grant.
+/// grant. The app's half of the gate (tenant active, app enabled) comes first, before any code
+/// or refresh token is looked at, so a refused app consumes nothing. Its refusal is
+/// `unauthorized_client` for an app acting for itself and `invalid_grant` for a grant of a
+/// person (as the person's gate answers there).
 pub async fn run(
     ctx: &ServiceContext,
     client: &Client,
     request: TokenRequest,
 ) -> Result<Tokens, OAuthError> {
-    if !client.enabled {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this app is disabled",
-        ));
+    if let Err(refusal) = enforce_app(ctx, client, "token", None).await {
+        return Err(match refusal {
+            Refusal::Denied(d) => {
+                let code = match request {
+                    TokenRequest::ClientCredentials { .. } => ErrorCode::UnauthorizedClient,
+                    _ => ErrorCode::InvalidGrant,
+                };
+                OAuthError::new(code, format!("access denied: {}", d.reason()))
+            }
+            Refusal::Unavailable(e) => store_error(e),
+        });
     }
     if !client.allows(request.grant_type()) {
         return Err(OAuthError::new(
@@ -107,7 +116,7 @@ pub async fn run(
             scope,
         } => refresh_token::run(ctx, client, &refresh_token, scope).await,
         TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials::run(ctx, client, scope, resource)
+            client_credentials::run(ctx, client, scope, resource).await
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The refresh token grant: RFC 6749 §6 with rotation (RFC 9700 §4.14.2). Each use returns a
-//! new refresh token; using a rotated one again revokes the whole grant.
+//! new refresh token; using a rotated one again revokes the whole grant. Only the client the
+//! token was issued to can use it, or set off that revocation.
 
 use techpass_oidc::{ErrorCode, OAuthError};
 use techpass_store::Redemption;
@@ -10,6 +11,18 @@ use crate::mint::{self, PURPOSE_REFRESH};
 use crate::scopes::{parse_scope, stored_scope};
 use crate::ServiceContext;
 
+/// A rotated refresh token used again by its own client: the whole grant is revoked.
+async fn replayed(ctx: &ServiceContext, client: &Client, grant_id: &str) -> OAuthError {
+    let now = ctx.clock.now().as_secs();
+    match ctx.store.revoke_grant(grant_id, now).await {
+        Ok(_) => {
+            tracing::warn!(client_id = %client.id, "rotated refresh token reused; its grant is revoked");
+            OAuthError::invalid_grant("the refresh token was already used")
+        }
+        Err(e) => store_error(e),
+    }
+}
+
 pub(super) async fn run(
     ctx: &ServiceContext,
     client: &Client,
@@ -18,41 +31,45 @@ pub(super) async fn run(
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
     let token_hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
-    let record = match ctx
+    let unknown = || OAuthError::invalid_grant("unknown refresh token");
+    // Look, check the caller, then redeem (a conditional update): a refresh token presented by
+    // another client is neither consumed nor allowed to revoke its family.
+    let stored = ctx
         .store
-        .redeem_refresh_token(&token_hash, now)
+        .get_refresh_token(&token_hash)
         .await
         .map_err(store_error)?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Replayed(r) => {
-            ctx.store
-                .revoke_grant(&r.grant_id, now)
-                .await
-                .map_err(store_error)?;
-            tracing::warn!(client_id = %client.id, "rotated refresh token reused; its grant is revoked");
-            return Err(OAuthError::invalid_grant(
-                "the refresh token was already used",
-            ));
-        }
-        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown refresh token")),
-    };
+        .ok_or_else(unknown)?;
     let grant = ctx
         .store
-        .get_grant(&record.grant_id)
+        .get_grant(&stored.grant_id)
         .await
         .map_err(store_error)?
-        .ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
+        .ok_or_else(unknown)?;
     if grant.client_id != client.id {
         return Err(OAuthError::invalid_grant(
             "the refresh token was issued to another client",
         ));
     }
+    if stored.used_at.is_some() {
+        return Err(replayed(ctx, client, &grant.id).await);
+    }
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
     }
-    if now >= record.expires_at || now >= grant.expires_at {
+    if now >= stored.expires_at || now >= grant.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    match ctx
+        .store
+        .redeem_refresh_token(&token_hash, now)
+        .await
+        .map_err(store_error)?
+    {
+        Redemption::Redeemed(_) => {}
+        // Another request of the same client used it in between.
+        Redemption::Replayed(_) => return Err(replayed(ctx, client, &grant.id).await),
+        Redemption::NotFound => return Err(unknown()),
     }
     let granted = stored_scope(&grant.scope);
     let scope = match requested_scope {

@@ -64,7 +64,7 @@ pub struct AppChanges {
     pub api_access: Option<bool>,
 }
 
-async fn active_tenant(
+pub(super) async fn active_tenant(
     state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,

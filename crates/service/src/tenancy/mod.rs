@@ -8,6 +8,7 @@ pub mod access;
 pub mod apps;
 pub mod invitations;
 pub mod pending;
+pub mod resources;
 pub mod tenants;
 pub mod webhooks;
 
