@@ -16,19 +16,16 @@ use techpass_domain::client::match_redirect_uri;
 use techpass_domain::gate::Denial;
 use techpass_domain::session::needs_reauthentication;
 use techpass_domain::Timestamp;
-use techpass_oidc::{pkce, ErrorCode, OAuthError, Params, Secrets};
-use techpass_store::AuthCodeRecord;
+use techpass_oidc::{ErrorCode, OAuthError, Params};
+use techpass_service::authorize::{self, AuthorizationRequest};
 use url::Url;
 
-use super::clients::{find_client, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN};
-use super::mint::PURPOSE_CODE;
-use super::parse_scope;
+use super::clients::{find_client, Client};
 use crate::app_return::AppReturn;
-use crate::signin::current_session;
+use crate::signin::{current_session, Session};
 use crate::state::AppState;
 
-/// RFC 6749 §4.1.2 asks for short-lived codes; FAPI 2.0 uses 60 s.
-pub const CODE_LIFETIME_SECS: i64 = 60;
+pub use techpass_service::authorize::{proven_amr, CODE_LIFETIME_SECS};
 
 pub async fn get(
     State(state): State<AppState>,
@@ -105,15 +102,23 @@ fn error_to_app(
     back_to_app(state, redirect_uri, &pairs)
 }
 
-/// The checked request, ready to issue a code for.
-struct Request {
-    client_id: String,
+/// Where the answer goes once the app and its redirect URI are known good: every error from
+/// then on goes back to the app, with its `state` (RFC 6749 §4.1.2.1).
+struct Reply<'a> {
     redirect_uri: String,
-    scope: Vec<String>,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    prompt: Vec<String>,
-    max_age: Option<i64>,
+    app_state: Option<&'a str>,
+}
+
+impl Reply<'_> {
+    fn error(&self, state: &AppState, e: &OAuthError) -> Response {
+        error_to_app(state, &self.redirect_uri, self.app_state, e)
+    }
+
+    fn unavailable(&self, state: &AppState, detail: impl std::fmt::Display) -> Response {
+        let e = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+            .with_detail(detail.to_string());
+        self.error(state, &e)
+    }
 }
 
 async fn handle(
@@ -125,326 +130,178 @@ async fn handle(
         Ok(p) => p,
         Err(e) => return bad_request_page(state, &e.description),
     };
-    // Until the app and its redirect URI are known, a repeated parameter is a page (RFC 6749
-    // §4.1.2.1); once they are, it goes back to the app as `invalid_request` (§3.1).
+    let (client, reply) = match known_app(state, &params, &repeated).await {
+        Ok(known) => known,
+        Err(page) => return page,
+    };
+    if let Some(key) = repeated.first() {
+        let e = OAuthError::invalid_request(format!("parameter {key} was sent more than once"));
+        return reply.error(state, &e);
+    }
+    if let Err(e) = params.check_bounds() {
+        return reply.error(state, &e);
+    }
+    let request = match authorize::check(&params, &client) {
+        Ok(r) => r,
+        Err(e) => return reply.error(state, &e),
+    };
+    let session = match signed_in(state, jar, &params, &request, &reply).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    if let Err(response) = through_gate(state, &session, &client, &request, &params, &reply).await {
+        return response;
+    }
+    match authorize::issue_code(state, &request, &session).await {
+        Ok(code) => {
+            let mut pairs = vec![("code", code.as_str())];
+            if let Some(s) = reply.app_state {
+                pairs.push(("state", s));
+            }
+            back_to_app(state, &reply.redirect_uri, &pairs)
+        }
+        Err(e) => reply.error(state, &e),
+    }
+}
+
+/// Step 1: the app and its redirect URI. Until both are known good, every error is a page for
+/// the person and never a redirect (RFC 6749 §4.1.2.1), a repeated `client_id` or
+/// `redirect_uri` included.
+async fn known_app<'p>(
+    state: &AppState,
+    params: &'p Params,
+    repeated: &[String],
+) -> Result<(Client, Reply<'p>), Response> {
     if let Some(key) = repeated
         .iter()
         .find(|k| *k == "client_id" || *k == "redirect_uri")
     {
-        return bad_request_page(state, &format!("it names {key} more than once"));
+        return Err(bad_request_page(
+            state,
+            &format!("it names {key} more than once"),
+        ));
     }
     let Some(client_id) = params.get("client_id") else {
-        return bad_request_page(state, "it names no app (client_id is missing)");
+        return Err(bad_request_page(
+            state,
+            "it names no app (client_id is missing)",
+        ));
     };
     let client = match find_client(state.store.as_ref(), client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => return bad_request_page(state, "the app is not registered with TechPass"),
+        Ok(None) => {
+            return Err(bad_request_page(
+                state,
+                "the app is not registered with TechPass",
+            ))
+        }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return state.pages.unavailable();
+            return Err(state.pages.unavailable());
         }
     };
     let Some(requested_uri) = params.get("redirect_uri") else {
-        return bad_request_page(
+        return Err(bad_request_page(
             state,
             "it does not say where to return (redirect_uri is missing)",
-        );
+        ));
     };
     if match_redirect_uri(&client.redirect_uris, requested_uri, !client.confidential).is_none() {
-        return bad_request_page(state, "the return address is not registered for this app");
+        return Err(bad_request_page(
+            state,
+            "the return address is not registered for this app",
+        ));
     }
-    let redirect_uri = requested_uri.to_string();
     // An over-long `state` is not reflected back (it is what the bound is for).
     let app_state = params
         .get("state")
         .filter(|s| s.len() <= techpass_oidc::params::max_len("state"));
-    if let Some(key) = repeated.first() {
-        let e = OAuthError::invalid_request(format!("parameter {key} was sent more than once"));
-        return error_to_app(state, &redirect_uri, app_state, &e);
-    }
-    if let Err(e) = params.check_bounds() {
-        return error_to_app(state, &redirect_uri, app_state, &e);
-    }
-
-    let request = match check(&params, &client) {
-        Ok(r) => r,
-        Err(e) => return error_to_app(state, &redirect_uri, app_state, &e),
+    let reply = Reply {
+        redirect_uri: requested_uri.to_string(),
+        app_state,
     };
+    Ok((client, reply))
+}
 
+/// Step 2: a live SSO session that satisfies the request. Without one (or when `prompt=login`,
+/// `max_age` or an `id_token_hint` for someone else demand a fresh sign-in) the person is sent
+/// to sign in and comes back here; with `prompt=none` the app hears `login_required`.
+async fn signed_in(
+    state: &AppState,
+    jar: &CookieJar,
+    params: &Params,
+    request: &AuthorizationRequest,
+    reply: &Reply<'_>,
+) -> Result<Session, Response> {
     let cookie = jar
         .get(state.cookies.session())
         .map(|c| c.value().to_string());
-    let session = match current_session(state, cookie.as_deref()).await {
-        Ok(s) => s,
-        Err(e) => {
-            let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-                .with_detail(e.to_string());
-            return error_to_app(state, &redirect_uri, app_state, &err);
-        }
-    };
-    let now = state.clock.now();
+    let session = current_session(state, cookie.as_deref())
+        .await
+        .map_err(|e| reply.unavailable(state, e))?;
     let hint_mismatch = match (params.get("id_token_hint"), &session) {
         (Some(hint), Some(s)) => {
-            id_token_hint_subject(state, hint).as_deref() != Some(s.user_id.as_str())
+            authorize::id_token_hint_subject(state, hint).as_deref() != Some(s.user_id.as_str())
         }
         _ => false,
     };
+    let now = state.clock.now();
     let stale = session
         .as_ref()
         .is_some_and(|s| needs_reauthentication(Timestamp(s.auth_time), request.max_age, now));
-    let forced = request.prompt.iter().any(|p| p == "login");
-    let session = match session {
-        Some(s) if !stale && !forced && !hint_mismatch => s,
-        _ => {
-            if request.prompt.iter().any(|p| p == "none") {
-                let e = OAuthError::new(ErrorCode::LoginRequired, "the person must sign in");
-                return error_to_app(state, &redirect_uri, app_state, &e);
-            }
-            return to_sign_in(&params, forced || stale || hint_mismatch);
-        }
-    };
+    let forced = request.forces_login();
+    match session {
+        Some(s) if !stale && !forced && !hint_mismatch => Ok(s),
+        _ if request.silent() => Err(reply.error(
+            state,
+            &OAuthError::new(ErrorCode::LoginRequired, "the person must sign in"),
+        )),
+        _ => Err(to_sign_in(params, forced || stale || hint_mismatch)),
+    }
+}
 
-    // The gate, before any code exists.
-    let user = match state.store.get_user(&session.user_id).await {
+/// Step 3: the gate, before any code exists. A refusal is a page that explains and leads back
+/// to the app (or, with `prompt=none`, the error straight back); an officer who has not
+/// registered yet registers and comes back here.
+async fn through_gate(
+    state: &AppState,
+    session: &Session,
+    client: &Client,
+    request: &AuthorizationRequest,
+    params: &Params,
+    reply: &Reply<'_>,
+) -> Result<(), Response> {
+    let user = match crate::accounts::get(state, &session.user_id).await {
         Ok(Some(u)) => u,
-        Ok(None) => return to_sign_in(&params, true),
-        Err(e) => {
-            let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-                .with_detail(e.to_string());
-            return error_to_app(state, &redirect_uri, app_state, &err);
-        }
+        Ok(None) => return Err(to_sign_in(params, true)),
+        Err(e) => return Err(reply.unavailable(state, e)),
     };
-    if let Err(refusal) = super::gate::enforce(state, &user, &client, "authorize", None).await {
-        let denial = match refusal {
-            super::gate::Refusal::Denied(d) => d,
-            super::gate::Refusal::Unavailable(e) => {
-                let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-                    .with_detail(e.to_string());
-                return error_to_app(state, &redirect_uri, app_state, &err);
-            }
-        };
-        let officer_to_register = denial == Denial::NotRegistered
-            && user.account_type == AccountType::PublicOfficer.as_str();
-        if request.prompt.iter().any(|p| p == "none") {
-            // No page may be shown (OpenID Connect Core §3.1.2.1): straight back to the app.
-            let e = if officer_to_register {
-                OAuthError::new(
-                    ErrorCode::InteractionRequired,
-                    "the person must register with TechPass first",
-                )
-            } else {
-                OAuthError::new(ErrorCode::AccessDenied, denial.reason())
-            };
-            return error_to_app(state, &redirect_uri, app_state, &e);
-        }
-        if officer_to_register {
-            // An officer who has not registered yet: register, then come back here.
-            return Redirect::to(&crate::signin::routes::register_url(&this_request(
-                &params, false,
-            )))
-            .into_response();
-        }
-        let back = AppReturn::new(&client.name, &redirect_uri, app_state);
-        return denied_page(state, &back, denial);
-    }
-
-    let code = match Secrets::random_token() {
-        Ok(c) => c,
-        Err(e) => {
-            return error_to_app(
-                state,
-                &redirect_uri,
-                app_state,
-                &OAuthError::server_error(e),
+    let denial = match super::gate::enforce(state, &user, client, "authorize", None).await {
+        Ok(_) => return Ok(()),
+        Err(super::gate::Refusal::Denied(d)) => d,
+        Err(super::gate::Refusal::Unavailable(e)) => return Err(reply.unavailable(state, e)),
+    };
+    let officer_to_register =
+        denial == Denial::NotRegistered && user.account_type == AccountType::PublicOfficer.as_str();
+    if request.silent() {
+        // No page may be shown (OpenID Connect Core §3.1.2.1): straight back to the app.
+        let e = if officer_to_register {
+            OAuthError::new(
+                ErrorCode::InteractionRequired,
+                "the person must register with TechPass first",
             )
-        }
-    };
-    let amr = serde_json::to_string(&proven_amr(&session.identity)).unwrap_or_else(|_| "[]".into());
-    let record = AuthCodeRecord {
-        code_hash: state.secrets.keyed_hash(PURPOSE_CODE, &code),
-        client_id: request.client_id,
-        user_id: session.user_id.clone(),
-        session_hash: session.id_hash.clone(),
-        redirect_uri: request.redirect_uri,
-        scope: request.scope.join(" "),
-        nonce: request.nonce,
-        code_challenge: request.code_challenge,
-        auth_time: session.auth_time,
-        amr,
-        // Every session proved MFA; `acr` says so in TechPass's own terms (the upstream's
-        // own `acr` stays in the session for the audit log).
-        acr: Some(techpass_oidc::ACR_MFA.to_string()),
-        created_at: now.as_secs(),
-        expires_at: now.as_secs() + CODE_LIFETIME_SECS,
-        used_at: None,
-    };
-    if let Err(e) = state.store.insert_code(&record).await {
-        let err = OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-            .with_detail(e.to_string());
-        return error_to_app(state, &redirect_uri, app_state, &err);
+        } else {
+            OAuthError::new(ErrorCode::AccessDenied, denial.reason())
+        };
+        return Err(reply.error(state, &e));
     }
-    // An app sign-in is what keeps an account alive for the lifecycle jobs.
-    if let Err(e) = state
-        .store
-        .record_app_signin(&session.user_id, now.as_secs())
-        .await
-    {
-        tracing::warn!(error = %e, "could not record the app sign-in");
+    if officer_to_register {
+        return Err(
+            Redirect::to(&crate::paths::register_url(&this_request(params, false))).into_response(),
+        );
     }
-    let mut pairs = vec![("code", code.as_str())];
-    if let Some(s) = app_state {
-        pairs.push(("state", s));
-    }
-    back_to_app(state, &redirect_uri, &pairs)
-}
-
-/// What the upstream proved, re-emitted as TechPass's `amr`: the upstream's methods, plus `mfa`,
-/// which every session proved (by `amr` or by a trusted upstream's Conditional Access) or it
-/// would not exist.
-pub fn proven_amr(identity: &techpass_upstream::UpstreamIdentity) -> Vec<String> {
-    let mut amr = identity.amr.clone();
-    if !amr.iter().any(|a| a == "mfa") {
-        amr.push("mfa".into());
-    }
-    amr
-}
-
-fn check(params: &Params, client: &super::clients::Client) -> Result<Request, OAuthError> {
-    if !client.enabled {
-        return Err(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "sign-in to this app is disabled",
-        ));
-    }
-    match params.get("response_type") {
-        None => {
-            return Err(OAuthError::invalid_request(
-                "missing parameter response_type",
-            ))
-        }
-        Some("code") => {}
-        Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ))
-        }
-    }
-    if !client.allows(GRANT_AUTHORIZATION_CODE) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this app may not use the authorization code flow",
-        ));
-    }
-    if params.get("response_mode").is_some_and(|m| m != "query") {
-        return Err(OAuthError::invalid_request(
-            "only response_mode=query is supported",
-        ));
-    }
-    // OpenID Connect Core §3.1.2.6: the specific codes, so the app knows what to change.
-    if params.contains("request") {
-        return Err(OAuthError::new(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported; send the parameters in the query",
-        ));
-    }
-    if params.contains("request_uri") {
-        return Err(OAuthError::new(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported; send the parameters in the query",
-        ));
-    }
-    // OpenID Connect Core §3.1.2.1: scope values not understood are ignored.
-    let understood: Vec<&str> = params
-        .get("scope")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|s| super::SCOPES.contains(s))
-        .collect();
-    let mut scope = parse_scope(&understood.join(" "))?;
-    if !scope.iter().any(|s| s == "openid") {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the openid scope is required",
-        ));
-    }
-    if !client.allows(GRANT_REFRESH_TOKEN) {
-        scope.retain(|s| s != "offline_access");
-    }
-    let code_challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
-        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => {
-            Some(challenge.to_string())
-        }
-        (Some(_), Some("S256")) => {
-            return Err(OAuthError::invalid_request("malformed code_challenge"))
-        }
-        (Some(_), _) => {
-            return Err(OAuthError::invalid_request(
-                "code_challenge_method must be S256",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "code_challenge_method without code_challenge",
-            ))
-        }
-        (None, None) if !client.confidential => {
-            return Err(OAuthError::invalid_request(
-                "PKCE (code_challenge with S256) is required for this app",
-            ))
-        }
-        (None, None) => None,
-    };
-    let prompt: Vec<String> = params
-        .get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect();
-    for p in &prompt {
-        if !["none", "login", "consent", "select_account"].contains(&p.as_str()) {
-            return Err(OAuthError::invalid_request(format!(
-                "unsupported prompt value {p}"
-            )));
-        }
-    }
-    if prompt.len() > 1 && prompt.iter().any(|p| p == "none") {
-        return Err(OAuthError::invalid_request(
-            "prompt=none cannot be combined with other values",
-        ));
-    }
-    let max_age = match params.get("max_age") {
-        Some(v) => Some(v.parse::<i64>().ok().filter(|m| *m >= 0).ok_or_else(|| {
-            OAuthError::invalid_request("max_age must be a non-negative integer")
-        })?),
-        None => None,
-    };
-    let nonce = params.get("nonce").map(String::from);
-    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
-        return Err(OAuthError::invalid_request("nonce is too long"));
-    }
-    Ok(Request {
-        client_id: client.id.clone(),
-        redirect_uri: params.get("redirect_uri").unwrap_or_default().to_string(),
-        scope,
-        nonce,
-        code_challenge,
-        prompt,
-        max_age,
-    })
-}
-
-/// The `sub` of an ID token TechPass issued (expired ones too: OpenID Connect Core §3.1.2.1).
-fn id_token_hint_subject(state: &AppState, hint: &str) -> Option<String> {
-    let (_, claims) = state.keys.verify_jwt(hint).ok()?;
-    if claims["iss"] != state.metadata.issuer.as_str() {
-        return None;
-    }
-    claims["sub"].as_str().map(String::from)
+    let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
+    Err(denied_page(state, &back, denial))
 }
 
 /// A clear page for the person, with a way back to the app that carries `access_denied`.
@@ -492,10 +349,5 @@ fn to_sign_in(params: &Params, forced: bool) -> Response {
     if forced {
         login.append_pair("prompt", "login");
     }
-    Redirect::to(&format!(
-        "{}?{}",
-        crate::signin::routes::LOGIN,
-        login.finish()
-    ))
-    .into_response()
+    Redirect::to(&format!("{}?{}", crate::paths::LOGIN, login.finish())).into_response()
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod actor;
 pub mod audit;
+pub mod authorize;
 #[cfg(test)]
 mod boundaries;
 pub mod clients;

@@ -169,7 +169,8 @@ pub async fn finish_login(
         .map_err(|d| d.returning_to(&return_to))
 }
 
-/// The rest of [`finish_login`] once the attempt is known (and consumed).
+/// The rest of [`finish_login`] once the attempt is known (and consumed): the attempt still
+/// good in this browser, the upstream's verified answer, the account, then the session.
 async fn complete_login(
     state: &ServiceContext,
     attempt: LoginAttemptRecord,
@@ -177,16 +178,34 @@ async fn complete_login(
     query: CallbackQuery,
     browser: Option<&str>,
 ) -> Result<NewSession, Denial> {
+    let upstream = attempt_upstream(state, &attempt, browser)?;
+    let identity = upstream_answer(state, upstream, login_state, query).await?;
+    let user = account(state, upstream, &identity).await?;
+    let cookie = state.random.token()?;
+    open_session(state, &cookie, &user, &identity).await?;
+    Ok(NewSession {
+        cookie,
+        return_to: attempt.return_to,
+        identity,
+        user,
+    })
+}
+
+/// The attempt is still in time, back in the browser that started it (RFC 9700 §4.7), through
+/// an upstream still configured.
+fn attempt_upstream<'a>(
+    state: &'a ServiceContext,
+    attempt: &LoginAttemptRecord,
+    browser: Option<&str>,
+) -> Result<&'a Upstream, Denial> {
     let upstream_id = attempt.upstream.as_str();
-    let now = state.clock.now().as_secs();
-    if now >= attempt.expires_at {
+    if state.clock.now().as_secs() >= attempt.expires_at {
         return Err(Denial::new(
             "login_expired",
             Some(upstream_id),
             "sign-in took too long",
         ));
     }
-    // RFC 9700 §4.7: the state must come back to the browser that started the sign-in.
     let same_browser = browser.is_some_and(|b| {
         state
             .secrets
@@ -199,13 +218,24 @@ async fn complete_login(
             "the callback arrived in another browser than the one that started the sign-in",
         ));
     }
-    let upstream = state.upstreams.get(upstream_id).ok_or_else(|| {
+    state.upstreams.get(upstream_id).ok_or_else(|| {
         Denial::new(
             "unknown_upstream",
             Some(upstream_id),
             "upstream no longer configured",
         )
-    })?;
+    })
+}
+
+/// What the upstream answered, verified by its connector: an error response (only if its
+/// `iss` is the upstream's) or a code redeemed for a checked ID token.
+async fn upstream_answer(
+    state: &ServiceContext,
+    upstream: &Upstream,
+    login_state: &str,
+    query: CallbackQuery,
+) -> Result<UpstreamIdentity, Denial> {
+    let upstream_id = upstream.connector.id();
     if let Some(error) = query.error.as_deref() {
         // RFC 9207 §2.4: an error response is the upstream's only if its `iss` says so; a
         // forged "cancelled" must not send the person back to the app as if they had left.
@@ -234,11 +264,22 @@ async fn complete_login(
     };
     let params = login_params(&state.secrets, login_state, None, false);
     let response = AuthorizationResponse::new(code, query.iss.as_deref());
-    let identity = upstream
+    upstream
         .connector
         .exchange(&response, &params)
         .await
-        .map_err(|e: UpstreamError| Denial::new(e.reason(), Some(upstream_id), e.to_string()))?;
+        .map_err(|e: UpstreamError| Denial::new(e.reason(), Some(upstream_id), e.to_string()))
+}
+
+/// The person's account, created at the first sign-in (unregistered) and refreshed from the
+/// upstream's claims at every one; refused when the upstream may not sign in this kind of
+/// account.
+async fn account(
+    state: &ServiceContext,
+    upstream: &Upstream,
+    identity: &UpstreamIdentity,
+) -> Result<UserRecord, Denial> {
+    let upstream_id = upstream.connector.id();
     let Some(email) = identity.email.as_deref() else {
         return Err(Denial::new(
             "missing_email",
@@ -257,8 +298,8 @@ async fn complete_login(
             ),
         ));
     }
-
-    let user = state
+    let now = state.clock.now().as_secs();
+    Ok(state
         .store
         .upsert_user(&UserRecord {
             id: state.random.uuid().to_string(),
@@ -280,14 +321,23 @@ async fn complete_login(
             family_name: identity.family_name.clone(),
             email_verified: identity.email_verified,
         })
-        .await?;
-    let cookie = state.random.token()?;
-    let identity_json = serde_json::to_string(&identity)
-        .map_err(|e| Denial::new("internal_error", Some(upstream_id), e.to_string()))?;
+        .await?)
+}
+
+/// The SSO session, stored under the keyed hash of its cookie.
+async fn open_session(
+    state: &ServiceContext,
+    cookie: &str,
+    user: &UserRecord,
+    identity: &UpstreamIdentity,
+) -> Result<(), Denial> {
+    let now = state.clock.now().as_secs();
+    let identity_json = serde_json::to_string(identity)
+        .map_err(|e| Denial::new("internal_error", Some(&identity.upstream), e.to_string()))?;
     state
         .store
         .insert_session(&SessionRecord {
-            id_hash: state.secrets.keyed_hash(PURPOSE_SESSION, &cookie),
+            id_hash: state.secrets.keyed_hash(PURPOSE_SESSION, cookie),
             user_id: user.id.clone(),
             upstream: identity.upstream.clone(),
             tenant_id: identity.tenant_id.clone(),
@@ -299,12 +349,7 @@ async fn complete_login(
             expires_at: now + state.settings.session.max_lifetime_secs as i64,
         })
         .await?;
-    Ok(NewSession {
-        cookie,
-        return_to: attempt.return_to,
-        identity,
-        user,
-    })
+    Ok(())
 }
 
 /// A live session as the pages see it.
