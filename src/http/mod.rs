@@ -152,42 +152,45 @@ async fn method_not_allowed(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let wants_html = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    if wants_html {
-        return state.pages.message(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "This address is for a form",
-            "This address receives what a form sends; it is not a page to open. Go back to the page with the form and send it again, or start again from the TechPass home page.",
-        );
-    }
-    (
+    page_or_json(
+        &state,
+        &headers,
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(serde_json::json!({"error": "method_not_allowed"})),
+        "This address is for a form",
+        "This address receives what a form sends; it is not a page to open. Go back to the page with the form and send it again, or start again from the TechPass home page.",
+        "method_not_allowed",
     )
-        .into_response()
 }
 
 async fn not_found(
     axum::extract::State(state): axum::extract::State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
+    page_or_json(
+        &state,
+        &headers,
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address. Check the link, or start again from the TechPass home page.",
+        "not_found",
+    )
+}
+
+/// A message page for a browser (it accepts HTML), `{"error": code}` for a program.
+fn page_or_json(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    code: &str,
+) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        return state.pages.message(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "There is no page at this address. Check the link, or start again from the TechPass home page.",
-        );
+        return state.pages.message(status, title, text);
     }
-    (
-        StatusCode::NOT_FOUND,
-        Json(serde_json::json!({"error": "not_found"})),
-    )
-        .into_response()
+    (status, Json(serde_json::json!({ "error": code }))).into_response()
 }
