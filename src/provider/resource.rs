@@ -366,8 +366,8 @@ async fn refresh_token_of(
 }
 
 /// RFC 7009. Revoking a refresh token revokes its grant, and with it every access token of the
-/// grant (RFC 7009 §2.1 SHOULD). Unknown tokens and tokens of other clients change nothing and
-/// get the same 200, so the endpoint reveals nothing about tokens (§2.2).
+/// grant (RFC 7009 §2.1 SHOULD). A token of another client is refused (`unauthorized_client`)
+/// and stays valid; an unknown or dead token is a 200 (§2.2).
 pub async fn revoke(
     State(state): State<AppState>,
     address: Option<Extension<ClientAddress>>,

@@ -98,6 +98,25 @@ async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
         .await
         .contains("You do not administer any tenant yet"));
     b.screenshot("tenants").await;
+    // The browser's own check of the short name really runs (a `pattern` Chromium rejects as an
+    // invalid regular expression is silently ignored).
+    for (typed, mismatch) in [
+        ("1wiki", true),
+        ("wiki-", true),
+        ("Wiki", true),
+        ("wiki", false),
+    ] {
+        b.fill("Short name", typed).await;
+        let found = b
+            .client()
+            .execute(
+                "return document.getElementById('slug').validity.patternMismatch;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found, serde_json::json!(mismatch), "{typed:?}");
+    }
     b.fill("Short name", "wiki").await;
     b.fill("Name", "Team Wiki").await;
     b.fill("What the service is", "The engineering wiki").await;
