@@ -10,6 +10,7 @@ pub mod client_address;
 pub mod config;
 pub mod cookies;
 pub mod dev;
+pub mod guesses;
 pub mod http;
 pub mod invitation;
 pub mod jobs;

@@ -132,7 +132,8 @@ enum AppCommand {
         /// A public client (native or single-page app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
-        /// Grant types (repeatable): authorization_code, refresh_token, client_credentials.
+        /// Grant types (repeatable): authorization_code, refresh_token, client_credentials,
+        /// urn:ietf:params:oauth:grant-type:device_code (command-line tools).
         #[arg(long = "grant-type", default_values_t = ["authorization_code".to_string(), "refresh_token".to_string()])]
         grant_types: Vec<String>,
         /// A post-logout redirect URI (repeatable).
