@@ -14,6 +14,7 @@ pub mod guesses;
 pub mod http;
 pub mod invitation;
 pub mod jobs;
+pub mod login;
 /// Email: the outbox and the SMTP relay (the service layer's).
 pub use techpass_service::mail;
 pub mod metrics;

@@ -2,17 +2,23 @@
 //! signed-in person approves at the verification page over HTTP, the app polls `/token`
 //! (pending, slow_down with the raised interval remembered, the tokens once, a refresh);
 //! tables of bad input at `/device_authorization`, `/token` and the verification page, each
-//! answered with the RFC's error and never a 500.
+//! answered with the RFC's error and never a 500; and `techpass login`, `techpass token` (plain
+//! and as a Kubernetes exec credential) and `techpass git-credential` run as processes against a
+//! test server, fed what kubectl and git send.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 use techpass::provider::clients::{create_app, NewApp};
-use techpass_domain::{ManualClock, Timestamp};
+use techpass_domain::{ManualClock, SystemClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::signin::{register_if_asked, sign_in_via_hint};
-use crate::support::{browser, client, see_other, test_config, TempDir, TestServer};
+use crate::support::{
+    browser, client, see_other, techpass_command, test_config, TempDir, TestServer,
+};
 use crate::tenancy::{approved_tenant, signed_in, T0};
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -695,3 +701,243 @@ crate::both_backends!(
     a_person_approves_a_device_which_polls_for_its_tokens,
     bad_device_requests_get_the_rfc_error,
 );
+
+/// Runs `techpass` with `args`, feeding `stdin`, under the CLI's own config directory.
+async fn run_cli(
+    cwd: &std::path::Path,
+    home: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut cmd = techpass_command(cwd);
+    cmd.args(args)
+        .env("TECHPASS_CLI_CONFIG_DIR", home)
+        .stdin(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("techpass did not finish within 60 s")
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn techpass_login_then_token_exec_credential_and_git_credential() {
+    let db = TestDatabase::new(Backend::Sqlite, "e2e::techpass_login")
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.tokens.device_poll_interval_secs = 1;
+    let server = TestServer::start_with(config, Arc::new(SystemClock), dir, Some(db)).await;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let tenant = approved_tenant(&server, &alice, "kube").await;
+    let (app, _) = device_app(
+        &server,
+        Some(&tenant),
+        false,
+        &[DEVICE_GRANT, "refresh_token"],
+        false,
+    )
+    .await;
+    let cwd = TempDir::new();
+    let home = TempDir::new();
+    let config_dir = home.0.join("techpass");
+
+    // Not signed in yet: a clear message, no token.
+    let (code, out, err) = run_cli(&cwd.0, &config_dir, &["token"], "", &[]).await;
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.is_empty() && err.contains("techpass login"), "{err}");
+
+    let mut login = techpass_command(&cwd.0);
+    login
+        .args(["login", "--issuer", &server.base, "--client-id", &app])
+        .env("TECHPASS_CLI_CONFIG_DIR", &config_dir);
+    let mut child = login.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let user_code = first
+        .split("enter the code ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no code in {first:?}"))
+        .to_string();
+    assert!(
+        first.contains(&format!("{}/device", server.base)),
+        "{first}"
+    );
+    let approved = decide(&b, &server, &user_code, "approve").await;
+    assert_eq!(see_other(&approved), "/device?done=device-approved");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("techpass login did not finish")
+        .unwrap();
+    assert!(status.success());
+
+    // The cache: private directory, private files.
+    assert_eq!(mode(&config_dir), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&config_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(files.iter().any(|f| f
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("tokens-")));
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+
+    // `techpass token`: the cached access token, for Alice.
+    let (code, token, err) = run_cli(&cwd.0, &config_dir, &["token"], "", &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let token = token.trim().to_string();
+    assert_eq!(claims(&token)["sub"], alice);
+
+    // kubectl's exec credential plugin call (as a kubeconfig `exec` section makes it).
+    let exec_info = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
+    let (code, out, err) = run_cli(
+        &cwd.0,
+        &config_dir,
+        &[
+            "token",
+            "--exec-credential",
+            "--issuer",
+            &server.base,
+            "--client-id",
+            &app,
+        ],
+        "",
+        &[("KUBERNETES_EXEC_INFO", exec_info)],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let credential: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(credential["apiVersion"], "client.authentication.k8s.io/v1");
+    assert_eq!(credential["kind"], "ExecCredential");
+    assert_eq!(credential["status"]["token"], token);
+    let expiry = credential["status"]["expirationTimestamp"]
+        .as_str()
+        .unwrap();
+    let parsed =
+        time::OffsetDateTime::parse(expiry, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert_eq!(
+        parsed.unix_timestamp(),
+        claims(&token)["exp"].as_i64().unwrap()
+    );
+    let (code, out, _) = run_cli(
+        &cwd.0,
+        &config_dir,
+        &["token", "--exec-credential", "--id-token"],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    let id: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(claims(id["status"]["token"].as_str().unwrap())["aud"], app);
+
+    // git's credential helper protocol: `get` with what git writes, `store` and `erase` ignored.
+    let (code, out, err) = run_cli(
+        &cwd.0,
+        &config_dir,
+        &["git-credential", "get"],
+        "protocol=https\nhost=git.example.gov.sg\n\n",
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("username=oauth2\npassword={token}\n"));
+    let (code, out, _) = run_cli(
+        &cwd.0,
+        &config_dir,
+        &[
+            "git-credential",
+            "--issuer",
+            &server.base,
+            "--client-id",
+            &app,
+            "get",
+        ],
+        "protocol=https\nhost=git.example.gov.sg\nusername=alice\n\n",
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert_eq!(out, format!("username=alice\npassword={token}\n"));
+    for op in ["store", "erase"] {
+        let (code, out, _) = run_cli(
+            &cwd.0,
+            &config_dir,
+            &["git-credential", op],
+            &format!(
+                "protocol=https\nhost=git.example.gov.sg\nusername=oauth2\npassword={token}\n\n"
+            ),
+            &[],
+        )
+        .await;
+        assert_eq!((code, out.as_str()), (0, ""), "{op}");
+    }
+
+    // A token about to expire is refreshed silently, once, by concurrent callers taking turns.
+    let cache = files
+        .iter()
+        .find(|f| {
+            f.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("tokens-")
+        })
+        .unwrap();
+    let mut cached: Value = serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
+    let old_refresh = cached["refresh_token"].clone();
+    cached["expires_at"] = serde_json::json!(0);
+    std::fs::write(cache, serde_json::to_vec(&cached).unwrap()).unwrap();
+    let (a, b2, c) = tokio::join!(
+        run_cli(&cwd.0, &config_dir, &["token"], "", &[]),
+        run_cli(&cwd.0, &config_dir, &["token"], "", &[]),
+        run_cli(&cwd.0, &config_dir, &["token"], "", &[]),
+    );
+    let fresh: Vec<String> = [a, b2, c]
+        .iter()
+        .map(|(code, out, err)| {
+            assert_eq!(*code, 0, "{err}");
+            out.trim().to_string()
+        })
+        .collect();
+    assert!(fresh.iter().all(|t| *t == fresh[0]), "one refresh, shared");
+    assert_ne!(fresh[0], token, "a new access token");
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
+    assert_ne!(
+        after["refresh_token"], old_refresh,
+        "the rotated refresh token is kept"
+    );
+    assert_eq!(mode(cache), 0o600);
+    server.stop().await;
+}
