@@ -345,6 +345,45 @@ async fn bad_device_requests_get_the_rfc_error(backend: Backend) {
         device_app(&server, Some(&tenant), true, &["client_credentials"], false).await;
     let (assigned_only, _) = device_app(&server, Some(&tenant), false, &[DEVICE_GRANT], true).await;
 
+    // The grant is offered per app: in the portal's form (as the tenant admin)...
+    let apps_path = format!("/portal/tenants/{tenant}/apps");
+    let (status, page) = open_page(&b, &server, &apps_path).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("value=\"{DEVICE_GRANT}\"")),
+        "a checkbox for the grant"
+    );
+    let created = b
+        .post(server.url(&apps_path))
+        .form(&[
+            ("csrf_token", value_of(&page, "csrf_token").as_str()),
+            ("name", "Portal CLI"),
+            ("kind", "public"),
+            ("grant", DEVICE_GRANT),
+            ("grant", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303, "{}", created.text().await.unwrap());
+    // ...and through the service the API calls.
+    techpass::tenancy::apps::create(
+        &server.state,
+        &crate::tenancy::user(&alice),
+        &tenant,
+        serde_json::from_value(serde_json::json!({
+            "name": "API CLI", "confidential": false, "grant_types": [DEVICE_GRANT]
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let registered = server.state.store.clients_of_tenant(&tenant).await.unwrap();
+    for name in ["Portal CLI", "API CLI"] {
+        let app = registered.iter().find(|c| c.name == name).unwrap();
+        assert!(app.grant_types.contains(DEVICE_GRANT), "{name}");
+    }
+
     // The device authorization endpoint.
     type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, &'a str);
     let cases: Vec<Case> = vec![
