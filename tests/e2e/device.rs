@@ -21,7 +21,7 @@ use crate::support::{
 };
 use crate::tenancy::{approved_tenant, signed_in, T0};
 
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const ALICE: &str = "alice_tan@tech.gov.sg";
 
 /// A server whose clock the test moves, and whose wrong-code limit is small.
@@ -36,7 +36,7 @@ async fn start(backend: Backend, test: &str) -> Option<(TestServer, Arc<ManualCl
 }
 
 /// An app of `tenant` (or a platform app) registered for the device grant.
-async fn device_app(
+pub async fn device_app(
     server: &TestServer,
     tenant: Option<&str>,
     confidential: bool,
@@ -62,7 +62,7 @@ async fn device_app(
     (created.client_id, created.client_secret)
 }
 
-async fn device_authorization(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
+pub async fn device_authorization(server: &TestServer, form: &[(&str, &str)]) -> (u16, Value) {
     let response = client()
         .post(server.url("/device_authorization"))
         .form(form)
@@ -80,7 +80,7 @@ async fn device_authorization(server: &TestServer, form: &[(&str, &str)]) -> (u1
     (status, response.json().await.unwrap())
 }
 
-async fn poll(server: &TestServer, client_id: &str, device_code: &str) -> (u16, Value) {
+pub async fn poll(server: &TestServer, client_id: &str, device_code: &str) -> (u16, Value) {
     let response = client()
         .post(server.url("/token"))
         .form(&[
