@@ -10,9 +10,11 @@ pub mod client_address;
 pub mod config;
 pub mod cookies;
 pub mod dev;
+pub mod guesses;
 pub mod http;
 pub mod invitation;
 pub mod jobs;
+pub mod login;
 /// Email: the outbox and the SMTP relay (the service layer's).
 pub use techpass_service::mail;
 pub mod metrics;

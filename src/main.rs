@@ -1,5 +1,7 @@
 //! `techpass`: the command line. `serve` runs the provider; `migrate` and `keys` are operator
-//! commands against the same configuration and database.
+//! commands against the same configuration and database. `login`, `token` and `git-credential`
+//! are the developer's client of any RFC 8628 issuer ([`techpass::login`]): they read no
+//! server configuration.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +57,60 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Sign in from a terminal with the device flow (RFC 8628) and cache the tokens.
+    Login {
+        /// The issuer URL (its /.well-known/openid-configuration is read).
+        #[arg(long, env = "TECHPASS_ISSUER")]
+        issuer: String,
+        /// The app's client id (an app that registered the device_code grant).
+        #[arg(long = "client-id", env = "TECHPASS_CLIENT_ID")]
+        client_id: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = "openid profile email offline_access")]
+        scope: String,
+        /// Open the verification page in the default browser.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Print a fresh access token of the last (or the named) login, refreshing it if needed.
+    Token {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print a Kubernetes ExecCredential (client.authentication.k8s.io/v1) instead.
+        #[arg(long = "exec-credential")]
+        exec_credential: bool,
+        /// Hand out the ID token instead of the access token (Kubernetes OIDC authentication).
+        #[arg(long = "id-token")]
+        id_token: bool,
+    },
+    /// A git credential helper: `get` answers with the access token as the password.
+    GitCredential {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The username to answer with when git does not name one.
+        #[arg(long, default_value = "oauth2")]
+        username: String,
+        /// What git asks: get, store or erase (store and erase are ignored).
+        operation: String,
+    },
+}
+
+/// Which login's tokens: both given, or neither (the last `techpass login`).
+#[derive(clap::Args)]
+struct TargetArgs {
+    #[arg(long, env = "TECHPASS_ISSUER", requires = "client_id")]
+    issuer: Option<String>,
+    #[arg(long = "client-id", env = "TECHPASS_CLIENT_ID", requires = "issuer")]
+    client_id: Option<String>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Result<techpass::login::Target, techpass::login::CliError> {
+        match (&self.issuer, &self.client_id) {
+            (Some(issuer), Some(client_id)) => Ok(techpass::login::Target::new(issuer, client_id)),
+            _ => techpass::login::current_target(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -132,7 +188,8 @@ enum AppCommand {
         /// A public client (native or single-page app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
-        /// Grant types (repeatable): authorization_code, refresh_token, client_credentials.
+        /// Grant types (repeatable): authorization_code, refresh_token, client_credentials,
+        /// urn:ietf:params:oauth:grant-type:device_code (command-line tools).
         #[arg(long = "grant-type", default_values_t = ["authorization_code".to_string(), "refresh_token".to_string()])]
         grant_types: Vec<String>,
         /// A post-logout redirect URI (repeatable).
@@ -175,6 +232,9 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(code) = client_command(&cli.command) {
+        return code;
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -199,10 +259,95 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs the developer's client commands, which need neither configuration nor telemetry
+/// (stdout carries only their answer); `None` for the server's commands.
+fn client_command(command: &Command) -> Option<ExitCode> {
+    if !matches!(
+        command,
+        Command::Login { .. } | Command::Token { .. } | Command::GitCredential { .. }
+    ) {
+        return None;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("techpass: cannot start the async runtime: {e}");
+            return Some(ExitCode::from(1));
+        }
+    };
+    Some(match runtime.block_on(run_client(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("techpass: {e}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+async fn run_client(command: &Command) -> Result<(), techpass::login::CliError> {
+    use std::io::{Read, Write};
+    use techpass::login;
+    match command {
+        Command::Login {
+            issuer,
+            client_id,
+            scope,
+            open,
+        } => {
+            let request = login::Login {
+                target: login::Target::new(issuer, client_id),
+                scope: scope.clone(),
+                open: *open,
+            };
+            login::login(&request, &mut std::io::stderr()).await?;
+            Ok(())
+        }
+        Command::Token {
+            target,
+            exec_credential,
+            id_token,
+        } => {
+            let cached = login::fresh(&target.target()?).await?;
+            let (token, expires_at) = login::chosen(&cached, *id_token)?;
+            if *exec_credential {
+                println!("{}", login::exec_credential(&token, expires_at));
+            } else {
+                println!("{token}");
+            }
+            Ok(())
+        }
+        Command::GitCredential {
+            target,
+            username,
+            operation,
+        } => {
+            let mut input = String::new();
+            let _ = std::io::stdin().read_to_string(&mut input);
+            if operation != "get" {
+                // git tells helpers what it stored or rejected; the cache is ours to keep.
+                return Ok(());
+            }
+            let request = login::read_git_request(&input);
+            let cached = login::fresh(&target.target()?).await?;
+            let answer = login::git_answer(&request, username, &cached.access_token);
+            let mut out = std::io::stdout();
+            let _ = out.write_all(answer.as_bytes());
+            let _ = out.flush();
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 async fn run(command: Command, config: Config) -> Result<(), StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match command {
         Command::Serve => server::serve(config, clock).await,
+        // Run by `client_command` before any configuration is read.
+        Command::Login { .. } | Command::Token { .. } | Command::GitCredential { .. } => Ok(()),
         Command::Migrate => {
             server::open_store(&config).await?;
             println!("database schema is up to date");

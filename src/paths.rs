@@ -9,6 +9,8 @@ pub const CALLBACK: &str = "/callback";
 pub const LOGOUT: &str = "/logout";
 pub const REGISTER: &str = "/register";
 pub const INVITE: &str = "/invite";
+/// The device verification page (RFC 8628 §3.3), named by the device authorization response.
+pub const DEVICE: &str = techpass_oidc::paths::DEVICE_VERIFICATION;
 
 /// Where a person goes to register, then back to `return_to`.
 pub fn register_url(return_to: &str) -> String {

@@ -382,6 +382,7 @@ pub async fn build_state(
         pages: Arc::new(pages),
         dev_upstream,
         rate_limits: Arc::new(rate_limits),
+        user_code_guesses: Arc::new(crate::guesses::UserCodeGuesses::default()),
     })
 }
 

@@ -27,6 +27,8 @@ pub struct AppState {
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).
     pub dev_upstream: Option<Arc<DevUpstream>>,
     pub rate_limits: Arc<crate::ratelimit::RateLimits>,
+    /// Wrong user codes at the device verification page, overall on this replica.
+    pub user_code_guesses: Arc<crate::guesses::UserCodeGuesses>,
 }
 
 impl AppState {

@@ -18,9 +18,7 @@ use super::{
     Flash, Me, Page, Pager, Posted,
 };
 use super::{show_once, shown_value};
-use crate::provider::clients::{
-    GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
-};
+use crate::provider::clients::{GRANT_CLIENT_CREDENTIALS, GRANT_TYPES};
 use crate::state::AppState;
 use crate::tenancy::apps::{self, AppChanges, AppSpec};
 use techpass_service::reveal::Shown;
@@ -161,7 +159,7 @@ async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash:
             apps => views,
             pager => Pager::new(&here, &[], page, more),
             action => here,
-            grants => [GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN, GRANT_CLIENT_CREDENTIALS],
+            grants => GRANT_TYPES,
             active => tenant.status == "active",
             ..tenant_context(&tenant, "apps")
         },

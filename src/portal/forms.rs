@@ -222,6 +222,8 @@ const DONE: &[(&str, &str)] = &[
     ("user-reinstated", "The person was reinstated."),
     ("user-exempted", "The account is now exempt from the lifecycle jobs."),
     ("user-unexempted", "The account is subject to the lifecycle jobs again."),
+    ("device-approved", "The device is signed in: it receives its tokens at its next check, within seconds."),
+    ("device-denied", "The request was denied: the device gets no access."),
     ("key-rotated", "A new signing key was created: published now, signing after the pre-publication delay."),
 ];
 

@@ -25,6 +25,7 @@ mod admin;
 mod apps;
 mod audit;
 mod credentials;
+mod device;
 mod forms;
 mod groups;
 mod invitations;
@@ -67,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(audit::router())
         .merge(admin::router())
+        .merge(device::router())
         .route(paths::SHOWN, axum::routing::get(shown))
 }
 

@@ -1,8 +1,10 @@
-//! The OpenID Provider side: the endpoints tenant apps talk to (authorization, token, userinfo,
-//! introspection, revocation). Handlers parse input once into typed requests, run the shared
-//! checks, and map results and [`OAuthError`]s to RFC-shaped responses here.
+//! The OpenID Provider side: the endpoints tenant apps talk to (authorization, token, device
+//! authorization, userinfo, introspection, revocation). Handlers parse input once into typed
+//! requests, run the shared checks, and map results and [`OAuthError`]s to RFC-shaped responses
+//! here.
 
 pub mod authorize;
+pub mod device;
 pub mod gate;
 pub mod logout;
 mod mint;
@@ -27,6 +29,7 @@ pub use techpass_service::scopes::{parse_scope, SCOPES};
 pub fn credential_router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(paths::TOKEN, post(token::endpoint))
+        .route(paths::DEVICE_AUTHORIZATION, post(device::endpoint))
         .route(paths::INTROSPECT, post(resource::introspect))
         .route(paths::REVOKE, post(resource::revoke))
         .route_layer(axum::middleware::from_fn_with_state(

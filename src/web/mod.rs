@@ -175,4 +175,6 @@ portal_templates!(
     "admin_tenants.html",
     "admin_users.html",
     "admin_keys.html",
+    "device.html",
+    "device_confirm.html",
 );

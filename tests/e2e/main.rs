@@ -8,6 +8,7 @@ mod browser;
 mod callers;
 mod cli;
 mod dev;
+mod device;
 mod discovery;
 mod gate;
 mod health;

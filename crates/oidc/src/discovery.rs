@@ -13,6 +13,9 @@ use crate::paths;
 /// the OpenID PAPE multi-factor policy URI.
 pub const ACR_MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
+/// RFC 8628 §3.4: the device authorization grant's `grant_type`.
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// The metadata document. Optional members are omitted rather than advertised early.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ProviderMetadata {
@@ -24,6 +27,8 @@ pub struct ProviderMetadata {
     pub revocation_endpoint: String,
     pub introspection_endpoint: String,
     pub end_session_endpoint: String,
+    /// RFC 8628 §4.
+    pub device_authorization_endpoint: String,
     pub response_types_supported: Vec<&'static str>,
     pub response_modes_supported: Vec<&'static str>,
     pub grant_types_supported: Vec<&'static str>,
@@ -70,12 +75,14 @@ impl ProviderMetadata {
             revocation_endpoint: endpoint(issuer, paths::REVOKE),
             introspection_endpoint: endpoint(issuer, paths::INTROSPECT),
             end_session_endpoint: endpoint(issuer, paths::END_SESSION),
+            device_authorization_endpoint: endpoint(issuer, paths::DEVICE_AUTHORIZATION),
             response_types_supported: vec!["code"],
             response_modes_supported: vec!["query"],
             grant_types_supported: vec![
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
+                GRANT_DEVICE_CODE,
             ],
             scopes_supported: vec!["openid", "profile", "email", "offline_access"],
             claims_supported: vec![
@@ -138,6 +145,11 @@ mod tests {
         assert_eq!(m.issuer, "https://id.example.gov.sg");
         assert_eq!(m.jwks_uri, "https://id.example.gov.sg/jwks");
         assert_eq!(m.token_endpoint, "https://id.example.gov.sg/token");
+        assert_eq!(
+            m.device_authorization_endpoint,
+            "https://id.example.gov.sg/device_authorization"
+        );
+        assert!(m.grant_types_supported.contains(&GRANT_DEVICE_CODE));
 
         let with_path = Url::parse("https://example.gov.sg/techpass/").unwrap();
         let m = ProviderMetadata::new(&with_path);

@@ -1,5 +1,5 @@
 //! The error catalogue of the protocol endpoints: the codes of RFC 6749 §4.1.2.1 and §5.2,
-//! RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8707 §2 and OpenID Connect Core §3.1.2.6, with each code's HTTP status
+//! RFC 6750 §3.1, RFC 7009 §2.2.1, RFC 8628 §3.5, RFC 8707 §2 and OpenID Connect Core §3.1.2.6, with each code's HTTP status
 //! in one place. The description is safe to show the client; the detail reaches only the logs.
 
 use serde::Serialize;
@@ -29,6 +29,12 @@ pub enum ErrorCode {
     RequestUriNotSupported,
     /// RFC 8707 §2: the `resource` is not one the client may ask a token for.
     InvalidTarget,
+    /// RFC 8628 §3.5: the person has not yet approved or denied the device's request.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: the device polls too fast; its interval grew by 5 seconds.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired before it was approved.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -52,14 +58,19 @@ impl ErrorCode {
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 
-    /// The HTTP status of a direct (non-redirect) error response.
+    /// The HTTP status of a direct (non-redirect) error response. `access_denied` is answered
+    /// directly only by the token endpoint (RFC 8628 §3.5), where every error is a 400 (RFC 6749
+    /// §5.2); elsewhere it travels in a redirect.
     pub fn status(self) -> u16 {
         match self {
             ErrorCode::InvalidClient | ErrorCode::InvalidToken => 401,
-            ErrorCode::InsufficientScope | ErrorCode::AccessDenied => 403,
+            ErrorCode::InsufficientScope => 403,
             ErrorCode::ServerError => 500,
             ErrorCode::TemporarilyUnavailable => 503,
             _ => 400,

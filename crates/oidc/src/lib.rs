@@ -14,7 +14,7 @@ pub mod paths;
 pub mod pkce;
 pub mod secrets;
 
-pub use discovery::ACR_MFA;
+pub use discovery::{ACR_MFA, GRANT_DEVICE_CODE};
 pub use error::{ErrorCode, OAuthError};
 pub use keys::{KeyError, KeyManager, KeySettings, MasterKey};
 pub use params::Params;

@@ -19,3 +19,7 @@ pub const INTROSPECT: &str = "/introspect";
 pub const END_SESSION: &str = "/end-session";
 /// RFC 7009.
 pub const REVOKE: &str = "/revoke";
+/// RFC 8628 §3.1: where a device asks for a device code and a user code.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+/// RFC 8628 §3.3: the page where the person enters the user code (`verification_uri`).
+pub const DEVICE_VERIFICATION: &str = "/device";

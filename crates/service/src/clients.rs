@@ -17,10 +17,13 @@ pub const SECRET_LIFETIME_SECS: i64 = 365 * 24 * 3600;
 pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
-pub const GRANT_TYPES: [&str; 3] = [
+/// RFC 8628 §3.4: command-line tools and devices without a browser of their own.
+pub const GRANT_DEVICE_CODE: &str = techpass_oidc::GRANT_DEVICE_CODE;
+pub const GRANT_TYPES: [&str; 4] = [
     GRANT_AUTHORIZATION_CODE,
     GRANT_REFRESH_TOKEN,
     GRANT_CLIENT_CREDENTIALS,
+    GRANT_DEVICE_CODE,
 ];
 
 /// A registered client, with its JSON lists parsed.

@@ -16,6 +16,7 @@ mod boundaries;
 pub mod clients;
 pub mod context;
 pub mod dates;
+pub mod device;
 pub mod gate;
 pub mod grants;
 pub mod logout;

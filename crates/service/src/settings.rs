@@ -99,6 +99,20 @@ pub struct TokensConfig {
     pub refresh_token_idle_secs: u64,
     pub refresh_token_max_lifetime_secs: u64,
     pub clock_skew_secs: u64,
+    /// How long a device code waits for the person's decision (RFC 8628 §3.2 `expires_in`).
+    #[serde(default = "default_device_code_lifetime")]
+    pub device_code_lifetime_secs: u64,
+    /// The polling interval a device is told to keep (RFC 8628 §3.2 `interval`).
+    #[serde(default = "default_device_poll_interval")]
+    pub device_poll_interval_secs: u64,
+}
+
+fn default_device_code_lifetime() -> u64 {
+    600
+}
+
+fn default_device_poll_interval() -> u64 {
+    5
 }
 
 /// What the services are told of the configuration.

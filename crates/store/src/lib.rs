@@ -6,12 +6,14 @@
 //! the shared conformance suite, which runs on both backends.
 
 mod audit;
+mod device;
 mod error;
 mod keys;
 mod outbox;
 mod portable;
 mod portable_access;
 mod portable_accounts;
+mod portable_device;
 mod portable_outbox;
 mod portable_pending;
 mod portable_resources;
@@ -33,6 +35,8 @@ mod conformance_access;
 #[cfg(test)]
 mod conformance_accounts;
 #[cfg(test)]
+mod conformance_device;
+#[cfg(test)]
 mod conformance_outbox;
 #[cfg(test)]
 mod conformance_pending;
@@ -51,6 +55,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
+pub use device::{
+    DeviceApproval, DeviceCodeRecord, DeviceCodeStore, DEVICE_APPROVED, DEVICE_DENIED,
+    DEVICE_PENDING, DEVICE_REDEEMED,
+};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use outbox::{EmailRecord, NoticeLog, OutboxStore, GIVEN_UP};
@@ -86,6 +94,7 @@ pub trait Store:
     + ClientStore
     + AssertionLog
     + GrantStore
+    + DeviceCodeStore
     + TenantStore
     + InvitationStore
     + AccessStore

@@ -106,4 +106,5 @@ crate::portable_access::access_impls!(SqliteStore);
 crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);
 crate::portable_reveal::reveal_impls!(SqliteStore);
+crate::portable_device::device_impls!(SqliteStore);
 crate::portable_resources::resource_impls!(SqliteStore);

@@ -9,6 +9,7 @@
 //! bounded, and so is each test as a whole.
 
 mod cross_origin;
+mod device;
 mod journeys;
 mod portal;
 

@@ -1,4 +1,4 @@
-//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6), one per file behind one shape:
+//! The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; RFC 8628 §3.4), one per file behind one shape:
 //! the shell parses the form and authenticates the client, [`TokenRequest::parse`] types the
 //! request, [`run`] applies the checks every grant shares and runs the grant, and the grant
 //! returns the [`Tokens`] it minted. A grant for a person redeems what it was given and then
@@ -6,13 +6,15 @@
 
 mod authorization_code;
 mod client_credentials;
+mod device_code;
 mod refresh_token;
 
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 use techpass_store::{StoreError, UserRecord};
 
 use crate::clients::{
-    Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+    Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
+    GRANT_REFRESH_TOKEN,
 };
 use crate::gate::{enforce, enforce_app, Refusal};
 use crate::mint::{self, AccessToken, IdTokenInput, Subject};
@@ -34,6 +36,9 @@ pub enum TokenRequest {
         scope: Option<String>,
         resource: Option<String>,
     },
+    DeviceCode {
+        device_code: String,
+    },
 }
 
 impl TokenRequest {
@@ -53,6 +58,9 @@ impl TokenRequest {
                 scope: opt("scope"),
                 resource: opt("resource"),
             }),
+            GRANT_DEVICE_CODE => Ok(TokenRequest::DeviceCode {
+                device_code: params.require("device_code")?.to_string(),
+            }),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant type {other} is not supported"),
@@ -65,6 +73,7 @@ impl TokenRequest {
             TokenRequest::AuthorizationCode { .. } => GRANT_AUTHORIZATION_CODE,
             TokenRequest::RefreshToken { .. } => GRANT_REFRESH_TOKEN,
             TokenRequest::ClientCredentials { .. } => GRANT_CLIENT_CREDENTIALS,
+            TokenRequest::DeviceCode { .. } => GRANT_DEVICE_CODE,
         }
     }
 }
@@ -117,6 +126,9 @@ pub async fn run(
         } => refresh_token::run(ctx, client, &refresh_token, scope).await,
         TokenRequest::ClientCredentials { scope, resource } => {
             client_credentials::run(ctx, client, scope, resource).await
+        }
+        TokenRequest::DeviceCode { device_code } => {
+            device_code::run(ctx, client, &device_code).await
         }
     }
 }

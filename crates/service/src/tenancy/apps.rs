@@ -30,6 +30,8 @@ pub struct AppSpec {
     /// A public app (native or single-page) has no secret and must use PKCE.
     #[serde(default = "yes")]
     pub confidential: bool,
+    /// Any of `authorization_code`, `refresh_token`, `client_credentials` and
+    /// `urn:ietf:params:oauth:grant-type:device_code` (command-line tools, RFC 8628).
     #[serde(default = "default_grants")]
     pub grant_types: Vec<String>,
     /// On by default: only assigned users and groups may sign in.
