@@ -5,9 +5,9 @@
 use techpass_oidc::{pkce, OAuthError};
 use techpass_store::{AuthCodeRecord, GrantRecord, Redemption};
 
-use super::{for_person, store_error, PersonGrant, Tokens};
-use crate::clients::{Client, GRANT_REFRESH_TOKEN};
-use crate::mint::{self, PURPOSE_CODE};
+use super::{for_person, new_grant, store_error, PersonGrant, Tokens};
+use crate::clients::Client;
+use crate::mint::PURPOSE_CODE;
 use crate::scopes::stored_scope;
 use crate::ServiceContext;
 
@@ -133,25 +133,5 @@ pub(super) async fn run(
         },
     )
     .await?;
-    ctx.store.insert_grant(&grant).await.map_err(store_error)?;
-    let refresh_token =
-        if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
-            Some(
-                mint::refresh_token(
-                    ctx,
-                    &grant.id,
-                    grant.expires_at,
-                    client.refresh_token_idle_secs,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-    Ok(Tokens {
-        access,
-        id_token,
-        refresh_token,
-        scope,
-    })
+    new_grant(ctx, client, &grant, scope, access, id_token).await
 }

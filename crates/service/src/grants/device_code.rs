@@ -10,10 +10,9 @@ use techpass_store::{
     DeviceCodeRecord, GrantRecord, DEVICE_APPROVED, DEVICE_DENIED, DEVICE_PENDING,
 };
 
-use super::{for_person, store_error, PersonGrant, Tokens};
-use crate::clients::{Client, GRANT_REFRESH_TOKEN};
+use super::{for_person, new_grant, store_error, PersonGrant, Tokens};
+use crate::clients::Client;
 use crate::device::PURPOSE_DEVICE_CODE;
-use crate::mint;
 use crate::scopes::stored_scope;
 use crate::ServiceContext;
 
@@ -151,25 +150,5 @@ pub(super) async fn run(
         },
     )
     .await?;
-    ctx.store.insert_grant(&grant).await.map_err(store_error)?;
-    let refresh_token =
-        if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
-            Some(
-                mint::refresh_token(
-                    ctx,
-                    &grant.id,
-                    grant.expires_at,
-                    client.refresh_token_idle_secs,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-    Ok(Tokens {
-        access,
-        id_token,
-        refresh_token,
-        scope,
-    })
+    new_grant(ctx, client, &grant, scope, access, id_token).await
 }

@@ -10,7 +10,7 @@ mod device_code;
 mod refresh_token;
 
 use techpass_oidc::{ErrorCode, OAuthError, Params};
-use techpass_store::{StoreError, UserRecord};
+use techpass_store::{GrantRecord, StoreError, UserRecord};
 
 use crate::clients::{
     Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
@@ -201,6 +201,40 @@ async fn for_person(
         },
     )?;
     Ok((access, id_token))
+}
+
+/// Stores the grant a person's first tokens open (after the gate let them through, so a refusal
+/// writes nothing) and, with `offline_access` for an app that may refresh, the first refresh
+/// token of its family.
+async fn new_grant(
+    ctx: &ServiceContext,
+    client: &Client,
+    grant: &GrantRecord,
+    scope: Vec<String>,
+    access: AccessToken,
+    id_token: Option<String>,
+) -> Result<Tokens, OAuthError> {
+    ctx.store.insert_grant(grant).await.map_err(store_error)?;
+    let refresh_token =
+        if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
+            Some(
+                mint::refresh_token(
+                    ctx,
+                    &grant.id,
+                    grant.expires_at,
+                    client.refresh_token_idle_secs,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+    Ok(Tokens {
+        access,
+        id_token,
+        refresh_token,
+        scope,
+    })
 }
 
 #[cfg(test)]
