@@ -85,9 +85,8 @@ fn without_loopback_port(uri: &str) -> Option<String> {
             let rest = match rest.strip_prefix(':') {
                 Some(port) => {
                     let digits = port.chars().take_while(char::is_ascii_digit).count();
-                    if digits == 0 || digits > 5 {
-                        return None;
-                    }
+                    // A port a browser can reach (found by the property tests: `:99999`).
+                    port[..digits].parse::<u16>().ok()?;
                     &port[digits..]
                 }
                 None => rest,
@@ -206,6 +205,120 @@ mod tests {
                 match_redirect_uri(&registered, miss, true).is_none(),
                 "{miss}"
             );
+        }
+    }
+}
+
+/// Properties over any input (issue 15 item 10).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use proptest::sample::select;
+
+    use super::*;
+
+    /// A redirect URI from parts, so the expected match is known by construction.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Parts {
+        scheme: &'static str,
+        host: &'static str,
+        port: Option<u16>,
+        path: &'static str,
+        query: &'static str,
+    }
+
+    impl Parts {
+        fn uri(&self) -> String {
+            let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}{}{}",
+                self.scheme, self.host, self.path, self.query
+            )
+        }
+
+        fn loopback_literal(&self) -> bool {
+            self.scheme == "http" && matches!(self.host, "127.0.0.1" | "[::1]")
+        }
+    }
+
+    fn parts() -> impl Strategy<Value = Parts> {
+        (
+            select(vec!["http", "https"]),
+            select(vec![
+                "127.0.0.1",
+                "[::1]",
+                "localhost",
+                "app.example",
+                "127.0.0.2",
+            ]),
+            proptest::option::of(select(vec![80u16, 443, 8080, 8400, 65535])),
+            select(vec!["", "/", "/cb", "/cb/", "/CB", "/cb/../cb"]),
+            select(vec!["", "?a=1", "?a=2"]),
+        )
+            .prop_map(|(scheme, host, port, path, query)| Parts {
+                scheme,
+                host,
+                port,
+                path,
+                query,
+            })
+    }
+
+    proptest! {
+        /// A match is exactly the registered string, or (a native app only) the same loopback
+        /// URI with another port; nothing else, whatever the mix of registered URIs.
+        #[test]
+        fn a_match_is_byte_equal_apart_from_a_native_loopback_port(
+            registered in proptest::collection::vec(parts(), 1..4),
+            requested in parts(),
+            native in any::<bool>(),
+        ) {
+            let uris: Vec<String> = registered.iter().map(Parts::uri).collect();
+            let found = match_redirect_uri(&uris, &requested.uri(), native);
+            let exact = uris.contains(&requested.uri());
+            let port_only = native && requested.loopback_literal() && registered.iter().any(|r| {
+                Parts { port: requested.port, ..r.clone() } == requested
+            });
+            prop_assert_eq!(found.is_some(), exact || port_only, "{:?}", found);
+            if let Some(found) = found {
+                prop_assert!(uris.iter().any(|u| u == found));
+                if found != requested.uri() {
+                    prop_assert!(native);
+                }
+            }
+        }
+
+        /// Any string: an answer, never a panic; for a confidential app a match is byte-equal.
+        #[test]
+        fn any_string_is_matched_exactly_or_not_at_all(
+            registered in proptest::collection::vec("\\PC{0,40}", 0..4),
+            requested in "\\PC{0,40}",
+            native in any::<bool>(),
+        ) {
+            let _ = validate_redirect_uri(&requested);
+            match match_redirect_uri(&registered, &requested, native) {
+                Some(found) if !native => prop_assert_eq!(found, requested.as_str()),
+                Some(found) => prop_assert!(registered.iter().any(|r| r == found)),
+                None => prop_assert!(!registered.contains(&requested)),
+            }
+        }
+
+        /// A registered loopback URI never matches a requested one whose authority only begins
+        /// like it (`http://127.0.0.1:80@evil.example/`, `http://127.0.0.1.evil.example/`).
+        #[test]
+        fn a_loopback_prefix_does_not_smuggle_another_host(
+            suffix in "[@.a-z0-9:]{1,20}",
+            port in proptest::option::of(any::<u16>()),
+        ) {
+            let registered = vec!["http://127.0.0.1/cb".to_string()];
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let requested = format!("http://127.0.0.1{port}{suffix}/cb");
+            if let Some(found) = match_redirect_uri(&registered, &requested, true) {
+                let url = Url::parse(&requested);
+                prop_assert!(url.is_ok(), "{} matched {} but is no URL", requested, found);
+                let host = url.ok().and_then(|u| u.host_str().map(String::from));
+                prop_assert_eq!(host.as_deref(), Some("127.0.0.1"), "{} matched {}", requested, found);
+            }
         }
     }
 }

@@ -145,7 +145,10 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'%' {
-            let hex = input.get(i + 1..i + 3)?;
+            // Two hex digits, nothing else (`from_str_radix` alone would also take a sign).
+            let hex = input
+                .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))?;
             let text = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(text, 16).ok()?);
             i += 3;
@@ -222,5 +225,73 @@ mod tests {
     fn require_names_the_parameter() {
         let err = Params::parse(b"").unwrap().require("code").unwrap_err();
         assert_eq!(err.description, "missing parameter code");
+    }
+}
+
+/// Properties over any input (issue 15 item 10). `PROPTEST_CASES` raises the case count for a
+/// long run (README, "Property tests").
+#[cfg(test)]
+mod properties {
+    use std::collections::BTreeMap;
+
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any bytes get an answer, never a panic, and whatever is accepted is within bounds.
+        #[test]
+        fn any_bytes_are_parsed_or_refused(bytes in vec(any::<u8>(), 0..4096)) {
+            if let Ok(params) = Params::parse(&bytes) {
+                prop_assert!(params.0.len() <= MAX_PARAMS);
+                for (name, value) in params.iter() {
+                    prop_assert!(name.len() <= MAX_NAME_LEN);
+                    prop_assert!(!value.is_empty() && value.len() <= max_len(name));
+                }
+            }
+            let _ = Params::parse_keeping_first(&bytes);
+        }
+
+        /// Differential against the WHATWG form decoder of the `url` crate: whatever we accept,
+        /// it reads the same way (it never refuses, so only our accepted inputs are compared).
+        #[test]
+        fn accepted_input_reads_as_the_url_crate_reads_it(text in "[a-zA-Z0-9=&%+ ._~-]{0,120}") {
+            if let Ok(params) = Params::parse(text.as_bytes()) {
+                let theirs: BTreeMap<String, String> = url::form_urlencoded::parse(text.as_bytes())
+                    .into_owned()
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect();
+                let ours: BTreeMap<String, String> =
+                    params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                prop_assert_eq!(ours, theirs);
+            }
+        }
+
+        /// Pairs encoded by a standard encoder come back unchanged.
+        #[test]
+        fn encoded_pairs_round_trip(pairs in btree_map("\\PC{1,16}", "\\PC{1,200}", 0..20)) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            let params = Params::parse(body.as_bytes()).unwrap();
+            let ours: BTreeMap<String, String> =
+                params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            prop_assert_eq!(ours, pairs);
+        }
+    }
+
+    /// Found by the differential property: `u8::from_str_radix` takes a sign, so `%+1` used to
+    /// decode to byte 1 where every other decoder keeps it as text or refuses it.
+    #[test]
+    fn a_percent_escape_is_two_hex_digits() {
+        for bad in [&b"a=%+1"[..], b"a=%-1", b"a=% 1", b"a=%1"] {
+            assert!(
+                Params::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(Params::parse(b"a=%41").unwrap().get("a"), Some("A"));
     }
 }

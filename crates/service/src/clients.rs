@@ -588,3 +588,51 @@ mod tests {
         .unwrap();
     }
 }
+
+/// Properties of the `Authorization` header parser over any input (issue 15 item 10).
+#[cfg(test)]
+mod properties {
+    use base64::Engine as _;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn form_encode(text: &str) -> String {
+        url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+    }
+
+    proptest! {
+        /// Any header bytes: credentials, "not Basic", or `invalid_client`; never a panic.
+        #[test]
+        fn any_header_is_read_or_refused(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Err(e) = basic_credentials(Some(&raw)) {
+                prop_assert_eq!(e.code, techpass_oidc::ErrorCode::InvalidClient);
+            }
+            let _ = claimed_client_id(Some(&raw), &Params::default());
+        }
+
+        /// What a client library sends (each part form-encoded, then base64, any scheme case,
+        /// one or more spaces) comes back as the same id and secret.
+        #[test]
+        fn encoded_credentials_round_trip(
+            id in "\\PC{1,64}",
+            secret in "\\PC{1,128}",
+            scheme in "[bB][aA][sS][iI][cC]",
+            spaces in 1usize..4,
+        ) {
+            let encoded = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", form_encode(&id), form_encode(&secret)));
+            let header = format!("{scheme}{}{encoded}", " ".repeat(spaces));
+            prop_assert_eq!(
+                basic_credentials(Some(header.as_bytes())).unwrap(),
+                Some((id, secret))
+            );
+        }
+
+        /// A JWT-shaped string of any content names an issuer or nothing; never a panic.
+        #[test]
+        fn any_assertion_names_an_issuer_or_nothing(parts in proptest::collection::vec("[A-Za-z0-9_=+/-]{0,64}", 0..5)) {
+            let _ = unverified_issuer(&parts.join("."));
+        }
+    }
+}

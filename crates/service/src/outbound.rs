@@ -627,3 +627,84 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(5));
     }
 }
+
+/// Properties of the outbound-URL policy over any address and any text (issue 15 item 10).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The ranges the policy must refuse (issue 15 item 2), written independently of
+    /// `is_public_v4` as network/prefix pairs.
+    fn must_refuse_v4(ip: u32) -> bool {
+        [
+            (0x0000_0000u32, 8u32), // this network
+            (0x0a00_0000, 8),       // RFC 1918
+            (0x7f00_0000, 8),       // loopback
+            (0x6440_0000, 10),      // CGNAT
+            (0xa9fe_0000, 16),      // link-local, cloud metadata
+            (0xac10_0000, 12),      // RFC 1918
+            (0xc0a8_0000, 16),      // RFC 1918
+            (0xe000_0000, 4),       // multicast
+            (0xf000_0000, 4),       // reserved, broadcast
+        ]
+        .iter()
+        .any(|(net, bits)| ip >> (32 - bits) == net >> (32 - bits))
+    }
+
+    proptest! {
+        /// Every IPv4 address in a refused range is refused, in every spelling a URL parser
+        /// accepts (dotted, one decimal number, hex) and as IPv4-mapped IPv6.
+        #[test]
+        fn internal_addresses_are_refused_in_every_spelling(ip in any::<u32>()) {
+            let policy = OutboundPolicy::production();
+            let v4 = Ipv4Addr::from(ip);
+            let spellings = [
+                format!("https://{v4}/logout"),
+                format!("https://{ip}/logout"),
+                format!("https://0x{ip:x}/logout"),
+                format!("https://[::ffff:{v4}]/logout"),
+            ];
+            for url in &spellings {
+                let accepted = policy.check_url(url).is_ok();
+                if must_refuse_v4(ip) {
+                    prop_assert!(!accepted, "{} was accepted", url);
+                }
+                // IPv4-mapped IPv6 reaches the IPv4 host behind it: always refused.
+                if url.contains("::ffff:") {
+                    prop_assert!(!accepted, "{} was accepted", url);
+                } else {
+                    prop_assert_eq!(accepted, is_public(IpAddr::V4(v4)), "{}", url);
+                }
+            }
+        }
+
+        /// NAT64 and 6to4 addresses carry an IPv4 address and are as public as it is.
+        #[test]
+        fn embedded_ipv4_decides_for_nat64_and_6to4(ip in any::<u32>()) {
+            let v4 = Ipv4Addr::from(ip);
+            let [a, b, c, d] = v4.octets();
+            let nat64: Ipv6Addr = format!("64:ff9b::{v4}").parse().unwrap();
+            let six_to_four = Ipv6Addr::new(
+                0x2002,
+                u16::from_be_bytes([a, b]),
+                u16::from_be_bytes([c, d]),
+                0, 0, 0, 0, 1,
+            );
+            prop_assert_eq!(is_public(IpAddr::V6(nat64)), is_public(IpAddr::V4(v4)));
+            prop_assert_eq!(is_public(IpAddr::V6(six_to_four)), is_public(IpAddr::V4(v4)));
+        }
+
+        /// Any text: a URL or a reason, never a panic; an accepted production URL is https
+        /// with no credentials.
+        #[test]
+        fn any_text_is_checked_without_panic(text in "\\PC{0,80}") {
+            if let Ok(url) = OutboundPolicy::production().check_url(&text) {
+                prop_assert_eq!(url.scheme(), "https");
+                prop_assert!(url.username().is_empty() && url.password().is_none());
+            }
+            let _ = OutboundPolicy::development().check_url(&text);
+        }
+    }
+}
