@@ -137,6 +137,13 @@ fn decode(raw: &[u8]) -> Result<String, OAuthError> {
         .collect();
     let bytes: Vec<u8> = percent_decode(&plus_as_space)
         .ok_or_else(|| OAuthError::invalid_request("malformed percent-encoding"))?;
+    if bytes.contains(&0) {
+        // No OAuth parameter may hold a NUL (RFC 6749 Appendix A: visible characters and
+        // spaces), and PostgreSQL cannot store one in text: refused here, once, for all.
+        return Err(OAuthError::invalid_request(
+            "parameters must not contain a NUL character",
+        ));
+    }
     String::from_utf8(bytes).map_err(|_| OAuthError::invalid_request("parameters must be UTF-8"))
 }
 
@@ -164,6 +171,15 @@ fn percent_decode(input: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn a_nul_anywhere_is_invalid_request() {
+        for form in ["client_id=app_%00x", "client%00_id=x", "state=a\0b"] {
+            let e = Params::parse(form.as_bytes()).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidRequest, "{form}");
+            assert!(e.description.contains("NUL"), "{form}: {}", e.description);
+        }
+    }
 
     #[test]
     fn bounds_are_enforced_without_echoing_values() {
@@ -248,6 +264,7 @@ mod properties {
                 for (name, value) in params.iter() {
                     prop_assert!(name.len() <= MAX_NAME_LEN);
                     prop_assert!(!value.is_empty() && value.len() <= max_len(name));
+                    prop_assert!(!name.contains('\0') && !value.contains('\0'));
                 }
             }
             let _ = Params::parse_keeping_first(&bytes);

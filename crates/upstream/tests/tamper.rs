@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use openidconnect::core::CoreJsonWebKeySet;
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use techpass_domain::{Clock, ManualClock, SystemClock, Timestamp};
@@ -426,4 +427,131 @@ async fn accepted_identity_and_refusal_detail() {
             .await,
         Ok(())
     );
+}
+
+/// A sound ID token from the development upstream, and the key set that verifies it.
+async fn sound_id_token(up: &Upstream, connector: &OidcConnector) -> (String, CoreJsonWebKeySet) {
+    let query = authorize(up, connector, "alice").await;
+    let code = param(&query, "code").unwrap();
+    let issuer = up.dev.issuer(WOG_TENANT_ID);
+    let token_endpoint = format!("{}/oauth2/v2.0/token", issuer.trim_end_matches("/v2.0"));
+    let answer: serde_json::Value = up
+        .http
+        .post(&token_endpoint)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", login_params().pkce_verifier.as_str()),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let metadata: serde_json::Value = up
+        .http
+        .get(format!("{issuer}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: CoreJsonWebKeySet = up
+        .http
+        .get(metadata["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (answer["id_token"].as_str().unwrap().to_owned(), keys)
+}
+
+/// Property (issue 15 item 10): the verifier accepts the sound token and nothing else made from
+/// it: any byte replaced, any segment replaced by another's or by random base64url, the payload
+/// re-encoded with one claim changed under the original signature, any truncation. Each answer
+/// is an error with a reason, never a panic. Cases: PROPTEST_CASES (256 by default).
+#[tokio::test]
+async fn any_change_to_a_sound_id_token_is_refused() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let up = serve(Tamper::None, false).await;
+    let connector = connector(&up, WOG_TENANT_ID, up.clock.clone());
+    let (token, keys) = sound_id_token(&up, &connector).await;
+    let nonce = login_params().nonce;
+    connector
+        .verify(&token, &nonce, &keys)
+        .expect("the harness must start from a token that verifies");
+    let segments: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&segments[1]).unwrap()).unwrap();
+    let claim_names: Vec<String> = payload.keys().cloned().collect();
+
+    #[derive(Debug, Clone)]
+    enum Change {
+        Byte { at: usize, to: char },
+        Segment { which: usize, with: String },
+        Swap { a: usize, b: usize },
+        Claim { name: usize, value: String },
+        Truncate { at: usize },
+    }
+    let b64 = "[A-Za-z0-9_-]{0,400}";
+    let change = prop_oneof![
+        (
+            0..token.len(),
+            proptest::char::ranges(vec!['!'..='~'].into())
+        )
+            .prop_map(|(at, to)| Change::Byte { at, to }),
+        (0..3usize, b64).prop_map(|(which, with)| Change::Segment { which, with }),
+        (0..3usize, 0..3usize).prop_map(|(a, b)| Change::Swap { a, b }),
+        (0..claim_names.len(), ".{0,40}").prop_map(|(name, value)| Change::Claim { name, value }),
+        (0..token.len()).prop_map(|at| Change::Truncate { at }),
+    ];
+    let mut runner = TestRunner::new(Config::default());
+    runner
+        .run(&change, |c| {
+            let mut parts = segments.clone();
+            let changed = match &c {
+                Change::Byte { at, to } => {
+                    let mut bytes = token.clone().into_bytes();
+                    bytes[*at] = *to as u8;
+                    String::from_utf8(bytes).unwrap()
+                }
+                Change::Segment { which, with } => {
+                    parts[*which] = with.clone();
+                    parts.join(".")
+                }
+                Change::Swap { a, b } => {
+                    parts.swap(*a, *b);
+                    parts.join(".")
+                }
+                Change::Claim { name, value } => {
+                    let mut claims = payload.clone();
+                    claims.insert(claim_names[*name].clone(), value.clone().into());
+                    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+                    parts.join(".")
+                }
+                Change::Truncate { at } => token[..*at].to_owned(),
+            };
+            if changed == token {
+                return Ok(());
+            }
+            match connector.verify(&changed, &nonce, &keys) {
+                Ok(identity) => Err(TestCaseError::fail(format!(
+                    "{c:?} was accepted as {identity:?}"
+                ))),
+                Err(e) => {
+                    prop_assert!(!e.reason().is_empty());
+                    Ok(())
+                }
+            }
+        })
+        .unwrap();
 }
