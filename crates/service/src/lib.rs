@@ -30,6 +30,7 @@ pub mod scopes;
 pub mod settings;
 pub mod signin;
 pub mod tenancy;
+pub mod tokens;
 pub mod upstreams;
 
 pub use audit::audit;

@@ -1,0 +1,262 @@
+//! Tokens coming back: verification of TechPass access tokens, userinfo (OpenID Connect Core
+//! §5.3), introspection (RFC 7662) and revocation (RFC 7009). Every check runs on every call
+//! (signature, expiry, revocation of the token and of its grant, and the gate), so a revocation,
+//! a suspension or a disabled app takes effect at the next request.
+
+use serde_json::{json, Map, Value};
+use techpass_oidc::{ErrorCode, OAuthError};
+use techpass_store::GrantRecord;
+
+use crate::clients::{find_client, Client};
+use crate::context::ServiceContext;
+use crate::gate::{self, Refusal};
+use crate::mint::{profile_claims, PURPOSE_REFRESH};
+
+/// A verified access token.
+#[derive(Debug)]
+pub struct AccessClaims {
+    pub claims: Value,
+    pub sub: String,
+    pub client_id: String,
+    pub scope: Vec<String>,
+    pub jti: String,
+    pub exp: i64,
+    pub grant_id: Option<String>,
+}
+
+/// Verifies an access token TechPass issued and that nothing has revoked it. The reason of a
+/// refusal is for logs only.
+pub async fn validate_access_token(
+    ctx: &ServiceContext,
+    token: &str,
+) -> Result<AccessClaims, String> {
+    let (typ, claims) = ctx.keys.verify_jwt(token).map_err(|e| e.to_string())?;
+    let typ = typ.to_ascii_lowercase();
+    if typ != "at+jwt" && typ != "application/at+jwt" {
+        return Err("not an access token".into());
+    }
+    if claims["iss"] != ctx.metadata.issuer.as_str() {
+        return Err("issued by someone else".into());
+    }
+    let now = ctx.clock.now().as_secs();
+    let exp = claims["exp"].as_i64().ok_or("no exp")?;
+    if now >= exp {
+        return Err("expired".into());
+    }
+    let text = |k: &str| claims[k].as_str().map(String::from);
+    let jti = text("jti").ok_or("no jti")?;
+    let revoked = ctx
+        .store
+        .is_access_token_revoked(&jti)
+        .await
+        .map_err(|e| e.to_string())?;
+    if revoked {
+        return Err("revoked".into());
+    }
+    let grant_id = text("gid");
+    if let Some(gid) = &grant_id {
+        let grant = ctx.store.get_grant(gid).await.map_err(|e| e.to_string())?;
+        match grant {
+            Some(g) if g.revoked_at.is_none() && now < g.expires_at => {}
+            _ => return Err("its grant was revoked or has ended".into()),
+        }
+    }
+    Ok(AccessClaims {
+        sub: text("sub").ok_or("no sub")?,
+        client_id: text("client_id").ok_or("no client_id")?,
+        scope: text("scope")
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        jti,
+        exp,
+        grant_id,
+        claims,
+    })
+}
+
+/// Why userinfo answers no claims (RFC 6750 §3.1).
+#[derive(Debug)]
+pub enum UserinfoRefusal {
+    /// `invalid_token`, with what the app is told.
+    InvalidToken(&'static str),
+    /// `insufficient_scope`: the token was not issued for `openid`.
+    InsufficientScope,
+    /// The database could not be read: `temporarily_unavailable` or `server_error`.
+    Unavailable(OAuthError),
+}
+
+/// The claims userinfo returns for a bearer access token.
+pub async fn userinfo(
+    ctx: &ServiceContext,
+    token: &str,
+) -> Result<Map<String, Value>, UserinfoRefusal> {
+    let access = validate_access_token(ctx, token).await.map_err(|reason| {
+        tracing::info!(%reason, "userinfo refused a token");
+        UserinfoRefusal::InvalidToken("the access token is invalid, expired or revoked")
+    })?;
+    if !access.scope.iter().any(|s| s == "openid") {
+        return Err(UserinfoRefusal::InsufficientScope);
+    }
+    let user = ctx
+        .store
+        .get_user(&access.sub)
+        .await
+        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::server_error(e)))?
+        .ok_or(UserinfoRefusal::InvalidToken("the user no longer exists"))?;
+    let client = find_client(ctx.store.as_ref(), &access.client_id)
+        .await
+        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::server_error(e)))?
+        .ok_or(UserinfoRefusal::InvalidToken("the app no longer exists"))?;
+    match gate::enforce(ctx, &user, &client, "userinfo", None).await {
+        Ok(_) => {}
+        Err(Refusal::Unavailable(e)) => {
+            return Err(UserinfoRefusal::Unavailable(
+                OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+                    .with_detail(e.to_string()),
+            ))
+        }
+        Err(Refusal::Denied(_)) => {
+            return Err(UserinfoRefusal::InvalidToken(
+                "access to this app has been withdrawn",
+            ))
+        }
+    }
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(user.id));
+    claims.insert("account_type".into(), json!(user.account_type));
+    profile_claims(&user, &access.scope, &mut claims);
+    Ok(claims)
+}
+
+/// RFC 7662 §2.2: what an authenticated `client` learns of `token`; `None` is
+/// `{"active": false}`. A client may introspect only tokens issued to it, and only while the
+/// gate holds for the token's subject and the app.
+pub async fn introspect(
+    ctx: &ServiceContext,
+    client: &Client,
+    token: &str,
+) -> Result<Option<Value>, OAuthError> {
+    if let Ok(access) = validate_access_token(ctx, token).await {
+        if access.client_id != client.id || !gate_allows(ctx, &access.sub, client).await {
+            return Ok(None);
+        }
+        let c = &access.claims;
+        return Ok(Some(json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": access.scope.join(" "),
+            "client_id": access.client_id,
+            "sub": access.sub,
+            "aud": c["aud"],
+            "iss": c["iss"],
+            "exp": access.exp,
+            "iat": c["iat"],
+            "jti": access.jti,
+        })));
+    }
+    let Some((grant, expires_at)) = refresh_token_of(ctx, token).await? else {
+        return Ok(None);
+    };
+    // Another client's refresh token is none of this client's business.
+    if grant.client_id != client.id
+        || !gate_allows(ctx, grant.user_id.as_deref().unwrap_or(""), client).await
+    {
+        return Ok(None);
+    }
+    Ok(Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": grant.scope,
+        "client_id": grant.client_id,
+        "sub": grant.user_id,
+        "iss": ctx.metadata.issuer,
+        "exp": expires_at,
+        "iat": grant.created_at,
+    })))
+}
+
+/// RFC 7009. Revoking a refresh token revokes its grant, and with it every access token of the
+/// grant (§2.1 SHOULD). A token issued to another client is refused (`unauthorized_client`) and
+/// stays valid; an unknown or dead token is a success (§2.2).
+pub async fn revoke(ctx: &ServiceContext, client: &Client, token: &str) -> Result<(), OAuthError> {
+    let now = ctx.clock.now().as_secs();
+    let not_yours = || {
+        OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "the token was not issued to this client",
+        )
+    };
+    if let Some((grant, _)) = refresh_token_of(ctx, token).await? {
+        if grant.client_id != client.id {
+            return Err(not_yours());
+        }
+        ctx.store
+            .revoke_grant(&grant.id, now)
+            .await
+            .map_err(OAuthError::server_error)?;
+        tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
+    } else if let Ok(access) = validate_access_token(ctx, token).await {
+        if access.client_id != client.id {
+            return Err(not_yours());
+        }
+        ctx.store
+            .revoke_access_token(&access.jti, access.exp)
+            .await
+            .map_err(OAuthError::server_error)?;
+        tracing::info!(client_id = %client.id, "access token revoked");
+    }
+    Ok(())
+}
+
+/// Whether the gate lets the token's subject use `client` now. A client acting for itself
+/// (client_credentials: `sub` is the client) has no person to check: the app's half of the
+/// gate decides (tenant active, app enabled).
+async fn gate_allows(ctx: &ServiceContext, sub: &str, client: &Client) -> bool {
+    if sub == client.id {
+        return gate::enforce_app(ctx, client, "introspect", None)
+            .await
+            .is_ok();
+    }
+    match ctx.store.get_user(sub).await {
+        Ok(Some(user)) => gate::enforce(ctx, &user, client, "introspect", None)
+            .await
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// The live grant of a refresh token, whichever client it was issued to, with the token's
+/// expiry.
+async fn refresh_token_of(
+    ctx: &ServiceContext,
+    token: &str,
+) -> Result<Option<(GrantRecord, i64)>, OAuthError> {
+    let hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
+    let Some(record) = ctx
+        .store
+        .get_refresh_token(&hash)
+        .await
+        .map_err(OAuthError::server_error)?
+    else {
+        return Ok(None);
+    };
+    let now = ctx.clock.now().as_secs();
+    if record.used_at.is_some() || now >= record.expires_at {
+        return Ok(None);
+    }
+    let Some(grant) = ctx
+        .store
+        .get_grant(&record.grant_id)
+        .await
+        .map_err(OAuthError::server_error)?
+    else {
+        return Ok(None);
+    };
+    if grant.revoked_at.is_some() || now >= grant.expires_at {
+        return Ok(None);
+    }
+    Ok(Some((grant, record.expires_at)))
+}
