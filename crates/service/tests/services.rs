@@ -723,8 +723,380 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
+/// Issue 13 item 9: a state machine over random interleavings of code exchange (by the rightful
+/// caller or first by a wrong one), refresh (by its client or another), client credentials,
+/// introspection, revocation, suspending and reinstating people and tenants, disabling apps and
+/// time passing. A model predicts every answer: after each step no token is issued and no
+/// introspection answers active unless the gate holds, a wrong caller never consumes a value,
+/// and what the gate allows is issued. Each case uses fresh people, tenants and apps in one
+/// database; `PROPTEST_CASES` sets the number of cases (32 by default, so CI stays fast).
+/// Failures print the whole sequence (cases are generated, not shrunk).
+mod state_machine {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    use techpass_domain::tenancy::TenantAction;
+    use techpass_service::accounts;
+    use techpass_service::tokens;
+
+    #[derive(Debug, Clone)]
+    pub enum Op {
+        Exchange {
+            p: usize,
+            a: usize,
+        },
+        WrongCallerFirst {
+            p: usize,
+            a: usize,
+            wrong_verifier: bool,
+        },
+        Refresh {
+            f: usize,
+        },
+        RefreshByOther {
+            f: usize,
+        },
+        ClientCredentials {
+            a: usize,
+        },
+        Introspect {
+            f: usize,
+            refresh: bool,
+            by_other: bool,
+        },
+        Revoke {
+            f: usize,
+        },
+        SuspendPerson {
+            p: usize,
+        },
+        ReinstatePerson {
+            p: usize,
+        },
+        SuspendTenant {
+            t: usize,
+        },
+        ReinstateTenant {
+            t: usize,
+        },
+        SetApp {
+            a: usize,
+            enabled: bool,
+        },
+        Advance {
+            secs: i64,
+        },
+    }
+
+    pub fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let i2 = || 0..2usize;
+        let op = prop_oneof![
+            4 => (i2(), i2()).prop_map(|(p, a)| Op::Exchange { p, a }),
+            2 => (i2(), i2(), any::<bool>())
+                .prop_map(|(p, a, wrong_verifier)| Op::WrongCallerFirst { p, a, wrong_verifier }),
+            4 => (0..8usize).prop_map(|f| Op::Refresh { f }),
+            1 => (0..8usize).prop_map(|f| Op::RefreshByOther { f }),
+            2 => i2().prop_map(|a| Op::ClientCredentials { a }),
+            3 => (0..8usize, any::<bool>(), any::<bool>())
+                .prop_map(|(f, refresh, by_other)| Op::Introspect { f, refresh, by_other }),
+            1 => (0..8usize).prop_map(|f| Op::Revoke { f }),
+            1 => i2().prop_map(|p| Op::SuspendPerson { p }),
+            1 => i2().prop_map(|p| Op::ReinstatePerson { p }),
+            1 => i2().prop_map(|t| Op::SuspendTenant { t }),
+            1 => i2().prop_map(|t| Op::ReinstateTenant { t }),
+            2 => (i2(), any::<bool>()).prop_map(|(a, enabled)| Op::SetApp { a, enabled }),
+            1 => (0..700i64).prop_map(|secs| Op::Advance { secs }),
+        ];
+        proptest::collection::vec(op, 1..30)
+    }
+
+    /// One family of tokens (a grant) as the model knows it.
+    struct Family {
+        p: usize,
+        a: usize,
+        refresh: String,
+        access: String,
+        access_expires: i64,
+        /// Revoked, rotated away by reuse, or ended with the person's suspension.
+        dead: bool,
+    }
+
+    /// The world of one case: two officers, two tenants with one app each (app `i` in tenant
+    /// `i`), and what the model believes of them.
+    struct Case {
+        people: Vec<NewSession>,
+        tenants: Vec<String>,
+        apps: Vec<String>,
+        suspended: [bool; 2],
+        tenant_suspended: [bool; 2],
+        disabled: [bool; 2],
+        families: Vec<Family>,
+    }
+
+    impl Case {
+        fn app_ok(&self, a: usize) -> bool {
+            !self.tenant_suspended[a] && !self.disabled[a]
+        }
+
+        fn gate(&self, p: usize, a: usize) -> bool {
+            self.app_ok(a) && !self.suspended[p]
+        }
+    }
+
+    async fn client(w: &World, id: &str) -> Client {
+        find_client(w.ctx.store.as_ref(), id)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn setup(w: &World, n: usize) -> Case {
+        let mut people = Vec::new();
+        for p in 0..2 {
+            let oid = format!("sm-{n}-{p}");
+            let session = w
+                .sign_in(person(&oid, &format!("{oid}@agency.gov.sg")))
+                .await;
+            w.register(&session.user.id, UserStatus::Registered).await;
+            people.push(session);
+        }
+        let (mut tenants, mut apps) = (Vec::new(), Vec::new());
+        for t in 0..2 {
+            let (tenant, _) = tenants::create(
+                &w.ctx,
+                &Actor::Operator,
+                DirectTenant {
+                    slug: None,
+                    name: format!("Machine {n} {t}"),
+                    description: String::new(),
+                    purpose: String::new(),
+                    admin: format!("owner-{n}-{t}@agency.gov.sg"),
+                },
+            )
+            .await
+            .unwrap();
+            let spec: AppSpec = serde_json::from_value(serde_json::json!({
+                "name": "Stateful",
+                "redirect_uris": [REDIRECT],
+                "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+                "user_assignment_required": false,
+            }))
+            .unwrap();
+            let app = apps::create(&w.ctx, &Actor::Operator, &tenant.id, spec)
+                .await
+                .unwrap();
+            tenants.push(tenant.id);
+            apps.push(app.client_id);
+        }
+        Case {
+            people,
+            tenants,
+            apps,
+            suspended: [false; 2],
+            tenant_suspended: [false; 2],
+            disabled: [false; 2],
+            families: Vec::new(),
+        }
+    }
+
+    async fn step(w: &World, m: &mut Case, op: &Op) -> Result<(), String> {
+        let now = w.clock.now_secs();
+        match *op {
+            Op::Exchange { p, a } | Op::WrongCallerFirst { p, a, .. } => {
+                let app = client(w, &m.apps[a]).await;
+                let (code, verifier) = w.code(&app, &m.people[p], "openid offline_access").await;
+                if let Op::WrongCallerFirst { wrong_verifier, .. } = *op {
+                    let wrong = if wrong_verifier {
+                        w.exchange(&app, &code, &"b".repeat(43)).await
+                    } else {
+                        w.exchange(&client(w, &m.apps[1 - a]).await, &code, &verifier)
+                            .await
+                    };
+                    if wrong.is_ok() {
+                        return Err("a wrong caller got tokens for a code".into());
+                    }
+                }
+                let result = w.exchange(&app, &code, &verifier).await;
+                match (result, m.gate(p, a)) {
+                    (Ok(t), true) => m.families.push(Family {
+                        p,
+                        a,
+                        refresh: t.refresh_token.ok_or("no refresh token")?,
+                        access: t.access.token,
+                        access_expires: now + t.access.expires_in,
+                        dead: false,
+                    }),
+                    (Ok(_), false) => return Err("tokens issued past the gate".into()),
+                    (Err(e), true) => return Err(format!("the gate holds, yet {e:?}")),
+                    (Err(_), false) => {}
+                }
+            }
+            Op::Refresh { f } | Op::RefreshByOther { f } => {
+                let Some(fam) = m.families.get(f) else {
+                    return Ok(());
+                };
+                let (p, a) = (fam.p, fam.a);
+                if let Op::RefreshByOther { .. } = *op {
+                    let other = client(w, &m.apps[1 - a]).await;
+                    if w.refresh(&other, &fam.refresh).await.is_ok() {
+                        return Err("another client refreshed a family".into());
+                    }
+                    return Ok(());
+                }
+                let result = w.refresh(&client(w, &m.apps[a]).await, &fam.refresh).await;
+                let alive = !fam.dead;
+                match result {
+                    Ok(_) if !m.gate(p, a) => return Err("refreshed past the gate".into()),
+                    Ok(_) if !alive => return Err("a dead family was refreshed".into()),
+                    Ok(t) => {
+                        let fam = &mut m.families[f];
+                        fam.refresh = t.refresh_token.ok_or("no refresh token")?;
+                        fam.access = t.access.token;
+                        fam.access_expires = now + t.access.expires_in;
+                    }
+                    Err(e) if alive && m.gate(p, a) => {
+                        return Err(format!("the gate holds for a live family, yet {e:?}"))
+                    }
+                    // The app's half of the gate is checked before the token is looked at, so
+                    // the family survives a disabled app or suspended tenant.
+                    Err(_) => {}
+                }
+            }
+            Op::ClientCredentials { a } => {
+                let request = TokenRequest::ClientCredentials {
+                    scope: None,
+                    resource: None,
+                };
+                let result = grants::run(&w.ctx, &client(w, &m.apps[a]).await, request).await;
+                if result.is_ok() != m.app_ok(a) {
+                    let answer = result.map(|_| "tokens").map_err(|e| e.description);
+                    return Err(format!("client_credentials: {answer:?}"));
+                }
+            }
+            Op::Introspect {
+                f,
+                refresh,
+                by_other,
+            } => {
+                let Some(fam) = m.families.get(f) else {
+                    return Ok(());
+                };
+                let asker = if by_other { 1 - fam.a } else { fam.a };
+                let token = if refresh { &fam.refresh } else { &fam.access };
+                let answer = tokens::introspect(&w.ctx, &client(w, &m.apps[asker]).await, token)
+                    .await
+                    .map_err(|e| format!("introspection failed: {e:?}"))?;
+                let live = refresh || now < fam.access_expires;
+                let expected = !by_other && !fam.dead && live && m.gate(fam.p, fam.a);
+                if answer.is_some() != expected {
+                    return Err(format!("introspection answered {answer:?}"));
+                }
+            }
+            Op::Revoke { f } => {
+                let Some(fam) = m.families.get_mut(f) else {
+                    return Ok(());
+                };
+                let app = find_client(w.ctx.store.as_ref(), &m.apps[fam.a])
+                    .await
+                    .unwrap()
+                    .unwrap();
+                tokens::revoke(&w.ctx, &app, &fam.refresh)
+                    .await
+                    .map_err(|e| format!("revocation failed: {e:?}"))?;
+                fam.dead = true;
+            }
+            Op::SuspendPerson { p } if !m.suspended[p] => {
+                let user = w
+                    .ctx
+                    .store
+                    .get_user(&m.people[p].user.id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                accounts::suspend(&w.ctx, &user, "state machine", "test")
+                    .await
+                    .unwrap();
+                m.suspended[p] = true;
+                // Every grant of the person ends with the suspension.
+                for fam in m.families.iter_mut().filter(|fam| fam.p == p) {
+                    fam.dead = true;
+                }
+            }
+            Op::ReinstatePerson { p } if m.suspended[p] => {
+                let user = w
+                    .ctx
+                    .store
+                    .get_user(&m.people[p].user.id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                accounts::reinstate(&w.ctx, &user, "test").await.unwrap();
+                m.suspended[p] = false;
+            }
+            Op::SuspendTenant { t } | Op::ReinstateTenant { t } => {
+                let suspend = matches!(op, Op::SuspendTenant { .. });
+                if m.tenant_suspended[t] == suspend {
+                    return Ok(());
+                }
+                let (action, reason) = if suspend {
+                    (TenantAction::Suspend, Some("state machine"))
+                } else {
+                    (TenantAction::Reinstate, None)
+                };
+                tenants::decide(&w.ctx, &Actor::Operator, &m.tenants[t], action, reason)
+                    .await
+                    .unwrap();
+                m.tenant_suspended[t] = suspend;
+            }
+            Op::SetApp { a, enabled } => {
+                let changes = AppChanges {
+                    enabled: Some(enabled),
+                    ..AppChanges::default()
+                };
+                let result =
+                    apps::update(&w.ctx, &Actor::Operator, &m.tenants[a], &m.apps[a], changes)
+                        .await;
+                // A suspended tenant's apps are frozen.
+                match result {
+                    Ok(_) if !m.tenant_suspended[a] => m.disabled[a] = !enabled,
+                    Err(TenancyError::Conflict(_)) if m.tenant_suspended[a] => {}
+                    other => return Err(format!("changing the app: {:?}", other.map(|_| ()))),
+                }
+            }
+            Op::Advance { secs } => w.clock.advance(secs),
+            Op::SuspendPerson { .. } | Op::ReinstatePerson { .. } => {}
+        }
+        Ok(())
+    }
+
+    pub async fn run(w: &World) {
+        let mut config = Config::default();
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            config.cases = 32;
+        }
+        let mut runner = TestRunner::new(config.clone());
+        let strategy = ops();
+        for n in 0..config.cases as usize {
+            let ops = strategy.new_tree(&mut runner).unwrap().current();
+            let mut m = setup(w, n).await;
+            for (i, op) in ops.iter().enumerate() {
+                if let Err(why) = step(w, &mut m, op).await {
+                    panic!("case {n}, step {i} ({op:?}): {why}\nsequence: {ops:#?}");
+                }
+            }
+        }
+    }
+}
+
+async fn random_interleavings_never_issue_past_the_gate(db: &TestDatabase) {
+    let w = World::new(db).await;
+    state_machine::run(&w).await;
+}
+
 techpass_store::backend_tests!(
     "service",
+    random_interleavings_never_issue_past_the_gate,
     two_apps_of_a_tenant_never_share_a_name,
     what_is_shown_once_is_shown_once_to_its_owner,
     a_sign_in_creates_the_person_and_a_session_once,
