@@ -25,4 +25,5 @@ mod shutdown;
 mod signin;
 mod support;
 mod tenancy;
+mod tenant_access;
 mod transport;
