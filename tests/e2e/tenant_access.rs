@@ -287,21 +287,31 @@ async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) 
         matches!(by_email, Err(TenancyError::NotFound("user"))),
         "{by_email:?}"
     );
-    // The portal's review page does not name him either.
+    // The portal's review and access pages do not name him either.
     let bob_browser = browser();
     signed_in(&server, &bob_browser, "bob", "bob_lim@hdb.gov.sg").await;
-    let access = techpass::paths::fill(
-        techpass::paths::REVIEW,
-        &[("tenant_id", &ci), ("client_id", &ci_app)],
-    );
-    let page = bob_browser.get(server.url(&access)).send().await.unwrap();
-    assert_eq!(page.status(), 200);
-    let page = page.text().await.unwrap();
-    assert!(page.contains("alice_tan@tech.gov.sg"), "{page}");
-    assert!(
-        !page.contains(DAVE),
-        "the review page does not name Dave: {page}"
-    );
+    for path in [techpass::paths::REVIEW, techpass::paths::ACCESS] {
+        let path = techpass::paths::fill(path, &[("tenant_id", &ci), ("client_id", &ci_app)]);
+        let page = bob_browser.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("alice_tan@tech.gov.sg"), "{path}: {page}");
+        assert!(!page.contains(DAVE), "{path} does not name Dave: {page}");
+    }
+    // The old assignment can be taken away by the id the assignment list shows.
+    tenancy::access::unassign(
+        state,
+        &bob_admin,
+        &ci,
+        &ci_app,
+        &Principal::User(dave.clone()),
+    )
+    .await
+    .unwrap();
+    let assigned = tenancy::access::assignments(state, &bob_admin, &ci, &ci_app)
+        .await
+        .unwrap();
+    assert!(assigned.iter().all(|a| a.principal_id != dave));
     server.stop().await;
 }
 

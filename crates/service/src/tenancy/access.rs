@@ -37,6 +37,28 @@ async fn visible_to_tenant(
     Ok(state.store.membership(tenant_id, &user.id).await?.is_some())
 }
 
+/// The email (or else the name) of each of `ids` the tenant may see, for the tenant's pages;
+/// anyone else (a vendor of another tenant assigned before the rule, an unknown id) keeps their
+/// id.
+pub async fn labels(
+    state: &ServiceContext,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut names = std::collections::BTreeMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        let label = match state.store.get_user(id).await? {
+            Some(u) if visible_to_tenant(state, tenant_id, &u).await? => u.email.or(u.name),
+            _ => None,
+        };
+        names.insert(id.clone(), label.unwrap_or_else(|| id.clone()));
+    }
+    Ok(names)
+}
+
 /// What a principal is resolved for: giving access (only people the tenant may see) or taking
 /// it away (also a person outside the tenant named by the id an earlier assignment holds).
 #[derive(Clone, Copy, PartialEq, Eq)]
