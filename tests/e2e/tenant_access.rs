@@ -298,6 +298,46 @@ async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) 
         assert!(page.contains("alice_tan@tech.gov.sg"), "{path}: {page}");
         assert!(!page.contains(DAVE), "{path} does not name Dave: {page}");
     }
+    // Bob types Dave's address on the access form: the form's problem (400), worded exactly as
+    // for an address nobody has, not a server error.
+    let access_path = techpass::paths::fill(
+        techpass::paths::ACCESS,
+        &[("tenant_id", &ci), ("client_id", &ci_app)],
+    );
+    let html = bob_browser
+        .get(server.url(&access_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let assign_path = techpass::paths::fill(
+        techpass::paths::ASSIGN,
+        &[("tenant_id", &ci), ("client_id", &ci_app)],
+    );
+    let mut answers = Vec::new();
+    for who in [DAVE, "nobody@vendorco.example"] {
+        let r = bob_browser
+            .post(server.url(&assign_path))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("type", "user"),
+                ("who", who),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{who}");
+        answers.push(r.text().await.unwrap().replace(who, "ADDRESS"));
+    }
+    assert_eq!(answers[0], answers[1], "Dave is answered as nobody");
     // The old assignment can be taken away by the id the assignment list shows.
     tenancy::access::unassign(
         state,
