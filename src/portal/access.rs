@@ -121,7 +121,10 @@ async fn show(
             .filter(|g| g.principal_type == PRINCIPAL_USER)
             .map(|g| g.principal_id.clone()),
     );
-    let names = emails_of(state, &ids).await?;
+    // Only people the tenant may see are named.
+    let names = access::labels(state, tenant_id, &ids)
+        .await
+        .map_err(failed)?;
     let holder_of: Vec<(String, String)> = grants
         .iter()
         .map(|g| {

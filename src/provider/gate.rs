@@ -43,6 +43,16 @@ pub fn explain(denial: Denial) -> (&'static str, &'static str, &'static str) {
             "Sign-in to this app has been switched off by its owners.",
             "Contact the app's team.",
         ),
+        Denial::NotMember => (
+            "You do not have access to this app",
+            "This app belongs to a service that has not invited you. An invitation from one service gives access to that service's apps only.",
+            "Ask the project manager of this app's service to invite you.",
+        ),
+        Denial::MembershipEnded => (
+            "Your access to this service has ended",
+            "The access end date of your invitation to the service this app belongs to has passed.",
+            "Ask the project manager of this app's service to extend your access or invite you again.",
+        ),
         Denial::NoAccess => (
             "You do not have access to this app",
             "This app admits only the people its team has given access.",

@@ -695,7 +695,7 @@ fn cases() -> Vec<Case> {
             "post",
             paths::GROUP_MEMBERS,
             F::FreshGroup,
-            Some(r#"{"user":"{plain_email}"}"#),
+            Some(r#"{"user":"{officer_email}"}"#),
             on_a(204),
         ),
         case(
@@ -794,7 +794,7 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
         ("group_id", w.group.clone()),
         ("webhook_id", w.webhook.clone()),
         ("hook_url", w.hook_url.clone()),
-        ("plain_email", w.people[3].email.to_string()),
+        ("officer_email", w.people[2].email.to_string()),
         ("candidate", w.people[0].email.to_string()),
     ]);
     let group = |name: String| async move {
@@ -882,11 +882,12 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
         }
         Fixture::GroupWithMember => {
             let g = group(format!("members-{n}")).await;
-            access::set_membership(state, op, &tenant, &g, w.people[3].email, true)
+            // An officer: the uninvited vendor (people[3]) is nobody to the tenant.
+            access::set_membership(state, op, &tenant, &g, w.people[2].email, true)
                 .await
                 .unwrap();
             vars.insert("group_id", g);
-            vars.insert("user_id", w.people[3].user_id.clone());
+            vars.insert("user_id", w.people[2].user_id.clone());
         }
         Fixture::Role | Fixture::RoleGranted => {
             let role = format!("fixture-role-{n}");

@@ -26,4 +26,5 @@ mod shutdown;
 mod signin;
 mod support;
 mod tenancy;
+mod tenant_access;
 mod transport;

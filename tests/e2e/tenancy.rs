@@ -195,7 +195,7 @@ pub async fn accept(
         .unwrap()
 }
 
-fn authorize_url(server: &TestServer, client_id: &str, hint: &str) -> String {
+pub fn authorize_url(server: &TestServer, client_id: &str, hint: &str) -> String {
     let mut url = url::Url::parse(&server.url("/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
@@ -209,7 +209,7 @@ fn authorize_url(server: &TestServer, client_id: &str, hint: &str) -> String {
 
 /// Where /authorize sends an already signed-in browser: the app's callback (code or error) or a
 /// denial page (status, body).
-async fn authorize(
+pub async fn authorize(
     server: &TestServer,
     b: &reqwest::Client,
     client_id: &str,
@@ -232,7 +232,7 @@ async fn authorize(
     Err((r.status().as_u16(), r.text().await.unwrap()))
 }
 
-async fn tokens(server: &TestServer, client_id: &str, secret: &str, code: &str) -> Value {
+pub async fn tokens(server: &TestServer, client_id: &str, secret: &str, code: &str) -> Value {
     let r = client()
         .post(server.url("/token"))
         .basic_auth(client_id, Some(secret))
@@ -248,7 +248,7 @@ async fn tokens(server: &TestServer, client_id: &str, secret: &str, code: &str) 
     r.json().await.unwrap()
 }
 
-async fn refresh(server: &TestServer, client_id: &str, secret: &str, rt: &str) -> (u16, Value) {
+pub async fn refresh(server: &TestServer, client_id: &str, secret: &str, rt: &str) -> (u16, Value) {
     let r = client()
         .post(server.url("/token"))
         .basic_auth(client_id, Some(secret))

@@ -5,12 +5,19 @@
 //! takes effect at the next request. The order of the checks is the order a person should hear
 //! about them: their own account first, then the tenant, the app, and their access to it.
 //!
+//! A vendor reaches only the tenants that invited them: at a tenant's app the gate asks for the
+//! vendor's membership of that tenant, bounded by that tenant's invitation's end date, not the
+//! account-wide date (the latest of all their invitations). Officers are not asked (an app
+//! that wants only some officers requires assignment). A platform app has no tenant to be a
+//! member of.
+//!
 //! A machine token (`client_credentials`, no person) goes through the app's half of the same
 //! gate, [`check_app`]: tenant active, app enabled. [`check`] runs it too, so the two cannot
 //! drift apart.
 
 use serde::{Deserialize, Serialize};
 
+use crate::account::AccountType;
 use crate::tenancy::TenantStatus;
 use crate::Timestamp;
 
@@ -60,12 +67,24 @@ impl UserStatus {
     }
 }
 
+/// A person's membership of the app's tenant, as the gate needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// The end date of the invitation that made them a member, if any.
+    pub ends_at: Option<Timestamp>,
+}
+
 /// What the gate looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateInput {
     pub status: UserStatus,
-    /// A vendor's access end date, if any.
+    /// Officer or vendor: only a vendor needs a membership of the app's tenant.
+    pub account_type: AccountType,
+    /// A vendor's account-wide access end date (the latest of their invitations), if any.
     pub access_ends_at: Option<Timestamp>,
+    /// The person's membership of the app's tenant (`None`: not a member). Read only for a
+    /// vendor at a tenant's app.
+    pub membership: Option<Membership>,
     /// The app's tenant: `None` for a platform app (registered by an operator, no tenant).
     pub tenant: Option<TenantStatus>,
     pub app_enabled: bool,
@@ -86,6 +105,10 @@ pub enum Denial {
     Terminated,
     TenantInactive,
     AppDisabled,
+    /// A vendor at an app of a tenant that never invited them.
+    NotMember,
+    /// A vendor whose invitation by the app's tenant has ended (another tenant's may not have).
+    MembershipEnded,
     NoAccess,
 }
 
@@ -100,6 +123,8 @@ impl Denial {
             Denial::Terminated => "account_terminated",
             Denial::TenantInactive => "tenant_inactive",
             Denial::AppDisabled => "app_disabled",
+            Denial::NotMember => "not_a_member",
+            Denial::MembershipEnded => "membership_ended",
             Denial::NoAccess => "no_access",
         }
     }
@@ -143,6 +168,15 @@ pub fn check(input: GateInput) -> Result<(), Denial> {
         tenant: input.tenant,
         app_enabled: input.app_enabled,
     })?;
+    if input.tenant.is_some() && input.account_type == AccountType::Vendor {
+        match input.membership {
+            None => return Err(Denial::NotMember),
+            Some(Membership { ends_at: Some(end) }) if input.now >= end => {
+                return Err(Denial::MembershipEnded)
+            }
+            Some(_) => {}
+        }
+    }
     if input.assignment_required && !input.assigned {
         return Err(Denial::NoAccess);
     }
@@ -156,7 +190,9 @@ mod tests {
     fn input(status: UserStatus) -> GateInput {
         GateInput {
             status,
+            account_type: AccountType::PublicOfficer,
             access_ends_at: None,
+            membership: None,
             tenant: Some(TenantStatus::Active),
             app_enabled: true,
             assignment_required: true,
@@ -283,6 +319,99 @@ mod tests {
                     ..input(Active)
                 },
                 Err(Denial::Expired),
+            ),
+        ];
+        for (i, expected) in cases {
+            assert_eq!(check(i), expected, "{i:?}");
+        }
+    }
+
+    /// A vendor at a tenant's app: Dave, member until 2_000 unless the case says otherwise.
+    fn vendor(membership: Option<Membership>) -> GateInput {
+        GateInput {
+            account_type: AccountType::Vendor,
+            access_ends_at: Some(Timestamp(5_000)),
+            membership,
+            ..input(UserStatus::Active)
+        }
+    }
+
+    #[test]
+    fn membership_table() {
+        let until = |t| {
+            Some(Membership {
+                ends_at: Some(Timestamp(t)),
+            })
+        };
+        let cases = [
+            (vendor(until(2_000)), Ok(())),
+            (vendor(Some(Membership { ends_at: None })), Ok(())),
+            // Invited elsewhere only, or by this tenant until a date now past, though the
+            // account-wide date (another tenant's invitation) still runs.
+            (vendor(None), Err(Denial::NotMember)),
+            (vendor(until(1_000)), Err(Denial::MembershipEnded)),
+            (vendor(until(999)), Err(Denial::MembershipEnded)),
+            // Membership is asked before assignment: being assigned does not make a member.
+            (
+                GateInput {
+                    assignment_required: true,
+                    assigned: true,
+                    ..vendor(None)
+                },
+                Err(Denial::NotMember),
+            ),
+            // A member still needs the assignment an app requires.
+            (
+                GateInput {
+                    assigned: false,
+                    ..vendor(until(2_000))
+                },
+                Err(Denial::NoAccess),
+            ),
+            // The account, the tenant and the app are reported before membership.
+            (
+                GateInput {
+                    access_ends_at: Some(Timestamp(1_000)),
+                    ..vendor(None)
+                },
+                Err(Denial::Expired),
+            ),
+            (
+                GateInput {
+                    tenant: Some(TenantStatus::Suspended),
+                    ..vendor(None)
+                },
+                Err(Denial::TenantInactive),
+            ),
+            (
+                GateInput {
+                    app_enabled: false,
+                    ..vendor(None)
+                },
+                Err(Denial::AppDisabled),
+            ),
+            // A platform app has no tenant to be a member of.
+            (
+                GateInput {
+                    tenant: None,
+                    ..vendor(None)
+                },
+                Ok(()),
+            ),
+            // Officers are not asked for a membership, nor held to an ended one.
+            (
+                GateInput {
+                    account_type: AccountType::PublicOfficer,
+                    ..vendor(None)
+                },
+                Ok(()),
+            ),
+            (
+                GateInput {
+                    account_type: AccountType::PublicOfficer,
+                    ..vendor(until(1))
+                },
+                Ok(()),
             ),
         ];
         for (i, expected) in cases {

@@ -4,11 +4,18 @@
 //! expiry, a tenant suspension, a disabled app or a removed access takes effect at the next
 //! request on every replica.
 //!
+//! A vendor at a tenant's app brings their membership of that tenant, with the end date of the
+//! invitation that made it; the pure gate decides. An account type that cannot be read counts
+//! as a vendor's (fail closed).
+//!
 //! An app acting for itself (`client_credentials` tokens, their introspection) goes through the
 //! app's half of the gate ([`enforce_app`]): tenant active, app enabled. Every refusal is
 //! audited with the app's tenant, so the tenant's admins see refusals of their own apps.
 
-use techpass_domain::gate::{check, check_app, AppGateInput, Denial, GateInput, UserStatus};
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::{
+    check, check_app, AppGateInput, Denial, GateInput, Membership, UserStatus,
+};
 use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
 use techpass_store::{AuditRecord, StoreError, TenantRecord, UserRecord};
@@ -53,6 +60,11 @@ pub async fn decide(
     user: &UserRecord,
     client: &Client,
 ) -> Result<Option<TenantRecord>, Refusal> {
+    let account_type = if user.account_type == AccountType::PublicOfficer.as_str() {
+        AccountType::PublicOfficer
+    } else {
+        AccountType::Vendor
+    };
     let facts = async {
         let tenant = tenant_of(state, client).await?;
         let assigned = if client.user_assignment_required {
@@ -60,12 +72,26 @@ pub async fn decide(
         } else {
             false
         };
-        Ok::<_, StoreError>((tenant, assigned))
+        // Read only when the gate asks for it: a vendor at a tenant's app.
+        let membership = match &client.tenant_id {
+            Some(tenant_id) if account_type == AccountType::Vendor => state
+                .store
+                .membership(tenant_id, &user.id)
+                .await?
+                .map(|m| Membership {
+                    ends_at: m.access_ends_at.map(Timestamp),
+                }),
+            _ => None,
+        };
+        Ok::<_, StoreError>((tenant, assigned, membership))
     };
-    let ((tenant, tenant_status), assigned) = facts.await.map_err(Refusal::Unavailable)?;
+    let ((tenant, tenant_status), assigned, membership) =
+        facts.await.map_err(Refusal::Unavailable)?;
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
+        account_type,
         access_ends_at: user.access_ends_at.map(Timestamp),
+        membership,
         tenant: tenant_status,
         app_enabled: client.enabled,
         assignment_required: client.user_assignment_required,

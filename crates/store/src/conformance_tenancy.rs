@@ -501,6 +501,21 @@ async fn acceptance_registers_the_user_and_adds_the_membership(db: &TestDatabase
         .collect();
     assert_eq!(tenants, vec!["t1", "t2"]);
     assert!(store.memberships_of_user("u9").await.unwrap().is_empty());
+    // One membership by tenant and person: the updated one, and none where there is none.
+    assert_eq!(
+        store.membership("t1", "u1").await.unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(
+        store
+            .membership("t2", "u1")
+            .await
+            .unwrap()
+            .map(|m| m.invitation_id),
+        Some(Some("i3".into()))
+    );
+    assert_eq!(store.membership("t1", "u9").await.unwrap(), None);
+    assert_eq!(store.membership("t9", "u1").await.unwrap(), None);
 }
 
 async fn expired_invitation_is_not_accepted(db: &TestDatabase) {

@@ -504,6 +504,21 @@ macro_rules! tenancy_impls {
                 .await?)
             }
 
+            async fn membership(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+            ) -> Result<Option<$crate::MembershipRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::MembershipRecord>(&format!(
+                    "SELECT {} FROM tenant_members WHERE tenant_id = $1 AND user_id = $2",
+                    $crate::portable::MEMBER_COLUMNS
+                ))
+                .bind(tenant_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn invitations_to_email(
                 &self,
                 tenant_id: &str,

@@ -215,6 +215,14 @@ pub trait InvitationStore {
     async fn memberships_of_user(&self, user_id: &str)
         -> Result<Vec<MembershipRecord>, StoreError>;
 
+    /// The user's membership of the tenant, if they are one (whatever its end date: the gate
+    /// compares it with the time).
+    async fn membership(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Option<MembershipRecord>, StoreError>;
+
     /// The tenant's invitations to `email` (lowercased), whatever their status, newest first.
     async fn invitations_to_email(
         &self,

@@ -3,6 +3,7 @@
 //! (who has access, with their last sign-in; remove in bulk).
 
 use serde::{Deserialize, Serialize};
+use techpass_domain::account::AccountType;
 use techpass_domain::tenancy::{qualified_group, validate_group_name};
 use techpass_store::{
     AssignmentRecord, GroupRecord, RoleAssignmentRecord, StoreError, PRINCIPAL_GROUP,
@@ -22,16 +23,66 @@ pub enum Principal {
     Group(String),
 }
 
+/// Whether the tenant's admins may see `user` and give them access: an officer, or a vendor
+/// who is a member of the tenant (invited by it). Vendors reach only the tenants that invited
+/// them, so nobody else's name, status or sign-ins is the tenant's business.
+async fn visible_to_tenant(
+    state: &ServiceContext,
+    tenant_id: &str,
+    user: &techpass_store::UserRecord,
+) -> Result<bool> {
+    if user.account_type == AccountType::PublicOfficer.as_str() {
+        return Ok(true);
+    }
+    Ok(state.store.membership(tenant_id, &user.id).await?.is_some())
+}
+
+/// The email (or else the name) of each of `ids` the tenant may see, for the tenant's pages;
+/// anyone else (a vendor of another tenant assigned before the rule, an unknown id) keeps their
+/// id.
+pub async fn labels(
+    state: &ServiceContext,
+    tenant_id: &str,
+    ids: &[String],
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut names = std::collections::BTreeMap::new();
+    for id in ids {
+        if names.contains_key(id) {
+            continue;
+        }
+        let label = match state.store.get_user(id).await? {
+            Some(u) if visible_to_tenant(state, tenant_id, &u).await? => u.email.or(u.name),
+            _ => None,
+        };
+        names.insert(id.clone(), label.unwrap_or_else(|| id.clone()));
+    }
+    Ok(names)
+}
+
+/// What a principal is resolved for: giving access (only people the tenant may see) or taking
+/// it away (also a person outside the tenant named by the id an earlier assignment holds).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Give,
+    TakeAway,
+}
+
 /// Resolves a principal to its stored (type, id), checking that a group is the tenant's and a
-/// user exists.
+/// user exists and is one the tenant may see; a person the tenant may not see is answered
+/// exactly as an unknown one, so lookups by email reveal nobody outside the tenant.
 async fn resolve(
     state: &ServiceContext,
     tenant_id: &str,
     p: &Principal,
+    purpose: Purpose,
 ) -> Result<(&'static str, String)> {
     match p {
         Principal::User(who) => {
             let user = super::find_user(state, who).await?;
+            let removing_by_id = purpose == Purpose::TakeAway && *who == user.id;
+            if !removing_by_id && !visible_to_tenant(state, tenant_id, &user).await? {
+                return Err(TenancyError::NotFound("user"));
+            }
             Ok((PRINCIPAL_USER, user.id))
         }
         Principal::Group(id) => {
@@ -54,7 +105,7 @@ pub async fn assign(
     principal: &Principal,
 ) -> Result<()> {
     let app = apps::get(state, actor, tenant_id, client_id).await?;
-    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    let (kind, id) = resolve(state, tenant_id, principal, Purpose::Give).await?;
     let added = state
         .store
         .assign(&AssignmentRecord {
@@ -90,7 +141,7 @@ pub async fn unassign(
     principal: &Principal,
 ) -> Result<()> {
     let app = apps::get(state, actor, tenant_id, client_id).await?;
-    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    let (kind, id) = resolve(state, tenant_id, principal, Purpose::TakeAway).await?;
     if !state.store.unassign(&app.client_id, kind, &id).await? {
         return Err(TenancyError::NotFound("assignment"));
     }
@@ -207,7 +258,18 @@ pub async fn set_membership(
     member: bool,
 ) -> Result<()> {
     let group = tenant_group(state, actor, tenant_id, group_id).await?;
-    let (_, user_id) = resolve(state, tenant_id, &Principal::User(user.to_string())).await?;
+    let purpose = if member {
+        Purpose::Give
+    } else {
+        Purpose::TakeAway
+    };
+    let (_, user_id) = resolve(
+        state,
+        tenant_id,
+        &Principal::User(user.to_string()),
+        purpose,
+    )
+    .await?;
     let changed = if member {
         state.store.add_group_member(&group.id, &user_id).await?
     } else {
@@ -317,7 +379,12 @@ pub async fn grant_role(
     granted: bool,
 ) -> Result<()> {
     let app = apps::get(state, actor, tenant_id, client_id).await?;
-    let (kind, id) = resolve(state, tenant_id, principal).await?;
+    let purpose = if granted {
+        Purpose::Give
+    } else {
+        Purpose::TakeAway
+    };
+    let (kind, id) = resolve(state, tenant_id, principal, purpose).await?;
     let assignment = RoleAssignmentRecord {
         client_id: app.client_id.clone(),
         role: role.to_string(),
@@ -376,11 +443,25 @@ pub async fn review(
     client_id: &str,
 ) -> Result<Vec<ReviewEntry>> {
     let app = apps::get(state, actor, tenant_id, client_id).await?;
+    // Only people the tenant may see: a vendor of another tenant assigned before the rule
+    // existed is left out (the gate refuses them anyway; the assignment list still shows the
+    // id, to remove it).
+    let members: std::collections::HashSet<String> = state
+        .store
+        .members_of_tenant(tenant_id)
+        .await?
+        .into_iter()
+        .map(|m| m.user_id)
+        .collect();
     Ok(state
         .store
         .access_holders(&app.client_id)
         .await?
         .into_iter()
+        .filter(|h| {
+            h.user.account_type == AccountType::PublicOfficer.as_str()
+                || members.contains(&h.user.id)
+        })
         .map(|h| ReviewEntry {
             last_signin_at: h
                 .user

@@ -1,0 +1,361 @@
+//! Per-tenant access (issue 13 item 3): a vendor reaches only the tenants that invited them, each
+//! until that tenant's invitation ends, whatever another tenant's invitation says; a tenant
+//! admin assigns only the tenant's members (vendors) or officers, and cannot look up or review
+//! anyone else.
+
+use techpass::tenancy::access::Principal;
+use techpass::tenancy::apps::AppSpec;
+use techpass::tenancy::invitations::NewInvitation;
+use techpass::tenancy::{self, Actor, TenancyError};
+use techpass_store::testing::Backend;
+use techpass_store::AssignmentRecord;
+
+use crate::provider::APP_CALLBACK;
+use crate::support::{browser, see_other, TestServer};
+use crate::tenancy::{
+    accept, approved_tenant, authorize, authorize_url, invitation_link, open_link, refresh,
+    signed_in, start_with_clock, tokens, user, T0,
+};
+
+const DAVE: &str = "dave@vendorco.example";
+
+/// An app of `tenant_id` that does not require assignment: (client id, secret).
+async fn open_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> (String, String) {
+    let created = tenancy::apps::create(
+        &server.state,
+        actor,
+        tenant_id,
+        AppSpec {
+            name: "Open app".into(),
+            homepage: None,
+            redirect_uris: vec![APP_CALLBACK.into()],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            confidential: true,
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            user_assignment_required: false,
+        },
+    )
+    .await
+    .unwrap();
+    (created.client_id, created.client_secret.unwrap())
+}
+
+/// `admin` invites Dave to `tenant_id` until `ends`, and Dave accepts in `b`.
+async fn dave_joins(
+    server: &TestServer,
+    b: &reqwest::Client,
+    admin: &Actor,
+    tenant_id: &str,
+    ends: i64,
+) {
+    tenancy::invitations::invite(
+        &server.state,
+        admin,
+        tenant_id,
+        NewInvitation {
+            email: DAVE.into(),
+            access_ends_at: Some(ends),
+        },
+    )
+    .await
+    .unwrap();
+    let link = invitation_link(server, DAVE).await;
+    let page = open_link(server, b, &link, "dave").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert_eq!(accept(server, b, &html).await.status(), 200);
+}
+
+async fn dave_id(server: &TestServer) -> String {
+    server
+        .state
+        .store
+        .find_users_by_email(DAVE)
+        .await
+        .unwrap()
+        .remove(0)
+        .id
+}
+
+/// The reason of the newest `token.denied` audit event, with its tenant.
+async fn last_denial(server: &TestServer) -> (Option<String>, Option<String>) {
+    let denials = server
+        .state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("token.denied".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let d = denials.first().expect("a denial in the audit log");
+    (d.reason.clone(), d.tenant.clone())
+}
+
+async fn a_vendor_reaches_only_the_tenants_that_invited_them(backend: Backend) {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::vendor_per_tenant").await else {
+        return;
+    };
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let bob = signed_in(&server, &browser(), "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    let (wiki_app, _) = open_app(&server, &user(&alice), &wiki).await;
+    let (ci_app, ci_secret) = open_app(&server, &user(&bob), &ci).await;
+
+    // Dave is invited by the wiki only, for two hours.
+    let b = browser();
+    dave_joins(&server, &b, &user(&alice), &wiki, T0 + 7200).await;
+    authorize(&server, &b, &wiki_app, DAVE)
+        .await
+        .expect("the wiki's own app lets its vendor in");
+
+    // The CI tenant never invited him: a page that says so, and the app's way back carries
+    // access_denied; audited under the CI tenant.
+    let (status, body) = authorize(&server, &b, &ci_app, DAVE).await.unwrap_err();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_a_member"), "{body}");
+    assert!(body.contains("error=access_denied"), "{body}");
+    assert_eq!(
+        last_denial(&server).await,
+        (Some("not_a_member".into()), Some(ci.clone()))
+    );
+    // prompt=none: straight back to the app with the error.
+    let silent = b
+        .get(format!(
+            "{}&prompt=none",
+            authorize_url(&server, &ci_app, DAVE)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to = see_other(&silent);
+    assert!(to.starts_with(APP_CALLBACK), "{to}");
+    assert!(to.contains("error=access_denied"), "{to}");
+    assert!(to.contains("not_a_member"), "{to}");
+    assert!(!to.contains("code="), "{to}");
+
+    // The CI tenant invites him too, for one hour: he gets in and holds a refresh token.
+    // A second later, so "the newest email" is the new invitation's.
+    clock.advance(1);
+    dave_joins(&server, &b, &user(&bob), &ci, T0 + 3600).await;
+    let code = authorize(&server, &b, &ci_app, DAVE).await.unwrap();
+    let t = tokens(&server, &ci_app, &ci_secret, &code).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let (status, t2) = refresh(&server, &ci_app, &ci_secret, &rt).await;
+    assert_eq!(status, 200, "{t2}");
+    let rt = t2["refresh_token"].as_str().unwrap().to_string();
+    let account = server
+        .state
+        .store
+        .get_user(&dave_id(&server).await)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        account.access_ends_at,
+        Some(T0 + 7200),
+        "the account-wide date is the later invitation's"
+    );
+
+    // The CI invitation ends; the wiki's still runs. The CI refresh is refused, and so is a new
+    // sign-in at CI's app; the wiki's app still lets him in.
+    clock.set(techpass_domain::Timestamp(T0 + 3601));
+    let (status, refused) = refresh(&server, &ci_app, &ci_secret, &rt).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert_eq!(
+        last_denial(&server).await,
+        (Some("membership_ended".into()), Some(ci.clone()))
+    );
+    let (status, body) = authorize(&server, &b, &ci_app, DAVE).await.unwrap_err();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("membership_ended"), "{body}");
+    authorize(&server, &b, &wiki_app, DAVE)
+        .await
+        .expect("the wiki's invitation still runs");
+    server.stop().await;
+}
+
+async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::assign_members_only").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let bob = signed_in(&server, &browser(), "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    let (ci_app, _) = crate::tenancy::tenant_app(&server, &user(&bob), &ci).await;
+    let (wiki_app, _) = crate::tenancy::tenant_app(&server, &user(&alice), &wiki).await;
+    let b = browser();
+    dave_joins(&server, &b, &user(&alice), &wiki, T0 + 7200).await;
+    let dave = dave_id(&server).await;
+    let bob_admin = user(&bob);
+
+    // Bob (CI) cannot assign the wiki's vendor, by email or by id: to him Dave does not exist.
+    for who in [DAVE.to_string(), dave.clone()] {
+        let refused =
+            tenancy::access::assign(state, &bob_admin, &ci, &ci_app, &Principal::User(who)).await;
+        assert!(
+            matches!(refused, Err(TenancyError::NotFound("user"))),
+            "{refused:?}"
+        );
+    }
+    let unknown = tenancy::access::assign(
+        state,
+        &bob_admin,
+        &ci,
+        &ci_app,
+        &Principal::User("nobody@vendorco.example".into()),
+    )
+    .await;
+    assert!(
+        matches!(unknown, Err(TenancyError::NotFound("user"))),
+        "the same answer as for nobody: {unknown:?}"
+    );
+    // Nor put him in a group or give him a role.
+    let group = tenancy::access::create_group(state, &bob_admin, &ci, "devs")
+        .await
+        .unwrap();
+    let grouped =
+        tenancy::access::set_membership(state, &bob_admin, &ci, &group.id, DAVE, true).await;
+    assert!(
+        matches!(grouped, Err(TenancyError::NotFound("user"))),
+        "{grouped:?}"
+    );
+    // An officer can be assigned (the current rule for officers).
+    tenancy::access::assign(
+        state,
+        &bob_admin,
+        &ci,
+        &ci_app,
+        &Principal::User("alice_tan@tech.gov.sg".into()),
+    )
+    .await
+    .unwrap();
+    // The wiki's admin assigns her own vendor.
+    tenancy::access::assign(
+        state,
+        &user(&alice),
+        &wiki,
+        &wiki_app,
+        &Principal::User(DAVE.into()),
+    )
+    .await
+    .unwrap();
+
+    // An assignment made before the rule (stored directly): the CI access review does not show
+    // Dave's name, status or last sign-in, and the gate still refuses him.
+    state
+        .store
+        .assign(&AssignmentRecord {
+            client_id: ci_app.clone(),
+            principal_type: techpass_store::PRINCIPAL_USER.into(),
+            principal_id: dave.clone(),
+            assigned_at: T0,
+            assigned_by: "legacy".into(),
+        })
+        .await
+        .unwrap();
+    let review = tenancy::access::review(state, &bob_admin, &ci, &ci_app)
+        .await
+        .unwrap();
+    assert!(review.iter().all(|e| e.user_id != dave), "{review:?}");
+    assert!(review.iter().any(|e| e.user_id == alice), "{review:?}");
+    let wiki_review = tenancy::access::review(state, &user(&alice), &wiki, &wiki_app)
+        .await
+        .unwrap();
+    assert!(wiki_review.iter().any(|e| e.user_id == dave));
+    let (status, body) = authorize(&server, &b, &ci_app, DAVE).await.unwrap_err();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not_a_member"), "{body}");
+
+    // Bob can take the old assignment away by the id the assignment list shows, but naming
+    // Dave by email still finds nobody.
+    let by_email = tenancy::access::unassign(
+        state,
+        &bob_admin,
+        &ci,
+        &ci_app,
+        &Principal::User(DAVE.into()),
+    )
+    .await;
+    assert!(
+        matches!(by_email, Err(TenancyError::NotFound("user"))),
+        "{by_email:?}"
+    );
+    // The portal's review and access pages do not name him either.
+    let bob_browser = browser();
+    signed_in(&server, &bob_browser, "bob", "bob_lim@hdb.gov.sg").await;
+    for path in [techpass::paths::REVIEW, techpass::paths::ACCESS] {
+        let path = techpass::paths::fill(path, &[("tenant_id", &ci), ("client_id", &ci_app)]);
+        let page = bob_browser.get(server.url(&path)).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("alice_tan@tech.gov.sg"), "{path}: {page}");
+        assert!(!page.contains(DAVE), "{path} does not name Dave: {page}");
+    }
+    // Bob types Dave's address on the access form: the form's problem (400), worded exactly as
+    // for an address nobody has, not a server error.
+    let access_path = techpass::paths::fill(
+        techpass::paths::ACCESS,
+        &[("tenant_id", &ci), ("client_id", &ci_app)],
+    );
+    let html = bob_browser
+        .get(server.url(&access_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let assign_path = techpass::paths::fill(
+        techpass::paths::ASSIGN,
+        &[("tenant_id", &ci), ("client_id", &ci_app)],
+    );
+    let mut answers = Vec::new();
+    for who in [DAVE, "nobody@vendorco.example"] {
+        let r = bob_browser
+            .post(server.url(&assign_path))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("type", "user"),
+                ("who", who),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{who}");
+        answers.push(r.text().await.unwrap().replace(who, "ADDRESS"));
+    }
+    assert_eq!(answers[0], answers[1], "Dave is answered as nobody");
+    // The old assignment can be taken away by the id the assignment list shows.
+    tenancy::access::unassign(
+        state,
+        &bob_admin,
+        &ci,
+        &ci_app,
+        &Principal::User(dave.clone()),
+    )
+    .await
+    .unwrap();
+    let assigned = tenancy::access::assignments(state, &bob_admin, &ci, &ci_app)
+        .await
+        .unwrap();
+    assert!(assigned.iter().all(|a| a.principal_id != dave));
+    server.stop().await;
+}
+
+crate::both_backends!(
+    a_vendor_reaches_only_the_tenants_that_invited_them,
+    tenant_admins_assign_only_their_members_and_officers,
+);
