@@ -726,7 +726,8 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
 /// Issue 13 item 9: a state machine over random interleavings of code exchange (by the rightful
 /// caller or first by a wrong one), refresh (by its client or another), client credentials,
 /// introspection, revocation, suspending and reinstating people and tenants, disabling apps and
-/// time passing. A model predicts every answer: after each step no token is issued and no
+/// time passing (past the end of a vendor's invitation: the vendor, invited by one tenant, must
+/// never reach the other's app). A model predicts every answer: after each step no token is issued and no
 /// introspection answers active unless the gate holds, a wrong caller never consumes a value,
 /// and what the gate allows is issued. Each case uses fresh people, tenants and apps in one
 /// database; `PROPTEST_CASES` sets the number of cases (32 by default, so CI stays fast).
@@ -792,8 +793,8 @@ mod state_machine {
     pub fn ops() -> impl Strategy<Value = Vec<Op>> {
         let i2 = || 0..2usize;
         let op = prop_oneof![
-            4 => (i2(), i2()).prop_map(|(p, a)| Op::Exchange { p, a }),
-            2 => (i2(), i2(), any::<bool>())
+            4 => (0..3usize, i2()).prop_map(|(p, a)| Op::Exchange { p, a }),
+            2 => (0..3usize, i2(), any::<bool>())
                 .prop_map(|(p, a, wrong_verifier)| Op::WrongCallerFirst { p, a, wrong_verifier }),
             4 => (0..8usize).prop_map(|f| Op::Refresh { f }),
             1 => (0..8usize).prop_map(|f| Op::RefreshByOther { f }),
@@ -801,12 +802,13 @@ mod state_machine {
             3 => (0..8usize, any::<bool>(), any::<bool>())
                 .prop_map(|(f, refresh, by_other)| Op::Introspect { f, refresh, by_other }),
             1 => (0..8usize).prop_map(|f| Op::Revoke { f }),
-            1 => i2().prop_map(|p| Op::SuspendPerson { p }),
-            1 => i2().prop_map(|p| Op::ReinstatePerson { p }),
+            1 => (0..3usize).prop_map(|p| Op::SuspendPerson { p }),
+            1 => (0..3usize).prop_map(|p| Op::ReinstatePerson { p }),
             1 => i2().prop_map(|t| Op::SuspendTenant { t }),
             1 => i2().prop_map(|t| Op::ReinstateTenant { t }),
             2 => (i2(), any::<bool>()).prop_map(|(a, enabled)| Op::SetApp { a, enabled }),
-            1 => (0..700i64).prop_map(|secs| Op::Advance { secs }),
+            // Even steps: `now` never lands on the vendor's (odd) end of access.
+            2 => (0..600i64).prop_map(|half| Op::Advance { secs: 2 * half }),
         ];
         proptest::collection::vec(op, 1..30)
     }
@@ -822,13 +824,15 @@ mod state_machine {
         dead: bool,
     }
 
-    /// The world of one case: two officers, two tenants with one app each (app `i` in tenant
-    /// `i`), and what the model believes of them.
+    /// The world of one case: two officers and a vendor invited by tenant 0 until
+    /// `vendor_ends`, two tenants with one app each (app `i` in tenant `i`), and what the model
+    /// believes of them.
     struct Case {
         people: Vec<NewSession>,
+        vendor_ends: i64,
         tenants: Vec<String>,
         apps: Vec<String>,
-        suspended: [bool; 2],
+        suspended: [bool; 3],
         tenant_suspended: [bool; 2],
         disabled: [bool; 2],
         families: Vec<Family>,
@@ -839,8 +843,14 @@ mod state_machine {
             !self.tenant_suspended[a] && !self.disabled[a]
         }
 
-        fn gate(&self, p: usize, a: usize) -> bool {
-            self.app_ok(a) && !self.suspended[p]
+        /// The person's half: not suspended, and a vendor only at the inviting tenant's app
+        /// while that invitation runs.
+        fn person_ok(&self, p: usize, a: usize, now: i64) -> bool {
+            !self.suspended[p] && (p < 2 || (a == 0 && now < self.vendor_ends))
+        }
+
+        fn gate(&self, p: usize, a: usize, now: i64) -> bool {
+            self.app_ok(a) && self.person_ok(p, a, now)
         }
     }
 
@@ -851,7 +861,7 @@ mod state_machine {
             .unwrap()
     }
 
-    async fn setup(w: &World, n: usize) -> Case {
+    async fn setup(w: &World, n: usize, vendor_for: i64) -> Case {
         let mut people = Vec::new();
         for p in 0..2 {
             let oid = format!("sm-{n}-{p}");
@@ -889,11 +899,39 @@ mod state_machine {
             tenants.push(tenant.id);
             apps.push(app.client_id);
         }
+        // The vendor, invited by tenant 0 only.
+        let email = format!("vendor-{n}@vendor.example");
+        let vendor_ends = w.clock.now_secs() + vendor_for;
+        invitations::invite(
+            &w.ctx,
+            &Actor::Operator,
+            &tenants[0],
+            NewInvitation {
+                email: email.clone(),
+                access_ends_at: Some(vendor_ends),
+            },
+        )
+        .await
+        .unwrap();
+        let mail = w.ctx.store.list_emails(Some(&email), 1, 0).await.unwrap();
+        let link = mail[0]
+            .body
+            .split(invitations::INVITATION_PATH)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        let vendor = w.sign_in(person(&format!("sm-{n}-v"), &email)).await;
+        invitations::accept(&w.ctx, &link, &vendor.user, None)
+            .await
+            .unwrap();
+        people.push(vendor);
         Case {
             people,
+            vendor_ends,
             tenants,
             apps,
-            suspended: [false; 2],
+            suspended: [false; 3],
             tenant_suspended: [false; 2],
             disabled: [false; 2],
             families: Vec::new(),
@@ -918,7 +956,7 @@ mod state_machine {
                     }
                 }
                 let result = w.exchange(&app, &code, &verifier).await;
-                match (result, m.gate(p, a)) {
+                match (result, m.gate(p, a, now)) {
                     (Ok(t), true) => m.families.push(Family {
                         p,
                         a,
@@ -947,7 +985,7 @@ mod state_machine {
                 let result = w.refresh(&client(w, &m.apps[a]).await, &fam.refresh).await;
                 let alive = !fam.dead;
                 match result {
-                    Ok(_) if !m.gate(p, a) => return Err("refreshed past the gate".into()),
+                    Ok(_) if !m.gate(p, a, now) => return Err("refreshed past the gate".into()),
                     Ok(_) if !alive => return Err("a dead family was refreshed".into()),
                     Ok(t) => {
                         let fam = &mut m.families[f];
@@ -955,11 +993,13 @@ mod state_machine {
                         fam.access = t.access.token;
                         fam.access_expires = now + t.access.expires_in;
                     }
-                    Err(e) if alive && m.gate(p, a) => {
+                    Err(e) if alive && m.gate(p, a, now) => {
                         return Err(format!("the gate holds for a live family, yet {e:?}"))
                     }
                     // The app's half of the gate is checked before the token is looked at, so
-                    // the family survives a disabled app or suspended tenant.
+                    // the family survives a disabled app or suspended tenant; the person's half
+                    // comes after the token is redeemed, which spends it.
+                    Err(_) if m.app_ok(a) => m.families[f].dead = true,
                     Err(_) => {}
                 }
             }
@@ -988,7 +1028,7 @@ mod state_machine {
                     .await
                     .map_err(|e| format!("introspection failed: {e:?}"))?;
                 let live = refresh || now < fam.access_expires;
-                let expected = !by_other && !fam.dead && live && m.gate(fam.p, fam.a);
+                let expected = !by_other && !fam.dead && live && m.gate(fam.p, fam.a, now);
                 if answer.is_some() != expected {
                     return Err(format!("introspection answered {answer:?}"));
                 }
@@ -1079,7 +1119,9 @@ mod state_machine {
         let strategy = ops();
         for n in 0..config.cases as usize {
             let ops = strategy.new_tree(&mut runner).unwrap().current();
-            let mut m = setup(w, n).await;
+            // The vendor's access ends within the run (odd, so never exactly at a step).
+            let vendor_for = 2 * (n as i64 % 7) * 600 + 1;
+            let mut m = setup(w, n, vendor_for).await;
             for (i, op) in ops.iter().enumerate() {
                 if let Err(why) = step(w, &mut m, op).await {
                     panic!("case {n}, step {i} ({op:?}): {why}\nsequence: {ops:#?}");
