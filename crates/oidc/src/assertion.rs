@@ -298,4 +298,122 @@ mod tests {
         let six = serde_json::json!({"keys": vec![serde_json::from_str::<Value>(&jwks).unwrap()["keys"][0].clone(); 6]});
         assert!(parse_client_jwks(&six.to_string()).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const NOW: i64 = 1_000;
+        const SKEW: i64 = 5;
+
+        /// What RFC 7523 §3 and our limits say of these claims, written apart from the code.
+        fn acceptable(c: &Value) -> bool {
+            let aud_ok = match &c["aud"] {
+                Value::String(a) => a == AUD,
+                Value::Array(list) => list.iter().any(|a| a == AUD),
+                _ => false,
+            };
+            let exp = c["exp"].as_i64();
+            let jti = c["jti"].as_str();
+            c["iss"] == "app_1"
+                && c["sub"] == "app_1"
+                && aud_ok
+                && exp.is_some_and(|e| NOW < e + SKEW && e - NOW <= MAX_LIFETIME_SECS)
+                && c["nbf"].as_i64().is_none_or(|nbf| nbf <= NOW + SKEW)
+                && jti.is_some_and(|j| !j.is_empty() && j.len() <= 256)
+        }
+
+        fn claims() -> impl Strategy<Value = Value> {
+            let who = prop_oneof![Just("app_1"), Just("app_2"), Just("")];
+            let aud = prop_oneof![
+                Just(Value::from(AUD)),
+                Just(Value::from("https://other/token")),
+                Just(serde_json::json!(["x", AUD])),
+                Just(serde_json::json!(["x"])),
+                Just(Value::from(7)),
+            ];
+            let jti = prop_oneof![
+                Just(None),
+                Just(Some(String::new())),
+                "[a-z0-9]{1,300}".prop_map(Some),
+            ];
+            (
+                who.clone(),
+                who,
+                aud,
+                proptest::option::weighted(0.95, NOW - 30..NOW + 400),
+                proptest::option::of(NOW - 30..NOW + 30),
+                jti,
+            )
+                .prop_map(|(iss, sub, aud, exp, nbf, jti)| {
+                    let mut c = serde_json::json!({"iss": iss, "sub": sub, "aud": aud});
+                    if let Some(exp) = exp {
+                        c["exp"] = exp.into();
+                    }
+                    if let Some(nbf) = nbf {
+                        c["nbf"] = nbf.into();
+                    }
+                    if let Some(jti) = jti {
+                        c["jti"] = jti.into();
+                    }
+                    c
+                })
+        }
+
+        proptest! {
+            /// A genuinely signed assertion is accepted exactly when the claims model says so.
+            #[test]
+            fn signed_claims_are_judged_as_the_rfc_says(c in claims()) {
+                let (pair, jwks) = p256();
+                let keys = parse_client_jwks(&jwks).unwrap();
+                let jwt = sign(&pair, serde_json::json!({"alg": "ES256", "kid": "k1"}), c.clone());
+                let verdict = verify_assertion(&jwt, "app_1", &keys, &[AUD], NOW, SKEW);
+                prop_assert_eq!(verdict.is_ok(), acceptable(&c), "{} -> {:?}", c, verdict);
+            }
+
+            /// Any byte of a sound assertion changed, any truncation, any segment replaced:
+            /// refused, never a panic.
+            #[test]
+            fn any_change_to_a_sound_assertion_is_refused(
+                at in any::<prop::sample::Index>(),
+                to in proptest::char::range('!', '~'),
+                cut in any::<prop::sample::Index>(),
+                which in 0..3usize,
+                with in "[A-Za-z0-9_-]{0,200}",
+            ) {
+                let (pair, jwks) = p256();
+                let keys = parse_client_jwks(&jwks).unwrap();
+                let sound = sign(
+                    &pair,
+                    serde_json::json!({"alg": "ES256", "kid": "k1"}),
+                    serde_json::json!({"iss": "app_1", "sub": "app_1", "aud": AUD, "exp": NOW + 60, "jti": "j"}),
+                );
+                let verify = |jwt: &str| verify_assertion(jwt, "app_1", &keys, &[AUD], NOW, SKEW);
+                prop_assert!(verify(&sound).is_ok());
+                let mut bytes = sound.clone().into_bytes();
+                let i = at.index(bytes.len());
+                bytes[i] = to as u8;
+                let changed = String::from_utf8(bytes).unwrap();
+                if changed != sound {
+                    prop_assert!(verify(&changed).is_err(), "{changed}");
+                }
+                let truncated = &sound[..cut.index(sound.len())];
+                prop_assert!(verify(truncated).is_err());
+                let mut parts: Vec<&str> = sound.split('.').collect();
+                if parts[which] != with {
+                    parts[which] = &with;
+                    prop_assert!(verify(&parts.join(".")).is_err());
+                }
+            }
+
+            /// Any text as an assertion or as a registered key set: an answer, never a panic.
+            #[test]
+            fn any_text_gets_an_answer(text in ".{0,400}", jwks in ".{0,400}") {
+                let (_, sound) = p256();
+                let keys = parse_client_jwks(&sound).unwrap();
+                prop_assert!(verify_assertion(&text, "app_1", &keys, &[AUD], NOW, SKEW).is_err());
+                let _ = parse_client_jwks(&jwks);
+            }
+        }
+    }
 }
