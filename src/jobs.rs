@@ -115,6 +115,7 @@ async fn lifecycle(state: &AppState, report: &mut JobReport) -> Result<(), Store
                             from.as_str(),
                             to.as_str(),
                             Some(reason.as_str()),
+                            now.as_secs(),
                         )
                         .await?;
                     if moved {
