@@ -476,6 +476,8 @@ enum Fixture {
     Resource,
     /// A new API resource granted to the app, as `{resource_id}`.
     ResourceGranted,
+    /// A new disabled officer's account, as `{user_id}`.
+    DisabledPerson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -680,6 +682,13 @@ fn cases() -> Vec<Case> {
                 r#"{"name":"Direct {n}","slug":"direct-{n}","admin":"first-admin-{n}@tech.gov.sg"}"#,
             ),
             [201, 403, 403, 403, 403, 403, 401],
+        ),
+        case(
+            "post",
+            paths::ADMIN_USER_ENABLE,
+            F::DisabledPerson,
+            None,
+            [200, 403, 403, 403, 403, 403, 401],
         ),
         case("get", paths::GROUPS, F::None, None, on_a(200)),
         case(
@@ -938,6 +947,36 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                 .unwrap();
             }
             vars.insert("resource_id", made.id);
+        }
+        Fixture::DisabledPerson => {
+            let id = format!("disabled-{n}");
+            state
+                .store
+                .upsert_user(&techpass_store::UserRecord {
+                    id: id.clone(),
+                    tenant_id: "fixture".into(),
+                    object_id: id.clone(),
+                    email: Some(format!("{id}@tech.gov.sg")),
+                    name: None,
+                    created_at: 1,
+                    last_signin_at: 1,
+                    status: "disabled".into(),
+                    account_type: "public_officer".into(),
+                    terms_version: Some("1".into()),
+                    registered_at: Some(1),
+                    access_ends_at: None,
+                    status_reason: Some("inactive".into()),
+                    exempt: false,
+                    app_signin_at: Some(1),
+                    given_name: None,
+                    family_name: None,
+                    email_verified: true,
+                    enabled_at: None,
+                    terminated_at: None,
+                })
+                .await
+                .unwrap();
+            vars.insert("user_id", id);
         }
         Fixture::PendingGrant => {
             let made = techpass::tenancy::pending::grant_app_access(
