@@ -1126,6 +1126,29 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
     let groups = paths::GROUPS.replace("{tenant_id}", a);
     let admin = &w.people[1];
 
+    // Re-enabling: an unknown person is 404, an account that is not disabled 409, both in the
+    // API's error shape; the platform admin's own (registered) account is not disabled.
+    let nobody = paths::ADMIN_USER_ENABLE.replace("{user_id}", "nobody");
+    let answer = w.call(Who::PlatformAdmin, "post", &nobody, None).await;
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (404, Some("not_found")),
+        "{}",
+        answer.body
+    );
+    let plain = paths::ADMIN_USER_ENABLE.replace("{user_id}", &w.people[3].user_id);
+    let answer = w.call(Who::PlatformAdmin, "post", &plain, None).await;
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (409, Some("conflict")),
+        "{}",
+        answer.body
+    );
+    assert!(answer.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("not disabled"));
+
     // A change with the session but without (or with a wrong) CSRF token.
     for csrf in [None, Some("forged")] {
         let mut request = admin
