@@ -1,4 +1,5 @@
-//! The scheduled jobs every replica runs every `jobs.interval_secs`: the account lifecycle,
+//! The scheduled jobs every replica runs every `jobs.interval_secs`: the account lifecycle
+//! (and the deletion of accounts terminated long enough ago),
 //! invitation expiry, credential expiry reminders, and delivery of the email outbox and of
 //! webhooks. Each is safe to run on several replicas at once: every state change is a
 //! compare-and-set in the database and every notice is recorded once, so exactly one replica
@@ -19,6 +20,7 @@ use crate::tenancy::{audit, Actor};
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct JobReport {
     pub transitions: usize,
+    pub accounts_deleted: usize,
     pub reminders: usize,
     pub invitations_expired: usize,
     pub credential_reminders: usize,
@@ -33,6 +35,10 @@ pub async fn run_once(state: &AppState) -> JobReport {
     match lifecycle(state, &mut report).await {
         Ok(()) => {}
         Err(e) => tracing::warn!(error = %e, "lifecycle job failed"),
+    }
+    match crate::accounts::delete_terminated(state).await {
+        Ok(n) => report.accounts_deleted = n,
+        Err(e) => tracing::warn!(error = %e, "deletion of terminated accounts failed"),
     }
     match crate::tenancy::invitations::expire_due(state).await {
         Ok(n) => report.invitations_expired = n,
@@ -82,6 +88,7 @@ fn facts(user: &UserRecord) -> AccountFacts {
         last_signin_at: Timestamp(user.last_signin_at),
         app_signin_at: user.app_signin_at.map(Timestamp),
         access_ends_at: user.access_ends_at.map(Timestamp),
+        enabled_at: user.enabled_at.map(Timestamp),
     }
 }
 
@@ -115,6 +122,7 @@ async fn lifecycle(state: &AppState, report: &mut JobReport) -> Result<(), Store
                             from.as_str(),
                             to.as_str(),
                             Some(reason.as_str()),
+                            now.as_secs(),
                         )
                         .await?;
                     if moved {

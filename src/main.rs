@@ -153,6 +153,12 @@ enum AdminCommand {
         /// The person's email address or TechPass user id.
         user: String,
     },
+    /// Re-enable a disabled account (officers become registered again, vendors active, or
+    /// expired if their access end date has passed).
+    Enable {
+        /// The person's email address or TechPass user id.
+        user: String,
+    },
     /// Make a person a platform admin (the first one is made this way). Someone who has not
     /// signed in yet, named by email, becomes one at their first sign-in.
     GrantPlatformAdmin {
@@ -519,6 +525,18 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 AdminCommand::RunJobs => {
                     let report = techpass::jobs::run_once(&state).await;
                     println!("{report:?}");
+                    Ok(())
+                }
+                AdminCommand::Enable { user } => {
+                    let op = &techpass::tenancy::Actor::Operator;
+                    let (user, status) =
+                        accounts::enable(&state, op, &user).await.map_err(failed)?;
+                    println!(
+                        "re-enabled {} ({}) as {}",
+                        user.id,
+                        user.email.as_deref().unwrap_or("-"),
+                        status.as_str()
+                    );
                     Ok(())
                 }
                 AdminCommand::Reinstate { user } => {

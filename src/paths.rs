@@ -84,6 +84,7 @@ pub const ADMIN_DECISION: &str = "/portal/admin/tenants/{tenant_id}/decision";
 pub const ADMIN_USERS: &str = "/portal/admin/users";
 pub const ADMIN_USER_SUSPEND: &str = "/portal/admin/users/{user_id}/suspend";
 pub const ADMIN_USER_REINSTATE: &str = "/portal/admin/users/{user_id}/reinstate";
+pub const ADMIN_USER_ENABLE: &str = "/portal/admin/users/{user_id}/enable";
 pub const ADMIN_USER_EXEMPT: &str = "/portal/admin/users/{user_id}/exempt";
 pub const ADMIN_KEYS: &str = "/portal/admin/keys";
 pub const ADMIN_KEYS_ROTATE: &str = "/portal/admin/keys/rotate";

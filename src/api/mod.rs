@@ -16,6 +16,7 @@ mod groups;
 mod invitations;
 mod resources;
 mod tenants;
+mod users;
 mod webhooks;
 
 use axum::extract::rejection::JsonRejection;
@@ -44,6 +45,7 @@ pub mod paths {
     pub const TENANT: &str = "/api/v1/tenants/{tenant_id}";
     pub const TENANT_DECISION: &str = "/api/v1/tenants/{tenant_id}/decision";
     pub const DIRECT_TENANTS: &str = "/api/v1/admin/tenants";
+    pub const ADMIN_USER_ENABLE: &str = "/api/v1/admin/users/{user_id}/enable";
     pub const PENDING_GRANTS: &str = "/api/v1/tenants/{tenant_id}/pending-grants";
     pub const PENDING_GRANT: &str = "/api/v1/tenants/{tenant_id}/pending-grants/{grant_id}";
     pub const ADMINS: &str = "/api/v1/tenants/{tenant_id}/admins";
@@ -124,6 +126,7 @@ macro_rules! api_routes {
                 (name = "groups", description = "A tenant's groups"),
                 (name = "resources", description = "A tenant's API resources (RFC 8707): audiences and scopes granted to its apps"),
                 (name = "webhooks", description = "Signed event notifications"),
+                (name = "people", description = "Platform administration of people's accounts"),
             )
         )]
         pub struct ApiDoc;
@@ -138,6 +141,7 @@ api_routes! {
     get TENANT => tenants::get_tenant,
     post TENANT_DECISION => tenants::decide_tenant,
     post DIRECT_TENANTS => tenants::create_tenant,
+    post ADMIN_USER_ENABLE => users::enable_user,
     get ADMINS => tenants::list_admins,
     post ADMINS => tenants::add_admin,
     delete ADMIN => tenants::remove_admin,

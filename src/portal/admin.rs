@@ -1,6 +1,6 @@
 //! The platform admins' pages under `/portal/admin`: the onboarding queue (approve, or reject
 //! with a reason), every tenant (suspend with a reason, reinstate), people (search, suspend
-//! with a reason, reinstate, exempt from the lifecycle jobs) and the signing keys (list,
+//! with a reason, reinstate, re-enable a disabled account, exempt from the lifecycle jobs) and the signing keys (list,
 //! rotate). Each handler checks the person is a platform admin first, then calls the one
 //! service function ([`crate::tenancy::tenants::decide`], [`crate::accounts`], the key manager).
 //! It must not change a tenant's or a person's state by any other path.
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::ADMIN_USERS, get(users))
         .route(paths::ADMIN_USER_SUSPEND, post(suspend))
         .route(paths::ADMIN_USER_REINSTATE, post(reinstate))
+        .route(paths::ADMIN_USER_ENABLE, post(enable))
         .route(paths::ADMIN_USER_EXEMPT, post(exempt))
         .route(paths::ADMIN_KEYS, get(keys))
         .route(paths::ADMIN_KEYS_ROTATE, post(rotate))
@@ -267,9 +268,11 @@ struct UserRow {
     exempt: bool,
     last_signin: String,
     suspended: bool,
+    disabled: bool,
     is_me: bool,
     suspend: String,
     reinstate: String,
+    enable: String,
     exempt_action: String,
 }
 
@@ -292,6 +295,8 @@ async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Fl
             UserRow {
                 suspend: fill(paths::ADMIN_USER_SUSPEND, &ids),
                 reinstate: fill(paths::ADMIN_USER_REINSTATE, &ids),
+                enable: fill(paths::ADMIN_USER_ENABLE, &ids),
+                disabled: u.status == "disabled",
                 exempt_action: fill(paths::ADMIN_USER_EXEMPT, &ids),
                 suspended: u.status == "suspended",
                 is_me: u.id == me.user.id,
@@ -419,6 +424,24 @@ async fn reinstate(
         .await
         .map_err(|e| account_failure(&state, e))?;
     Ok(done(&users_href(&fields), "user-reinstated"))
+}
+
+/// Re-enables a disabled account; any other status is said on the people page (409).
+async fn enable(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    match accounts::enable(&state, &me.actor, &user.id).await {
+        Ok(_) => Ok(done(&users_href(&fields), "user-enabled")),
+        Err(AccountError::WrongStatus(message)) => {
+            let flash = Flash::error(StatusCode::CONFLICT, message, &fields);
+            show_users(&state, &me, &fields.text("q"), 1, flash).await
+        }
+        Err(e) => Err(account_failure(&state, e)),
+    }
 }
 
 async fn exempt(

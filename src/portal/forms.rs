@@ -220,6 +220,7 @@ const DONE: &[(&str, &str)] = &[
     ("tenant-reinstated", "The tenant was reinstated."),
     ("user-suspended", "The person was suspended: their sessions were ended and their grants revoked."),
     ("user-reinstated", "The person was reinstated."),
+    ("user-enabled", "The account was re-enabled."),
     ("user-exempted", "The account is now exempt from the lifecycle jobs."),
     ("user-unexempted", "The account is subject to the lifecycle jobs again."),
     ("device-approved", "The device is signed in: it receives its tokens at its next check, within seconds."),

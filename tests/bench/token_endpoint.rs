@@ -497,6 +497,8 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
             given_name: None,
             family_name: None,
             email_verified: false,
+            enabled_at: None,
+            terminated_at: None,
         })
         .await?;
     store

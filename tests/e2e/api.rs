@@ -476,6 +476,8 @@ enum Fixture {
     Resource,
     /// A new API resource granted to the app, as `{resource_id}`.
     ResourceGranted,
+    /// A new disabled officer's account, as `{user_id}`.
+    DisabledPerson,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -680,6 +682,13 @@ fn cases() -> Vec<Case> {
                 r#"{"name":"Direct {n}","slug":"direct-{n}","admin":"first-admin-{n}@tech.gov.sg"}"#,
             ),
             [201, 403, 403, 403, 403, 403, 401],
+        ),
+        case(
+            "post",
+            paths::ADMIN_USER_ENABLE,
+            F::DisabledPerson,
+            None,
+            [200, 403, 403, 403, 403, 403, 401],
         ),
         case("get", paths::GROUPS, F::None, None, on_a(200)),
         case(
@@ -940,6 +949,36 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             }
             vars.insert("resource_id", made.id);
         }
+        Fixture::DisabledPerson => {
+            let id = format!("disabled-{n}");
+            state
+                .store
+                .upsert_user(&techpass_store::UserRecord {
+                    id: id.clone(),
+                    tenant_id: "fixture".into(),
+                    object_id: id.clone(),
+                    email: Some(format!("{id}@tech.gov.sg")),
+                    name: None,
+                    created_at: 1,
+                    last_signin_at: 1,
+                    status: "disabled".into(),
+                    account_type: "public_officer".into(),
+                    terms_version: Some("1".into()),
+                    registered_at: Some(1),
+                    access_ends_at: None,
+                    status_reason: Some("inactive".into()),
+                    exempt: false,
+                    app_signin_at: Some(1),
+                    given_name: None,
+                    family_name: None,
+                    email_verified: true,
+                    enabled_at: None,
+                    terminated_at: None,
+                })
+                .await
+                .unwrap();
+            vars.insert("user_id", id);
+        }
         Fixture::PendingGrant => {
             let made = techpass::tenancy::pending::grant_app_access(
                 state,
@@ -1087,6 +1126,29 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
     let a = &w.tenant_a;
     let groups = paths::GROUPS.replace("{tenant_id}", a);
     let admin = &w.people[1];
+
+    // Re-enabling: an unknown person is 404, an account that is not disabled 409, both in the
+    // API's error shape; the platform admin's own (registered) account is not disabled.
+    let nobody = paths::ADMIN_USER_ENABLE.replace("{user_id}", "nobody");
+    let answer = w.call(Who::PlatformAdmin, "post", &nobody, None).await;
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (404, Some("not_found")),
+        "{}",
+        answer.body
+    );
+    let plain = paths::ADMIN_USER_ENABLE.replace("{user_id}", &w.people[3].user_id);
+    let answer = w.call(Who::PlatformAdmin, "post", &plain, None).await;
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (409, Some("conflict")),
+        "{}",
+        answer.body
+    );
+    assert!(answer.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("not disabled"));
 
     // A change with the session but without (or with a wrong) CSRF token.
     for csrf in [None, Some("forged")] {

@@ -453,4 +453,12 @@ async fn operators_register_a_tenant_and_name_admins_before_their_first_sign_in(
             "{args:?}: {stderr}"
         );
     }
+
+    // Re-enabling names a person who exists: a clear error and a non-zero exit otherwise.
+    let (code, _, stderr) = run(&["admin", "enable", "nobody@tech.gov.sg"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("no user has the email or id nobody@tech.gov.sg"),
+        "{stderr}"
+    );
 }

@@ -318,6 +318,55 @@ async fn admin_suspend_from_the_cli_ends_sessions_and_reinstate_restores_access(
     )
     .await;
     assert!(query_code(&again).is_some(), "reinstated: codes again");
+
+    // Re-enabling from the CLI: refused (exit 1, said why) unless the account is disabled.
+    let (code, _, stderr) =
+        run_techpass(&cwd.0, &["admin", "enable", "bob_lim@hdb.gov.sg"], &env).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("is registered, not disabled"), "{stderr}");
+    let (code, _, stderr) =
+        run_techpass(&cwd.0, &["admin", "enable", "nobody@tech.gov.sg"], &env).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no user"), "{stderr}");
+    let bob = server
+        .state
+        .store
+        .find_users_by_email("bob_lim@hdb.gov.sg")
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(server
+        .state
+        .store
+        .transition_user(&bob.id, "registered", "disabled", Some("inactive"), 1)
+        .await
+        .unwrap());
+    let (code, stdout, stderr) =
+        run_techpass(&cwd.0, &["admin", "enable", "bob_lim@hdb.gov.sg"], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("re-enabled") && stdout.contains("as registered"),
+        "{stdout}"
+    );
+    let events = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("user.enabled".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events[0].actor.as_deref(), Some("cli"));
+    let again = authorize(
+        &b,
+        &server,
+        &authorize_url(&server, &app.client_id, "bob_lim@hdb.gov.sg"),
+        "bob",
+    )
+    .await;
+    assert!(query_code(&again).is_some(), "re-enabled: codes again");
     server.stop().await;
     drop(db);
 }

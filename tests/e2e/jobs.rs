@@ -73,10 +73,107 @@ async fn lifecycle_reminds_once_then_disables_and_spares_the_exempt(backend: Bac
         state.store.get_user(&alice).await.unwrap().unwrap().status,
         "terminated"
     );
+    // Deleted lifecycle.delete_terminated_after_days (5) after the termination, not before.
+    clock.set(Timestamp(T0 + 186 * DAY - 1));
+    assert_eq!(techpass::jobs::run_once(state).await.accounts_deleted, 0);
+    assert!(state.store.get_user(&alice).await.unwrap().is_some());
+    clock.set(Timestamp(T0 + 186 * DAY));
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.accounts_deleted, 1, "{report:?}");
+    assert!(state.store.get_user(&alice).await.unwrap().is_none());
+    assert_eq!(
+        techpass::jobs::run_once(state).await.accounts_deleted,
+        0,
+        "once"
+    );
+    let history: Vec<String> = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            subject: Some(alice.clone()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.event)
+        .collect();
+    for event in ["user.disabled", "user.terminated", "user.deleted"] {
+        assert!(history.iter().any(|e| e == event), "{event}: {history:?}");
+    }
+    assert!(state.store.get_user(&bob).await.unwrap().is_some());
     server.stop().await;
 }
 
-crate::both_backends!(lifecycle_reminds_once_then_disables_and_spares_the_exempt);
+/// A platform admin re-enables a disabled account (others cannot; unknown people and accounts
+/// that are not disabled are refused clearly), and the lifecycle counts from the re-enablement.
+async fn platform_admins_re_enable_disabled_accounts(backend: Backend) {
+    use techpass::accounts::{enable, AccountError};
+    use techpass::tenancy::Actor;
+    let Some((server, clock)) = start_with_clock(backend, "e2e::re_enable").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    state.store.record_app_signin(&alice, T0).await.unwrap();
+    let admin = Actor::User {
+        id: "someone".into(),
+        platform_admin: true,
+    };
+    let tenant_admin = Actor::User {
+        id: "someone-else".into(),
+        platform_admin: false,
+    };
+    assert!(matches!(
+        enable(state, &admin, &alice).await,
+        Err(AccountError::WrongStatus(m)) if m.contains("registered, not disabled")
+    ));
+    clock.set(Timestamp(T0 + 90 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 1);
+    assert!(matches!(
+        enable(state, &tenant_admin, &alice).await,
+        Err(AccountError::Forbidden(_))
+    ));
+    assert!(matches!(
+        enable(state, &admin, "nobody@tech.gov.sg").await,
+        Err(AccountError::NotFound(_))
+    ));
+    let (_, status) = enable(state, &admin, "alice_tan@tech.gov.sg")
+        .await
+        .unwrap();
+    assert_eq!(status.as_str(), "registered");
+    let now = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (now.status.as_str(), now.status_reason),
+        ("registered", None)
+    );
+    let audit = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            subject: Some(alice.clone()),
+            event: Some("user.enabled".into()),
+            limit: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].actor.as_deref(), Some("someone"));
+    // The next run does not disable the account again: inactivity counts from now.
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 0);
+    clock.set(Timestamp(T0 + 180 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 1);
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "disabled"
+    );
+    server.stop().await;
+}
+
+crate::both_backends!(
+    lifecycle_reminds_once_then_disables_and_spares_the_exempt,
+    platform_admins_re_enable_disabled_accounts
+);
 
 /// A minimal SMTP server (RFC 5321) on loopback that keeps every message it accepts.
 async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -296,6 +393,12 @@ async fn tenant_admins_hear_of_a_secret_expiring_once() {
     let state = &server.state;
     let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
     let tenant = approved_tenant(&server, &alice, "wiki").await;
+    // The admin never signs in to an app during the year the clock jumps: kept out of the
+    // lifecycle, which would otherwise terminate and then delete the account.
+    let alice_user = state.store.get_user(&alice).await.unwrap().unwrap();
+    techpass::accounts::set_exempt(state, &alice_user, true, "test")
+        .await
+        .unwrap();
     let admin = user(&alice);
     let (client_id, _) = crate::tenancy::tenant_app(&server, &admin, &tenant).await;
     techpass::webhooks::create(

@@ -20,6 +20,22 @@ const ALICE: &str = "alice_tan@tech.gov.sg";
 const BOB: &str = "bob_lim@hdb.gov.sg";
 const DAVE: &str = "dave@vendorco.example";
 
+/// How many audit entries of `event` name `subject`.
+async fn audit_events(server: &TestServer, subject: &str, event: &str) -> usize {
+    server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            subject: Some(subject.into()),
+            event: Some(event.into()),
+            limit: 50,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
 /// Undoes minijinja's HTML escaping of attribute values.
 fn decode(text: &str) -> String {
     text.replace("&#x2f;", "/")
@@ -854,6 +870,79 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
         state.store.get_user(&alice).await.unwrap().unwrap().status,
         "registered"
     );
+    // Re-enabling: only a disabled account, only by a platform admin, only someone who exists.
+    let enable = fill(paths::ADMIN_USER_ENABLE, &[("user_id", &alice)]);
+    let not_disabled = post(
+        &server,
+        &bob_browser,
+        &enable,
+        &[("csrf_token", &token), ("q", "alice")],
+    )
+    .await;
+    assert_eq!(not_disabled.status(), 409);
+    assert!(not_disabled
+        .text()
+        .await
+        .unwrap()
+        .contains("is registered, not disabled"));
+    let unknown = post(
+        &server,
+        &bob_browser,
+        &fill(paths::ADMIN_USER_ENABLE, &[("user_id", "nobody")]),
+        &[("csrf_token", &token)],
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
+    assert!(state
+        .store
+        .transition_user(&alice, "registered", "disabled", Some("inactive"), T0)
+        .await
+        .unwrap());
+    let users = ok_page(
+        &server,
+        &bob_browser,
+        &format!("{}?q=alice", paths::ADMIN_USERS),
+    )
+    .await;
+    assert!(
+        decode(&users).contains(&format!("action=\"{enable}\"")) && users.contains("Re-enable"),
+        "{users}"
+    );
+    signed_in(&server, &alice_browser, "alice", "alice_tan@tech.gov.sg").await;
+    let (_, closed) = page(&server, &alice_browser, paths::PORTAL).await;
+    let not_admin = post(
+        &server,
+        &alice_browser,
+        &enable,
+        &[("csrf_token", &csrf(&closed))],
+    )
+    .await;
+    assert_eq!(not_admin.status(), 403, "not a platform admin");
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "disabled"
+    );
+    let enabled = post(
+        &server,
+        &bob_browser,
+        &enable,
+        &[("csrf_token", &token), ("q", "alice")],
+    )
+    .await;
+    assert_eq!(
+        see_other(&enabled),
+        format!("{}?q=alice&done=user-enabled", paths::ADMIN_USERS)
+    );
+    let alice_now = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        (alice_now.status.as_str(), alice_now.status_reason),
+        ("registered", None)
+    );
+    assert_eq!(
+        audit_events(&server, &alice, "user.enabled").await,
+        1,
+        "audited"
+    );
     let exempted = post(
         &server,
         &bob_browser,
@@ -1141,6 +1230,7 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         paths::ADMIN_DECISION,
         paths::ADMIN_USER_SUSPEND,
         paths::ADMIN_USER_REINSTATE,
+        paths::ADMIN_USER_ENABLE,
         paths::ADMIN_USER_EXEMPT,
         paths::ADMIN_KEYS_ROTATE,
     ] {

@@ -908,7 +908,99 @@ async fn an_invited_officer_registers_while_accepting() {
     server.stop().await;
 }
 
+/// A terminated account is deleted `lifecycle.delete_terminated_after_days` (5) after its
+/// termination, not before; its tokens answer as unknown (refresh `invalid_grant`,
+/// introspection inactive), its audit trail stays, and signing in again makes a new account.
+async fn terminated_accounts_are_deleted_after_the_grace_days(backend: Backend) {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::deletion").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "registry").await;
+    let admin = user(&alice);
+    let (client_id, secret) = tenant_app(&server, &admin, &tenant).await;
+    tenancy::access::assign(
+        state,
+        &admin,
+        &tenant,
+        &client_id,
+        &Principal::User(alice.clone()),
+    )
+    .await
+    .unwrap();
+    let code = authorize(&server, &b, &client_id, "alice_tan@tech.gov.sg")
+        .await
+        .unwrap();
+    let t = tokens(&server, &client_id, &secret, &code).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_string();
+    let at = t["access_token"].as_str().unwrap().to_string();
+
+    // Disabled, then terminated (180 days without use).
+    clock.set(Timestamp(T0 + 181 * DAY));
+    techpass::jobs::run_once(state).await;
+    techpass::jobs::run_once(state).await;
+    let terminated = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(terminated.status, "terminated");
+    let terminated_at = terminated.terminated_at.unwrap();
+    clock.set(Timestamp(terminated_at + 5 * DAY - 1));
+    assert_eq!(techpass::jobs::run_once(state).await.accounts_deleted, 0);
+    assert!(
+        state.store.get_user(&alice).await.unwrap().is_some(),
+        "not before"
+    );
+    clock.set(Timestamp(terminated_at + 5 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.accounts_deleted, 1);
+    assert!(state.store.get_user(&alice).await.unwrap().is_none());
+    assert!(state
+        .store
+        .sessions_of_user(&alice)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(!state.store.is_tenant_admin(&tenant, &alice).await.unwrap());
+
+    let (status, body) = refresh(&server, &client_id, &secret, &rt).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let inactive: Value = client()
+        .post(server.url("/introspect"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inactive["active"], false);
+
+    let history: Vec<String> = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            subject: Some(alice.clone()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.event)
+        .collect();
+    for event in ["registration", "user.terminated", "user.deleted"] {
+        assert!(history.iter().any(|e| e == event), "{event}: {history:?}");
+    }
+    // Signing in again is a new, unregistered account.
+    let again = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    assert_ne!(again, alice);
+    server.stop().await;
+}
+
 crate::both_backends!(
+    terminated_accounts_are_deleted_after_the_grace_days,
     vendor_invited_accepts_signs_in_then_expires,
     invitation_links_that_cannot_be_used,
     tenant_state_and_access_gate_every_refresh,

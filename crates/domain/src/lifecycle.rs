@@ -43,6 +43,9 @@ pub struct AccountFacts {
     /// The last time an app signed the person in; `None`: never.
     pub app_signin_at: Option<Timestamp>,
     pub access_ends_at: Option<Timestamp>,
+    /// When a platform admin last re-enabled the account: inactivity counts from then at the
+    /// earliest, so the next run does not disable it again at once.
+    pub enabled_at: Option<Timestamp>,
 }
 
 /// Why the lifecycle acts, as recorded in the status reason and the audit log.
@@ -95,10 +98,15 @@ pub fn next_step(
     if !live && facts.status != UserStatus::Disabled {
         return None;
     }
-    let last_use = match facts.app_signin_at {
+    let mut last_use = match facts.app_signin_at {
         Some(app) => app.max(facts.last_signin_at),
         None => facts.last_signin_at,
     };
+    let mut fresh_start = facts.created_at;
+    if let Some(enabled) = facts.enabled_at {
+        last_use = last_use.max(enabled);
+        fresh_start = fresh_start.max(enabled);
+    }
     // Candidate transitions with their due times; the earliest due one that has come wins.
     let mut candidates: Vec<(Timestamp, UserStatus, LifecycleReason)> = Vec::new();
     if live {
@@ -107,7 +115,7 @@ pub fn next_step(
         }
         if facts.app_signin_at.is_none() {
             candidates.push((
-                facts.created_at.plus(policy.never_used_terminate_secs),
+                fresh_start.plus(policy.never_used_terminate_secs),
                 UserStatus::Terminated,
                 LifecycleReason::NeverUsed,
             ));
@@ -143,6 +151,28 @@ pub fn next_step(
     None
 }
 
+/// The status a `disabled` account returns to when a platform admin re-enables it: an account
+/// that never registered is `unregistered` again; a vendor whose access end date has passed is
+/// `expired` (re-enabling does not extend an invitation); other vendors are `active` and
+/// officers `registered`.
+pub fn re_enabled_status(
+    registered: bool,
+    vendor: bool,
+    access_ends_at: Option<Timestamp>,
+    now: Timestamp,
+) -> UserStatus {
+    if !registered {
+        UserStatus::Unregistered
+    } else if vendor {
+        match access_ends_at {
+            Some(end) if now >= end => UserStatus::Expired,
+            _ => UserStatus::Active,
+        }
+    } else {
+        UserStatus::Registered
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +189,7 @@ mod tests {
             last_signin_at: T0,
             app_signin_at: Some(T0),
             access_ends_at: None,
+            enabled_at: None,
         }
     }
 
@@ -260,6 +291,41 @@ mod tests {
         for s in [Unregistered, Suspended, Expired, Terminated] {
             assert_eq!(step(facts(s), 1000), None, "{s:?}");
         }
+    }
+
+    #[test]
+    fn re_enabling_restarts_the_clocks() {
+        let f = AccountFacts {
+            enabled_at: Some(at(200)),
+            ..facts(Registered)
+        };
+        assert_eq!(step(f, 201), None, "not disabled again at once");
+        assert_eq!(step(f, 290), transition(Registered, Disabled, Inactive));
+        let never_used = AccountFacts {
+            app_signin_at: None,
+            enabled_at: Some(at(200)),
+            ..facts(Registered)
+        };
+        assert_eq!(step(never_used, 222), None);
+        assert_eq!(step(never_used, 223), remind(Terminated, NeverUsed, 230));
+        assert_eq!(
+            step(never_used, 230),
+            transition(Registered, Terminated, NeverUsed)
+        );
+    }
+
+    #[test]
+    fn re_enabled_status_table() {
+        let now = at(10);
+        assert_eq!(re_enabled_status(false, false, None, now), Unregistered);
+        assert_eq!(
+            re_enabled_status(false, true, Some(at(1)), now),
+            Unregistered
+        );
+        assert_eq!(re_enabled_status(true, false, None, now), Registered);
+        assert_eq!(re_enabled_status(true, true, None, now), Active);
+        assert_eq!(re_enabled_status(true, true, Some(at(11)), now), Active);
+        assert_eq!(re_enabled_status(true, true, Some(at(10)), now), Expired);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use techpass_domain::account::AccountType;
 use techpass_domain::gate::UserStatus;
+use techpass_domain::lifecycle::re_enabled_status;
+use techpass_domain::Timestamp;
 
 use techpass_domain::tenancy::TenantStatus;
 use techpass_store::{
@@ -24,6 +26,9 @@ pub enum AccountError {
     Ambiguous { email: String, ids: String },
     #[error("not allowed: {0}")]
     Forbidden(&'static str),
+    /// The account is not in the state the operation starts from.
+    #[error("{0}")]
+    WrongStatus(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -141,6 +146,110 @@ pub async fn reinstate(
     )
     .await;
     Ok(status)
+}
+
+/// A platform admin re-enables a `disabled` account (the person named by id or email): it
+/// returns to the status [`re_enabled_status`] gives, and inactivity counts from now. Audited.
+/// Refused for anyone but a platform admin (or the CLI operator), for an unknown person, and
+/// for an account that is not disabled.
+pub async fn enable(
+    ctx: &ServiceContext,
+    actor: &Actor,
+    id_or_email: &str,
+) -> Result<(UserRecord, UserStatus), AccountError> {
+    if !actor.is_platform_admin() {
+        return Err(AccountError::Forbidden("platform admins only"));
+    }
+    let user = find_user(ctx, id_or_email).await?;
+    let not_disabled = |status: &str| {
+        AccountError::WrongStatus(format!(
+            "{} is {status}, not disabled: only a disabled account can be re-enabled",
+            user.email.as_deref().unwrap_or(&user.id)
+        ))
+    };
+    if user.status != UserStatus::Disabled.as_str() {
+        return Err(not_disabled(&user.status));
+    }
+    let now = ctx.clock.now();
+    let status = re_enabled_status(
+        user.registered_at.is_some(),
+        user.account_type == AccountType::Vendor.as_str(),
+        user.access_ends_at.map(Timestamp),
+        now,
+    );
+    // Compare-and-set: a concurrent change (another admin, the lifecycle job) wins.
+    if !ctx
+        .store
+        .enable_user(&user.id, status.as_str(), now.as_secs())
+        .await?
+    {
+        let current = ctx.store.get_user(&user.id).await?;
+        return Err(match current {
+            Some(u) => not_disabled(&u.status),
+            None => AccountError::NotFound(id_or_email.to_string()),
+        });
+    }
+    audit(
+        ctx,
+        AuditRecord {
+            at: now.as_secs(),
+            event: "user.enabled".into(),
+            outcome: "success".into(),
+            actor: Some(actor.audit_name()),
+            subject: Some(user.id.clone()),
+            details: serde_json::json!({ "from": "disabled", "status": status.as_str() })
+                .to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok((user, status))
+}
+
+/// Deletes the accounts terminated at least `lifecycle.delete_terminated_after_days` ago, each
+/// in one transaction with its grants, tokens, sessions and memberships (see
+/// [`techpass_store::UserStore::delete_terminated_user`]); the audit log keeps their history
+/// and gets a `user.deleted` entry. Safe on several replicas at once: one deletes each account.
+/// Returns how many this call deleted.
+pub async fn delete_terminated(ctx: &ServiceContext) -> Result<usize, StoreError> {
+    let after = i64::try_from(ctx.settings.lifecycle.delete_terminated_after_days)
+        .unwrap_or(i64::MAX / 86_400)
+        .saturating_mul(86_400);
+    let now = ctx.clock.now().as_secs();
+    let before = now.saturating_sub(after);
+    let mut deleted = 0;
+    loop {
+        let due = ctx.store.terminated_before(before, 200).await?;
+        let mut progress = false;
+        for user in &due {
+            if !ctx.store.delete_terminated_user(&user.id, before).await? {
+                continue;
+            }
+            progress = true;
+            deleted += 1;
+            audit(
+                ctx,
+                AuditRecord {
+                    at: now,
+                    event: "user.deleted".into(),
+                    outcome: "success".into(),
+                    actor: Some("lifecycle".into()),
+                    subject: Some(user.id.clone()),
+                    details: serde_json::json!({
+                        "email": user.email,
+                        "terminated_at": user.terminated_at,
+                    })
+                    .to_string(),
+                    ..AuditRecord::default()
+                },
+            )
+            .await;
+        }
+        if due.len() < 200 || !progress {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Marks an account exempt from the lifecycle jobs, or subject to them again.

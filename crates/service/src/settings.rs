@@ -68,6 +68,9 @@ pub struct LifecycleConfig {
     pub inactive_disable_days: u64,
     pub inactive_terminate_days: u64,
     pub reminder_days: u64,
+    /// A terminated account (with its grants, sessions and memberships; not its audit trail)
+    /// is deleted this many days after its termination.
+    pub delete_terminated_after_days: u64,
 }
 
 impl LifecycleConfig {

@@ -320,6 +320,8 @@ async fn account(
             given_name: identity.given_name.clone(),
             family_name: identity.family_name.clone(),
             email_verified: identity.email_verified,
+            enabled_at: None,
+            terminated_at: None,
         })
         .await?)
 }

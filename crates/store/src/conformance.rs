@@ -372,6 +372,8 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         given_name: None,
         family_name: None,
         email_verified: false,
+        enabled_at: None,
+        terminated_at: None,
     };
     let first = store
         .upsert_user(&user("u1", "a@x.gov.sg", 10))
@@ -492,6 +494,8 @@ pub(crate) fn user(id: &str) -> UserRecord {
         given_name: None,
         family_name: None,
         email_verified: false,
+        enabled_at: None,
+        terminated_at: None,
     }
 }
 

@@ -3,13 +3,19 @@
 
 use crate::conformance::{client, secret, tenant, user};
 use crate::testing::TestDatabase;
-use crate::{ClientRecord, ClientSecretRecord, StoreError};
+use crate::{
+    AssignmentRecord, AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord, ClientSecretRecord,
+    GrantRecord, RefreshTokenRecord, SessionRecord, StoreError, TenantAdminRecord,
+};
 
 crate::backend_tests!(
     "store::conformance_accounts",
     sign_in_keeps_exemption_and_app_signin,
     sign_in_refreshes_names_and_email_verification,
     transition_user_is_compare_and_set,
+    termination_is_timed_and_cleared_by_other_moves,
+    enable_user_moves_only_disabled_accounts,
+    terminated_users_are_deleted_with_what_names_them,
     exemption_and_app_signin_are_recorded,
     lifecycle_pages_by_id_and_skips_exempt_users,
     user_search_is_case_insensitive_and_paged,
@@ -74,11 +80,11 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
     u.status = "active".into();
     store.upsert_user(&u).await.unwrap();
     assert!(store
-        .transition_user("u1", "active", "suspended", Some("dormant"))
+        .transition_user("u1", "active", "suspended", Some("dormant"), 5)
         .await
         .unwrap());
     assert!(!store
-        .transition_user("u1", "active", "disabled", None)
+        .transition_user("u1", "active", "disabled", None, 5)
         .await
         .unwrap());
     let stored = store.get_user("u1").await.unwrap().unwrap();
@@ -88,7 +94,7 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
         "the failed transition wrote nothing"
     );
     assert!(!store
-        .transition_user("nobody", "active", "suspended", None)
+        .transition_user("nobody", "active", "suspended", None, 5)
         .await
         .unwrap());
     let racers = (0..6).map(|i| {
@@ -96,7 +102,7 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
         tokio::spawn(async move {
             let to = format!("to-{i}");
             store
-                .transition_user("u1", "suspended", &to, None)
+                .transition_user("u1", "suspended", &to, None, 5)
                 .await
                 .unwrap()
         })
@@ -106,6 +112,233 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
         won += usize::from(r.await.unwrap());
     }
     assert_eq!(won, 1, "of concurrent transitions exactly one wins");
+}
+
+async fn termination_is_timed_and_cleared_by_other_moves(db: &TestDatabase) {
+    let store = db.store().await;
+    let mut u = user("u1");
+    u.status = "disabled".into();
+    store.upsert_user(&u).await.unwrap();
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().terminated_at,
+        None
+    );
+    assert!(store
+        .transition_user("u1", "disabled", "terminated", Some("inactive"), 40)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().terminated_at,
+        Some(40)
+    );
+    assert!(store
+        .transition_user("u1", "terminated", "registered", None, 50)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_user("u1").await.unwrap().unwrap().terminated_at,
+        None,
+        "a move away from terminated forgets the time"
+    );
+}
+
+async fn enable_user_moves_only_disabled_accounts(db: &TestDatabase) {
+    let store = db.store().await;
+    let mut u = user("u1");
+    u.status = "disabled".into();
+    u.status_reason = Some("inactive".into());
+    store.upsert_user(&u).await.unwrap();
+    let mut other = user("u2");
+    other.status = "suspended".into();
+    store.upsert_user(&other).await.unwrap();
+    assert!(!store.enable_user("u2", "registered", 9).await.unwrap());
+    assert!(!store.enable_user("nobody", "registered", 9).await.unwrap());
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.enable_user("u1", "registered", 9).await.unwrap() })
+    });
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "of concurrent re-enablements exactly one wins");
+    let stored = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.status.as_str(),
+            stored.status_reason,
+            stored.enabled_at
+        ),
+        ("registered", None, Some(9))
+    );
+    let untouched = store.get_user("u2").await.unwrap().unwrap();
+    assert_eq!(
+        (untouched.status.as_str(), untouched.enabled_at),
+        ("suspended", None)
+    );
+}
+
+async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_client(&client("c1"), &[]).await.unwrap();
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    for id in ["u1", "u2"] {
+        let mut u = user(id);
+        u.status = "disabled".into();
+        store.upsert_user(&u).await.unwrap();
+        assert!(store
+            .transition_user(id, "disabled", "terminated", Some("inactive"), 100)
+            .await
+            .unwrap());
+        let grant = GrantRecord {
+            id: format!("g-{id}"),
+            client_id: "c1".into(),
+            user_id: Some(id.into()),
+            session_hash: Some(format!("s-{id}")),
+            code_hash: Some(format!("k-{id}")),
+            scope: "openid offline_access".into(),
+            auth_time: Some(5),
+            amr: "[]".into(),
+            acr: None,
+            created_at: 5,
+            expires_at: 1_000,
+            revoked_at: None,
+        };
+        store.insert_grant(&grant).await.unwrap();
+        store
+            .insert_refresh_token(&RefreshTokenRecord {
+                token_hash: format!("r-{id}"),
+                grant_id: grant.id.clone(),
+                created_at: 5,
+                expires_at: 500,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_code(&AuthCodeRecord {
+                code_hash: format!("k-{id}"),
+                client_id: "c1".into(),
+                user_id: id.into(),
+                session_hash: format!("s-{id}"),
+                redirect_uri: "https://app.example/cb".into(),
+                scope: "openid".into(),
+                nonce: None,
+                code_challenge: None,
+                auth_time: 5,
+                amr: "[]".into(),
+                acr: None,
+                created_at: 5,
+                expires_at: 65,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_session(&SessionRecord {
+                id_hash: format!("s-{id}"),
+                user_id: id.into(),
+                upstream: "wog".into(),
+                tenant_id: "tid".into(),
+                object_id: format!("oid-{id}"),
+                identity: "{}".into(),
+                auth_time: 5,
+                created_at: 5,
+                last_seen_at: 5,
+                expires_at: 50_000,
+            })
+            .await
+            .unwrap();
+        store
+            .add_tenant_admin(&TenantAdminRecord {
+                tenant_id: "t1".into(),
+                user_id: id.into(),
+                added_at: 5,
+                added_by: "cli".into(),
+            })
+            .await
+            .unwrap();
+        store.grant_platform_admin(id, "cli", 5).await.unwrap();
+        store
+            .assign(&AssignmentRecord {
+                client_id: "c1".into(),
+                principal_type: "user".into(),
+                principal_id: id.into(),
+                assigned_at: 5,
+                assigned_by: "cli".into(),
+            })
+            .await
+            .unwrap();
+        store
+            .append_audit(&AuditRecord {
+                at: 100,
+                event: "user.terminated".into(),
+                outcome: "success".into(),
+                subject: Some(id.into()),
+                ..AuditRecord::default()
+            })
+            .await
+            .unwrap();
+    }
+    // A suspended account is never deleted, however old.
+    let mut suspended = user("u3");
+    suspended.status = "suspended".into();
+    store.upsert_user(&suspended).await.unwrap();
+
+    assert!(store.terminated_before(99, 10).await.unwrap().is_empty());
+    assert!(
+        !store.delete_terminated_user("u1", 99).await.unwrap(),
+        "not before its time"
+    );
+    assert!(store.get_user("u1").await.unwrap().is_some());
+    let due: Vec<String> = store
+        .terminated_before(100, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(due, ["u1", "u2"]);
+    assert_eq!(store.terminated_before(100, 1).await.unwrap().len(), 1);
+    assert!(!store.delete_terminated_user("u3", i64::MAX).await.unwrap());
+
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_terminated_user("u1", 100).await.unwrap() })
+    });
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "of concurrent deletions exactly one wins");
+    assert!(store.get_user("u1").await.unwrap().is_none());
+    assert!(store.get_grant("g-u1").await.unwrap().is_none());
+    assert!(store.get_refresh_token("r-u1").await.unwrap().is_none());
+    assert!(store.get_code("k-u1").await.unwrap().is_none());
+    assert!(store.get_session("s-u1").await.unwrap().is_none());
+    assert!(!store.is_tenant_admin("t1", "u1").await.unwrap());
+    assert!(!store.is_platform_admin("u1").await.unwrap());
+    let assigned: Vec<String> = store
+        .assignments_of_app("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.principal_id)
+        .collect();
+    assert_eq!(assigned, ["u2"], "the other person keeps everything");
+    assert!(store.get_grant("g-u2").await.unwrap().is_some());
+    assert!(store.get_session("s-u2").await.unwrap().is_some());
+    assert!(store.is_platform_admin("u2").await.unwrap());
+    let audit = store
+        .list_audit(&AuditFilter {
+            subject: Some("u1".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "the audit log is kept");
+    assert!(store.get_user("u3").await.unwrap().is_some());
 }
 
 async fn exemption_and_app_signin_are_recorded(db: &TestDatabase) {

@@ -11,7 +11,8 @@
 /// Column lists in the field order of the records they load.
 pub(crate) const USER_COLUMNS: &str = "id, tenant_id, object_id, email, name, created_at,
     last_signin_at, status, account_type, terms_version, registered_at, access_ends_at,
-    status_reason, exempt, app_signin_at, given_name, family_name, email_verified";
+    status_reason, exempt, app_signin_at, given_name, family_name, email_verified, enabled_at,
+    terminated_at";
 pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, confidential, redirect_uris,
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, jwks, enabled, created_at,
     tenant_id, homepage, user_assignment_required, access_token_lifetime_secs,

@@ -121,19 +121,102 @@ macro_rules! account_impls {
                 from: &str,
                 to: &str,
                 reason: Option<&str>,
+                at: i64,
             ) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query(
-                    "UPDATE users SET status = $3, status_reason = $4
+                    "UPDATE users SET status = $3, status_reason = $4,
+                       terminated_at = CASE WHEN $3 = 'terminated' THEN $5 ELSE NULL END
                      WHERE id = $1 AND status = $2",
                 )
                 .bind(id)
                 .bind(from)
                 .bind(to)
                 .bind(reason)
+                .bind(at)
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
                     == 1)
+            }
+
+            async fn enable_user(
+                &self,
+                id: &str,
+                status: &str,
+                at: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE users SET status = $2, status_reason = NULL, enabled_at = $3
+                     WHERE id = $1 AND status = 'disabled'",
+                )
+                .bind(id)
+                .bind(status)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn terminated_before(
+                &self,
+                before: i64,
+                limit: i64,
+            ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::UserRecord>(&format!(
+                    "SELECT {} FROM users
+                     WHERE status = 'terminated' AND terminated_at <= $1
+                     ORDER BY id LIMIT $2",
+                    $crate::portable::USER_COLUMNS
+                ))
+                .bind(before)
+                .bind(limit.max(0))
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn delete_terminated_user(
+                &self,
+                id: &str,
+                before: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // The user row first: it decides (and, deleted, locks out) concurrent callers.
+                let deleted = sqlx::query(
+                    "DELETE FROM users
+                     WHERE id = $1 AND status = 'terminated' AND terminated_at <= $2",
+                )
+                .bind(id)
+                .bind(before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !deleted {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                for sql in [
+                    "DELETE FROM refresh_tokens
+                     WHERE grant_id IN (SELECT id FROM grants WHERE user_id = $1)",
+                    "DELETE FROM grants WHERE user_id = $1",
+                    "DELETE FROM auth_codes WHERE user_id = $1",
+                    "DELETE FROM sessions WHERE user_id = $1",
+                    "DELETE FROM device_codes WHERE user_id = $1",
+                    "DELETE FROM tenant_members WHERE user_id = $1",
+                    "DELETE FROM tenant_admins WHERE user_id = $1",
+                    "DELETE FROM platform_admins WHERE user_id = $1",
+                    "DELETE FROM group_members WHERE user_id = $1",
+                    "DELETE FROM app_assignments
+                     WHERE principal_type = 'user' AND principal_id = $1",
+                    "DELETE FROM role_assignments
+                     WHERE principal_type = 'user' AND principal_id = $1",
+                    "DELETE FROM notices WHERE subject = $1",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn set_user_exempt(

@@ -30,6 +30,10 @@ pub struct UserRecord {
     pub family_name: Option<String>,
     /// Whether the upstream proved the email address (never assumed).
     pub email_verified: bool,
+    /// When a platform admin last re-enabled the account (from `disabled`); `None`: never.
+    pub enabled_at: Option<i64>,
+    /// When the lifecycle terminated the account (set with the status `terminated`).
+    pub terminated_at: Option<i64>,
 }
 
 #[async_trait]
@@ -64,14 +68,37 @@ pub trait UserStore {
     ) -> Result<bool, StoreError>;
 
     /// Sets the status and reason only if the current status is `from` (compare-and-set: of
-    /// concurrent callers exactly one gets true). False, writing nothing, otherwise.
+    /// concurrent callers exactly one gets true). False, writing nothing, otherwise. A move to
+    /// `terminated` records `at` as the termination time.
     async fn transition_user(
         &self,
         id: &str,
         from: &str,
         to: &str,
         reason: Option<&str>,
+        at: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Re-enables a `disabled` user: sets `status`, clears the reason and records `at` as the
+    /// time of re-enablement, only if the status is still `disabled` (compare-and-set). False,
+    /// writing nothing, otherwise (or if there is no such user).
+    async fn enable_user(&self, id: &str, status: &str, at: i64) -> Result<bool, StoreError>;
+
+    /// Users whose status is `terminated` with a termination time at or before `before`, by
+    /// id, at most `limit` (exempt ones too: termination already happened).
+    async fn terminated_before(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Deletes a user terminated at or before `before`, in one transaction with everything
+    /// that names them: grants (with their refresh tokens), authorization codes, sessions,
+    /// device codes, tenant memberships and administration, platform administration, group
+    /// memberships, app and role assignments, and lifecycle notices. The audit log is kept.
+    /// False, deleting nothing, if the user is not (or no longer) terminated that long ago:
+    /// of concurrent callers exactly one gets true.
+    async fn delete_terminated_user(&self, id: &str, before: i64) -> Result<bool, StoreError>;
 
     /// Marks the user exempt from (or subject to) the lifecycle jobs. False if unknown.
     async fn set_user_exempt(&self, id: &str, exempt: bool) -> Result<bool, StoreError>;

@@ -238,6 +238,8 @@ pub struct DirectTenant {
 }
 
 /// Who the first admin of a directly registered tenant is.
+// Returned once per registration and never stored in bulk: the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FirstAdmin {
     /// A registered officer, admin from now.
