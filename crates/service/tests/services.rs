@@ -36,7 +36,7 @@ use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
 use techpass_service::{SeqRandom, ServiceContext, Settings};
 use techpass_store::testing::TestDatabase;
-use techpass_store::AuthCodeRecord;
+use techpass_store::{AuthCodeRecord, UserRecord};
 use techpass_upstream::{
     AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
 };
@@ -852,6 +852,12 @@ mod state_machine {
         fn gate(&self, p: usize, a: usize, now: i64) -> bool {
             self.app_ok(a) && self.person_ok(p, a, now)
         }
+
+        /// The stored record of person `p`, as an admin's action reads it.
+        async fn person(&self, w: &World, p: usize) -> UserRecord {
+            let id = &self.people[p].user.id;
+            w.ctx.store.get_user(id).await.unwrap().unwrap()
+        }
     }
 
     async fn client(w: &World, id: &str) -> Client {
@@ -1047,13 +1053,7 @@ mod state_machine {
                 fam.dead = true;
             }
             Op::SuspendPerson { p } if !m.suspended[p] => {
-                let user = w
-                    .ctx
-                    .store
-                    .get_user(&m.people[p].user.id)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let user = m.person(w, p).await;
                 accounts::suspend(&w.ctx, &user, "state machine", "test")
                     .await
                     .unwrap();
@@ -1064,13 +1064,7 @@ mod state_machine {
                 }
             }
             Op::ReinstatePerson { p } if m.suspended[p] => {
-                let user = w
-                    .ctx
-                    .store
-                    .get_user(&m.people[p].user.id)
-                    .await
-                    .unwrap()
-                    .unwrap();
+                let user = m.person(w, p).await;
                 accounts::reinstate(&w.ctx, &user, "test").await.unwrap();
                 m.suspended[p] = false;
             }

@@ -172,8 +172,8 @@ fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Whether `code` can still be redeemed: a refusal before the exchange must leave it unspent.
-async fn code_is_unspent(up: &Upstream, token_endpoint: &str, code: &str) -> bool {
+/// Redeems `code` at the upstream's token endpoint as the connector would.
+async fn redeem(up: &Upstream, token_endpoint: &str, code: &str) -> reqwest::Response {
     up.http
         .post(token_endpoint)
         .form(&[
@@ -187,8 +187,11 @@ async fn code_is_unspent(up: &Upstream, token_endpoint: &str, code: &str) -> boo
         .send()
         .await
         .unwrap()
-        .status()
-        == StatusCode::OK
+}
+
+/// Whether `code` can still be redeemed: a refusal before the exchange must leave it unspent.
+async fn code_is_unspent(up: &Upstream, token_endpoint: &str, code: &str) -> bool {
+    redeem(up, token_endpoint, code).await.status() == StatusCode::OK
 }
 
 async fn run(c: &Case) -> Result<UpstreamIdentity, UpstreamError> {
@@ -435,20 +438,8 @@ async fn sound_id_token(up: &Upstream, connector: &OidcConnector) -> (String, Co
     let code = param(&query, "code").unwrap();
     let issuer = up.dev.issuer(WOG_TENANT_ID);
     let token_endpoint = format!("{}/oauth2/v2.0/token", issuer.trim_end_matches("/v2.0"));
-    let answer: serde_json::Value = up
-        .http
-        .post(&token_endpoint)
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", login_params().pkce_verifier.as_str()),
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-        ])
-        .send()
+    let answer: serde_json::Value = redeem(up, &token_endpoint, code)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
