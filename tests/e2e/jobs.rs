@@ -170,9 +170,45 @@ async fn platform_admins_re_enable_disabled_accounts(backend: Backend) {
     server.stop().await;
 }
 
+/// A person suspended for months and then reinstated starts afresh: the next lifecycle run does
+/// not disable them for the inactivity of the suspension (they could not sign in meanwhile).
+async fn a_reinstated_account_is_not_disabled_for_its_suspension(backend: Backend) {
+    use techpass::accounts::{reinstate, suspend, AccountError};
+    let Some((server, clock)) = start_with_clock(backend, "e2e::reinstate_fresh").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    state.store.record_app_signin(&alice, T0).await.unwrap();
+    let user = state.store.get_user(&alice).await.unwrap().unwrap();
+    // Only a suspended account can be reinstated.
+    assert!(matches!(
+        reinstate(state, &user, "ops").await,
+        Err(AccountError::WrongStatus(m)) if m.contains("not suspended")
+    ));
+    suspend(state, &user, "investigation", "ops").await.unwrap();
+    clock.set(Timestamp(T0 + 120 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 0);
+    let suspended = state.store.get_user(&alice).await.unwrap().unwrap();
+    assert_eq!(
+        reinstate(state, &suspended, "ops").await.unwrap().as_str(),
+        "registered"
+    );
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 0);
+    assert_eq!(
+        state.store.get_user(&alice).await.unwrap().unwrap().status,
+        "registered"
+    );
+    // Inactivity counts from the reinstatement.
+    clock.set(Timestamp(T0 + 210 * DAY));
+    assert_eq!(techpass::jobs::run_once(state).await.transitions, 1);
+    server.stop().await;
+}
+
 crate::both_backends!(
     lifecycle_reminds_once_then_disables_and_spares_the_exempt,
-    platform_admins_re_enable_disabled_accounts
+    platform_admins_re_enable_disabled_accounts,
+    a_reinstated_account_is_not_disabled_for_its_suspension
 );
 
 /// A minimal SMTP server (RFC 5321) on loopback that keeps every message it accepts.

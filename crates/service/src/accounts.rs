@@ -115,27 +115,49 @@ pub async fn suspend(
     Ok(ended)
 }
 
-/// Lifts a suspension: back to registered (officers) or active (vendors); an account that never
-/// registered goes back to unregistered.
+/// Lifts a suspension: back to registered (officers), active (vendors, or expired when their
+/// access has ended meanwhile) or unregistered (never registered); inactivity counts from now.
+/// Refused for an account that is not suspended.
 pub async fn reinstate(
     ctx: &ServiceContext,
     user: &UserRecord,
     actor: &str,
 ) -> Result<UserStatus, AccountError> {
-    let status = if user.registered_at.is_none() {
-        UserStatus::Unregistered
-    } else if user.account_type == AccountType::Vendor.as_str() {
-        UserStatus::Active
-    } else {
-        UserStatus::Registered
+    let not_suspended = |status: &str| {
+        AccountError::WrongStatus(format!(
+            "{} is {status}, not suspended: only a suspended account can be reinstated",
+            user.email.as_deref().unwrap_or(&user.id)
+        ))
     };
-    ctx.store
-        .set_user_status(&user.id, status.as_str(), None)
-        .await?;
+    let now = ctx.clock.now();
+    let status = re_enabled_status(
+        user.registered_at.is_some(),
+        user.account_type == AccountType::Vendor.as_str(),
+        user.access_ends_at.map(Timestamp),
+        now,
+    );
+    // Compare-and-set from `suspended`, recording now so that the lifecycle does not count the
+    // suspension (when the person could not sign in) as inactivity.
+    if !ctx
+        .store
+        .enable_user(
+            &user.id,
+            UserStatus::Suspended.as_str(),
+            status.as_str(),
+            now.as_secs(),
+        )
+        .await?
+    {
+        let current = ctx.store.get_user(&user.id).await?;
+        return Err(match current {
+            Some(u) => not_suspended(&u.status),
+            None => AccountError::NotFound(user.id.clone()),
+        });
+    }
     audit(
         ctx,
         AuditRecord {
-            at: ctx.clock.now().as_secs(),
+            at: now.as_secs(),
             event: "user.reinstated".into(),
             outcome: "success".into(),
             actor: Some(actor.to_string()),
@@ -180,7 +202,12 @@ pub async fn enable(
     // Compare-and-set: a concurrent change (another admin, the lifecycle job) wins.
     if !ctx
         .store
-        .enable_user(&user.id, status.as_str(), now.as_secs())
+        .enable_user(
+            &user.id,
+            UserStatus::Disabled.as_str(),
+            status.as_str(),
+            now.as_secs(),
+        )
         .await?
     {
         let current = ctx.store.get_user(&user.id).await?;

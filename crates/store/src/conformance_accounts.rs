@@ -14,7 +14,7 @@ crate::backend_tests!(
     sign_in_refreshes_names_and_email_verification,
     transition_user_is_compare_and_set,
     termination_is_timed_and_cleared_by_other_moves,
-    enable_user_moves_only_disabled_accounts,
+    enable_user_moves_only_from_the_named_status,
     terminated_users_are_deleted_with_what_names_them,
     exemption_and_app_signin_are_recorded,
     lifecycle_pages_by_id_and_skips_exempt_users,
@@ -142,7 +142,7 @@ async fn termination_is_timed_and_cleared_by_other_moves(db: &TestDatabase) {
     );
 }
 
-async fn enable_user_moves_only_disabled_accounts(db: &TestDatabase) {
+async fn enable_user_moves_only_from_the_named_status(db: &TestDatabase) {
     let store = db.store().await;
     let mut u = user("u1");
     u.status = "disabled".into();
@@ -151,11 +151,22 @@ async fn enable_user_moves_only_disabled_accounts(db: &TestDatabase) {
     let mut other = user("u2");
     other.status = "suspended".into();
     store.upsert_user(&other).await.unwrap();
-    assert!(!store.enable_user("u2", "registered", 9).await.unwrap());
-    assert!(!store.enable_user("nobody", "registered", 9).await.unwrap());
+    assert!(!store
+        .enable_user("u2", "disabled", "registered", 9)
+        .await
+        .unwrap());
+    assert!(!store
+        .enable_user("nobody", "disabled", "registered", 9)
+        .await
+        .unwrap());
     let racers = (0..4).map(|_| {
         let store = store.clone();
-        tokio::spawn(async move { store.enable_user("u1", "registered", 9).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .enable_user("u1", "disabled", "registered", 9)
+                .await
+                .unwrap()
+        })
     });
     let mut won = 0;
     for r in racers {
@@ -175,6 +186,20 @@ async fn enable_user_moves_only_disabled_accounts(db: &TestDatabase) {
     assert_eq!(
         (untouched.status.as_str(), untouched.enabled_at),
         ("suspended", None)
+    );
+    // Reinstating moves only from suspended, and records the time too.
+    assert!(!store
+        .enable_user("u1", "suspended", "active", 11)
+        .await
+        .unwrap());
+    assert!(store
+        .enable_user("u2", "suspended", "registered", 12)
+        .await
+        .unwrap());
+    let reinstated = store.get_user("u2").await.unwrap().unwrap();
+    assert_eq!(
+        (reinstated.status.as_str(), reinstated.enabled_at),
+        ("registered", Some(12))
     );
 }
 

@@ -142,16 +142,18 @@ macro_rules! account_impls {
             async fn enable_user(
                 &self,
                 id: &str,
+                from: &str,
                 status: &str,
                 at: i64,
             ) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query(
                     "UPDATE users SET status = $2, status_reason = NULL, enabled_at = $3
-                     WHERE id = $1 AND status = 'disabled'",
+                     WHERE id = $1 AND status = $4",
                 )
                 .bind(id)
                 .bind(status)
                 .bind(at)
+                .bind(from)
                 .execute(&self.pool)
                 .await?
                 .rows_affected()

@@ -79,10 +79,17 @@ pub trait UserStore {
         at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Re-enables a `disabled` user: sets `status`, clears the reason and records `at` as the
-    /// time of re-enablement, only if the status is still `disabled` (compare-and-set). False,
+    /// Gives a `disabled` (re-enabled) or `suspended` (reinstated) user back their access: sets
+    /// `status`, clears the reason and records `at` as the time of re-enablement (the lifecycle
+    /// counts inactivity from it), only if the status is still `from` (compare-and-set). False,
     /// writing nothing, otherwise (or if there is no such user).
-    async fn enable_user(&self, id: &str, status: &str, at: i64) -> Result<bool, StoreError>;
+    async fn enable_user(
+        &self,
+        id: &str,
+        from: &str,
+        status: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Users whose status is `terminated` with a termination time at or before `before`, by
     /// id, at most `limit` (exempt ones too: termination already happened).
