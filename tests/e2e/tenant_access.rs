@@ -355,7 +355,150 @@ async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) 
     server.stop().await;
 }
 
+/// Whether introspection by the app answers `active: true` for `token`.
+async fn introspect_active(server: &TestServer, app: &str, secret: &str, token: &str) -> bool {
+    let r: serde_json::Value = crate::support::client()
+        .post(server.url("/introspect"))
+        .basic_auth(app, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["active"] == true
+}
+
+async fn a_tenant_admin_ends_a_vendor_s_membership_now(backend: Backend) {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::end_membership").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let bob = signed_in(&server, &browser(), "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    let (wiki_app, wiki_secret) = open_app(&server, &user(&alice), &wiki).await;
+    let (ci_app, ci_secret) = open_app(&server, &user(&bob), &ci).await;
+    let b = browser();
+    dave_joins(&server, &b, &user(&alice), &wiki, T0 + 7200).await;
+    let dave = dave_id(&server).await;
+    let end = |actor: Actor, tenant: String, who: String, reason: &'static str| async move {
+        tenancy::invitations::end_membership(state, &actor, &tenant, &who, reason).await
+    };
+
+    // Refusals, with nothing changed: CI's admin on the wiki (not an admin of it); CI's admin
+    // on CI, where Dave is not (yet) a member, is answered as for an unknown person; an
+    // unknown id; an officer who is no member; no reason.
+    let refused = end(user(&bob), wiki.clone(), dave.clone(), "x").await;
+    assert!(
+        matches!(refused, Err(TenancyError::Forbidden(_))),
+        "{refused:?}"
+    );
+    let not_ours = end(user(&bob), ci.clone(), dave.clone(), "x").await;
+    assert!(
+        matches!(not_ours, Err(TenancyError::NotFound("member"))),
+        "{not_ours:?}"
+    );
+    let unknown = end(user(&alice), wiki.clone(), "nobody".into(), "x").await;
+    assert!(
+        matches!(unknown, Err(TenancyError::NotFound("member"))),
+        "{unknown:?}"
+    );
+    let officer = end(user(&alice), wiki.clone(), bob.clone(), "x").await;
+    match officer {
+        Err(TenancyError::Conflict(m)) => assert!(m.contains("public officer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let no_reason = end(user(&alice), wiki.clone(), dave.clone(), "  ").await;
+    assert!(
+        matches!(no_reason, Err(TenancyError::Invalid(_))),
+        "{no_reason:?}"
+    );
+    assert_eq!(
+        state
+            .store
+            .membership(&wiki, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at,
+        Some(T0 + 7200)
+    );
+
+    // CI invites him too; he holds tokens at both tenants' apps.
+    clock.advance(1);
+    dave_joins(&server, &b, &user(&bob), &ci, T0 + 7200).await;
+    let code = authorize(&server, &b, &wiki_app, DAVE).await.unwrap();
+    let wt = tokens(&server, &wiki_app, &wiki_secret, &code).await;
+    let wiki_at = wt["access_token"].as_str().unwrap().to_string();
+    let wiki_rt = wt["refresh_token"].as_str().unwrap().to_string();
+    let code = authorize(&server, &b, &ci_app, DAVE).await.unwrap();
+    let ct = tokens(&server, &ci_app, &ci_secret, &code).await;
+    let ci_at = ct["access_token"].as_str().unwrap().to_string();
+    let ci_rt = ct["refresh_token"].as_str().unwrap().to_string();
+    assert!(introspect_active(&server, &wiki_app, &wiki_secret, &wiki_at).await);
+
+    // Alice ends his wiki membership.
+    clock.advance(10);
+    let ended = end(user(&alice), wiki.clone(), dave.clone(), "contract over")
+        .await
+        .unwrap();
+    let now = T0 + 11;
+    assert_eq!(ended.access_ends_at, Some(now));
+    assert_eq!(ended.grants_revoked, 1);
+    // Kept for the record.
+    let kept = state.store.membership(&wiki, &dave).await.unwrap().unwrap();
+    assert_eq!(kept.access_ends_at, Some(now));
+    let audited = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("membership.ended".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let a = audited.first().expect("audited");
+    assert_eq!(a.actor.as_deref(), Some(alice.as_str()));
+    assert_eq!(
+        (a.subject.as_deref(), a.tenant.as_deref()),
+        (Some(dave.as_str()), Some(wiki.as_str()))
+    );
+    assert!(a.details.contains("contract over"), "{}", a.details);
+
+    // At the wiki: the refresh is invalid_grant, introspection inactive, a new sign-in refused.
+    let (status, refused) = refresh(&server, &wiki_app, &wiki_secret, &wiki_rt).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(!introspect_active(&server, &wiki_app, &wiki_secret, &wiki_at).await);
+    let (status, body) = authorize(&server, &b, &wiki_app, DAVE).await.unwrap_err();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("membership_ended"), "{body}");
+
+    // At CI, nothing changed.
+    assert!(introspect_active(&server, &ci_app, &ci_secret, &ci_at).await);
+    let (status, t) = refresh(&server, &ci_app, &ci_secret, &ci_rt).await;
+    assert_eq!(status, 200, "{t}");
+    authorize(&server, &b, &ci_app, DAVE)
+        .await
+        .expect("CI's invitation still runs");
+    assert_eq!(
+        state
+            .store
+            .membership(&ci, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at,
+        Some(T0 + 7200)
+    );
+    server.stop().await;
+}
+
 crate::both_backends!(
     a_vendor_reaches_only_the_tenants_that_invited_them,
     tenant_admins_assign_only_their_members_and_officers,
+    a_tenant_admin_ends_a_vendor_s_membership_now,
 );
