@@ -497,7 +497,134 @@ async fn a_tenant_admin_ends_a_vendor_s_membership_now(backend: Backend) {
     server.stop().await;
 }
 
+/// The portal's CSRF token on the page at `path`, with the page.
+async fn page_and_token(server: &TestServer, b: &reqwest::Client, path: &str) -> (String, String) {
+    let html = b
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token on {path}: {html}"))
+        .to_string();
+    (html, token)
+}
+
+async fn the_portal_ends_a_membership_after_asking(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::end_membership_portal").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice_browser = browser();
+    let alice = signed_in(&server, &alice_browser, "alice", "alice_tan@tech.gov.sg").await;
+    let bob_browser = browser();
+    let bob = signed_in(&server, &bob_browser, "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    dave_joins(&server, &browser(), &user(&alice), &wiki, T0 + 7200).await;
+    let dave = dave_id(&server).await;
+    let invitations_path =
+        techpass::paths::fill(techpass::paths::INVITATIONS, &[("tenant_id", &wiki)]);
+    let end_path = techpass::paths::fill(
+        techpass::paths::MEMBER_END,
+        &[("tenant_id", &wiki), ("user_id", &dave)],
+    );
+    let ends_at = || async {
+        state
+            .store
+            .membership(&wiki, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at
+    };
+
+    // The accepted invitation has the button.
+    let (html, token) = page_and_token(&server, &alice_browser, &invitations_path).await;
+    assert!(html.contains(&end_path.replace('/', "&#x2f;")), "{html}");
+    assert!(html.contains("End membership"), "{html}");
+
+    // Without the CSRF token: refused, nothing changed.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[("reason", "contract over"), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // Another tenant's admin: not an admin of the wiki (403); at his own tenant Dave is
+    // nobody (404). No 500, nothing changed.
+    let (_, bob_token) = page_and_token(
+        &server,
+        &bob_browser,
+        &techpass::paths::fill(techpass::paths::INVITATIONS, &[("tenant_id", &ci)]),
+    )
+    .await;
+    let r = bob_browser
+        .post(server.url(&end_path))
+        .form(&[("csrf_token", bob_token.as_str()), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let at_ci = techpass::paths::fill(
+        techpass::paths::MEMBER_END,
+        &[("tenant_id", &ci), ("user_id", &dave)],
+    );
+    let r = bob_browser
+        .post(server.url(&at_ci))
+        .form(&[("csrf_token", bob_token.as_str()), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(DAVE), "Dave is not named to CI: {body}");
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // With a reason: the confirmation first, naming the person and the reason.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[("csrf_token", token.as_str()), ("reason", "contract over")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let confirm = r.text().await.unwrap();
+    assert!(confirm.contains("End the membership"), "{confirm}");
+    assert!(confirm.contains(DAVE), "{confirm}");
+    assert!(confirm.contains("contract over"), "{confirm}");
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // Confirmed: ended now, and back to the invitations with a notice.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("reason", "contract over"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = see_other(&r);
+    assert!(to.contains("membership-ended"), "{to}");
+    let now = state.clock.now().as_secs();
+    assert_eq!(ends_at().await, Some(now));
+    server.stop().await;
+}
+
 crate::both_backends!(
+    the_portal_ends_a_membership_after_asking,
     a_vendor_reaches_only_the_tenants_that_invited_them,
     tenant_admins_assign_only_their_members_and_officers,
     a_tenant_admin_ends_a_vendor_s_membership_now,
