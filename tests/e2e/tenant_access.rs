@@ -620,6 +620,58 @@ async fn the_portal_ends_a_membership_after_asking(backend: Backend) {
     assert!(to.contains("membership-ended"), "{to}");
     let now = state.clock.now().as_secs();
     assert_eq!(ends_at().await, Some(now));
+
+    // The API's refusals are clear answers, never a 500.
+    let api = |b: &reqwest::Client, tenant: &str, who: &str, body: serde_json::Value| {
+        let b = b.clone();
+        let path = format!("/api/v1/tenants/{tenant}/members/{who}/end");
+        let url = server.url(&path);
+        let me = server.url("/api/v1/me");
+        async move {
+            let me: serde_json::Value = b.get(me).send().await.unwrap().json().await.unwrap();
+            let r = b
+                .post(url)
+                .header("X-CSRF-Token", me["csrf_token"].as_str().unwrap())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let reason = serde_json::json!({ "reason": "contract over" });
+    let (status, body) = api(&bob_browser, &ci, &dave, reason.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    let (status, body) = api(&bob_browser, &wiki, &dave, reason.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api(&alice_browser, &wiki, "nobody", reason.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api(&alice_browser, &wiki, &bob, reason.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("public officer"), "{body}");
+    let (status, body) = api(&alice_browser, &wiki, &dave, serde_json::json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api(
+        &alice_browser,
+        &wiki,
+        &dave,
+        serde_json::json!({ "reason": " " }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Ending again answers the first end, unchanged.
+    let (status, body) = api(&alice_browser, &wiki, &dave, reason).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["access_ends_at"], now, "{body}");
+    assert_eq!(body["grants_revoked"], 0, "{body}");
     server.stop().await;
 }
 
