@@ -741,6 +741,14 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
         assert!(store.add_group_member(g, u).await.unwrap());
     }
 
+    // A pending invitation of t1 (an extension) and one of t2 to u1's email.
+    let u1_email = store.get_user("u1").await.unwrap().unwrap().email.unwrap();
+    for (inv, t) in [("i4", "t1"), ("i5", "t2")] {
+        store
+            .insert_invitation(&invitation(inv, t, &u1_email.to_lowercase(), 500))
+            .await
+            .unwrap();
+    }
     let ended = store
         .end_membership("t1", "u1", 1_000)
         .await
@@ -765,6 +773,11 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
         ),
         (1, 1, 1, 1)
     );
+    assert_eq!(ended.invitations_revoked, 1);
+    let i4 = store.get_invitation("i4").await.unwrap().unwrap();
+    assert_eq!((i4.status.as_str(), i4.status_at), ("revoked", Some(1_000)));
+    let i5 = store.get_invitation("i5").await.unwrap().unwrap();
+    assert_eq!(i5.status, "pending");
     // Kept for the record, with its end date.
     assert_eq!(
         store.membership("t1", "u1").await.unwrap(),

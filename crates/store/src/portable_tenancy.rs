@@ -598,8 +598,20 @@ macro_rules! tenancy_impls {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                let invitations_revoked = sqlx::query(
+                    "UPDATE invitations SET status = 'revoked', status_at = $3
+                     WHERE tenant_id = $1 AND status = 'pending'
+                       AND email = (SELECT LOWER(email) FROM users WHERE id = $2)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 tx.commit().await?;
                 Ok(Some($crate::EndedMembership {
+                    invitations_revoked,
                     membership,
                     grants_revoked,
                     assignments_removed,

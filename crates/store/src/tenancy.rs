@@ -166,6 +166,9 @@ pub struct EndedMembership {
     pub assignments_removed: u64,
     pub roles_removed: u64,
     pub groups_left: u64,
+    /// Pending invitations of the tenant to the user's email, revoked so that none of them
+    /// silently gives the access back (a new invitation does).
+    pub invitations_revoked: u64,
 }
 
 #[async_trait]
@@ -238,7 +241,8 @@ pub trait InvitationStore {
     /// end date becomes `at` (or stays, if it ended earlier; the row is kept for the record),
     /// the user's grants at the tenant's apps are revoked (so their refresh tokens stop
     /// working), and their direct app assignments, app roles and group memberships in the
-    /// tenant are removed. Nothing of other tenants is touched. `None` (nothing written) if the
+    /// tenant are removed, and the tenant's pending invitations to their email revoked.
+    /// Nothing of other tenants is touched. `None` (nothing written) if the
     /// user is not a member of the tenant.
     async fn end_membership(
         &self,

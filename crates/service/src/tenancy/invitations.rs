@@ -558,6 +558,8 @@ pub struct EndedMembership {
     pub assignments_removed: u64,
     pub roles_removed: u64,
     pub groups_left: u64,
+    /// The tenant's pending invitations to the person, revoked.
+    pub invitations_revoked: u64,
 }
 
 /// A member of the tenant (current or ended), for its admins; anyone else is unknown.
@@ -577,8 +579,8 @@ pub async fn member(
 
 /// Ends a member's access to the tenant now (a tenant admin of it, or a platform admin): the
 /// membership's end date becomes now and is kept for the record; in one transaction the
-/// person's grants and refresh tokens at the tenant's apps are revoked and their assignments,
-/// roles and groups in the tenant removed. Their access through other tenants is untouched. A
+/// person's grants and refresh tokens at the tenant's apps are revoked, their assignments,
+/// roles and groups in the tenant removed and the tenant's pending invitations to them revoked. Their access through other tenants is untouched. A
 /// person who is not a member of this tenant is answered as unknown; an officer who is not a
 /// member is told so (officers reach apps by assignment or policy, not membership).
 pub async fn end_membership(
@@ -629,6 +631,7 @@ pub async fn end_membership(
             "assignments_removed": ended.assignments_removed,
             "roles_removed": ended.roles_removed,
             "groups_left": ended.groups_left,
+            "invitations_revoked": ended.invitations_revoked,
         }),
     )
     .await;
@@ -641,5 +644,6 @@ pub async fn end_membership(
         assignments_removed: ended.assignments_removed,
         roles_removed: ended.roles_removed,
         groups_left: ended.groups_left,
+        invitations_revoked: ended.invitations_revoked,
     })
 }
