@@ -136,6 +136,21 @@ enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// End a member's access to a tenant now: the membership's end date becomes now (kept),
+    /// their grants and refresh tokens at the tenant's apps are revoked and their
+    /// assignments, roles and groups in the tenant removed; audited with the reason. Their
+    /// access through other tenants is untouched.
+    EndMembership {
+        /// The tenant's slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// The member's email address or TechPass user id.
+        #[arg(long)]
+        user: String,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -602,6 +617,55 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     println!("admin: {email} ({})", admin_id.as_deref().unwrap_or("-"));
                 }
             }
+            Ok(())
+        }
+        Command::Tenant {
+            command:
+                TenantCommand::EndMembership {
+                    tenant,
+                    user,
+                    reason,
+                },
+        } => {
+            let failed = |e: String| StartupError::Failed(format!("membership not ended: {e}"));
+            let issuer = config.resolve_issuer(config.listen)?;
+            let state = server::build_state(config, issuer, clock).await?;
+            let by_id = state
+                .store
+                .get_tenant(&tenant)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let found = match by_id {
+                Some(t) => Some(t),
+                None => state
+                    .store
+                    .get_tenant_by_slug(&tenant)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?,
+            };
+            let tenant = found.ok_or_else(|| failed(format!("no tenant {tenant}")))?;
+            let member = techpass::tenancy::find_user(&state, &user)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let ended = techpass::tenancy::invitations::end_membership(
+                &state,
+                &techpass::tenancy::Actor::Operator,
+                &tenant.id,
+                &member.id,
+                &reason,
+            )
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+            println!(
+                "membership of {} in {} ended at {}; {} grant(s) revoked, {} assignment(s), {} role(s) and {} group membership(s) removed",
+                member.email.as_deref().unwrap_or(&member.id),
+                tenant.slug,
+                rfc3339(ended.access_ends_at.unwrap_or_default()),
+                ended.grants_revoked,
+                ended.assignments_removed,
+                ended.roles_removed,
+                ended.groups_left,
+            );
             Ok(())
         }
         Command::Keys { command } => {

@@ -69,6 +69,7 @@ pub const INVITATION_RESEND: &str =
     "/portal/tenants/{tenant_id}/invitations/{invitation_id}/resend";
 pub const INVITATION_REVOKE: &str =
     "/portal/tenants/{tenant_id}/invitations/{invitation_id}/revoke";
+pub const MEMBER_END: &str = "/portal/tenants/{tenant_id}/members/{user_id}/end";
 
 pub const WEBHOOKS: &str = "/portal/tenants/{tenant_id}/webhooks";
 pub const WEBHOOK: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}";

@@ -12,7 +12,7 @@ use techpass_store::InvitationRecord;
 
 use super::{created, paths, ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Page};
 use crate::state::AppState;
-use crate::tenancy::invitations::{self, NewInvitation};
+use crate::tenancy::invitations::{self, EndedMembership, NewInvitation};
 use crate::tenancy::Actor;
 
 /// An invitation, without its link.
@@ -164,4 +164,38 @@ pub async fn revoke_invitation(
 ) -> ApiResult<Response> {
     invitations::revoke(&state, &actor, &tenant_id, &invitation_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Why a membership is ended (kept in the audit log).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct EndMembership {
+    pub reason: String,
+}
+
+/// Ends a member's access to the tenant now: the membership's end date becomes now (kept),
+/// their grants and refresh tokens at the tenant's apps are revoked and their assignments,
+/// roles and groups in the tenant removed. Their access through other tenants is untouched.
+#[utoipa::path(
+    post,
+    path = paths::MEMBER_END,
+    tag = "invitations",
+    params(("tenant_id" = String, Path), ("user_id" = String, Path)),
+    request_body = EndMembership,
+    responses(
+        (status = 200, description = "Ended", body = EndedMembership),
+        (status = 400, description = "No reason, or too long", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "Not a member of this tenant", body = ErrorBody),
+        (status = 409, description = "A public officer who is not a member", body = ErrorBody),
+    )
+)]
+pub async fn end_membership(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, user_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<EndMembership>,
+) -> ApiResult<Json<EndedMembership>> {
+    Ok(Json(
+        invitations::end_membership(&state, &actor, &tenant_id, &user_id, &body.reason).await?,
+    ))
 }

@@ -54,6 +54,7 @@ pub mod paths {
     pub const INVITATION: &str = "/api/v1/tenants/{tenant_id}/invitations/{invitation_id}";
     pub const INVITATION_RESEND: &str =
         "/api/v1/tenants/{tenant_id}/invitations/{invitation_id}/resend";
+    pub const MEMBER_END: &str = "/api/v1/tenants/{tenant_id}/members/{user_id}/end";
     pub const APPS: &str = "/api/v1/tenants/{tenant_id}/apps";
     pub const APP: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}";
     pub const APP_SECRETS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets";
@@ -149,6 +150,7 @@ api_routes! {
     post INVITATIONS => invitations::invite,
     delete INVITATION => invitations::revoke_invitation,
     post INVITATION_RESEND => invitations::resend_invitation,
+    post MEMBER_END => invitations::end_membership,
     get APPS => apps::list_apps,
     post APPS => apps::create_app,
     get APP => apps::get_app,

@@ -211,6 +211,7 @@ const DONE: &[(&str, &str)] = &[
     ("invited", "The invitation was sent by email."),
     ("invitation-resent", "The invitation was sent again with a new link; the old link no longer works."),
     ("invitation-revoked", "The invitation was revoked: its link no longer works."),
+    ("membership-ended", "The membership was ended: the person's access to this tenant's apps stopped at once."),
     ("webhook-verified", "The endpoint answered the challenge: the webhook receives events."),
     ("webhook-unverified", "The endpoint did not answer the challenge; it receives no events until it does."),
     ("webhook-deleted", "The webhook was deleted with its delivery log."),

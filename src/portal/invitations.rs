@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::INVITATIONS, get(list).post(invite))
         .route(paths::INVITATION_RESEND, post(resend))
         .route(paths::INVITATION_REVOKE, post(revoke))
+        .route(paths::MEMBER_END, post(end_membership))
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +39,8 @@ struct InvitationRow {
     pending: bool,
     resend: String,
     revoke: String,
+    /// Where to end the membership this invitation gave (accepted invitations only).
+    end: Option<String>,
 }
 
 async fn list(
@@ -92,6 +95,16 @@ async fn show(
                 access_ends: i.access_ends_at.map(date),
                 resend: fill(paths::INVITATION_RESEND, &ids),
                 revoke: fill(paths::INVITATION_REVOKE, &ids),
+                end: i
+                    .accepted_by
+                    .as_deref()
+                    .filter(|_| i.status == InvitationStatus::Accepted.as_str())
+                    .map(|u| {
+                        fill(
+                            paths::MEMBER_END,
+                            &[("tenant_id", tenant.id.as_str()), ("user_id", u)],
+                        )
+                    }),
                 email: i.email,
                 status: i.status,
             }
@@ -205,6 +218,55 @@ async fn revoke(
     }
     match invitations::revoke(&state, &me.actor, &tenant_id, &invitation_id).await {
         Ok(()) => Ok(done(&back, "invitation-revoked")),
+        Err(e) => {
+            let flash = form_failure(&state, e, &Fields::default())?;
+            show(&state, &me, &tenant_id, None, 1, flash).await
+        }
+    }
+}
+
+/// Ends a member's access to the tenant now: asks first (with the reason given), then ends it.
+async fn end_membership(
+    State(state): State<AppState>,
+    Path((tenant_id, user_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let back = fill(paths::INVITATIONS, &[("tenant_id", &tenant_id)]);
+    let reason = fields.text("reason");
+    if !fields.confirmed() && !reason.is_empty() {
+        let tenant = administered(&state, &me, &tenant_id).await?;
+        // Only a member of this tenant is named (the service checks it again on ending).
+        invitations::member(&state, &me.actor, &tenant.id, &user_id)
+            .await
+            .map_err(|e| error_page(&state, e))?;
+        let who = emails_of(&state, std::slice::from_ref(&user_id)).await?;
+        let who = who
+            .get(&user_id)
+            .cloned()
+            .unwrap_or_else(|| user_id.clone());
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("End {who}'s membership of {}?", tenant.name),
+                text: "Their access to this tenant's apps ends now: their sessions at these apps \
+                       stop at their next refresh, their assignments, roles and groups here are \
+                       removed, and the end is recorded with your reason. Their access through \
+                       other tenants is not affected. To give access again, invite them again."
+                    .into(),
+                items: vec![format!("Reason: {reason}")],
+                action: fill(
+                    paths::MEMBER_END,
+                    &[("tenant_id", &tenant.id), ("user_id", &user_id)],
+                ),
+                button: "End the membership",
+                cancel: back,
+            },
+        ));
+    }
+    match invitations::end_membership(&state, &me.actor, &tenant_id, &user_id, &reason).await {
+        Ok(_) => Ok(done(&back, "membership-ended")),
         Err(e) => {
             let flash = form_failure(&state, e, &Fields::default())?;
             show(&state, &me, &tenant_id, None, 1, flash).await

@@ -455,6 +455,8 @@ enum Fixture {
     /// The platform admin is a co-admin of A, as `{user_id}`.
     CoAdmin,
     Invitation,
+    /// B's admin (an officer) has accepted an invitation of A: a member of A, as `{user_id}`.
+    Member,
     /// A new client_credentials app of A, as `{client_id}`.
     FreshApp,
     /// A new app with its first secret, as `{client_id}` and `{secret_id}`.
@@ -574,6 +576,13 @@ fn cases() -> Vec<Case> {
             on_a(200),
         ),
         case("delete", paths::INVITATION, F::Invitation, None, on_a(204)),
+        case(
+            "post",
+            paths::MEMBER_END,
+            F::Member,
+            Some(r#"{"reason":"contract over"}"#),
+            on_a(200),
+        ),
         case("get", paths::APPS, F::None, None, on_a(200)),
         case(
             "post",
@@ -853,6 +862,37 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             .await
             .unwrap();
             vars.insert("invitation_id", i.id);
+        }
+        Fixture::Member => {
+            let i = invitations::invite(
+                state,
+                op,
+                &tenant,
+                NewInvitation {
+                    email: w.people[2].email.to_string(),
+                    access_ends_at: None,
+                },
+            )
+            .await
+            .unwrap();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let accepted = state
+                .store
+                .accept_invitation(&techpass_store::Acceptance {
+                    invitation_id: i.id,
+                    user_id: w.people[2].user_id.clone(),
+                    at: now,
+                    status: "registered".into(),
+                    terms_version: None,
+                    access_ends_at: None,
+                })
+                .await
+                .unwrap();
+            assert_eq!(accepted, techpass_store::AcceptOutcome::Accepted);
+            vars.insert("user_id", w.people[2].user_id.clone());
         }
         Fixture::FreshApp | Fixture::AppSecret => {
             let made = apps::create(

@@ -461,4 +461,41 @@ async fn operators_register_a_tenant_and_name_admins_before_their_first_sign_in(
         stderr.contains("no user has the email or id nobody@tech.gov.sg"),
         "{stderr}"
     );
+
+    // Ending a membership: an unknown tenant, an unknown person, no reason are refused clearly.
+    for (args, expected) in [
+        (
+            &[
+                "tenant",
+                "end-membership",
+                "--tenant",
+                "nope",
+                "--user",
+                "dave@vendorco.example",
+                "--reason",
+                "r",
+            ][..],
+            "no tenant nope",
+        ),
+        (
+            &[
+                "tenant",
+                "end-membership",
+                "--tenant",
+                "ci",
+                "--user",
+                "dave@vendorco.example",
+                "--reason",
+                "r",
+            ][..],
+            "not found",
+        ),
+    ] {
+        let (code, _, stderr) = run_techpass(&cwd.0, args, &[]).await;
+        assert_eq!(code, 1, "{args:?}");
+        assert!(
+            stderr.contains("membership not ended") && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
 }

@@ -355,7 +355,329 @@ async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) 
     server.stop().await;
 }
 
+/// Whether introspection by the app answers `active: true` for `token`.
+async fn introspect_active(server: &TestServer, app: &str, secret: &str, token: &str) -> bool {
+    let r: serde_json::Value = crate::support::client()
+        .post(server.url("/introspect"))
+        .basic_auth(app, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["active"] == true
+}
+
+async fn a_tenant_admin_ends_a_vendor_s_membership_now(backend: Backend) {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::end_membership").await else {
+        return;
+    };
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let bob = signed_in(&server, &browser(), "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    let (wiki_app, wiki_secret) = open_app(&server, &user(&alice), &wiki).await;
+    let (ci_app, ci_secret) = open_app(&server, &user(&bob), &ci).await;
+    let b = browser();
+    dave_joins(&server, &b, &user(&alice), &wiki, T0 + 7200).await;
+    let dave = dave_id(&server).await;
+    let end = |actor: Actor, tenant: String, who: String, reason: &'static str| async move {
+        tenancy::invitations::end_membership(state, &actor, &tenant, &who, reason).await
+    };
+
+    // Refusals, with nothing changed: CI's admin on the wiki (not an admin of it); CI's admin
+    // on CI, where Dave is not (yet) a member, is answered as for an unknown person; an
+    // unknown id; an officer who is no member; no reason.
+    let refused = end(user(&bob), wiki.clone(), dave.clone(), "x").await;
+    assert!(
+        matches!(refused, Err(TenancyError::Forbidden(_))),
+        "{refused:?}"
+    );
+    let not_ours = end(user(&bob), ci.clone(), dave.clone(), "x").await;
+    assert!(
+        matches!(not_ours, Err(TenancyError::NotFound("member"))),
+        "{not_ours:?}"
+    );
+    let unknown = end(user(&alice), wiki.clone(), "nobody".into(), "x").await;
+    assert!(
+        matches!(unknown, Err(TenancyError::NotFound("member"))),
+        "{unknown:?}"
+    );
+    let officer = end(user(&alice), wiki.clone(), bob.clone(), "x").await;
+    match officer {
+        Err(TenancyError::Conflict(m)) => assert!(m.contains("public officer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let no_reason = end(user(&alice), wiki.clone(), dave.clone(), "  ").await;
+    assert!(
+        matches!(no_reason, Err(TenancyError::Invalid(_))),
+        "{no_reason:?}"
+    );
+    assert_eq!(
+        state
+            .store
+            .membership(&wiki, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at,
+        Some(T0 + 7200)
+    );
+
+    // CI invites him too; he holds tokens at both tenants' apps.
+    clock.advance(1);
+    dave_joins(&server, &b, &user(&bob), &ci, T0 + 7200).await;
+    let code = authorize(&server, &b, &wiki_app, DAVE).await.unwrap();
+    let wt = tokens(&server, &wiki_app, &wiki_secret, &code).await;
+    let wiki_at = wt["access_token"].as_str().unwrap().to_string();
+    let wiki_rt = wt["refresh_token"].as_str().unwrap().to_string();
+    let code = authorize(&server, &b, &ci_app, DAVE).await.unwrap();
+    let ct = tokens(&server, &ci_app, &ci_secret, &code).await;
+    let ci_at = ct["access_token"].as_str().unwrap().to_string();
+    let ci_rt = ct["refresh_token"].as_str().unwrap().to_string();
+    assert!(introspect_active(&server, &wiki_app, &wiki_secret, &wiki_at).await);
+
+    // Alice ends his wiki membership.
+    clock.advance(10);
+    let ended = end(user(&alice), wiki.clone(), dave.clone(), "contract over")
+        .await
+        .unwrap();
+    let now = T0 + 11;
+    assert_eq!(ended.access_ends_at, Some(now));
+    assert_eq!(ended.grants_revoked, 1);
+    // Kept for the record.
+    let kept = state.store.membership(&wiki, &dave).await.unwrap().unwrap();
+    assert_eq!(kept.access_ends_at, Some(now));
+    let audited = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("membership.ended".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let a = audited.first().expect("audited");
+    assert_eq!(a.actor.as_deref(), Some(alice.as_str()));
+    assert_eq!(
+        (a.subject.as_deref(), a.tenant.as_deref()),
+        (Some(dave.as_str()), Some(wiki.as_str()))
+    );
+    assert!(a.details.contains("contract over"), "{}", a.details);
+
+    // At the wiki: the refresh is invalid_grant, introspection inactive, a new sign-in refused.
+    let (status, refused) = refresh(&server, &wiki_app, &wiki_secret, &wiki_rt).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+    assert!(!introspect_active(&server, &wiki_app, &wiki_secret, &wiki_at).await);
+    let (status, body) = authorize(&server, &b, &wiki_app, DAVE).await.unwrap_err();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("membership_ended"), "{body}");
+
+    // At CI, nothing changed.
+    assert!(introspect_active(&server, &ci_app, &ci_secret, &ci_at).await);
+    let (status, t) = refresh(&server, &ci_app, &ci_secret, &ci_rt).await;
+    assert_eq!(status, 200, "{t}");
+    authorize(&server, &b, &ci_app, DAVE)
+        .await
+        .expect("CI's invitation still runs");
+    assert_eq!(
+        state
+            .store
+            .membership(&ci, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at,
+        Some(T0 + 7200)
+    );
+    server.stop().await;
+}
+
+/// The portal's CSRF token on the page at `path`, with the page.
+async fn page_and_token(server: &TestServer, b: &reqwest::Client, path: &str) -> (String, String) {
+    let html = b
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token on {path}: {html}"))
+        .to_string();
+    (html, token)
+}
+
+async fn the_portal_ends_a_membership_after_asking(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::end_membership_portal").await
+    else {
+        return;
+    };
+    let state = &server.state;
+    let alice_browser = browser();
+    let alice = signed_in(&server, &alice_browser, "alice", "alice_tan@tech.gov.sg").await;
+    let bob_browser = browser();
+    let bob = signed_in(&server, &bob_browser, "bob", "bob_lim@hdb.gov.sg").await;
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let ci = approved_tenant(&server, &bob, "ci").await;
+    dave_joins(&server, &browser(), &user(&alice), &wiki, T0 + 7200).await;
+    let dave = dave_id(&server).await;
+    let invitations_path =
+        techpass::paths::fill(techpass::paths::INVITATIONS, &[("tenant_id", &wiki)]);
+    let end_path = techpass::paths::fill(
+        techpass::paths::MEMBER_END,
+        &[("tenant_id", &wiki), ("user_id", &dave)],
+    );
+    let ends_at = || async {
+        state
+            .store
+            .membership(&wiki, &dave)
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at
+    };
+
+    // The accepted invitation has the button.
+    let (html, token) = page_and_token(&server, &alice_browser, &invitations_path).await;
+    assert!(html.contains(&end_path.replace('/', "&#x2f;")), "{html}");
+    assert!(html.contains("End membership"), "{html}");
+
+    // Without the CSRF token: refused, nothing changed.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[("reason", "contract over"), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // Another tenant's admin: not an admin of the wiki (403); at his own tenant Dave is
+    // nobody (404). No 500, nothing changed.
+    let (_, bob_token) = page_and_token(
+        &server,
+        &bob_browser,
+        &techpass::paths::fill(techpass::paths::INVITATIONS, &[("tenant_id", &ci)]),
+    )
+    .await;
+    let r = bob_browser
+        .post(server.url(&end_path))
+        .form(&[("csrf_token", bob_token.as_str()), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let at_ci = techpass::paths::fill(
+        techpass::paths::MEMBER_END,
+        &[("tenant_id", &ci), ("user_id", &dave)],
+    );
+    let r = bob_browser
+        .post(server.url(&at_ci))
+        .form(&[("csrf_token", bob_token.as_str()), ("reason", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains(DAVE), "Dave is not named to CI: {body}");
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // With a reason: the confirmation first, naming the person and the reason.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[("csrf_token", token.as_str()), ("reason", "contract over")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let confirm = r.text().await.unwrap();
+    assert!(confirm.contains("End the membership"), "{confirm}");
+    assert!(confirm.contains(DAVE), "{confirm}");
+    assert!(confirm.contains("contract over"), "{confirm}");
+    assert_eq!(ends_at().await, Some(T0 + 7200));
+
+    // Confirmed: ended now, and back to the invitations with a notice.
+    let r = alice_browser
+        .post(server.url(&end_path))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("reason", "contract over"),
+            ("confirm", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = see_other(&r);
+    assert!(to.contains("membership-ended"), "{to}");
+    let now = state.clock.now().as_secs();
+    assert_eq!(ends_at().await, Some(now));
+
+    // The API's refusals are clear answers, never a 500.
+    let api = |b: &reqwest::Client, tenant: &str, who: &str, body: serde_json::Value| {
+        let b = b.clone();
+        let path = format!("/api/v1/tenants/{tenant}/members/{who}/end");
+        let url = server.url(&path);
+        let me = server.url("/api/v1/me");
+        async move {
+            let me: serde_json::Value = b.get(me).send().await.unwrap().json().await.unwrap();
+            let r = b
+                .post(url)
+                .header("X-CSRF-Token", me["csrf_token"].as_str().unwrap())
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (
+                status,
+                r.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let reason = serde_json::json!({ "reason": "contract over" });
+    let (status, body) = api(&bob_browser, &ci, &dave, reason.clone()).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+    let (status, body) = api(&bob_browser, &wiki, &dave, reason.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = api(&alice_browser, &wiki, "nobody", reason.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api(&alice_browser, &wiki, &bob, reason.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("public officer"), "{body}");
+    let (status, body) = api(&alice_browser, &wiki, &dave, serde_json::json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = api(
+        &alice_browser,
+        &wiki,
+        &dave,
+        serde_json::json!({ "reason": " " }),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Ending again answers the first end, unchanged.
+    let (status, body) = api(&alice_browser, &wiki, &dave, reason).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["access_ends_at"], now, "{body}");
+    assert_eq!(body["grants_revoked"], 0, "{body}");
+    server.stop().await;
+}
+
 crate::both_backends!(
+    the_portal_ends_a_membership_after_asking,
     a_vendor_reaches_only_the_tenants_that_invited_them,
     tenant_admins_assign_only_their_members_and_officers,
+    a_tenant_admin_ends_a_vendor_s_membership_now,
 );

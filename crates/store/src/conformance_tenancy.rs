@@ -4,7 +4,9 @@
 use crate::conformance::{tenant, user};
 use crate::testing::TestDatabase;
 use crate::{
-    AcceptOutcome, Acceptance, InvitationRecord, MembershipRecord, StoreError, TenantAdminRecord,
+    AcceptOutcome, Acceptance, AssignmentRecord, GrantRecord, GroupRecord, InvitationRecord,
+    MembershipRecord, RefreshTokenRecord, RoleAssignmentRecord, StoreError, TenantAdminRecord,
+    PRINCIPAL_USER,
 };
 
 crate::backend_tests!(
@@ -25,6 +27,7 @@ crate::backend_tests!(
     ineligible_user_accepts_nothing,
     concurrent_acceptances_have_one_winner,
     expired_invitations_are_returned_once,
+    ending_a_membership_revokes_only_that_tenant_s_access,
 );
 
 fn admin(tenant_id: &str, user_id: &str, added_at: i64) -> TenantAdminRecord {
@@ -649,5 +652,183 @@ async fn expired_invitations_are_returned_once(db: &TestDatabase) {
     assert_eq!(
         store.get_invitation("i5").await.unwrap().unwrap().status,
         "revoked"
+    );
+}
+
+async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase) {
+    let store = db.store().await;
+    // u1 is a member of t1 and t2 (app c1 of t1, c2 of t2), with a grant, refresh token,
+    // assignment, role and group at each; u2 is another member of t1.
+    for (t, c, g) in [("t1", "c1", "g1"), ("t2", "c2", "g2")] {
+        store.insert_tenant(&tenant(t, 1)).await.unwrap();
+        let mut app = crate::conformance::client(c);
+        app.tenant_id = Some(t.into());
+        store.insert_client(&app, &[]).await.unwrap();
+        store
+            .insert_group(&GroupRecord {
+                id: g.into(),
+                tenant_id: t.into(),
+                name: "devs".into(),
+                created_at: 1,
+            })
+            .await
+            .unwrap();
+        assert!(store.define_role(c, "dev").await.unwrap());
+    }
+    for u in ["u1", "u2"] {
+        store.upsert_user(&user(u)).await.unwrap();
+    }
+    let grant = |id: &str, client: &str, u: &str| GrantRecord {
+        id: id.into(),
+        client_id: client.into(),
+        user_id: Some(u.into()),
+        session_hash: None,
+        code_hash: None,
+        scope: "openid offline_access".into(),
+        auth_time: Some(5),
+        amr: "[]".into(),
+        acr: None,
+        created_at: 5,
+        expires_at: 100_000,
+        revoked_at: None,
+    };
+    for (inv, t, u, g, c, gr) in [
+        ("i1", "t1", "u1", "g1", "c1", "gr1"),
+        ("i2", "t2", "u1", "g2", "c2", "gr2"),
+        ("i3", "t1", "u2", "g1", "c1", "gr3"),
+    ] {
+        store
+            .insert_invitation(&invitation(inv, t, &format!("{u}@vendor.example"), 10))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .accept_invitation(&acceptance(inv, u, 100))
+                .await
+                .unwrap(),
+            AcceptOutcome::Accepted
+        );
+        store.insert_grant(&grant(gr, c, u)).await.unwrap();
+        store
+            .insert_refresh_token(&RefreshTokenRecord {
+                token_hash: format!("r-{gr}"),
+                grant_id: gr.into(),
+                created_at: 5,
+                expires_at: 100_000,
+                used_at: None,
+            })
+            .await
+            .unwrap();
+        store
+            .assign(&AssignmentRecord {
+                client_id: c.into(),
+                principal_type: PRINCIPAL_USER.into(),
+                principal_id: u.into(),
+                assigned_at: 100,
+                assigned_by: "admin".into(),
+            })
+            .await
+            .unwrap();
+        store
+            .assign_role(&RoleAssignmentRecord {
+                client_id: c.into(),
+                role: "dev".into(),
+                principal_type: PRINCIPAL_USER.into(),
+                principal_id: u.into(),
+            })
+            .await
+            .unwrap();
+        assert!(store.add_group_member(g, u).await.unwrap());
+    }
+
+    // A pending invitation of t1 (an extension) and one of t2 to u1's email.
+    let u1_email = store.get_user("u1").await.unwrap().unwrap().email.unwrap();
+    for (inv, t) in [("i4", "t1"), ("i5", "t2")] {
+        store
+            .insert_invitation(&invitation(inv, t, &u1_email.to_lowercase(), 500))
+            .await
+            .unwrap();
+    }
+    let ended = store
+        .end_membership("t1", "u1", 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ended.membership,
+        MembershipRecord {
+            tenant_id: "t1".into(),
+            user_id: "u1".into(),
+            joined_at: 100,
+            access_ends_at: Some(1_000),
+            invitation_id: Some("i1".into()),
+        }
+    );
+    assert_eq!(
+        (
+            ended.grants_revoked,
+            ended.assignments_removed,
+            ended.roles_removed,
+            ended.groups_left
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(ended.invitations_revoked, 1);
+    let i4 = store.get_invitation("i4").await.unwrap().unwrap();
+    assert_eq!((i4.status.as_str(), i4.status_at), ("revoked", Some(1_000)));
+    let i5 = store.get_invitation("i5").await.unwrap().unwrap();
+    assert_eq!(i5.status, "pending");
+    // Kept for the record, with its end date.
+    assert_eq!(
+        store.membership("t1", "u1").await.unwrap(),
+        Some(ended.membership.clone())
+    );
+    let g1 = store.get_grant("gr1").await.unwrap().unwrap();
+    assert_eq!(g1.revoked_at, Some(1_000));
+    let r1 = store.get_refresh_token("r-gr1").await.unwrap().unwrap();
+    assert_eq!(r1.used_at, Some(1_000));
+    assert!(!store.has_access("c1", "u1").await.unwrap());
+    assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+    assert_eq!(store.group_members("g1").await.unwrap(), vec!["u2"]);
+
+    // Tenant t2, and the other member of t1, are untouched.
+    assert_eq!(
+        store
+            .membership("t2", "u1")
+            .await
+            .unwrap()
+            .unwrap()
+            .access_ends_at,
+        Some(50_000)
+    );
+    for gr in ["gr2", "gr3"] {
+        assert_eq!(store.get_grant(gr).await.unwrap().unwrap().revoked_at, None);
+        let r = store
+            .get_refresh_token(&format!("r-{gr}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.used_at, None);
+    }
+    assert!(store.has_access("c2", "u1").await.unwrap());
+    assert!(store.has_access("c1", "u2").await.unwrap());
+    assert_eq!(store.roles_of_user("c2", "u1").await.unwrap(), vec!["dev"]);
+    assert_eq!(store.group_members("g2").await.unwrap(), vec!["u1"]);
+
+    // Ending again keeps the first end date; a non-member ends nothing.
+    let again = store
+        .end_membership("t1", "u1", 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.membership.access_ends_at, Some(1_000));
+    assert_eq!(again.grants_revoked, 0);
+    assert_eq!(
+        store.end_membership("t1", "nobody", 2_000).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.end_membership("nope", "u1", 2_000).await.unwrap(),
+        None
     );
 }

@@ -519,6 +519,107 @@ macro_rules! tenancy_impls {
                 .await?)
             }
 
+            async fn end_membership(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+                at: i64,
+            ) -> Result<Option<$crate::EndedMembership>, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let membership = sqlx::query_as::<_, $crate::MembershipRecord>(&format!(
+                    "UPDATE tenant_members
+                     SET access_ends_at = CASE
+                       WHEN access_ends_at IS NOT NULL AND access_ends_at < $3
+                       THEN access_ends_at ELSE $3 END
+                     WHERE tenant_id = $1 AND user_id = $2
+                     RETURNING {}",
+                    $crate::portable::MEMBER_COLUMNS
+                ))
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(at)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(membership) = membership else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let grants_revoked = sqlx::query(
+                    "UPDATE grants SET revoked_at = $3
+                     WHERE user_id = $2 AND revoked_at IS NULL
+                       AND client_id IN (SELECT client_id FROM clients WHERE tenant_id = $1)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // Their refresh tokens die with the grants; marking them used as well keeps
+                // them dead whatever a later change to the grant does.
+                sqlx::query(
+                    "UPDATE refresh_tokens SET used_at = $3
+                     WHERE used_at IS NULL AND grant_id IN (
+                       SELECT id FROM grants WHERE user_id = $2
+                         AND client_id IN (SELECT client_id FROM clients WHERE tenant_id = $1))",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                let assignments_removed = sqlx::query(
+                    "DELETE FROM app_assignments
+                     WHERE principal_type = 'user' AND principal_id = $2
+                       AND client_id IN (SELECT client_id FROM clients WHERE tenant_id = $1)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let roles_removed = sqlx::query(
+                    "DELETE FROM role_assignments
+                     WHERE principal_type = 'user' AND principal_id = $2
+                       AND client_id IN (SELECT client_id FROM clients WHERE tenant_id = $1)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let groups_left = sqlx::query(
+                    "DELETE FROM group_members
+                     WHERE user_id = $2
+                       AND group_id IN (SELECT id FROM groups WHERE tenant_id = $1)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let invitations_revoked = sqlx::query(
+                    "UPDATE invitations SET status = 'revoked', status_at = $3
+                     WHERE tenant_id = $1 AND status = 'pending'
+                       AND email = (SELECT LOWER(email) FROM users WHERE id = $2)",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(Some($crate::EndedMembership {
+                    invitations_revoked,
+                    membership,
+                    grants_revoked,
+                    assignments_removed,
+                    roles_removed,
+                    groups_left,
+                }))
+            }
+
             async fn invitations_to_email(
                 &self,
                 tenant_id: &str,

@@ -157,6 +157,20 @@ pub struct MembershipRecord {
     pub invitation_id: Option<String>,
 }
 
+/// What ending a membership changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedMembership {
+    /// The membership as it is now (its end date at most the time it was ended).
+    pub membership: MembershipRecord,
+    pub grants_revoked: u64,
+    pub assignments_removed: u64,
+    pub roles_removed: u64,
+    pub groups_left: u64,
+    /// Pending invitations of the tenant to the user's email, revoked so that none of them
+    /// silently gives the access back (a new invitation does).
+    pub invitations_revoked: u64,
+}
+
 #[async_trait]
 pub trait InvitationStore {
     /// Stores a pending invitation; any pending invitation to the same email in the same tenant
@@ -222,6 +236,20 @@ pub trait InvitationStore {
         tenant_id: &str,
         user_id: &str,
     ) -> Result<Option<MembershipRecord>, StoreError>;
+
+    /// Ends the user's membership of the tenant at `at`, in one transaction: the membership's
+    /// end date becomes `at` (or stays, if it ended earlier; the row is kept for the record),
+    /// the user's grants at the tenant's apps are revoked (so their refresh tokens stop
+    /// working), and their direct app assignments, app roles and group memberships in the
+    /// tenant are removed, and the tenant's pending invitations to their email revoked.
+    /// Nothing of other tenants is touched. `None` (nothing written) if the
+    /// user is not a member of the tenant.
+    async fn end_membership(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        at: i64,
+    ) -> Result<Option<EndedMembership>, StoreError>;
 
     /// The tenant's invitations to `email` (lowercased), whatever their status, newest first.
     async fn invitations_to_email(

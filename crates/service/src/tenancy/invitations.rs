@@ -542,3 +542,108 @@ pub async fn expire_due(state: &ServiceContext) -> Result<usize> {
     }
     Ok(expired.len())
 }
+
+/// The longest reason kept with an ended membership.
+pub const MAX_END_REASON_CHARS: usize = 500;
+
+/// What ending a membership did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EndedMembership {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub joined_at: i64,
+    /// Unix seconds: now, or the earlier end the membership already had.
+    pub access_ends_at: Option<i64>,
+    pub grants_revoked: u64,
+    pub assignments_removed: u64,
+    pub roles_removed: u64,
+    pub groups_left: u64,
+    /// The tenant's pending invitations to the person, revoked.
+    pub invitations_revoked: u64,
+}
+
+/// A member of the tenant (current or ended), for its admins; anyone else is unknown.
+pub async fn member(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    user_id: &str,
+) -> Result<techpass_store::MembershipRecord> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    state
+        .store
+        .membership(&tenant.id, user_id)
+        .await?
+        .ok_or(TenancyError::NotFound("member"))
+}
+
+/// Ends a member's access to the tenant now (a tenant admin of it, or a platform admin): the
+/// membership's end date becomes now and is kept for the record; in one transaction the
+/// person's grants and refresh tokens at the tenant's apps are revoked, their assignments,
+/// roles and groups in the tenant removed and the tenant's pending invitations to them revoked. Their access through other tenants is untouched. A
+/// person who is not a member of this tenant is answered as unknown; an officer who is not a
+/// member is told so (officers reach apps by assignment or policy, not membership).
+pub async fn end_membership(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    user_id: &str,
+    reason: &str,
+) -> Result<EndedMembership> {
+    let tenant = admin_tenant(state, actor, tenant_id).await?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(TenancyError::Invalid(
+            "give a reason for ending the membership (it is kept in the audit log)".into(),
+        ));
+    }
+    if reason.chars().count() > MAX_END_REASON_CHARS {
+        return Err(TenancyError::Invalid(format!(
+            "the reason is longer than {MAX_END_REASON_CHARS} characters"
+        )));
+    }
+    let now = state.clock.now().as_secs();
+    let Some(ended) = state.store.end_membership(&tenant.id, user_id, now).await? else {
+        let officer = state
+            .store
+            .get_user(user_id)
+            .await?
+            .is_some_and(|u| u.account_type == AccountType::PublicOfficer.as_str());
+        if officer {
+            return Err(TenancyError::Conflict(
+                "this person is a public officer, not a member invited to this tenant: there is \
+                 no membership to end; remove their access to the apps instead"
+                    .into(),
+            ));
+        }
+        return Err(TenancyError::NotFound("member"));
+    };
+    audit(
+        state,
+        actor,
+        "membership.ended",
+        Some(&tenant.id),
+        Some(user_id),
+        serde_json::json!({
+            "reason": reason,
+            "access_ends_at": ended.membership.access_ends_at,
+            "grants_revoked": ended.grants_revoked,
+            "assignments_removed": ended.assignments_removed,
+            "roles_removed": ended.roles_removed,
+            "groups_left": ended.groups_left,
+            "invitations_revoked": ended.invitations_revoked,
+        }),
+    )
+    .await;
+    Ok(EndedMembership {
+        tenant_id: ended.membership.tenant_id,
+        user_id: ended.membership.user_id,
+        joined_at: ended.membership.joined_at,
+        access_ends_at: ended.membership.access_ends_at,
+        grants_revoked: ended.grants_revoked,
+        assignments_removed: ended.assignments_removed,
+        roles_removed: ended.roles_removed,
+        groups_left: ended.groups_left,
+        invitations_revoked: ended.invitations_revoked,
+    })
+}
