@@ -727,7 +727,7 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
 /// caller or first by a wrong one), refresh (by its client or another), client credentials,
 /// introspection, revocation, suspending and reinstating people and tenants, disabling apps and
 /// time passing (past the end of a vendor's invitation: the vendor, invited by one tenant, must
-/// never reach the other's app). A model predicts every answer: after each step no token is issued and no
+/// never reach the other's app), and the inviting tenant ending the vendor's membership. A model predicts every answer: after each step no token is issued and no
 /// introspection answers active unless the gate holds, a wrong caller never consumes a value,
 /// and what the gate allows is issued. Each case uses fresh people, tenants and apps in one
 /// database; `PROPTEST_CASES` sets the number of cases (32 by default, so CI stays fast).
@@ -785,6 +785,9 @@ mod state_machine {
             a: usize,
             enabled: bool,
         },
+        EndMembership {
+            t: usize,
+        },
         Advance {
             secs: i64,
         },
@@ -807,6 +810,7 @@ mod state_machine {
             1 => i2().prop_map(|t| Op::SuspendTenant { t }),
             1 => i2().prop_map(|t| Op::ReinstateTenant { t }),
             2 => (i2(), any::<bool>()).prop_map(|(a, enabled)| Op::SetApp { a, enabled }),
+            1 => i2().prop_map(|t| Op::EndMembership { t }),
             // Even steps: `now` never lands on the vendor's (odd) end of access.
             2 => (0..600i64).prop_map(|half| Op::Advance { secs: 2 * half }),
         ];
@@ -1096,6 +1100,28 @@ mod state_machine {
                     Ok(_) if !m.tenant_suspended[a] => m.disabled[a] = !enabled,
                     Err(TenancyError::Conflict(_)) if m.tenant_suspended[a] => {}
                     other => return Err(format!("changing the app: {:?}", other.map(|_| ()))),
+                }
+            }
+            Op::EndMembership { t } => {
+                let vendor = &m.people[2].user.id;
+                let result = invitations::end_membership(
+                    &w.ctx,
+                    &Actor::Operator,
+                    &m.tenants[t],
+                    vendor,
+                    "ended",
+                )
+                .await;
+                // Only the inviting tenant (0) has a membership to end.
+                match result {
+                    Ok(_) if t == 0 => {
+                        m.vendor_ends = m.vendor_ends.min(now);
+                        for fam in m.families.iter_mut().filter(|f| f.p == 2 && f.a == 0) {
+                            fam.dead = true;
+                        }
+                    }
+                    Err(TenancyError::NotFound(_)) if t == 1 => {}
+                    other => return Err(format!("ending the membership: {:?}", other.map(|_| ()))),
                 }
             }
             Op::Advance { secs } => w.clock.advance(secs),
