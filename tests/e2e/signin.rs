@@ -444,6 +444,7 @@ async fn run_case(c: &Case) {
         account_types: c.account_types.clone(),
         mfa: MfaMode::Amr,
         mfa_amr_values: vec!["mfa".into()],
+        email_authority: Default::default(),
     }];
     let server = TestServer::start_on(listener, config, clock, dir, Some(db)).await;
 

@@ -192,6 +192,7 @@ impl World {
             upstreams: Arc::new(Upstreams(vec![Upstream {
                 connector: upstream.clone(),
                 account_types: vec![AccountType::PublicOfficer, AccountType::Vendor],
+                email_authority: techpass_domain::account::EmailAuthority::Verified,
             }])),
             settings: Arc::new(settings),
             mailer: None,
