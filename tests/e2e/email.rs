@@ -151,6 +151,123 @@ async fn trusted_email_classifies_and_matches_the_invitation(backend: Backend) {
         .is_empty());
 }
 
+/// An upstream that admits vendors, under "verified": Dave (a guest, his address unproven)
+/// signs in as a vendor, but the invitation sent to his address refuses him with a page.
+#[tokio::test]
+async fn an_invitation_refuses_an_unverified_address_with_a_page() {
+    use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
+    use techpass::tenancy::tenants::{self, DirectTenant};
+    use techpass::tenancy::Actor;
+    use techpass_domain::{Clock, SystemClock};
+    use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+    use tokio::net::TcpListener;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_base = format!(
+        "http://{}{}",
+        upstream_listener.local_addr().unwrap(),
+        dev::PATH_PREFIX
+    );
+    let upstream = Arc::new(
+        DevUpstream::new(
+            url::Url::parse(&upstream_base).unwrap(),
+            vec![DevClient {
+                client_id: "techpass".into(),
+                client_secret: "upstream-secret".into(),
+                redirect_uris: vec![format!("{base}/callback")],
+            }],
+            clock.clone(),
+            Tamper::None,
+        )
+        .unwrap(),
+    );
+    let issuer = upstream.issuer(dev::VENDOR_TENANT_ID);
+    let app = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
+    let upstream_task = tokio::spawn(async move { axum::serve(upstream_listener, app).await });
+    let db = TestDatabase::sqlite().await;
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.dev_upstream.enabled = Some(false);
+    config.upstreams = vec![UpstreamConfig {
+        id: "vendors".into(),
+        display_name: "Vendor".into(),
+        issuer,
+        client_id: "techpass".into(),
+        client_secret: Some(crate::support::secret("upstream-secret")),
+        client_secret_env: None,
+        scopes: vec!["openid".into(), "profile".into(), "email".into()],
+        allowed_tenants: vec![dev::VENDOR_TENANT_ID.into()],
+        account_types: vec![AccountTypeName::Vendor],
+        mfa: MfaMode::Amr,
+        mfa_amr_values: vec!["mfa".into()],
+        email_authority: EmailAuthority::Verified,
+    }];
+    let server = TestServer::start_on(listener, config, clock, dir, Some(db)).await;
+
+    let (tenant, _) = tenants::create(
+        &server.state,
+        &Actor::Operator,
+        DirectTenant {
+            slug: None,
+            name: "Agency Tools".into(),
+            description: String::new(),
+            purpose: String::new(),
+            admin: "owner@agency.gov.sg".into(),
+        },
+    )
+    .await
+    .unwrap();
+    tenancy::invitations::invite(
+        &server.state,
+        &Actor::Operator,
+        &tenant.id,
+        NewInvitation {
+            email: "dave@vendorco.example".into(),
+            access_ends_at: Some(server.state.clock.now().as_secs() + 10 * DAY),
+        },
+    )
+    .await
+    .unwrap();
+    let link = invitation_link(&server, "dave@vendorco.example").await;
+    let b = browser();
+    let page = open_link(&server, &b, &link, "dave").await;
+    assert_eq!(page.status(), 403);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Your email address is not verified"),
+        "{html}"
+    );
+    assert!(html.contains("invitation_email_unverified"), "{html}");
+    let dave = server
+        .state
+        .store
+        .find_users_by_email("dave@vendorco.example")
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(dave.account_type, "vendor");
+    assert!(!dave.email_verified, "passed on to apps as unverified");
+    assert_eq!(
+        server
+            .state
+            .store
+            .pending_invitations_to_email(
+                "dave@vendorco.example",
+                server.state.clock.now().as_secs()
+            )
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the invitation still waits"
+    );
+    server.stop().await;
+    upstream_task.abort();
+}
+
 crate::both_backends!(
     unverified_email_neither_classifies_nor_matches_an_invitation,
     trusted_email_classifies_and_matches_the_invitation,
