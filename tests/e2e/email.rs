@@ -248,6 +248,20 @@ async fn an_invitation_refuses_an_unverified_address_with_a_page() {
         .await
         .unwrap()
         .remove(0);
+    let refused = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("invitation.accept".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!refused.is_empty());
+    assert!(refused.iter().all(|e| e.outcome == "denied"
+        && e.reason.as_deref() == Some("invitation_email_unverified")
+        && e.tenant.as_deref() == Some(tenant.id.as_str())));
     assert_eq!(dave.account_type, "vendor");
     assert!(!dave.email_verified, "passed on to apps as unverified");
     assert_eq!(

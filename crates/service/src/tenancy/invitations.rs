@@ -366,6 +366,21 @@ pub async fn open(
         return Err(LinkProblem::WrongEmail);
     }
     if !user.email_verified {
+        crate::audit(
+            state,
+            techpass_store::AuditRecord {
+                at: now,
+                event: "invitation.accept".into(),
+                outcome: "denied".into(),
+                reason: Some(LinkProblem::EmailUnverified.reason().into()),
+                actor: Some(user.id.clone()),
+                subject: Some(invitation.id.clone()),
+                tenant: Some(invitation.tenant_id.clone()),
+                details: serde_json::json!({ "email": invitation.email }).to_string(),
+                ..techpass_store::AuditRecord::default()
+            },
+        )
+        .await;
         return Err(LinkProblem::EmailUnverified);
     }
     let status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated);
