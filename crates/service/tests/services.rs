@@ -627,6 +627,13 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
         "invitation_email_unverified"
     );
     assert_eq!(pending::resolve_at_signin(&w.ctx, &erin.user).await, 0);
+    // Nor does the address name her to an admin typing it; her id does.
+    assert!(techpass_service::accounts::find_user(&w.ctx, ERIN)
+        .await
+        .is_err());
+    assert!(techpass_service::accounts::find_user(&w.ctx, &erin.user.id)
+        .await
+        .is_ok());
     assert_eq!(
         pending::of_app(&w.ctx, &Actor::Operator, &tenant.id, &app.client_id)
             .await
