@@ -114,6 +114,10 @@ pub struct DevUpstreamConfig {
     /// `None`: on in development mode, off in production.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// The `email_authority` of the development officer upstream (`dev-wog`); the vendor one
+    /// (`dev-vendors`) is always "trusted", its guests being added only by invitation.
+    #[serde(default)]
+    pub email_authority: techpass_domain::account::EmailAuthority,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -150,6 +154,9 @@ pub struct UpstreamConfig {
     pub mfa: MfaMode,
     #[serde(default = "default_amr_values")]
     pub mfa_amr_values: Vec<String>,
+    /// Whether an `email` claim the upstream did not prove is believed (AZURE.md §3).
+    #[serde(default)]
+    pub email_authority: techpass_domain::account::EmailAuthority,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -907,6 +914,17 @@ account_types = ["public_officer"]
         assert!(e.contains("mfa"), "{e}");
         let trusted = load(&format!("{WOG}mfa = \"trusted-upstream\"\n"), &[]).unwrap();
         assert_eq!(trusted.upstreams[0].mfa, MfaMode::TrustedUpstream);
+        use techpass_domain::account::EmailAuthority;
+        let plain = load(WOG, &[]).unwrap();
+        assert_eq!(plain.upstreams[0].email_authority, EmailAuthority::Verified);
+        assert_eq!(plain.dev_upstream.email_authority, EmailAuthority::Verified);
+        let trusted = load(&format!("{WOG}email_authority = \"trusted\"\n"), &[]).unwrap();
+        assert_eq!(
+            trusted.upstreams[0].email_authority,
+            EmailAuthority::Trusted
+        );
+        let e = error(&format!("{WOG}email_authority = \"maybe\"\n"), &[]);
+        assert!(e.contains("email_authority"), "{e}");
     }
 
     #[test]

@@ -60,6 +60,10 @@ fn explain(problem: LinkProblem) -> (&'static str, &'static str) {
             "This invitation is for another email address",
             "You signed in with an account whose email address is not the one invited. Sign out, then open the link again and sign in with the invited account.",
         ),
+        LinkProblem::EmailUnverified => (
+            "Your email address is not verified",
+            "You signed in with the invited address, but your directory (Azure AD) did not confirm that the address is yours, so TechPass cannot accept the invitation with it. This is common for guest accounts.",
+        ),
         LinkProblem::AccountBlocked => (
             "Your account cannot accept invitations",
             "Your TechPass account is suspended, disabled or closed. Contact the TechPass team.",

@@ -16,7 +16,7 @@ use techpass_store::ConnectOptions;
 use tokio::net::TcpListener;
 use url::Url;
 
-use techpass_domain::account::AccountType;
+use techpass_domain::account::{AccountType, EmailAuthority};
 use techpass_oidc::discovery::endpoint;
 use techpass_oidc::Secrets;
 use techpass_upstream::dev::{self, DevUpstream};
@@ -249,6 +249,7 @@ fn build_upstreams(
         upstreams.push(Upstream {
             connector: Arc::new(connector),
             account_types: account_types(&u.account_types),
+            email_authority: u.email_authority,
         });
     }
     if !config.dev_upstream_enabled() {
@@ -277,18 +278,20 @@ fn build_upstreams(
         dev::Tamper::None,
     )
     .map_err(|e| failed("cannot start the development upstream", e))?;
-    for (id, name, tid, kind) in [
+    for (id, name, tid, kind, email_authority) in [
         (
             "dev-wog",
             "Public officer (development)",
             dev::WOG_TENANT_ID,
             AccountType::PublicOfficer,
+            config.dev_upstream.email_authority,
         ),
         (
             "dev-vendors",
             "Vendor (development)",
             dev::VENDOR_TENANT_ID,
             AccountType::Vendor,
+            EmailAuthority::Trusted,
         ),
     ] {
         let connector = OidcConnector::new(
@@ -311,6 +314,7 @@ fn build_upstreams(
         upstreams.push(Upstream {
             connector: Arc::new(connector),
             account_types: vec![kind],
+            email_authority,
         });
     }
     Ok((Upstreams(upstreams), Some(Arc::new(dev_upstream))))

@@ -124,6 +124,7 @@ async fn trusted_upstream(techpass_base: &str) -> (UpstreamConfig, tokio::task::
         account_types: vec![AccountTypeName::PublicOfficer],
         mfa: MfaMode::TrustedUpstream,
         mfa_amr_values: vec!["mfa".into()],
+        email_authority: Default::default(),
     };
     (config, task)
 }

@@ -338,6 +338,8 @@ impl Interop {
             account_types: vec![AccountTypeName::PublicOfficer, AccountTypeName::Vendor],
             mfa: MfaMode::Amr,
             mfa_amr_values: vec!["mfa".into()],
+            // The stand-in sends no email_verified; it plays a directory of its own addresses.
+            email_authority: techpass_domain::account::EmailAuthority::Trusted,
         }];
         let server =
             TestServer::start_on(listener, config, Arc::new(SystemClock), dir, Some(db)).await;

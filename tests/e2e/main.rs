@@ -10,6 +10,7 @@ mod cli;
 mod dev;
 mod device;
 mod discovery;
+mod email;
 mod fuzz;
 mod gate;
 mod health;

@@ -489,6 +489,7 @@ async fn with_a_separate_upstream() -> (TestServer, tokio::task::JoinHandle<std:
         account_types: vec![AccountTypeName::PublicOfficer],
         mfa: MfaMode::Amr,
         mfa_amr_values: vec!["mfa".into()],
+        email_authority: Default::default(),
     }];
     let server = TestServer::start_on(listener, config, clock, dir, Some(db)).await;
     (server, upstream_task)

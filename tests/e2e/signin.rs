@@ -444,6 +444,7 @@ async fn run_case(c: &Case) {
         account_types: c.account_types.clone(),
         mfa: MfaMode::Amr,
         mfa_amr_values: vec!["mfa".into()],
+        email_authority: Default::default(),
     }];
     let server = TestServer::start_on(listener, config, clock, dir, Some(db)).await;
 
@@ -579,6 +580,14 @@ async fn forged_and_broken_upstream_responses_are_refused_with_their_reason() {
             account_types: vec![AccountTypeName::Vendor],
             reason: "account_type_not_allowed",
         },
+        // AZURE.md §3: a guest's gov.sg address the directory did not verify is no officer's
+        // under email_authority = "verified" (the default).
+        case(
+            "unverified email at an officer-only upstream",
+            Tamper::None,
+            "erin",
+            "email_unverified",
+        ),
     ];
     for c in &cases {
         run_case(c).await;

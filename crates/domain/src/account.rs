@@ -54,6 +54,50 @@ impl Default for ClassificationRules {
     }
 }
 
+/// How far an upstream's `email` claim is believed (AZURE.md §3: Azure AD's plain `email` "isn't
+/// guaranteed to be correct"), configured per upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailAuthority {
+    /// Only an address the upstream proved (`email_verified`, `xms_edov`,
+    /// `verified_primary_email`) classifies a person by domain, matches invitations and
+    /// pending grants, and is passed on as verified. The default.
+    #[default]
+    Verified,
+    /// Every address the upstream sends counts as verified: for an upstream that only issues
+    /// addresses it has proven (for example a directory whose guests are added only by a B2B
+    /// invitation redeemed at that address).
+    Trusted,
+}
+
+impl EmailAuthority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailAuthority::Verified => "verified",
+            EmailAuthority::Trusted => "trusted",
+        }
+    }
+
+    /// Whether TechPass treats an address as verified, given what the upstream proved.
+    pub fn believes(self, upstream_verified: bool) -> bool {
+        upstream_verified || self == EmailAuthority::Trusted
+    }
+}
+
+/// Classifies a person from the address their upstream sent: only an address TechPass treats
+/// as verified can make someone a public officer by its domain; anyone else is a vendor (the
+/// account that needs a tenant's invitation).
+pub fn classify_claimed(
+    email: Option<&str>,
+    verified: bool,
+    rules: &ClassificationRules,
+) -> AccountType {
+    match email {
+        Some(email) if verified => classify(email, rules),
+        _ => AccountType::Vendor,
+    }
+}
+
 /// Whether `domain` is `parent` or a subdomain of it (label-wise: `evilgov.sg` is not under
 /// `gov.sg`).
 fn within(domain: &str, parent: &str) -> bool {
@@ -100,6 +144,23 @@ pub fn classify(email: &str, rules: &ClassificationRules) -> AccountType {
 mod tests {
     use super::*;
     use AccountType::*;
+
+    #[test]
+    fn only_a_believed_address_makes_an_officer() {
+        let rules = ClassificationRules::default();
+        let officer = Some("erin_goh@tech.gov.sg");
+        assert_eq!(classify_claimed(officer, true, &rules), PublicOfficer);
+        assert_eq!(classify_claimed(officer, false, &rules), Vendor);
+        assert_eq!(classify_claimed(None, true, &rules), Vendor);
+        assert_eq!(
+            classify_claimed(Some("dave@vendorco.example"), true, &rules),
+            Vendor
+        );
+        assert!(!EmailAuthority::Verified.believes(false));
+        assert!(EmailAuthority::Verified.believes(true));
+        assert!(EmailAuthority::Trusted.believes(false));
+        assert_eq!(EmailAuthority::default(), EmailAuthority::Verified);
+    }
 
     #[test]
     fn classification_table() {

@@ -33,7 +33,8 @@ pub enum AccountError {
     Store(#[from] StoreError),
 }
 
-/// The user named by an id or an email address.
+/// The user named by an id or an email address. An address TechPass does not believe
+/// (`email_verified` false, AZURE.md §3) names nobody: such a person is named by id.
 pub async fn find_user(
     ctx: &ServiceContext,
     id_or_email: &str,
@@ -42,6 +43,7 @@ pub async fn find_user(
         return Ok(user);
     }
     let mut found = ctx.store.find_users_by_email(id_or_email).await?;
+    found.retain(|u| u.email_verified);
     match found.len() {
         0 => Err(AccountError::NotFound(id_or_email.to_string())),
         1 => Ok(found.remove(0)),

@@ -2,7 +2,7 @@
 //! HTTP types beyond plain values.
 
 use serde::{Deserialize, Serialize};
-use techpass_domain::account::{classify, AccountType};
+use techpass_domain::account::{classify, classify_claimed, AccountType};
 use techpass_domain::gate::UserStatus;
 use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
@@ -179,7 +179,10 @@ async fn complete_login(
     browser: Option<&str>,
 ) -> Result<NewSession, Denial> {
     let upstream = attempt_upstream(state, &attempt, browser)?;
-    let identity = upstream_answer(state, upstream, login_state, query).await?;
+    let mut identity = upstream_answer(state, upstream, login_state, query).await?;
+    // From here on `email_verified` means "TechPass believes the address": proven by the
+    // upstream, or vouched for by the operator (`email_authority = "trusted"`).
+    identity.email_verified = upstream.email_authority.believes(identity.email_verified);
     let user = account(state, upstream, &identity).await?;
     let cookie = state.random.token()?;
     open_session(state, &cookie, &user, &identity).await?;
@@ -287,8 +290,25 @@ async fn account(
             "the upstream sent no email claim",
         ));
     };
-    let account_type = classify(email, &state.classification);
+    let account_type =
+        classify_claimed(Some(email), identity.email_verified, &state.classification);
     if !upstream.account_types.contains(&account_type) {
+        // An address that would have been admitted had the upstream proven it: say so, so the
+        // person knows what to fix (AZURE.md §3), rather than "wrong sign-in option".
+        let unverified = !identity.email_verified
+            && upstream
+                .account_types
+                .contains(&classify(email, &state.classification));
+        if unverified {
+            return Err(Denial::new(
+                "email_unverified",
+                Some(upstream_id),
+                format!(
+                    "{upstream_id} did not verify the email claim and its email_authority is \"{}\"",
+                    upstream.email_authority.as_str()
+                ),
+            ));
+        }
         return Err(Denial::new(
             "account_type_not_allowed",
             Some(upstream_id),
@@ -408,8 +428,9 @@ pub async fn current_session(
         state.store.delete_session(&id_hash).await?;
         return Ok(None);
     };
-    let account_type = classify(
-        identity.email.as_deref().unwrap_or(""),
+    let account_type = classify_claimed(
+        identity.email.as_deref(),
+        identity.email_verified,
         &state.classification,
     );
     Ok(Some(Session {

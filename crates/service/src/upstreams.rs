@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use techpass_domain::account::{classify, AccountType, ClassificationRules};
+use techpass_domain::account::{classify, AccountType, ClassificationRules, EmailAuthority};
 use techpass_upstream::Connector;
 
 /// One configured upstream and who may sign in through it.
@@ -11,6 +11,8 @@ use techpass_upstream::Connector;
 pub struct Upstream {
     pub connector: Arc<dyn Connector>,
     pub account_types: Vec<AccountType>,
+    /// Whether its unproven `email` claims are believed (AZURE.md §3).
+    pub email_authority: EmailAuthority,
 }
 
 /// The upstreams in configured order.

@@ -31,6 +31,7 @@ use techpass_service::settings::{
 use techpass_service::signin::{finish_login, start_login, CallbackQuery, NewSession};
 use techpass_service::tenancy::apps::{self, AppChanges, AppSpec};
 use techpass_service::tenancy::invitations::{self, LinkProblem, NewInvitation};
+use techpass_service::tenancy::pending;
 use techpass_service::tenancy::tenants::{self, DirectTenant};
 use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
@@ -192,6 +193,7 @@ impl World {
             upstreams: Arc::new(Upstreams(vec![Upstream {
                 connector: upstream.clone(),
                 account_types: vec![AccountType::PublicOfficer, AccountType::Vendor],
+                email_authority: techpass_domain::account::EmailAuthority::Verified,
             }])),
             settings: Arc::new(settings),
             mailer: None,
@@ -540,6 +542,122 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
     // The app half of the gate, before the code is even looked at.
     assert_eq!(e.code, ErrorCode::InvalidGrant);
     assert!(e.description.contains("disabled"), "{e:?}");
+}
+
+/// AZURE.md §3: under `email_authority = "verified"` an address the upstream did not prove is
+/// kept, but makes nobody an officer and matches no invitation or pending grant.
+async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase) {
+    const ERIN: &str = "erin@agency.gov.sg";
+    let w = World::new(db).await;
+    let (tenant, _) = tenants::create(
+        &w.ctx,
+        &Actor::Operator,
+        DirectTenant {
+            slug: None,
+            name: "Agency Tools".into(),
+            description: String::new(),
+            purpose: String::new(),
+            admin: "owner@agency.gov.sg".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let app = apps::create(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        AppSpec {
+            name: "Wiki".into(),
+            homepage: None,
+            redirect_uris: vec![REDIRECT.into()],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            confidential: true,
+            grant_types: vec![GRANT_AUTHORIZATION_CODE.into()],
+            user_assignment_required: true,
+        },
+    )
+    .await
+    .unwrap();
+    invitations::invite(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        NewInvitation {
+            email: ERIN.into(),
+            access_ends_at: Some(T0 + 30 * 86_400),
+        },
+    )
+    .await
+    .unwrap();
+    pending::grant_app_access(&w.ctx, &Actor::Operator, &tenant.id, &app.client_id, ERIN)
+        .await
+        .unwrap();
+    let mail = w.ctx.store.list_emails(Some(ERIN), 10, 0).await.unwrap();
+    let token = mail[0]
+        .body
+        .split(invitations::INVITATION_PATH)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+
+    let mut unproven = person("oid-erin", ERIN);
+    unproven.email_verified = false;
+    let erin = w.sign_in(unproven.clone()).await;
+    assert_eq!(
+        erin.user.email.as_deref(),
+        Some(ERIN),
+        "kept as an attribute"
+    );
+    assert_eq!(erin.user.account_type, AccountType::Vendor.as_str());
+    assert!(!erin.user.email_verified);
+    assert!(!erin.identity.email_verified);
+    assert!(invitations::waiting_for(&w.ctx, &erin.user)
+        .await
+        .unwrap()
+        .is_empty());
+    let refused = invitations::accept(&w.ctx, &token, &erin.user, None).await;
+    assert!(
+        matches!(refused, Err(LinkProblem::EmailUnverified)),
+        "{refused:?}"
+    );
+    assert_eq!(
+        LinkProblem::EmailUnverified.reason(),
+        "invitation_email_unverified"
+    );
+    assert_eq!(pending::resolve_at_signin(&w.ctx, &erin.user).await, 0);
+    // Nor does the address name her to an admin typing it; her id does.
+    assert!(techpass_service::accounts::find_user(&w.ctx, ERIN)
+        .await
+        .is_err());
+    assert!(techpass_service::accounts::find_user(&w.ctx, &erin.user.id)
+        .await
+        .is_ok());
+    assert_eq!(
+        pending::of_app(&w.ctx, &Actor::Operator, &tenant.id, &app.client_id)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the grant still waits for a proven address"
+    );
+
+    // Once the upstream proves the same address, it is hers.
+    let proven = w.sign_in(person("oid-erin", ERIN)).await;
+    assert_eq!(
+        proven.user.account_type,
+        AccountType::PublicOfficer.as_str()
+    );
+    assert!(proven.user.email_verified);
+    assert_eq!(pending::resolve_at_signin(&w.ctx, &proven.user).await, 1);
+    assert_eq!(
+        invitations::waiting_for(&w.ctx, &proven.user)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDatabase) {
@@ -1168,5 +1286,6 @@ techpass_store::backend_tests!(
     refresh_tokens_rotate_and_a_reused_one_ends_the_family,
     the_gate_refuses_and_writes_nothing,
     an_invited_vendor_accepts_once_with_the_invited_address,
+    an_unverified_address_classifies_and_matches_nothing,
     randomness_is_an_input,
 );

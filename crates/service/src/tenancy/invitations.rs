@@ -156,7 +156,13 @@ pub async fn waiting_for(
     state: &ServiceContext,
     user: &UserRecord,
 ) -> Result<Vec<(InvitationRecord, TenantRecord)>> {
-    let Some(email) = user.email.as_deref().and_then(normalise_email) else {
+    // An address TechPass does not believe (AZURE.md §3) matches no invitation.
+    let Some(email) = user
+        .email
+        .as_deref()
+        .filter(|_| user.email_verified)
+        .and_then(normalise_email)
+    else {
         return Ok(Vec::new());
     };
     let now = state.clock.now().as_secs();
@@ -295,6 +301,8 @@ pub enum LinkProblem {
     AlreadyAccepted,
     /// Signed in as someone whose verified email is not the invited one.
     WrongEmail,
+    /// Signed in with the invited address, but the upstream did not prove it (AZURE.md §3).
+    EmailUnverified,
     /// The account is suspended, disabled or terminated.
     AccountBlocked,
     /// The tenant is not active.
@@ -311,6 +319,7 @@ impl LinkProblem {
             LinkProblem::Revoked => "invitation_revoked",
             LinkProblem::AlreadyAccepted => "invitation_used",
             LinkProblem::WrongEmail => "invitation_email_mismatch",
+            LinkProblem::EmailUnverified => "invitation_email_unverified",
             LinkProblem::AccountBlocked => "account_blocked",
             LinkProblem::TenantInactive => "tenant_inactive",
             LinkProblem::TermsRequired => "terms_required",
@@ -355,6 +364,24 @@ pub async fn open(
     let verified = user.email.as_deref().unwrap_or("");
     if !email_matches(&invitation.email, verified) {
         return Err(LinkProblem::WrongEmail);
+    }
+    if !user.email_verified {
+        crate::audit(
+            state,
+            techpass_store::AuditRecord {
+                at: now,
+                event: "invitation.accept".into(),
+                outcome: "denied".into(),
+                reason: Some(LinkProblem::EmailUnverified.reason().into()),
+                actor: Some(user.id.clone()),
+                subject: Some(invitation.id.clone()),
+                tenant: Some(invitation.tenant_id.clone()),
+                details: serde_json::json!({ "email": invitation.email }).to_string(),
+                ..techpass_store::AuditRecord::default()
+            },
+        )
+        .await;
+        return Err(LinkProblem::EmailUnverified);
     }
     let status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated);
     if matches!(

@@ -291,6 +291,11 @@ async fn resolve(state: &ServiceContext, user: &UserRecord) -> Result<usize> {
     let Some(email) = user.email.as_deref().and_then(normalise_email) else {
         return Ok(0);
     };
+    if !user.email_verified {
+        // AZURE.md §3: an address the upstream did not prove claims no grant made to it.
+        tracing::info!(user = %user.id, "pending grants not matched: the email is not verified");
+        return Ok(0);
+    }
     let eligible_status = matches!(
         UserStatus::parse(&user.status),
         Some(UserStatus::Unregistered | UserStatus::Registered | UserStatus::Active)

@@ -150,7 +150,7 @@ impl DevPerson {
     }
 }
 
-static PEOPLE: [DevPerson; 5] = [
+static PEOPLE: [DevPerson; 6] = [
     DevPerson {
         key: "alice",
         name: "Alice Tan",
@@ -200,6 +200,18 @@ static PEOPLE: [DevPerson; 5] = [
         amr: &["pwd", "mfa"],
         guest_home_tenant: None,
         description: "Someone from another Azure AD tenant, whom TechPass must turn away.",
+    },
+    DevPerson {
+        key: "erin",
+        name: "Erin Goh",
+        email: "erin_goh@tech.gov.sg",
+        oid: "8d1e2f30-0000-4000-8000-0000000000f0",
+        tid: WOG_TENANT_ID,
+        amr: &["pwd", "mfa"],
+        guest_home_tenant: Some("5d1e2c3b-0000-4000-8000-00000000e0e0"),
+        description: "A B2B guest in the WOG directory whose email claim is NOT verified (no \
+                      xms_edov, AZURE.md §3): an officer's address only if the upstream's \
+                      email_authority is \"trusted\".",
     },
 ];
 

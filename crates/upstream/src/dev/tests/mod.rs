@@ -293,12 +293,12 @@ fn configuration_is_checked_and_debug_hides_secrets() {
 #[test]
 fn people_are_as_documented() {
     let keys: Vec<&str> = people().iter().map(|p| p.key).collect();
-    assert_eq!(keys, ["alice", "bob", "carol", "dave", "mallory"]);
+    assert_eq!(keys, ["alice", "bob", "carol", "dave", "mallory", "erin"]);
     for p in people() {
         assert!(uuid::Uuid::parse_str(p.oid).is_ok());
         assert_eq!(people().iter().filter(|q| q.oid == p.oid).count(), 1);
     }
     let mfa: Vec<bool> = people().iter().map(DevPerson::has_mfa).collect();
-    assert_eq!(mfa, [true, true, false, true, true]);
+    assert_eq!(mfa, [true, true, false, true, true, true]);
     assert_eq!(form_decode("a%3Ab+c%2"), "a:b c%2");
 }

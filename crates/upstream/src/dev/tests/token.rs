@@ -105,6 +105,27 @@ async fn people_sign_in_to_their_own_tenant_and_sub_is_pairwise() {
 }
 
 #[tokio::test]
+async fn erin_is_a_guest_whose_email_the_directory_does_not_verify() {
+    let h = start(Tamper::None).await;
+    let tokens = h.sign_in("erin").await;
+    let claims = h
+        .verify(
+            tokens["id_token"].as_str().unwrap(),
+            &h.dev.issuer(WOG_TENANT_ID),
+        )
+        .await;
+    assert_eq!(claims["email"], "erin_goh@tech.gov.sg");
+    assert_eq!(claims["acct"], 1, "a guest");
+    assert_eq!(claims["xms_edov"], false, "AZURE.md §3: not verified");
+    assert!(claims.get("email_verified").is_none());
+    assert!(claims.get("verified_primary_email").is_none());
+    // The members keep their verified addresses.
+    let tokens = h.sign_in("alice").await;
+    let (_, claims) = parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["xms_edov"], true);
+}
+
+#[tokio::test]
 async fn codes_are_single_use_and_expire() {
     let h = start(Tamper::None).await;
     let code = h.pick("bob", &[]).await;
