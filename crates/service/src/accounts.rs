@@ -125,51 +125,14 @@ pub async fn reinstate(
     user: &UserRecord,
     actor: &str,
 ) -> Result<UserStatus, AccountError> {
-    let not_suspended = |status: &str| {
-        AccountError::WrongStatus(format!(
-            "{} is {status}, not suspended: only a suspended account can be reinstated",
-            user.email.as_deref().unwrap_or(&user.id)
-        ))
-    };
-    let now = ctx.clock.now();
-    let status = re_enabled_status(
-        user.registered_at.is_some(),
-        user.account_type == AccountType::Vendor.as_str(),
-        user.access_ends_at.map(Timestamp),
-        now,
-    );
-    // Compare-and-set from `suspended`, recording now so that the lifecycle does not count the
-    // suspension (when the person could not sign in) as inactivity.
-    if !ctx
-        .store
-        .enable_user(
-            &user.id,
-            UserStatus::Suspended.as_str(),
-            status.as_str(),
-            now.as_secs(),
-        )
-        .await?
-    {
-        let current = ctx.store.get_user(&user.id).await?;
-        return Err(match current {
-            Some(u) => not_suspended(&u.status),
-            None => AccountError::NotFound(user.id.clone()),
-        });
-    }
-    audit(
+    give_back(
         ctx,
-        AuditRecord {
-            at: now.as_secs(),
-            event: "user.reinstated".into(),
-            outcome: "success".into(),
-            actor: Some(actor.to_string()),
-            subject: Some(user.id.clone()),
-            details: serde_json::json!({ "status": status.as_str() }).to_string(),
-            ..AuditRecord::default()
-        },
+        user,
+        UserStatus::Suspended,
+        ("user.reinstated", "reinstated"),
+        actor.to_string(),
     )
-    .await;
-    Ok(status)
+    .await
 }
 
 /// A platform admin re-enables a `disabled` account (the person named by id or email): it
@@ -185,15 +148,28 @@ pub async fn enable(
         return Err(AccountError::Forbidden("platform admins only"));
     }
     let user = find_user(ctx, id_or_email).await?;
-    let not_disabled = |status: &str| {
-        AccountError::WrongStatus(format!(
-            "{} is {status}, not disabled: only a disabled account can be re-enabled",
-            user.email.as_deref().unwrap_or(&user.id)
-        ))
-    };
-    if user.status != UserStatus::Disabled.as_str() {
-        return Err(not_disabled(&user.status));
-    }
+    let status = give_back(
+        ctx,
+        &user,
+        UserStatus::Disabled,
+        ("user.enabled", "re-enabled"),
+        actor.audit_name(),
+    )
+    .await?;
+    Ok((user, status))
+}
+
+/// Gives `user` their access back from `from` (suspended or disabled): the status
+/// [`re_enabled_status`] gives, with now recorded so that the lifecycle does not count the time
+/// away as inactivity. A compare-and-set from `from`, so a concurrent change (another admin,
+/// the lifecycle job) wins; audited as `event`. `verb` names the act in a refusal.
+async fn give_back(
+    ctx: &ServiceContext,
+    user: &UserRecord,
+    from: UserStatus,
+    (event, verb): (&str, &str),
+    actor: String,
+) -> Result<UserStatus, AccountError> {
     let now = ctx.clock.now();
     let status = re_enabled_status(
         user.registered_at.is_some(),
@@ -201,38 +177,37 @@ pub async fn enable(
         user.access_ends_at.map(Timestamp),
         now,
     );
-    // Compare-and-set: a concurrent change (another admin, the lifecycle job) wins.
-    if !ctx
+    let moved = ctx
         .store
-        .enable_user(
-            &user.id,
-            UserStatus::Disabled.as_str(),
-            status.as_str(),
-            now.as_secs(),
-        )
-        .await?
-    {
-        let current = ctx.store.get_user(&user.id).await?;
-        return Err(match current {
-            Some(u) => not_disabled(&u.status),
-            None => AccountError::NotFound(id_or_email.to_string()),
+        .enable_user(&user.id, from.as_str(), status.as_str(), now.as_secs())
+        .await?;
+    if !moved {
+        let from = from.as_str();
+        return Err(match ctx.store.get_user(&user.id).await? {
+            Some(current) => AccountError::WrongStatus(format!(
+                "{} is {}, not {from}: only a {from} account can be {}",
+                user.email.as_deref().unwrap_or(&user.id),
+                current.status,
+                verb,
+            )),
+            None => AccountError::NotFound(user.id.clone()),
         });
     }
     audit(
         ctx,
         AuditRecord {
             at: now.as_secs(),
-            event: "user.enabled".into(),
+            event: event.into(),
             outcome: "success".into(),
-            actor: Some(actor.audit_name()),
+            actor: Some(actor),
             subject: Some(user.id.clone()),
-            details: serde_json::json!({ "from": "disabled", "status": status.as_str() })
+            details: serde_json::json!({ "from": from.as_str(), "status": status.as_str() })
                 .to_string(),
             ..AuditRecord::default()
         },
     )
     .await;
-    Ok((user, status))
+    Ok(status)
 }
 
 /// Deletes the accounts terminated at least `lifecycle.delete_terminated_after_days` ago, each
