@@ -159,34 +159,15 @@ async fn an_invitation_refuses_an_unverified_address_with_a_page() {
     use techpass::tenancy::tenants::{self, DirectTenant};
     use techpass::tenancy::Actor;
     use techpass_domain::{Clock, SystemClock};
-    use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+    use techpass_upstream::dev::{self, Tamper};
     use tokio::net::TcpListener;
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_base = format!(
-        "http://{}{}",
-        upstream_listener.local_addr().unwrap(),
-        dev::PATH_PREFIX
-    );
-    let upstream = Arc::new(
-        DevUpstream::new(
-            url::Url::parse(&upstream_base).unwrap(),
-            vec![DevClient {
-                client_id: "techpass".into(),
-                client_secret: "upstream-secret".into(),
-                redirect_uris: vec![format!("{base}/callback")],
-            }],
-            clock.clone(),
-            Tamper::None,
-        )
-        .unwrap(),
-    );
+    let (upstream, upstream_task) =
+        crate::support::standalone_upstream(&base, clock.clone(), Tamper::None).await;
     let issuer = upstream.issuer(dev::VENDOR_TENANT_ID);
-    let app = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
-    let upstream_task = tokio::spawn(async move { axum::serve(upstream_listener, app).await });
     let db = TestDatabase::sqlite().await;
     let dir = TempDir::new();
     let mut config = test_config(&db.url, &dir);

@@ -445,34 +445,15 @@ async fn with_a_separate_upstream() -> (TestServer, tokio::task::JoinHandle<std:
     use std::sync::Arc;
     use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
     use techpass_domain::{Clock, SystemClock};
-    use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+    use techpass_upstream::dev::{self, Tamper};
     use tokio::net::TcpListener;
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_base = format!(
-        "http://{}{}",
-        upstream_listener.local_addr().unwrap(),
-        dev::PATH_PREFIX
-    );
-    let upstream = Arc::new(
-        DevUpstream::new(
-            url::Url::parse(&upstream_base).unwrap(),
-            vec![DevClient {
-                client_id: "techpass".into(),
-                client_secret: "upstream-secret".into(),
-                redirect_uris: vec![format!("{base}/callback")],
-            }],
-            clock.clone(),
-            Tamper::None,
-        )
-        .unwrap(),
-    );
+    let (upstream, upstream_task) =
+        crate::support::standalone_upstream(&base, clock.clone(), Tamper::None).await;
     let issuer = upstream.issuer(dev::WOG_TENANT_ID);
-    let router = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
-    let upstream_task = tokio::spawn(async move { axum::serve(upstream_listener, router).await });
     let db = techpass_store::testing::TestDatabase::sqlite().await;
     let dir = crate::support::TempDir::new();
     let mut config = crate::support::test_config(&db.url, &dir);

@@ -7,7 +7,7 @@ use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
 use techpass_domain::{Clock, ManualClock, SystemClock};
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
-use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
+use techpass_upstream::dev::{self, Tamper};
 use tokio::net::TcpListener;
 
 use crate::support::{browser, secret, see_other, test_config, TempDir, TestServer};
@@ -405,28 +405,9 @@ async fn run_case(c: &Case) {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
-    let upstream_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream_base = format!(
-        "http://{}{}",
-        upstream_listener.local_addr().unwrap(),
-        dev::PATH_PREFIX
-    );
-    let upstream = Arc::new(
-        DevUpstream::new(
-            url::Url::parse(&upstream_base).unwrap(),
-            vec![DevClient {
-                client_id: "techpass".into(),
-                client_secret: "upstream-secret".into(),
-                redirect_uris: vec![format!("{base}/callback")],
-            }],
-            clock.clone(),
-            c.tamper,
-        )
-        .unwrap(),
-    );
+    let (upstream, upstream_task) =
+        crate::support::standalone_upstream(&base, clock.clone(), c.tamper).await;
     let issuer = upstream.issuer(dev::WOG_TENANT_ID);
-    let app = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
-    let upstream_task = tokio::spawn(async move { axum::serve(upstream_listener, app).await });
 
     let db = TestDatabase::sqlite().await;
     let dir = TempDir::new();

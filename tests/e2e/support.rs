@@ -161,6 +161,38 @@ impl TestServer {
     }
 }
 
+/// A development upstream on its own loopback port, as a separate Azure AD would be, with
+/// TechPass at `techpass_base` registered as its client (`techpass` / `upstream-secret`,
+/// redirect `/callback`); it forges its tokens as `tamper` says. Abort the task to stop it.
+pub async fn standalone_upstream(
+    techpass_base: &str,
+    clock: Arc<dyn Clock>,
+    tamper: techpass_upstream::dev::Tamper,
+) -> (
+    Arc<techpass_upstream::dev::DevUpstream>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    use techpass_upstream::dev::{DevClient, DevUpstream, PATH_PREFIX};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}{PATH_PREFIX}", listener.local_addr().unwrap());
+    let upstream = Arc::new(
+        DevUpstream::new(
+            url::Url::parse(&base).unwrap(),
+            vec![DevClient {
+                client_id: "techpass".into(),
+                client_secret: "upstream-secret".into(),
+                redirect_uris: vec![format!("{techpass_base}/callback")],
+            }],
+            clock,
+            tamper,
+        )
+        .unwrap(),
+    );
+    let router = axum::Router::new().nest_service(PATH_PREFIX, upstream.clone().router());
+    let task = tokio::spawn(async move { axum::serve(listener, router).await });
+    (upstream, task)
+}
+
 /// A client that keeps cookies like a browser and shows each redirect instead of following it.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()

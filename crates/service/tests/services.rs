@@ -37,7 +37,7 @@ use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
 use techpass_service::{SeqRandom, ServiceContext, Settings};
 use techpass_store::testing::TestDatabase;
-use techpass_store::{AuthCodeRecord, UserRecord};
+use techpass_store::{AuthCodeRecord, TenantRecord, UserRecord};
 use techpass_upstream::{
     AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
 };
@@ -237,6 +237,24 @@ impl World {
             .register_user(user_id, status.as_str(), terms, T0)
             .await
             .unwrap());
+    }
+
+    /// A tenant created directly by the operator, with its first admin named by email.
+    async fn tenant(&self, name: &str, admin: &str) -> TenantRecord {
+        let (tenant, _) = tenants::create(
+            &self.ctx,
+            &Actor::Operator,
+            DirectTenant {
+                slug: None,
+                name: name.into(),
+                description: String::new(),
+                purpose: String::new(),
+                admin: admin.into(),
+            },
+        )
+        .await
+        .unwrap();
+        tenant
     }
 
     /// A platform app that may use the code and refresh grants.
@@ -549,19 +567,7 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
 async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase) {
     const ERIN: &str = "erin@agency.gov.sg";
     let w = World::new(db).await;
-    let (tenant, _) = tenants::create(
-        &w.ctx,
-        &Actor::Operator,
-        DirectTenant {
-            slug: None,
-            name: "Agency Tools".into(),
-            description: String::new(),
-            purpose: String::new(),
-            admin: "owner@agency.gov.sg".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
     let app = apps::create(
         &w.ctx,
         &Actor::Operator,
@@ -662,19 +668,7 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
 
 async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDatabase) {
     let w = World::new(db).await;
-    let (tenant, _) = tenants::create(
-        &w.ctx,
-        &Actor::Operator,
-        DirectTenant {
-            slug: None,
-            name: "Agency Tools".into(),
-            description: String::new(),
-            purpose: String::new(),
-            admin: "owner@agency.gov.sg".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
     let ends = T0 + 30 * 86_400;
     let invitation = invitations::invite(
         &w.ctx,
@@ -778,19 +772,7 @@ async fn what_is_shown_once_is_shown_once_to_its_owner(db: &TestDatabase) {
 
 async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
     let w = World::new(db).await;
-    let (tenant, _) = tenants::create(
-        &w.ctx,
-        &Actor::Operator,
-        DirectTenant {
-            slug: None,
-            name: "Agency Tools".into(),
-            description: String::new(),
-            purpose: String::new(),
-            admin: "owner@agency.gov.sg".into(),
-        },
-    )
-    .await
-    .unwrap();
+    let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
     let spec = |name: &str| -> AppSpec {
         serde_json::from_value(serde_json::json!({
             "name": name,
@@ -1001,19 +983,12 @@ mod state_machine {
         }
         let (mut tenants, mut apps) = (Vec::new(), Vec::new());
         for t in 0..2 {
-            let (tenant, _) = tenants::create(
-                &w.ctx,
-                &Actor::Operator,
-                DirectTenant {
-                    slug: None,
-                    name: format!("Machine {n} {t}"),
-                    description: String::new(),
-                    purpose: String::new(),
-                    admin: format!("owner-{n}-{t}@agency.gov.sg"),
-                },
-            )
-            .await
-            .unwrap();
+            let tenant = w
+                .tenant(
+                    &format!("Machine {n} {t}"),
+                    &format!("owner-{n}-{t}@agency.gov.sg"),
+                )
+                .await;
             let spec: AppSpec = serde_json::from_value(serde_json::json!({
                 "name": "Stateful",
                 "redirect_uris": [REDIRECT],
