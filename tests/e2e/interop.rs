@@ -20,6 +20,7 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
 use techpass::provider::clients::{create_app, NewApp};
+use techpass_domain::account::EmailAuthority;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
@@ -310,6 +311,17 @@ impl Interop {
     /// Starts everything, or `None` (after the skip line) when Node or Chromium is missing.
     /// `misbehave` is the upstream's knob (`none` for a well-behaved upstream).
     async fn start(test: &str, misbehave: &str, apps: &[&str]) -> Option<Interop> {
+        // The stand-in sends no email_verified; it plays a directory of its own addresses.
+        Interop::start_with(test, misbehave, apps, EmailAuthority::Trusted).await
+    }
+
+    /// As [`Interop::start`], with the stand-in's addresses believed as `email_authority` says.
+    async fn start_with(
+        test: &str,
+        misbehave: &str,
+        apps: &[&str],
+        email_authority: EmailAuthority,
+    ) -> Option<Interop> {
         if !node_installed(test) {
             return None;
         }
@@ -338,8 +350,7 @@ impl Interop {
             account_types: vec![AccountTypeName::PublicOfficer, AccountTypeName::Vendor],
             mfa: MfaMode::Amr,
             mfa_amr_values: vec!["mfa".into()],
-            // The stand-in sends no email_verified; it plays a directory of its own addresses.
-            email_authority: techpass_domain::account::EmailAuthority::Trusted,
+            email_authority,
         }];
         let server =
             TestServer::start_on(listener, config, Arc::new(SystemClock), dir, Some(db)).await;
@@ -753,6 +764,49 @@ async fn no_mfa_body(test: &str) {
     x.return_to_app(app, "no-MFA").await;
     x.at_app(app, PAGE).await.unwrap();
     x.b.screenshot("app-told").await;
+    x.app_got_error(app, &["access_denied"]).await;
+    x.finish().await;
+}
+
+// An upstream whose email claims prove nothing (the stand-in sends no `email_verified`,
+// `xms_edov` or `verified_primary_email`), under the default `email_authority = "verified"`: an
+// officer-domain address does not make anyone an officer. Through this upstream, which admits
+// vendors too, the person becomes an uninvited vendor: nothing reaches the app on its own origin
+// but `access_denied` (issue 13 item 7).
+interop_test!(
+    an_unproven_officer_address_makes_no_officer_and_the_app_is_told,
+    unproven_email_body
+);
+async fn unproven_email_body(test: &str) {
+    let Some(x) = Interop::start_with(test, "none", &["App One"], EmailAuthority::Verified).await
+    else {
+        return;
+    };
+    let app = x.app(0);
+    x.app_login_to_upstream(app).await;
+    x.pick("alice").await;
+    let (url, h1) = x.back_from_upstream().await;
+    x.b.screenshot("unproven-email").await;
+    assert!(
+        url.starts_with(&x.server.base),
+        "a TechPass page: {url} ({h1:?})"
+    );
+    let people = x
+        .server
+        .state
+        .store
+        .find_users_by_email("alice_tan@tech.gov.sg")
+        .await
+        .unwrap();
+    assert!(
+        !people.is_empty()
+            && people
+                .iter()
+                .all(|p| p.account_type == "vendor" && !p.email_verified),
+        "an unproven officer-domain address made {people:?}"
+    );
+    x.return_to_app(app, "unproven email").await;
+    x.at_app(app, PAGE).await.unwrap();
     x.app_got_error(app, &["access_denied"]).await;
     x.finish().await;
 }
