@@ -219,7 +219,7 @@ fn explain(reason: &str) -> (&'static str, &'static str, &'static str) {
         "email_unverified" => (
             "Email address not verified",
             "Your directory (Azure AD) did not confirm that the email address on your account is yours, so TechPass cannot tell from it that you are a public officer. This is common for guest accounts.",
-            "Sign in with your own agency account rather than a guest account, or ask your project manager to invite you through the vendor sign-in option. Quote the reference below if you contact the TechPass team.",
+            "Sign in with your own agency account rather than a guest account. If that is not possible, ask your directory administrator to verify the address. Quote the reference below if you contact the TechPass team.",
         ),
         "upstream_access_denied" => (
             "Sign-in cancelled",

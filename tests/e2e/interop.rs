@@ -770,9 +770,9 @@ async fn no_mfa_body(test: &str) {
 
 // An upstream whose email claims prove nothing (the stand-in sends no `email_verified`,
 // `xms_edov` or `verified_primary_email`), under the default `email_authority = "verified"`: an
-// officer-domain address does not make anyone an officer. Through this upstream, which admits
-// vendors too, the person becomes an uninvited vendor: nothing reaches the app on its own origin
-// but `access_denied` (issue 13 item 7).
+// officer-domain address makes no account at all, even through this upstream, which admits
+// vendors too: the person is told the directory did not confirm the address, and nothing reaches
+// the app on its own origin but `access_denied` (issue 13 item 7).
 interop_test!(
     an_unproven_officer_address_makes_no_officer_and_the_app_is_told,
     unproven_email_body
@@ -791,6 +791,12 @@ async fn unproven_email_body(test: &str) {
         url.starts_with(&x.server.base),
         "a TechPass page: {url} ({h1:?})"
     );
+    assert!(
+        x.b.text()
+            .await
+            .contains("did not confirm that the email address"),
+        "the page names the unproven address: {h1:?}"
+    );
     let people = x
         .server
         .state
@@ -799,10 +805,7 @@ async fn unproven_email_body(test: &str) {
         .await
         .unwrap();
     assert!(
-        !people.is_empty()
-            && people
-                .iter()
-                .all(|p| p.account_type == "vendor" && !p.email_verified),
+        people.is_empty(),
         "an unproven officer-domain address made {people:?}"
     );
     x.return_to_app(app, "unproven email").await;

@@ -290,25 +290,25 @@ async fn account(
             "the upstream sent no email claim",
         ));
     };
+    // An address in an officer domain that the upstream did not prove is refused outright, so
+    // the person hears what to fix (AZURE.md §3): admitted as a vendor it would only meet "you
+    // are not registered" (an unproven address matches no invitation), and it must never make
+    // an officer.
+    if !identity.email_verified
+        && classify(email, &state.classification) == AccountType::PublicOfficer
+    {
+        return Err(Denial::new(
+            "email_unverified",
+            Some(upstream_id),
+            format!(
+                "{upstream_id} did not verify the email claim and its email_authority is \"{}\"",
+                upstream.email_authority.as_str()
+            ),
+        ));
+    }
     let account_type =
         classify_claimed(Some(email), identity.email_verified, &state.classification);
     if !upstream.account_types.contains(&account_type) {
-        // An address that would have been admitted had the upstream proven it: say so, so the
-        // person knows what to fix (AZURE.md §3), rather than "wrong sign-in option".
-        let unverified = !identity.email_verified
-            && upstream
-                .account_types
-                .contains(&classify(email, &state.classification));
-        if unverified {
-            return Err(Denial::new(
-                "email_unverified",
-                Some(upstream_id),
-                format!(
-                    "{upstream_id} did not verify the email claim and its email_authority is \"{}\"",
-                    upstream.email_authority.as_str()
-                ),
-            ));
-        }
         return Err(Denial::new(
             "account_type_not_allowed",
             Some(upstream_id),

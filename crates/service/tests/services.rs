@@ -566,7 +566,24 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
 /// kept, but makes nobody an officer and matches no invitation or pending grant.
 async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase) {
     const ERIN: &str = "erin@agency.gov.sg";
+    const VIC: &str = "vic@vendor.example";
     let w = World::new(db).await;
+    // An unproven address in an officer domain makes no account at all: the person is told the
+    // upstream did not prove it.
+    let mut erin = person("oid-erin", ERIN);
+    erin.email_verified = false;
+    let (state, browser) = w.start().await;
+    *w.upstream.next.lock().unwrap() = Some(erin);
+    let refused = finish_login(&w.ctx, callback(&state), Some(&browser)).await;
+    assert_eq!(refused.err().map(|d| d.reason), Some("email_unverified"));
+    assert!(w
+        .ctx
+        .store
+        .find_users_by_email(ERIN)
+        .await
+        .unwrap()
+        .is_empty());
+
     let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
     let app = apps::create(
         &w.ctx,
@@ -590,16 +607,16 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
         &Actor::Operator,
         &tenant.id,
         NewInvitation {
-            email: ERIN.into(),
+            email: VIC.into(),
             access_ends_at: Some(T0 + 30 * 86_400),
         },
     )
     .await
     .unwrap();
-    pending::grant_app_access(&w.ctx, &Actor::Operator, &tenant.id, &app.client_id, ERIN)
+    pending::grant_app_access(&w.ctx, &Actor::Operator, &tenant.id, &app.client_id, VIC)
         .await
         .unwrap();
-    let mail = w.ctx.store.list_emails(Some(ERIN), 10, 0).await.unwrap();
+    let mail = w.ctx.store.list_emails(Some(VIC), 10, 0).await.unwrap();
     let token = mail[0]
         .body
         .split(invitations::INVITATION_PATH)
@@ -608,22 +625,18 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
         .unwrap()
         .to_string();
 
-    let mut unproven = person("oid-erin", ERIN);
+    let mut unproven = person("oid-vic", VIC);
     unproven.email_verified = false;
-    let erin = w.sign_in(unproven.clone()).await;
-    assert_eq!(
-        erin.user.email.as_deref(),
-        Some(ERIN),
-        "kept as an attribute"
-    );
-    assert_eq!(erin.user.account_type, AccountType::Vendor.as_str());
-    assert!(!erin.user.email_verified);
-    assert!(!erin.identity.email_verified);
-    assert!(invitations::waiting_for(&w.ctx, &erin.user)
+    let vic = w.sign_in(unproven.clone()).await;
+    assert_eq!(vic.user.email.as_deref(), Some(VIC), "kept as an attribute");
+    assert_eq!(vic.user.account_type, AccountType::Vendor.as_str());
+    assert!(!vic.user.email_verified);
+    assert!(!vic.identity.email_verified);
+    assert!(invitations::waiting_for(&w.ctx, &vic.user)
         .await
         .unwrap()
         .is_empty());
-    let refused = invitations::accept(&w.ctx, &token, &erin.user, None).await;
+    let refused = invitations::accept(&w.ctx, &token, &vic.user, None).await;
     assert!(
         matches!(refused, Err(LinkProblem::EmailUnverified)),
         "{refused:?}"
@@ -632,12 +645,12 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
         LinkProblem::EmailUnverified.reason(),
         "invitation_email_unverified"
     );
-    assert_eq!(pending::resolve_at_signin(&w.ctx, &erin.user).await, 0);
+    assert_eq!(pending::resolve_at_signin(&w.ctx, &vic.user).await, 0);
     // Nor does the address name her to an admin typing it; her id does.
-    assert!(techpass_service::accounts::find_user(&w.ctx, ERIN)
+    assert!(techpass_service::accounts::find_user(&w.ctx, VIC)
         .await
         .is_err());
-    assert!(techpass_service::accounts::find_user(&w.ctx, &erin.user.id)
+    assert!(techpass_service::accounts::find_user(&w.ctx, &vic.user.id)
         .await
         .is_ok());
     assert_eq!(
@@ -650,11 +663,8 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
     );
 
     // Once the upstream proves the same address, it is hers.
-    let proven = w.sign_in(person("oid-erin", ERIN)).await;
-    assert_eq!(
-        proven.user.account_type,
-        AccountType::PublicOfficer.as_str()
-    );
+    let proven = w.sign_in(person("oid-vic", VIC)).await;
+    assert_eq!(proven.user.account_type, AccountType::Vendor.as_str());
     assert!(proven.user.email_verified);
     assert_eq!(pending::resolve_at_signin(&w.ctx, &proven.user).await, 1);
     assert_eq!(
