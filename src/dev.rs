@@ -62,7 +62,9 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         created_at: state.clock.now().as_secs(),
         tenant_id: None,
         homepage: None,
-        user_assignment_required: false,
+        access_policy: techpass_domain::client::AccessPolicy::Officers
+            .as_str()
+            .into(),
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,

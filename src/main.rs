@@ -13,6 +13,7 @@ use techpass::accounts;
 use techpass::config::Config;
 use techpass::provider::clients::{create_app, NewApp};
 use techpass::server::{self, StartupError};
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::{Clock, SystemClock};
 use techpass_oidc::KeyError;
 use techpass_service::outbound::OutboundPolicy;
@@ -226,9 +227,15 @@ enum AppCommand {
         /// platform app that any registered user may sign in to.
         #[arg(long)]
         tenant: Option<String>,
-        /// With --tenant: let any registered user sign in, not only assigned ones.
-        #[arg(long)]
+        /// With --tenant: let every registered officer sign in (with their consent), not only
+        /// assigned people (the same as --access-policy officers).
+        #[arg(long, conflicts_with = "access_policy")]
         open: bool,
+        /// Who may sign in: assigned (the default for a tenant's app), members (the tenant's
+        /// admins, people in its groups and vendors it invited; a tenant's app only) or officers
+        /// (the default for a platform app).
+        #[arg(long = "access-policy", value_parser = ["assigned", "members", "officers"])]
+        access_policy: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -386,9 +393,20 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     jwks_file,
                     tenant,
                     open,
+                    access_policy,
                     json,
                 },
         } => {
+            let access_policy = match (access_policy.as_deref(), open, tenant.is_some()) {
+                (Some(p), _, _) => AccessPolicy::parse(p).unwrap_or(AccessPolicy::Assigned),
+                (None, true, _) | (None, false, false) => AccessPolicy::Officers,
+                (None, false, true) => AccessPolicy::Assigned,
+            };
+            if access_policy == AccessPolicy::Members && tenant.is_none() {
+                return Err(StartupError::Failed(
+                    "--access-policy members needs --tenant: a platform app has no members".into(),
+                ));
+            }
             let jwks = match jwks_file {
                 Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
                     StartupError::Failed(format!("cannot read {}: {e}", path.display()))
@@ -418,7 +436,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 backchannel_logout_uri,
                 grant_types,
                 jwks,
-                user_assignment_required: tenant_id.is_some() && !open,
+                access_policy,
                 tenant_id,
                 homepage: None,
                 secret_lifetime_secs: None,

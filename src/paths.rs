@@ -11,6 +11,8 @@ pub const REGISTER: &str = "/register";
 pub const INVITE: &str = "/invite";
 /// The device verification page (RFC 8628 §3.3), named by the device authorization response.
 pub const DEVICE: &str = techpass_oidc::paths::DEVICE_VERIFICATION;
+/// Where a person consents to an app receiving their identity (OpenID Connect Core §3.1.2.4).
+pub const CONSENT: &str = "/consent";
 
 /// Where a person goes to register, then back to `return_to`.
 pub fn register_url(return_to: &str) -> String {
@@ -33,6 +35,8 @@ pub const PORTAL: &str = "/portal";
 /// What a form's action shows once (a new secret), read by the redirect that answers the form.
 pub const SHOWN: &str = "/portal/shown/{id}";
 pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";
+/// Withdraws the signed-in person's consent to an app.
+pub const CONSENT_WITHDRAW: &str = "/portal/consents/{client_id}/withdraw";
 
 pub const TENANTS: &str = "/portal/tenants";
 pub const TENANT: &str = "/portal/tenants/{tenant_id}";

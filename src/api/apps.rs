@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use techpass_domain::client::AccessPolicy;
 use techpass_store::ClientRecord;
 
 use super::{created, paths, ApiJson, ApiPath, ApiResult, ErrorBody};
@@ -30,6 +31,10 @@ pub struct AppView {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<String>,
+    /// Who may sign in: `assigned`, `members` (the tenant's admins, people in its groups and
+    /// vendors it invited) or `officers` (every registered officer, with their consent).
+    pub access_policy: String,
+    /// Deprecated (read `access_policy`): whether the policy is `assigned`.
     pub user_assignment_required: bool,
     /// `None`: the platform's lifetime.
     pub access_token_lifetime_secs: Option<i64>,
@@ -60,7 +65,8 @@ impl From<ClientRecord> for AppView {
             confidential: c.confidential,
             enabled: c.enabled,
             backchannel_logout_uri: c.backchannel_logout_uri,
-            user_assignment_required: c.user_assignment_required,
+            user_assignment_required: c.access_policy == AccessPolicy::Assigned.as_str(),
+            access_policy: c.access_policy,
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,

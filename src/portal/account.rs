@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::PORTAL, get(page))
         .route(paths::SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
+        .route(paths::CONSENT_WITHDRAW, post(withdraw_consent))
 }
 
 pub fn account_type_label(kind: &str) -> &'static str {
@@ -35,6 +36,15 @@ struct AppLink {
     name: String,
     tenant: String,
     homepage: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ConsentView {
+    app_name: String,
+    tenant_name: Option<String>,
+    claims: Vec<&'static str>,
+    given: String,
+    withdraw: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +74,18 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
     let q = Fields::query(q);
     let unavailable = |e: StoreError| super::error_page(&state, e.into());
     let apps = my_apps(&state, &me.user).await.map_err(unavailable)?;
+    let consents: Vec<ConsentView> = techpass_service::consent::of_user(&state, &me.user.id)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|c| ConsentView {
+            withdraw: super::fill(paths::CONSENT_WITHDRAW, &[("client_id", &c.client_id)]),
+            app_name: c.app_name,
+            tenant_name: c.tenant_name,
+            claims: c.claims,
+            given: date(c.granted_at),
+        })
+        .collect();
     let sessions = crate::accounts::sessions(&state, &me.user.id)
         .await
         .map_err(unavailable)?;
@@ -104,6 +126,7 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
             registered => user.registered_at.map(date),
             upstream => upstream,
             apps => apps,
+            consents => consents,
             sessions => sessions,
             session_count => count,
             pager => Pager::new(paths::PORTAL, &[], page, more),
@@ -162,4 +185,42 @@ async fn sign_out_everywhere(
         Redirect::to("/?signed_out=1"),
     )
         .into_response())
+}
+
+/// Withdraws the person's consent to an app, after a confirmation: the app's grants for them
+/// are revoked with it, and it asks again at their next sign-in.
+async fn withdraw_consent(
+    State(state): State<AppState>,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let action = super::fill(paths::CONSENT_WITHDRAW, &[("client_id", &client_id)]);
+    if !fields.confirmed() {
+        let name = techpass_service::clients::find_client(state.store.as_ref(), &client_id)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.name)
+            .unwrap_or_else(|| "this app".into());
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Withdraw your consent to {name}?"),
+                text: format!("{name} will no longer receive your details, and its access for you stops now. It asks for your consent again the next time you sign in to it."),
+                items: vec![],
+                action,
+                button: "Withdraw consent",
+                cancel: paths::PORTAL.into(),
+            },
+        ));
+    }
+    let withdrawn = techpass_service::consent::withdraw(&state, &me.user, &client_id, None)
+        .await
+        .map_err(|e| super::error_page(&state, e.into()))?;
+    if !withdrawn {
+        return Ok(super::forms::done(paths::PORTAL, "nothing-to-withdraw"));
+    }
+    Ok(super::forms::done(paths::PORTAL, "consent-withdrawn"))
 }

@@ -21,6 +21,7 @@ use super::{show_once, shown_value};
 use crate::provider::clients::{GRANT_CLIENT_CREDENTIALS, GRANT_TYPES};
 use crate::state::AppState;
 use crate::tenancy::apps::{self, AppChanges, AppSpec};
+use techpass_domain::client::AccessPolicy;
 use techpass_service::reveal::Shown;
 
 pub fn router() -> Router<AppState> {
@@ -42,7 +43,9 @@ pub struct AppView {
     pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
     pub grant_types: Vec<String>,
-    pub user_assignment_required: bool,
+    pub access_policy: String,
+    /// Who may sign in, in words.
+    pub access_label: &'static str,
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
@@ -70,7 +73,8 @@ impl AppView {
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
             grant_types,
-            user_assignment_required: c.user_assignment_required,
+            access_policy: c.access_policy.clone(),
+            access_label: AccessPolicy::stored(&c.access_policy).label(),
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
@@ -132,6 +136,16 @@ pub async fn administered_app(
     Ok((tenant, app))
 }
 
+/// The access policy chosen on a form (absent: not on this form); an unknown value is refused.
+fn policy_field(fields: &Fields) -> Result<Option<AccessPolicy>, String> {
+    match fields.get("access_policy") {
+        None => Ok(None),
+        Some(v) => AccessPolicy::parse(v)
+            .map(Some)
+            .ok_or_else(|| "Choose who may sign in to the app.".to_string()),
+    }
+}
+
 async fn list(
     State(state): State<AppState>,
     Path(tenant_id): Path<String>,
@@ -171,6 +185,13 @@ async fn create(
     Path(tenant_id): Path<String>,
     Posted { me, fields }: Posted,
 ) -> Page {
+    let access_policy = match policy_field(&fields) {
+        Ok(p) => p,
+        Err(message) => {
+            let flash = Flash::error(StatusCode::BAD_REQUEST, message, &fields);
+            return show_list(&state, &me, &tenant_id, 1, flash).await;
+        }
+    };
     let spec = AppSpec {
         name: fields.text("name"),
         homepage: fields.opt("homepage"),
@@ -179,7 +200,8 @@ async fn create(
         backchannel_logout_uri: fields.opt("backchannel_logout_uri"),
         confidential: fields.get("kind") != Some("public"),
         grant_types: fields.all("grant"),
-        user_assignment_required: fields.checked("user_assignment_required"),
+        access_policy,
+        user_assignment_required: None,
     };
     match apps::create(&state, &me.actor, &tenant_id, spec).await {
         Ok(created) => {
@@ -284,7 +306,8 @@ async fn update(
         )
         .map(|r| (a, r))
     });
-    let (access, refresh) = match lifetimes {
+    let lifetimes = lifetimes.and_then(|l| policy_field(&fields).map(|p| (l, p)));
+    let ((access, refresh), access_policy) = match lifetimes {
         Ok(v) => v,
         Err(message) => {
             let flash = Flash::error(StatusCode::BAD_REQUEST, message, &fields);
@@ -301,7 +324,8 @@ async fn update(
         post_logout_redirect_uris: Some(fields.lines("post_logout_redirect_uris")),
         backchannel_logout_uri: Some(fields.text("backchannel_logout_uri")),
         enabled: None,
-        user_assignment_required: Some(fields.checked("user_assignment_required")),
+        access_policy,
+        user_assignment_required: None,
         access_token_lifetime_secs: access,
         refresh_token_idle_secs: refresh,
         api_access: machine.then(|| fields.checked("api_access")),

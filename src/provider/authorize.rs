@@ -18,6 +18,8 @@ use techpass_domain::session::needs_reauthentication;
 use techpass_domain::Timestamp;
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 use techpass_service::authorize::{self, AuthorizationRequest};
+use techpass_service::consent;
+use techpass_store::UserRecord;
 use url::Url;
 
 use super::clients::{find_client, Client};
@@ -149,7 +151,13 @@ async fn handle(
         Ok(s) => s,
         Err(response) => return response,
     };
-    if let Err(response) = through_gate(state, &session, &client, &request, &params, &reply).await {
+    let user = match through_gate(state, &session, &client, &request, &params, &reply).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    if let Err(response) =
+        consented(state, &user, &session, &client, &request, &params, &reply).await
+    {
         return response;
     }
     match authorize::issue_code(state, &request, &session).await {
@@ -270,14 +278,14 @@ async fn through_gate(
     request: &AuthorizationRequest,
     params: &Params,
     reply: &Reply<'_>,
-) -> Result<(), Response> {
+) -> Result<UserRecord, Response> {
     let user = match crate::accounts::get(state, &session.user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return Err(to_sign_in(params, true)),
         Err(e) => return Err(reply.unavailable(state, e)),
     };
     let denial = match super::gate::enforce(state, &user, client, "authorize", None).await {
-        Ok(_) => return Ok(()),
+        Ok(_) => return Ok(user),
         Err(super::gate::Refusal::Denied(d)) => d,
         Err(super::gate::Refusal::Unavailable(e)) => return Err(reply.unavailable(state, e)),
     };
@@ -302,6 +310,49 @@ async fn through_gate(
     }
     let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
     Err(denied_page(state, &back, denial))
+}
+
+/// Step 4: consent, where the app would receive the identity of someone with no relationship
+/// to it ([`techpass_service::consent`]). With `prompt=none` the app hears `consent_required`;
+/// otherwise the person sees the consent page, which comes back here once they allow it.
+/// `prompt=consent` asks again even if they consented before.
+async fn consented(
+    state: &AppState,
+    user: &UserRecord,
+    session: &Session,
+    client: &Client,
+    request: &AuthorizationRequest,
+    params: &Params,
+    reply: &Reply<'_>,
+) -> Result<(), Response> {
+    let force = request.prompt.iter().any(|p| p == "consent");
+    match consent::needed(state, user, client, &request.scope, force).await {
+        Ok(false) => Ok(()),
+        Err(e) => Err(reply.unavailable(state, e)),
+        Ok(true) if request.silent() => Err(reply.error(
+            state,
+            &OAuthError::new(
+                ErrorCode::ConsentRequired,
+                "the person must consent to this app first",
+            ),
+        )),
+        Ok(true) => {
+            // The way back drops `prompt` (and `max_age`, already met), so `prompt=consent` is
+            // not asked twice.
+            let return_to = this_request(params, force);
+            let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
+            Err(super::consent::page(
+                state,
+                user,
+                session,
+                client,
+                &request.scope,
+                &return_to,
+                &back,
+            )
+            .await)
+        }
+    }
 }
 
 /// A clear page for the person, with a way back to the app that carries `access_denied`.

@@ -45,8 +45,8 @@ pub fn explain(denial: Denial) -> (&'static str, &'static str, &'static str) {
         ),
         Denial::NotMember => (
             "You do not have access to this app",
-            "This app belongs to a service that has not invited you. An invitation from one service gives access to that service's apps only.",
-            "Ask the project manager of this app's service to invite you.",
+            "This app is only for the members of the team that runs it, and you are not one of them. An invitation from one team gives access to that team's apps only.",
+            "Ask the project manager of this app's team to add you (officers join one of its groups; vendors are invited).",
         ),
         Denial::MembershipEnded => (
             "Your access to this service has ended",

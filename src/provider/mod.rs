@@ -4,6 +4,7 @@
 //! here.
 
 pub mod authorize;
+pub mod consent;
 pub mod device;
 pub mod gate;
 pub mod logout;
@@ -41,6 +42,7 @@ pub fn credential_router(state: &AppState) -> Router<AppState> {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::AUTHORIZE, get(authorize::get).post(authorize::post))
+        .route(crate::paths::CONSENT, post(consent::submit))
         .route(
             paths::USERINFO,
             get(resource::userinfo_get).post(resource::userinfo_post),

@@ -37,6 +37,7 @@ impl Pages {
                 include_str!("templates/confirm_logout.html"),
             ),
             ("register.html", include_str!("templates/register.html")),
+            ("consent.html", include_str!("templates/consent.html")),
             ("invitation.html", include_str!("templates/invitation.html")),
             ("dev_outbox.html", include_str!("templates/dev_outbox.html")),
             ("dev_demo.html", include_str!("templates/dev_demo.html")),
@@ -149,6 +150,7 @@ macro_rules! portal_templates {
 
 portal_templates!(
     "base.html",
+    "_access_policy.html",
     "_pager.html",
     "_tenant_nav.html",
     "_app_nav.html",

@@ -34,6 +34,7 @@ use serde_json::{json, Value};
 use techpass::config::Config;
 use techpass::provider::clients::{create_app, NewApp};
 use techpass::AppState;
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::SystemClock;
 use techpass_oidc::{KeyManager, MasterKey};
 use techpass_store::testing::TestDatabase;
@@ -573,7 +574,11 @@ async fn register_for(
             grant_types: grant_types.iter().map(|g| g.to_string()).collect(),
             jwks: None,
             tenant_id: tenant.map(|t| t.id.clone()),
-            user_assignment_required: tenant.is_some(),
+            access_policy: if tenant.is_some() {
+                AccessPolicy::Assigned
+            } else {
+                AccessPolicy::Officers
+            },
             ..NewApp::default()
         },
     )

@@ -15,6 +15,7 @@ use techpass::tenancy::apps::AppSpec;
 use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::tenants::NewTenant;
 use techpass::tenancy::{access, apps, invitations, tenants, Actor};
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
@@ -404,6 +405,29 @@ async fn world() -> World {
         json!(["https://app.example.gov.sg/callback"])
     );
     w.app = made.json()["client_id"].as_str().unwrap().to_string();
+    // Who may sign in: `assigned` unless asked; the deprecated flag still reads and writes it.
+    assert_eq!(made.json()["access_policy"], "assigned");
+    assert_eq!(made.json()["user_assignment_required"], true);
+    assert_eq!(
+        machine_policy(&w, &apps_a, &machines[0].0).await,
+        "officers"
+    );
+    let app_path = format!("{apps_a}/{}", w.app);
+    for (change, status, policy) in [
+        (json!({"access_policy": "members"}), 200, "members"),
+        (json!({"access_policy": "everyone"}), 400, "members"),
+        (
+            json!({"access_policy": "assigned", "user_assignment_required": false}),
+            400,
+            "members",
+        ),
+        (json!({"user_assignment_required": true}), 200, "assigned"),
+    ] {
+        let r = w.call(Who::AdminA, "patch", &app_path, Some(&change)).await;
+        assert_eq!(r.status, status, "{change}: {}", r.body);
+        let now = w.call(Who::AdminA, "get", &app_path, None).await;
+        assert_eq!(now.json()["access_policy"], policy, "{change}");
+    }
     let made = w
         .call(
             Who::AdminB,
@@ -908,7 +932,8 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                     backchannel_logout_uri: None,
                     confidential: true,
                     grant_types: vec!["client_credentials".into()],
-                    user_assignment_required: true,
+                    access_policy: Some(AccessPolicy::Assigned),
+                    user_assignment_required: None,
                 },
             )
             .await
@@ -1673,3 +1698,12 @@ async fn api_smoke(backend: Backend) {
 }
 
 crate::both_backends!(api_smoke);
+
+/// The access policy of one of `apps`' apps, as the API reports it.
+async fn machine_policy(w: &World, apps: &str, client_id: &str) -> String {
+    let r = w
+        .call(Who::AdminA, "get", &format!("{apps}/{client_id}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["access_policy"].as_str().unwrap().to_string()
+}

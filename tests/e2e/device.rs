@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use techpass::provider::clients::{create_app, NewApp};
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::{ManualClock, SystemClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -53,7 +54,11 @@ pub async fn device_app(
             confidential,
             grant_types: grants.iter().map(|g| g.to_string()).collect(),
             tenant_id: tenant.map(String::from),
-            user_assignment_required: assignment_required,
+            access_policy: if assignment_required {
+                AccessPolicy::Assigned
+            } else {
+                AccessPolicy::Officers
+            },
             ..NewApp::default()
         },
     )

@@ -7,6 +7,7 @@ use serde_json::Value;
 use techpass::tenancy::apps::{AppChanges, AppSpec};
 use techpass::tenancy::resources::{self, NewResource};
 use techpass::tenancy::{self, Actor, TenancyError};
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::tenancy::TenantAction;
 use techpass_store::testing::Backend;
 use techpass_store::AuditFilter;
@@ -28,7 +29,8 @@ pub async fn machine_app(server: &TestServer, actor: &Actor, tenant_id: &str) ->
             backchannel_logout_uri: None,
             confidential: true,
             grant_types: vec!["client_credentials".into()],
-            user_assignment_required: false,
+            access_policy: Some(AccessPolicy::Officers),
+            user_assignment_required: None,
         },
     )
     .await

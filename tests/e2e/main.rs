@@ -7,6 +7,7 @@ mod api;
 mod browser;
 mod callers;
 mod cli;
+mod consent;
 mod dev;
 mod device;
 mod discovery;

@@ -27,7 +27,7 @@ fn authorize_url(server: &TestServer, client_id: &str, hint: &str, extra: &str) 
     format!("{url}{extra}")
 }
 
-fn unescape(html: &str) -> String {
+pub fn unescape(html: &str) -> String {
     html.replace("&amp;", "&")
         .replace("&#x2f;", "/")
         .replace("&#x3d;", "=")

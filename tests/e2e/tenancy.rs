@@ -13,6 +13,7 @@ use techpass::tenancy::apps::AppSpec;
 use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::tenants::NewTenant;
 use techpass::tenancy::{self, Actor, TenancyError};
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::tenancy::TenantAction;
 use techpass_domain::{ManualClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
@@ -123,7 +124,8 @@ pub async fn tenant_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> 
             backchannel_logout_uri: None,
             confidential: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            user_assignment_required: true,
+            access_policy: Some(AccessPolicy::Assigned),
+            user_assignment_required: None,
         },
     )
     .await
@@ -170,7 +172,7 @@ pub async fn open_link(
     page
 }
 
-fn field(html: &str, name: &str) -> String {
+pub fn field(html: &str, name: &str) -> String {
     html.split(&format!("name=\"{name}\" value=\""))
         .nth(1)
         .and_then(|rest| rest.split('"').next())

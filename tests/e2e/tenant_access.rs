@@ -7,6 +7,7 @@ use techpass::tenancy::access::Principal;
 use techpass::tenancy::apps::AppSpec;
 use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::{self, Actor, TenancyError};
+use techpass_domain::client::AccessPolicy;
 use techpass_store::testing::Backend;
 use techpass_store::AssignmentRecord;
 
@@ -33,7 +34,8 @@ async fn open_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> (Strin
             backchannel_logout_uri: None,
             confidential: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            user_assignment_required: false,
+            access_policy: Some(AccessPolicy::Officers),
+            user_assignment_required: None,
         },
     )
     .await

@@ -322,3 +322,57 @@ mod properties {
         }
     }
 }
+
+/// Who may sign in to an app (issue 13 item 3). A vendor must in every case be a member of the
+/// app's tenant (invited by it); the policy decides who else.
+///
+/// The default is the policy of a platform app, registered by an operator from the command line
+/// (first-party: every registered officer, no consent asked). A tenant's app states its policy;
+/// the portal, the API and the CLI default to [`AccessPolicy::Assigned`].
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessPolicy {
+    /// Only people assigned to the app, directly or through one of the tenant's groups.
+    Assigned,
+    /// The tenant's members: its admins, people in its groups, vendors it invited.
+    Members,
+    /// Every registered officer; one with no relationship to the tenant consents once.
+    #[default]
+    Officers,
+}
+
+impl AccessPolicy {
+    pub const ALL: [AccessPolicy; 3] = [
+        AccessPolicy::Assigned,
+        AccessPolicy::Members,
+        AccessPolicy::Officers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessPolicy::Assigned => "assigned",
+            AccessPolicy::Members => "members",
+            AccessPolicy::Officers => "officers",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AccessPolicy> {
+        AccessPolicy::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// For the portal: who may sign in, in a few words.
+    pub fn label(self) -> &'static str {
+        match self {
+            AccessPolicy::Assigned => "Assigned people and groups",
+            AccessPolicy::Members => "Members of this tenant",
+            AccessPolicy::Officers => "All registered officers (with their consent)",
+        }
+    }
+
+    /// The stored policy; an unknown value fails closed (assignment required).
+    pub fn stored(text: &str) -> AccessPolicy {
+        AccessPolicy::parse(text).unwrap_or(AccessPolicy::Assigned)
+    }
+}

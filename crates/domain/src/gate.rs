@@ -7,9 +7,10 @@
 //!
 //! A vendor reaches only the tenants that invited them: at a tenant's app the gate asks for the
 //! vendor's membership of that tenant, bounded by that tenant's invitation's end date, not the
-//! account-wide date (the latest of all their invitations). Officers are not asked (an app
-//! that wants only some officers requires assignment). A platform app has no tenant to be a
-//! member of.
+//! account-wide date (the latest of all their invitations). The app's access policy decides
+//! who else: only assigned people, the tenant's members (an officer belongs by being one of its
+//! admins or in one of its groups), or every registered officer. A platform app has no tenant
+//! to be a member of.
 //!
 //! A machine token (`client_credentials`, no person) goes through the app's half of the same
 //! gate, [`check_app`]: tenant active, app enabled. [`check`] runs it too, so the two cannot
@@ -18,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::AccountType;
+use crate::client::AccessPolicy;
 use crate::tenancy::TenantStatus;
 use crate::Timestamp;
 
@@ -88,10 +90,15 @@ pub struct GateInput {
     /// The app's tenant: `None` for a platform app (registered by an operator, no tenant).
     pub tenant: Option<TenantStatus>,
     pub app_enabled: bool,
-    /// Whether the app admits only assigned users and groups.
-    pub assignment_required: bool,
-    /// Whether the user is assigned to the app (directly or through a group).
+    /// Who the app admits.
+    pub policy: AccessPolicy,
+    /// Whether the user is assigned to the app (directly or through a group). Read only under
+    /// [`AccessPolicy::Assigned`] (and [`AccessPolicy::Members`] at a platform app).
     pub assigned: bool,
+    /// Whether the user belongs to the app's tenant now (an admin, in one of its groups, or an
+    /// invited member whose end date has not passed). Read only for an officer under
+    /// [`AccessPolicy::Members`].
+    pub belongs: bool,
     pub now: Timestamp,
 }
 
@@ -177,8 +184,24 @@ pub fn check(input: GateInput) -> Result<(), Denial> {
             Some(_) => {}
         }
     }
-    if input.assignment_required && !input.assigned {
-        return Err(Denial::NoAccess);
+    match input.policy {
+        AccessPolicy::Assigned => {
+            if !input.assigned {
+                return Err(Denial::NoAccess);
+            }
+        }
+        // A platform app has no members: the policy fails closed to assignment.
+        AccessPolicy::Members if input.tenant.is_none() => {
+            if !input.assigned {
+                return Err(Denial::NoAccess);
+            }
+        }
+        AccessPolicy::Members => {
+            if input.account_type == AccountType::PublicOfficer && !input.belongs {
+                return Err(Denial::NotMember);
+            }
+        }
+        AccessPolicy::Officers => {}
     }
     Ok(())
 }
@@ -195,8 +218,9 @@ mod tests {
             membership: None,
             tenant: Some(TenantStatus::Active),
             app_enabled: true,
-            assignment_required: true,
+            policy: AccessPolicy::Assigned,
             assigned: true,
+            belongs: false,
             now: Timestamp(1_000),
         }
     }
@@ -291,7 +315,7 @@ mod tests {
             (
                 GateInput {
                     assigned: false,
-                    assignment_required: false,
+                    policy: AccessPolicy::Officers,
                     ..input(Active)
                 },
                 Ok(()),
@@ -337,6 +361,59 @@ mod tests {
     }
 
     #[test]
+    fn access_policy_table() {
+        use AccessPolicy::*;
+        let officer = |policy, assigned, belongs| GateInput {
+            policy,
+            assigned,
+            belongs,
+            ..input(UserStatus::Registered)
+        };
+        let member_vendor = |policy| GateInput {
+            policy,
+            assigned: false,
+            belongs: false,
+            account_type: AccountType::Vendor,
+            membership: Some(Membership { ends_at: None }),
+            ..input(UserStatus::Active)
+        };
+        let cases = [
+            (officer(Assigned, true, false), Ok(())),
+            (officer(Assigned, false, true), Err(Denial::NoAccess)),
+            (officer(Members, false, true), Ok(())),
+            (officer(Members, true, false), Err(Denial::NotMember)),
+            (officer(Members, false, false), Err(Denial::NotMember)),
+            (officer(Officers, false, false), Ok(())),
+            // A vendor invited by the tenant is its member under every policy but assignment.
+            (member_vendor(Members), Ok(())),
+            (member_vendor(Officers), Ok(())),
+            (member_vendor(Assigned), Err(Denial::NoAccess)),
+            // A platform app has no members: "members" fails closed to assignment.
+            (
+                GateInput {
+                    tenant: None,
+                    ..officer(Members, false, true)
+                },
+                Err(Denial::NoAccess),
+            ),
+            (
+                GateInput {
+                    tenant: None,
+                    ..officer(Members, true, false)
+                },
+                Ok(()),
+            ),
+        ];
+        for (case, expected) in cases {
+            assert_eq!(check(case), expected, "{case:?}");
+        }
+        for policy in AccessPolicy::ALL {
+            assert_eq!(AccessPolicy::parse(policy.as_str()), Some(policy));
+        }
+        assert_eq!(AccessPolicy::stored("everyone"), Assigned, "fails closed");
+    }
+
+    #[test]
     fn membership_table() {
         let until = |t| {
             Some(Membership {
@@ -354,7 +431,7 @@ mod tests {
             // Membership is asked before assignment: being assigned does not make a member.
             (
                 GateInput {
-                    assignment_required: true,
+                    policy: AccessPolicy::Assigned,
                     assigned: true,
                     ..vendor(None)
                 },

@@ -22,6 +22,8 @@ pub enum ErrorCode {
     LoginRequired,
     /// OpenID Connect Core §3.1.2.6: the person must interact (register, consent) first.
     InteractionRequired,
+    /// OpenID Connect Core §3.1.2.6: the person must consent first.
+    ConsentRequired,
     UnsupportedTokenType,
     /// OpenID Connect Core §3.1.2.6: `request` objects are not supported.
     RequestNotSupported,
@@ -54,6 +56,7 @@ impl ErrorCode {
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::ConsentRequired => "consent_required",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::RequestNotSupported => "request_not_supported",
             ErrorCode::RequestUriNotSupported => "request_uri_not_supported",

@@ -3,7 +3,7 @@
 //! both; secrets compared as keyed hashes in constant time).
 
 use base64::Engine;
-use techpass_domain::client::validate_redirect_uri;
+use techpass_domain::client::{validate_redirect_uri, AccessPolicy};
 use techpass_oidc::assertion::{parse_client_jwks, verify_assertion, ASSERTION_TYPE};
 use techpass_oidc::{OAuthError, Params, Secrets};
 use techpass_store::{ClientRecord, ClientSecretRecord, Store, StoreError};
@@ -42,7 +42,7 @@ pub struct Client {
     /// The owning tenant (`None`: a platform app registered by an operator).
     pub tenant_id: Option<String>,
     pub homepage: Option<String>,
-    pub user_assignment_required: bool,
+    pub access_policy: AccessPolicy,
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
@@ -66,7 +66,7 @@ impl Client {
             jwks: r.jwks,
             tenant_id: r.tenant_id,
             homepage: r.homepage,
-            user_assignment_required: r.user_assignment_required,
+            access_policy: AccessPolicy::stored(&r.access_policy),
             access_token_lifetime_secs: r.access_token_lifetime_secs,
             refresh_token_idle_secs: r.refresh_token_idle_secs,
             api_access: r.api_access,
@@ -110,8 +110,8 @@ pub struct NewApp {
     pub jwks: Option<String>,
     pub tenant_id: Option<String>,
     pub homepage: Option<String>,
-    /// Only assigned users and groups may sign in.
-    pub user_assignment_required: bool,
+    /// Who may sign in (the default: every registered officer, as for a platform app).
+    pub access_policy: AccessPolicy,
     /// How long its first secret lives (default and maximum: a year).
     pub secret_lifetime_secs: Option<i64>,
 }
@@ -233,7 +233,7 @@ pub async fn create_app(
                 jwks: app.jwks,
                 tenant_id: app.tenant_id,
                 homepage: app.homepage,
-                user_assignment_required: app.user_assignment_required,
+                access_policy: app.access_policy.as_str().to_string(),
                 access_token_lifetime_secs: None,
                 refresh_token_idle_secs: None,
                 api_access: false,

@@ -5,7 +5,8 @@
 //! request on every replica.
 //!
 //! A vendor at a tenant's app brings their membership of that tenant, with the end date of the
-//! invitation that made it; the pure gate decides. An account type that cannot be read counts
+//! invitation that made it; an officer at an app for the tenant's members brings whether they
+//! belong to it (admin, group, invitation); the pure gate decides. An account type that cannot be read counts
 //! as a vendor's (fail closed).
 //!
 //! An app acting for itself (`client_credentials` tokens, their introspection) goes through the
@@ -13,6 +14,7 @@
 //! audited with the app's tenant, so the tenant's admins see refusals of their own apps.
 
 use techpass_domain::account::AccountType;
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::gate::{
     check, check_app, AppGateInput, Denial, GateInput, Membership, UserStatus,
 };
@@ -65,14 +67,31 @@ pub async fn decide(
     } else {
         AccountType::Vendor
     };
+    let now = state.clock.now();
+    let policy = client.access_policy;
     let facts = async {
         let tenant = tenant_of(state, client).await?;
-        let assigned = if client.user_assignment_required {
-            state.store.has_access(&client.id, &user.id).await?
-        } else {
-            false
+        // Each fact is read only when the gate asks for it.
+        let assigned = match policy {
+            AccessPolicy::Assigned => state.store.has_access(&client.id, &user.id).await?,
+            AccessPolicy::Members if client.tenant_id.is_none() => {
+                state.store.has_access(&client.id, &user.id).await?
+            }
+            _ => false,
         };
-        // Read only when the gate asks for it: a vendor at a tenant's app.
+        let belongs = match &client.tenant_id {
+            Some(tenant_id)
+                if policy == AccessPolicy::Members
+                    && account_type == AccountType::PublicOfficer =>
+            {
+                state
+                    .store
+                    .belongs_to_tenant(tenant_id, &user.id, now.as_secs())
+                    .await?
+            }
+            _ => false,
+        };
+        // A vendor at a tenant's app.
         let membership = match &client.tenant_id {
             Some(tenant_id) if account_type == AccountType::Vendor => state
                 .store
@@ -83,9 +102,9 @@ pub async fn decide(
                 }),
             _ => None,
         };
-        Ok::<_, StoreError>((tenant, assigned, membership))
+        Ok::<_, StoreError>((tenant, assigned, belongs, membership))
     };
-    let ((tenant, tenant_status), assigned, membership) =
+    let ((tenant, tenant_status), assigned, belongs, membership) =
         facts.await.map_err(Refusal::Unavailable)?;
     check(GateInput {
         status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
@@ -94,9 +113,10 @@ pub async fn decide(
         membership,
         tenant: tenant_status,
         app_enabled: client.enabled,
-        assignment_required: client.user_assignment_required,
+        policy,
         assigned,
-        now: state.clock.now(),
+        belongs,
+        now,
     })
     .map_err(Refusal::Denied)?;
     Ok(tenant)

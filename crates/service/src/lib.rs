@@ -14,6 +14,7 @@ pub mod authorize;
 #[cfg(test)]
 mod boundaries;
 pub mod clients;
+pub mod consent;
 pub mod context;
 pub mod dates;
 pub mod device;

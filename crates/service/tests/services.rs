@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use techpass_domain::account::AccountType;
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::gate::UserStatus;
 use techpass_domain::{ManualClock, Timestamp};
 use techpass_oidc::discovery::ProviderMetadata;
@@ -20,6 +21,7 @@ use techpass_oidc::{ErrorCode, KeyManager, MasterKey, OAuthError, Secrets};
 use techpass_service::clients::{
     create_app, find_client, Client, NewApp, GRANT_AUTHORIZATION_CODE, GRANT_REFRESH_TOKEN,
 };
+use techpass_service::consent;
 use techpass_service::grants::{self, TokenRequest, Tokens};
 use techpass_service::mint::PURPOSE_CODE;
 use techpass_service::outbound::{Outbound, OutboundPolicy};
@@ -29,6 +31,7 @@ use techpass_service::settings::{
     TokensConfig,
 };
 use techpass_service::signin::{finish_login, start_login, CallbackQuery, NewSession};
+use techpass_service::tenancy::access;
 use techpass_service::tenancy::apps::{self, AppChanges, AppSpec};
 use techpass_service::tenancy::invitations::{self, LinkProblem, NewInvitation};
 use techpass_service::tenancy::pending;
@@ -547,7 +550,7 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
         .set_user_status(&session.user.id, UserStatus::Registered.as_str(), None)
         .await
         .unwrap();
-    let assigned_only = w.app(|a| a.user_assignment_required = true).await;
+    let assigned_only = w.app(|a| a.access_policy = AccessPolicy::Assigned).await;
     let (code, verifier) = w.code(&assigned_only, &session, "openid").await;
     let e = refused(w.exchange(&assigned_only, &code, &verifier).await);
     assert!(e.description.contains("access denied"), "{e:?}");
@@ -597,7 +600,8 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
             backchannel_logout_uri: None,
             confidential: true,
             grant_types: vec![GRANT_AUTHORIZATION_CODE.into()],
-            user_assignment_required: true,
+            access_policy: Some(AccessPolicy::Assigned),
+            user_assignment_required: None,
         },
     )
     .await
@@ -1272,5 +1276,155 @@ techpass_store::backend_tests!(
     the_gate_refuses_and_writes_nothing,
     an_invited_vendor_accepts_once_with_the_invited_address,
     an_unverified_address_classifies_and_matches_nothing,
+    access_policies_admit_members_or_officers_who_consented,
     randomness_is_an_input,
 );
+
+/// Issue 13 items 3 and 4: an app for the tenant's members admits its admins and the people in
+/// its groups, and no other officer; an app open to every officer admits anyone registered, but
+/// one with no relationship to the tenant consents first, once per scope, and withdrawing the
+/// consent ends the app's grants.
+async fn access_policies_admit_members_or_officers_who_consented(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
+    let app = |name: &str, policy| {
+        let name = name.to_string();
+        let tenant_id = tenant.id.clone();
+        let ctx = &w.ctx;
+        async move {
+            let created = apps::create(
+                ctx,
+                &Actor::Operator,
+                &tenant_id,
+                AppSpec {
+                    name,
+                    homepage: None,
+                    redirect_uris: vec![REDIRECT.into()],
+                    post_logout_redirect_uris: vec![],
+                    backchannel_logout_uri: None,
+                    confidential: true,
+                    grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
+                    access_policy: Some(policy),
+                    user_assignment_required: None,
+                },
+            )
+            .await
+            .unwrap();
+            find_client(ctx.store.as_ref(), &created.client_id)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let members_only = app("Team wiki", AccessPolicy::Members).await;
+    let open = app("Directory", AccessPolicy::Officers).await;
+
+    let owner = w.sign_in(person("oid-owner", "owner@agency.gov.sg")).await;
+    w.register(&owner.user.id, UserStatus::Registered).await;
+    // The admin named by email when the tenant was created becomes one at the first sign-in.
+    assert_eq!(pending::resolve_at_signin(&w.ctx, &owner.user).await, 1);
+    let olive = w.sign_in(person("oid-olive", "olive@other.gov.sg")).await;
+    w.register(&olive.user.id, UserStatus::Registered).await;
+    let owner_user = w.ctx.store.get_user(&owner.user.id).await.unwrap().unwrap();
+    let olive_user = w.ctx.store.get_user(&olive.user.id).await.unwrap().unwrap();
+
+    // Members only: the admin is one; Olive is not, until she joins one of its groups.
+    let (code, verifier) = w.code(&members_only, &owner, "openid").await;
+    assert!(w.exchange(&members_only, &code, &verifier).await.is_ok());
+    let (code, verifier) = w.code(&members_only, &olive, "openid").await;
+    let e = refused(w.exchange(&members_only, &code, &verifier).await);
+    assert!(e.description.contains("not_a_member"), "{e:?}");
+    let group = access::create_group(&w.ctx, &Actor::Operator, &tenant.id, "readers")
+        .await
+        .unwrap();
+    access::set_membership(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &group.id,
+        &olive.user.id,
+        true,
+    )
+    .await
+    .unwrap();
+    let (code, verifier) = w.code(&members_only, &olive, "openid").await;
+    assert!(w.exchange(&members_only, &code, &verifier).await.is_ok());
+    // ...and she needs no consent at the tenant's open app either: she is a member now.
+    let scope = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    assert!(
+        !consent::needed(&w.ctx, &olive_user, &open, &scope("openid email"), false)
+            .await
+            .unwrap()
+    );
+    access::set_membership(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &group.id,
+        &olive.user.id,
+        false,
+    )
+    .await
+    .unwrap();
+
+    // Open to every officer: the gate lets Olive through, but she is asked first.
+    assert!(
+        !consent::needed(&w.ctx, &owner_user, &open, &scope("openid email"), false)
+            .await
+            .unwrap(),
+        "the tenant's admin is not asked"
+    );
+    assert!(
+        consent::needed(&w.ctx, &olive_user, &open, &scope("openid email"), false)
+            .await
+            .unwrap()
+    );
+    consent::give(&w.ctx, &olive_user, &open, &scope("openid email"), None)
+        .await
+        .unwrap();
+    assert!(
+        !consent::needed(&w.ctx, &olive_user, &open, &scope("openid"), false)
+            .await
+            .unwrap(),
+        "remembered"
+    );
+    assert!(
+        consent::needed(&w.ctx, &olive_user, &open, &scope("openid email"), true)
+            .await
+            .unwrap(),
+        "prompt=consent asks again"
+    );
+    assert!(
+        consent::needed(&w.ctx, &olive_user, &open, &scope("openid profile"), false)
+            .await
+            .unwrap(),
+        "a scope not consented to asks again"
+    );
+    let (code, verifier) = w.code(&open, &olive, "openid email offline_access").await;
+    let tokens = w.exchange(&open, &code, &verifier).await.unwrap();
+    let listed = consent::of_user(&w.ctx, &olive.user.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].app_name, "Directory");
+    assert_eq!(listed[0].tenant_name.as_deref(), Some("Agency Tools"));
+
+    // Withdrawn: asked again, and the app's refresh token stops working.
+    assert!(consent::withdraw(&w.ctx, &olive_user, &open.id, None)
+        .await
+        .unwrap());
+    assert!(
+        consent::needed(&w.ctx, &olive_user, &open, &scope("openid"), false)
+            .await
+            .unwrap()
+    );
+    refused(
+        w.refresh(&open, tokens.refresh_token.as_deref().unwrap())
+            .await,
+    );
+    assert!(!consent::withdraw(&w.ctx, &olive_user, &open.id, None)
+        .await
+        .unwrap());
+    assert!(consent::of_user(&w.ctx, &olive.user.id)
+        .await
+        .unwrap()
+        .is_empty());
+}

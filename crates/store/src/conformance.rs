@@ -454,7 +454,7 @@ pub(crate) fn client(id: &str) -> ClientRecord {
         jwks: Some(r#"{"keys":[]}"#.into()),
         tenant_id: None,
         homepage: None,
-        user_assignment_required: false,
+        access_policy: "officers".into(),
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,
@@ -594,7 +594,7 @@ async fn codes_are_redeemed_exactly_once(db: &TestDatabase) {
     );
 }
 
-fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) -> GrantRecord {
+pub(crate) fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) -> GrantRecord {
     GrantRecord {
         id: id.into(),
         client_id: "c1".into(),

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::conformance::{client, tenant, user};
+use crate::conformance::{client, grant, tenant, user};
 use crate::testing::TestDatabase;
 use crate::{
-    AssignmentRecord, GroupRecord, RoleAssignmentRecord, Store, StoreError, PRINCIPAL_GROUP,
-    PRINCIPAL_USER,
+    AssignmentRecord, ConsentRecord, GroupRecord, RoleAssignmentRecord, Store, StoreError,
+    TenantAdminRecord, PRINCIPAL_GROUP, PRINCIPAL_USER,
 };
 
 crate::backend_tests!(
@@ -23,6 +23,8 @@ crate::backend_tests!(
     group_names_are_unique_per_tenant,
     group_members_are_added_and_removed,
     deleting_a_group_removes_what_hangs_on_it,
+    admins_and_group_members_belong_to_their_tenant_only,
+    consents_are_renewed_listed_and_revoked_with_the_grants,
 );
 
 /// Tenants t1 and t2, app c1 of t1, users u1..u3.
@@ -404,4 +406,69 @@ async fn deleting_a_group_removes_what_hangs_on_it(db: &TestDatabase) {
     store.add_group_member("g1", "u1").await.unwrap();
     assert!(!store.has_access("c1", "u1").await.unwrap());
     assert!(store.roles_of_user("c1", "u1").await.unwrap().is_empty());
+}
+
+async fn admins_and_group_members_belong_to_their_tenant_only(db: &TestDatabase) {
+    let store = setup(db).await;
+    assert!(!store.belongs_to_tenant("t1", "u1", 10).await.unwrap());
+    store
+        .add_tenant_admin(&TenantAdminRecord {
+            tenant_id: "t1".into(),
+            user_id: "u1".into(),
+            added_at: 1,
+            added_by: "op".into(),
+        })
+        .await
+        .unwrap();
+    store
+        .insert_group(&group("g1", "t1", "devs"))
+        .await
+        .unwrap();
+    store.insert_group(&group("g2", "t2", "ops")).await.unwrap();
+    assert!(store.add_group_member("g1", "u2").await.unwrap());
+    assert!(store.add_group_member("g2", "u3").await.unwrap());
+    assert!(store.belongs_to_tenant("t1", "u1", 10).await.unwrap());
+    assert!(store.belongs_to_tenant("t1", "u2", 10).await.unwrap());
+    assert!(
+        !store.belongs_to_tenant("t1", "u3", 10).await.unwrap(),
+        "a group of another tenant makes no member"
+    );
+    assert!(!store.belongs_to_tenant("t2", "u1", 10).await.unwrap());
+    assert!(store.belongs_to_tenant("t2", "u3", 10).await.unwrap());
+}
+
+async fn consents_are_renewed_listed_and_revoked_with_the_grants(db: &TestDatabase) {
+    let store = setup(db).await;
+    let consent = |scopes: &str, at: i64| ConsentRecord {
+        user_id: "u1".into(),
+        client_id: "c1".into(),
+        scopes: scopes.into(),
+        granted_at: at,
+    };
+    assert_eq!(store.consent("u1", "c1").await.unwrap(), None);
+    store.grant_consent(&consent("openid", 10)).await.unwrap();
+    store
+        .grant_consent(&consent("openid email", 20))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent("u1", "c1").await.unwrap(),
+        Some(consent("openid email", 20)),
+        "a second consent renews the first"
+    );
+    assert_eq!(
+        store.consents_of_user("u1").await.unwrap(),
+        vec![consent("openid email", 20)]
+    );
+    assert!(store.consents_of_user("u2").await.unwrap().is_empty());
+
+    store.insert_grant(&grant("gr1", None, None)).await.unwrap();
+    assert!(store.revoke_consent("u1", "c1", 30).await.unwrap());
+    assert_eq!(store.consent("u1", "c1").await.unwrap(), None);
+    assert_eq!(
+        store.get_grant("gr1").await.unwrap().unwrap().revoked_at,
+        Some(30),
+        "the app's grants for the person end with the consent"
+    );
+    assert!(!store.revoke_consent("u1", "c1", 40).await.unwrap());
 }

@@ -494,7 +494,7 @@ async fn update_client_round_trips_every_field(db: &TestDatabase) {
         created_at: 999,
         tenant_id: None,
         homepage: Some("https://new.example".into()),
-        user_assignment_required: true,
+        access_policy: "assigned".into(),
         access_token_lifetime_secs: Some(300),
         refresh_token_idle_secs: Some(3_600),
         api_access: true,

@@ -70,10 +70,11 @@ pub use resources::{ApiResourceRecord, ResourceGrantRecord, ResourceStore};
 pub use reveal::{RevealRecord, RevealStore};
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
-    AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, EndedMembership,
-    GroupRecord, InvitationRecord, InvitationStore, MembershipRecord, PendingGrantRecord,
-    PendingGrantStore, RoleAssignmentRecord, TenantAdminRecord, TenantRecord, TenantStore,
-    GRANT_APP_ACCESS, GRANT_PLATFORM_ADMIN, GRANT_TENANT_ADMIN, PRINCIPAL_GROUP, PRINCIPAL_USER,
+    AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, ConsentRecord,
+    EndedMembership, GroupRecord, InvitationRecord, InvitationStore, MembershipRecord,
+    PendingGrantRecord, PendingGrantStore, RoleAssignmentRecord, TenantAdminRecord, TenantRecord,
+    TenantStore, GRANT_APP_ACCESS, GRANT_PLATFORM_ADMIN, GRANT_TENANT_ADMIN, PRINCIPAL_GROUP,
+    PRINCIPAL_USER,
 };
 pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookStore};
 

@@ -78,6 +78,111 @@ macro_rules! access_impls {
                 .await?)
             }
 
+            async fn belongs_to_tenant(
+                &self,
+                tenant_id: &str,
+                user_id: &str,
+                now: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                let found = sqlx::query_scalar::<_, i64>(
+                    "SELECT
+                       (SELECT COUNT(*) FROM tenant_admins
+                         WHERE tenant_id = $1 AND user_id = $2)
+                     + (SELECT COUNT(*) FROM group_members m
+                         JOIN groups g ON g.id = m.group_id
+                         WHERE g.tenant_id = $1 AND m.user_id = $2)
+                     + (SELECT COUNT(*) FROM tenant_members
+                         WHERE tenant_id = $1 AND user_id = $2
+                           AND (access_ends_at IS NULL OR access_ends_at > $3))",
+                )
+                .bind(tenant_id)
+                .bind(user_id)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(found > 0)
+            }
+
+            async fn grant_consent(
+                &self,
+                c: &$crate::ConsentRecord,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO consents (user_id, client_id, scopes, granted_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, client_id)
+                     DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+                )
+                .bind(&c.user_id)
+                .bind(&c.client_id)
+                .bind(&c.scopes)
+                .bind(c.granted_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+            ) -> Result<Option<$crate::ConsentRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::ConsentRecord>(
+                    "SELECT user_id, client_id, scopes, granted_at FROM consents
+                     WHERE user_id = $1 AND client_id = $2",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn consents_of_user(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<$crate::ConsentRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::ConsentRecord>(
+                    "SELECT user_id, client_id, scopes, granted_at FROM consents
+                     WHERE user_id = $1 ORDER BY granted_at DESC, client_id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_consent(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                at: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let removed = sqlx::query(
+                    "DELETE FROM consents WHERE user_id = $1 AND client_id = $2",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !removed {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = $3
+                     WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn has_access(
                 &self,
                 client_id: &str,

@@ -214,6 +214,7 @@ macro_rules! account_impls {
                     "DELETE FROM role_assignments
                      WHERE principal_type = 'user' AND principal_id = $1",
                     "DELETE FROM notices WHERE subject = $1",
+                    "DELETE FROM consents WHERE user_id = $1",
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;
                 }
@@ -322,7 +323,7 @@ macro_rules! account_impls {
                 .bind(c.created_at)
                 .bind(&c.tenant_id)
                 .bind(&c.homepage)
-                .bind(c.user_assignment_required)
+                .bind(&c.access_policy)
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)
@@ -380,7 +381,7 @@ macro_rules! account_impls {
                     "UPDATE clients SET name = $2, confidential = $3, redirect_uris = $4,
                        post_logout_redirect_uris = $5, backchannel_logout_uri = $6,
                        grant_types = $7, jwks = $8, enabled = $9, homepage = $10,
-                       user_assignment_required = $11, access_token_lifetime_secs = $12,
+                       access_policy = $11, access_token_lifetime_secs = $12,
                        refresh_token_idle_secs = $13, api_access = $14
                      WHERE client_id = $1",
                 )
@@ -394,7 +395,7 @@ macro_rules! account_impls {
                 .bind(&c.jwks)
                 .bind(c.enabled)
                 .bind(&c.homepage)
-                .bind(c.user_assignment_required)
+                .bind(&c.access_policy)
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)

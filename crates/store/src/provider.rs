@@ -151,8 +151,8 @@ pub struct ClientRecord {
     /// The owning tenant; `None` for a platform app registered from the command line.
     pub tenant_id: Option<String>,
     pub homepage: Option<String>,
-    /// Only assigned users and groups may sign in (otherwise any registered user).
-    pub user_assignment_required: bool,
+    /// Who may sign in: `assigned`, `members` or `officers` (`AccessPolicy` in the domain).
+    pub access_policy: String,
     /// Lifetimes chosen by the app (within the platform's limits); `None`: the platform's.
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,

@@ -367,6 +367,16 @@ pub struct AccessHolder {
     pub via_groups: Vec<String>,
 }
 
+/// A person's consent to hand their identity to an app they have no relationship with.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRecord {
+    pub user_id: String,
+    pub client_id: String,
+    /// The scopes consented to, space-separated.
+    pub scopes: String,
+    pub granted_at: i64,
+}
+
 #[async_trait]
 pub trait AccessStore {
     /// Assigns a user or group to an app. False if already assigned.
@@ -386,6 +396,37 @@ pub trait AccessStore {
         &self,
         client_id: &str,
     ) -> Result<Vec<AssignmentRecord>, StoreError>;
+
+    /// Whether the user belongs to the tenant at `now`: one of its admins, in one of its
+    /// groups, or a member by invitation whose end date has not passed.
+    async fn belongs_to_tenant(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Records (or renews, with the new scopes and time) a person's consent to an app.
+    async fn grant_consent(&self, consent: &ConsentRecord) -> Result<(), StoreError>;
+
+    /// The person's consent to the app, if they gave one.
+    async fn consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+    ) -> Result<Option<ConsentRecord>, StoreError>;
+
+    /// The person's consents, newest first.
+    async fn consents_of_user(&self, user_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// Withdraws a consent and, in the same transaction, revokes the person's grants at that app
+    /// (their refresh tokens stop working). False if there was no consent.
+    async fn revoke_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Whether the user is assigned to the app, directly or through a group of the app's tenant.
     async fn has_access(&self, client_id: &str, user_id: &str) -> Result<bool, StoreError>;

@@ -4,7 +4,7 @@
 //! `apps.max_secrets` live, so rotation overlaps) and public keys for `private_key_jwt`.
 
 use serde::{Deserialize, Serialize};
-use techpass_domain::client::validate_redirect_uri;
+use techpass_domain::client::{validate_redirect_uri, AccessPolicy};
 use techpass_domain::tenancy::TenantStatus;
 use techpass_oidc::assertion::parse_client_jwks;
 use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
@@ -34,9 +34,40 @@ pub struct AppSpec {
     /// `urn:ietf:params:oauth:grant-type:device_code` (command-line tools, RFC 8628).
     #[serde(default = "default_grants")]
     pub grant_types: Vec<String>,
-    /// On by default: only assigned users and groups may sign in.
-    #[serde(default = "yes")]
-    pub user_assignment_required: bool,
+    /// Who may sign in: `assigned` (the default), `members` or `officers`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "members")]
+    pub access_policy: Option<AccessPolicy>,
+    /// Deprecated, for API clients written before `access_policy`: `true` is `assigned`,
+    /// `false` is `officers`. Refused when it contradicts `access_policy`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_assignment_required: Option<bool>,
+}
+
+/// The policy asked for by `access_policy` and the deprecated `user_assignment_required`
+/// (`None` when neither says anything); a contradiction is refused.
+fn asked_policy(
+    policy: Option<AccessPolicy>,
+    assignment_required: Option<bool>,
+) -> Result<Option<AccessPolicy>> {
+    let legacy = assignment_required.map(|required| {
+        if required {
+            AccessPolicy::Assigned
+        } else {
+            AccessPolicy::Officers
+        }
+    });
+    match (policy, legacy) {
+        (Some(p), Some(l)) if p != l && !(p == AccessPolicy::Members && l == AccessPolicy::Officers) => {
+            Err(TenancyError::Invalid(format!(
+                "access_policy {:?} contradicts user_assignment_required {}; send access_policy only",
+                p.as_str(),
+                assignment_required.unwrap_or_default()
+            )))
+        }
+        (Some(p), _) => Ok(Some(p)),
+        (None, l) => Ok(l),
+    }
 }
 
 fn yes() -> bool {
@@ -57,6 +88,11 @@ pub struct AppChanges {
     pub backchannel_logout_uri: Option<String>,
     /// The sign-in kill switch.
     pub enabled: Option<bool>,
+    /// Who may sign in: `assigned`, `members` or `officers`.
+    #[schema(value_type = Option<String>, example = "members")]
+    pub access_policy: Option<AccessPolicy>,
+    /// Deprecated: see [`AppSpec::user_assignment_required`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_assignment_required: Option<bool>,
     /// Within `tokens.access_token_lifetime_secs` (the platform's limit).
     pub access_token_lifetime_secs: Option<i64>,
@@ -113,6 +149,8 @@ pub async fn create(
     spec: AppSpec,
 ) -> Result<CreatedApp> {
     let tenant = active_tenant(state, actor, tenant_id).await?;
+    let access_policy = asked_policy(spec.access_policy, spec.user_assignment_required)?
+        .unwrap_or(AccessPolicy::Assigned);
     name_is_free(state, &tenant.id, &spec.name, None).await?;
     let created = create_app(
         state.store.as_ref(),
@@ -129,7 +167,7 @@ pub async fn create(
             jwks: None,
             tenant_id: Some(tenant.id.clone()),
             homepage: spec.homepage,
-            user_assignment_required: spec.user_assignment_required,
+            access_policy,
             secret_lifetime_secs: Some(secret_max_lifetime(state)),
         },
     )
@@ -140,7 +178,10 @@ pub async fn create(
         "app.created",
         Some(&tenant.id),
         Some(&created.client_id),
-        serde_json::json!({ "secret_created": created.client_secret.is_some() }),
+        serde_json::json!({
+            "secret_created": created.client_secret.is_some(),
+            "access_policy": access_policy.as_str(),
+        }),
     )
     .await;
     Ok(created)
@@ -239,8 +280,8 @@ pub async fn update(
     if let Some(enabled) = changes.enabled {
         app.enabled = enabled;
     }
-    if let Some(required) = changes.user_assignment_required {
-        app.user_assignment_required = required;
+    if let Some(policy) = asked_policy(changes.access_policy, changes.user_assignment_required)? {
+        app.access_policy = policy.as_str().to_string();
     }
     let within = |key: &str, value: i64, max: u64| {
         if value < 1 || value as u64 > max {
@@ -289,7 +330,7 @@ pub async fn update(
         Some(&app.client_id),
         serde_json::json!({
             "enabled": app.enabled,
-            "user_assignment_required": app.user_assignment_required,
+            "access_policy": app.access_policy,
             "api_access": app.api_access,
         }),
     )
