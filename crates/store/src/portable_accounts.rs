@@ -214,6 +214,7 @@ macro_rules! account_impls {
                     "DELETE FROM role_assignments
                      WHERE principal_type = 'user' AND principal_id = $1",
                     "DELETE FROM notices WHERE subject = $1",
+                    "DELETE FROM upstream_links WHERE user_id = $1",
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;
                 }
