@@ -958,6 +958,23 @@ account_types = ["public_officer"]
     }
 
     #[test]
+    fn reverification_has_documented_defaults_and_needs_a_bound() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(
+            (
+                c.upstream.reverify_after_secs,
+                c.upstream.reverify_retries,
+                c.upstream.reverify_grace_secs
+            ),
+            (3600, 1, 900)
+        );
+        let e = error("[upstream]\nreverify_after_secs = 0\n", &[]);
+        assert!(e.contains("`upstream.reverify_after_secs`"), "{e}");
+        let e = error("[upstream]\nreverify_afer_secs = 60\n", &[]);
+        assert!(e.contains("reverify_afer_secs"), "{e}");
+    }
+
+    #[test]
     fn development_upstream_is_refused_outside_development() {
         let e = error("mode = \"production\"\nissuer = \"https://id.example\"\n[dev_upstream]\nenabled = true\n", &[("MASTER_KEY", &techpass_oidc::MasterKey::generate_base64().unwrap())]);
         assert!(e.contains("`dev_upstream.enabled`"), "{e}");
