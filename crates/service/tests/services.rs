@@ -100,6 +100,8 @@ struct ScriptedUpstream {
     no_refresh_tokens: std::sync::atomic::AtomicBool,
     refresh_answers: Mutex<VecDeque<Result<Refreshed, RefreshError>>>,
     presented: Mutex<Vec<String>>,
+    /// Refresh tokens of people disabled at the upstream: always refused.
+    refused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl ScriptedUpstream {
@@ -169,6 +171,12 @@ impl Connector for ScriptedUpstream {
             .lock()
             .unwrap()
             .push(refresh_token.to_string());
+        if self.refused.lock().unwrap().contains(refresh_token) {
+            return Err(RefreshError::Refused {
+                error: "invalid_grant".into(),
+                description: "AADSTS50057: The user account is disabled.".into(),
+            });
+        }
         self.refresh_answers
             .lock()
             .unwrap()
@@ -1112,7 +1120,8 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
 
 /// Issue 13 item 9: a state machine over random interleavings of code exchange (by the rightful
 /// caller or first by a wrong one), refresh (by its client or another), client credentials,
-/// introspection, revocation, suspending and reinstating people and tenants, disabling apps and
+/// introspection, revocation, suspending and reinstating people and tenants, disabling apps,
+/// disabling and enabling people at the upstream (re-verified past the bound of item 6) and
 /// time passing (past the end of a vendor's invitation: the vendor, invited by one tenant, must
 /// never reach the other's app), and the inviting tenant ending the vendor's membership. A model predicts every answer: after each step no token is issued and no
 /// introspection answers active unless the gate holds, a wrong caller never consumes a value,
@@ -1175,6 +1184,10 @@ mod state_machine {
         EndMembership {
             t: usize,
         },
+        UpstreamDisable {
+            p: usize,
+            disabled: bool,
+        },
         Advance {
             secs: i64,
         },
@@ -1198,8 +1211,12 @@ mod state_machine {
             1 => i2().prop_map(|t| Op::ReinstateTenant { t }),
             2 => (i2(), any::<bool>()).prop_map(|(a, enabled)| Op::SetApp { a, enabled }),
             1 => i2().prop_map(|t| Op::EndMembership { t }),
+            2 => (0..3usize, any::<bool>())
+                .prop_map(|(p, disabled)| Op::UpstreamDisable { p, disabled }),
             // Even steps: `now` never lands on the vendor's (odd) end of access.
             2 => (0..600i64).prop_map(|half| Op::Advance { secs: 2 * half }),
+            // An hour or more: past `upstream.reverify_after_secs`, so people are re-verified.
+            2 => (1800..2400i64).prop_map(|half| Op::Advance { secs: 2 * half }),
         ];
         proptest::collection::vec(op, 1..30)
     }
@@ -1227,6 +1244,10 @@ mod state_machine {
         tenant_suspended: [bool; 2],
         disabled: [bool; 2],
         families: Vec<Family>,
+        /// When the upstream last confirmed each person; `None` once it refused them (their
+        /// link is gone, and the bound counts from the grant's authentication time, T0).
+        verified_at: [Option<i64>; 3],
+        upstream_disabled: [bool; 3],
     }
 
     impl Case {
@@ -1316,7 +1337,10 @@ mod state_machine {
             .await
             .unwrap();
         people.push(vendor);
+        let signed_in = w.clock.now_secs();
         Case {
+            verified_at: [Some(signed_in); 3],
+            upstream_disabled: [false; 3],
             people,
             vendor_ends,
             tenants,
@@ -1374,6 +1398,34 @@ mod state_machine {
                 }
                 let result = w.refresh(&client(w, &m.apps[a]).await, &fam.refresh).await;
                 let alive = !fam.dead;
+                // Re-verification, for a live family of a live app, before the token is spent:
+                // past the bound the upstream is asked (with no link left, nothing can be).
+                let bound = w.ctx.settings.upstream.reverify_after_secs as i64;
+                let since = m.verified_at[p].unwrap_or(T0);
+                if alive && m.app_ok(a) && now >= since + bound {
+                    let refused = match m.verified_at[p] {
+                        Some(_) if m.upstream_disabled[p] => {
+                            // Everything of the person ends.
+                            m.verified_at[p] = None;
+                            for fam in m.families.iter_mut().filter(|fam| fam.p == p) {
+                                fam.dead = true;
+                            }
+                            true
+                        }
+                        Some(_) => {
+                            m.verified_at[p] = Some(now);
+                            false
+                        }
+                        None => true,
+                    };
+                    if refused {
+                        return match result {
+                            Ok(_) => Err("refreshed though re-verification failed".into()),
+                            Err(e) if e.description.contains("re-verification failed") => Ok(()),
+                            Err(e) => Err(format!("re-verification should refuse, got {e:?}")),
+                        };
+                    }
+                }
                 match result {
                     Ok(_) if !m.gate(p, a, now) => return Err("refreshed past the gate".into()),
                     Ok(_) if !alive => return Err("a dead family was refreshed".into()),
@@ -1503,6 +1555,16 @@ mod state_machine {
                     Err(TenancyError::NotFound(_)) if t == 1 => {}
                     other => return Err(format!("ending the membership: {:?}", other.map(|_| ()))),
                 }
+            }
+            Op::UpstreamDisable { p, disabled } => {
+                let token = format!("upstream-rt-{}", m.people[p].user.object_id);
+                let mut refused = w.upstream.refused.lock().unwrap();
+                if disabled {
+                    refused.insert(token);
+                } else {
+                    refused.remove(&token);
+                }
+                m.upstream_disabled[p] = disabled;
             }
             Op::Advance { secs } => w.clock.advance(secs),
             Op::SuspendPerson { .. } | Op::ReinstatePerson { .. } => {}
