@@ -11,6 +11,9 @@ CREATE TABLE upstream_links (
     last_verified_at INTEGER NOT NULL,
     -- consecutive re-verifications that got no answer (outage), reset by a success
     failures         INTEGER NOT NULL DEFAULT 0,
+    -- a re-verification under way (claimed by one request, on any replica) until then, so
+    -- that an upstream which rotates refresh tokens strictly is never shown a rotated one
+    checking_until   INTEGER,
     PRIMARY KEY (user_id, upstream)
 );
 

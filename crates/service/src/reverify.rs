@@ -21,9 +21,10 @@
 //! is refused: the person signs in at the upstream again. That is the secure choice: the bound
 //! holds whatever the upstream offers.
 //!
-//! Limits: two requests of one person due at the same moment may both ask the upstream (both
-//! succeed at Azure AD, whose earlier refresh tokens stay valid after rotation). The upstream's
-//! answer is taken as the proof; an ID token in it is not read.
+//! One request at a time asks the upstream for a person (a claim in the database, on any
+//! replica); another one due meanwhile goes on if the check has just succeeded or the grace
+//! still runs, and is refused otherwise. The upstream's answer is taken as the proof; an ID
+//! token in it is not read.
 
 use std::time::Duration;
 
@@ -39,6 +40,9 @@ use crate::ServiceContext;
 
 /// Pause before each retry of an upstream that did not answer.
 const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// How long a claimed check ([`techpass_store::UpstreamLinkStore::claim_upstream_check`]) keeps
+/// others from asking: longer than the connector's attempts take.
+const CLAIM_SECS: i64 = 60;
 /// How much of the upstream's error description goes into the audit log.
 const DESCRIPTION_CHARS: usize = 300;
 
@@ -175,6 +179,35 @@ pub async fn check(
         .await;
         return Ok(Verdict::Unverifiable);
     };
+    // One check at a time per person and upstream, on every replica: a second request must not
+    // present a refresh token the first is rotating (a strict upstream would take that for
+    // theft and revoke the person's grant there).
+    let claimed = ctx
+        .store
+        .claim_upstream_check(
+            user_id,
+            &link.upstream,
+            link.last_verified_at,
+            now,
+            now.saturating_add(CLAIM_SECS),
+        )
+        .await?;
+    if !claimed {
+        let fresh = ctx
+            .store
+            .upstream_links_of_user(user_id)
+            .await?
+            .into_iter()
+            .find(|l| l.upstream == link.upstream);
+        return Ok(match fresh {
+            // Verified meanwhile by the other request.
+            Some(l) if now < l.last_verified_at.saturating_add(after) => Verdict::Current,
+            // Still being checked: as an unanswered check would be.
+            Some(_) if now < due_at.saturating_add(grace) => Verdict::WithinGrace,
+            // Refused meanwhile (the link is gone), or the grace is over.
+            _ => Verdict::Unverifiable,
+        });
+    }
     let mut attempt = 0;
     let outcome = loop {
         match connector.refresh(&token).await {

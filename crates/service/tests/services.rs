@@ -770,6 +770,69 @@ async fn an_upstream_outage_is_allowed_within_the_grace_and_refused_after(db: &T
     assert!(w.refresh(&app, &r2).await.is_ok());
 }
 
+async fn one_request_at_a_time_asks_the_upstream(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv5").await;
+    let user = session.user.id.clone();
+    w.clock.advance(3600);
+    let now = w.clock.now_secs();
+    // Another request (another replica) is asking the upstream right now.
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", T0, now, now + 60)
+        .await
+        .unwrap());
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    assert!(
+        w.upstream.presented().is_empty(),
+        "not asked twice at once (within the grace: allowed)"
+    );
+    // Still claimed (a claim of its own, renewed) past the grace: refused, token not spent.
+    w.clock.advance(900);
+    let now = w.clock.now_secs();
+    w.ctx
+        .store
+        .upstream_link_failed(&user, "wog")
+        .await
+        .unwrap();
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", T0, now, now + 60)
+        .await
+        .unwrap());
+    let e = refused(w.refresh(&app, &r2).await);
+    assert!(e.description.contains("re-verification failed"), "{e:?}");
+    assert!(w.upstream.presented().is_empty());
+    // The other request's claim has run out: this one asks (and the upstream accepts).
+    w.clock.advance(60);
+    assert!(w.refresh(&app, &r2).await.is_ok());
+    assert_eq!(w.upstream.presented(), vec!["upstream-rt-oid-rv5"]);
+    // Another request finished first: the link is fresh, so nobody asks again.
+    w.clock.advance(3600);
+    let now = w.clock.now_secs();
+    let seen = w.ctx.store.upstream_links_of_user(&user).await.unwrap()[0].last_verified_at;
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", seen, now, now + 60)
+        .await
+        .unwrap());
+    w.ctx
+        .store
+        .upstream_link_verified(&user, "wog", None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Current
+    );
+    assert_eq!(w.upstream.presented().len(), 1);
+}
+
 async fn without_an_upstream_refresh_token_the_bound_ends_in_a_new_sign_in(db: &TestDatabase) {
     let w = World::new(db).await;
     w.upstream
@@ -1611,6 +1674,7 @@ techpass_store::backend_tests!(
     reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed,
     an_upstream_refusal_ends_everything_of_the_person_and_refuses,
     an_upstream_outage_is_allowed_within_the_grace_and_refused_after,
+    one_request_at_a_time_asks_the_upstream,
     without_an_upstream_refresh_token_the_bound_ends_in_a_new_sign_in,
     the_gate_refuses_and_writes_nothing,
     an_invited_vendor_accepts_once_with_the_invited_address,

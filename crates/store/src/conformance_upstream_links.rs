@@ -8,6 +8,7 @@ crate::backend_tests!(
     a_sign_in_replaces_the_link_and_verification_rotates_it,
     a_failure_counts_until_a_success,
     links_are_forgotten_per_person,
+    one_of_concurrent_claimers_checks,
     dev_people_are_disabled_and_enabled,
 );
 
@@ -155,4 +156,68 @@ async fn dev_people_are_disabled_and_enabled(db: &TestDatabase) {
         store.dev_people_disabled().await.unwrap(),
         vec!["bob".to_string()]
     );
+}
+
+async fn one_of_concurrent_claimers_checks(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .put_upstream_link(&link("u1", "wog", Some("s1"), 100))
+        .await
+        .unwrap();
+    let claims = futures_claims(&store).await;
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
+    // Held until 200: nobody else, not even with the right time.
+    assert!(!store
+        .claim_upstream_check("u1", "wog", 100, 150, 250)
+        .await
+        .unwrap());
+    // Expired at 200: claimable again.
+    assert!(store
+        .claim_upstream_check("u1", "wog", 100, 200, 260)
+        .await
+        .unwrap());
+    // A failure ends the claim; a success too, and moves the time on.
+    store.upstream_link_failed("u1", "wog").await.unwrap();
+    assert!(store
+        .claim_upstream_check("u1", "wog", 100, 201, 261)
+        .await
+        .unwrap());
+    store
+        .upstream_link_verified("u1", "wog", Some("s2"), 202)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_upstream_check("u1", "wog", 100, 203, 263)
+            .await
+            .unwrap(),
+        "verified meanwhile: the old time no longer matches"
+    );
+    assert!(store
+        .claim_upstream_check("u1", "wog", 202, 203, 263)
+        .await
+        .unwrap());
+    assert!(!store
+        .claim_upstream_check("u2", "wog", 100, 203, 263)
+        .await
+        .unwrap());
+}
+
+async fn futures_claims(store: &std::sync::Arc<dyn crate::Store>) -> Vec<bool> {
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .claim_upstream_check("u1", "wog", 100, 101, 200)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut claims = Vec::new();
+    for t in tasks {
+        claims.push(t.await.unwrap());
+    }
+    claims
 }

@@ -16,7 +16,8 @@ macro_rules! upstream_link_impls {
                      ON CONFLICT (user_id, upstream) DO UPDATE SET
                         sealed_refresh_token = excluded.sealed_refresh_token,
                         last_verified_at = excluded.last_verified_at,
-                        failures = 0",
+                        failures = 0,
+                        checking_until = NULL",
                 )
                 .bind(&l.user_id)
                 .bind(&l.upstream)
@@ -53,7 +54,8 @@ macro_rules! upstream_link_impls {
                         sealed_refresh_token = COALESCE($3, sealed_refresh_token),
                         last_verified_at = CASE WHEN last_verified_at > $4
                                                 THEN last_verified_at ELSE $4 END,
-                        failures = 0
+                        failures = 0,
+                        checking_until = NULL
                      WHERE user_id = $1 AND upstream = $2",
                 )
                 .bind(user_id)
@@ -66,13 +68,37 @@ macro_rules! upstream_link_impls {
                     == 1)
             }
 
+            async fn claim_upstream_check(
+                &self,
+                user_id: &str,
+                upstream: &str,
+                seen_verified_at: i64,
+                now: i64,
+                until: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE upstream_links SET checking_until = $5
+                     WHERE user_id = $1 AND upstream = $2 AND last_verified_at = $3
+                       AND (checking_until IS NULL OR checking_until <= $4)",
+                )
+                .bind(user_id)
+                .bind(upstream)
+                .bind(seen_verified_at)
+                .bind(now)
+                .bind(until)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
             async fn upstream_link_failed(
                 &self,
                 user_id: &str,
                 upstream: &str,
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
-                    "UPDATE upstream_links SET failures = failures + 1
+                    "UPDATE upstream_links SET failures = failures + 1, checking_until = NULL
                      WHERE user_id = $1 AND upstream = $2",
                 )
                 .bind(user_id)

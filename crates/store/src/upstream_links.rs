@@ -33,7 +33,8 @@ pub trait UpstreamLinkStore {
 
     /// A successful re-verification at `at`: `last_verified_at` = `at` (never moved backwards),
     /// `failures` = 0, and the refresh token replaced when the upstream rotated it
-    /// (`sealed_refresh_token` is `Some`). False if there is no such link.
+    /// (`sealed_refresh_token` is `Some`); the claim ([`Self::claim_upstream_check`]) ends.
+    /// False if there is no such link.
     async fn upstream_link_verified(
         &self,
         user_id: &str,
@@ -42,7 +43,20 @@ pub trait UpstreamLinkStore {
         at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// A re-verification that got no answer: `failures` + 1.
+    /// Claims the re-verification of a link whose `last_verified_at` is still
+    /// `seen_verified_at` and that no one else is checking at `now`: it is marked as being
+    /// checked until `until`. True for exactly one of concurrent claimers; false if the link
+    /// was verified meanwhile, is being checked, or is gone.
+    async fn claim_upstream_check(
+        &self,
+        user_id: &str,
+        upstream: &str,
+        seen_verified_at: i64,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// A re-verification that got no answer: `failures` + 1; the claim ends.
     async fn upstream_link_failed(&self, user_id: &str, upstream: &str) -> Result<(), StoreError>;
 
     /// Forgets every link of the person (the upstream refused them); returns how many.
