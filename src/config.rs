@@ -79,6 +79,8 @@ pub struct Config {
     pub mail: MailConfig,
     pub jobs: JobsConfig,
     pub dev_upstream: DevUpstreamConfig,
+    /// What applies to every upstream: bounded staleness (re-verification).
+    pub upstream: techpass_service::settings::UpstreamPolicy,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
 }
@@ -160,7 +162,11 @@ pub struct UpstreamConfig {
 }
 
 fn default_scopes() -> Vec<String> {
-    ["openid", "profile", "email"].map(String::from).to_vec()
+    // offline_access: Azure AD issues a refresh token only for it (AZURE.md §8), and without one
+    // TechPass cannot re-verify the person (`upstream.reverify_after_secs`).
+    ["openid", "profile", "email", "offline_access"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_mfa() -> MfaMode {
@@ -379,6 +385,10 @@ impl Config {
         positive(
             "session.login_timeout_secs",
             self.session.login_timeout_secs,
+        )?;
+        positive(
+            "upstream.reverify_after_secs",
+            self.upstream.reverify_after_secs,
         )?;
         self.validate_upstreams()?;
         let needed = self.keys.reload_interval_secs + self.keys.jwks_max_age_secs;
@@ -873,7 +883,10 @@ account_types = ["public_officer"]
     #[test]
     fn upstreams_are_validated() {
         let c = load(WOG, &[]).unwrap();
-        assert_eq!(c.upstreams[0].scopes, vec!["openid", "profile", "email"]);
+        assert_eq!(
+            c.upstreams[0].scopes,
+            vec!["openid", "profile", "email", "offline_access"]
+        );
         assert_eq!(c.upstreams[0].mfa, MfaMode::Amr);
         assert_eq!(c.upstreams[0].mfa_amr_values, vec!["mfa"]);
         assert!(c.dev_upstream_enabled(), "on in development by default");
@@ -942,6 +955,23 @@ account_types = ["public_officer"]
             ],
         );
         assert!(c.is_ok(), "{:?}", c.err());
+    }
+
+    #[test]
+    fn reverification_has_documented_defaults_and_needs_a_bound() {
+        let c = load("", &[]).unwrap();
+        assert_eq!(
+            (
+                c.upstream.reverify_after_secs,
+                c.upstream.reverify_retries,
+                c.upstream.reverify_grace_secs
+            ),
+            (3600, 1, 900)
+        );
+        let e = error("[upstream]\nreverify_after_secs = 0\n", &[]);
+        assert!(e.contains("`upstream.reverify_after_secs`"), "{e}");
+        let e = error("[upstream]\nreverify_afer_secs = 60\n", &[]);
+        assert!(e.contains("reverify_afer_secs"), "{e}");
     }
 
     #[test]

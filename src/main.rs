@@ -58,6 +58,13 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The development upstream's test people (development only): disable one as an Azure AD
+    /// administrator would, so TechPass's re-verification refuses them.
+    #[command(name = "dev-upstream")]
+    DevUpstream {
+        #[command(subcommand)]
+        command: DevUpstreamCommand,
+    },
     /// Sign in from a terminal with the device flow (RFC 8628) and cache the tokens.
     Login {
         /// The issuer URL (its /.well-known/openid-configuration is read).
@@ -240,6 +247,16 @@ enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DevUpstreamCommand {
+    /// Disable a test person (alice, bob, …): no sign-in, refresh tokens refused.
+    Disable { person: String },
+    /// Enable a disabled test person again.
+    Enable { person: String },
+    /// List the test people and who is disabled.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -684,6 +701,55 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 ended.roles_removed,
                 ended.groups_left,
             );
+            Ok(())
+        }
+        Command::DevUpstream { command } => {
+            use techpass_service::dev_people::{self, StoredDisabledPeople};
+            if config.mode == techpass::config::Mode::Production {
+                return Err(StartupError::Failed(
+                    "there is no development upstream in production mode".into(),
+                ));
+            }
+            let people = StoredDisabledPeople {
+                store: server::open_store(&config).await?,
+                clock,
+            };
+            let failed = |e: dev_people::DevPeopleError| StartupError::Failed(e.to_string());
+            match command {
+                DevUpstreamCommand::Disable { person } => {
+                    let p = dev_people::set_disabled(&people, &person, true)
+                        .await
+                        .map_err(failed)?;
+                    println!(
+                        "disabled {} ({}) at the development upstream",
+                        p.key, p.email
+                    );
+                }
+                DevUpstreamCommand::Enable { person } => {
+                    let p = dev_people::set_disabled(&people, &person, false)
+                        .await
+                        .map_err(failed)?;
+                    println!(
+                        "enabled {} ({}) at the development upstream",
+                        p.key, p.email
+                    );
+                }
+                DevUpstreamCommand::List => {
+                    let disabled = people
+                        .store
+                        .dev_people_disabled()
+                        .await
+                        .map_err(|e| StartupError::Failed(e.to_string()))?;
+                    for p in techpass_upstream::dev::people() {
+                        let status = if disabled.iter().any(|d| d == p.key) {
+                            "disabled"
+                        } else {
+                            "enabled"
+                        };
+                        println!("{:<8} {:<32} {status}", p.key, p.email);
+                    }
+                }
+            }
             Ok(())
         }
         Command::Keys { command } => {

@@ -211,6 +211,7 @@ fn build_upstreams(
     config: &Config,
     issuer: &Url,
     clock: &Arc<dyn Clock>,
+    store: &Arc<dyn techpass_store::Store>,
 ) -> Result<(Upstreams, Option<Arc<DevUpstream>>), StartupError> {
     let http = outbound_http_client()?;
     let callback = endpoint(issuer, crate::signin::routes::CALLBACK);
@@ -277,7 +278,14 @@ fn build_upstreams(
         clock.clone(),
         dev::Tamper::None,
     )
-    .map_err(|e| failed("cannot start the development upstream", e))?;
+    .map_err(|e| failed("cannot start the development upstream", e))?
+    // Who is disabled lives in the database: every replica and the CLI agree.
+    .with_disabled_people(Arc::new(
+        techpass_service::dev_people::StoredDisabledPeople {
+            store: store.clone(),
+            clock: clock.clone(),
+        },
+    ));
     for (id, name, tid, kind, email_authority) in [
         (
             "dev-wog",
@@ -302,7 +310,10 @@ fn build_upstreams(
                 client_id: DEV_CLIENT_ID.to_string(),
                 client_secret: client_secret.clone(),
                 redirect_uri: callback.clone(),
-                scopes: vec!["openid".into(), "profile".into(), "email".into()],
+                // offline_access: a refresh token, to re-verify people (issue 13 item 6).
+                scopes: ["openid", "profile", "email", "offline_access"]
+                    .map(String::from)
+                    .to_vec(),
                 allowed_tenants: vec![tid.to_string()],
                 mfa: MfaRule::Amr(vec!["mfa".into()]),
                 clock_skew_secs: skew,
@@ -333,7 +344,7 @@ pub async fn build_state(
     let (master, source) = master_key(&config)?;
     let secrets = Secrets::derive(&master).map_err(|e| failed("master key", e))?;
     let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
-    let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock)?;
+    let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock, &store)?;
     let pages = Pages::new().map_err(|e| failed("page templates", e))?;
     let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limit, &config.http)
         .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
@@ -359,6 +370,7 @@ pub async fn build_state(
         invitations: config.invitations.clone(),
         lifecycle: config.lifecycle.clone(),
         apps: config.apps.clone(),
+        upstream: config.upstream.clone(),
     };
     let svc = ServiceContext {
         metadata: Arc::new(ProviderMetadata::new(&issuer)),

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use techpass_service::device::{self, Decided, DeviceRequest};
@@ -160,6 +160,23 @@ async fn decide(
     };
     match device::decide(&state, &me.user, &me.session, &request, approve).await {
         Ok(Decided::Approved) => Ok(done(paths::DEVICE, "device-approved")),
+        // Re-verification failed: a fresh sign-in at the upstream, then back to this code.
+        Ok(Decided::SignInAgain) => {
+            let back = format!(
+                "{}?user_code={}",
+                paths::DEVICE,
+                device::display_user_code(&request.user_code)
+            );
+            let mut login = url::form_urlencoded::Serializer::new(String::new());
+            login.append_pair("return_to", &back);
+            login.append_pair("prompt", "login");
+            Ok(axum::response::Redirect::to(&format!(
+                "{}?{}",
+                crate::paths::LOGIN,
+                login.finish()
+            ))
+            .into_response())
+        }
         Ok(Decided::Denied) => Ok(done(paths::DEVICE, "device-denied")),
         Ok(Decided::Gone) => Ok(ask(
             &state,

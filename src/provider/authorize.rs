@@ -258,6 +258,32 @@ async fn signed_in(
         .as_ref()
         .is_some_and(|s| needs_reauthentication(Timestamp(s.auth_time), request.max_age, now));
     let forced = request.forces_login();
+    let mut unconfirmed = false;
+    let session = match session {
+        Some(s) if !stale && !forced && !hint_mismatch => {
+            // Bounded staleness: past the bound, the upstream confirms the person first.
+            match techpass_service::reverify::check(
+                state,
+                &s.user_id,
+                Some(&s.upstream),
+                s.auth_time,
+                None,
+            )
+            .await
+            {
+                Ok(verdict) if verdict.allows() => return Ok(s),
+                // Refused (their sessions are already ended) or unconfirmable: a fresh sign-in
+                // at the upstream, which confirms them (or refuses them) anew.
+                Ok(_) => {
+                    unconfirmed = true;
+                    None
+                }
+                Err(e) => return Err(reply.unavailable(state, e)),
+            }
+        }
+        other => other,
+    };
+    let forced = forced || unconfirmed;
     match session {
         Some(s) if !stale && !forced && !hint_mismatch => Ok(s),
         _ if request.silent() => Err(reply.error(

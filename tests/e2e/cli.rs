@@ -512,3 +512,45 @@ async fn operators_register_a_tenant_and_name_admins_before_their_first_sign_in(
         );
     }
 }
+
+#[tokio::test]
+async fn dev_upstream_commands_disable_enable_list_and_refuse_an_unknown_person() {
+    let cwd = TempDir::new();
+    let run = |args: &'static [&'static str]| {
+        let dir = cwd.0.clone();
+        async move { run_techpass(&dir, args, &[]).await }
+    };
+    let (code, stdout, stderr) = run(&["dev-upstream", "disable", "alice"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("disabled alice (alice_tan@tech.gov.sg)"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["dev-upstream", "list"]).await;
+    assert_eq!(code, 0);
+    let line = |who: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(who))
+            .unwrap_or_else(|| panic!("{who} not listed: {stdout}"))
+            .to_string()
+    };
+    assert!(line("alice").ends_with("disabled"), "{stdout}");
+    assert!(line("bob").ends_with("enabled"), "{stdout}");
+
+    let (code, _, stderr) = run(&["dev-upstream", "enable", "alice"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let (_, stdout, _) = run(&["dev-upstream", "list"]).await;
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("alice") && l.ends_with("enabled")),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = run(&["dev-upstream", "disable", "zed"]).await;
+    assert_ne!(code, 0, "{stdout}");
+    assert!(stderr.contains("no test person \"zed\""), "{stderr}");
+    let (code, _, _) = run(&["dev-upstream", "disable"]).await;
+    assert_ne!(code, 0, "a person must be named");
+}

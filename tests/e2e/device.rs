@@ -741,7 +741,78 @@ async fn bad_device_requests_get_the_rfc_error(backend: Backend) {
     server.stop().await;
 }
 
+/// Bounded staleness (issue 13 item 6): approving a device with an SSO session the upstream has
+/// not confirmed within `upstream.reverify_after_secs` asks the upstream first; Alice, disabled
+/// there, is signed out and sent to sign in again, and the device request stays pending.
+async fn an_approval_past_the_bound_asks_the_upstream_first(backend: Backend) {
+    let Some((server, clock)) = start(
+        backend,
+        "e2e::an_approval_past_the_bound_asks_the_upstream_first",
+    )
+    .await
+    else {
+        return;
+    };
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let tenant = approved_tenant(&server, &alice, "deploy").await;
+    let (app, _) = device_app(&server, Some(&tenant), false, &[DEVICE_GRANT], false).await;
+    let disabled = client()
+        .post(server.url("/dev/azure/people"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("person", "alice"), ("action", "disable")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    clock.advance(server.state.config.upstream.reverify_after_secs as i64);
+
+    let (status, codes) = device_authorization(&server, &[("client_id", app.as_str())]).await;
+    assert_eq!(status, 200, "{codes}");
+    let user_code = codes["user_code"].as_str().unwrap().to_string();
+    let device_code = codes["device_code"].as_str().unwrap().to_string();
+    let (status, page) = open_page(&b, &server, &format!("/device?user_code={user_code}")).await;
+    assert_eq!(status, 200, "{page}");
+    let approved = b
+        .post(server.url("/device"))
+        .form(&[
+            ("csrf_token", value_of(&page, "csrf_token").as_str()),
+            ("user_code", user_code.as_str()),
+            ("decision", "approve"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = see_other(&approved);
+    assert!(
+        location.starts_with("/login?") && location.contains("prompt=login"),
+        "{location}"
+    );
+    assert!(
+        location.contains(&user_code),
+        "back to this code: {location}"
+    );
+    assert!(
+        server
+            .state
+            .store
+            .sessions_of_user(&alice)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the upstream refused her: signed out everywhere"
+    );
+    assert_error(
+        &poll(&server, &app, &device_code).await,
+        400,
+        "authorization_pending",
+        "nothing decided",
+    );
+    server.stop().await;
+}
+
 crate::both_backends!(
+    an_approval_past_the_bound_asks_the_upstream_first,
     a_person_approves_a_device_which_polls_for_its_tokens,
     bad_device_requests_get_the_rfc_error,
 );

@@ -265,9 +265,21 @@ impl Upstream {
         Upstream { node, issuer }
     }
 
-    /// What it saw: `authorizations`, `signins`, `cancels`, `token_requests`.
+    /// What it saw: `authorizations`, `signins`, `cancels`, `token_requests`, `refreshes`,
+    /// `refresh_refusals`, `disabled`.
     async fn seen(&self) -> Value {
         get_json(&format!("{}/state", self.node.base())).await
+    }
+
+    /// Disables `person` as an Azure AD administrator would.
+    async fn disable(&self, person: &str) {
+        let response = http()
+            .post(format!("{}/control", self.node.base()))
+            .json(&json!({ "disable": person }))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "disable {person}");
     }
 }
 
@@ -315,12 +327,31 @@ impl Interop {
         Interop::start_with(test, misbehave, apps, EmailAuthority::Trusted).await
     }
 
+    /// As [`Interop::start`], with `upstream.reverify_after_secs` = `bound`.
+    async fn start_reverifying(test: &str, apps: &[&str], bound: u64) -> Option<Interop> {
+        Interop::start_configured(test, "none", apps, EmailAuthority::Trusted, |config| {
+            config.upstream.reverify_after_secs = bound;
+        })
+        .await
+    }
+
     /// As [`Interop::start`], with the stand-in's addresses believed as `email_authority` says.
     async fn start_with(
         test: &str,
         misbehave: &str,
         apps: &[&str],
         email_authority: EmailAuthority,
+    ) -> Option<Interop> {
+        Interop::start_configured(test, misbehave, apps, email_authority, |_| {}).await
+    }
+
+    /// As [`Interop::start_with`], the configuration changed by `tweak` last.
+    async fn start_configured(
+        test: &str,
+        misbehave: &str,
+        apps: &[&str],
+        email_authority: EmailAuthority,
+        tweak: impl FnOnce(&mut techpass::config::Config),
     ) -> Option<Interop> {
         if !node_installed(test) {
             return None;
@@ -345,13 +376,16 @@ impl Interop {
             client_id: UPSTREAM_CLIENT.into(),
             client_secret: Some(secret(&upstream_secret)),
             client_secret_env: None,
-            scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            scopes: ["openid", "profile", "email", "offline_access"]
+                .map(String::from)
+                .to_vec(),
             allowed_tenants: vec![TENANT.into()],
             account_types: vec![AccountTypeName::PublicOfficer, AccountTypeName::Vendor],
             mfa: MfaMode::Amr,
             mfa_amr_values: vec!["mfa".into()],
             email_authority,
         }];
+        tweak(&mut config);
         let server =
             TestServer::start_on(listener, config, Arc::new(SystemClock), dir, Some(db)).await;
         assert_eq!(server.base, techpass);
@@ -1000,5 +1034,118 @@ async fn token_500_body(test: &str) {
     }
     x.app_got_error(app, &["temporarily_unavailable", "access_denied"])
         .await;
+    x.finish().await;
+}
+
+// Bounded staleness against an upstream we did not write (issue 13 item 6): oidc-provider issues
+// TechPass a refresh token; an SSO reuse within the bound does not ask it; once the person is
+// disabled there and the bound has passed, the next SSO reuse refreshes at the upstream, hears
+// invalid_grant, ends the person's session (the app gets a back-channel logout through
+// openid-client) and sends the browser to sign in at the upstream again.
+interop_test!(
+    a_person_disabled_at_the_upstream_is_signed_out_at_the_next_sso_reuse_past_the_bound,
+    reverify_body
+);
+async fn reverify_body(test: &str) {
+    const BOUND: u64 = 3;
+    let Some(x) = Interop::start_reverifying(test, &["App One"], BOUND).await else {
+        return;
+    };
+    x.sign_in_at_techpass("alice", "Alice Tan").await;
+    let app = x.app(0);
+    x.b.goto(&app.url("/login")).await;
+    x.at_app(app, PAGE).await.unwrap();
+    x.app_signed_in(app, "alice_tan@tech.gov.sg").await;
+    let seen = x.upstream.seen().await;
+    assert_eq!(
+        seen["refreshes"], 0,
+        "within the bound, nothing asked: {seen}"
+    );
+    let user = x
+        .server
+        .state
+        .store
+        .find_users_by_email("alice_tan@tech.gov.sg")
+        .await
+        .unwrap()
+        .remove(0);
+    let links = x
+        .server
+        .state
+        .store
+        .upstream_links_of_user(&user.id)
+        .await
+        .unwrap();
+    assert!(
+        links[0].sealed_refresh_token.is_some(),
+        "oidc-provider issued a refresh token"
+    );
+
+    // Past the bound while she is still enabled: the upstream is asked and accepts.
+    tokio::time::sleep(Duration::from_secs(BOUND + 1)).await;
+    x.b.goto(&app.url("/login")).await;
+    x.at_app(app, PAGE).await.unwrap();
+    x.app_signed_in(app, "alice_tan@tech.gov.sg").await;
+    let seen = x.upstream.seen().await;
+    assert_eq!(
+        (
+            seen["refreshes"].as_u64(),
+            seen["refresh_refusals"].as_u64()
+        ),
+        (Some(1), Some(0)),
+        "{seen}"
+    );
+
+    x.upstream.disable("alice").await;
+    tokio::time::sleep(Duration::from_secs(BOUND + 1)).await;
+    x.b.goto(&app.url("/login")).await;
+    x.b.heading(&[UPSTREAM_PAGE]).await;
+    x.b.screenshot("sent-back-to-the-upstream").await;
+    let seen = x.upstream.seen().await;
+    assert_eq!(
+        (
+            seen["refreshes"].as_u64(),
+            seen["refresh_refusals"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{seen}"
+    );
+    let audited = x
+        .server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("upstream.reverify_failed".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].reason.as_deref(), Some("upstream_refused"));
+    assert!(x
+        .server
+        .state
+        .store
+        .sessions_of_user(&user.id)
+        .await
+        .unwrap()
+        .is_empty());
+    // openid-client at the app verified a logout token for her session.
+    let deadline = Instant::now() + PAGE;
+    loop {
+        let received = app.received().await;
+        if received["backchannel"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no back-channel logout: {received}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     x.finish().await;
 }

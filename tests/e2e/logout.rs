@@ -281,4 +281,150 @@ async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
     server.stop().await;
 }
 
-crate::both_backends!(logout_ends_one_session_and_tells_the_app);
+/// Bounded staleness at `/authorize` (issue 13 item 6), with the in-process development
+/// upstream: Alice, disabled there, keeps refreshing until `upstream.reverify_after_secs` has
+/// passed (TechPass does not ask before); the first SSO reuse after it asks, hears
+/// `invalid_grant`, ends both her sessions (her app told by back-channel logout), revokes her
+/// refresh tokens and sends her to sign in again, which the upstream refuses.
+async fn an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere(backend: Backend) {
+    let test = "e2e::an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere";
+    let Some(db) = techpass_store::testing::TestDatabase::new(backend, test).await else {
+        return;
+    };
+    let dir = crate::support::TempDir::new();
+    let config = crate::support::test_config(&db.url, &dir);
+    let bound = config.upstream.reverify_after_secs as i64;
+    let clock = Arc::new(techpass_domain::ManualClock::new(
+        techpass_domain::Clock::now(&techpass_domain::SystemClock),
+    ));
+    let server = TestServer::start_with(config, clock.clone(), dir, Some(db)).await;
+    let received: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = received.clone();
+    let receiver = Router::new().route(
+        "/backchannel",
+        post(
+            move |Form(form): Form<std::collections::HashMap<String, String>>| {
+                let sink = sink.clone();
+                async move {
+                    if let Some(t) = form.get("logout_token") {
+                        sink.lock().unwrap().push(t.clone());
+                    }
+                    ""
+                }
+            },
+        ),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let backchannel = format!("http://{}/backchannel", listener.local_addr().unwrap());
+    let receiver_task = tokio::spawn(async move { axum::serve(listener, receiver).await });
+    let app = create_app(
+        server.state.store.as_ref(),
+        &server.state.secrets,
+        server.state.clock.now().as_secs(),
+        server.state.http.policy(),
+        NewApp {
+            name: "Reverified app".into(),
+            confidential: true,
+            redirect_uris: vec![APP_CALLBACK.into()],
+            backchannel_logout_uri: Some(backchannel),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            ..NewApp::default()
+        },
+    )
+    .await
+    .unwrap();
+    let laptop = browser();
+    let phone = browser();
+    let on_laptop = sign_in(&laptop, &server, &app, "alice", "alice_tan@tech.gov.sg").await;
+    sign_in(&phone, &server, &app, "alice", "alice_tan@tech.gov.sg").await;
+
+    // Disabled at the upstream, on its people page.
+    let disabled = client()
+        .post(server.url("/dev/azure/people"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("person", "alice"), ("action", "disable")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+
+    // Within the bound TechPass does not ask: the refresh still works.
+    clock.advance(bound - 1);
+    let refreshed: Value = client()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, app.client_secret.as_deref())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &on_laptop.refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rotated = refreshed["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{refreshed}"))
+        .to_string();
+
+    // Past it, the SSO reuse on the laptop asks the upstream: refused, sent to sign in again.
+    clock.advance(2);
+    let again = laptop
+        .get(server.url(&format!(
+            "/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid&login_hint=alice_tan%40tech.gov.sg",
+            app.client_id,
+            url::form_urlencoded::byte_serialize(APP_CALLBACK.as_bytes()).collect::<String>()
+        )))
+        .send()
+        .await
+        .unwrap();
+    let location = see_other(&again);
+    assert!(location.starts_with("/login?"), "{location}");
+    // Both sessions ended (the phone is signed out too), the refresh token is dead.
+    for b in [&laptop, &phone] {
+        let home = b.get(server.url("/")).send().await.unwrap();
+        assert!(!home.text().await.unwrap().contains("Signed in as"));
+    }
+    assert_eq!(refresh_status(&server, &app, &rotated).await, 400);
+    // The app is told, once per session, by back-channel logout.
+    for _ in 0..50 {
+        if received.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tokens = received.lock().unwrap().clone();
+    assert_eq!(tokens.len(), 2, "one logout token per session");
+    assert_eq!(payload(&tokens[0])["aud"], app.client_id.as_str());
+    let audited = server
+        .state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("upstream.reverify_failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].reason.as_deref(), Some("upstream_refused"));
+    assert_eq!(audited[0].upstream.as_deref(), Some("dev-wog"));
+
+    // Signing in again: the upstream refuses her.
+    let login = laptop.get(server.url(&location)).send().await.unwrap();
+    let to_upstream = url::Url::parse(&see_other(&login)).unwrap();
+    let mut form: Vec<(String, String)> = to_upstream.query_pairs().into_owned().collect();
+    form.push(("person".into(), "alice".into()));
+    let mut action = to_upstream.clone();
+    action.set_query(None);
+    let picked = laptop.post(action).form(&form).send().await.unwrap();
+    assert_eq!(picked.status(), 403);
+    receiver_task.abort();
+    server.stop().await;
+}
+
+crate::both_backends!(
+    logout_ends_one_session_and_tells_the_app,
+    an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere
+);

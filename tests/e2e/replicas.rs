@@ -6,6 +6,12 @@
 //! connection, from a switch the test sets before each step; the test's HTTP clients keep no
 //! idle connections, so every request is a new connection routed as the switch says, and the
 //! proxy counts the connections each replica got so the routing itself is checked.
+//!
+//! Then bounded staleness (issue 13 item 6): the operator disables Alice at the development
+//! upstream with `techpass dev-upstream disable alice` (the upstream, in this process, reads who
+//! is disabled from the same database); within `upstream.reverify_after_secs` (3 s here) a
+//! refresh on replica B is refused, her session has ended for replica A too, and she cannot
+//! sign in at the upstream again.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use openidconnect::core::{
-    CoreClient, CoreErrorResponseType, CoreProviderMetadata, CoreResponseType,
+    CoreAuthPrompt, CoreClient, CoreErrorResponseType, CoreProviderMetadata, CoreResponseType,
 };
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -23,6 +29,7 @@ use openidconnect::{
 use serde_json::Value;
 use techpass_domain::SystemClock;
 use techpass_oidc::MasterKey;
+use techpass_service::dev_people::StoredDisabledPeople;
 use techpass_store::testing::TestDatabase;
 use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -36,6 +43,8 @@ const A: usize = 0;
 const B: usize = 1;
 const UPSTREAM_SECRET_VAR: &str = "REPLICA_TEST_WOG_CLIENT_SECRET";
 const UPSTREAM_SECRET: &str = "replica-upstream-secret";
+/// `upstream.reverify_after_secs` of both replicas.
+const REVERIFY_AFTER_SECS: u64 = 3;
 
 /// The load balancer: forwards each accepted connection to the replica the switch names.
 struct Proxy {
@@ -305,7 +314,14 @@ async fn run(db: &TestDatabase) {
             Arc::new(SystemClock),
             Tamper::None,
         )
-        .unwrap(),
+        .unwrap()
+        // Who is disabled, in the shared database: what `techpass dev-upstream` changes.
+        .with_disabled_people(Arc::new(StoredDisabledPeople {
+            store: techpass_store::connect(&techpass_store::ConnectOptions::new(db.url.clone()))
+                .await
+                .unwrap(),
+            clock: Arc::new(SystemClock),
+        })),
     );
     let upstream_issuer = upstream.issuer(dev::WOG_TENANT_ID);
     let upstream_app = axum::Router::new().nest_service(dev::PATH_PREFIX, upstream.router());
@@ -326,6 +342,11 @@ client_id = "techpass-replicas"
 client_secret_env = "{UPSTREAM_SECRET_VAR}"
 allowed_tenants = ["{tenant}"]
 account_types = ["public_officer"]
+
+[upstream]
+reverify_after_secs = {REVERIFY_AFTER_SECS}
+reverify_retries = 0
+reverify_grace_secs = 0
 "#,
             tenant = dev::WOG_TENANT_ID
         ),
@@ -607,6 +628,121 @@ account_types = ["public_officer"]
         "refresh on B after the replay: {dead:?}"
     );
     assert_eq!(proxy.take_hits(), [0, 2]);
+
+    // Bounded staleness. B: a new authorization in Alice's SSO session, and its tokens.
+    proxy.route_to(B);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, _, _) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("offline_access".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let to_app = redirected(
+        browser.get(auth_url.as_str()).send().await.unwrap(),
+        "SSO reuse on B",
+    )
+    .await;
+    let to_app = url::Url::parse(&to_app).unwrap();
+    let code = query(&to_app, "code").unwrap_or_else(|| panic!("no code: {to_app}"));
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let refresh = tokens.refresh_token().unwrap().clone();
+    assert_eq!(proxy.take_hits(), [0, 2]);
+
+    // The operator disables her at the development upstream (its people page agrees).
+    let (code, stdout, stderr) = run_techpass(
+        &cli_dir.0,
+        &["--config", config, "dev-upstream", "disable", "alice"],
+        &env,
+    )
+    .await;
+    assert_eq!(code, 0, "dev-upstream disable: {stderr}");
+    assert!(stdout.contains("disabled alice"), "{stdout}");
+    let disabled_at = std::time::Instant::now();
+    let people = direct
+        .get(format!("{upstream_base}/people"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(people.contains("Enable Alice Tan"), "{people}");
+
+    // Past the bound, B refuses her refresh: the upstream said invalid_grant.
+    tokio::time::sleep(Duration::from_secs(REVERIFY_AFTER_SECS + 1)).await;
+    let refused = rp
+        .exchange_refresh_token(&refresh)
+        .unwrap()
+        .request_async(&http)
+        .await;
+    assert!(is_invalid_grant(&refused), "refresh on B: {refused:?}");
+    if let Err(RequestTokenError::ServerResponse(e)) = &refused {
+        let description = e.error_description().cloned().unwrap_or_default();
+        // Refused by the upstream (not merely unconfirmed): her sessions were ended.
+        assert!(
+            description.contains("re-verification failed: the upstream no longer accepts"),
+            "{description}"
+        );
+    }
+    assert!(
+        disabled_at.elapsed() < Duration::from_secs(REVERIFY_AFTER_SECS + 3),
+        "refused within the bound"
+    );
+    assert_eq!(proxy.take_hits(), [0, 1]);
+
+    // A: her SSO session ended everywhere (prompt=none hears login_required)...
+    proxy.route_to(A);
+    let (silent_url, _, _) = rp
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_prompt(CoreAuthPrompt::None)
+        .set_pkce_challenge(PkceCodeChallenge::new_random_sha256().0)
+        .url();
+    let silent = redirected(
+        browser.get(silent_url.as_str()).send().await.unwrap(),
+        "prompt=none on A",
+    )
+    .await;
+    let silent = url::Url::parse(&silent).unwrap();
+    assert_eq!(
+        query(&silent, "error").as_deref(),
+        Some("login_required"),
+        "{silent}"
+    );
+    assert_eq!(proxy.take_hits(), [1, 0]);
+
+    // ...and the upstream will not sign her in again.
+    let login = redirected(
+        browser.get(auth_url.as_str()).send().await.unwrap(),
+        "authorize on A without a session",
+    )
+    .await;
+    assert!(login.starts_with("/login?"), "{login}");
+    let to_upstream = redirected(
+        browser.get(proxy.url(&login)).send().await.unwrap(),
+        "login on A",
+    )
+    .await;
+    let authorize = url::Url::parse(&to_upstream).unwrap();
+    let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    form.push(("person".into(), "alice".into()));
+    let mut action = authorize.clone();
+    action.set_query(None);
+    let picked = browser.post(action).form(&form).send().await.unwrap();
+    assert_eq!(picked.status(), 403, "a disabled person cannot sign in");
 
     a.stop().await;
     b.stop().await;

@@ -14,8 +14,18 @@
 // It listens on 127.0.0.1, on a free port, and prints that port alone as its first line of
 // standard output. Besides the provider under /<tid>/v2.0/ it serves:
 //   GET  /interaction/<uid>   the sign-in page
-//   POST /control             {"misbehave": MODE} sets the knob (loopback test harness only)
-//   GET  /state               what it saw: authorization requests, sign-ins, token requests
+//   POST /control             {"misbehave": MODE} sets the knob, {"disable": PERSON} or
+//                             {"enable": PERSON} disables a test person as an Azure AD
+//                             administrator would: no sign-in, and their refresh tokens are
+//                             refused with invalid_grant (loopback test harness only)
+//   GET  /state               what it saw: authorization requests, sign-ins, token requests,
+//                             refresh grants (accepted and refused), who is disabled
+//
+// Refresh tokens are issued, so TechPass can re-verify people (issue 13 item 6). oidc-provider
+// grants `offline_access` only with `prompt=consent`, which Azure AD does not need, so here every
+// code yields a refresh token that does not end with the upstream session, and a refresh
+// request's `scope` may name `offline_access` (Azure AD's v2.0 refresh requests carry it) though
+// the token's scopes lack it: it is dropped from that request before oidc-provider sees it.
 
 import http from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -52,6 +62,8 @@ const CLIENT_SECRET = env('UPSTREAM_CLIENT_SECRET');
 const REDIRECT_URI = env('UPSTREAM_REDIRECT_URI');
 const HANG_MS = Number(env('UPSTREAM_HANG_MS', '15000'));
 let misbehave = env('UPSTREAM_MISBEHAVE', 'none');
+// Test people disabled through /control.
+const disabled = new Set();
 if (!MODES.has(misbehave)) {
   console.error(`upstream: unknown UPSTREAM_MISBEHAVE ${misbehave}`);
   process.exit(2);
@@ -90,7 +102,14 @@ for (const person of Object.values(PEOPLE)) {
   person.sub = randomBytes(32).toString('base64url');
 }
 
-const seen = { authorizations: 0, signins: [], cancels: 0, token_requests: 0 };
+const seen = {
+  authorizations: 0,
+  signins: [],
+  cancels: 0,
+  token_requests: 0,
+  refreshes: 0,
+  refresh_refusals: 0,
+};
 
 const html = (text) =>
   String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -120,7 +139,7 @@ const provider = new Provider(issuer, {
       client_id: CLIENT_ID,
       client_secret: CLIENT_SECRET,
       redirect_uris: [REDIRECT_URI],
-      grant_types: ['authorization_code'],
+      grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
@@ -134,6 +153,13 @@ const provider = new Provider(issuer, {
     email: ['email'],
   },
   conformIdTokenClaims: false,
+  // Azure AD-like refresh tokens (see the header).
+  async issueRefreshToken(ctx, client) {
+    return client.grantTypeAllowed('refresh_token');
+  },
+  async expiresWithSession() {
+    return false;
+  },
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
@@ -146,13 +172,15 @@ const provider = new Provider(issuer, {
       clientId: ctx.oidc.client.clientId,
       accountId: ctx.oidc.session.accountId,
     });
-    grant.addOIDCScope('openid profile email');
+    grant.addOIDCScope('openid profile email offline_access');
     await grant.save();
     return grant;
   },
   async findAccount(ctx, id) {
     const person = PEOPLE[id];
-    if (!person) return undefined;
+    // A disabled account is not found: its sign-in fails and its refresh tokens are refused
+    // with invalid_grant, as Azure AD refuses a disabled user's (AADSTS50057).
+    if (!person || disabled.has(id)) return undefined;
     return {
       accountId: id,
       async claims() {
@@ -184,6 +212,12 @@ provider.use(async (ctx, next) => {
   if (ctx.method === 'GET' && ctx.path === '/auth') seen.authorizations += 1;
   if (ctx.method === 'POST' && ctx.path === '/token') {
     seen.token_requests += 1;
+    // Read here (oidc-provider then uses it) to drop offline_access from a refresh's scope.
+    const form = new URLSearchParams(await readBody(ctx.req));
+    if (form.get('grant_type') === 'refresh_token' && form.has('scope')) {
+      form.set('scope', form.get('scope').split(' ').filter((s) => s !== 'offline_access').join(' '));
+    }
+    ctx.request.body = Object.fromEntries(form);
     if (misbehave === 'token-500') {
       ctx.status = 500;
       ctx.type = 'text';
@@ -195,6 +229,10 @@ provider.use(async (ctx, next) => {
     }
   }
   await next();
+  if (ctx.method === 'POST' && ctx.path === '/token' && ctx.oidc?.params?.grant_type === 'refresh_token') {
+    if (ctx.status === 200) seen.refreshes += 1;
+    else seen.refresh_refusals += 1;
+  }
   if (misbehave === 'wrong-iss' && ctx.status >= 300 && ctx.status < 400) {
     const location = ctx.response.get('Location');
     if (location && location.startsWith(REDIRECT_URI)) {
@@ -315,7 +353,19 @@ server.on('request', async (req, res) => {
       return;
     }
     if (url.pathname === '/control' && req.method === 'POST') {
-      const { misbehave: mode } = JSON.parse(await readBody(req));
+      const control = JSON.parse(await readBody(req));
+      if (control.disable !== undefined || control.enable !== undefined) {
+        const id = control.disable ?? control.enable;
+        if (!PEOPLE[id]) {
+          send(res, 400, 'application/json', JSON.stringify({ error: `unknown person ${id}` }));
+          return;
+        }
+        if (control.disable !== undefined) disabled.add(id);
+        else disabled.delete(id);
+        send(res, 200, 'application/json', JSON.stringify({ disabled: [...disabled] }));
+        return;
+      }
+      const { misbehave: mode } = control;
       if (!MODES.has(mode)) {
         send(res, 400, 'application/json', JSON.stringify({ error: `unknown mode ${mode}` }));
         return;
@@ -325,7 +375,7 @@ server.on('request', async (req, res) => {
       return;
     }
     if (url.pathname === '/state' && req.method === 'GET') {
-      send(res, 200, 'application/json', JSON.stringify({ issuer, misbehave, ...seen }));
+      send(res, 200, 'application/json', JSON.stringify({ issuer, misbehave, disabled: [...disabled], ...seen }));
       return;
     }
     send(res, 404, 'text/plain', 'not found');

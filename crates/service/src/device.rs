@@ -235,6 +235,11 @@ pub enum Decided {
     Refused(Denial),
     /// The request is no longer pending (decided in another tab, expired).
     Gone,
+    /// Approving, but the upstream has not confirmed the person within
+    /// `upstream.reverify_after_secs` and could not now ([`crate::reverify`]; refused, their
+    /// sessions have ended): the request stays pending; the person signs in at the upstream
+    /// again and decides then.
+    SignInAgain,
 }
 
 /// The signed-in `user` (in `session`) approves (`approve`) or denies the pending request with
@@ -251,6 +256,19 @@ pub async fn decide(
     let hash = ctx
         .secrets
         .keyed_hash(PURPOSE_USER_CODE, &request.user_code);
+    if approve {
+        let verdict = crate::reverify::check(
+            ctx,
+            &user.id,
+            Some(&session.upstream),
+            session.auth_time,
+            None,
+        )
+        .await?;
+        if !verdict.allows() {
+            return Ok(Decided::SignInAgain);
+        }
+    }
     let mut refusal = None;
     let approval = if approve {
         match enforce(ctx, user, &request.client, "device", None).await {

@@ -118,6 +118,30 @@ fn default_device_poll_interval() -> u64 {
     5
 }
 
+/// Bounded staleness against the upstreams (see [`crate::reverify`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamPolicy {
+    /// A TechPass refresh or SSO reuse this long after the upstream last confirmed the person
+    /// refreshes at the upstream first.
+    pub reverify_after_secs: u64,
+    /// Further attempts when the upstream gives no answer.
+    pub reverify_retries: u32,
+    /// How long after the check became due an unanswered re-verification still lets the
+    /// request through; refused after.
+    pub reverify_grace_secs: u64,
+}
+
+impl Default for UpstreamPolicy {
+    fn default() -> Self {
+        UpstreamPolicy {
+            reverify_after_secs: 3600,
+            reverify_retries: 1,
+            reverify_grace_secs: 900,
+        }
+    }
+}
+
 /// What the services are told of the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -128,4 +152,5 @@ pub struct Settings {
     pub invitations: InvitationsConfig,
     pub lifecycle: LifecycleConfig,
     pub apps: AppsConfig,
+    pub upstream: UpstreamPolicy,
 }

@@ -8,7 +8,9 @@ use techpass_domain::session::{session_is_live, SessionLimits};
 use techpass_domain::Timestamp;
 use techpass_oidc::Secrets;
 use techpass_store::{LoginAttemptRecord, SessionRecord, StoreError, UserRecord};
-use techpass_upstream::{AuthorizationResponse, LoginParams, UpstreamError, UpstreamIdentity};
+use techpass_upstream::{
+    AuthorizationResponse, LoginParams, SignedIn, UpstreamError, UpstreamIdentity,
+};
 use url::Url;
 
 pub use crate::upstreams::{Upstream, Upstreams};
@@ -179,11 +181,22 @@ async fn complete_login(
     browser: Option<&str>,
 ) -> Result<NewSession, Denial> {
     let upstream = attempt_upstream(state, &attempt, browser)?;
-    let mut identity = upstream_answer(state, upstream, login_state, query).await?;
+    let SignedIn {
+        mut identity,
+        refresh_token,
+    } = upstream_answer(state, upstream, login_state, query).await?;
     // From here on `email_verified` means "TechPass believes the address": proven by the
     // upstream, or vouched for by the operator (`email_authority = "trusted"`).
     identity.email_verified = upstream.email_authority.believes(identity.email_verified);
     let user = account(state, upstream, &identity).await?;
+    // The upstream confirmed the person now; its refresh token re-verifies them later.
+    crate::reverify::remember(
+        state,
+        &user.id,
+        upstream.connector.id(),
+        refresh_token.as_deref(),
+    )
+    .await?;
     let cookie = state.random.token()?;
     open_session(state, &cookie, &user, &identity).await?;
     Ok(NewSession {
@@ -237,7 +250,7 @@ async fn upstream_answer(
     upstream: &Upstream,
     login_state: &str,
     query: CallbackQuery,
-) -> Result<UpstreamIdentity, Denial> {
+) -> Result<SignedIn, Denial> {
     let upstream_id = upstream.connector.id();
     if let Some(error) = query.error.as_deref() {
         // RFC 9207 §2.4: an error response is the upstream's only if its `iss` says so; a

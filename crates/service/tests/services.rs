@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -26,9 +27,10 @@ use techpass_service::grants::{self, TokenRequest, Tokens};
 use techpass_service::mint::PURPOSE_CODE;
 use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::reveal::{self, Shown, ShownValue};
+use techpass_service::reverify::{self, Verdict};
 use techpass_service::settings::{
     AccountsConfig, AppsConfig, InvitationsConfig, LifecycleConfig, Mode, SessionConfig,
-    TokensConfig,
+    TokensConfig, UpstreamPolicy,
 };
 use techpass_service::signin::{finish_login, start_login, CallbackQuery, NewSession};
 use techpass_service::tenancy::access;
@@ -40,9 +42,10 @@ use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
 use techpass_service::{SeqRandom, ServiceContext, Settings};
 use techpass_store::testing::TestDatabase;
-use techpass_store::{AuthCodeRecord, TenantRecord, UserRecord};
+use techpass_store::{AuditFilter, AuthCodeRecord, TenantRecord, UserRecord};
 use techpass_upstream::{
-    AuthorizationResponse, Connector, LoginParams, UpstreamError, UpstreamIdentity,
+    AuthorizationResponse, Connector, LoginParams, RefreshError, Refreshed, SignedIn,
+    UpstreamError, UpstreamIdentity,
 };
 use url::Url;
 
@@ -60,6 +63,7 @@ struct Defaults {
     invitations: InvitationsConfig,
     lifecycle: LifecycleConfig,
     apps: AppsConfig,
+    upstream: UpstreamPolicy,
 }
 
 fn settings() -> Settings {
@@ -73,6 +77,7 @@ fn settings() -> Settings {
         "invitations",
         "lifecycle",
         "apps",
+        "upstream",
     ] {
         wanted.insert(key.into(), table[key].clone());
     }
@@ -85,13 +90,34 @@ fn settings() -> Settings {
         invitations: d.invitations,
         lifecycle: d.lifecycle,
         apps: d.apps,
+        upstream: d.upstream,
     }
 }
 
-/// Azure AD's answer, scripted: whoever is "at the keyboard" next.
+/// Azure AD's answer, scripted: whoever is "at the keyboard" next; a sign-in yields the refresh
+/// token `upstream-rt-{oid}` (none when `no_refresh_tokens`); each refresh takes the next
+/// scripted answer (accepted, not rotated, when none is left) and records the token presented.
 #[derive(Debug, Default)]
 struct ScriptedUpstream {
     next: Mutex<Option<UpstreamIdentity>>,
+    no_refresh_tokens: std::sync::atomic::AtomicBool,
+    refresh_answers: Mutex<VecDeque<Result<Refreshed, RefreshError>>>,
+    presented: Mutex<Vec<String>>,
+    /// Refresh tokens of people disabled at the upstream: always refused.
+    refused: Mutex<std::collections::HashSet<String>>,
+}
+
+impl ScriptedUpstream {
+    fn answer(&self, answer: Result<Option<&str>, RefreshError>) {
+        let answer = answer.map(|rotated| Refreshed {
+            refresh_token: rotated.map(String::from),
+        });
+        self.refresh_answers.lock().unwrap().push_back(answer);
+    }
+
+    fn presented(&self) -> Vec<String> {
+        self.presented.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
@@ -125,13 +151,40 @@ impl Connector for ScriptedUpstream {
         &self,
         response: &AuthorizationResponse<'_>,
         _params: &LoginParams,
-    ) -> Result<UpstreamIdentity, UpstreamError> {
+    ) -> Result<SignedIn, UpstreamError> {
         self.check_issuer_parameter(response.iss).await?;
-        self.next
+        let identity = self
+            .next
             .lock()
             .unwrap()
             .take()
-            .ok_or(UpstreamError::MissingIdToken)
+            .ok_or(UpstreamError::MissingIdToken)?;
+        let refresh_token = (!self
+            .no_refresh_tokens
+            .load(std::sync::atomic::Ordering::SeqCst))
+        .then(|| format!("upstream-rt-{}", identity.object_id));
+        Ok(SignedIn {
+            identity,
+            refresh_token,
+        })
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError> {
+        self.presented
+            .lock()
+            .unwrap()
+            .push(refresh_token.to_string());
+        if self.refused.lock().unwrap().contains(refresh_token) {
+            return Err(RefreshError::Refused {
+                error: "invalid_grant".into(),
+                description: "AADSTS50057: The user account is disabled.".into(),
+            });
+        }
+        self.refresh_answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Ok(Refreshed::default()))
     }
 }
 
@@ -504,6 +557,311 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     assert_eq!(family.code, ErrorCode::InvalidGrant);
 }
 
+/// A registered officer signed in at T0 with a refresh token from `app`.
+async fn officer_with_tokens(w: &World, oid: &str) -> (NewSession, Client, String) {
+    let session = w
+        .sign_in(person(oid, &format!("{oid}@agency.gov.sg")))
+        .await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let tokens = w.exchange(&app, &code, &verifier).await.unwrap();
+    (session, app, tokens.refresh_token.unwrap())
+}
+
+async fn audit_of(w: &World, user_id: &str, event: &str) -> Vec<techpass_store::AuditRecord> {
+    w.ctx
+        .store
+        .list_audit(&AuditFilter {
+            subject: Some(user_id.into()),
+            event: Some(event.into()),
+            limit: 100,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv1").await;
+    let user = session.user.id.clone();
+    let bound = w.ctx.settings.upstream.reverify_after_secs as i64;
+    assert_eq!(bound, 3600, "the documented default");
+
+    // Sealed, never the plaintext.
+    let links = w.ctx.store.upstream_links_of_user(&user).await.unwrap();
+    assert_eq!(links.len(), 1);
+    let sealed = links[0].sealed_refresh_token.clone().unwrap();
+    assert!(!sealed.contains("upstream-rt-oid-rv1"), "{sealed}");
+    assert_eq!(links[0].last_verified_at, T0);
+
+    // Within the bound: no upstream call, for a refresh or an SSO reuse.
+    w.clock.advance(bound - 1);
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    let sso = reverify::check(&w.ctx, &user, Some("wog"), T0, None).await;
+    assert_eq!(sso.unwrap(), Verdict::Current);
+    assert!(w.upstream.presented().is_empty());
+
+    // Past it: the upstream is asked with the token it issued, and its rotation is kept.
+    w.clock.advance(1);
+    w.upstream.answer(Ok(Some("upstream-rt-rotated")));
+    let r3 = w.refresh(&app, &r2).await.unwrap().refresh_token.unwrap();
+    assert_eq!(w.upstream.presented(), vec!["upstream-rt-oid-rv1"]);
+    let links = w.ctx.store.upstream_links_of_user(&user).await.unwrap();
+    assert_eq!(links[0].last_verified_at, T0 + bound);
+    let rotated = links[0].sealed_refresh_token.clone().unwrap();
+    assert_ne!(rotated, sealed);
+    assert!(!rotated.contains("upstream-rt-rotated"));
+
+    // The next check, a bound later, is an SSO reuse: it presents the rotated token.
+    w.clock.advance(bound - 1);
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Current
+    );
+    assert_eq!(w.upstream.presented().len(), 1, "still within the bound");
+    w.clock.advance(1);
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Current
+    );
+    assert_eq!(
+        w.upstream.presented(),
+        vec!["upstream-rt-oid-rv1", "upstream-rt-rotated"]
+    );
+    assert!(w.refresh(&app, &r3).await.is_ok());
+    assert_eq!(w.upstream.presented().len(), 2);
+}
+
+async fn an_upstream_refusal_ends_everything_of_the_person_and_refuses(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv2").await;
+    let user = session.user.id.clone();
+    // A second session (another device) and a second app's grant.
+    let other_device = w.sign_in(person("oid-rv2", "oid-rv2@agency.gov.sg")).await;
+    assert_eq!(other_device.user.id, user);
+    let app2 = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app2, &session, "openid offline_access").await;
+    let other_app = w.exchange(&app2, &code, &verifier).await.unwrap();
+    assert_eq!(w.ctx.store.sessions_of_user(&user).await.unwrap().len(), 2);
+    // Bob, another person, is not touched.
+    let (bob, bob_app, bob_rt) = officer_with_tokens(&w, "oid-rv2-bob").await;
+
+    w.clock.advance(3600);
+    w.upstream.answer(Err(RefreshError::Refused {
+        error: "invalid_grant".into(),
+        description: "AADSTS50057: The user account is disabled.".into(),
+    }));
+    let e = refused(w.refresh(&app, &r1).await);
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("re-verification failed"), "{e:?}");
+    assert_eq!(w.upstream.presented().len(), 1);
+
+    // Every session ended, every grant revoked, the link forgotten, audited with the reason.
+    assert!(w
+        .ctx
+        .store
+        .sessions_of_user(&user)
+        .await
+        .unwrap()
+        .is_empty());
+    let e = refused(
+        w.refresh(&app2, other_app.refresh_token.as_deref().unwrap())
+            .await,
+    );
+    assert!(e.description.contains("revoked"), "{e:?}");
+    let e = refused(w.refresh(&app, &r1).await);
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(w
+        .ctx
+        .store
+        .upstream_links_of_user(&user)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(w.upstream.presented().len(), 1, "no further upstream calls");
+    let audited = audit_of(&w, &user, "upstream.reverify_failed").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].reason.as_deref(), Some("upstream_refused"));
+    assert_eq!(audited[0].upstream.as_deref(), Some("wog"));
+    let details: serde_json::Value = serde_json::from_str(&audited[0].details).unwrap();
+    assert_eq!(details["sessions_ended"], 2);
+    assert!(details["description"]
+        .as_str()
+        .unwrap()
+        .starts_with("AADSTS50057"));
+    // An SSO reuse now finds no session; a check from a stale cookie's record is refused.
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Unverifiable
+    );
+
+    // Bob still refreshes (his check is due too; the script is empty: accepted).
+    assert!(w.refresh(&bob_app, &bob_rt).await.is_ok());
+    assert_eq!(
+        w.ctx
+            .store
+            .sessions_of_user(&bob.user.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn an_upstream_outage_is_allowed_within_the_grace_and_refused_after(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv3").await;
+    let user = session.user.id.clone();
+    let policy = w.ctx.settings.upstream.clone();
+    assert_eq!(
+        (policy.reverify_retries, policy.reverify_grace_secs),
+        (1, 900)
+    );
+    let down = || Err(RefreshError::Unavailable("HTTP 503".into()));
+
+    // Due at T0 + 3600; the upstream is down: retried once, then allowed within the grace.
+    w.clock.advance(3600 + 899);
+    w.upstream.answer(down());
+    w.upstream.answer(down());
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    assert_eq!(w.upstream.presented().len(), 2, "one try and one retry");
+    let links = w.ctx.store.upstream_links_of_user(&user).await.unwrap();
+    assert_eq!((links[0].failures, links[0].last_verified_at), (1, T0));
+    let audited = audit_of(&w, &user, "upstream.reverify_unavailable").await;
+    assert_eq!(audited[0].outcome, "allowed");
+
+    // A retry that succeeds is success.
+    w.upstream.answer(down());
+    w.upstream.answer(Ok(None));
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Current
+    );
+    assert_eq!(w.upstream.presented().len(), 4);
+    let links = w.ctx.store.upstream_links_of_user(&user).await.unwrap();
+    assert_eq!(
+        (links[0].failures, links[0].last_verified_at),
+        (0, T0 + 4499)
+    );
+
+    // Down again from the next due time, past the grace: refused, never a 500, and the
+    // refresh token is not spent.
+    w.clock.advance(3600 + 900);
+    w.upstream.answer(down());
+    w.upstream.answer(down());
+    let e = refused(w.refresh(&app, &r2).await);
+    assert_eq!(e.code, ErrorCode::InvalidGrant);
+    assert!(e.description.contains("re-verification failed"), "{e:?}");
+    let audited = audit_of(&w, &user, "upstream.reverify_unavailable").await;
+    assert_eq!(audited[0].outcome, "denied");
+    assert_eq!(
+        w.ctx.store.sessions_of_user(&user).await.unwrap().len(),
+        1,
+        "an outage is not a refusal: the session stays"
+    );
+    // Back up: the same refresh token works.
+    assert!(w.refresh(&app, &r2).await.is_ok());
+}
+
+async fn one_request_at_a_time_asks_the_upstream(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv5").await;
+    let user = session.user.id.clone();
+    w.clock.advance(3600);
+    let now = w.clock.now_secs();
+    // Another request (another replica) is asking the upstream right now.
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", T0, now, now + 60)
+        .await
+        .unwrap());
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    assert!(
+        w.upstream.presented().is_empty(),
+        "not asked twice at once (within the grace: allowed)"
+    );
+    // Still claimed (a claim of its own, renewed) past the grace: refused, token not spent.
+    w.clock.advance(900);
+    let now = w.clock.now_secs();
+    w.ctx
+        .store
+        .upstream_link_failed(&user, "wog")
+        .await
+        .unwrap();
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", T0, now, now + 60)
+        .await
+        .unwrap());
+    let e = refused(w.refresh(&app, &r2).await);
+    assert!(e.description.contains("re-verification failed"), "{e:?}");
+    assert!(w.upstream.presented().is_empty());
+    // The other request's claim has run out: this one asks (and the upstream accepts).
+    w.clock.advance(60);
+    assert!(w.refresh(&app, &r2).await.is_ok());
+    assert_eq!(w.upstream.presented(), vec!["upstream-rt-oid-rv5"]);
+    // Another request finished first: the link is fresh, so nobody asks again.
+    w.clock.advance(3600);
+    let now = w.clock.now_secs();
+    let seen = w.ctx.store.upstream_links_of_user(&user).await.unwrap()[0].last_verified_at;
+    assert!(w
+        .ctx
+        .store
+        .claim_upstream_check(&user, "wog", seen, now, now + 60)
+        .await
+        .unwrap());
+    w.ctx
+        .store
+        .upstream_link_verified(&user, "wog", None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        reverify::check(&w.ctx, &user, Some("wog"), T0, None)
+            .await
+            .unwrap(),
+        Verdict::Current
+    );
+    assert_eq!(w.upstream.presented().len(), 1);
+}
+
+async fn without_an_upstream_refresh_token_the_bound_ends_in_a_new_sign_in(db: &TestDatabase) {
+    let w = World::new(db).await;
+    w.upstream
+        .no_refresh_tokens
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (session, app, r1) = officer_with_tokens(&w, "oid-rv4").await;
+    let user = session.user.id.clone();
+    let links = w.ctx.store.upstream_links_of_user(&user).await.unwrap();
+    assert_eq!(links[0].sealed_refresh_token, None);
+
+    w.clock.advance(3599);
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    w.clock.advance(1);
+    let e = refused(w.refresh(&app, &r2).await);
+    assert!(e.description.contains("re-verification failed"), "{e:?}");
+    assert!(w.upstream.presented().is_empty(), "nothing to ask with");
+    let audited = audit_of(&w, &user, "upstream.reverify_failed").await;
+    assert_eq!(
+        audited[0].reason.as_deref(),
+        Some("no_upstream_refresh_token")
+    );
+    // A new sign-in at the upstream confirms the person again.
+    w.sign_in(person("oid-rv4", "oid-rv4@agency.gov.sg")).await;
+    assert!(w.refresh(&app, &r2).await.is_ok());
+}
+
 async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
     let w = World::new(db).await;
     let session = w.sign_in(person("oid-6", "fi@agency.gov.sg")).await;
@@ -839,7 +1197,8 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
 
 /// Issue 13 item 9: a state machine over random interleavings of code exchange (by the rightful
 /// caller or first by a wrong one), refresh (by its client or another), client credentials,
-/// introspection, revocation, suspending and reinstating people and tenants, disabling apps and
+/// introspection, revocation, suspending and reinstating people and tenants, disabling apps,
+/// disabling and enabling people at the upstream (re-verified past the bound of item 6) and
 /// time passing (past the end of a vendor's invitation: the vendor, invited by one tenant, must
 /// never reach the other's app), and the inviting tenant ending the vendor's membership. A model predicts every answer: after each step no token is issued and no
 /// introspection answers active unless the gate holds, a wrong caller never consumes a value,
@@ -902,6 +1261,10 @@ mod state_machine {
         EndMembership {
             t: usize,
         },
+        UpstreamDisable {
+            p: usize,
+            disabled: bool,
+        },
         Advance {
             secs: i64,
         },
@@ -925,8 +1288,12 @@ mod state_machine {
             1 => i2().prop_map(|t| Op::ReinstateTenant { t }),
             2 => (i2(), any::<bool>()).prop_map(|(a, enabled)| Op::SetApp { a, enabled }),
             1 => i2().prop_map(|t| Op::EndMembership { t }),
+            2 => (0..3usize, any::<bool>())
+                .prop_map(|(p, disabled)| Op::UpstreamDisable { p, disabled }),
             // Even steps: `now` never lands on the vendor's (odd) end of access.
             2 => (0..600i64).prop_map(|half| Op::Advance { secs: 2 * half }),
+            // An hour or more: past `upstream.reverify_after_secs`, so people are re-verified.
+            2 => (1800..2400i64).prop_map(|half| Op::Advance { secs: 2 * half }),
         ];
         proptest::collection::vec(op, 1..30)
     }
@@ -954,6 +1321,10 @@ mod state_machine {
         tenant_suspended: [bool; 2],
         disabled: [bool; 2],
         families: Vec<Family>,
+        /// When the upstream last confirmed each person; `None` once it refused them (their
+        /// link is gone, and the bound counts from the grant's authentication time, T0).
+        verified_at: [Option<i64>; 3],
+        upstream_disabled: [bool; 3],
     }
 
     impl Case {
@@ -1043,7 +1414,10 @@ mod state_machine {
             .await
             .unwrap();
         people.push(vendor);
+        let signed_in = w.clock.now_secs();
         Case {
+            verified_at: [Some(signed_in); 3],
+            upstream_disabled: [false; 3],
             people,
             vendor_ends,
             tenants,
@@ -1101,6 +1475,34 @@ mod state_machine {
                 }
                 let result = w.refresh(&client(w, &m.apps[a]).await, &fam.refresh).await;
                 let alive = !fam.dead;
+                // Re-verification, for a live family of a live app, before the token is spent:
+                // past the bound the upstream is asked (with no link left, nothing can be).
+                let bound = w.ctx.settings.upstream.reverify_after_secs as i64;
+                let since = m.verified_at[p].unwrap_or(T0);
+                if alive && m.app_ok(a) && now >= since + bound {
+                    let refused = match m.verified_at[p] {
+                        Some(_) if m.upstream_disabled[p] => {
+                            // Everything of the person ends.
+                            m.verified_at[p] = None;
+                            for fam in m.families.iter_mut().filter(|fam| fam.p == p) {
+                                fam.dead = true;
+                            }
+                            true
+                        }
+                        Some(_) => {
+                            m.verified_at[p] = Some(now);
+                            false
+                        }
+                        None => true,
+                    };
+                    if refused {
+                        return match result {
+                            Ok(_) => Err("refreshed though re-verification failed".into()),
+                            Err(e) if e.description.contains("re-verification failed") => Ok(()),
+                            Err(e) => Err(format!("re-verification should refuse, got {e:?}")),
+                        };
+                    }
+                }
                 match result {
                     Ok(_) if !m.gate(p, a, now) => return Err("refreshed past the gate".into()),
                     Ok(_) if !alive => return Err("a dead family was refreshed".into()),
@@ -1231,6 +1633,16 @@ mod state_machine {
                     other => return Err(format!("ending the membership: {:?}", other.map(|_| ()))),
                 }
             }
+            Op::UpstreamDisable { p, disabled } => {
+                let token = format!("upstream-rt-{}", m.people[p].user.object_id);
+                let mut refused = w.upstream.refused.lock().unwrap();
+                if disabled {
+                    refused.insert(token);
+                } else {
+                    refused.remove(&token);
+                }
+                m.upstream_disabled[p] = disabled;
+            }
             Op::Advance { secs } => w.clock.advance(secs),
             Op::SuspendPerson { .. } | Op::ReinstatePerson { .. } => {}
         }
@@ -1273,6 +1685,11 @@ techpass_store::backend_tests!(
     a_code_is_exchanged_once_for_tokens_of_the_person,
     a_code_with_a_wrong_verifier_gives_nothing,
     refresh_tokens_rotate_and_a_reused_one_ends_the_family,
+    reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed,
+    an_upstream_refusal_ends_everything_of_the_person_and_refuses,
+    an_upstream_outage_is_allowed_within_the_grace_and_refused_after,
+    one_request_at_a_time_asks_the_upstream,
+    without_an_upstream_refresh_token_the_bound_ends_in_a_new_sign_in,
     the_gate_refuses_and_writes_nothing,
     an_invited_vendor_accepts_once_with_the_invited_address,
     an_unverified_address_classifies_and_matches_nothing,

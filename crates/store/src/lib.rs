@@ -19,6 +19,7 @@ mod portable_pending;
 mod portable_resources;
 mod portable_reveal;
 mod portable_tenancy;
+mod portable_upstream_links;
 mod postgres;
 mod provider;
 mod resources;
@@ -26,6 +27,7 @@ mod reveal;
 mod signin;
 mod sqlite;
 mod tenancy;
+mod upstream_links;
 mod webhooks;
 
 #[cfg(test)]
@@ -46,6 +48,8 @@ mod conformance_resources;
 mod conformance_reveal;
 #[cfg(test)]
 mod conformance_tenancy;
+#[cfg(test)]
+mod conformance_upstream_links;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
@@ -76,6 +80,7 @@ pub use tenancy::{
     TenantStore, GRANT_APP_ACCESS, GRANT_PLATFORM_ADMIN, GRANT_TENANT_ADMIN, PRINCIPAL_GROUP,
     PRINCIPAL_USER,
 };
+pub use upstream_links::{UpstreamLinkRecord, UpstreamLinkStore};
 pub use webhooks::{DeliveryRecord, WebhookRecord, WebhookStore};
 
 /// Liveness of the database, for readiness probes.
@@ -105,6 +110,7 @@ pub trait Store:
     + NoticeLog
     + WebhookStore
     + RevealStore
+    + UpstreamLinkStore
     + HealthStore
     + Send
     + Sync

@@ -215,6 +215,7 @@ macro_rules! account_impls {
                      WHERE principal_type = 'user' AND principal_id = $1",
                     "DELETE FROM notices WHERE subject = $1",
                     "DELETE FROM consents WHERE user_id = $1",
+                    "DELETE FROM upstream_links WHERE user_id = $1",
                 ] {
                     sqlx::query(sql).bind(id).execute(&mut *tx).await?;
                 }

@@ -106,5 +106,6 @@ crate::portable_access::access_impls!(SqliteStore);
 crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);
 crate::portable_reveal::reveal_impls!(SqliteStore);
+crate::portable_upstream_links::upstream_link_impls!(SqliteStore);
 crate::portable_device::device_impls!(SqliteStore);
 crate::portable_resources::resource_impls!(SqliteStore);

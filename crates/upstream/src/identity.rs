@@ -141,3 +141,25 @@ impl UpstreamError {
         }
     }
 }
+
+/// Why re-verifying a person at the upstream ([`crate::Connector::refresh`]) failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RefreshError {
+    /// The upstream refused the refresh token (`invalid_grant`): the person must sign in there
+    /// again, if they still can.
+    #[error("the upstream refused the refresh token: {error} {description}")]
+    Refused { error: String, description: String },
+    /// No usable answer (unreachable, a 5xx, another error code, a malformed response).
+    #[error("the upstream gave no usable answer to the refresh: {0}")]
+    Unavailable(String),
+}
+
+impl RefreshError {
+    /// A short, stable reason code for the audit log.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            RefreshError::Refused { .. } => "upstream_refused",
+            RefreshError::Unavailable(_) => "upstream_unavailable",
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod jws;
 mod oidc_connector;
 
 pub use bounded::{DOCUMENT_LIMIT, TOKEN_RESPONSE_LIMIT};
-pub use identity::{MfaRule, UpstreamError, UpstreamIdentity};
+pub use identity::{MfaRule, RefreshError, UpstreamError, UpstreamIdentity};
 pub use jws::{ID_TOKEN_LIMIT, JWS_HEADER_LIMIT};
 pub use oidc_connector::{OidcConnector, OidcConnectorConfig};
 
@@ -50,6 +50,39 @@ impl<'a> AuthorizationResponse<'a> {
     }
 }
 
+/// A verified sign-in at the upstream: the identity and, when the upstream issued one (Azure AD
+/// does for the `offline_access` scope), its refresh token, which the caller keeps sealed to
+/// re-verify the person later ([`Connector::refresh`]).
+#[derive(Clone)]
+pub struct SignedIn {
+    pub identity: UpstreamIdentity,
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("identity", &self.identity)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// The upstream still honours the person's refresh token: it may have rotated it.
+#[derive(Clone, Default)]
+pub struct Refreshed {
+    /// The new refresh token, when the upstream sent one (rotation); keep it instead.
+    pub refresh_token: Option<String>,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshed")
+            .field("rotated", &self.refresh_token.is_some())
+            .finish()
+    }
+}
+
 /// One upstream identity provider.
 #[async_trait]
 pub trait Connector: Send + Sync + std::fmt::Debug {
@@ -79,5 +112,12 @@ pub trait Connector: Send + Sync + std::fmt::Debug {
         &self,
         response: &AuthorizationResponse<'_>,
         params: &LoginParams,
-    ) -> Result<UpstreamIdentity, UpstreamError>;
+    ) -> Result<SignedIn, UpstreamError>;
+
+    /// Re-verifies a person: redeems their upstream refresh token (RFC 6749 §6) with the
+    /// configured scopes. `invalid_grant` (the account disabled, the password reset, the
+    /// sessions revoked, the token expired: AZURE.md §8) is [`RefreshError::Refused`]; no
+    /// answer, a 5xx, any other error or an unreadable answer is [`RefreshError::Unavailable`].
+    /// The answer's ID token, if any, is not used: the token endpoint's acceptance is the proof.
+    async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError>;
 }

@@ -26,8 +26,8 @@ use openidconnect::core::{
 use openidconnect::{
     AdditionalClaims, AdditionalProviderMetadata, AuthenticationFlow, AuthorizationCode,
     ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IdToken, IdTokenVerifier,
-    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use techpass_domain::Clock;
@@ -36,7 +36,8 @@ use url::Url;
 use crate::bounded::{Bounded, HttpError, DOCUMENT_LIMIT, TOKEN_RESPONSE_LIMIT};
 use crate::jws::{check_compact_jws, screen_token_response};
 use crate::{
-    AuthorizationResponse, Connector, LoginParams, MfaRule, UpstreamError, UpstreamIdentity,
+    AuthorizationResponse, Connector, LoginParams, MfaRule, RefreshError, Refreshed, SignedIn,
+    UpstreamError, UpstreamIdentity,
 };
 
 /// How long discovery metadata and key sets are trusted before they are fetched again.
@@ -451,7 +452,7 @@ impl Connector for OidcConnector {
         &self,
         response: &AuthorizationResponse<'_>,
         params: &LoginParams,
-    ) -> Result<UpstreamIdentity, UpstreamError> {
+    ) -> Result<SignedIn, UpstreamError> {
         // Before the code goes anywhere: a mixed-up response must not be redeemed.
         self.check_issuer_parameter(response.iss).await?;
         let metadata = self.metadata().await?;
@@ -479,15 +480,53 @@ impl Connector for OidcConnector {
             .id_token()
             .ok_or(UpstreamError::MissingIdToken)?
             .to_string();
+        let refresh_token = response.refresh_token().map(|t| t.secret().clone());
         let keys = self.key_set(false).await?;
-        match self.verify(&raw, &params.nonce, &keys) {
+        let identity = match self.verify(&raw, &params.nonce, &keys) {
             Err(UpstreamError::UnknownKey) if self.may_refetch() => {
                 tracing::info!(upstream = %self.config.id, "unknown signing key; refetching the upstream key set");
                 let keys = self.key_set(true).await?;
                 self.verify(&raw, &params.nonce, &keys)
             }
             other => other,
+        }?;
+        Ok(SignedIn {
+            identity,
+            refresh_token,
+        })
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError> {
+        let metadata = self
+            .metadata()
+            .await
+            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
+        let client = self.client(&metadata);
+        let http = Bounded::new(&self.http, TOKEN_RESPONSE_LIMIT).screening(screen_token_response);
+        let token = RefreshToken::new(refresh_token.to_string());
+        let mut request = client
+            .exchange_refresh_token(&token)
+            .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
+        for scope in &self.config.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
         }
+        let response = request.request_async(&http).await.map_err(|e| match e {
+            RequestTokenError::ServerResponse(r) if r.error().as_ref() == "invalid_grant" => {
+                RefreshError::Refused {
+                    error: r.error().as_ref().to_string(),
+                    description: r.error_description().cloned().unwrap_or_default(),
+                }
+            }
+            RequestTokenError::ServerResponse(r) => RefreshError::Unavailable(format!(
+                "{}: {}",
+                r.error().as_ref(),
+                r.error_description().cloned().unwrap_or_default()
+            )),
+            other => RefreshError::Unavailable(error_chain(&other)),
+        })?;
+        Ok(Refreshed {
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+        })
     }
 }
 

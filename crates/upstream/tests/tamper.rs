@@ -231,7 +231,7 @@ async fn run(c: &Case) -> Result<UpstreamIdentity, UpstreamError> {
             );
         }
     }
-    outcome
+    outcome.map(|signed_in| signed_in.identity)
 }
 
 #[tokio::test]
@@ -402,7 +402,8 @@ async fn accepted_identity_and_refusal_detail() {
             &login_params(),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .identity;
     assert_eq!(identity.tenant_id, WOG_TENANT_ID);
     assert_eq!(identity.object_id, "8d1e2f30-0000-4000-8000-0000000000a1");
 

@@ -8,6 +8,7 @@ use techpass_store::Redemption;
 use super::{for_person, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::mint::{self, PURPOSE_REFRESH};
+use crate::reverify::{self, Verdict};
 use crate::scopes::{parse_scope, stored_scope};
 use crate::ServiceContext;
 
@@ -59,6 +60,34 @@ pub(super) async fn run(
     }
     if now >= stored.expires_at || now >= grant.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    // Bounded staleness: past `upstream.reverify_after_secs`, the upstream confirms the person
+    // first (before the token is spent: a refusal leaves nothing half-done).
+    if let Some(user_id) = grant.user_id.as_deref() {
+        let verdict = reverify::check(
+            ctx,
+            user_id,
+            None,
+            grant.auth_time.unwrap_or(grant.created_at),
+            None,
+        )
+        .await
+        .map_err(store_error)?;
+        match verdict {
+            Verdict::Current | Verdict::WithinGrace => {}
+            Verdict::Refused => {
+                return Err(OAuthError::invalid_grant(
+                    "re-verification failed: the upstream no longer accepts the person; they must \
+                     sign in again",
+                ))
+            }
+            Verdict::Unverifiable => {
+                return Err(OAuthError::invalid_grant(
+                    "re-verification failed: the upstream could not confirm the person in time; \
+                     they must sign in again",
+                ))
+            }
+        }
     }
     match ctx
         .store

@@ -65,6 +65,27 @@ pub(super) async fn submit(
         );
     }
     let params = Params::parse(&body);
+    // A disabled person cannot sign in (Azure AD's AADSTS50057), whatever the request.
+    if let Ok(Some(key)) = params.get("person") {
+        match dev.is_disabled(key).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return dev.error_page(
+                    StatusCode::FORBIDDEN,
+                    Some(50057),
+                    "The user account is disabled. The account has been disabled by an \
+                     administrator.",
+                )
+            }
+            Err(_) => {
+                return dev.error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(50000),
+                    "The directory could not be read; try again.",
+                )
+            }
+        }
+    }
     match dev.validate(&tid, &params) {
         Ok(request) => dev.choose(request, &params),
         Err(refusal) => dev.refuse(refusal),
@@ -449,7 +470,7 @@ impl DevUpstream {
         self.render(status, "error.html", &view, Some("'none'"))
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         status: StatusCode,
         template: &str,

@@ -12,11 +12,17 @@
 //! RFC 9207 upstream instead (advertised, and `iss` on every response, errors included).
 //!
 //! Limits: development and tests only, never enabled in production. Anyone who reaches the
-//! authorization page can sign in as any listed person, with no password. All state (the signing
-//! key, pending authorization codes) lives in memory and is lost on restart; there is one RSA key
-//! per instance and no rotation. Only the authorization code flow with `response_mode=query` is
-//! served; access and refresh tokens are opaque random strings that nothing accepts, and there is
-//! no refresh grant, userinfo or logout endpoint.
+//! authorization page can sign in as any listed person, with no password. The signing key and
+//! pending authorization codes live in memory and are lost on restart; there is one RSA key per
+//! instance and no rotation. Only the authorization code flow with `response_mode=query` and the
+//! refresh token grant are served; refresh tokens are MACed with the client's secret, so any
+//! instance with the same registration accepts them ([`refresh`]); access tokens are opaque
+//! random strings that nothing accepts; there is no userinfo or logout endpoint.
+//!
+//! A test person can be disabled (as an Azure AD administrator would): they cannot sign in and
+//! their refresh tokens are refused with `invalid_grant` (AADSTS50057). Who is disabled is kept by
+//! a [`DisabledPeople`] (in memory by default; TechPass keeps it in its database so every replica
+//! and the CLI agree) and managed on the people page (`{PATH_PREFIX}/people`).
 //!
 //! The directory is global: whichever tenant's endpoint a person is picked on, they sign in to
 //! their own tenant, so their ID token carries their tenant's issuer and `tid` (picking Mallory
@@ -27,7 +33,11 @@ mod codes;
 mod id_token;
 mod keys;
 mod params;
+mod people;
+mod refresh;
 mod token;
+
+pub use people::{DisabledPeople, InMemoryDisabled};
 
 #[cfg(test)]
 mod tests;
@@ -220,7 +230,8 @@ pub fn people() -> &'static [DevPerson] {
     &PEOPLE
 }
 
-fn person(key: &str) -> Option<&'static DevPerson> {
+/// The test person `key`, if there is one.
+pub fn person(key: &str) -> Option<&'static DevPerson> {
     PEOPLE.iter().find(|p| p.key == key)
 }
 
@@ -272,6 +283,7 @@ pub struct DevUpstream {
     /// Signs [`Tamper::UnknownKey`] tokens; never published.
     rogue_key: Option<SigningKey>,
     codes: CodeStore,
+    disabled: Arc<dyn DisabledPeople>,
     rng: SystemRandom,
     templates: minijinja::Environment<'static>,
 }
@@ -308,6 +320,7 @@ impl DevUpstream {
         for (name, source) in [
             ("pick.html", include_str!("pick.html")),
             ("error.html", include_str!("error.html")),
+            ("people.html", include_str!("people.html")),
         ] {
             templates
                 .add_template(name, source)
@@ -327,6 +340,7 @@ impl DevUpstream {
             key: SigningKey::generate()?,
             rogue_key,
             codes: CodeStore::default(),
+            disabled: Arc::new(InMemoryDisabled::default()),
             rng: SystemRandom::new(),
             templates,
         })
@@ -338,6 +352,24 @@ impl DevUpstream {
     pub fn with_iss_parameter(mut self, on: bool) -> Self {
         self.iss_parameter = on;
         self
+    }
+
+    /// Keeps who is disabled in `disabled` instead of this instance's memory.
+    pub fn with_disabled_people(mut self, disabled: Arc<dyn DisabledPeople>) -> Self {
+        self.disabled = disabled;
+        self
+    }
+
+    /// Whether the test person `key` is disabled; an unreadable list is a `server_error`
+    /// (fail closed).
+    async fn is_disabled(&self, key: &str) -> Result<bool, Failure> {
+        match self.disabled.disabled().await {
+            Ok(list) => Ok(list.iter().any(|k| k == key)),
+            Err(e) => {
+                tracing::error!(error = %e, "development upstream: disabled people unreadable");
+                Err(Failure::server_error())
+            }
+        }
     }
 
     /// Whether the metadata promises `iss` in authorization responses (RFC 9207 §3).
@@ -369,6 +401,7 @@ impl DevUpstream {
                 get(authorize::show).post(authorize::submit),
             )
             .route(&format!("/{{tid}}{TOKEN_PATH}"), post(token::exchange))
+            .route(people::PEOPLE_PATH, get(people::show).post(people::change))
             .with_state(self)
     }
 

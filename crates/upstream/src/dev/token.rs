@@ -1,5 +1,5 @@
-//! The token endpoint (RFC 6749 §3.2, §4.1.3): the authorization code grant only, the client
-//! authenticated by `client_secret_post` or `client_secret_basic` (§2.3.1), PKCE S256 checked
+//! The token endpoint (RFC 6749 §3.2, §4.1.3, §6): the authorization code and refresh token
+//! grants (see [`super::refresh`]), the client authenticated by `client_secret_post` or `client_secret_basic` (§2.3.1), PKCE S256 checked
 //! (RFC 7636 §4.6). Errors take Azure AD's JSON shape, `AADSTSxxxx` codes included.
 
 use std::sync::Arc;
@@ -43,7 +43,7 @@ pub(super) async fn exchange(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match dev.exchange(&tid, &headers, &body) {
+    match dev.exchange(&tid, &headers, &body).await {
         Ok(tokens) => {
             let mut response = Json(tokens).into_response();
             no_store(&mut response);
@@ -67,7 +67,7 @@ fn repeated(Repeated(name): Repeated) -> Failure {
 }
 
 impl DevUpstream {
-    fn exchange(
+    async fn exchange(
         &self,
         tid: &str,
         headers: &HeaderMap,
@@ -81,6 +81,32 @@ impl DevUpstream {
         let get = |name| params.get(name).map_err(repeated);
 
         let grant_type = get("grant_type")?.ok_or_else(|| Failure::missing("grant_type"))?;
+        if grant_type == "refresh_token" {
+            let client = self.authenticate(tenant, headers, &params)?;
+            let token = get("refresh_token")?.ok_or_else(|| Failure::missing("refresh_token"))?;
+            let now = self.now();
+            let mut grant = self.redeem_refresh_token(client, tenant, token, now)?;
+            if self.is_disabled(grant.person.key).await? {
+                return Err(super::refresh::disabled_account());
+            }
+            // RFC 6749 §6: the scope may only narrow.
+            if let Some(asked) = get("scope")? {
+                let granted: Vec<&str> = grant.scope.split(' ').collect();
+                if let Some(extra) = asked.split(' ').find(|s| !granted.contains(s)) {
+                    return Err(Failure {
+                        status: StatusCode::BAD_REQUEST,
+                        error: "invalid_scope",
+                        code: 70011,
+                        message: format!(
+                            "The provided value for the input parameter 'scope' is not valid: \
+                             {extra} was not granted."
+                        ),
+                    });
+                }
+                grant.scope = asked.to_owned();
+            }
+            return self.tokens(grant, now);
+        }
         if grant_type != "authorization_code" {
             return Err(Failure {
                 status: StatusCode::BAD_REQUEST,
@@ -88,7 +114,7 @@ impl DevUpstream {
                 code: 70003,
                 message: format!(
                     "The app requested an unsupported grant type '{grant_type}'. The development \
-                     upstream serves authorization_code only."
+                     upstream serves authorization_code and refresh_token only."
                 ),
             });
         }
@@ -147,7 +173,16 @@ impl DevUpstream {
             ));
         }
         check_pkce(grant.code_challenge.as_deref(), get("code_verifier")?)?;
+        // Disabled after picking: Azure AD refuses the code too.
+        if self.is_disabled(grant.person.key).await? {
+            return Err(super::refresh::disabled_account());
+        }
+        self.tokens(grant, now)
+    }
 
+    /// The token response for `grant`: an ID token, an access token and, with
+    /// `offline_access`, a refresh token.
+    fn tokens(&self, grant: super::codes::Grant, now: i64) -> Result<TokenResponse, Failure> {
         let id_token = self
             .mint_id_token(&grant, now)
             .map_err(|_| Failure::server_error())?;
@@ -160,7 +195,10 @@ impl DevUpstream {
             .random_token(access_token_bytes)
             .map_err(|_| Failure::server_error())?;
         let refresh_token = if grant.scope.split(' ').any(|s| s == "offline_access") {
-            Some(self.random_token(64).map_err(|_| Failure::server_error())?)
+            Some(
+                self.issue_refresh_token(&grant, now)
+                    .map_err(|_| Failure::server_error())?,
+            )
         } else {
             None
         };
