@@ -555,6 +555,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     assert!(reuse.description.contains("already used"), "{reuse:?}");
     let family = refused(w.refresh(&app, &r2).await);
     assert_eq!(family.code, ErrorCode::InvalidGrant);
+    // Once the grant is revoked, every token of it is told so: a spent token of a revoked grant
+    // (sign-out, an ended membership, a withdrawn consent) is not reported as a replay.
+    let again = refused(w.refresh(&app, &r1).await);
+    assert!(again.description.contains("revoked"), "{again:?}");
 }
 
 /// A registered officer signed in at T0 with a refresh token from `app`.

@@ -52,11 +52,13 @@ pub(super) async fn run(
             "the refresh token was issued to another client",
         ));
     }
-    if stored.used_at.is_some() {
-        return Err(replayed(ctx, client, &grant.id).await);
-    }
+    // A revoked grant first: revocation (sign-out, an ended membership, a withdrawn consent) may
+    // also have spent its tokens, and that is not a replay.
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
+    }
+    if stored.used_at.is_some() {
+        return Err(replayed(ctx, client, &grant.id).await);
     }
     if now >= stored.expires_at || now >= grant.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
