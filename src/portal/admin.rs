@@ -514,20 +514,23 @@ async fn rotate(State(state): State<AppState>, Posted { me, fields }: Posted) ->
     platform_admin(&state, &me)?;
     let force = fields.checked("force");
     match state.keys.rotate(force).await {
-        Ok(rotation) => {
-            crate::tenancy::audit(
-                &state,
-                &me.actor,
-                "key.rotated",
-                None,
-                Some(&rotation.kid),
-                serde_json::json!({
-                    "generation": rotation.generation,
-                    "activates_at": rotation.activates_at.as_secs(),
-                    "force": force,
-                }),
-            )
-            .await;
+        Ok(rotations) => {
+            for rotation in rotations {
+                crate::tenancy::audit(
+                    &state,
+                    &me.actor,
+                    "key.rotated",
+                    None,
+                    Some(&rotation.kid),
+                    serde_json::json!({
+                        "algorithm": rotation.alg,
+                        "generation": rotation.generation,
+                        "activates_at": rotation.activates_at.as_secs(),
+                        "force": force,
+                    }),
+                )
+                .await;
+            }
             Ok(done(paths::ADMIN_KEYS, "key-rotated"))
         }
         Err(e @ (KeyError::Refused(_) | KeyError::ConcurrentRotation { .. })) => {

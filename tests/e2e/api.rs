@@ -909,6 +909,8 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                     confidential: true,
                     grant_types: vec!["client_credentials".into()],
                     user_assignment_required: true,
+                    id_token_signed_response_alg: None,
+                    access_token_signed_response_alg: None,
                 },
             )
             .await

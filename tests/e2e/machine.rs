@@ -29,6 +29,8 @@ pub async fn machine_app(server: &TestServer, actor: &Actor, tenant_id: &str) ->
             confidential: true,
             grant_types: vec!["client_credentials".into()],
             user_assignment_required: false,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

@@ -124,6 +124,8 @@ pub async fn tenant_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> 
             confidential: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             user_assignment_required: true,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

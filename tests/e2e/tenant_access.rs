@@ -34,6 +34,8 @@ async fn open_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> (Strin
             confidential: true,
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             user_assignment_required: false,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

@@ -11,8 +11,8 @@ use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
 
 use super::{admin_tenant, audit, Actor, Result, TenancyError};
 use crate::clients::{
-    check_backchannel_logout_uri, create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS,
-    PURPOSE_CLIENT_SECRET,
+    check_backchannel_logout_uri, choose_alg, create_app, CreatedApp, NewApp,
+    GRANT_CLIENT_CREDENTIALS, PURPOSE_CLIENT_SECRET,
 };
 use crate::ServiceContext;
 
@@ -37,6 +37,14 @@ pub struct AppSpec {
     /// On by default: only assigned users and groups may sign in.
     #[serde(default = "yes")]
     pub user_assignment_required: bool,
+    /// The JWS algorithm of its ID tokens: `RS256` (the default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    #[schema(example = "ES256")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// The JWS algorithm of its JWT access tokens: `RS256` (the default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    #[schema(example = "ES256")]
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 fn yes() -> bool {
@@ -64,6 +72,10 @@ pub struct AppChanges {
     pub refresh_token_idle_secs: Option<i64>,
     /// Lets this client_credentials app call the TechPass API for its tenant.
     pub api_access: Option<bool>,
+    /// `RS256`, `ES256` or `EdDSA`; the empty string goes back to the platform default (RS256).
+    pub id_token_signed_response_alg: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`; the empty string goes back to the platform default (RS256).
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 pub(super) async fn active_tenant(
@@ -114,6 +126,16 @@ pub async fn create(
 ) -> Result<CreatedApp> {
     let tenant = active_tenant(state, actor, tenant_id).await?;
     name_is_free(state, &tenant.id, &spec.name, None).await?;
+    let id_token_alg = spec
+        .id_token_signed_response_alg
+        .as_deref()
+        .map_or(Ok(None), |a| choose_alg("id_token_signed_response_alg", a))?;
+    let access_token_alg = spec
+        .access_token_signed_response_alg
+        .as_deref()
+        .map_or(Ok(None), |a| {
+            choose_alg("access_token_signed_response_alg", a)
+        })?;
     let created = create_app(
         state.store.as_ref(),
         &state.secrets,
@@ -131,6 +153,8 @@ pub async fn create(
             homepage: spec.homepage,
             user_assignment_required: spec.user_assignment_required,
             secret_lifetime_secs: Some(secret_max_lifetime(state)),
+            id_token_signed_response_alg: id_token_alg,
+            access_token_signed_response_alg: access_token_alg,
         },
     )
     .await?;
@@ -278,6 +302,16 @@ pub async fn update(
         }
         app.api_access = api;
     }
+    if let Some(alg) = &changes.id_token_signed_response_alg {
+        app.id_token_signed_response_alg = choose_alg("id_token_signed_response_alg", alg)
+            .map_err(|e| invalid(e.to_string()))?
+            .map(|a| a.as_str().to_string());
+    }
+    if let Some(alg) = &changes.access_token_signed_response_alg {
+        app.access_token_signed_response_alg = choose_alg("access_token_signed_response_alg", alg)
+            .map_err(|e| invalid(e.to_string()))?
+            .map(|a| a.as_str().to_string());
+    }
     if !state.store.update_client(&app).await? {
         return Err(TenancyError::NotFound("app"));
     }
@@ -291,6 +325,8 @@ pub async fn update(
             "enabled": app.enabled,
             "user_assignment_required": app.user_assignment_required,
             "api_access": app.api_access,
+            "id_token_signed_response_alg": app.id_token_signed_response_alg,
+            "access_token_signed_response_alg": app.access_token_signed_response_alg,
         }),
     )
     .await;
