@@ -352,6 +352,70 @@ async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
         assert_eq!(code, 1, "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+
+    // Token signing algorithms (issue 17 item 3): chosen at creation, changed with `app update`;
+    // a value TechPass does not sign with is refused by the argument parser (exit 2), naming
+    // the supported values, and an unknown app is an error.
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Fast",
+            "--redirect-uri",
+            "https://fast.example.gov.sg/cb",
+            "--id-token-alg",
+            "ES256",
+            "--access-token-alg",
+            "EdDSA",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let fast: Value = serde_json::from_str(&stdout).unwrap();
+    let fast = fast["client_id"].as_str().unwrap();
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &["app", "update", fast, "--access-token-alg", "RS256"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("ID tokens ES256, access tokens RS256"),
+        "{stdout}"
+    );
+    for args in [
+        vec!["app", "update", fast, "--id-token-alg", "HS256"],
+        vec![
+            "app",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "https://bad.example.gov.sg/cb",
+            "--access-token-alg",
+            "none",
+        ],
+    ] {
+        let (code, _, stderr) = run_techpass(&cwd.0, &args, &[]).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("RS256, ES256, EdDSA"), "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = run_techpass(
+        &cwd.0,
+        &["app", "update", "app_nope", "--id-token-alg", "ES256"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no app app_nope"), "{stderr}");
+    let (code, _, stderr) = run_techpass(&cwd.0, &["app", "update", fast], &[]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("nothing to change"), "{stderr}");
 }
 
 #[tokio::test]
