@@ -467,6 +467,7 @@ async fn exempt(
 
 #[derive(Debug, Serialize)]
 struct KeyRow {
+    algorithm: &'static str,
     kid: String,
     generation: i64,
     state: &'static str,
@@ -488,6 +489,7 @@ fn show_keys(state: &AppState, me: &Me, flash: Flash) -> Page {
         .into_iter()
         .rev()
         .map(|k| KeyRow {
+            algorithm: k.algorithm.as_str(),
             kid: k.kid,
             generation: k.generation,
             state: k.state,

@@ -1075,9 +1075,15 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     .await;
     assert!(see_other(&rotated).ends_with("done=key-rotated"));
     let after = state.keys.statuses();
-    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.len(), before.len() + 3, "one new key per algorithm");
     let keys = ok_page(&server, &bob_browser, paths::ADMIN_KEYS).await;
     assert!(keys.contains(&after.last().unwrap().kid) && keys.contains("pending"));
+    assert!(
+        ["RS256", "ES256", "EdDSA"]
+            .iter()
+            .all(|alg| keys.contains(&format!("<td>{alg}</td>"))),
+        "each key's algorithm is shown"
+    );
     let again = post(
         &server,
         &bob_browser,
