@@ -68,6 +68,8 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,
+        id_token_signed_response_alg: None,
+        access_token_signed_response_alg: None,
     };
     techpass_service::clients::ensure_registered(state.store.as_ref(), &record).await
 }

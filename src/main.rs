@@ -15,6 +15,7 @@ use techpass::provider::clients::{create_app, NewApp};
 use techpass::server::{self, StartupError};
 use techpass_domain::client::AccessPolicy;
 use techpass_domain::{Clock, SystemClock};
+use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::KeyError;
 use techpass_service::outbound::OutboundPolicy;
 
@@ -243,9 +244,26 @@ enum AppCommand {
         /// (the default for a platform app).
         #[arg(long = "access-policy", value_parser = ["assigned", "members", "officers"])]
         access_policy: Option<String>,
+        /// The JWS algorithm of its ID tokens: RS256 (the default), ES256 or EdDSA.
+        #[arg(long = "id-token-alg")]
+        id_token_alg: Option<SigningAlg>,
+        /// The JWS algorithm of its JWT access tokens: RS256 (the default), ES256 or EdDSA.
+        #[arg(long = "access-token-alg")]
+        access_token_alg: Option<SigningAlg>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Change the token signing algorithms of an app (any app: platform or tenant).
+    Update {
+        /// The app's client id.
+        client_id: String,
+        /// The JWS algorithm of its ID tokens: RS256, ES256 or EdDSA.
+        #[arg(long = "id-token-alg")]
+        id_token_alg: Option<SigningAlg>,
+        /// The JWS algorithm of its JWT access tokens: RS256, ES256 or EdDSA.
+        #[arg(long = "access-token-alg")]
+        access_token_alg: Option<SigningAlg>,
     },
 }
 
@@ -400,6 +418,31 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
         }
         Command::App {
             command:
+                AppCommand::Update {
+                    client_id,
+                    id_token_alg,
+                    access_token_alg,
+                },
+        } => {
+            if id_token_alg.is_none() && access_token_alg.is_none() {
+                return Err(StartupError::Failed(
+                    "nothing to change: give --id-token-alg and/or --access-token-alg".into(),
+                ));
+            }
+            let store = server::open_store(&config).await?;
+            let (id_token, access_token) = techpass::provider::clients::set_signing_algs(
+                store.as_ref(),
+                &client_id,
+                id_token_alg,
+                access_token_alg,
+            )
+            .await
+            .map_err(|e| StartupError::Failed(format!("app not changed: {e}")))?;
+            println!("{client_id}: ID tokens {id_token}, access tokens {access_token}");
+            Ok(())
+        }
+        Command::App {
+            command:
                 AppCommand::Create {
                     name,
                     redirect_uris,
@@ -411,6 +454,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     tenant,
                     open,
                     access_policy,
+                    id_token_alg,
+                    access_token_alg,
                     json,
                 },
         } => {
@@ -457,6 +502,8 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                 tenant_id,
                 homepage: None,
                 secret_lifetime_secs: None,
+                id_token_signed_response_alg: id_token_alg,
+                access_token_signed_response_alg: access_token_alg,
             };
             let outbound = OutboundPolicy::for_mode(config.mode);
             let created = create_app(
@@ -758,13 +805,16 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
             match command {
                 KeysCommand::List { json } => print_keys(&keys, json),
                 KeysCommand::Rotate { force } => match keys.rotate(force).await {
-                    Ok(rotation) => {
-                        println!(
-                            "created key {} (generation {}); published now, signs from {}",
-                            rotation.kid,
-                            rotation.generation,
-                            rfc3339(rotation.activates_at.as_secs())
-                        );
+                    Ok(rotations) => {
+                        for rotation in rotations {
+                            println!(
+                                "created {} key {} (generation {}); published now, signs from {}",
+                                rotation.alg,
+                                rotation.kid,
+                                rotation.generation,
+                                rfc3339(rotation.activates_at.as_secs())
+                            );
+                        }
                         Ok(())
                     }
                     Err(e @ (KeyError::Refused(_) | KeyError::ConcurrentRotation { .. })) => {
@@ -786,12 +836,13 @@ fn print_keys(keys: &techpass_oidc::KeyManager, json: bool) -> Result<(), Startu
         return Ok(());
     }
     println!(
-        "{:<44} {:>4} {:<8} {:<21} PUBLISHED UNTIL",
-        "KID", "GEN", "STATE", "SIGNS FROM"
+        "{:<5} {:<44} {:>4} {:<8} {:<21} PUBLISHED UNTIL",
+        "ALG", "KID", "GEN", "STATE", "SIGNS FROM"
     );
     for s in statuses {
         println!(
-            "{:<44} {:>4} {:<8} {:<21} {}",
+            "{:<5} {:<44} {:>4} {:<8} {:<21} {}",
+            s.algorithm.as_str(),
             s.kid,
             s.generation,
             s.state,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use techpass_domain::client::AccessPolicy;
+use techpass_oidc::keys::SigningAlg;
 use techpass_store::ClientRecord;
 
 use super::{created, paths, ApiJson, ApiPath, ApiResult, ErrorBody};
@@ -41,6 +42,14 @@ pub struct AppView {
     pub refresh_token_idle_secs: Option<i64>,
     /// Whether this client_credentials app may call this API for its tenant.
     pub api_access: bool,
+    /// The JWS algorithm of its ID tokens (and back-channel logout tokens): `RS256` (the
+    /// platform default), `ES256` or `EdDSA`.
+    #[schema(example = "ES256")]
+    pub id_token_signed_response_alg: String,
+    /// The JWS algorithm of its JWT access tokens: `RS256` (the platform default), `ES256` or
+    /// `EdDSA`.
+    #[schema(example = "ES256")]
+    pub access_token_signed_response_alg: String,
     /// The public keys (a JWK set) registered for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
@@ -70,6 +79,12 @@ impl From<ClientRecord> for AppView {
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
+            id_token_signed_response_alg: c
+                .id_token_signed_response_alg
+                .unwrap_or_else(|| SigningAlg::DEFAULT.as_str().into()),
+            access_token_signed_response_alg: c
+                .access_token_signed_response_alg
+                .unwrap_or_else(|| SigningAlg::DEFAULT.as_str().into()),
             created_at: c.created_at,
         }
     }

@@ -467,6 +467,7 @@ async fn exempt(
 
 #[derive(Debug, Serialize)]
 struct KeyRow {
+    algorithm: &'static str,
     kid: String,
     generation: i64,
     state: &'static str,
@@ -488,6 +489,7 @@ fn show_keys(state: &AppState, me: &Me, flash: Flash) -> Page {
         .into_iter()
         .rev()
         .map(|k| KeyRow {
+            algorithm: k.algorithm.as_str(),
             kid: k.kid,
             generation: k.generation,
             state: k.state,
@@ -514,20 +516,23 @@ async fn rotate(State(state): State<AppState>, Posted { me, fields }: Posted) ->
     platform_admin(&state, &me)?;
     let force = fields.checked("force");
     match state.keys.rotate(force).await {
-        Ok(rotation) => {
-            crate::tenancy::audit(
-                &state,
-                &me.actor,
-                "key.rotated",
-                None,
-                Some(&rotation.kid),
-                serde_json::json!({
-                    "generation": rotation.generation,
-                    "activates_at": rotation.activates_at.as_secs(),
-                    "force": force,
-                }),
-            )
-            .await;
+        Ok(rotations) => {
+            for rotation in rotations {
+                crate::tenancy::audit(
+                    &state,
+                    &me.actor,
+                    "key.rotated",
+                    None,
+                    Some(&rotation.kid),
+                    serde_json::json!({
+                        "algorithm": rotation.alg,
+                        "generation": rotation.generation,
+                        "activates_at": rotation.activates_at.as_secs(),
+                        "force": force,
+                    }),
+                )
+                .await;
+            }
             Ok(done(paths::ADMIN_KEYS, "key-rotated"))
         }
         Err(e @ (KeyError::Refused(_) | KeyError::ConcurrentRotation { .. })) => {

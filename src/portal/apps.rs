@@ -10,6 +10,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_oidc::keys::SigningAlg;
 use techpass_store::{ClientRecord, TenantRecord};
 
 use super::tenants::{administered, tenant_context};
@@ -49,6 +50,9 @@ pub struct AppView {
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
+    /// The JWS algorithms of its ID tokens and access tokens (the default when it chose none).
+    pub id_token_signed_response_alg: String,
+    pub access_token_signed_response_alg: String,
     pub machine: bool,
     pub has_keys: bool,
     pub created: String,
@@ -78,6 +82,14 @@ impl AppView {
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
+            id_token_signed_response_alg: c
+                .id_token_signed_response_alg
+                .clone()
+                .unwrap_or_else(|| SigningAlg::DEFAULT.as_str().into()),
+            access_token_signed_response_alg: c
+                .access_token_signed_response_alg
+                .clone()
+                .unwrap_or_else(|| SigningAlg::DEFAULT.as_str().into()),
             has_keys: c.jwks.is_some(),
             created: date(c.created_at),
             href: fill(
@@ -202,6 +214,8 @@ async fn create(
         grant_types: fields.all("grant"),
         access_policy,
         user_assignment_required: None,
+        id_token_signed_response_alg: fields.opt("id_token_signed_response_alg"),
+        access_token_signed_response_alg: fields.opt("access_token_signed_response_alg"),
     };
     match apps::create(&state, &me.actor, &tenant_id, spec).await {
         Ok(created) => {
@@ -270,6 +284,7 @@ async fn show_settings(
             enabled_action => fill(paths::APP_ENABLED, &ids),
             max_access_token_secs => state.config.tokens.access_token_lifetime_secs,
             max_refresh_idle_secs => state.config.tokens.refresh_token_idle_secs,
+            signing_algs => SigningAlg::names(),
             active => tenant.status == "active",
             ..app_context(&tenant, &app, "settings")
         },
@@ -329,6 +344,12 @@ async fn update(
         access_token_lifetime_secs: access,
         refresh_token_idle_secs: refresh,
         api_access: machine.then(|| fields.checked("api_access")),
+        id_token_signed_response_alg: fields
+            .get("id_token_signed_response_alg")
+            .map(str::to_string),
+        access_token_signed_response_alg: fields
+            .get("access_token_signed_response_alg")
+            .map(str::to_string),
     };
     match apps::update(&state, &me.actor, &tenant_id, &client_id, changes).await {
         Ok(_) => Ok(done(

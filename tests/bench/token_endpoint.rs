@@ -36,6 +36,7 @@ use techpass::provider::clients::{create_app, NewApp};
 use techpass::AppState;
 use techpass_domain::client::AccessPolicy;
 use techpass_domain::SystemClock;
+use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::{KeyManager, MasterKey};
 use techpass_store::testing::TestDatabase;
 use tokio::sync::oneshot;
@@ -229,7 +230,7 @@ fn access_token_claims(issuer: &str) -> Value {
 }
 
 fn sign_raw(keys: &KeyManager, input: &[u8]) -> Result<()> {
-    keys.signing_key()?.sign(input)?;
+    keys.signing_key(SigningAlg::RS256)?.sign(input)?;
     Ok(())
 }
 
@@ -324,7 +325,7 @@ where
 fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Result<Baseline> {
     let claims = access_token_claims(issuer);
     // The exact bytes an access token signs: base64url(header) "." base64url(claims).
-    let token = keys.sign_jwt("at+jwt", &claims)?;
+    let token = keys.sign_jwt(SigningAlg::RS256, "at+jwt", &claims)?;
     let signing_input = token
         .rsplit_once('.')
         .map(|(input, _)| input.as_bytes().to_vec())
@@ -352,7 +353,7 @@ fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Resu
         others(noise)
     );
     let (sign_jwt_per_core, _) = signing_rate(1, Duration::from_secs(1), || {
-        keys.sign_jwt("at+jwt", &claims)?;
+        keys.sign_jwt(SigningAlg::RS256, "at+jwt", &claims)?;
         Ok(())
     })?;
     println!(

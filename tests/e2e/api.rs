@@ -934,6 +934,8 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                     grant_types: vec!["client_credentials".into()],
                     access_policy: Some(AccessPolicy::Assigned),
                     user_assignment_required: None,
+                    id_token_signed_response_alg: None,
+                    access_token_signed_response_alg: None,
                 },
             )
             .await
@@ -1128,6 +1130,17 @@ async fn authorisation_matrix_over_every_route() {
         "ErrorBody",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    for schema in ["AppView", "AppSpec", "AppChanges"] {
+        for field in [
+            "id_token_signed_response_alg",
+            "access_token_signed_response_alg",
+        ] {
+            assert!(
+                doc["components"]["schemas"][schema]["properties"][field].is_object(),
+                "{schema}.{field} documented"
+            );
+        }
     }
     assert!(
         !doc["components"]["schemas"]["InvitationView"]["properties"]
@@ -1420,6 +1433,57 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         .await;
     assert_eq!(on.status, 200);
     assert_eq!(w.call(Who::AppA, "get", &apps_a, None).await.status, 200);
+
+    // Signing algorithms (issue 17 item 3): a supported one is taken and shown; anything else is
+    // a 400 that names the field and the supported values, and changes nothing.
+    let chosen = w
+        .call(
+            Who::AdminA,
+            "patch",
+            &app_path,
+            Some(&json!({"id_token_signed_response_alg": "ES256",
+                         "access_token_signed_response_alg": "EdDSA"})),
+        )
+        .await;
+    assert_eq!(chosen.status, 200, "{}", chosen.body);
+    assert_eq!(chosen.json()["id_token_signed_response_alg"], "ES256");
+    assert_eq!(chosen.json()["access_token_signed_response_alg"], "EdDSA");
+    for (field, value) in [
+        ("id_token_signed_response_alg", "HS256"),
+        ("access_token_signed_response_alg", "none"),
+        ("access_token_signed_response_alg", "es256"),
+    ] {
+        let refused = w
+            .call(
+                Who::AdminA,
+                "patch",
+                &app_path,
+                Some(&json!({ field: value })),
+            )
+            .await;
+        assert_eq!(refused.status, 400, "{field}={value}: {}", refused.body);
+        assert_eq!(refused.json()["error"], "invalid_request");
+        let message = refused.json()["message"].as_str().unwrap().to_string();
+        assert!(
+            message.contains(field) && message.contains("RS256, ES256, EdDSA"),
+            "{message}"
+        );
+    }
+    let unchanged = w.call(Who::AdminA, "get", &app_path, None).await.json();
+    assert_eq!(unchanged["id_token_signed_response_alg"], "ES256");
+    assert_eq!(unchanged["access_token_signed_response_alg"], "EdDSA");
+    let created = w
+        .call(
+            Who::AdminA,
+            "post",
+            &apps_a,
+            Some(
+                &json!({"name": "Bad alg", "redirect_uris": ["https://app.example.gov.sg/x"],
+                         "id_token_signed_response_alg": "PS256"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, 400, "{}", created.body);
 
     // A new secret is shown once; listings never show it.
     let secrets = paths::APP_SECRETS

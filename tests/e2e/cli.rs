@@ -67,7 +67,7 @@ async fn serve_with_no_configuration_then_restart_and_wrong_master_key() {
         .unwrap();
     assert_eq!(discovery["issuer"], serving.base);
     let kids = jwks_kids(&serving.base).await;
-    assert_eq!(kids.len(), 1);
+    assert_eq!(kids.len(), 3, "one key per algorithm: RS256, ES256, EdDSA");
 
     let data = cwd.0.join("data");
     assert!(
@@ -215,7 +215,9 @@ async fn keys_commands_rotate_and_list(backend: Backend) {
 
     let (code, stdout, stderr) = run_techpass(&cwd.0, &["keys", "rotate"], &env).await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("created key"), "{stdout}");
+    for alg in ["RS256", "ES256", "EdDSA"] {
+        assert!(stdout.contains(&format!("created {alg} key")), "{stdout}");
+    }
 
     // A second rotation while the new key is still pending is refused.
     let (code, _, stderr) = run_techpass(&cwd.0, &["keys", "rotate"], &env).await;
@@ -231,7 +233,19 @@ async fn keys_commands_rotate_and_list(backend: Backend) {
         .iter()
         .map(|k| k["state"].as_str().unwrap())
         .collect();
-    assert_eq!(states, vec!["active", "pending"]);
+    let algorithms: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["algorithm"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (states, algorithms),
+        (
+            ["active", "pending"].repeat(3),
+            vec!["RS256", "RS256", "ES256", "ES256", "EdDSA", "EdDSA"]
+        )
+    );
     let pending_from = keys[1]["activates_at"].as_i64().unwrap();
     let created = keys[1]["created_at"].as_i64().unwrap();
     assert_eq!(
@@ -351,6 +365,70 @@ async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
         assert_eq!(code, 1, "{args:?}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+
+    // Token signing algorithms (issue 17 item 3): chosen at creation, changed with `app update`;
+    // a value TechPass does not sign with is refused by the argument parser (exit 2), naming
+    // the supported values, and an unknown app is an error.
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &[
+            "app",
+            "create",
+            "--name",
+            "Fast",
+            "--redirect-uri",
+            "https://fast.example.gov.sg/cb",
+            "--id-token-alg",
+            "ES256",
+            "--access-token-alg",
+            "EdDSA",
+            "--json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    let fast: Value = serde_json::from_str(&stdout).unwrap();
+    let fast = fast["client_id"].as_str().unwrap();
+    let (code, stdout, stderr) = run_techpass(
+        &cwd.0,
+        &["app", "update", fast, "--access-token-alg", "RS256"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("ID tokens ES256, access tokens RS256"),
+        "{stdout}"
+    );
+    for args in [
+        vec!["app", "update", fast, "--id-token-alg", "HS256"],
+        vec![
+            "app",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "https://bad.example.gov.sg/cb",
+            "--access-token-alg",
+            "none",
+        ],
+    ] {
+        let (code, _, stderr) = run_techpass(&cwd.0, &args, &[]).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains("RS256, ES256, EdDSA"), "{args:?}: {stderr}");
+    }
+    let (code, _, stderr) = run_techpass(
+        &cwd.0,
+        &["app", "update", "app_nope", "--id-token-alg", "ES256"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no app app_nope"), "{stderr}");
+    let (code, _, stderr) = run_techpass(&cwd.0, &["app", "update", fast], &[]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("nothing to change"), "{stderr}");
 }
 
 #[tokio::test]

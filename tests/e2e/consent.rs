@@ -41,6 +41,8 @@ async fn app(
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             access_policy: Some(policy),
             user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

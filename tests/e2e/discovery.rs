@@ -2,6 +2,7 @@
 
 use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 use serde_json::Value;
+use techpass_oidc::keys::SigningAlg;
 use techpass_store::testing::Backend;
 
 use crate::support::TestServer;
@@ -23,7 +24,8 @@ async fn discovery_lists_what_is_implemented(backend: Backend) {
         assert_eq!(doc["jwks_uri"], format!("{}/jwks", server.base));
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
-            serde_json::json!(["RS256"])
+            serde_json::json!(["RS256", "ES256", "EdDSA"]),
+            "the default first"
         );
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(
@@ -70,7 +72,11 @@ async fn token_signed_by_active_key_verifies_against_published_jwks(backend: Bac
         return;
     };
     let claims = serde_json::json!({"iss": server.base, "sub": "someone", "aud": "app", "exp": 4_000_000_000u64});
-    let token = server.state.keys.sign_jwt("JWT", &claims).unwrap();
+    let algs = [
+        (SigningAlg::RS256, jsonwebtoken::Algorithm::RS256),
+        (SigningAlg::ES256, jsonwebtoken::Algorithm::ES256),
+        (SigningAlg::EdDSA, jsonwebtoken::Algorithm::EdDSA),
+    ];
 
     let response = server.get("/jwks").await;
     assert_eq!(response.status(), 200);
@@ -80,24 +86,36 @@ async fn token_signed_by_active_key_verifies_against_published_jwks(backend: Bac
         .to_string();
     assert_eq!(cache, "public, max-age=300");
     let jwks: jsonwebtoken::jwk::JwkSet = response.json().await.unwrap();
+    let published: Vec<_> = jwks.keys.iter().map(|k| k.common.key_algorithm).collect();
+    assert_eq!(
+        published,
+        vec![
+            Some(jsonwebtoken::jwk::KeyAlgorithm::RS256),
+            Some(jsonwebtoken::jwk::KeyAlgorithm::ES256),
+            Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA),
+        ],
+        "one key per algorithm"
+    );
     for jwk in &jwks.keys {
         assert!(jwk.common.key_id.is_some());
-        assert_eq!(
-            jwk.common.key_algorithm,
-            Some(jsonwebtoken::jwk::KeyAlgorithm::RS256)
-        );
         assert_eq!(
             jwk.common.public_key_use,
             Some(jsonwebtoken::jwk::PublicKeyUse::Signature)
         );
     }
-    let kid = decode_header(&token).unwrap().kid.unwrap();
-    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("signing key is published")).unwrap();
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
-    validation.set_audience(&["app"]);
-    validation.set_issuer(&[server.base.as_str()]);
-    let verified = decode::<Value>(&token, &key, &validation).unwrap();
-    assert_eq!(verified.claims["sub"], "someone");
+    for (ours, theirs) in algs {
+        let token = server.state.keys.sign_jwt(ours, "JWT", &claims).unwrap();
+        let header = decode_header(&token).unwrap();
+        assert_eq!(header.alg, theirs);
+        let kid = header.kid.unwrap();
+        let key =
+            DecodingKey::from_jwk(jwks.find(&kid).expect("signing key is published")).unwrap();
+        let mut validation = Validation::new(theirs);
+        validation.set_audience(&["app"]);
+        validation.set_issuer(&[server.base.as_str()]);
+        let verified = decode::<Value>(&token, &key, &validation).unwrap();
+        assert_eq!(verified.claims["sub"], "someone");
+    }
     server.stop().await;
 }
 

@@ -31,6 +31,8 @@ pub async fn machine_app(server: &TestServer, actor: &Actor, tenant_id: &str) ->
             grant_types: vec!["client_credentials".into()],
             access_policy: Some(AccessPolicy::Officers),
             user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

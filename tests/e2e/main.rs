@@ -26,6 +26,7 @@ mod refusals;
 mod replicas;
 mod shutdown;
 mod signin;
+mod signing_algs;
 mod support;
 mod tenancy;
 mod tenant_access;

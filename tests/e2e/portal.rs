@@ -227,6 +227,66 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
         ("client_id", client_id.as_str()),
     ];
 
+    // The settings page: token signing algorithms (issue 17 item 3), RS256 until chosen.
+    let app_path = fill(paths::APP, &ids);
+    let settings = ok_page(&server, &b, &app_path).await;
+    assert!(
+        settings.contains(r#"<option value="RS256" selected>"#)
+            && settings.contains(r#"<option value="ES256">"#)
+            && settings.contains(r#"<option value="EdDSA">"#),
+        "{settings}"
+    );
+    let token = csrf(&settings);
+    let settings_form = |id_alg: &'static str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("name", "Wiki".to_string()),
+            (
+                "redirect_uris",
+                "https://wiki.example.gov.sg/callback".to_string(),
+            ),
+            ("user_assignment_required", "yes".to_string()),
+            ("id_token_signed_response_alg", id_alg.to_string()),
+            ("access_token_signed_response_alg", "ES256".to_string()),
+        ]
+    };
+    let saved = b
+        .post(server.url(&app_path))
+        .form(&settings_form("EdDSA"))
+        .send()
+        .await
+        .unwrap();
+    see_other(&saved);
+    let algs = |c: techpass_store::ClientRecord| {
+        (
+            c.id_token_signed_response_alg,
+            c.access_token_signed_response_alg,
+        )
+    };
+    let stored = state.store.get_client(&client_id).await.unwrap().unwrap();
+    assert_eq!(
+        algs(stored),
+        (Some("EdDSA".to_string()), Some("ES256".to_string()))
+    );
+    let refused = b
+        .post(server.url(&app_path))
+        .form(&settings_form("HS256"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused = refused.text().await.unwrap();
+    assert!(
+        refused.contains("id_token_signed_response_alg") && refused.contains("RS256, ES256, EdDSA"),
+        "{refused}"
+    );
+    let stored = state.store.get_client(&client_id).await.unwrap().unwrap();
+    assert_eq!(
+        algs(stored),
+        (Some("EdDSA".to_string()), Some("ES256".to_string())),
+        "a refused change changes nothing"
+    );
+
     // The credentials page lists the secret, never shows it.
     let credentials_path = fill(paths::CREDENTIALS, &ids);
     let credentials = ok_page(&server, &b, &credentials_path).await;
@@ -1015,9 +1075,15 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     .await;
     assert!(see_other(&rotated).ends_with("done=key-rotated"));
     let after = state.keys.statuses();
-    assert_eq!(after.len(), before.len() + 1);
+    assert_eq!(after.len(), before.len() + 3, "one new key per algorithm");
     let keys = ok_page(&server, &bob_browser, paths::ADMIN_KEYS).await;
     assert!(keys.contains(&after.last().unwrap().kid) && keys.contains("pending"));
+    assert!(
+        ["RS256", "ES256", "EdDSA"]
+            .iter()
+            .all(|alg| keys.contains(&format!("<td>{alg}</td>"))),
+        "each key's algorithm is shown"
+    );
     let again = post(
         &server,
         &bob_browser,

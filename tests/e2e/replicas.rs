@@ -401,8 +401,8 @@ reverify_grace_secs = 0
     assert_eq!(jwks_a, jwks_b, "both replicas publish the same keys");
     assert_eq!(
         jwks_a["keys"].as_array().map(Vec::len),
-        Some(1),
-        "one first signing key although both replicas started at once: {jwks_a}"
+        Some(3),
+        "one first signing key per algorithm although both replicas started at once: {jwks_a}"
     );
     for replica in [&a, &b] {
         let discovery = json(

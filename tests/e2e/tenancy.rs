@@ -126,6 +126,8 @@ pub async fn tenant_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> 
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             access_policy: Some(AccessPolicy::Assigned),
             user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

@@ -36,6 +36,8 @@ async fn open_app(server: &TestServer, actor: &Actor, tenant_id: &str) -> (Strin
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             access_policy: Some(AccessPolicy::Officers),
             user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await

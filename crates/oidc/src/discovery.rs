@@ -35,7 +35,8 @@ pub struct ProviderMetadata {
     pub scopes_supported: Vec<&'static str>,
     pub claims_supported: Vec<&'static str>,
     pub acr_values_supported: Vec<&'static str>,
-    /// The only signing algorithm TechPass uses (RS256, RFC 7518 §3.3).
+    /// Every algorithm TechPass signs ID tokens with (RS256 by default; an app may choose
+    /// ES256 or EdDSA). Its JWT access tokens and logout tokens use the same set.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     pub subject_types_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
@@ -111,7 +112,7 @@ impl ProviderMetadata {
                 "roles",
             ],
             acr_values_supported: vec![ACR_MFA],
-            id_token_signing_alg_values_supported: vec!["RS256"],
+            id_token_signing_alg_values_supported: crate::keys::SigningAlg::names(),
             subject_types_supported: vec!["public"],
             code_challenge_methods_supported: vec!["S256"],
             token_endpoint_auth_methods_supported: client_auth.clone(),

@@ -5,6 +5,7 @@
 use base64::Engine;
 use techpass_domain::client::{validate_redirect_uri, AccessPolicy};
 use techpass_oidc::assertion::{parse_client_jwks, verify_assertion, ASSERTION_TYPE};
+use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::{OAuthError, Params, Secrets};
 use techpass_store::{ClientRecord, ClientSecretRecord, Store, StoreError};
 
@@ -46,6 +47,32 @@ pub struct Client {
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
+    /// What its ID tokens (and back-channel logout tokens) are signed with.
+    pub id_token_alg: SigningAlg,
+    /// What its JWT access tokens are signed with.
+    pub access_token_alg: SigningAlg,
+}
+
+/// An app's stored algorithm choice: `None` is the platform default; a value this version does
+/// not sign with is an error (the service never stores one).
+pub fn stored_alg(client_id: &str, stored: Option<&str>) -> Result<SigningAlg, StoreError> {
+    stored.map_or(Ok(SigningAlg::DEFAULT), |alg| {
+        alg.parse()
+            .map_err(|e| StoreError::Backend(format!("client {client_id}: {e}")))
+    })
+}
+
+/// Checks an algorithm an app asks for (`id_token_signed_response_alg` or
+/// `access_token_signed_response_alg`): one TechPass signs with, named exactly; the empty string
+/// means the platform default. The error names the field and the supported values.
+pub fn choose_alg(field: &str, value: &str) -> Result<Option<SigningAlg>, AppError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| AppError::Invalid(format!("{field}: {e}")))
 }
 
 impl Client {
@@ -55,6 +82,11 @@ impl Client {
                 .map_err(|e| StoreError::Backend(format!("client {}: {e}", r.client_id)))
         };
         Ok(Client {
+            id_token_alg: stored_alg(&r.client_id, r.id_token_signed_response_alg.as_deref())?,
+            access_token_alg: stored_alg(
+                &r.client_id,
+                r.access_token_signed_response_alg.as_deref(),
+            )?,
             redirect_uris: list(&r.redirect_uris)?,
             post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
             grant_types: list(&r.grant_types)?,
@@ -114,6 +146,9 @@ pub struct NewApp {
     pub access_policy: AccessPolicy,
     /// How long its first secret lives (default and maximum: a year).
     pub secret_lifetime_secs: Option<i64>,
+    /// Signing algorithms for its ID tokens and access tokens (`None`: the platform default).
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    pub access_token_signed_response_alg: Option<SigningAlg>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +272,12 @@ pub async fn create_app(
                 access_token_lifetime_secs: None,
                 refresh_token_idle_secs: None,
                 api_access: false,
+                id_token_signed_response_alg: app
+                    .id_token_signed_response_alg
+                    .map(|a| a.as_str().to_string()),
+                access_token_signed_response_alg: app
+                    .access_token_signed_response_alg
+                    .map(|a| a.as_str().to_string()),
             },
             &secret_records,
         )
@@ -245,6 +286,31 @@ pub async fn create_app(
         client_id,
         client_secret: secret,
     })
+}
+
+/// Sets the signing algorithms of an app's ID tokens and access tokens (`None`: unchanged), for
+/// the operator's `techpass app update`. Returns the app's algorithms after the change.
+pub async fn set_signing_algs(
+    store: &dyn Store,
+    client_id: &str,
+    id_token: Option<SigningAlg>,
+    access_token: Option<SigningAlg>,
+) -> Result<(SigningAlg, SigningAlg), AppError> {
+    let mut record = store
+        .get_client(client_id)
+        .await?
+        .ok_or_else(|| AppError::Invalid(format!("no app {client_id}")))?;
+    if let Some(alg) = id_token {
+        record.id_token_signed_response_alg = Some(alg.as_str().into());
+    }
+    if let Some(alg) = access_token {
+        record.access_token_signed_response_alg = Some(alg.as_str().into());
+    }
+    if !store.update_client(&record).await? {
+        return Err(AppError::Invalid(format!("no app {client_id}")));
+    }
+    let client = Client::from_record(record)?;
+    Ok((client.id_token_alg, client.access_token_alg))
 }
 
 /// A back-channel logout URI is a redirect-shaped URI that TechPass will POST to, so it must

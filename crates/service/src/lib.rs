@@ -34,6 +34,7 @@ pub mod settings;
 pub mod signin;
 pub mod tenancy;
 pub mod tokens;
+pub mod upstream_links;
 pub mod upstreams;
 
 pub use audit::audit;

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use techpass_oidc::keys::SigningAlg;
 use techpass_store::AuditRecord;
 
 use crate::audit;
@@ -136,6 +137,7 @@ pub async fn end_session(
                 if let Some(uri) = client.backchannel_logout_uri {
                     deliveries.push(spawn_backchannel(
                         ctx.clone(),
+                        client.id_token_alg,
                         client.id,
                         uri,
                         session.user_id.clone(),
@@ -166,8 +168,15 @@ pub async fn end_session(
     deliveries
 }
 
-/// Back-Channel Logout §2.4: the logout token.
-fn logout_token(ctx: &ServiceContext, client_id: &str, sub: &str, sid: &str) -> Option<String> {
+/// Back-Channel Logout §2.4: the logout token, signed like the app's ID tokens (§2.4: "the
+/// same algorithm ... as for ID Tokens").
+fn logout_token(
+    ctx: &ServiceContext,
+    alg: SigningAlg,
+    client_id: &str,
+    sub: &str,
+    sid: &str,
+) -> Option<String> {
     let now = ctx.clock.now().as_secs();
     let claims = json!({
         "iss": ctx.metadata.issuer,
@@ -179,18 +188,19 @@ fn logout_token(ctx: &ServiceContext, client_id: &str, sub: &str, sid: &str) -> 
         "sid": sid,
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     });
-    ctx.keys.sign_jwt("logout+jwt", &claims).ok()
+    ctx.keys.sign_jwt(alg, "logout+jwt", &claims).ok()
 }
 
 fn spawn_backchannel(
     ctx: ServiceContext,
+    alg: SigningAlg,
     client_id: String,
     uri: String,
     sub: String,
     sid: String,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let Some(token) = logout_token(&ctx, &client_id, &sub, &sid) else {
+        let Some(token) = logout_token(&ctx, alg, &client_id, &sub, &sid) else {
             tracing::error!(%client_id, "could not sign a logout token");
             return;
         };

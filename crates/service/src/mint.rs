@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
+use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::OAuthError;
 use techpass_store::{RefreshTokenRecord, UserRecord};
 
@@ -30,6 +31,9 @@ pub struct Subject<'a> {
     pub roles: &'a [String],
     /// The app's own access token lifetime, if it chose one (within the platform's).
     pub access_lifetime: Option<i64>,
+    /// The algorithms the app chose for its access token and its ID token.
+    pub access_token_alg: SigningAlg,
+    pub id_token_alg: SigningAlg,
 }
 
 /// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
@@ -101,7 +105,7 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     }
     let token = state
         .keys
-        .sign_jwt("at+jwt", &Value::Object(claims))
+        .sign_jwt(s.access_token_alg, "at+jwt", &Value::Object(claims))
         .map_err(OAuthError::server_error)?;
     Ok(AccessToken {
         token,
@@ -109,10 +113,10 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     })
 }
 
-/// OpenID Connect Core §3.1.3.6: the left half of SHA-256 of the access token.
-fn at_hash(access_token: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16])
+/// OpenID Connect Core §3.1.3.6: the left half of the hash of the access token, with the hash
+/// of the ID token's own algorithm (SHA-256, or SHA-512 for Ed25519).
+fn at_hash(id_token_alg: SigningAlg, access_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(id_token_alg.left_half_hash(access_token.as_bytes()))
 }
 
 /// Claims released by scope (OpenID Connect Core §5.4).
@@ -189,12 +193,15 @@ pub fn id_token(
             json!(state.secrets.keyed_hash(PURPOSE_SID, session)),
         );
     }
-    claims.insert("at_hash".into(), json!(at_hash(input.access_token)));
+    claims.insert(
+        "at_hash".into(),
+        json!(at_hash(s.id_token_alg, input.access_token)),
+    );
     authorization_claims(s, &mut claims);
     profile_claims(user, s.scope, &mut claims);
     state
         .keys
-        .sign_jwt("JWT", &Value::Object(claims))
+        .sign_jwt(s.id_token_alg, "JWT", &Value::Object(claims))
         .map(Some)
         .map_err(OAuthError::server_error)
 }

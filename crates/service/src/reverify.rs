@@ -28,14 +28,14 @@
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde_json::json;
-use techpass_store::{AuditRecord, StoreError, UpstreamLinkRecord};
+use techpass_store::{AuditRecord, StoreError};
 use techpass_upstream::RefreshError;
 
 use crate::accounts::end_everything;
 use crate::audit;
+pub use crate::upstream_links::remember;
+use crate::upstream_links::{open, seal};
 use crate::ServiceContext;
 
 /// Pause before each retry of an upstream that did not answer.
@@ -65,53 +65,6 @@ impl Verdict {
     pub fn allows(self) -> bool {
         matches!(self, Verdict::Current | Verdict::WithinGrace)
     }
-}
-
-/// The sealing key id: binds a sealed token to its person and upstream, so a sealed value moved
-/// to another row does not open.
-fn kid(user_id: &str, upstream: &str) -> String {
-    format!("upstream-refresh:{user_id}:{upstream}")
-}
-
-fn seal(ctx: &ServiceContext, user_id: &str, upstream: &str, token: &str) -> Option<String> {
-    match ctx.sealer.seal(&kid(user_id, upstream), token.as_bytes()) {
-        Ok(sealed) => Some(STANDARD.encode(sealed)),
-        Err(e) => {
-            tracing::error!(error = %e, "could not seal an upstream refresh token");
-            None
-        }
-    }
-}
-
-fn open(ctx: &ServiceContext, link: &UpstreamLinkRecord) -> Option<String> {
-    let sealed = STANDARD
-        .decode(link.sealed_refresh_token.as_deref()?)
-        .ok()?;
-    let plain = ctx
-        .sealer
-        .open(&kid(&link.user_id, &link.upstream), &sealed)
-        .ok()?;
-    String::from_utf8(plain).ok()
-}
-
-/// After a sign-in at `upstream`: the upstream confirmed the person now; its refresh token (if
-/// it issued one) is kept sealed for the next re-verification.
-pub async fn remember(
-    ctx: &ServiceContext,
-    user_id: &str,
-    upstream: &str,
-    refresh_token: Option<&str>,
-) -> Result<(), StoreError> {
-    let sealed = refresh_token.and_then(|t| seal(ctx, user_id, upstream, t));
-    ctx.store
-        .put_upstream_link(&UpstreamLinkRecord {
-            user_id: user_id.to_string(),
-            upstream: upstream.to_string(),
-            sealed_refresh_token: sealed,
-            last_verified_at: ctx.clock.now().as_secs(),
-            failures: 0,
-        })
-        .await
 }
 
 /// Re-verifies the person if the bound has passed (see the module). `upstream` prefers that

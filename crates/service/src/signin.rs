@@ -190,7 +190,7 @@ async fn complete_login(
     identity.email_verified = upstream.email_authority.believes(identity.email_verified);
     let user = account(state, upstream, &identity).await?;
     // The upstream confirmed the person now; its refresh token re-verifies them later.
-    crate::reverify::remember(
+    crate::upstream_links::remember(
         state,
         &user.id,
         upstream.connector.id(),

@@ -964,6 +964,8 @@ async fn an_unverified_address_classifies_and_matches_nothing(db: &TestDatabase)
             grant_types: vec![GRANT_AUTHORIZATION_CODE.into()],
             access_policy: Some(AccessPolicy::Assigned),
             user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
         },
     )
     .await
@@ -1197,6 +1199,121 @@ async fn two_apps_of_a_tenant_never_share_a_name(db: &TestDatabase) {
         .map(|a| a.name)
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+}
+
+/// Issue 17 item 3: an app chooses RS256, ES256 or EdDSA for its ID tokens and access tokens
+/// on registration and later; anything else is refused with a message naming the field and the
+/// supported values, and changes nothing; the empty string goes back to the default.
+async fn apps_choose_supported_signing_algorithms_only(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let tenant = w.tenant("Agency Tools", "owner@agency.gov.sg").await;
+    let spec = |name: &str, id_alg: &str, at_alg: &str| -> AppSpec {
+        serde_json::from_value(serde_json::json!({
+            "name": name,
+            "redirect_uris": [REDIRECT],
+            "id_token_signed_response_alg": id_alg,
+            "access_token_signed_response_alg": at_alg,
+        }))
+        .unwrap()
+    };
+    for (id_alg, at_alg, field) in [
+        ("HS256", "ES256", "id_token_signed_response_alg"),
+        ("ES256", "none", "access_token_signed_response_alg"),
+        ("es256", "ES256", "id_token_signed_response_alg"),
+        ("ES256", "RS384", "access_token_signed_response_alg"),
+    ] {
+        let err = apps::create(
+            &w.ctx,
+            &Actor::Operator,
+            &tenant.id,
+            spec("Bad", id_alg, at_alg),
+        )
+        .await
+        .unwrap_err();
+        let TenancyError::Invalid(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(message.starts_with(field), "{message}");
+        assert!(message.contains("RS256, ES256, EdDSA"), "{message}");
+    }
+    assert!(apps::list(&w.ctx, &Actor::Operator, &tenant.id)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let app = apps::create(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        spec("Wiki", "EdDSA", "ES256"),
+    )
+    .await
+    .unwrap();
+    let stored = |w: &World| {
+        let id = app.client_id.clone();
+        let store = w.ctx.store.clone();
+        async move {
+            let c = store.get_client(&id).await.unwrap().unwrap();
+            (
+                c.id_token_signed_response_alg,
+                c.access_token_signed_response_alg,
+            )
+        }
+    };
+    assert_eq!(
+        stored(&w).await,
+        (Some("EdDSA".into()), Some("ES256".into()))
+    );
+    let change = |id_alg: Option<&str>, at_alg: Option<&str>| AppChanges {
+        id_token_signed_response_alg: id_alg.map(str::to_string),
+        access_token_signed_response_alg: at_alg.map(str::to_string),
+        ..AppChanges::default()
+    };
+    let err = apps::update(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &app.client_id,
+        change(Some("RS256"), Some("PS256")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, TenancyError::Invalid(m) if m.starts_with("access_token_signed_response_alg")),
+        "{err:?}"
+    );
+    assert_eq!(
+        stored(&w).await,
+        (Some("EdDSA".into()), Some("ES256".into())),
+        "a refused change changes nothing"
+    );
+    apps::update(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &app.client_id,
+        change(Some("ES256"), None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stored(&w).await,
+        (Some("ES256".into()), Some("ES256".into()))
+    );
+    apps::update(
+        &w.ctx,
+        &Actor::Operator,
+        &tenant.id,
+        &app.client_id,
+        change(Some(""), Some("")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stored(&w).await,
+        (None, None),
+        "back to the platform default"
+    );
 }
 
 /// Issue 13 item 9: a state machine over random interleavings of code exchange (by the rightful
@@ -1683,6 +1800,7 @@ techpass_store::backend_tests!(
     "service",
     random_interleavings_never_issue_past_the_gate,
     two_apps_of_a_tenant_never_share_a_name,
+    apps_choose_supported_signing_algorithms_only,
     what_is_shown_once_is_shown_once_to_its_owner,
     a_sign_in_creates_the_person_and_a_session_once,
     a_sign_in_is_refused_when_replayed_in_another_browser_or_too_late,
@@ -1727,6 +1845,8 @@ async fn access_policies_admit_members_or_officers_who_consented(db: &TestDataba
                     grant_types: vec![GRANT_AUTHORIZATION_CODE.into(), GRANT_REFRESH_TOKEN.into()],
                     access_policy: Some(policy),
                     user_assignment_required: None,
+                    id_token_signed_response_alg: None,
+                    access_token_signed_response_alg: None,
                 },
             )
             .await

@@ -19,6 +19,7 @@ crate::backend_tests!(
     keys_are_listed_in_generation_order,
     same_generation_is_a_conflict_and_writes_nothing,
     same_kid_is_a_conflict,
+    generations_count_per_algorithm,
     concurrent_rotations_add_exactly_one_key,
     delete_removes_only_named_keys,
     login_attempt_is_taken_exactly_once,
@@ -93,6 +94,39 @@ async fn same_kid_is_a_conflict(db: &TestDatabase) {
     store.insert_signing_key(&key("a", 1)).await.unwrap();
     let err = store.insert_signing_key(&key("a", 2)).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+}
+
+async fn generations_count_per_algorithm(db: &TestDatabase) {
+    let store = db.store().await;
+    let es256 = |kid: &str, generation| SigningKeyRecord {
+        algorithm: "ES256".into(),
+        ..key(kid, generation)
+    };
+    store.insert_signing_key(&key("rsa1", 1)).await.unwrap();
+    // Generation 1 of another algorithm is not taken by RS256's.
+    store.insert_signing_key(&es256("ec1", 1)).await.unwrap();
+    let err = store
+        .insert_signing_key(&es256("ec1b", 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    store.insert_signing_key(&es256("ec2", 2)).await.unwrap();
+    let listed: Vec<_> = store
+        .list_signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.algorithm, k.generation))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            ("ec1".to_string(), "ES256".to_string(), 1),
+            ("rsa1".into(), "RS256".into(), 1),
+            ("ec2".into(), "ES256".into(), 2),
+        ],
+        "by generation, then algorithm"
+    );
 }
 
 async fn concurrent_rotations_add_exactly_one_key(db: &TestDatabase) {
@@ -458,6 +492,8 @@ pub(crate) fn client(id: &str) -> ClientRecord {
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,
+        id_token_signed_response_alg: None,
+        access_token_signed_response_alg: Some("ES256".into()),
     }
 }
 

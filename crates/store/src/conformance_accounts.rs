@@ -498,6 +498,8 @@ async fn update_client_round_trips_every_field(db: &TestDatabase) {
         access_token_lifetime_secs: Some(300),
         refresh_token_idle_secs: Some(3_600),
         api_access: true,
+        id_token_signed_response_alg: Some("EdDSA".into()),
+        access_token_signed_response_alg: None,
     };
     assert!(store.update_client(&changed).await.unwrap());
     let expected = ClientRecord {

@@ -10,7 +10,7 @@ use crate::StoreError;
 pub struct SigningKeyRecord {
     pub kid: String,
     pub generation: i64,
-    /// JWS algorithm, e.g. `RS256`.
+    /// JWS algorithm, e.g. `RS256`; generations count per algorithm.
     pub algorithm: String,
     /// The public key as a JWK (RFC 7517) JSON object.
     pub public_jwk: String,
@@ -21,11 +21,11 @@ pub struct SigningKeyRecord {
 
 #[async_trait]
 pub trait SigningKeyStore {
-    /// Every stored key, ordered by ascending generation.
+    /// Every stored key, ordered by ascending generation (then algorithm).
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
 
-    /// Adds a key. Fails with [`StoreError::Conflict`] and writes nothing when its generation or
-    /// kid is already taken: this is how two replicas rotating at once end with one new key.
+    /// Adds a key. Fails with [`StoreError::Conflict`] and writes nothing when its kid, or its
+    /// generation within its algorithm, is already taken: this is how two replicas rotating at once end with one new key.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
 
     /// Deletes the keys with these kids (unknown kids are ignored); returns how many went.

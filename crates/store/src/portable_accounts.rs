@@ -309,7 +309,7 @@ macro_rules! account_impls {
                 sqlx::query(&format!(
                     "INSERT INTO clients ({})
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16)",
+                       $16, $17, $18)",
                     $crate::portable::CLIENT_COLUMNS
                 ))
                 .bind(&c.client_id)
@@ -328,6 +328,8 @@ macro_rules! account_impls {
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)
+                .bind(&c.id_token_signed_response_alg)
+                .bind(&c.access_token_signed_response_alg)
                 .execute(&mut *tx)
                 .await?;
                 for s in secrets {
@@ -383,7 +385,8 @@ macro_rules! account_impls {
                        post_logout_redirect_uris = $5, backchannel_logout_uri = $6,
                        grant_types = $7, jwks = $8, enabled = $9, homepage = $10,
                        access_policy = $11, access_token_lifetime_secs = $12,
-                       refresh_token_idle_secs = $13, api_access = $14
+                       refresh_token_idle_secs = $13, api_access = $14,
+                       id_token_signed_response_alg = $15, access_token_signed_response_alg = $16
                      WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
@@ -400,6 +403,8 @@ macro_rules! account_impls {
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)
+                .bind(&c.id_token_signed_response_alg)
+                .bind(&c.access_token_signed_response_alg)
                 .execute(&self.pool)
                 .await?
                 .rows_affected()

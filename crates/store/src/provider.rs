@@ -158,6 +158,10 @@ pub struct ClientRecord {
     pub refresh_token_idle_secs: Option<i64>,
     /// The tenant granted this (client_credentials) app the automation API.
     pub api_access: bool,
+    /// JWS algorithms the app chose for its ID tokens and its access tokens; `None`: the
+    /// platform default. Validated by the service, stored as given.
+    pub id_token_signed_response_alg: Option<String>,
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -58,7 +58,7 @@ impl SigningKeyStore for SqliteStore {
     async fn list_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let keys = sqlx::query_as::<_, SigningKeyRecord>(
             "SELECT kid, generation, algorithm, public_jwk, private_key_sealed, created_at, activates_at
-             FROM signing_keys ORDER BY generation",
+             FROM signing_keys ORDER BY generation, algorithm",
         )
         .fetch_all(&self.pool)
         .await?;

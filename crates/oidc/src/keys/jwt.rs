@@ -1,4 +1,5 @@
-//! JWS compact serialisation (RFC 7515 §7.1) of JWTs signed with RS256: how the key manager signs.
+//! JWS compact serialisation (RFC 7515 §7.1) of JWTs signed with a key's own algorithm: how the
+//! key manager signs.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -17,7 +18,7 @@ struct Header<'a> {
 /// access tokens (RFC 9068 §2.1), `logout+jwt` for logout tokens.
 pub fn encode(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
     let header = serde_json::to_vec(&Header {
-        alg: crate::keys::ALGORITHM,
+        alg: key.alg().as_str(),
         typ,
         kid: key.kid(),
     })

@@ -1,13 +1,18 @@
 //! The provider's signing keys: created, sealed with the master key, stored, loaded into memory,
 //! rotated on the schedule of [`techpass_domain::keys`] and published as a JWKS.
 //!
+//! Each algorithm TechPass signs with ([`SigningAlg`]: RS256, ES256, EdDSA) has its own series of
+//! keys with its own generations, on the same schedule: a rotation rotates every algorithm, and
+//! all their pending, active and retired keys are published together.
+//!
 //! Every replica holds the keys parsed in memory and reloads them from the database at an
 //! interval, so a rotation made anywhere (another replica or the `techpass keys rotate` command)
 //! is picked up everywhere before the new key signs: the pre-publication delay must exceed that
 //! interval plus the JWKS cache lifetime, which configuration checks.
 
+mod algorithm;
 pub mod jwt;
-mod rsa_key;
+mod material;
 mod sealing;
 
 use std::collections::HashMap;
@@ -20,7 +25,8 @@ use techpass_domain::keys::{
 use techpass_domain::{Clock, Timestamp};
 use techpass_store::{SigningKeyRecord, Store, StoreError};
 
-pub use rsa_key::{PublicJwk, ALGORITHM, RSA_BITS};
+pub use algorithm::{SigningAlg, UnsupportedAlg};
+pub use material::{PublicJwk, RSA_BITS};
 pub use sealing::{MasterKey, MASTER_KEY_LEN};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,12 +35,14 @@ pub enum KeyError {
     WrongMasterKey { kid: String },
     #[error("the master key {0}")]
     MalformedMasterKey(String),
-    #[error("no signing key is active")]
-    NoActiveKey,
+    #[error("no {0} signing key is active")]
+    NoActiveKey(SigningAlg),
     #[error(transparent)]
     Refused(#[from] RotationRefused),
-    #[error("another rotation created generation {generation} at the same time; that key stands")]
-    ConcurrentRotation { generation: i64 },
+    #[error(
+        "another rotation created {alg} generation {generation} at the same time; that key stands"
+    )]
+    ConcurrentRotation { alg: SigningAlg, generation: i64 },
     #[error("stored key {kid} is malformed: {reason}")]
     Malformed { kid: String, reason: String },
     #[error("cryptography: {0}")]
@@ -58,13 +66,18 @@ pub struct KeySettings {
 /// A key in memory: its schedule, public half and parsed private half.
 #[derive(Debug)]
 pub struct SigningKey {
+    alg: SigningAlg,
     meta: KeyMeta,
     created_at: Timestamp,
     jwk: PublicJwk,
-    signer: rsa_key::Signer,
+    signer: material::Signer,
 }
 
 impl SigningKey {
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
     pub fn kid(&self) -> &str {
         &self.meta.kid
     }
@@ -78,6 +91,7 @@ impl SigningKey {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct KeyStatus {
     pub kid: String,
+    pub algorithm: SigningAlg,
     pub generation: i64,
     pub state: &'static str,
     pub created_at: i64,
@@ -95,6 +109,7 @@ pub struct Jwks {
 /// What a successful rotation created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
+    pub alg: SigningAlg,
     pub kid: String,
     pub generation: i64,
     pub activates_at: Timestamp,
@@ -110,7 +125,9 @@ pub struct KeyManager {
 }
 
 impl KeyManager {
-    /// Loads and unseals every stored key; with none stored (first start) creates the first.
+    /// Loads and unseals every stored key; for each algorithm with none stored (the first
+    /// start, or the first start of a version that added the algorithm) creates its first key,
+    /// which signs at once: no app can have chosen an algorithm before its first key exists.
     /// Fails with [`KeyError::WrongMasterKey`] rather than ever making a new key over keys it
     /// cannot open.
     pub async fn open(
@@ -127,12 +144,15 @@ impl KeyManager {
             keys: RwLock::new(Arc::new(Vec::new())),
         };
         manager.reload().await?;
-        if manager.snapshot().is_empty() {
+        for alg in SigningAlg::ALL {
+            if manager.snapshot().iter().any(|k| k.alg == alg) {
+                continue;
+            }
             // Generation 1, whatever another replica is doing: if it wins, its key is used.
             let first = plan_rotation(&[], manager.clock.now(), 0, false)?;
-            match manager.create_key(first).await {
+            match manager.create_key(alg, first).await {
                 Ok(rotation) => {
-                    tracing::info!(kid = %rotation.kid, "created the first signing key")
+                    tracing::info!(kid = %rotation.kid, %alg, "created the first signing key")
                 }
                 Err(KeyError::ConcurrentRotation { .. }) => {}
                 Err(e) => return Err(e),
@@ -148,9 +168,31 @@ impl KeyManager {
         }
     }
 
+    /// Each key's state now, in the order of `keys`: the schedule runs per algorithm.
     fn states(&self, keys: &[Arc<SigningKey>], now: Timestamp) -> Vec<KeyState> {
-        let metas: Vec<KeyMeta> = keys.iter().map(|k| k.meta.clone()).collect();
-        key_states(&metas, now, self.settings.max_token_lifetime)
+        let mut states = vec![KeyState::Expired; keys.len()];
+        for alg in SigningAlg::ALL {
+            let (positions, metas): (Vec<usize>, Vec<KeyMeta>) = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| k.alg == alg)
+                .map(|(i, k)| (i, k.meta.clone()))
+                .unzip();
+            let series = key_states(&metas, now, self.settings.max_token_lifetime);
+            for (position, state) in positions.into_iter().zip(series) {
+                states[position] = state;
+            }
+        }
+        states
+    }
+
+    /// The metadata of `alg`'s keys, by generation.
+    fn metas(&self, alg: SigningAlg) -> Vec<KeyMeta> {
+        self.snapshot()
+            .iter()
+            .filter(|k| k.alg == alg)
+            .map(|k| k.meta.clone())
+            .collect()
     }
 
     /// Re-reads the keys from the database, unsealing only those not already in memory, and
@@ -182,6 +224,9 @@ impl KeyManager {
             tracing::info!(kids = ?expired, "deleted signing keys whose tokens have all expired");
             keys.retain(|k| !expired.contains(&k.meta.kid));
         }
+        // By algorithm (the default first, so a relying party that takes the first key of the
+        // JWKS gets an RS256 one), then generation.
+        keys.sort_by_key(|k| (k.alg, k.meta.generation));
         let mut guard = match self.keys.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -195,20 +240,19 @@ impl KeyManager {
             kid: record.kid.clone(),
             reason,
         };
-        if record.algorithm != ALGORITHM {
-            return Err(malformed(format!(
-                "unsupported algorithm {}",
-                record.algorithm
-            )));
-        }
+        let alg: SigningAlg = record
+            .algorithm
+            .parse()
+            .map_err(|e: UnsupportedAlg| malformed(e.to_string()))?;
         let der = self.master.open(&record.kid, &record.private_key_sealed)?;
-        let signer = rsa_key::Signer::from_pkcs8(&der)?;
+        let signer = material::Signer::from_pkcs8(alg, &der)?;
         let jwk: PublicJwk =
             serde_json::from_str(&record.public_jwk).map_err(|e| malformed(e.to_string()))?;
-        if jwk.kid != record.kid || !signer.matches(&jwk) {
+        if jwk.kid != record.kid || jwk.alg != alg.as_str() || !signer.matches(&jwk) {
             return Err(malformed("public and private halves disagree".into()));
         }
         Ok(SigningKey {
+            alg,
             meta: KeyMeta {
                 kid: record.kid,
                 generation: record.generation,
@@ -220,27 +264,42 @@ impl KeyManager {
         })
     }
 
-    /// Creates the next key: published now, signing after the pre-publication delay (at once
-    /// when it is the very first key). Refused while another key is pending unless `force`.
-    /// When another replica inserts the same generation first, that key stands and this call
-    /// returns [`KeyError::ConcurrentRotation`].
-    pub async fn rotate(&self, force: bool) -> Result<Rotation, KeyError> {
+    /// Creates the next key of every algorithm: published now, signing after the
+    /// pre-publication delay. Refused, creating nothing, while any algorithm has a pending key
+    /// unless `force`. When another replica inserts the same generation of an algorithm first,
+    /// that key stands and this call returns [`KeyError::ConcurrentRotation`] (the algorithms
+    /// before it in [`SigningAlg::ALL`] have been rotated; run again once the other finished).
+    pub async fn rotate(&self, force: bool) -> Result<Vec<Rotation>, KeyError> {
         self.reload().await?;
         let now = self.clock.now();
-        let metas: Vec<KeyMeta> = self.snapshot().iter().map(|k| k.meta.clone()).collect();
-        let plan = plan_rotation(&metas, now, self.settings.prepublication_delay, force)?;
-        self.create_key(plan).await
+        let plans = SigningAlg::ALL
+            .into_iter()
+            .map(|alg| {
+                plan_rotation(
+                    &self.metas(alg),
+                    now,
+                    self.settings.prepublication_delay,
+                    force,
+                )
+                .map(|plan| (alg, plan))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rotations = Vec::with_capacity(plans.len());
+        for (alg, plan) in plans {
+            rotations.push(self.create_key(alg, plan).await?);
+        }
+        Ok(rotations)
     }
 
-    /// Generates, seals and stores the key `plan` describes, then reloads.
-    async fn create_key(&self, plan: RotationPlan) -> Result<Rotation, KeyError> {
+    /// Generates, seals and stores the key of `alg` that `plan` describes, then reloads.
+    async fn create_key(&self, alg: SigningAlg, plan: RotationPlan) -> Result<Rotation, KeyError> {
         let now = self.clock.now();
-        let generated = rsa_key::generate()?;
+        let generated = material::generate(alg)?;
         let kid = generated.jwk.kid.clone();
         let record = SigningKeyRecord {
             kid: kid.clone(),
             generation: plan.generation,
-            algorithm: ALGORITHM.to_string(),
+            algorithm: alg.as_str().to_string(),
             public_jwk: serde_json::to_string(&generated.jwk)
                 .map_err(|e| KeyError::Crypto(e.to_string()))?,
             private_key_sealed: self.master.seal(&kid, &generated.pkcs8_der)?,
@@ -252,6 +311,7 @@ impl KeyManager {
             Err(StoreError::Conflict(_)) => {
                 self.reload().await?;
                 return Err(KeyError::ConcurrentRotation {
+                    alg,
                     generation: plan.generation,
                 });
             }
@@ -259,31 +319,39 @@ impl KeyManager {
         }
         self.reload().await?;
         Ok(Rotation {
+            alg,
             kid,
             generation: plan.generation,
             activates_at: plan.activates_at,
         })
     }
 
-    /// The key that signs now.
-    pub fn signing_key(&self) -> Result<Arc<SigningKey>, KeyError> {
+    /// The key of `alg` that signs now.
+    pub fn signing_key(&self, alg: SigningAlg) -> Result<Arc<SigningKey>, KeyError> {
         let keys = self.snapshot();
         self.states(&keys, self.clock.now())
             .into_iter()
             .zip(keys.iter())
-            .find(|(state, _)| *state == KeyState::Active)
+            .find(|(state, k)| *state == KeyState::Active && k.alg == alg)
             .map(|(_, k)| k.clone())
-            .ok_or(KeyError::NoActiveKey)
+            .ok_or(KeyError::NoActiveKey(alg))
     }
 
-    /// Signs `claims` as a JWT with the active key (see [`crate::jwt::encode`]).
-    pub fn sign_jwt(&self, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
-        let key = self.signing_key()?;
+    /// Signs `claims` as a JWT with the active key of `alg` (see [`crate::jwt::encode`]).
+    pub fn sign_jwt(
+        &self,
+        alg: SigningAlg,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, KeyError> {
+        let key = self.signing_key(alg)?;
         crate::jwt::encode(&key, typ, claims)
     }
 
-    /// Verifies a compact JWS signed with RS256 by one of the published keys (any of pending,
-    /// active, retired); returns the header's `typ` and the claims. Claims are not checked here.
+    /// Verifies a compact JWS signed by one of the published keys (any of pending, active,
+    /// retired), with that key's own algorithm: the header's `alg` must name the algorithm of the
+    /// key its `kid` names. Returns the header's `typ` and the claims. Claims are not checked
+    /// here.
     pub fn verify_jwt(&self, token: &str) -> Result<(String, serde_json::Value), KeyError> {
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         use base64::Engine;
@@ -300,9 +368,10 @@ impl KeyManager {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| invalid("malformed header"))?;
-        if header["alg"] != ALGORITHM {
-            return Err(invalid("algorithm not allowed"));
-        }
+        let alg: SigningAlg = header["alg"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| invalid("algorithm not allowed"))?;
         let kid = header["kid"].as_str().ok_or_else(|| invalid("no kid"))?;
         let keys = self.snapshot();
         let now = self.clock.now();
@@ -310,7 +379,7 @@ impl KeyManager {
             .states(&keys, now)
             .into_iter()
             .zip(keys.iter())
-            .find(|(state, k)| state.is_published() && k.meta.kid == kid)
+            .find(|(state, k)| state.is_published() && k.meta.kid == kid && k.alg == alg)
             .map(|(_, k)| k.clone())
             .ok_or_else(|| invalid("unknown key"))?;
         let signature = URL_SAFE_NO_PAD
@@ -351,6 +420,7 @@ impl KeyManager {
             .zip(keys.iter())
             .map(|(state, k)| KeyStatus {
                 kid: k.meta.kid.clone(),
+                algorithm: k.alg,
                 generation: k.meta.generation,
                 state: state.label(),
                 created_at: k.created_at.as_secs(),

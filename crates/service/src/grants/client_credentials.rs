@@ -53,6 +53,8 @@ pub(super) async fn run(
             groups: &[],
             roles: &[],
             access_lifetime: client.access_token_lifetime_secs,
+            access_token_alg: client.access_token_alg,
+            id_token_alg: client.id_token_alg,
         },
     )?;
     Ok(Tokens {

@@ -189,6 +189,8 @@ async fn for_person(
         groups: &groups,
         roles: &roles,
         access_lifetime: client.access_token_lifetime_secs,
+        access_token_alg: client.access_token_alg,
+        id_token_alg: client.id_token_alg,
     };
     let access = mint::access_token(ctx, &subject)?;
     let id_token = mint::id_token(

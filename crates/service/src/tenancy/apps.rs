@@ -11,8 +11,8 @@ use techpass_store::{ClientRecord, ClientSecretRecord, TenantRecord};
 
 use super::{admin_tenant, audit, Actor, Result, TenancyError};
 use crate::clients::{
-    check_backchannel_logout_uri, create_app, CreatedApp, NewApp, GRANT_CLIENT_CREDENTIALS,
-    PURPOSE_CLIENT_SECRET,
+    check_backchannel_logout_uri, choose_alg, create_app, CreatedApp, NewApp,
+    GRANT_CLIENT_CREDENTIALS, PURPOSE_CLIENT_SECRET,
 };
 use crate::ServiceContext;
 
@@ -42,6 +42,14 @@ pub struct AppSpec {
     /// `false` is `officers`. Refused when it contradicts `access_policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_assignment_required: Option<bool>,
+    /// The JWS algorithm of its ID tokens: `RS256` (the default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    #[schema(example = "ES256")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// The JWS algorithm of its JWT access tokens: `RS256` (the default), `ES256` or `EdDSA`.
+    #[serde(default)]
+    #[schema(example = "ES256")]
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 /// The policy asked for by `access_policy` and the deprecated `user_assignment_required`
@@ -100,6 +108,10 @@ pub struct AppChanges {
     pub refresh_token_idle_secs: Option<i64>,
     /// Lets this client_credentials app call the TechPass API for its tenant.
     pub api_access: Option<bool>,
+    /// `RS256`, `ES256` or `EdDSA`; the empty string goes back to the platform default (RS256).
+    pub id_token_signed_response_alg: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`; the empty string goes back to the platform default (RS256).
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 pub(super) async fn active_tenant(
@@ -152,6 +164,16 @@ pub async fn create(
     let access_policy = asked_policy(spec.access_policy, spec.user_assignment_required)?
         .unwrap_or(AccessPolicy::Assigned);
     name_is_free(state, &tenant.id, &spec.name, None).await?;
+    let id_token_alg = spec
+        .id_token_signed_response_alg
+        .as_deref()
+        .map_or(Ok(None), |a| choose_alg("id_token_signed_response_alg", a))?;
+    let access_token_alg = spec
+        .access_token_signed_response_alg
+        .as_deref()
+        .map_or(Ok(None), |a| {
+            choose_alg("access_token_signed_response_alg", a)
+        })?;
     let created = create_app(
         state.store.as_ref(),
         &state.secrets,
@@ -169,6 +191,8 @@ pub async fn create(
             homepage: spec.homepage,
             access_policy,
             secret_lifetime_secs: Some(secret_max_lifetime(state)),
+            id_token_signed_response_alg: id_token_alg,
+            access_token_signed_response_alg: access_token_alg,
         },
     )
     .await?;
@@ -319,6 +343,16 @@ pub async fn update(
         }
         app.api_access = api;
     }
+    if let Some(alg) = &changes.id_token_signed_response_alg {
+        app.id_token_signed_response_alg = choose_alg("id_token_signed_response_alg", alg)
+            .map_err(|e| invalid(e.to_string()))?
+            .map(|a| a.as_str().to_string());
+    }
+    if let Some(alg) = &changes.access_token_signed_response_alg {
+        app.access_token_signed_response_alg = choose_alg("access_token_signed_response_alg", alg)
+            .map_err(|e| invalid(e.to_string()))?
+            .map(|a| a.as_str().to_string());
+    }
     if !state.store.update_client(&app).await? {
         return Err(TenancyError::NotFound("app"));
     }
@@ -332,6 +366,8 @@ pub async fn update(
             "enabled": app.enabled,
             "access_policy": app.access_policy,
             "api_access": app.api_access,
+            "id_token_signed_response_alg": app.id_token_signed_response_alg,
+            "access_token_signed_response_alg": app.access_token_signed_response_alg,
         }),
     )
     .await;
