@@ -20,7 +20,10 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
 use techpass::provider::clients::{create_app, NewApp};
+use techpass::tenancy::tenants::{self, DirectTenant};
+use techpass::tenancy::Actor;
 use techpass_domain::account::EmailAuthority;
+use techpass_domain::client::AccessPolicy;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
@@ -390,54 +393,64 @@ impl Interop {
             TestServer::start_on(listener, config, Arc::new(SystemClock), dir, Some(db)).await;
         assert_eq!(server.base, techpass);
 
-        let mut started = Vec::new();
-        for name in apps {
-            let node =
-                NodeChild::start("rp.mjs", &[("RP_ISSUER", &techpass), ("RP_NAME", name)]).await;
-            let base = node.base();
-            let app = create_app(
-                server.state.store.as_ref(),
-                &server.state.secrets,
-                server.state.clock.now().as_secs(),
-                server.state.http.policy(),
-                NewApp {
-                    name: name.to_string(),
-                    confidential: true,
-                    redirect_uris: vec![format!("{base}/cb")],
-                    post_logout_redirect_uris: vec![format!("{base}/logged-out")],
-                    backchannel_logout_uri: Some(format!("{base}/backchannel")),
-                    grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-                    ..NewApp::default()
-                },
-            )
-            .await
-            .unwrap();
-            let configured = http()
-                .post(format!("{base}/configure"))
-                .json(&json!({
-                    "client_id": app.client_id,
-                    "client_secret": app.client_secret,
-                }))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                configured.status().is_success(),
-                "{name} could not discover TechPass: {}",
-                configured.text().await.unwrap_or_default()
-            );
-            started.push(App {
-                node,
-                name: name.to_string(),
-            });
-        }
-        Some(Interop {
+        let mut x = Interop {
             test: test.to_string(),
             b,
             server,
             upstream,
-            apps: started,
-        })
+            apps: Vec::new(),
+        };
+        for name in apps {
+            let app = x.add_app(name, |_| {}).await;
+            x.apps.push(app);
+        }
+        Some(x)
+    }
+
+    /// Starts an app (its own Node relying party, on its own origin) registered at TechPass as
+    /// `tweak` says, and lets it discover TechPass.
+    async fn add_app(&self, name: &str, tweak: impl FnOnce(&mut NewApp)) -> App {
+        let techpass = &self.server.base;
+        let server = &self.server;
+        let node = NodeChild::start("rp.mjs", &[("RP_ISSUER", techpass), ("RP_NAME", name)]).await;
+        let base = node.base();
+        let mut new = NewApp {
+            name: name.to_string(),
+            confidential: true,
+            redirect_uris: vec![format!("{base}/cb")],
+            post_logout_redirect_uris: vec![format!("{base}/logged-out")],
+            backchannel_logout_uri: Some(format!("{base}/backchannel")),
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            ..NewApp::default()
+        };
+        tweak(&mut new);
+        let app = create_app(
+            server.state.store.as_ref(),
+            &server.state.secrets,
+            server.state.clock.now().as_secs(),
+            server.state.http.policy(),
+            new,
+        )
+        .await
+        .unwrap();
+        let configured = http()
+            .post(format!("{base}/configure"))
+            .json(&json!({
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            configured.status().is_success(),
+            "{name} could not discover TechPass: {}",
+            configured.text().await.unwrap_or_default()
+        );
+        App {
+            node,
+            name: name.to_string(),
+        }
     }
 
     fn app(&self, i: usize) -> &App {
@@ -1147,5 +1160,78 @@ async fn reverify_body(test: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    x.finish().await;
+}
+
+// Consent across origins (issue 13 item 4): an app of a tenant open to every officer, on its
+// own origin with openid-client. Alice is not a member of the tenant: after registering she
+// sees the consent page in Chromium; "Do not allow" answers the form with a redirect to the
+// app's origin (CSP form-action must let it through) and the app gets `access_denied` with its
+// state and TechPass's iss; through the SSO session she is asked again, allows, and the app
+// signs her in.
+interop_test!(
+    an_officer_consents_in_chromium_and_the_app_on_its_own_origin_hears_each_answer,
+    consent_body
+);
+async fn consent_body(test: &str) {
+    let Some(x) = Interop::start(test, "none", &[]).await else {
+        return;
+    };
+    let (tenant, _) = tenants::create(
+        &x.server.state,
+        &Actor::Operator,
+        DirectTenant {
+            slug: None,
+            name: "People team".into(),
+            description: String::new(),
+            purpose: String::new(),
+            admin: "bob_lim@hdb.gov.sg".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let app = x
+        .add_app("Staff directory", |a| {
+            a.tenant_id = Some(tenant.id.clone());
+            a.access_policy = AccessPolicy::Officers;
+        })
+        .await;
+    x.app_login_to_upstream(&app).await;
+    x.pick("alice").await;
+    x.b.heading(&["Register for TechPass"]).await;
+    x.b.click(Locator::Css("label[for='accept_terms']")).await;
+    x.b.press("Register").await;
+    x.b.heading(&["Share your details with Staff directory?"])
+        .await;
+    x.b.sees("People team").await;
+    x.b.screenshot("consent").await;
+    x.b.press("Do not allow").await;
+    if let Err(at) = x.at_app(&app, REDIRECT).await {
+        x.b.screenshot("stuck-after-deny").await;
+        panic!("{test}: after refusing consent the browser never reached the app (at {at})");
+    }
+    x.app_got_error(&app, &["access_denied"]).await;
+
+    // Again, through the SSO session: asked again (a refusal is not remembered); allowed.
+    x.b.goto(&app.url("/login")).await;
+    x.b.heading(&["Share your details with Staff directory?"])
+        .await;
+    x.b.press("Allow").await;
+    if let Err(at) = x.at_app(&app, REDIRECT).await {
+        x.b.screenshot("stuck-after-allow").await;
+        panic!("{test}: after allowing the browser never reached the app (at {at})");
+    }
+    x.b.screenshot("app-signed-in").await;
+    x.app_signed_in(&app, "alice_tan@tech.gov.sg").await;
+    // Remembered: a third sign-in asks nothing.
+    let before = app.received().await["logins"].as_array().unwrap().len();
+    x.b.goto(&app.url("/login")).await;
+    x.at_app(&app, REDIRECT).await.unwrap();
+    assert_eq!(
+        app.received().await["logins"].as_array().unwrap().len(),
+        before + 1,
+        "{test}: the third sign-in reached the app"
+    );
+    x.app_signed_in(&app, "alice_tan@tech.gov.sg").await;
     x.finish().await;
 }
