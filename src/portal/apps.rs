@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::APPS, get(list).post(create))
         .route(paths::APP, get(settings).post(update))
         .route(paths::APP_ENABLED, post(set_enabled))
+        .route(paths::APP_DELETE, post(delete))
 }
 
 /// An app as its pages show it.
@@ -268,6 +269,7 @@ async fn show_settings(
         minijinja::context! {
             action => fill(paths::APP, &ids),
             enabled_action => fill(paths::APP_ENABLED, &ids),
+            delete_action => fill(paths::APP_DELETE, &ids),
             max_access_token_secs => state.config.tokens.access_token_lifetime_secs,
             max_refresh_idle_secs => state.config.tokens.refresh_token_idle_secs,
             active => tenant.status == "active",
@@ -386,5 +388,44 @@ async fn set_enabled(
             let flash = form_failure(&state, e, &Fields::default())?;
             show_settings(&state, &me, &tenant_id, &client_id, flash).await
         }
+    }
+}
+
+/// Deletes the app after a confirmation that says what goes with it.
+async fn delete(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
+    if !fields.confirmed() {
+        let (_, app) = administered_app(&state, &me, &tenant_id, &client_id).await?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Delete {}?", app.name),
+                text: format!(
+                    "The app {} ({}) is deleted at once and for good, with what belongs to it. The audit log keeps its history. To stop sign-ins for a while instead, disable sign-in.",
+                    app.name, app.client_id
+                ),
+                items: vec![
+                    "its client secrets and public keys: it can no longer authenticate".into(),
+                    "its grants and refresh tokens: every token it holds stops working, and everyone signed in to it must sign in again (to a new app)".into(),
+                    "its assignments, roles, consents, API resource grants and access granted by email".into(),
+                ],
+                action: fill(paths::APP_DELETE, &ids),
+                button: "Delete the app",
+                cancel: fill(paths::APP, &ids),
+            },
+        ));
+    }
+    match apps::delete(&state, &me.actor, &tenant_id, &client_id).await {
+        Ok(()) => Ok(done(
+            &fill(paths::APPS, &[("tenant_id", &tenant_id)]),
+            "app-deleted",
+        )),
+        Err(e) => Err(error_page(&state, e)),
     }
 }

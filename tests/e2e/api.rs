@@ -632,6 +632,8 @@ fn cases() -> Vec<Case> {
             Some(r#"{"api_access":false}"#),
             people_on_a(200),
         ),
+        // Deleting another app of the tenant: its automation app may, as its admins.
+        case("delete", paths::APP, F::FreshApp, None, on_a(204)),
         case("get", paths::APP_SECRETS, F::None, None, on_a(200)),
         case(
             "post",
@@ -1341,6 +1343,13 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         404,
         "B's app is not A's"
     );
+    assert_eq!(
+        w.call(Who::AdminA, "delete", &unknown_app, None)
+            .await
+            .status,
+        404,
+        "nor can A delete it"
+    );
 
     // Bearer tokens: garbage, another audience, a malformed header.
     let me = w.server.url(paths::ME);
@@ -1366,6 +1375,18 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         .as_str()
         .unwrap()
         .to_string();
+    // An automation app cannot delete itself (it would lose its own access mid-call).
+    let itself = paths::APP
+        .replace("{tenant_id}", a)
+        .replace("{client_id}", &automation);
+    let refused = w.call(Who::AppA, "delete", &itself, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("cannot delete itself"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(w.call(Who::AdminA, "get", &itself, None).await.status, 200);
     let secret = apps::add_secret(&w.server.state, &Actor::Operator, a, &automation, None)
         .await
         .unwrap()
