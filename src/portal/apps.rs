@@ -51,6 +51,9 @@ pub struct AppView {
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
     pub machine: bool,
+    /// Only `client_credentials`: signs nobody in, so has no redirect URIs, refresh tokens or
+    /// access policy to show.
+    pub machine_only: bool,
     pub has_keys: bool,
     pub created: String,
     pub href: String,
@@ -58,6 +61,23 @@ pub struct AppView {
 
 fn list_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
+}
+
+fn machine_only(grant_types: &[String]) -> bool {
+    !grant_types.is_empty() && grant_types.iter().all(|g| g == GRANT_CLIENT_CREDENTIALS)
+}
+
+/// Why a tenant's apps sign nobody in, or `None` while it is active.
+pub fn tenant_blocks_signin(tenant: &TenantRecord) -> Option<String> {
+    match tenant.status.as_str() {
+        "active" => None,
+        "suspended" => Some(
+            "This tenant is suspended: its apps sign nobody in. Every sign-in, token refresh, userinfo and introspection request for them is refused until a platform admin reinstates the tenant.".into(),
+        ),
+        other => Some(format!(
+            "This tenant is {other}, not active: its apps sign nobody in until a platform admin approves it."
+        )),
+    }
 }
 
 impl AppView {
@@ -73,6 +93,7 @@ impl AppView {
             post_logout_redirect_uris: list_of(&c.post_logout_redirect_uris),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
+            machine_only: machine_only(&grant_types),
             grant_types,
             access_policy: c.access_policy.clone(),
             access_label: AccessPolicy::stored(&c.access_policy).label(),
@@ -176,6 +197,7 @@ async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash:
             action => here,
             grants => GRANT_TYPES,
             active => tenant.status == "active",
+            blocked => tenant_blocks_signin(&tenant),
             ..tenant_context(&tenant, "apps")
         },
     ))
@@ -261,6 +283,7 @@ async fn show_settings(
         ("tenant_id", tenant.id.as_str()),
         ("client_id", &app.client_id),
     ];
+    let issuer = state.metadata.issuer.to_string();
     Ok(render(
         state,
         me,
@@ -272,7 +295,10 @@ async fn show_settings(
             delete_action => fill(paths::APP_DELETE, &ids),
             max_access_token_secs => state.config.tokens.access_token_lifetime_secs,
             max_refresh_idle_secs => state.config.tokens.refresh_token_idle_secs,
+            issuer => issuer,
+            discovery_url => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
             active => tenant.status == "active",
+            blocked => tenant_blocks_signin(&tenant),
             ..app_context(&tenant, &app, "settings")
         },
     ))
@@ -316,20 +342,21 @@ async fn update(
             return show_settings(&state, &me, &tenant_id, &client_id, flash).await;
         }
     };
-    let machine = list_of(&app.grant_types)
-        .iter()
-        .any(|g| g == GRANT_CLIENT_CREDENTIALS);
+    let grants = list_of(&app.grant_types);
+    let machine = grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS);
+    // A client_credentials-only app's form has no sign-in fields: those stay as they are.
+    let signs_in = !machine_only(&grants);
     let changes = AppChanges {
         name: Some(fields.text("name")),
         homepage: Some(fields.text("homepage")),
-        redirect_uris: Some(fields.lines("redirect_uris")),
-        post_logout_redirect_uris: Some(fields.lines("post_logout_redirect_uris")),
-        backchannel_logout_uri: Some(fields.text("backchannel_logout_uri")),
+        redirect_uris: signs_in.then(|| fields.lines("redirect_uris")),
+        post_logout_redirect_uris: signs_in.then(|| fields.lines("post_logout_redirect_uris")),
+        backchannel_logout_uri: signs_in.then(|| fields.text("backchannel_logout_uri")),
         enabled: None,
-        access_policy,
+        access_policy: access_policy.filter(|_| signs_in),
         user_assignment_required: None,
         access_token_lifetime_secs: access,
-        refresh_token_idle_secs: refresh,
+        refresh_token_idle_secs: refresh.filter(|_| signs_in),
         api_access: machine.then(|| fields.checked("api_access")),
     };
     match apps::update(&state, &me.actor, &tenant_id, &client_id, changes).await {

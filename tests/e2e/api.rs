@@ -1274,11 +1274,28 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
             answer.json()["message"]
                 .as_str()
                 .unwrap()
-                .contains("wildcard"),
+                .contains("wildcards are not supported, redirect URIs are compared exactly"),
             "{}",
             answer.body
         );
     }
+    let plain = w
+        .call(
+            Who::AdminA,
+            "post",
+            &apps,
+            Some(&json!({"name": "Plain", "redirect_uris": ["http://app.example.gov.sg/cb"]})),
+        )
+        .await;
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert!(
+        plain.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("http://app.example.gov.sg/cb must use https"),
+        "{}",
+        plain.body
+    );
 
     // Malformed and mistyped JSON, a missing content type, bad query parameters: 400s.
     let send = |body: &'static str, content_type: Option<&'static str>| {
