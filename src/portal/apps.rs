@@ -1,6 +1,7 @@
 //! A tenant's apps (OIDC clients): the list and the registration form (the new app's client
 //! id and secret shown once on the result page), the settings form (redirect URIs, lifetimes,
-//! assignment required, API access) and the sign-in kill switch, plus the app view and section
+//! assignment required, API access; what an integrator needs to configure their library), the
+//! sign-in kill switch and deletion after a confirmation, plus the app view and section
 //! navigation the other app pages share. Thin handlers over [`crate::tenancy::apps`]; it must
 //! not validate URIs or lifetimes itself (the service does, and its message is shown).
 

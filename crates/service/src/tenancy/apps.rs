@@ -1,5 +1,6 @@
 //! A tenant's apps (OIDC clients) and their credentials: registration and edits within the
-//! platform's limits, the sign-in kill switch, client secrets (generated here, shown once,
+//! platform's limits, the sign-in kill switch, deletion (with everything that names the app),
+//! client secrets (generated here, shown once,
 //! stored as keyed hashes, each with an expiry of at most a year and at most
 //! `apps.max_secrets` live, so rotation overlaps) and public keys for `private_key_jwt`.
 
