@@ -277,6 +277,19 @@ async fn a_tenant_admin_creates_a_secret_shown_once_body(test: &str) {
     assert_eq!(b.value("Client ID").await, client_id);
     assert!(b.text().await.contains("It is shown only now"));
     assert!(b.source().await.contains(&secret), "the page shows it once");
+    // A click in the secret selects all of it (the copy script, allowed by its CSP hash).
+    b.click(Locator::Id("client_secret")).await;
+    let selection = b
+        .client()
+        .execute(
+            "const f = document.getElementById('client_secret'); \
+             return [f.selectionStart, f.selectionEnd, f.value.length];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let n = secret.len();
+    assert_eq!(selection, serde_json::json!([0, n, n]), "click selects all");
     b.screenshot("secret").await;
 
     // The form was answered with a redirect to a page shown once: Back and a reload show it no
