@@ -226,8 +226,6 @@ async fn suspension_stops_the_next_refresh_on_another_replica(backend: Backend) 
     drop(db);
 }
 
-crate::both_backends!(suspension_stops_the_next_refresh_on_another_replica);
-
 #[tokio::test]
 async fn admin_suspend_from_the_cli_ends_sessions_and_reinstate_restores_access() {
     let db = TestDatabase::sqlite().await;
@@ -380,9 +378,10 @@ fn query_code(url: &url::Url) -> Option<String> {
 /// A deleted app's tokens fail closed everywhere: userinfo (the grant and the app are gone),
 /// introspection by another app, refresh and the app's own introspection (it can no longer
 /// authenticate). Deleted from the command line while the server runs; the audit log keeps it.
-#[tokio::test]
-async fn a_deleted_apps_tokens_are_refused_everywhere() {
-    let db = TestDatabase::sqlite().await;
+async fn a_deleted_apps_tokens_are_refused_everywhere(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend, "e2e::a_deleted_apps_tokens").await else {
+        return;
+    };
     let dir = TempDir::new();
     let config = test_config(&db.url, &dir);
     let master = config.master_key.clone().unwrap();
@@ -496,4 +495,10 @@ async fn a_deleted_apps_tokens_are_refused_everywhere() {
     assert_eq!(deleted[0].subject.as_deref(), Some(app.client_id.as_str()));
     assert_eq!(deleted[0].actor.as_deref(), Some("cli"));
     server.stop().await;
+    drop(db);
 }
+
+crate::both_backends!(
+    suspension_stops_the_next_refresh_on_another_replica,
+    a_deleted_apps_tokens_are_refused_everywhere,
+);
