@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use serde_json::Value;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
@@ -421,6 +422,23 @@ async fn a_deleted_apps_tokens_are_refused_everywhere(backend: Backend) {
             .send()
     };
     assert_eq!(userinfo().await.unwrap().status(), 200, "works before");
+    let payload = at.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let grant_id = claims["gid"]
+        .as_str()
+        .expect("a person's token names its grant");
+    let grant = server
+        .state
+        .store
+        .get_grant(grant_id)
+        .await
+        .unwrap()
+        .unwrap();
 
     let cwd = TempDir::new();
     let env = [
@@ -470,6 +488,22 @@ async fn a_deleted_apps_tokens_are_refused_everywhere(backend: Backend) {
     assert_eq!(refreshed.status(), 401);
     let body: Value = refreshed.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
+    assert!(server
+        .state
+        .store
+        .get_grant(grant_id)
+        .await
+        .unwrap()
+        .is_none());
+    // Fail closed on the app alone: were the grant still there (a grant row outliving its app),
+    // userinfo still refuses the token because its app is gone.
+    server.state.store.insert_grant(&grant).await.unwrap();
+    let info = userinfo().await.unwrap();
+    assert_eq!(info.status(), 401, "a token of a missing app");
+    assert!(info.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
     // No new sign-in either: an unknown client is refused without a redirect.
     let again = b
         .get(authorize_url(
