@@ -265,6 +265,12 @@ enum AppCommand {
         #[arg(long = "access-token-alg")]
         access_token_alg: Option<SigningAlg>,
     },
+    /// Delete an app (a tenant's or a platform app) with its secrets, grants (its tokens stop
+    /// working), assignments, roles and consents; the audit log keeps its history.
+    Delete {
+        /// The app's client id.
+        client_id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -528,6 +534,21 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     println!("(the secret is shown only now; TechPass keeps only a hash of it)");
                 }
             }
+            Ok(())
+        }
+        Command::App {
+            command: AppCommand::Delete { client_id },
+        } => {
+            let issuer = config.resolve_issuer(config.listen)?;
+            let state = server::build_state(config, issuer, clock).await?;
+            techpass::tenancy::apps::delete_any(
+                &state,
+                &techpass::tenancy::Actor::Operator,
+                &client_id,
+            )
+            .await
+            .map_err(|e| StartupError::Failed(format!("app not deleted: {e}")))?;
+            println!("deleted app {client_id}");
             Ok(())
         }
         Command::Admin { command } => {

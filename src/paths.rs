@@ -46,6 +46,7 @@ pub const ADMIN_REMOVE: &str = "/portal/tenants/{tenant_id}/admins/{user_id}/rem
 pub const APPS: &str = "/portal/tenants/{tenant_id}/apps";
 pub const APP: &str = "/portal/tenants/{tenant_id}/apps/{client_id}";
 pub const APP_ENABLED: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/enabled";
+pub const APP_DELETE: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/delete";
 pub const CREDENTIALS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials";
 pub const SECRETS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/secrets";
 pub const SECRET_REVOKE: &str =

@@ -195,6 +195,28 @@ pub async fn update_app(
     Ok(Json(app.into()))
 }
 
+/// Deletes the app with its secrets, grants (its tokens stop working at once), assignments,
+/// roles and consents; the audit log keeps its history. An automation app cannot delete itself.
+#[utoipa::path(
+    delete,
+    path = paths::APP,
+    tag = "apps",
+    params(("tenant_id" = String, Path), ("client_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn delete_app(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, client_id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    apps::delete(&state, &actor, &tenant_id, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// The app's secrets (never the secrets themselves).
 #[utoipa::path(
     get,

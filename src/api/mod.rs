@@ -155,6 +155,7 @@ api_routes! {
     post APPS => apps::create_app,
     get APP => apps::get_app,
     patch APP => apps::update_app,
+    delete APP => apps::delete_app,
     get APP_SECRETS => apps::list_secrets,
     post APP_SECRETS => apps::add_secret,
     delete APP_SECRET => apps::revoke_secret,

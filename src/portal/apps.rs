@@ -1,6 +1,7 @@
 //! A tenant's apps (OIDC clients): the list and the registration form (the new app's client
 //! id and secret shown once on the result page), the settings form (redirect URIs, lifetimes,
-//! assignment required, API access) and the sign-in kill switch, plus the app view and section
+//! assignment required, API access; what an integrator needs to configure their library), the
+//! sign-in kill switch and deletion after a confirmation, plus the app view and section
 //! navigation the other app pages share. Thin handlers over [`crate::tenancy::apps`]; it must
 //! not validate URIs or lifetimes itself (the service does, and its message is shown).
 
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::APPS, get(list).post(create))
         .route(paths::APP, get(settings).post(update))
         .route(paths::APP_ENABLED, post(set_enabled))
+        .route(paths::APP_DELETE, post(delete))
 }
 
 /// An app as its pages show it.
@@ -54,6 +56,9 @@ pub struct AppView {
     pub id_token_signed_response_alg: String,
     pub access_token_signed_response_alg: String,
     pub machine: bool,
+    /// Only `client_credentials`: signs nobody in, so has no redirect URIs, refresh tokens or
+    /// access policy to show.
+    pub machine_only: bool,
     pub has_keys: bool,
     pub created: String,
     pub href: String,
@@ -61,6 +66,23 @@ pub struct AppView {
 
 fn list_of(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
+}
+
+fn machine_only(grant_types: &[String]) -> bool {
+    !grant_types.is_empty() && grant_types.iter().all(|g| g == GRANT_CLIENT_CREDENTIALS)
+}
+
+/// Why a tenant's apps sign nobody in, or `None` while it is active.
+pub fn tenant_blocks_signin(tenant: &TenantRecord) -> Option<String> {
+    match tenant.status.as_str() {
+        "active" => None,
+        "suspended" => Some(
+            "This tenant is suspended: its apps sign nobody in. Every sign-in, token refresh, userinfo and introspection request for them is refused until a platform admin reinstates the tenant.".into(),
+        ),
+        other => Some(format!(
+            "This tenant is {other}, not active: its apps sign nobody in until a platform admin approves it."
+        )),
+    }
 }
 
 impl AppView {
@@ -76,6 +98,7 @@ impl AppView {
             post_logout_redirect_uris: list_of(&c.post_logout_redirect_uris),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
+            machine_only: machine_only(&grant_types),
             grant_types,
             access_policy: c.access_policy.clone(),
             access_label: AccessPolicy::stored(&c.access_policy).label(),
@@ -187,6 +210,7 @@ async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash:
             action => here,
             grants => GRANT_TYPES,
             active => tenant.status == "active",
+            blocked => tenant_blocks_signin(&tenant),
             ..tenant_context(&tenant, "apps")
         },
     ))
@@ -274,6 +298,7 @@ async fn show_settings(
         ("tenant_id", tenant.id.as_str()),
         ("client_id", &app.client_id),
     ];
+    let issuer = state.metadata.issuer.to_string();
     Ok(render(
         state,
         me,
@@ -282,10 +307,14 @@ async fn show_settings(
         minijinja::context! {
             action => fill(paths::APP, &ids),
             enabled_action => fill(paths::APP_ENABLED, &ids),
+            delete_action => fill(paths::APP_DELETE, &ids),
             max_access_token_secs => state.config.tokens.access_token_lifetime_secs,
             max_refresh_idle_secs => state.config.tokens.refresh_token_idle_secs,
             signing_algs => SigningAlg::names(),
+            issuer => issuer,
+            discovery_url => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
             active => tenant.status == "active",
+            blocked => tenant_blocks_signin(&tenant),
             ..app_context(&tenant, &app, "settings")
         },
     ))
@@ -329,20 +358,21 @@ async fn update(
             return show_settings(&state, &me, &tenant_id, &client_id, flash).await;
         }
     };
-    let machine = list_of(&app.grant_types)
-        .iter()
-        .any(|g| g == GRANT_CLIENT_CREDENTIALS);
+    let grants = list_of(&app.grant_types);
+    let machine = grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS);
+    // A client_credentials-only app's form has no sign-in fields: those stay as they are.
+    let signs_in = !machine_only(&grants);
     let changes = AppChanges {
         name: Some(fields.text("name")),
         homepage: Some(fields.text("homepage")),
-        redirect_uris: Some(fields.lines("redirect_uris")),
-        post_logout_redirect_uris: Some(fields.lines("post_logout_redirect_uris")),
-        backchannel_logout_uri: Some(fields.text("backchannel_logout_uri")),
+        redirect_uris: signs_in.then(|| fields.lines("redirect_uris")),
+        post_logout_redirect_uris: signs_in.then(|| fields.lines("post_logout_redirect_uris")),
+        backchannel_logout_uri: signs_in.then(|| fields.text("backchannel_logout_uri")),
         enabled: None,
-        access_policy,
+        access_policy: access_policy.filter(|_| signs_in),
         user_assignment_required: None,
         access_token_lifetime_secs: access,
-        refresh_token_idle_secs: refresh,
+        refresh_token_idle_secs: refresh.filter(|_| signs_in),
         api_access: machine.then(|| fields.checked("api_access")),
         id_token_signed_response_alg: fields
             .get("id_token_signed_response_alg")
@@ -407,5 +437,44 @@ async fn set_enabled(
             let flash = form_failure(&state, e, &Fields::default())?;
             show_settings(&state, &me, &tenant_id, &client_id, flash).await
         }
+    }
+}
+
+/// Deletes the app after a confirmation that says what goes with it.
+async fn delete(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
+    if !fields.confirmed() {
+        let (_, app) = administered_app(&state, &me, &tenant_id, &client_id).await?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Delete {}?", app.name),
+                text: format!(
+                    "The app {} ({}) is deleted at once and for good, with what belongs to it. The audit log keeps its history. To stop sign-ins for a while instead, disable sign-in.",
+                    app.name, app.client_id
+                ),
+                items: vec![
+                    "its client secrets and public keys: it can no longer authenticate".into(),
+                    "its grants and refresh tokens: every token it holds stops working, and everyone signed in to it must sign in again (to a new app)".into(),
+                    "its assignments, roles, consents, API resource grants and access granted by email".into(),
+                ],
+                action: fill(paths::APP_DELETE, &ids),
+                button: "Delete the app",
+                cancel: fill(paths::APP, &ids),
+            },
+        ));
+    }
+    match apps::delete(&state, &me.actor, &tenant_id, &client_id).await {
+        Ok(()) => Ok(done(
+            &fill(paths::APPS, &[("tenant_id", &tenant_id)]),
+            "app-deleted",
+        )),
+        Err(e) => Err(error_page(&state, e)),
     }
 }

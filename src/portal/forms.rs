@@ -193,6 +193,7 @@ const DONE: &[(&str, &str)] = &[
     ("admin-removed", "The co-admin was removed."),
     ("app-updated", "The app was saved."),
     ("app-enabled", "Sign-in to the app is enabled."),
+    ("app-deleted", "The app was deleted with its secrets, grants, assignments and roles: its tokens no longer work. The audit log keeps its history."),
     ("app-disabled", "Sign-in to the app is disabled: nobody can sign in to it until it is enabled again."),
     ("secret-revoked", "The secret was revoked: it no longer authenticates the app."),
     ("keys-saved", "The app's public keys were saved."),

@@ -12,20 +12,36 @@ use serde::Serialize;
 pub const STYLE_PATH: &str = "/assets/style.css";
 const STYLE: &str = include_str!("templates/style.css");
 
+/// The one script pages may carry, inline (`copy_script` in templates): select-on-focus for
+/// read-only fields marked `data-select` and the copy buttons (`data-copy`, hidden until the
+/// script shows them). The CSP allows exactly these bytes by their hash, nothing else.
+pub const COPY_SCRIPT: &str = include_str!("templates/copy.js");
+
 /// Content-Security-Policy of every page: our own style sheet, forms only to ourselves, never
-/// framed (RFC 9700 §4.16), no scripts at all.
-pub const PAGE_CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// framed (RFC 9700 §4.16), and no script but [`COPY_SCRIPT`] (CSP Level 3 hash-source).
+pub fn page_csp() -> String {
+    use base64::Engine as _;
+    let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, COPY_SCRIPT.as_bytes());
+    format!(
+        "default-src 'none'; script-src 'sha256-{}'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        base64::engine::general_purpose::STANDARD.encode(hash.as_ref())
+    )
+}
 
 #[derive(Debug)]
 pub struct Pages {
     env: Environment<'static>,
+    csp: String,
 }
 
 impl Pages {
     pub fn new() -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+        env.add_global(
+            "copy_script",
+            minijinja::Value::from_safe_string(COPY_SCRIPT.to_string()),
+        );
         for (name, source) in [
             ("base.html", include_str!("templates/base.html")),
             ("home.html", include_str!("templates/home.html")),
@@ -47,7 +63,10 @@ impl Pages {
         {
             env.add_template(name, source)?;
         }
-        Ok(Pages { env })
+        Ok(Pages {
+            env,
+            csp: page_csp(),
+        })
     }
 
     /// Renders `template` as a complete response with the page headers.
@@ -70,7 +89,7 @@ impl Pages {
             .get_template(template)
             .and_then(|t| t.render(context));
         match body {
-            Ok(html) => page_headers((status, Html(html)).into_response(), form_target),
+            Ok(html) => page_headers((status, Html(html)).into_response(), &self.csp, form_target),
             Err(e) => {
                 tracing::error!(error = %e, template, "page rendering failed");
                 page_headers(
@@ -79,6 +98,7 @@ impl Pages {
                         Html("<!doctype html><title>TechPass</title><p>Something went wrong. Please try again.</p>"),
                     )
                         .into_response(),
+                    &self.csp,
                     None,
                 )
             }
@@ -104,16 +124,19 @@ impl Pages {
     }
 }
 
-fn page_headers(mut response: Response, form_target: Option<&str>) -> Response {
+fn page_headers(mut response: Response, csp: &str, form_target: Option<&str>) -> Response {
     let csp = form_target
         .map(|source| {
-            PAGE_CSP.replace(
+            csp.replace(
                 "form-action 'self'",
                 &format!("form-action 'self' {source}"),
             )
         })
         .and_then(|csp| HeaderValue::from_str(&csp).ok())
-        .unwrap_or(HeaderValue::from_static(PAGE_CSP));
+        .or_else(|| HeaderValue::from_str(csp).ok())
+        .unwrap_or(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

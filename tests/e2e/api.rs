@@ -632,6 +632,8 @@ fn cases() -> Vec<Case> {
             Some(r#"{"api_access":false}"#),
             people_on_a(200),
         ),
+        // Deleting another app of the tenant: its automation app may, as its admins.
+        case("delete", paths::APP, F::FreshApp, None, on_a(204)),
         case("get", paths::APP_SECRETS, F::None, None, on_a(200)),
         case(
             "post",
@@ -1285,11 +1287,28 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
             answer.json()["message"]
                 .as_str()
                 .unwrap()
-                .contains("wildcard"),
+                .contains("wildcards are not supported, redirect URIs are compared exactly"),
             "{}",
             answer.body
         );
     }
+    let plain = w
+        .call(
+            Who::AdminA,
+            "post",
+            &apps,
+            Some(&json!({"name": "Plain", "redirect_uris": ["http://app.example.gov.sg/cb"]})),
+        )
+        .await;
+    assert_eq!(plain.status, 400, "{}", plain.body);
+    assert!(
+        plain.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("http://app.example.gov.sg/cb must use https"),
+        "{}",
+        plain.body
+    );
 
     // Malformed and mistyped JSON, a missing content type, bad query parameters: 400s.
     let send = |body: &'static str, content_type: Option<&'static str>| {
@@ -1354,6 +1373,13 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         404,
         "B's app is not A's"
     );
+    assert_eq!(
+        w.call(Who::AdminA, "delete", &unknown_app, None)
+            .await
+            .status,
+        404,
+        "nor can A delete it"
+    );
 
     // Bearer tokens: garbage, another audience, a malformed header.
     let me = w.server.url(paths::ME);
@@ -1379,6 +1405,18 @@ async fn tokens_csrf_and_malformed_requests_are_refused_clearly() {
         .as_str()
         .unwrap()
         .to_string();
+    // An automation app cannot delete itself (it would lose its own access mid-call).
+    let itself = paths::APP
+        .replace("{tenant_id}", a)
+        .replace("{client_id}", &automation);
+    let refused = w.call(Who::AppA, "delete", &itself, None).await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused.body.contains("cannot delete itself"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(w.call(Who::AdminA, "get", &itself, None).await.status, 200);
     let secret = apps::add_secret(&w.server.state, &Actor::Operator, a, &automation, None)
         .await
         .unwrap()

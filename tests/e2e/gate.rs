@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use base64::Engine as _;
 use serde_json::Value;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
@@ -226,8 +227,6 @@ async fn suspension_stops_the_next_refresh_on_another_replica(backend: Backend) 
     drop(db);
 }
 
-crate::both_backends!(suspension_stops_the_next_refresh_on_another_replica);
-
 #[tokio::test]
 async fn admin_suspend_from_the_cli_ends_sessions_and_reinstate_restores_access() {
     let db = TestDatabase::sqlite().await;
@@ -376,3 +375,164 @@ fn query_code(url: &url::Url) -> Option<String> {
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
 }
+
+/// A deleted app's tokens fail closed everywhere: userinfo (the grant and the app are gone),
+/// introspection by another app, refresh and the app's own introspection (it can no longer
+/// authenticate). Deleted from the command line while the server runs; the audit log keeps it.
+async fn a_deleted_apps_tokens_are_refused_everywhere(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend, "e2e::a_deleted_apps_tokens").await else {
+        return;
+    };
+    let dir = TempDir::new();
+    let config = test_config(&db.url, &dir);
+    let master = config.master_key.clone().unwrap();
+    let server = TestServer::start_with(config, Arc::new(SystemClock), dir, None).await;
+    let app = register(&server, true, &["authorization_code", "refresh_token"]).await;
+    let other = register(&server, true, &["authorization_code"]).await;
+    let secret = app.client_secret.clone().unwrap();
+    let b = browser();
+    let back = authorize(
+        &b,
+        &server,
+        &authorize_url(&server, &app.client_id, "alice_tan@tech.gov.sg"),
+        "alice",
+    )
+    .await;
+    let code = query_code(&back).unwrap();
+    let tokens: Value = client()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CALLBACK),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = tokens["access_token"].as_str().unwrap().to_string();
+    let rt = tokens["refresh_token"].as_str().unwrap().to_string();
+    let userinfo = || {
+        client()
+            .get(server.url("/userinfo"))
+            .bearer_auth(&at)
+            .send()
+    };
+    assert_eq!(userinfo().await.unwrap().status(), 200, "works before");
+    let payload = at.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let grant_id = claims["gid"]
+        .as_str()
+        .expect("a person's token names its grant");
+    let grant = server
+        .state
+        .store
+        .get_grant(grant_id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let cwd = TempDir::new();
+    let env = [
+        ("TECHPASS_DATABASE_URL", db.url.as_str()),
+        ("TECHPASS_MASTER_KEY", master.expose()),
+    ];
+    let (code, _, stderr) = run_techpass(&cwd.0, &["app", "delete", "no-such-app"], &env).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("app not found"), "{stderr}");
+    let (code, stdout, stderr) =
+        run_techpass(&cwd.0, &["app", "delete", &app.client_id], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(&app.client_id), "{stdout}");
+
+    let info = userinfo().await.unwrap();
+    assert_eq!(info.status(), 401);
+    assert!(info.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    let by_other: Value = client()
+        .post(server.url("/introspect"))
+        .basic_auth(&other.client_id, other.client_secret.as_deref())
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_other, serde_json::json!({"active": false}));
+    let by_itself = client()
+        .post(server.url("/introspect"))
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_itself.status(), 401, "its secret is gone");
+    let refreshed = client()
+        .post(server.url("/token"))
+        .basic_auth(&app.client_id, Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 401);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(server
+        .state
+        .store
+        .get_grant(grant_id)
+        .await
+        .unwrap()
+        .is_none());
+    // Fail closed on the app alone: were the grant still there (a grant row outliving its app),
+    // userinfo still refuses the token because its app is gone.
+    server.state.store.insert_grant(&grant).await.unwrap();
+    let info = userinfo().await.unwrap();
+    assert_eq!(info.status(), 401, "a token of a missing app");
+    assert!(info.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+    // No new sign-in either: an unknown client is refused without a redirect.
+    let again = b
+        .get(authorize_url(
+            &server,
+            &app.client_id,
+            "alice_tan@tech.gov.sg",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 400);
+    let deleted = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            event: Some("app.deleted".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].subject.as_deref(), Some(app.client_id.as_str()));
+    assert_eq!(deleted[0].actor.as_deref(), Some("cli"));
+    server.stop().await;
+    drop(db);
+}
+
+crate::both_backends!(
+    suspension_stops_the_next_refresh_on_another_replica,
+    a_deleted_apps_tokens_are_refused_everywhere,
+);

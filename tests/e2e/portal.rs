@@ -103,8 +103,24 @@ async fn ok_page(server: &TestServer, b: &reqwest::Client, path: &str) -> String
             .contains("frame-ancestors 'none'"),
         "{path}"
     );
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert_eq!(
+        csp.matches("script-src").count(),
+        1,
+        "scripts only by hash on {path}: {csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
     let html = r.text().await.unwrap();
-    assert!(!html.contains("<script"), "no scripts on {path}");
+    // The one script a page may carry is the copy script, byte for byte (its hash is in the
+    // CSP); anything else would be refused by the browser and is a defect.
+    let allowed = format!("<script>{}</script>", techpass::web::COPY_SCRIPT);
+    assert!(
+        !html.replace(&allowed, "").contains("<script"),
+        "no other scripts on {path}"
+    );
     html
 }
 
@@ -1273,6 +1289,7 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         paths::APPS,
         paths::APP,
         paths::APP_ENABLED,
+        paths::APP_DELETE,
         paths::SECRETS,
         paths::SECRET_REVOKE,
         paths::KEYS,
@@ -1382,9 +1399,274 @@ async fn the_audit_log_is_paged(backend: Backend) {
 }
 
 crate::both_backends!(
+    an_app_page_serves_integrators_and_the_app_is_deleted_after_confirming,
     tenant_admin_registers_an_app_creates_secrets_and_invites,
     platform_admin_approves_suspends_and_rotates,
     tenant_admins_see_only_their_tenants,
     forms_without_the_csrf_token_are_refused,
     the_audit_log_is_paged,
 );
+
+/// Item 4 of issue 16 and app deletion: the app page shows the issuer, the discovery URL and
+/// the client id (copyable: the one script allowed by its hash in the CSP), the exact redirect
+/// URIs and the effective token lifetimes; a wildcard or plain-http redirect URI is refused
+/// with a message that says why; a client_credentials-only app shows no sign-in settings (and
+/// saving its form keeps them); deleting asks first, then removes the app, audited; a
+/// suspended tenant's pages say why its apps sign nobody in.
+async fn an_app_page_serves_integrators_and_the_app_is_deleted_after_confirming(backend: Backend) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use techpass::tenancy::apps::{self, AppSpec};
+
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::portal_app_page").await else {
+        return;
+    };
+    let state = &server.state;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", ALICE).await;
+    let tenant = approved_tenant(&server, &alice, "docs").await;
+    let admin = crate::tenancy::user(&alice);
+    let (web, _) = crate::tenancy::tenant_app(&server, &admin, &tenant).await;
+    let machine = apps::create(
+        state,
+        &admin,
+        &tenant,
+        AppSpec {
+            name: "Nightly sync".into(),
+            homepage: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            confidential: true,
+            grant_types: vec!["client_credentials".into()],
+            access_policy: None,
+            user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
+        },
+    )
+    .await
+    .unwrap()
+    .client_id;
+    let ids = [("tenant_id", tenant.as_str()), ("client_id", web.as_str())];
+    let app_path = fill(paths::APP, &ids);
+
+    // The CSP allows the copy script by its hash, computed here independently.
+    let r = b.get(server.url(&app_path)).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let hash = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(techpass::web::COPY_SCRIPT.as_bytes()));
+    assert!(
+        csp.contains(&format!("script-src 'sha256-{hash}';")),
+        "{csp}"
+    );
+    let page = decode(&ok_page(&server, &b, &app_path).await);
+    let issuer = state.metadata.issuer.to_string();
+    assert!(
+        page.contains(&format!(
+            "id=\"issuer\" type=\"text\" readonly data-select value=\"{issuer}\""
+        )),
+        "{page}"
+    );
+    assert!(page.contains(&format!(
+        "value=\"{}/.well-known/openid-configuration\"",
+        issuer.trim_end_matches('/')
+    )));
+    assert!(page.contains(&format!(
+        "id=\"client-id\" type=\"text\" readonly data-select value=\"{web}\""
+    )));
+    assert!(page.contains("data-copy=\"client-id\" hidden>Copy</button>"));
+    assert!(page.contains("<li><code>https://app.example.gov.sg/callback</code></li>"));
+    assert!(page.contains("compared exactly, character for character"));
+    let access_max = state.config.tokens.access_token_lifetime_secs;
+    let idle_max = state.config.tokens.refresh_token_idle_secs;
+    assert!(page.contains(&format!("Now the platform's default: {access_max} s.")));
+    assert!(page.contains(&format!("placeholder=\"{access_max}\"")));
+    assert!(page.contains(&format!("placeholder=\"{idle_max}\"")));
+    assert!(page.contains("Who may sign in"));
+    assert!(!page.contains("sign nobody in"), "an active tenant");
+
+    // Wildcards and plain http are refused on the form, saying why; nothing changes.
+    let token = csrf(&page);
+    for (uri, why) in [
+        (
+            "https://*.example.gov.sg/cb",
+            "wildcards are not supported, redirect URIs are compared exactly",
+        ),
+        ("http://app.example.gov.sg/cb", "must use https"),
+    ] {
+        let refused = post(
+            &server,
+            &b,
+            &app_path,
+            &[
+                ("csrf_token", &token),
+                ("name", "Wiki"),
+                ("redirect_uris", uri),
+                ("access_policy", "assigned"),
+            ],
+        )
+        .await;
+        assert_eq!(refused.status(), 400, "{uri}");
+        let refused = decode(&refused.text().await.unwrap());
+        assert!(refused.contains(why), "{uri}: {refused}");
+    }
+    let stored = state.store.get_client(&web).await.unwrap().unwrap();
+    assert_eq!(
+        stored.redirect_uris,
+        r#"["https://app.example.gov.sg/callback"]"#
+    );
+    // An app's own lifetime is shown as its own.
+    let saved = post(
+        &server,
+        &b,
+        &app_path,
+        &[
+            ("csrf_token", &token),
+            ("name", "Wiki"),
+            ("redirect_uris", "https://app.example.gov.sg/callback"),
+            ("access_policy", "assigned"),
+            ("access_token_lifetime_secs", "120"),
+        ],
+    )
+    .await;
+    assert!(see_other(&saved).ends_with("done=app-updated"));
+    let page = ok_page(&server, &b, &app_path).await;
+    assert!(
+        page.contains("This app&#x27;s own: 120 s.") || page.contains("This app's own: 120 s."),
+        "{page}"
+    );
+
+    // A machine client: no redirect URIs, refresh settings or access policy; saving keeps them.
+    let machine_ids = [
+        ("tenant_id", tenant.as_str()),
+        ("client_id", machine.as_str()),
+    ];
+    let machine_path = fill(paths::APP, &machine_ids);
+    let page = decode(&ok_page(&server, &b, &machine_path).await);
+    for absent in [
+        "name=\"redirect_uris\"",
+        "name=\"post_logout_redirect_uris\"",
+        "name=\"refresh_token_idle_secs\"",
+        "name=\"access_policy\"",
+        "Who may sign in",
+        "<h3>Redirect URIs</h3>",
+    ] {
+        assert!(
+            !page.contains(absent),
+            "{absent} on a machine client's page"
+        );
+    }
+    assert!(page.contains("name=\"access_token_lifetime_secs\""));
+    assert!(page.contains("name=\"api_access\""));
+    assert!(page.contains("it signs nobody in, so it has no redirect URIs"));
+    let before = state.store.get_client(&machine).await.unwrap().unwrap();
+    let saved = post(
+        &server,
+        &b,
+        &machine_path,
+        &[
+            ("csrf_token", &token),
+            ("name", "Nightly sync job"),
+            ("homepage", ""),
+            ("access_token_lifetime_secs", "300"),
+        ],
+    )
+    .await;
+    assert!(see_other(&saved).ends_with("done=app-updated"));
+    let after = state.store.get_client(&machine).await.unwrap().unwrap();
+    assert_eq!(after.name, "Nightly sync job");
+    assert_eq!(after.access_token_lifetime_secs, Some(300));
+    assert_eq!(
+        (
+            &after.redirect_uris,
+            &after.access_policy,
+            after.refresh_token_idle_secs
+        ),
+        (
+            &before.redirect_uris,
+            &before.access_policy,
+            before.refresh_token_idle_secs
+        ),
+        "the sign-in settings it does not show stay as they were"
+    );
+    let listed = ok_page(&server, &b, &fill(paths::APPS, &[("tenant_id", &tenant)])).await;
+    assert!(listed.contains("Nobody: a machine client"), "{listed}");
+
+    // Deleting asks first, saying what goes; then the app and what names it are gone.
+    let delete_path = fill(paths::APP_DELETE, &ids);
+    let page = ok_page(&server, &b, &app_path).await;
+    assert_eq!(
+        actions(&page, "/delete"),
+        std::slice::from_ref(&delete_path)
+    );
+    let asked = post(&server, &b, &delete_path, &[("csrf_token", &token)]).await;
+    assert_eq!(asked.status(), 200);
+    let asked = decode(&asked.text().await.unwrap());
+    assert!(asked.contains("Delete Wiki?"), "{asked}");
+    assert!(asked.contains("its grants and refresh tokens"), "{asked}");
+    assert!(asked.contains("name=\"confirm\" value=\"yes\""));
+    assert!(state.store.get_client(&web).await.unwrap().is_some());
+    let deleted = post(
+        &server,
+        &b,
+        &delete_path,
+        &[("csrf_token", &token), ("confirm", "yes")],
+    )
+    .await;
+    let next = see_other(&deleted);
+    assert_eq!(
+        next,
+        format!(
+            "{}?done=app-deleted",
+            fill(paths::APPS, &[("tenant_id", &tenant)])
+        )
+    );
+    let after = ok_page(&server, &b, &next).await;
+    assert!(after.contains("The app was deleted"), "{after}");
+    assert!(!after.contains(&web));
+    assert!(state.store.get_client(&web).await.unwrap().is_none());
+    assert!(state.store.client_secrets(&web).await.unwrap().is_empty());
+    assert_eq!(audit_events(&server, &web, "app.deleted").await, 1);
+    assert_eq!(
+        b.get(server.url(&app_path)).send().await.unwrap().status(),
+        404
+    );
+    // Posting the confirmation again (a reload) finds nothing to delete.
+    let again = post(
+        &server,
+        &b,
+        &delete_path,
+        &[("csrf_token", &token), ("confirm", "yes")],
+    )
+    .await;
+    assert_eq!(again.status(), 404);
+    assert_eq!(audit_events(&server, &web, "app.deleted").await, 1);
+
+    // A suspended tenant's pages say why its apps sign nobody in.
+    tenancy::tenants::decide(
+        state,
+        &Actor::Operator,
+        &tenant,
+        TenantAction::Suspend,
+        Some("audit"),
+    )
+    .await
+    .unwrap();
+    for path in [
+        fill(paths::APPS, &[("tenant_id", &tenant)]),
+        machine_path.clone(),
+    ] {
+        let page = ok_page(&server, &b, &path).await;
+        assert!(
+            page.contains("This tenant is suspended: its apps sign nobody in."),
+            "{path}: {page}"
+        );
+    }
+    let listed = ok_page(&server, &b, &fill(paths::APPS, &[("tenant_id", &tenant)])).await;
+    assert!(listed.contains("Off: the tenant is suspended"), "{listed}");
+    server.stop().await;
+}

@@ -14,12 +14,14 @@ pub enum RedirectUriError {
     NotAbsolute,
     #[error("must not contain a fragment (RFC 6749 §3.1.2)")]
     Fragment,
-    #[error("must use https (plain http only on a loopback address)")]
+    #[error(
+        "must use https (plain http only on localhost, 127.0.0.1 or [::1]; a native app may use its own scheme with a dot, such as com.example.app:/callback)"
+    )]
     NotHttps,
     #[error("must not contain user information")]
     UserInfo,
     #[error(
-        "must not contain a wildcard (*): every address is matched exactly, so register each one"
+        "must not contain a wildcard (*): wildcards are not supported, redirect URIs are compared exactly, so register each address in full"
     )]
     Wildcard,
 }
@@ -139,7 +141,15 @@ mod tests {
                 "{wildcard}"
             );
         }
-        assert!(RedirectUriError::Wildcard.to_string().contains("wildcard"));
+        let wildcard = RedirectUriError::Wildcard.to_string();
+        assert!(
+            wildcard.contains("wildcards are not supported"),
+            "{wildcard}"
+        );
+        assert!(wildcard.contains("compared exactly"), "{wildcard}");
+        assert!(RedirectUriError::NotHttps
+            .to_string()
+            .contains("must use https"));
     }
 
     #[test]

@@ -4,8 +4,10 @@
 use crate::conformance::{client, secret, tenant, user};
 use crate::testing::TestDatabase;
 use crate::{
-    AssignmentRecord, AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord, ClientSecretRecord,
-    GrantRecord, RefreshTokenRecord, SessionRecord, StoreError, TenantAdminRecord,
+    ApiResourceRecord, AssignmentRecord, AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord,
+    ClientSecretRecord, ConsentRecord, DeviceCodeRecord, GrantRecord, PendingGrantRecord,
+    RefreshTokenRecord, ResourceGrantRecord, RoleAssignmentRecord, SessionRecord, StoreError,
+    TenantAdminRecord, DEVICE_PENDING, GRANT_APP_ACCESS,
 };
 
 crate::backend_tests!(
@@ -25,6 +27,7 @@ crate::backend_tests!(
     concurrent_secret_adds_take_the_last_slot_once,
     client_secret_is_revoked_once,
     secrets_expiring_in_the_window,
+    a_client_is_deleted_with_what_names_it,
 );
 
 async fn sign_in_keeps_exemption_and_app_signin(db: &TestDatabase) {
@@ -679,4 +682,220 @@ async fn secrets_expiring_in_the_window(db: &TestDatabase) {
             ("c1".into(), "at-end".into()),
         ]
     );
+}
+
+/// Everything that names `client_id`, for the deletion test: one of each.
+async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &str) {
+    store
+        .insert_client(&client(c), &[secret(&format!("sec-{c}"), c)])
+        .await
+        .unwrap();
+    let grant = GrantRecord {
+        id: format!("g-{c}"),
+        client_id: c.into(),
+        user_id: Some("u1".into()),
+        session_hash: Some("s1".into()),
+        code_hash: Some(format!("k-{c}")),
+        scope: "openid offline_access".into(),
+        auth_time: Some(5),
+        amr: "[]".into(),
+        acr: None,
+        created_at: 5,
+        expires_at: 1_000,
+        revoked_at: None,
+    };
+    store.insert_grant(&grant).await.unwrap();
+    store
+        .insert_refresh_token(&RefreshTokenRecord {
+            token_hash: format!("r-{c}"),
+            grant_id: grant.id.clone(),
+            created_at: 5,
+            expires_at: 500,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_code(&AuthCodeRecord {
+            code_hash: format!("k-{c}"),
+            client_id: c.into(),
+            user_id: "u1".into(),
+            session_hash: "s1".into(),
+            redirect_uri: "https://app.example/cb".into(),
+            scope: "openid".into(),
+            nonce: None,
+            code_challenge: None,
+            auth_time: 5,
+            amr: "[]".into(),
+            acr: None,
+            created_at: 5,
+            expires_at: 65,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_device_code(
+            &DeviceCodeRecord {
+                device_code_hash: format!("d-{c}"),
+                user_code_hash: format!("uc-{c}"),
+                client_id: c.into(),
+                scope: "openid".into(),
+                created_at: 5,
+                expires_at: 900,
+                interval_secs: 5,
+                last_polled_at: None,
+                status: DEVICE_PENDING.into(),
+                decided_at: None,
+                user_id: None,
+                session_hash: None,
+                auth_time: None,
+                amr: None,
+                acr: None,
+            },
+            5,
+        )
+        .await
+        .unwrap();
+    store
+        .assign(&AssignmentRecord {
+            client_id: c.into(),
+            principal_type: "user".into(),
+            principal_id: "u1".into(),
+            assigned_at: 5,
+            assigned_by: "cli".into(),
+        })
+        .await
+        .unwrap();
+    assert!(store.define_role(c, "reader").await.unwrap());
+    assert!(store
+        .assign_role(&RoleAssignmentRecord {
+            client_id: c.into(),
+            role: "reader".into(),
+            principal_type: "user".into(),
+            principal_id: "u1".into(),
+        })
+        .await
+        .unwrap());
+    store
+        .grant_consent(&ConsentRecord {
+            user_id: "u1".into(),
+            client_id: c.into(),
+            scopes: "openid".into(),
+            granted_at: 5,
+        })
+        .await
+        .unwrap();
+    store
+        .set_resource_grant(&ResourceGrantRecord {
+            resource_id: "res1".into(),
+            client_id: c.into(),
+            scopes: "read".into(),
+            granted_at: 5,
+            granted_by: "u1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .insert_pending_grant(&PendingGrantRecord {
+            id: format!("p-{c}"),
+            email: "new@agency.gov.sg".into(),
+            kind: GRANT_APP_ACCESS.into(),
+            tenant_id: Some("t1".into()),
+            client_id: Some(c.into()),
+            granted_by: "admin".into(),
+            granted_at: 5,
+        })
+        .await
+        .unwrap());
+    assert!(store.record_assertion(c, "jti-1", 900).await.unwrap());
+}
+
+async fn a_client_is_deleted_with_what_names_it(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    store.upsert_user(&user("u1")).await.unwrap();
+    store
+        .insert_resource(&ApiResourceRecord {
+            id: "res1".into(),
+            tenant_id: "t1".into(),
+            identifier: "https://api.example/".into(),
+            name: "API".into(),
+            scopes: r#"["read"]"#.into(),
+            created_at: 5,
+            created_by: "u1".into(),
+        })
+        .await
+        .unwrap();
+    for c in ["c1", "c2"] {
+        give_client_everything(&store, c).await;
+    }
+    store
+        .append_audit(&AuditRecord {
+            at: 100,
+            event: "app.created".into(),
+            outcome: "success".into(),
+            subject: Some("c1".into()),
+            ..AuditRecord::default()
+        })
+        .await
+        .unwrap();
+
+    assert!(!store.delete_client("nobody").await.unwrap(), "unknown");
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.delete_client("c1").await.unwrap() })
+    });
+    let mut won = 0;
+    for r in racers {
+        won += usize::from(r.await.unwrap());
+    }
+    assert_eq!(won, 1, "of concurrent deletions exactly one wins");
+
+    assert!(store.get_client("c1").await.unwrap().is_none());
+    assert!(store.client_secrets("c1").await.unwrap().is_empty());
+    assert!(store.get_grant("g-c1").await.unwrap().is_none());
+    assert!(store.get_refresh_token("r-c1").await.unwrap().is_none());
+    assert!(store.get_code("k-c1").await.unwrap().is_none());
+    assert!(store.get_device_code("d-c1").await.unwrap().is_none());
+    assert!(store.assignments_of_app("c1").await.unwrap().is_empty());
+    assert!(store.roles_of_app("c1").await.unwrap().is_empty());
+    assert!(store
+        .role_assignments_of_app("c1")
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.consent("u1", "c1").await.unwrap().is_none());
+    assert!(store.resource_grant("res1", "c1").await.unwrap().is_none());
+    assert!(store.get_pending_grant("p-c1").await.unwrap().is_none());
+    assert!(
+        store.record_assertion("c1", "jti-1", 900).await.unwrap(),
+        "its used assertions are forgotten"
+    );
+
+    // The other app keeps everything.
+    assert!(store.get_client("c2").await.unwrap().is_some());
+    assert_eq!(store.client_secrets("c2").await.unwrap().len(), 1);
+    assert!(store.get_grant("g-c2").await.unwrap().is_some());
+    assert!(store.get_refresh_token("r-c2").await.unwrap().is_some());
+    assert!(store.get_code("k-c2").await.unwrap().is_some());
+    assert!(store.get_device_code("d-c2").await.unwrap().is_some());
+    assert_eq!(store.assignments_of_app("c2").await.unwrap().len(), 1);
+    assert_eq!(store.roles_of_app("c2").await.unwrap(), ["reader"]);
+    assert_eq!(store.role_assignments_of_app("c2").await.unwrap().len(), 1);
+    assert!(store.consent("u1", "c2").await.unwrap().is_some());
+    assert!(store.resource_grant("res1", "c2").await.unwrap().is_some());
+    assert!(store.get_pending_grant("p-c2").await.unwrap().is_some());
+    assert!(!store.record_assertion("c2", "jti-1", 900).await.unwrap());
+    // The person and the audit log stay.
+    assert!(store.get_user("u1").await.unwrap().is_some());
+    let audit = store
+        .list_audit(&AuditFilter {
+            subject: Some("c1".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "the audit log is kept");
 }

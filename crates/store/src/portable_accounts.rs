@@ -492,6 +492,42 @@ macro_rules! account_impls {
                     == 1)
             }
 
+            async fn delete_client(&self, client_id: &str) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // The client row first: it decides (and, deleted, locks out) concurrent callers.
+                let deleted = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+                    .bind(client_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if !deleted {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                // Most of these cascade from the client row already; said explicitly so the
+                // contract holds whatever a later migration does to the foreign keys.
+                for sql in [
+                    "DELETE FROM client_secrets WHERE client_id = $1",
+                    "DELETE FROM refresh_tokens
+                     WHERE grant_id IN (SELECT id FROM grants WHERE client_id = $1)",
+                    "DELETE FROM grants WHERE client_id = $1",
+                    "DELETE FROM auth_codes WHERE client_id = $1",
+                    "DELETE FROM device_codes WHERE client_id = $1",
+                    "DELETE FROM role_assignments WHERE client_id = $1",
+                    "DELETE FROM app_roles WHERE client_id = $1",
+                    "DELETE FROM app_assignments WHERE client_id = $1",
+                    "DELETE FROM consents WHERE client_id = $1",
+                    "DELETE FROM resource_grants WHERE client_id = $1",
+                    "DELETE FROM pending_grants WHERE client_id = $1",
+                    "DELETE FROM used_assertions WHERE client_id = $1",
+                ] {
+                    sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn secrets_expiring(
                 &self,
                 now: i64,

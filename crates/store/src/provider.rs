@@ -194,6 +194,13 @@ pub trait ClientStore {
     /// `tenant_id`). False if unknown.
     async fn update_client(&self, client: &ClientRecord) -> Result<bool, StoreError>;
 
+    /// Deletes the client in one transaction with everything that names it: its secrets,
+    /// authorization codes, grants (with their refresh tokens), device codes, assignments,
+    /// roles (with their assignments), consents, resource grants, pending grants of access to
+    /// it and used client assertions. The audit log is kept. False, deleting nothing, if there
+    /// is no such client: of concurrent callers exactly one gets true.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+
     /// The tenant's apps, by name.
     async fn clients_of_tenant(&self, tenant_id: &str) -> Result<Vec<ClientRecord>, StoreError>;
 

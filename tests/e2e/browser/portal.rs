@@ -277,6 +277,19 @@ async fn a_tenant_admin_creates_a_secret_shown_once_body(test: &str) {
     assert_eq!(b.value("Client ID").await, client_id);
     assert!(b.text().await.contains("It is shown only now"));
     assert!(b.source().await.contains(&secret), "the page shows it once");
+    // A click in the secret selects all of it (the copy script, allowed by its CSP hash).
+    b.click(Locator::Id("client_secret")).await;
+    let selection = b
+        .client()
+        .execute(
+            "const f = document.getElementById('client_secret'); \
+             return [f.selectionStart, f.selectionEnd, f.value.length];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let n = secret.len();
+    assert_eq!(selection, serde_json::json!([0, n, n]), "click selects all");
     b.screenshot("secret").await;
 
     // The form was answered with a redirect to a page shown once: Back and a reload show it no
@@ -327,4 +340,170 @@ async fn a_tenant_admin_creates_a_secret_shown_once_body(test: &str) {
 async fn a_tenant_admin_creates_a_secret_shown_once() {
     let test = "browser::portal::a_tenant_admin_creates_a_secret_shown_once";
     bounded(test, a_tenant_admin_creates_a_secret_shown_once_body(test)).await;
+}
+
+/// Issue 16 item 4 and app deletion in the browser: the app page's copy script runs (allowed by
+/// its CSP hash: its buttons appear), a click in the client id selects all of it, the copy
+/// button copies it; a machine client's page has no sign-in settings; deleting asks first,
+/// then the app is gone; a suspended tenant's apps page says why its apps sign nobody in.
+async fn an_integrator_copies_the_client_id_and_deletes_the_app_body(test: &str) {
+    use techpass::tenancy::apps::{self, AppSpec};
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, false).await;
+    let alice = server
+        .state
+        .store
+        .find_users_by_email(ALICE)
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let (client_id, _) = tenant_app(&server, &user(&alice), &tenant).await;
+    apps::create(
+        &server.state,
+        &user(&alice),
+        &tenant,
+        AppSpec {
+            name: "Nightly sync".into(),
+            homepage: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            confidential: true,
+            grant_types: vec!["client_credentials".into()],
+            access_policy: None,
+            user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    b.goto(&server.url(&format!("/portal/tenants/{tenant}/apps")))
+        .await;
+    b.heading(&["Apps of Tenant wiki"]).await;
+    b.click(Locator::LinkText("Wiki")).await;
+    b.heading(&["Wiki"]).await;
+    assert_eq!(b.value("Client ID").await, client_id);
+    assert_eq!(
+        b.value("Discovery URL").await,
+        format!(
+            "{}/.well-known/openid-configuration",
+            server
+                .state
+                .metadata
+                .issuer
+                .to_string()
+                .trim_end_matches('/')
+        )
+    );
+    b.sees("https://app.example.gov.sg/callback").await;
+    // The script ran (the CSP let it): the copy buttons it reveals are shown.
+    let copy = b
+        .client()
+        .find(Locator::Css("button[data-copy='client-id']"))
+        .await
+        .unwrap();
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "the copy script did not run"
+    );
+    b.screenshot("app-settings").await;
+
+    // A click in the field selects the whole client id.
+    let selected = "const f = document.getElementById('client-id'); \
+        return [document.activeElement.id, f.selectionStart, f.selectionEnd, f.value.length];";
+    b.click(Locator::Id("client-id")).await;
+    let state = b.client().execute(selected, vec![]).await.unwrap();
+    let n = client_id.len();
+    assert_eq!(
+        state,
+        serde_json::json!(["client-id", 0, n, n]),
+        "click selects all"
+    );
+    // Elsewhere, then Copy: the field is selected and the copy is confirmed.
+    b.click(Locator::Id("name")).await;
+    copy.click().await.unwrap();
+    b.sees("Copied.").await;
+    let state = b.client().execute(selected, vec![]).await.unwrap();
+    assert_eq!(
+        state,
+        serde_json::json!(["client-id", 0, n, n]),
+        "Copy selects all"
+    );
+    b.screenshot("app-client-id-copied").await;
+
+    // A machine client: no redirect URIs, refresh settings or "who may sign in".
+    b.click(Locator::LinkText("Apps")).await;
+    b.click(Locator::LinkText("Nightly sync")).await;
+    b.heading(&["Nightly sync"]).await;
+    b.sees("it signs nobody in, so it has no redirect URIs")
+        .await;
+    let text = b.text().await;
+    for absent in [
+        "Who may sign in",
+        "Refresh token idle time",
+        "Post-logout redirect URIs",
+    ] {
+        assert!(
+            !text.contains(absent),
+            "{absent} on a machine client's page"
+        );
+    }
+    b.screenshot("machine-app-settings").await;
+
+    // Deleting asks first.
+    b.click(Locator::LinkText("Apps")).await;
+    b.click(Locator::LinkText("Wiki")).await;
+    b.press("Delete the app…").await;
+    b.heading(&["Delete Wiki?"]).await;
+    b.sees("its grants and refresh tokens").await;
+    b.screenshot("app-delete-confirm").await;
+    b.press("Delete the app").await;
+    b.heading(&["Apps of Tenant wiki"]).await;
+    b.sees("The app was deleted").await;
+    assert!(!b.text().await.contains(&client_id));
+    assert!(server
+        .state
+        .store
+        .get_client(&client_id)
+        .await
+        .unwrap()
+        .is_none());
+    b.screenshot("app-deleted").await;
+
+    // A suspended tenant's apps page says why its apps sign nobody in.
+    techpass::tenancy::tenants::decide(
+        &server.state,
+        &techpass::tenancy::Actor::Operator,
+        &tenant,
+        techpass_domain::tenancy::TenantAction::Suspend,
+        Some("audit"),
+    )
+    .await
+    .unwrap();
+    b.client().refresh().await.unwrap();
+    b.sees("This tenant is suspended: its apps sign nobody in.")
+        .await;
+    b.sees("Off: the tenant is suspended").await;
+    b.screenshot("apps-tenant-suspended").await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_integrator_copies_the_client_id_and_deletes_the_app() {
+    let test = "browser::portal::an_integrator_copies_the_client_id_and_deletes_the_app";
+    bounded(
+        test,
+        an_integrator_copies_the_client_id_and_deletes_the_app_body(test),
+    )
+    .await;
 }

@@ -1,5 +1,6 @@
 //! A tenant's apps (OIDC clients) and their credentials: registration and edits within the
-//! platform's limits, the sign-in kill switch, client secrets (generated here, shown once,
+//! platform's limits, the sign-in kill switch, deletion (with everything that names the app),
+//! client secrets (generated here, shown once,
 //! stored as keyed hashes, each with an expiry of at most a year and at most
 //! `apps.max_secrets` live, so rotation overlaps) and public keys for `private_key_jwt`.
 
@@ -372,6 +373,55 @@ pub async fn update(
     )
     .await;
     Ok(app)
+}
+
+/// Deletes one of the tenant's apps with everything that names it (secrets, codes, grants and
+/// their refresh tokens, device codes, assignments, roles, consents, resource grants, pending
+/// grants), audited; the audit log keeps its history. Tokens already issued to it stop working
+/// at once: introspection, userinfo and refresh find no app or grant and refuse them. No
+/// back-channel logout is sent (the app is gone). An automation app cannot delete itself.
+pub async fn delete(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<()> {
+    let app = get(state, actor, tenant_id, client_id).await?;
+    remove(state, actor, app).await
+}
+
+/// Deletes any app, a platform app included, as [`delete`] does: for the operator at the
+/// command line and platform admins.
+pub async fn delete_any(state: &ServiceContext, actor: &Actor, client_id: &str) -> Result<()> {
+    super::require_platform_admin(actor)?;
+    let app = state
+        .store
+        .get_client(client_id)
+        .await?
+        .ok_or(TenancyError::NotFound("app"))?;
+    remove(state, actor, app).await
+}
+
+async fn remove(state: &ServiceContext, actor: &Actor, app: ClientRecord) -> Result<()> {
+    if matches!(actor, Actor::App { client_id, .. } if client_id == &app.client_id) {
+        return Err(TenancyError::Forbidden(
+            "an automation app cannot delete itself",
+        ));
+    }
+    // Of concurrent deletions one does it; the others find nothing.
+    if !state.store.delete_client(&app.client_id).await? {
+        return Err(TenancyError::NotFound("app"));
+    }
+    audit(
+        state,
+        actor,
+        "app.deleted",
+        app.tenant_id.as_deref(),
+        Some(&app.client_id),
+        serde_json::json!({ "name": app.name }),
+    )
+    .await;
+    Ok(())
 }
 
 /// A secret's public description: never the secret or its hash.
