@@ -25,6 +25,7 @@ use techpass::tenancy::Actor;
 use techpass_domain::account::EmailAuthority;
 use techpass_domain::client::AccessPolicy;
 use techpass_domain::SystemClock;
+use techpass_oidc::keys::SigningAlg;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
@@ -424,6 +425,10 @@ impl Interop {
             ..NewApp::default()
         };
         tweak(&mut new);
+        let id_token_alg = new
+            .id_token_signed_response_alg
+            .unwrap_or(SigningAlg::DEFAULT)
+            .as_str();
         let app = create_app(
             server.state.store.as_ref(),
             &server.state.secrets,
@@ -438,6 +443,7 @@ impl Interop {
             .json(&json!({
                 "client_id": app.client_id,
                 "client_secret": app.client_secret,
+                "id_token_signed_response_alg": id_token_alg,
             }))
             .send()
             .await
@@ -1233,5 +1239,60 @@ async fn consent_body(test: &str) {
         "{test}: the third sign-in reached the app"
     );
     x.app_signed_in(&app, "alice_tan@tech.gov.sg").await;
+    x.finish().await;
+}
+
+// Apps that chose ES256 or EdDSA (issue 17 item 3), each its own openid-client relying party on
+// its own origin: the ID token of the code flow is verified against TechPass's JWKS with that
+// algorithm only, openid-client checks the rest, a refresh works, and the back-channel logout
+// token that signing out sends each app verifies under the app's algorithm too.
+interop_test!(
+    apps_that_chose_es256_or_eddsa_verify_every_token_with_openid_client,
+    algorithms_body
+);
+async fn algorithms_body(test: &str) {
+    let Some(x) = Interop::start(test, "none", &[]).await else {
+        return;
+    };
+    let mut apps = Vec::new();
+    for alg in [SigningAlg::ES256, SigningAlg::EdDSA] {
+        let name = format!("{} app", alg.as_str());
+        let app = x
+            .add_app(&name, |a| {
+                a.id_token_signed_response_alg = Some(alg);
+                a.access_token_signed_response_alg = Some(alg);
+            })
+            .await;
+        apps.push((alg, app));
+    }
+    x.sign_in_at_techpass("alice", "Alice Tan").await;
+    for (alg, app) in &apps {
+        x.b.goto(&app.url("/login")).await;
+        x.at_app(app, REDIRECT).await.unwrap();
+        x.app_signed_in(app, "alice_tan@tech.gov.sg").await;
+        let login = app.last_login().await;
+        assert_eq!(login["id_token_alg"], alg.as_str(), "{test}: {login}");
+        let refreshed = get_json(&app.url("/refresh")).await;
+        assert_eq!(refreshed["ok"], true, "{test}: {refreshed}");
+    }
+    // RP-initiated logout from the ES256 app (its ES256 ID token is the hint TechPass checks);
+    // the EdDSA app is told by a logout token it verifies under EdDSA.
+    let (es, ed) = (&apps[0].1, &apps[1].1);
+    x.b.goto(&es.url("/logout")).await;
+    let (_, h1) = x.at_app(es, PAGE).await.unwrap();
+    assert_eq!(h1, "Signed out of ES256 app", "{test}");
+    let deadline = Instant::now() + PAGE;
+    let told = loop {
+        let received = ed.received().await;
+        if let Some(first) = received["backchannel"].as_array().and_then(|b| b.first()) {
+            break first.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{test}: the EdDSA app was not told of the logout"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(told["ok"], true, "{test}: {told}");
     x.finish().await;
 }

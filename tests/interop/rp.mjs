@@ -9,7 +9,8 @@
 //   GET  /logout       RP-initiated logout at TechPass's end_session_endpoint
 //   GET  /logged-out   where TechPass sends the browser back after logout
 //   POST /backchannel  back-channel logout tokens, checked per OpenID Back-Channel Logout 1.0 §2.6
-//   POST /configure    {"client_id", "client_secret"}: once, when they were not in the environment
+//   POST /configure    {"client_id", "client_secret", "id_token_signed_response_alg" (default
+//                      RS256)}: once, when they were not in the environment
 //   GET  /state        everything it received, as JSON
 //
 // Environment: RP_ISSUER (TechPass's issuer, required), RP_NAME (shown on its pages),
@@ -29,6 +30,8 @@ if (!ISSUER) {
 const NAME = process.env.RP_NAME || 'Interop app';
 let clientId = process.env.RP_CLIENT_ID || '';
 let clientSecret = process.env.RP_CLIENT_SECRET || '';
+// The algorithm this app registered for its ID tokens (and TechPass's logout tokens to it).
+let idTokenAlg = 'RS256';
 const SCOPE = 'openid profile email offline_access';
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
@@ -58,7 +61,7 @@ async function discovered() {
     config = await client.discovery(
       new URL(ISSUER),
       clientId,
-      undefined,
+      { id_token_signed_response_alg: idTokenAlg },
       client.ClientSecretBasic(clientSecret),
       { execute: [client.allowInsecureRequests], timeout: 10 },
     );
@@ -143,11 +146,12 @@ async function callback(req, res, url) {
     pending.delete(attempt.state);
     // openid-client relies on TLS for the ID token from the token endpoint (OIDC Core
     // §3.1.3.7 item 6); this app checks its signature too, against TechPass's JWKS.
-    await jose.jwtVerify(answer.id_token, jwks, {
+    const verified = await jose.jwtVerify(answer.id_token, jwks, {
       issuer: cfg.serverMetadata().issuer,
       audience: clientId,
-      algorithms: ['RS256'],
+      algorithms: [idTokenAlg],
     });
+    record.id_token_alg = verified.protectedHeader.alg;
     tokens = answer;
     record.ok = true;
     record.claims = answer.claims();
@@ -214,7 +218,7 @@ async function backchannel(req, res) {
     const { payload, protectedHeader } = await jose.jwtVerify(token, jwks, {
       issuer: cfg.serverMetadata().issuer,
       audience: clientId,
-      algorithms: ['RS256'],
+      algorithms: [idTokenAlg],
       typ: 'logout+jwt',
       requiredClaims: ['iat', 'jti', 'events'],
       maxTokenAge: '2 minutes',
@@ -253,6 +257,7 @@ async function configure(req, res) {
   }
   clientId = body.client_id;
   clientSecret = typeof body.client_secret === 'string' ? body.client_secret : '';
+  if (typeof body.id_token_signed_response_alg === 'string') idTokenAlg = body.id_token_signed_response_alg;
   await discovered();
   json(res, 200, { client_id: clientId });
 }
