@@ -20,8 +20,9 @@ use tower_http::request_id::RequestId;
 use super::clients::{find_client, Client};
 use super::parse_scope;
 use crate::app_return::AppReturn;
-use crate::paths::{CONSENT, LOGIN};
-use crate::signin::{audit, csrf_token, csrf_valid, current_session, safe_return_to, Session};
+use crate::paths::CONSENT;
+use crate::signin::routes::signed_in_user;
+use crate::signin::{audit, csrf_token, csrf_valid, safe_return_to, Session};
 use crate::state::AppState;
 
 /// The consent page for `client` receiving `scope` for `user`; `return_to` is the authorization
@@ -85,17 +86,9 @@ pub async fn submit(
     Form(form): Form<ConsentForm>,
 ) -> Response {
     let return_to = safe_return_to(form.return_to.as_deref());
-    let cookie = jar
-        .get(state.cookies.session())
-        .map(|c| c.value().to_string());
-    let session = match current_session(&state, cookie.as_deref()).await {
-        Ok(Some(s)) => s,
-        Ok(None) => {
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
-            q.append_pair("return_to", &return_to);
-            return Redirect::to(&format!("{LOGIN}?{}", q.finish())).into_response();
-        }
-        Err(_) => return state.pages.unavailable(),
+    let (session, user) = match signed_in_user(&state, &jar, &return_to).await {
+        Ok(v) => v,
+        Err(response) => return response,
     };
     if !csrf_valid(
         &state.secrets,
@@ -114,10 +107,6 @@ pub async fn submit(
             "This consent request is not valid",
             "The sign-in request it belongs to is not one TechPass can resume. Go back to the app and sign in again.",
         );
-    };
-    let user = match crate::accounts::get(&state, &session.user_id).await {
-        Ok(Some(u)) => u,
-        _ => return state.pages.unavailable(),
     };
     let request_id = request
         .as_ref()

@@ -440,7 +440,9 @@ struct RegisterQuery {
 }
 
 /// The signed-in person's user record, or a response to give instead.
-async fn signed_in_user(
+/// The signed-in person and their session, or the answer that sends them to sign in (and back to
+/// `return_to`), or says the database is unavailable.
+pub(crate) async fn signed_in_user(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,

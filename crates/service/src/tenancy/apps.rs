@@ -66,14 +66,16 @@ fn asked_policy(
             AccessPolicy::Officers
         }
     });
+    // `members` does not require assignment either, so it agrees with `false`.
+    let agrees = |p: AccessPolicy, l: AccessPolicy| {
+        p == l || (p == AccessPolicy::Members && l == AccessPolicy::Officers)
+    };
     match (policy, legacy) {
-        (Some(p), Some(l)) if p != l && !(p == AccessPolicy::Members && l == AccessPolicy::Officers) => {
-            Err(TenancyError::Invalid(format!(
-                "access_policy {:?} contradicts user_assignment_required {}; send access_policy only",
-                p.as_str(),
-                assignment_required.unwrap_or_default()
-            )))
-        }
+        (Some(p), Some(l)) if !agrees(p, l) => Err(TenancyError::Invalid(format!(
+            "access_policy {:?} contradicts user_assignment_required {}; send access_policy only",
+            p.as_str(),
+            l == AccessPolicy::Assigned
+        ))),
         (Some(p), _) => Ok(Some(p)),
         (None, l) => Ok(l),
     }
