@@ -174,6 +174,22 @@ async fn user_actor(
             ));
         }
     }
+    // Past the bound, the upstream confirms the person first (as at /authorize and refresh).
+    let verdict = techpass_service::reverify::check(
+        state,
+        &session.user_id,
+        Some(&session.upstream),
+        session.auth_time,
+        None,
+    )
+    .await?;
+    if !verdict.allows() {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the sign-in could not be confirmed with the upstream again; sign in again",
+        ));
+    }
     let user = accounts::get(state, &session.user_id)
         .await?
         .ok_or_else(|| {

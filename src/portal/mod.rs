@@ -185,6 +185,21 @@ impl FromRequestParts<AppState> for Me {
             Ok(None) => return Err(to_login(&return_to)),
             Err(e) => return Err(unavailable(state, &e)),
         };
+        // Bounded staleness holds for the portal too: past the bound, the upstream confirms
+        // the person before they change anything; otherwise they sign in there again.
+        match techpass_service::reverify::check(
+            state,
+            &session.user_id,
+            Some(&session.upstream),
+            session.auth_time,
+            None,
+        )
+        .await
+        {
+            Ok(verdict) if verdict.allows() => {}
+            Ok(_) => return Err(to_fresh_login(&return_to)),
+            Err(e) => return Err(unavailable(state, &e)),
+        }
         let user = match accounts::get(state, &session.user_id).await {
             Ok(Some(u)) => u,
             Ok(None) => return Err(to_login(&return_to)),
@@ -220,6 +235,14 @@ impl FromRequestParts<AppState> for Me {
             csrf,
         })
     }
+}
+
+/// To the upstream's sign-in, even with a live session (the upstream must confirm the person).
+fn to_fresh_login(return_to: &str) -> Response {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    q.append_pair("prompt", "login");
+    Redirect::to(&format!("{LOGIN}?{}", q.finish())).into_response()
 }
 
 fn to_login(return_to: &str) -> Response {

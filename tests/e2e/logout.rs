@@ -287,7 +287,23 @@ async fn logout_ends_one_session_and_tells_the_app(backend: Backend) {
 /// `invalid_grant`, ends both her sessions (her app told by back-channel logout), revokes her
 /// refresh tokens and sends her to sign in again, which the upstream refuses.
 async fn an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere(backend: Backend) {
-    let test = "e2e::an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere";
+    upstream_refusal(backend, "authorize").await;
+}
+
+/// As above, with the portal as the first request past the bound: a portal session is held to
+/// the same bound (a disabled admin cannot keep changing apps for the rest of a 12-hour session).
+async fn an_upstream_refusal_at_the_portal_signs_the_person_out_everywhere(backend: Backend) {
+    upstream_refusal(backend, "portal").await;
+}
+
+/// As above, with the JSON API (session cookie) as the first request past the bound: 401.
+async fn an_upstream_refusal_at_the_api_signs_the_person_out_everywhere(backend: Backend) {
+    upstream_refusal(backend, "api").await;
+}
+
+async fn upstream_refusal(backend: Backend, via: &str) {
+    let test = format!("e2e::an_upstream_refusal_via_{via}");
+    let test = test.as_str();
     let Some(db) = techpass_store::testing::TestDatabase::new(backend, test).await else {
         return;
     };
@@ -368,19 +384,36 @@ async fn an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere(backen
         .unwrap_or_else(|| panic!("{refreshed}"))
         .to_string();
 
-    // Past it, the SSO reuse on the laptop asks the upstream: refused, sent to sign in again.
+    // Past it, the first request asks the upstream: refused, sent to sign in again.
     clock.advance(2);
-    let again = laptop
-        .get(server.url(&format!(
-            "/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid&login_hint=alice_tan%40tech.gov.sg",
-            app.client_id,
-            url::form_urlencoded::byte_serialize(APP_CALLBACK.as_bytes()).collect::<String>()
-        )))
-        .send()
-        .await
-        .unwrap();
-    let location = see_other(&again);
-    assert!(location.starts_with("/login?"), "{location}");
+    let location = if via == "api" {
+        let me = laptop.get(server.url("/api/v1/me")).send().await.unwrap();
+        assert_eq!(me.status(), 401);
+        let body = me.text().await.unwrap();
+        assert!(body.contains("confirmed with the upstream"), "{body}");
+        "/login?return_to=%2F&prompt=login".to_string()
+    } else if via == "portal" {
+        let page = laptop.get(server.url("/portal")).send().await.unwrap();
+        let location = see_other(&page);
+        assert!(
+            location.starts_with("/login?") && location.contains("prompt=login"),
+            "{location}"
+        );
+        location
+    } else {
+        let again = laptop
+            .get(server.url(&format!(
+                "/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid&login_hint=alice_tan%40tech.gov.sg",
+                app.client_id,
+                url::form_urlencoded::byte_serialize(APP_CALLBACK.as_bytes()).collect::<String>()
+            )))
+            .send()
+            .await
+            .unwrap();
+        let location = see_other(&again);
+        assert!(location.starts_with("/login?"), "{location}");
+        location
+    };
     // Both sessions ended (the phone is signed out too), the refresh token is dead.
     for b in [&laptop, &phone] {
         let home = b.get(server.url("/")).send().await.unwrap();
@@ -412,6 +445,12 @@ async fn an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere(backen
     assert_eq!(audited[0].upstream.as_deref(), Some("dev-wog"));
 
     // Signing in again: the upstream refuses her.
+    // (From the portal there is no login hint: she picks the upstream.)
+    let location = if via != "authorize" {
+        format!("{location}&upstream=dev-wog")
+    } else {
+        location
+    };
     let login = laptop.get(server.url(&location)).send().await.unwrap();
     let to_upstream = url::Url::parse(&see_other(&login)).unwrap();
     let mut form: Vec<(String, String)> = to_upstream.query_pairs().into_owned().collect();
@@ -425,6 +464,8 @@ async fn an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere(backen
 }
 
 crate::both_backends!(
+    an_upstream_refusal_at_the_api_signs_the_person_out_everywhere,
+    an_upstream_refusal_at_the_portal_signs_the_person_out_everywhere,
     logout_ends_one_session_and_tells_the_app,
     an_upstream_refusal_at_sso_reuse_signs_the_person_out_everywhere
 );
