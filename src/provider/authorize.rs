@@ -330,9 +330,11 @@ async fn through_gate(
         return Err(reply.error(state, &e));
     }
     if officer_to_register {
-        return Err(
-            Redirect::to(&crate::paths::register_url(&this_request(params, false))).into_response(),
-        );
+        return Err(Redirect::to(&crate::paths::register_url(&this_request(
+            params,
+            Met::Nothing,
+        )))
+        .into_response());
     }
     let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
     Err(denied_page(state, &back, denial))
@@ -363,9 +365,8 @@ async fn consented(
             ),
         )),
         Ok(true) => {
-            // The way back drops `prompt` (and `max_age`, already met), so `prompt=consent` is
-            // not asked twice.
-            let return_to = this_request(params, force);
+            // The way back drops `prompt=consent`, so it is not asked twice.
+            let return_to = this_request(params, if force { Met::Consent } else { Met::Nothing });
             let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
             Err(super::consent::page(
                 state,
@@ -399,15 +400,41 @@ fn denied_page(state: &AppState, back: &AppReturn, denial: Denial) -> Response {
     )
 }
 
-/// This authorization request as a local URL; a forced sign-in drops `prompt` and `max_age`
-/// from it, so the fresh session satisfies the request on the way back.
-fn this_request(params: &Params, forced: bool) -> String {
-    let mut back = url::form_urlencoded::Serializer::new(String::new());
+/// What a way back to this request leaves out, because the step it comes back from met it.
+#[derive(Clone, Copy)]
+enum Met {
+    Nothing,
+    /// A fresh sign-in: `prompt=login` and `max_age` are met.
+    SignIn,
+    /// The consent page: `prompt=consent` is met.
+    Consent,
+}
+
+/// This authorization request as a local URL, without what `met` satisfied (so the way back
+/// does not ask again); any other `prompt` value stays (`prompt=login consent` still asks for
+/// consent after the sign-in).
+fn this_request(params: &Params, met: Met) -> String {
+    let dropped: &[&str] = match met {
+        Met::Nothing => &[],
+        Met::SignIn => &["login"],
+        Met::Consent => &["consent"],
+    };
+    let prompt: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty() && !dropped.contains(p))
+        .collect();
+    let prompt = prompt.join(" ");
     let mut pairs: Vec<(&str, &str)> = params
         .iter()
-        .filter(|(k, _)| !forced || (*k != "prompt" && *k != "max_age"))
+        .filter(|(k, _)| *k != "prompt" && !(matches!(met, Met::SignIn) && *k == "max_age"))
         .collect();
+    if !prompt.is_empty() {
+        pairs.push(("prompt", &prompt));
+    }
     pairs.sort();
+    let mut back = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         back.append_pair(k, v);
     }
@@ -415,9 +442,9 @@ fn this_request(params: &Params, forced: bool) -> String {
 }
 
 /// Sends the person to sign in, to come back to this same request. A forced sign-in drops
-/// `prompt` and `max_age` from the way back, so the fresh session satisfies the request.
+/// `prompt=login` and `max_age` from the way back, so the fresh session satisfies the request.
 fn to_sign_in(params: &Params, forced: bool) -> Response {
-    let return_to = this_request(params, forced);
+    let return_to = this_request(params, if forced { Met::SignIn } else { Met::Nothing });
     let mut login = url::form_urlencoded::Serializer::new(String::new());
     login.append_pair("return_to", &return_to);
     if let Some(hint) = params.get("login_hint") {

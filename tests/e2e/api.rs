@@ -421,6 +421,8 @@ async fn world() -> World {
             400,
             "members",
         ),
+        // The deprecated `false` alone never widens a members' app to every officer.
+        (json!({"user_assignment_required": false}), 200, "members"),
         (json!({"user_assignment_required": true}), 200, "assigned"),
     ] {
         let r = w.call(Who::AdminA, "patch", &app_path, Some(&change)).await;

@@ -120,6 +120,27 @@ async fn an_officer_outside_the_tenant_consents_once_at_an_open_app(backend: Bac
     assert_eq!(q["state"], "st");
     assert!(!q.contains_key("code"));
 
+    // `prompt=login consent`: after the forced sign-in, the way back still asks for consent.
+    let forced = b
+        .get(format!(
+            "{}&prompt=login%20consent",
+            authorize_url(&server, &open, BOB)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let to_login = url::Url::parse(&server.url(&see_other(&forced))).unwrap();
+    let back: String = to_login
+        .query_pairs()
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(back.contains("prompt=consent"), "{back}");
+    assert!(
+        !back.contains("login%20") && !back.contains("prompt=login"),
+        "{back}"
+    );
+
     // The page names the app, the tenant and what the app receives.
     let (status, html) = authorize(&server, &b, &open, BOB).await.unwrap_err();
     assert_eq!(status, 200, "{html}");

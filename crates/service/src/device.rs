@@ -324,6 +324,12 @@ pub async fn decide(
         .await;
     }
     if approval.is_some() {
+        // Approving the request on the page that names the app and its tenant is this person's
+        // consent, where the app needs one: recorded, so the account page lists it and
+        // withdrawing it ends the device's refresh tokens.
+        if crate::consent::needed(ctx, user, &request.client, &request.scope, false).await? {
+            crate::consent::give(ctx, user, &request.client, &request.scope, None).await?;
+        }
         if let Err(e) = ctx.store.record_app_signin(&user.id, now).await {
             tracing::warn!(error = %e, "could not record the app sign-in");
         }

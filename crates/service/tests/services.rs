@@ -1897,6 +1897,8 @@ async fn access_policies_admit_members_or_officers_who_consented(db: &TestDataba
             .await
             .unwrap()
     );
+    let (code, verifier) = w.code(&open, &olive, "openid email offline_access").await;
+    let as_member = w.exchange(&open, &code, &verifier).await.unwrap();
     access::set_membership(
         &w.ctx,
         &Actor::Operator,
@@ -1907,6 +1909,14 @@ async fn access_policies_admit_members_or_officers_who_consented(db: &TestDataba
     )
     .await
     .unwrap();
+
+    // Out of the group, she is no member and gave no consent: the open app's refresh token
+    // (obtained as a member) gets nothing more.
+    let e = refused(
+        w.refresh(&open, as_member.refresh_token.as_deref().unwrap())
+            .await,
+    );
+    assert!(e.description.contains("not consented"), "{e:?}");
 
     // Open to every officer: the gate lets Olive through, but she is asked first.
     assert!(
@@ -1920,9 +1930,15 @@ async fn access_policies_admit_members_or_officers_who_consented(db: &TestDataba
             .await
             .unwrap()
     );
-    consent::give(&w.ctx, &olive_user, &open, &scope("openid email"), None)
-        .await
-        .unwrap();
+    consent::give(
+        &w.ctx,
+        &olive_user,
+        &open,
+        &scope("openid email offline_access"),
+        None,
+    )
+    .await
+    .unwrap();
     assert!(
         !consent::needed(&w.ctx, &olive_user, &open, &scope("openid"), false)
             .await

@@ -173,6 +173,16 @@ async fn for_person(
             }
             Refusal::Unavailable(e) => store_error(e),
         })?;
+    // Consent is a condition of every token, not only of the code: a person who has since left
+    // the tenant (so now needs one) or withdrew theirs gets nothing more.
+    if crate::consent::needed(ctx, &user, client, grant.scope, false)
+        .await
+        .map_err(store_error)?
+    {
+        return Err(OAuthError::invalid_grant(
+            "the person has not consented to this app; they must sign in to it again",
+        ));
+    }
     let (groups, roles) = mint::groups_and_roles(ctx, client, tenant.as_ref(), &user)
         .await
         .map_err(store_error)?;

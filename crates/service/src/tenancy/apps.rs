@@ -308,7 +308,13 @@ pub async fn update(
         app.enabled = enabled;
     }
     if let Some(policy) = asked_policy(changes.access_policy, changes.user_assignment_required)? {
-        app.access_policy = policy.as_str().to_string();
+        // The deprecated `false` alone means "not assignment": an app for the tenant's members
+        // already is one, and an old script must not widen it to every officer.
+        let legacy_only = changes.access_policy.is_none();
+        let members = AccessPolicy::stored(&app.access_policy) == AccessPolicy::Members;
+        if !(legacy_only && members && policy == AccessPolicy::Officers) {
+            app.access_policy = policy.as_str().to_string();
+        }
     }
     let within = |key: &str, value: i64, max: u64| {
         if value < 1 || value as u64 > max {
