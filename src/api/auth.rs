@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{ApiError, ApiResult};
 use crate::accounts;
-use crate::provider::resource::validate_access_token;
+use crate::provider::resource::{validate_access_token, AccessTokenError};
 use crate::signin::{csrf_token, csrf_valid, current_session, Session};
 use crate::state::AppState;
 use crate::tenancy::{Actor, AppRefusal};
@@ -121,9 +121,12 @@ async fn authenticate(state: &AppState, method: &Method, headers: &HeaderMap) ->
 async fn app_actor(state: &AppState, token: &str) -> ApiResult<Actor> {
     let access = validate_access_token(state, token)
         .await
-        .map_err(|reason| {
-            tracing::info!(%reason, "the API refused an access token");
-            invalid_token("the access token is invalid, expired or revoked")
+        .map_err(|error| match error {
+            AccessTokenError::Unavailable(e) => ApiError::unavailable(&e),
+            AccessTokenError::Invalid(reason) => {
+                tracing::info!(%reason, "the API refused an access token");
+                invalid_token("the access token is invalid, expired or revoked")
+            }
         })?;
     let audience = api_audience(state);
     let for_api = match &access.claims["aud"] {

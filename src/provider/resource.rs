@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use techpass_oidc::{ErrorCode, Params};
 use techpass_service::tokens::{self, UserinfoRefusal};
 
-pub use techpass_service::tokens::{validate_access_token, AccessClaims};
+pub use techpass_service::tokens::{validate_access_token, AccessClaims, AccessTokenError};
 
 use super::token::{authenticated_client, form_params};
 use super::{error_response, no_store};

@@ -66,15 +66,15 @@ crate::both_backends!(probes_metrics_and_request_ids);
 
 /// A TCP forwarder between TechPass and PostgreSQL that the test can cut, to take the database
 /// away from a running server without stopping the shared PostgreSQL.
-struct CuttableProxy {
-    addr: std::net::SocketAddr,
+pub(crate) struct CuttableProxy {
+    pub(crate) addr: std::net::SocketAddr,
     up: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
     accept: tokio::task::JoinHandle<()>,
 }
 
 impl CuttableProxy {
-    async fn start(target: String) -> CuttableProxy {
+    pub(crate) async fn start(target: String) -> CuttableProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
@@ -101,14 +101,14 @@ impl CuttableProxy {
         }
     }
 
-    fn cut(&self) {
+    pub(crate) fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for c in self.connections.lock().unwrap().drain(..) {
             c.abort();
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }

@@ -208,12 +208,17 @@ async fn a_reinstated_account_is_not_disabled_for_its_suspension(backend: Backen
 crate::both_backends!(
     lifecycle_reminds_once_then_disables_and_spares_the_exempt,
     platform_admins_re_enable_disabled_accounts,
-    a_reinstated_account_is_not_disabled_for_its_suspension
+    a_reinstated_account_is_not_disabled_for_its_suspension,
+    mail_waits_in_the_outbox_while_smtp_is_down
 );
 
 /// A minimal SMTP server (RFC 5321) on loopback that keeps every message it accepts.
 async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    smtp_sink_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+/// [`smtp_sink`] on a listener the test chose (to bring SMTP back on the port it was down on).
+fn smtp_sink_on(listener: TcpListener) -> (u16, Arc<Mutex<Vec<String>>>) {
     let port = listener.local_addr().unwrap().port();
     let received = Arc::new(Mutex::new(Vec::new()));
     let store = received.clone();
@@ -305,6 +310,75 @@ async fn invitation_email_goes_out_over_smtp_once() {
         "{invitation}"
     );
     assert!(invitation.contains("/invite?token="));
+    let outbox = state.store.list_emails(None, 10, 0).await.unwrap();
+    assert!(outbox.iter().all(|m| m.sent_at.is_some()));
+    server.stop().await;
+}
+
+/// SMTP down (issue 15 item 8): mail queued while the relay refuses connections stays in the
+/// outbox, unsent, with its error and a back-off; when the relay is back on the same address
+/// and the back-off has passed, the next job run delivers every message, once.
+async fn mail_waits_in_the_outbox_while_smtp_is_down(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend, "e2e::smtp_down").await else {
+        return;
+    };
+    // A port with nothing listening: SMTP is down (the connection is refused).
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.mail.smtp_url = format!("smtp://127.0.0.1:{port}");
+    config.mail.from = "techpass@tech.gov.sg".into();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let server = TestServer::start_with(config, clock.clone(), dir, Some(db)).await;
+    let state = &server.state;
+    let alice = signed_in(&server, &browser(), "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    techpass::tenancy::invitations::invite(
+        state,
+        &user(&alice),
+        &tenant,
+        NewInvitation {
+            email: "dave@vendorco.example".into(),
+            access_ends_at: Some(T0 + 30 * DAY),
+        },
+    )
+    .await
+    .unwrap();
+
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(report.emails_sent, 0, "SMTP is down: {report:?}");
+    let outbox = state.store.list_emails(None, 10, 0).await.unwrap();
+    assert_eq!(outbox.len(), 2, "approval and invitation stay queued");
+    for m in &outbox {
+        assert!(m.sent_at.is_none(), "{}", m.kind);
+        assert_eq!(m.attempts, 1, "{}", m.kind);
+        assert!(m.last_error.is_some(), "{}", m.kind);
+        assert!(m.next_attempt_at > T0, "{}: backed off", m.kind);
+    }
+    // Still down a while later: still kept, nothing lost.
+    clock.set(Timestamp(T0 + 61));
+    assert_eq!(techpass::jobs::run_once(state).await.emails_sent, 0);
+    assert_eq!(state.store.list_emails(None, 10, 0).await.unwrap().len(), 2);
+
+    // SMTP returns on the same address; after the back-off every message goes out, once.
+    let (_, received) = smtp_sink_on(
+        TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the SMTP port was taken meanwhile"),
+    );
+    clock.set(Timestamp(T0 + 3600));
+    let report = techpass::jobs::run_once(state).await;
+    assert_eq!(
+        report.emails_sent, 2,
+        "delivered when SMTP is back: {report:?}"
+    );
+    assert_eq!(techpass::jobs::run_once(state).await.emails_sent, 0, "once");
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().any(|m| m.contains("dave@vendorco.example")));
     let outbox = state.store.list_emails(None, 10, 0).await.unwrap();
     assert!(outbox.iter().all(|m| m.sent_at.is_some()));
     server.stop().await;

@@ -12,6 +12,7 @@ mod dev;
 mod device;
 mod discovery;
 mod email;
+mod faults;
 mod fuzz;
 mod gate;
 mod health;

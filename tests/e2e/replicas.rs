@@ -7,6 +7,10 @@
 //! idle connections, so every request is a new connection routed as the switch says, and the
 //! proxy counts the connections each replica got so the routing itself is checked.
 //!
+//! Replicas die mid-flow (issue 15 item 8): replica A is killed with SIGKILL between authorize
+//! and callback, and replica B between issuing the code and its redemption; each is replaced by
+//! a new process (new port, empty memory) and the person finishes without noticing.
+//!
 //! Then bounded staleness (issue 13 item 6): the operator disables Alice at the development
 //! upstream with `techpass dev-upstream disable alice` (the upstream, in this process, reads who
 //! is disabled from the same database); within `upstream.reverify_after_secs` (3 s here) a
@@ -15,7 +19,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -49,7 +53,7 @@ const REVERIFY_AFTER_SECS: u64 = 3;
 /// The load balancer: forwards each accepted connection to the replica the switch names.
 struct Proxy {
     base: String,
-    targets: Arc<OnceLock<[SocketAddr; 2]>>,
+    targets: Arc<Mutex<Option<[SocketAddr; 2]>>>,
     route: Arc<AtomicUsize>,
     hits: Arc<[AtomicUsize; 2]>,
     task: tokio::task::JoinHandle<()>,
@@ -59,7 +63,7 @@ impl Proxy {
     async fn start() -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let targets: Arc<OnceLock<[SocketAddr; 2]>> = Arc::new(OnceLock::new());
+        let targets: Arc<Mutex<Option<[SocketAddr; 2]>>> = Arc::new(Mutex::new(None));
         let route = Arc::new(AtomicUsize::new(A));
         let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let task = tokio::spawn({
@@ -70,7 +74,7 @@ impl Proxy {
                         continue;
                     };
                     // Before the replicas are known, a connection is refused by closing it.
-                    let Some(targets) = targets.get() else {
+                    let Some(targets) = *targets.lock().unwrap() else {
                         continue;
                     };
                     let replica = route.load(Ordering::SeqCst);
@@ -94,8 +98,9 @@ impl Proxy {
         }
     }
 
+    /// Where the two replicas listen (again, after one was killed and started anew).
     fn set_targets(&self, a: SocketAddr, b: SocketAddr) {
-        self.targets.set([a, b]).unwrap();
+        *self.targets.lock().unwrap() = Some([a, b]);
     }
 
     /// Sends the following connections to `replica`.
@@ -205,6 +210,7 @@ impl Replica {
         }
     }
 
+    /// SIGKILL (what `Child::kill` sends on Unix): no graceful shutdown, no drained requests.
     async fn stop(mut self) {
         self.child.kill().await.unwrap();
     }
@@ -364,7 +370,7 @@ reverify_grace_secs = 0
     ];
 
     // Both start at once on the empty schema: both migrate, one creates the first signing key.
-    let (a, b) = tokio::join!(
+    let (mut a, mut b) = tokio::join!(
         Replica::spawn("A", config, &env, &issuer),
         Replica::spawn("B", config, &env, &issuer)
     );
@@ -471,6 +477,12 @@ reverify_grace_secs = 0
     );
     assert_eq!(proxy.take_hits(), [2, 0], "authorize and login on A");
 
+    // Replica A is killed (SIGKILL) between authorize and callback, and a new A process takes
+    // its place: the sign-in A started is a database row, so nothing of it dies with A.
+    a.stop().await;
+    a = Replica::spawn("A", config, &env, &issuer).await;
+    proxy.set_targets(a.addr, b.addr);
+
     // At the upstream (no balancer): Alice picks herself.
     let picker = browser.get(&to_upstream).send().await.unwrap();
     assert_eq!(picker.status(), 200, "person picker");
@@ -545,7 +557,14 @@ reverify_grace_secs = 0
     );
     let code = query(&to_app, "code").unwrap();
 
-    // B: the code is redeemed; the ID token B signed verifies with the keys A published.
+    // Replica B, which issued the code, is killed (SIGKILL) before the app redeems it, and a
+    // new B process takes its place.
+    b.stop().await;
+    b = Replica::spawn("B", config, &env, &issuer).await;
+    proxy.set_targets(a.addr, b.addr);
+
+    // B (the new process): the code is redeemed; the ID token B signed verifies with the keys
+    // A published.
     let verifier_secret = verifier.secret().clone();
     let tokens = rp
         .exchange_code(AuthorizationCode::new(code.clone()))

@@ -124,6 +124,13 @@ impl OAuthError {
         .with_detail(detail.to_string())
     }
 
+    /// A dependency (the database) could not answer: the caller may try again later
+    /// (`temporarily_unavailable`, a 503), not a fault of the server's own (`server_error`).
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+            .with_detail(detail.to_string())
+    }
+
     /// The JSON body (RFC 6749 §5.2).
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({

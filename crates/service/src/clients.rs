@@ -417,7 +417,7 @@ async fn authenticate_assertion(
         .or_else(|| unverified_issuer(assertion))
         .ok_or_else(|| fail("the assertion names no client"))?;
     let server_error = |e: StoreError| ClientAuthError {
-        error: OAuthError::server_error(e),
+        error: OAuthError::unavailable(e),
         method: AuthMethod::PrivateKeyJwt,
     };
     let client = find_client(store, &claimed)
@@ -519,7 +519,7 @@ pub async fn authenticate(
     let client = find_client(store, &client_id)
         .await
         .map_err(|e| ClientAuthError {
-            error: OAuthError::server_error(e),
+            error: OAuthError::unavailable(e),
             method,
         })?
         .ok_or_else(|| fail(method, "unknown client or wrong credentials"))?;
@@ -541,7 +541,7 @@ pub async fn authenticate(
         .client_secrets(&client.id)
         .await
         .map_err(|e| ClientAuthError {
-            error: OAuthError::server_error(e),
+            error: OAuthError::unavailable(e),
             method,
         })?;
     // Every live secret is checked (no early exit), each comparison in constant time.

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 use techpass_oidc::{ErrorCode, OAuthError};
-use techpass_store::GrantRecord;
+use techpass_store::{GrantRecord, StoreError};
 
 use crate::clients::{find_client, Client};
 use crate::context::ServiceContext;
@@ -24,12 +24,42 @@ pub struct AccessClaims {
     pub grant_id: Option<String>,
 }
 
-/// Verifies an access token TechPass issued and that nothing has revoked it. The reason of a
-/// refusal is for logs only.
+/// Why an access token was not accepted.
+#[derive(Debug)]
+pub enum AccessTokenError {
+    /// The token is not (or no longer) good: `invalid_token`. The reason is for logs only.
+    Invalid(String),
+    /// Whether it was revoked could not be read (the database is away): the caller answers
+    /// `temporarily_unavailable`, and the app keeps its token.
+    Unavailable(StoreError),
+}
+
+impl From<String> for AccessTokenError {
+    fn from(reason: String) -> Self {
+        AccessTokenError::Invalid(reason)
+    }
+}
+
+impl From<&str> for AccessTokenError {
+    fn from(reason: &str) -> Self {
+        AccessTokenError::Invalid(reason.to_string())
+    }
+}
+
+impl std::fmt::Display for AccessTokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AccessTokenError::Invalid(reason) => f.write_str(reason),
+            AccessTokenError::Unavailable(e) => write!(f, "the database is unavailable: {e}"),
+        }
+    }
+}
+
+/// Verifies an access token TechPass issued and that nothing has revoked it.
 pub async fn validate_access_token(
     ctx: &ServiceContext,
     token: &str,
-) -> Result<AccessClaims, String> {
+) -> Result<AccessClaims, AccessTokenError> {
     let (typ, claims) = ctx.keys.verify_jwt(token).map_err(|e| e.to_string())?;
     let typ = typ.to_ascii_lowercase();
     if typ != "at+jwt" && typ != "application/at+jwt" {
@@ -49,13 +79,17 @@ pub async fn validate_access_token(
         .store
         .is_access_token_revoked(&jti)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(AccessTokenError::Unavailable)?;
     if revoked {
         return Err("revoked".into());
     }
     let grant_id = text("gid");
     if let Some(gid) = &grant_id {
-        let grant = ctx.store.get_grant(gid).await.map_err(|e| e.to_string())?;
+        let grant = ctx
+            .store
+            .get_grant(gid)
+            .await
+            .map_err(AccessTokenError::Unavailable)?;
         match grant {
             Some(g) if g.revoked_at.is_none() && now < g.expires_at => {}
             _ => return Err("its grant was revoked or has ended".into()),
@@ -93,10 +127,17 @@ pub async fn userinfo(
     ctx: &ServiceContext,
     token: &str,
 ) -> Result<Map<String, Value>, UserinfoRefusal> {
-    let access = validate_access_token(ctx, token).await.map_err(|reason| {
-        tracing::info!(%reason, "userinfo refused a token");
-        UserinfoRefusal::InvalidToken("the access token is invalid, expired or revoked")
-    })?;
+    let access = validate_access_token(ctx, token)
+        .await
+        .map_err(|error| match error {
+            AccessTokenError::Unavailable(e) => {
+                UserinfoRefusal::Unavailable(OAuthError::unavailable(e))
+            }
+            AccessTokenError::Invalid(reason) => {
+                tracing::info!(%reason, "userinfo refused a token");
+                UserinfoRefusal::InvalidToken("the access token is invalid, expired or revoked")
+            }
+        })?;
     if !access.scope.iter().any(|s| s == "openid") {
         return Err(UserinfoRefusal::InsufficientScope);
     }
@@ -104,11 +145,11 @@ pub async fn userinfo(
         .store
         .get_user(&access.sub)
         .await
-        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::server_error(e)))?
+        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::unavailable(e)))?
         .ok_or(UserinfoRefusal::InvalidToken("the user no longer exists"))?;
     let client = find_client(ctx.store.as_ref(), &access.client_id)
         .await
-        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::server_error(e)))?
+        .map_err(|e| UserinfoRefusal::Unavailable(OAuthError::unavailable(e)))?
         .ok_or(UserinfoRefusal::InvalidToken("the app no longer exists"))?;
     match gate::enforce(ctx, &user, &client, "userinfo", None).await {
         Ok(_) => {}
@@ -139,7 +180,11 @@ pub async fn introspect(
     client: &Client,
     token: &str,
 ) -> Result<Option<Value>, OAuthError> {
-    if let Ok(access) = validate_access_token(ctx, token).await {
+    let checked = validate_access_token(ctx, token).await;
+    if let Err(AccessTokenError::Unavailable(e)) = checked {
+        return Err(OAuthError::unavailable(e));
+    }
+    if let Ok(access) = checked {
         if access.client_id != client.id || !gate_allows(ctx, &access.sub, client).await {
             return Ok(None);
         }
@@ -196,16 +241,21 @@ pub async fn revoke(ctx: &ServiceContext, client: &Client, token: &str) -> Resul
         ctx.store
             .revoke_grant(&grant.id, now)
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OAuthError::unavailable)?;
         tracing::info!(client_id = %client.id, "refresh token revoked with its grant");
-    } else if let Ok(access) = validate_access_token(ctx, token).await {
+    } else {
+        let access = match validate_access_token(ctx, token).await {
+            Ok(access) => access,
+            Err(AccessTokenError::Unavailable(e)) => return Err(OAuthError::unavailable(e)),
+            Err(AccessTokenError::Invalid(_)) => return Ok(()),
+        };
         if access.client_id != client.id {
             return Err(not_yours());
         }
         ctx.store
             .revoke_access_token(&access.jti, access.exp)
             .await
-            .map_err(OAuthError::server_error)?;
+            .map_err(OAuthError::unavailable)?;
         tracing::info!(client_id = %client.id, "access token revoked");
     }
     Ok(())
@@ -239,7 +289,7 @@ async fn refresh_token_of(
         .store
         .get_refresh_token(&hash)
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OAuthError::unavailable)?
     else {
         return Ok(None);
     };
@@ -251,7 +301,7 @@ async fn refresh_token_of(
         .store
         .get_grant(&record.grant_id)
         .await
-        .map_err(OAuthError::server_error)?
+        .map_err(OAuthError::unavailable)?
     else {
         return Ok(None);
     };
