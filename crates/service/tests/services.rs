@@ -1508,6 +1508,27 @@ mod state_machine {
             tenants.push(tenant.id);
             apps.push(app.client_id);
         }
+        // The apps are open to every officer: the officers consented, as /authorize asks them
+        // to (the consent page is tried elsewhere; here the gate's states are).
+        for session in &people {
+            let user = w
+                .ctx
+                .store
+                .get_user(&session.user.id)
+                .await
+                .unwrap()
+                .unwrap();
+            for app in &apps {
+                let app = find_client(w.ctx.store.as_ref(), app)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let scope = ["openid".to_string(), "offline_access".to_string()];
+                consent::give(&w.ctx, &user, &app, &scope, None)
+                    .await
+                    .unwrap();
+            }
+        }
         // The vendor, invited by tenant 0 only.
         let email = format!("vendor-{n}@vendor.example");
         let vendor_ends = w.clock.now_secs() + vendor_for;
