@@ -214,20 +214,33 @@ pub async fn refresh_token(
     grant_expires_at: i64,
     app_idle_secs: Option<i64>,
 ) -> Result<String, OAuthError> {
+    let (token, record) = next_refresh_token(state, grant_id, grant_expires_at, app_idle_secs)?;
+    state
+        .store
+        .insert_refresh_token(&record)
+        .await
+        .map_err(OAuthError::server_error)?;
+    Ok(token)
+}
+
+/// A new refresh token of the grant and its record (stored under its keyed hash), not yet
+/// stored: a rotation stores it with the redemption of its predecessor.
+pub fn next_refresh_token(
+    state: &ServiceContext,
+    grant_id: &str,
+    grant_expires_at: i64,
+    app_idle_secs: Option<i64>,
+) -> Result<(String, RefreshTokenRecord), OAuthError> {
     let now = state.clock.now().as_secs();
     let token = state.random.token().map_err(OAuthError::server_error)?;
     let platform = state.settings.tokens.refresh_token_idle_secs as i64;
     let idle = app_idle_secs.map_or(platform, |i| i.clamp(1, platform));
-    state
-        .store
-        .insert_refresh_token(&RefreshTokenRecord {
-            token_hash: state.secrets.keyed_hash(PURPOSE_REFRESH, &token),
-            grant_id: grant_id.to_string(),
-            created_at: now,
-            expires_at: (now + idle).min(grant_expires_at),
-            used_at: None,
-        })
-        .await
-        .map_err(OAuthError::server_error)?;
-    Ok(token)
+    let record = RefreshTokenRecord {
+        token_hash: state.secrets.keyed_hash(PURPOSE_REFRESH, &token),
+        grant_id: grant_id.to_string(),
+        created_at: now,
+        expires_at: (now + idle).min(grant_expires_at),
+        used_at: None,
+    };
+    Ok((token, record))
 }

@@ -544,6 +544,19 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     let first = w.exchange(&app, &code, &verifier).await.unwrap();
     let r1 = first.refresh_token.unwrap();
 
+    // A refused request spends nothing: a scope never granted is invalid_scope, and the same
+    // refresh token still works after it.
+    let wider = grants::run(
+        &w.ctx,
+        &app,
+        TokenRequest::RefreshToken {
+            refresh_token: r1.clone(),
+            scope: Some("openid email".into()),
+        },
+    )
+    .await;
+    assert_eq!(refused(wider).code, ErrorCode::InvalidScope);
+
     w.clock.advance(60);
     let second = w.refresh(&app, &r1).await.unwrap();
     let r2 = second.refresh_token.unwrap();

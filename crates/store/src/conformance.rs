@@ -662,14 +662,37 @@ async fn refresh_tokens_are_redeemed_exactly_once(db: &TestDatabase) {
         store.get_refresh_token("r1").await.unwrap(),
         Some(token.clone())
     );
-    let first = store.redeem_refresh_token("r1", 7).await.unwrap();
+    let successor = |hash: &str| RefreshTokenRecord {
+        token_hash: hash.into(),
+        grant_id: "g1".into(),
+        created_at: 7,
+        expires_at: 500,
+        used_at: None,
+    };
+    let first = store
+        .redeem_refresh_token("r1", 7, Some(&successor("r2")))
+        .await
+        .unwrap();
     assert!(matches!(first, Redemption::Redeemed(ref t) if t.used_at == Some(7)));
+    assert_eq!(
+        store.get_refresh_token("r2").await.unwrap(),
+        Some(successor("r2")),
+        "the successor is stored with the redemption"
+    );
     assert!(matches!(
-        store.redeem_refresh_token("r1", 8).await.unwrap(),
+        store
+            .redeem_refresh_token("r1", 8, Some(&successor("r3")))
+            .await
+            .unwrap(),
         Redemption::Replayed(_)
     ));
     assert_eq!(
-        store.redeem_refresh_token("nope", 8).await.unwrap(),
+        store.get_refresh_token("r3").await.unwrap(),
+        None,
+        "a replay stores no successor"
+    );
+    assert_eq!(
+        store.redeem_refresh_token("nope", 8, None).await.unwrap(),
         Redemption::NotFound
     );
 }

@@ -504,22 +504,40 @@ macro_rules! provider_impls {
                 &self,
                 token_hash: &str,
                 now: i64,
+                successor: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
                 let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
                     "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL
                      RETURNING token_hash, grant_id, created_at, expires_at, used_at",
                 )
                 .bind(token_hash)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if let Some(token) = redeemed {
-                    return Ok($crate::Redemption::Redeemed(token));
+                let Some(token) = redeemed else {
+                    tx.rollback().await?;
+                    return Ok(self
+                        .get_refresh_token(token_hash)
+                        .await?
+                        .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed));
+                };
+                if let Some(next) = successor {
+                    sqlx::query(
+                        "INSERT INTO refresh_tokens
+                           (token_hash, grant_id, created_at, expires_at, used_at)
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&next.token_hash)
+                    .bind(&next.grant_id)
+                    .bind(next.created_at)
+                    .bind(next.expires_at)
+                    .bind(next.used_at)
+                    .execute(&mut *tx)
+                    .await?;
                 }
-                Ok(self
-                    .get_refresh_token(token_hash)
-                    .await?
-                    .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed))
+                tx.commit().await?;
+                Ok($crate::Redemption::Redeemed(token))
             }
 
             async fn get_refresh_token(

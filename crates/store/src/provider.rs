@@ -348,11 +348,14 @@ pub trait GrantStore {
 
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
 
-    /// Marks the refresh token used and returns it, atomically (as [`GrantStore::redeem_code`]).
+    /// Marks the refresh token used and returns it, atomically (as [`GrantStore::redeem_code`]),
+    /// and in the same transaction stores its `successor` (the rotated token) if it was
+    /// redeemed: a crash or a lost connection never leaves a spent token without its successor.
     async fn redeem_refresh_token(
         &self,
         token_hash: &str,
         now: i64,
+        successor: Option<&RefreshTokenRecord>,
     ) -> Result<Redemption<RefreshTokenRecord>, StoreError>;
 
     /// The refresh token, without using it (for introspection and revocation).

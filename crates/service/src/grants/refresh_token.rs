@@ -91,17 +91,6 @@ pub(super) async fn run(
             }
         }
     }
-    match ctx
-        .store
-        .redeem_refresh_token(&token_hash, now)
-        .await
-        .map_err(store_error)?
-    {
-        Redemption::Redeemed(_) => {}
-        // Another request of the same client used it in between.
-        Redemption::Replayed(_) => return Err(replayed(ctx, client, &grant.id).await),
-        Redemption::NotFound => return Err(unknown()),
-    }
     let granted = stored_scope(&grant.scope);
     let scope = match requested_scope {
         Some(text) => {
@@ -116,6 +105,8 @@ pub(super) async fn run(
         }
         None => granted,
     };
+    // The gate and the new tokens before the old refresh token is spent: a refusal or a bad
+    // request leaves it as it was.
     let (access, id_token) = for_person(
         ctx,
         client,
@@ -131,13 +122,24 @@ pub(super) async fn run(
         },
     )
     .await?;
-    let next = mint::refresh_token(
+    let (next, successor) = mint::next_refresh_token(
         ctx,
         &grant.id,
         grant.expires_at,
         client.refresh_token_idle_secs,
-    )
-    .await?;
+    )?;
+    // Spent and succeeded in one transaction: never a spent token without its successor.
+    match ctx
+        .store
+        .redeem_refresh_token(&token_hash, now, Some(&successor))
+        .await
+        .map_err(store_error)?
+    {
+        Redemption::Redeemed(_) => {}
+        // Another request of the same client used it in between.
+        Redemption::Replayed(_) => return Err(replayed(ctx, client, &grant.id).await),
+        Redemption::NotFound => return Err(unknown()),
+    }
     Ok(Tokens {
         access,
         id_token,
