@@ -21,8 +21,8 @@ use super::clients::{find_client, Client};
 use super::parse_scope;
 use crate::app_return::AppReturn;
 use crate::paths::CONSENT;
-use crate::signin::routes::signed_in_user;
-use crate::signin::{audit, csrf_token, csrf_valid, safe_return_to, Session};
+use crate::signin::routes::form_sender;
+use crate::signin::{audit, csrf_token, safe_return_to, Session};
 use crate::state::AppState;
 
 /// The consent page for `client` receiving `scope` for `user`; `return_to` is the authorization
@@ -86,21 +86,18 @@ pub async fn submit(
     Form(form): Form<ConsentForm>,
 ) -> Response {
     let return_to = safe_return_to(form.return_to.as_deref());
-    let (session, user) = match signed_in_user(&state, &jar, &return_to).await {
+    let (_, user) = match form_sender(
+        &state,
+        &jar,
+        &return_to,
+        form.csrf_token.as_deref(),
+        "The consent form was not sent by this TechPass page (its security token is missing or wrong). Go back to the app and sign in again.",
+    )
+    .await
+    {
         Ok(v) => v,
         Err(response) => return response,
     };
-    if !csrf_valid(
-        &state.secrets,
-        &session,
-        form.csrf_token.as_deref().unwrap_or(""),
-    ) {
-        return state.pages.message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The consent form was not sent by this TechPass page (its security token is missing or wrong). Go back to the app and sign in again.",
-        );
-    }
     let Some((client, scope, back)) = resumed(&state, &return_to).await else {
         return state.pages.message(
             StatusCode::BAD_REQUEST,

@@ -440,9 +440,27 @@ struct RegisterQuery {
 }
 
 /// The signed-in person's user record, or a response to give instead.
+/// The signed-in person who sent a form of these pages, with its CSRF token checked: otherwise
+/// the answer (to sign in, unavailable, or 403 with `refused`, which says what to do).
+pub(crate) async fn form_sender(
+    state: &AppState,
+    jar: &CookieJar,
+    return_to: &str,
+    csrf: Option<&str>,
+    refused: &str,
+) -> Result<(super::Session, UserRecord), Response> {
+    let (session, user) = signed_in_user(state, jar, return_to).await?;
+    if !csrf_valid(&state.secrets, &session, csrf.unwrap_or("")) {
+        return Err(state
+            .pages
+            .message(StatusCode::FORBIDDEN, "Request refused", refused));
+    }
+    Ok((session, user))
+}
+
 /// The signed-in person and their session, or the answer that sends them to sign in (and back to
 /// `return_to`), or says the database is unavailable.
-pub(crate) async fn signed_in_user(
+async fn signed_in_user(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
@@ -572,21 +590,18 @@ async fn register_submit(
     Form(form): Form<RegisterForm>,
 ) -> Response {
     let return_to = safe_return_to(form.return_to.as_deref());
-    let (session, user) = match signed_in_user(&state, &jar, &return_to).await {
+    let (session, user) = match form_sender(
+        &state,
+        &jar,
+        &return_to,
+        form.csrf_token.as_deref(),
+        "The registration form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
+    )
+    .await
+    {
         Ok(v) => v,
         Err(response) => return response,
     };
-    if !csrf_valid(
-        &state.secrets,
-        &session,
-        form.csrf_token.as_deref().unwrap_or(""),
-    ) {
-        return state.pages.message(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "The registration form was not sent by this TechPass page (its security token is missing or wrong). Go back, reload the page and try again.",
-        );
-    }
     if user.status != UserStatus::Unregistered.as_str() {
         return Redirect::to(&return_to).into_response();
     }
