@@ -61,6 +61,8 @@ pub struct Config {
     pub mode: Mode,
     pub issuer: String,
     pub listen: SocketAddr,
+    /// Where `/metrics` is served: its own listener, apart from the public one (empty: nowhere).
+    pub metrics_listen: String,
     pub data_dir: PathBuf,
     pub database_url: String,
     #[serde(default)]
@@ -231,6 +233,28 @@ impl ConfigError {
 }
 
 impl Config {
+    /// The address of the metrics listener, or `None` when `metrics_listen` is empty (no
+    /// metrics served).
+    pub fn metrics_address(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let value = self.metrics_listen.trim();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        let address: SocketAddr = value.parse().map_err(|_| {
+            ConfigError::for_key(
+                "metrics_listen",
+                "must be an address and port such as 127.0.0.1:9464 (or empty for no metrics)",
+            )
+        })?;
+        if address == self.listen && address.port() != 0 {
+            return Err(ConfigError::for_key(
+                "metrics_listen",
+                "must differ from `listen`: metrics are not served to the public",
+            ));
+        }
+        Ok(Some(address))
+    }
+
     /// Loads defaults, then `file` (if given), then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         Config::load_from(file, Env::prefixed("TECHPASS_"))
@@ -265,6 +289,7 @@ impl Config {
                 "must be set in production (the public https URL of TechPass)",
             ));
         }
+        self.metrics_address()?;
         if !self.database_url.is_empty() && techpass_store::backend_of(&self.database_url).is_none()
         {
             return Err(ConfigError::for_key(

@@ -33,5 +33,5 @@ pub mod web;
 /// Webhooks (the service layer's).
 pub use techpass_service::webhooks;
 
-pub use http::app;
+pub use http::{app, metrics_app};
 pub use state::AppState;

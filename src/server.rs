@@ -503,19 +503,49 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
         .map_err(|e| failed("cannot read the bound address", e))?;
     let issuer = config.resolve_issuer(bound)?;
     let transport = Transport::from_config(&config.http);
+    let metrics_listener = match config.metrics_address()? {
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+            failed(
+                &format!("cannot listen for metrics on {address} (metrics_listen)"),
+                e,
+            )
+        })?),
+        None => None,
+    };
     let mode = config.mode;
     let state = build_state(config, issuer, clock).await?;
     let background = spawn_background(&state);
     let jobs = crate::jobs::spawn(&state);
+    let metrics_bound = match &metrics_listener {
+        Some(listener) => Some(
+            listener
+                .local_addr()
+                .map_err(|e| failed("cannot read the metrics address", e))?,
+        ),
+        None => None,
+    };
+    let metrics = metrics_listener.map(|listener| {
+        tokio::spawn(serve_until(
+            listener,
+            crate::http::metrics_app(state.clone()),
+            std::future::pending(),
+            transport.clone(),
+        ))
+    });
+    let metrics_at = metrics_bound.map_or_else(
+        || "no metrics".to_string(),
+        |a| format!("metrics on http://{a}/metrics"),
+    );
     tracing::info!(
         %bound,
         issuer = %state.metadata.issuer,
         database = state.store.backend(),
+        metrics = %metrics_at,
         ?mode,
         "TechPass is serving"
     );
     println!(
-        "TechPass is serving at {} (listening on {bound}, {} database)",
+        "TechPass is serving at {} (listening on {bound}, {metrics_at}, {} database)",
         state.metadata.issuer,
         state.store.backend()
     );
@@ -545,5 +575,8 @@ pub async fn serve(config: Config, clock: Arc<dyn Clock>) -> Result<(), StartupE
     .await;
     background.abort();
     jobs.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     result.map_err(|e| failed("server error", e))
 }

@@ -1,4 +1,5 @@
-//! Operational endpoints: liveness, readiness (the database answers) and Prometheus metrics.
+//! Operational endpoints: liveness and readiness (the database answers) on the public listener,
+//! Prometheus metrics on their own listener (`metrics_listen`), never on the public one.
 
 use std::time::Duration;
 
@@ -22,7 +23,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTHZ, get(healthz))
         .route(READYZ, get(readyz))
-        .route(METRICS, get(metrics))
+}
+
+/// The metrics listener's routes: `/metrics` only.
+pub fn metrics_router() -> Router<AppState> {
+    Router::new().route(METRICS, get(metrics))
 }
 
 async fn healthz() -> Response {

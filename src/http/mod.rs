@@ -106,6 +106,15 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The router of the metrics listener (`metrics_listen`): `/metrics` and nothing else, so the
+/// counters (routes, sign-in outcomes per upstream) never reach the public listener.
+pub fn metrics_app(state: AppState) -> Router {
+    health::metrics_router()
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(security_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .with_state(state)
+}
+
 /// Load shedding: beyond `http.max_in_flight_requests` requests at once, answer 503 with
 /// `Retry-After` (RFC 9110 §15.6.4) at once rather than queue until everything is slow. Liveness
 /// is never shed (an overloaded replica is alive; readiness may fail and steer traffic away).

@@ -69,6 +69,37 @@ async fn serve_with_no_configuration_then_restart_and_wrong_master_key() {
     let kids = jwks_kids(&serving.base).await;
     assert_eq!(kids.len(), 3, "one key per algorithm: RS256, ES256, EdDSA");
 
+    // Metrics on their own listener, named on the serving line; never on the public one.
+    let metrics = serving
+        .metrics
+        .clone()
+        .expect("a metrics listener by default");
+    assert!(metrics.starts_with("http://127.0.0.1:"), "{metrics}");
+    assert_ne!(format!("{}/metrics", serving.base), metrics);
+    let scraped = client().get(&metrics).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(
+        text.contains(r#"techpass_http_requests_total{method="GET",route="/jwks",status="200"} 1"#),
+        "{text}"
+    );
+    let public = client()
+        .get(format!("{}/metrics", serving.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404);
+    let elsewhere = client()
+        .get(metrics.replace("/metrics", "/jwks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "the metrics listener serves metrics only"
+    );
+
     let data = cwd.0.join("data");
     assert!(
         data.join("techpass.db").is_file(),
@@ -146,6 +177,19 @@ async fn configuration_errors_exit_2_naming_the_key() {
             vec!["serve"],
             vec![("TECHPASS_LISTEN", "not-an-address")],
             "`listen`",
+        ),
+        (
+            vec!["serve"],
+            vec![("TECHPASS_METRICS_LISTEN", "everywhere")],
+            "`metrics_listen`",
+        ),
+        (
+            vec!["serve"],
+            vec![
+                ("TECHPASS_LISTEN", "127.0.0.1:8099"),
+                ("TECHPASS_METRICS_LISTEN", "127.0.0.1:8099"),
+            ],
+            "must differ from `listen`",
         ),
         (
             vec!["serve"],

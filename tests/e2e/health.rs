@@ -41,9 +41,10 @@ async fn probes_metrics_and_request_ids(backend: Backend) {
     assert_eq!(missing.status(), 404);
     assert!(missing.headers().contains_key("x-request-id"));
 
-    let metrics = server.get("/metrics").await;
-    assert_eq!(metrics.status(), 200);
-    let text = metrics.text().await.unwrap();
+    // Metrics are not served to the public: only on their own listener.
+    let public = server.get("/metrics").await;
+    assert_eq!(public.status(), 404, "no /metrics on the public listener");
+    let text = server.metrics().await;
     assert!(
         text.contains(
             r#"techpass_http_requests_total{method="GET",route="/healthz",status="200"} 2"#

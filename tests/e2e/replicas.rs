@@ -139,7 +139,7 @@ struct Replica {
 
 impl Replica {
     /// Starts `techpass serve` in a directory of its own and waits (bounded) for its first line:
-    /// `TechPass is serving at <issuer> (listening on <addr>, <backend> database)`.
+    /// `TechPass is serving at <issuer> (listening on <addr>, metrics on <url>, <backend> database)`.
     async fn spawn(
         name: &'static str,
         config: &str,

@@ -471,7 +471,7 @@ async fn run_case(c: &Case) {
     assert_eq!(denied.len(), 1, "{}", c.name);
     assert_eq!(denied[0].outcome, "denied");
     assert_eq!(denied[0].reason.as_deref(), Some(c.reason), "{}", c.name);
-    let metrics = server.get("/metrics").await.text().await.unwrap();
+    let metrics = server.metrics().await;
     let line = format!(
         r#"techpass_signins_total{{upstream="wog",outcome="denied",reason="{}"}} 1"#,
         c.reason

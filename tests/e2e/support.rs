@@ -143,6 +143,29 @@ impl TestServer {
         }
     }
 
+    /// What the metrics listener (`metrics_listen`) answers at `/metrics`: served here on a
+    /// listener of its own for the moment of the call, as `techpass serve` serves it beside the
+    /// public one.
+    pub async fn metrics(&self) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(server::serve_until(
+            listener,
+            techpass::metrics_app(self.state.clone()),
+            std::future::pending(),
+            Transport::from_config(&self.state.config.http),
+        ));
+        let response = client()
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "the metrics listener answers");
+        let text = response.text().await.unwrap();
+        task.abort();
+        text
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -236,6 +259,8 @@ pub fn techpass_command(cwd: &std::path::Path) -> tokio::process::Command {
             cmd.env_remove(key);
         }
     }
+    // Tests run side by side: each child's metrics listener takes a free port, not the default.
+    cmd.env("TECHPASS_METRICS_LISTEN", "127.0.0.1:0");
     cmd
 }
 
@@ -265,6 +290,8 @@ pub async fn run_techpass(
 pub struct ServeProcess {
     pub child: tokio::process::Child,
     pub base: String,
+    /// `http://address/metrics` of its metrics listener, when it serves one.
+    pub metrics: Option<String>,
 }
 
 /// Starts `techpass serve` in `cwd` and waits (bounded) for the line announcing its URL.
@@ -287,5 +314,14 @@ pub async fn spawn_serve(cwd: &std::path::Path, env: &[(&str, &str)]) -> ServePr
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();
-    ServeProcess { child, base }
+    let metrics = line
+        .split("metrics on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .map(str::to_string);
+    ServeProcess {
+        child,
+        base,
+        metrics,
+    }
 }
