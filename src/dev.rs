@@ -13,7 +13,7 @@ use axum_extra::extract::cookie::CookieJar;
 use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreResponseType};
 use openidconnect::{
     AuthenticationFlow, AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 use serde::Deserialize;
 use techpass_store::{ClientRecord, StoreError};
@@ -41,10 +41,16 @@ pub fn router() -> Router<AppState> {
 }
 
 fn demo_redirect(state: &AppState) -> String {
-    format!(
-        "{}{DEMO_CALLBACK}",
-        state.issuer.as_str().trim_end_matches('/')
-    )
+    format!("{}{DEMO_CALLBACK}", base(state))
+}
+
+/// Where TechPass sends the browser back after signing out of the demo app.
+fn demo_home(state: &AppState) -> String {
+    format!("{}{DEMO}", base(state))
+}
+
+fn base(state: &AppState) -> &str {
+    state.issuer.as_str().trim_end_matches('/')
 }
 
 /// Registers the demo app if it is missing (development start-up).
@@ -54,7 +60,7 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         name: "Demo app (development)".into(),
         confidential: false,
         redirect_uris: serde_json::json!([demo_redirect(state)]).to_string(),
-        post_logout_redirect_uris: "[]".into(),
+        post_logout_redirect_uris: serde_json::json!([demo_home(state)]).to_string(),
         backchannel_logout_uri: None,
         grant_types: r#"["authorization_code"]"#.into(),
         jwks: None,
@@ -77,6 +83,12 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
 #[derive(Debug, Deserialize)]
 struct PageQuery {
     page: Option<i64>,
+}
+
+/// `/dev/demo`, also where TechPass sends the browser back after signing out (`state` set).
+#[derive(Debug, Deserialize)]
+struct DemoQuery {
+    state: Option<String>,
 }
 
 async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Response {
@@ -119,14 +131,18 @@ async fn outbox(State(state): State<AppState>, Query(q): Query<PageQuery>) -> Re
     )
 }
 
-async fn demo(State(state): State<AppState>) -> Response {
+async fn demo(State(state): State<AppState>, Query(q): Query<DemoQuery>) -> Response {
     if !AppState::dev_tools_enabled(&state) {
         return StatusCode::NOT_FOUND.into_response();
     }
     state.pages.render(
         StatusCode::OK,
         "dev_demo.html",
-        minijinja::context! { start => DEMO_START, claims => None::<String> },
+        minijinja::context! {
+            start => DEMO_START,
+            claims => None::<String>,
+            signed_out => q.state.is_some(),
+        },
     )
 }
 
@@ -155,15 +171,67 @@ fn demo_http_or_default() -> reqwest::Client {
 
 /// The demo app's view of TechPass, discovered over HTTP like any relying party's.
 async fn client(state: &AppState) -> Result<DemoClient, String> {
+    Ok(discover(state).await?.0)
+}
+
+/// The client and the discovered userinfo endpoint.
+async fn discover(state: &AppState) -> Result<(DemoClient, Option<String>), String> {
     let issuer = IssuerUrl::new(state.metadata.issuer.to_string()).map_err(|e| e.to_string())?;
     let metadata = CoreProviderMetadata::discover_async(issuer, &demo_http()?)
         .await
         .map_err(|e| format!("discovery failed: {e}"))?;
+    let userinfo = metadata.userinfo_endpoint().map(|u| u.url().to_string());
     let redirect = RedirectUrl::new(demo_redirect(state)).map_err(|e| e.to_string())?;
-    Ok(
+    let client =
         CoreClient::from_provider_metadata(metadata, ClientId::new(DEMO_CLIENT_ID.into()), None)
-            .set_redirect_uri(redirect),
-    )
+            .set_redirect_uri(redirect);
+    Ok((client, userinfo))
+}
+
+/// The claims of a JWT, pretty-printed, read without verification (display only: the ID
+/// token was verified before this is called; an access token is the resource server's to
+/// verify). `None` for a token that is not a JWT.
+fn jwt_claims(token: &str) -> Option<serde_json::Value> {
+    let payload = token.split('.').nth(1)?;
+    let bytes =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A claim holding a list of strings (`groups`, `roles`), empty when absent.
+fn strings(claims: &serde_json::Value, name: &str) -> Vec<String> {
+    claims[name]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What the userinfo endpoint answers for `access_token`, as JSON text, or why it did not.
+async fn userinfo(endpoint: Option<&str>, access_token: &str) -> String {
+    let Some(endpoint) = endpoint else {
+        return "(discovery named no userinfo endpoint)".into();
+    };
+    let answer = demo_http_or_default()
+        .get(endpoint)
+        .bearer_auth(access_token)
+        .send()
+        .await;
+    match answer {
+        Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>().await {
+            Ok(v) => pretty(&v),
+            Err(e) => format!("(the answer was not JSON: {e})"),
+        },
+        Ok(r) => format!("(userinfo answered {})", r.status()),
+        Err(e) => format!("(userinfo could not be reached: {e})"),
+    }
 }
 
 /// state, nonce and PKCE verifier, all derived from the browser's random cookie value.
@@ -245,7 +313,7 @@ async fn demo_callback(
     let Some(code) = q.code else {
         return failure(&state, "No code came back.");
     };
-    let client = match client(&state).await {
+    let (client, userinfo_endpoint) = match discover(&state).await {
         Ok(c) => c,
         Err(e) => return failure(&state, &e),
     };
@@ -268,24 +336,32 @@ async fn demo_callback(
     if let Err(e) = id_token.claims(&client.id_token_verifier(), &Nonce::new(nonce)) {
         return failure(&state, &format!("the ID token did not verify: {e}"));
     }
-    // Verified: show every claim as sent (TechPass's own, such as account_type, included).
-    let claims = id_token
-        .to_string()
-        .split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, p).ok()
-        })
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_default();
+    // Verified: show every claim as sent (TechPass's own, such as account_type, included),
+    // the access token and what userinfo answers for it, as a tenant app would see them.
+    let id_token_text = id_token.to_string();
+    let claims = jwt_claims(&id_token_text).unwrap_or_default();
+    let access_token = response.access_token().secret().clone();
+    let access_claims = jwt_claims(&access_token).map(|v| pretty(&v));
+    let userinfo = userinfo(userinfo_endpoint.as_deref(), &access_token).await;
     let jar = jar.remove(state.cookies.removal(DEMO_COOKIE));
     (
         jar,
         state.pages.render(
             StatusCode::OK,
             "dev_demo.html",
-            minijinja::context! { start => DEMO_START, claims => claims },
+            minijinja::context! {
+                start => DEMO_START,
+                claims => pretty(&claims),
+                groups => strings(&claims, "groups"),
+                roles => strings(&claims, "roles"),
+                access_token => access_token,
+                access_claims => access_claims,
+                userinfo => userinfo,
+                end_session => format!("{}{}", base(&state), techpass_oidc::paths::END_SESSION),
+                id_token => id_token_text,
+                post_logout_redirect_uri => demo_home(&state),
+                logout_state => derived(&state, &seed).0,
+            },
         ),
     )
         .into_response()

@@ -5,7 +5,7 @@
 use techpass_store::testing::{Backend, TestDatabase};
 
 use crate::signin::{register_if_asked, sign_in_via_hint};
-use crate::support::{browser, see_other, test_config, TempDir, TestServer};
+use crate::support::{browser, form_field, see_other, test_config, TempDir, TestServer};
 use crate::tenancy::{approved_tenant, signed_in};
 
 #[tokio::test]
@@ -44,9 +44,89 @@ async fn the_demo_app_signs_in_and_shows_the_verified_claims() {
     assert!(html.contains("verified ID token"), "{html}");
     assert!(html.contains("alice_tan@tech.gov.sg"));
     assert!(html.contains("account_type"));
+    // What a tenant app works with: the access token, and what userinfo answers for it.
+    let section = |id: &str| {
+        html.split(&format!("id=\"{id}\">"))
+            .nth(1)
+            .and_then(|rest| rest.split("</pre>").next())
+            .unwrap_or_else(|| panic!("no {id} on the page: {html}"))
+            .to_string()
+    };
+    let userinfo = section("userinfo");
+    assert!(userinfo.contains("alice_tan@tech.gov.sg"), "{userinfo}");
+    assert!(userinfo.contains("&quot;sub&quot;"), "{userinfo}");
+    let access_token = section("access-token");
+    assert_eq!(access_token.split('.').count(), 3, "a JWT: {access_token}");
+    let direct = b
+        .get(server.url("/userinfo"))
+        .bearer_auth(access_token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.status(),
+        200,
+        "the shown access token is the real one"
+    );
+    assert!(section("access-token-claims").contains("app_dev_demo"));
+    assert!(html.contains("Roles (in this app)"), "{html}");
     // A replayed callback has lost its cookie and state.
     let replay = b.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), 502);
+
+    // Sign out: the form goes to TechPass's end-session endpoint with the ID token as hint and
+    // the registered post-logout URI, and TechPass sends the browser back to the demo app.
+    let hidden = |name: &str| form_field(&html, name);
+    let form = [
+        ("id_token_hint", hidden("id_token_hint")),
+        ("client_id", hidden("client_id")),
+        (
+            "post_logout_redirect_uri",
+            hidden("post_logout_redirect_uri"),
+        ),
+        ("state", hidden("state")),
+    ];
+    assert_eq!(form[2].1, server.url("/dev/demo"));
+    let out = b
+        .post(server.url("/end-session"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let back = see_other(&out);
+    assert!(
+        back.starts_with(&format!("{}?state=", server.url("/dev/demo"))),
+        "{back}"
+    );
+    let home = b.get(&back).send().await.unwrap().text().await.unwrap();
+    assert!(home.contains("You are signed out"), "{home}");
+    // The TechPass session is gone: signing in again asks who you are.
+    let start = b.get(server.url("/dev/demo/start")).send().await.unwrap();
+    let again = b.get(see_other(&start)).send().await.unwrap();
+    assert!(
+        see_other(&again).contains("/login"),
+        "signed out of TechPass too"
+    );
+
+    // A registration from before post-logout URIs (or another issuer) is brought up to date.
+    let mut old = server
+        .state
+        .store
+        .get_client(techpass::dev::DEMO_CLIENT_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    old.post_logout_redirect_uris = "[]".into();
+    server.state.store.update_client(&old).await.unwrap();
+    techpass::dev::ensure_demo_app(&server.state).await.unwrap();
+    let now = server
+        .state
+        .store
+        .get_client(techpass::dev::DEMO_CLIENT_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(now.post_logout_redirect_uris.contains("/dev/demo"));
     server.stop().await;
 }
 

@@ -38,14 +38,7 @@ async fn audit_events(server: &TestServer, subject: &str, event: &str) -> usize 
 
 /// Undoes minijinja's HTML escaping of attribute values.
 fn decode(text: &str) -> String {
-    text.replace("&#x2f;", "/")
-        .replace("&#x3d;", "=")
-        .replace("&#x3f;", "?")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    crate::support::unescape_html(text)
 }
 
 /// The `value` of the first element named `name`.

@@ -28,12 +28,7 @@ fn authorize_url(server: &TestServer, client_id: &str, hint: &str, extra: &str) 
 }
 
 pub fn unescape(html: &str) -> String {
-    html.replace("&amp;", "&")
-        .replace("&#x2f;", "/")
-        .replace("&#x3d;", "=")
-        .replace("&#x3f;", "?")
-        .replace("&#x27;", "'")
-        .replace("&quot;", "\"")
+    crate::support::unescape_html(html)
 }
 
 /// The "Return to <app>" link of a page, parsed.

@@ -39,7 +39,7 @@ use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::{run_techpass, techpass_command, TempDir};
+use crate::support::{form_field, run_techpass, techpass_command, TempDir};
 
 const TEST: &str = "e2e::replicas::sign_in_across_two_processes_on_one_postgres";
 const APP_CALLBACK: &str = "https://app.example.gov.sg/callback";
@@ -257,18 +257,6 @@ fn query(url: &url::Url, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
-}
-
-/// The value of a hidden form field, unescaped.
-fn form_field(html: &str, name: &str) -> String {
-    html.split(&format!("name=\"{name}\" value=\""))
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no {name} in the form"))
-        .replace("&#x2f;", "/")
-        .replace("&#x3d;", "=")
-        .replace("&#x3f;", "?")
-        .replace("&amp;", "&")
 }
 
 async fn json(http: &reqwest::Client, url: &str) -> Value {

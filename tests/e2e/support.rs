@@ -217,6 +217,28 @@ pub async fn standalone_upstream(
 }
 
 /// A client that keeps cookies like a browser and shows each redirect instead of following it.
+/// Undoes minijinja's HTML escaping (`&amp;` last, so nothing is unescaped twice).
+pub fn unescape_html(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#x3f;", "?")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The value of a (hidden) form field on a page, unescaped.
+pub fn form_field(html: &str, name: &str) -> String {
+    let value = html
+        .split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in the form"));
+    unescape_html(value)
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))

@@ -117,10 +117,24 @@ pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Option<Cl
     }
 }
 
-/// Registers an app with a fixed id and no secret if no app has that id yet (the development
-/// demo app at start-up; replicas racing to do it all succeed).
+/// Registers an app with a fixed id and no secret if no app has that id yet, or brings its
+/// redirect and post-logout URIs up to date (the development demo app at start-up; replicas
+/// racing to do it all succeed).
 pub async fn ensure_registered(store: &dyn Store, record: &ClientRecord) -> Result<(), StoreError> {
-    if store.get_client(&record.client_id).await?.is_some() {
+    if let Some(existing) = store.get_client(&record.client_id).await? {
+        // A built-in app's addresses follow the issuer it is started under (and registrations
+        // made by an older version); everything an operator may have changed is kept.
+        if existing.redirect_uris != record.redirect_uris
+            || existing.post_logout_redirect_uris != record.post_logout_redirect_uris
+        {
+            store
+                .update_client(&ClientRecord {
+                    redirect_uris: record.redirect_uris.clone(),
+                    post_logout_redirect_uris: record.post_logout_redirect_uris.clone(),
+                    ..existing
+                })
+                .await?;
+        }
         return Ok(());
     }
     match store.insert_client(record, &[]).await {

@@ -213,7 +213,15 @@ async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
             "the claims show {expected}: {page}"
         );
     }
+    for expected in ["Userinfo", "Access token", "Groups and roles"] {
+        assert!(page.contains(expected), "the demo app shows {expected}");
+    }
     b.screenshot("demo-claims").await;
+    // Its sign-out ends the TechPass session too and comes back to the demo app.
+    b.click(Locator::Css("#demo-sign-out button")).await;
+    b.sees("You are signed out").await;
+    assert_eq!(b.path().await.split('?').next(), Some("/dev/demo"));
+    b.screenshot("demo-signed-out").await;
     b.close().await;
     server.stop().await;
 }
