@@ -297,6 +297,16 @@ enum KeysCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Retire a compromised key at once: it stops being published and nothing it signed
+    /// verifies; if it was signing, a new key of its algorithm signs at once (no
+    /// pre-publication). Other replicas follow within keys.reload_interval_secs.
+    Retire {
+        /// The key id (`kid`), as `techpass keys list` shows it.
+        kid: String,
+        /// Confirm: without it, nothing changes and what would happen is printed.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -843,8 +853,52 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     }
                     Err(e) => Err(StartupError::Failed(format!("rotation failed: {e}"))),
                 },
+                KeysCommand::Retire { kid, yes } => retire_key(&keys, &kid, yes).await,
             }
         }
+    }
+}
+
+async fn retire_key(
+    keys: &techpass_oidc::KeyManager,
+    kid: &str,
+    yes: bool,
+) -> Result<(), StartupError> {
+    let Some(key) = keys.statuses().into_iter().find(|k| k.kid == kid) else {
+        return Err(StartupError::Failed(format!(
+            "no published signing key has the id {kid} (techpass keys list shows them)"
+        )));
+    };
+    if !yes {
+        return Err(StartupError::Failed(format!(
+            "not retired: {} key {kid} is {}. Retiring it deletes it at once: it leaves the JWKS and every token it signed stops verifying{}. Run again with --yes to retire it.",
+            key.algorithm,
+            key.state,
+            if key.state == "active" {
+                "; a new key of its algorithm signs at once, without pre-publication"
+            } else {
+                ""
+            }
+        )));
+    }
+    match keys.retire_now(kid).await {
+        Ok(retirement) => {
+            println!(
+                "retired {} key {} ({}); it is no longer published",
+                retirement.alg, retirement.kid, retirement.was
+            );
+            if let Some(new) = retirement.replacement {
+                println!(
+                    "created {} key {} (generation {}); it signs now",
+                    new.alg, new.kid, new.generation
+                );
+            }
+            for withdrawn in retirement.withdrawn {
+                println!("withdrew pending key {withdrawn}");
+            }
+            Ok(())
+        }
+        Err(e) => Err(StartupError::Failed(format!("not retired: {e}"))),
     }
 }
 
@@ -857,13 +911,14 @@ fn print_keys(keys: &techpass_oidc::KeyManager, json: bool) -> Result<(), Startu
         return Ok(());
     }
     println!(
-        "{:<5} {:<44} {:>4} {:<8} {:<21} PUBLISHED UNTIL",
-        "ALG", "KID", "GEN", "STATE", "SIGNS FROM"
+        "{:<5} {:<12} {:<44} {:>4} {:<8} {:<21} PUBLISHED UNTIL",
+        "ALG", "KEY", "KID", "GEN", "STATE", "SIGNS FROM"
     );
     for s in statuses {
         println!(
-            "{:<5} {:<44} {:>4} {:<8} {:<21} {}",
+            "{:<5} {:<12} {:<44} {:>4} {:<8} {:<21} {}",
             s.algorithm.as_str(),
+            s.key_type,
             s.kid,
             s.generation,
             s.state,

@@ -94,6 +94,8 @@ pub const ADMIN_USER_ENABLE: &str = "/portal/admin/users/{user_id}/enable";
 pub const ADMIN_USER_EXEMPT: &str = "/portal/admin/users/{user_id}/exempt";
 pub const ADMIN_KEYS: &str = "/portal/admin/keys";
 pub const ADMIN_KEYS_ROTATE: &str = "/portal/admin/keys/rotate";
+/// Emergency retirement of a compromised key (a confirmation first).
+pub const ADMIN_KEYS_RETIRE: &str = "/portal/admin/keys/retire";
 pub const ADMIN_AUDIT: &str = "/portal/admin/audit";
 
 /// A path template with its `{name}` parameters replaced, each value percent-encoded as one

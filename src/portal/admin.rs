@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::ADMIN_USER_EXEMPT, post(exempt))
         .route(paths::ADMIN_KEYS, get(keys))
         .route(paths::ADMIN_KEYS_ROTATE, post(rotate))
+        .route(paths::ADMIN_KEYS_RETIRE, post(retire_now))
 }
 
 /// Platform admins only: the page saying so for anyone else.
@@ -468,6 +469,7 @@ async fn exempt(
 #[derive(Debug, Serialize)]
 struct KeyRow {
     algorithm: &'static str,
+    key_type: &'static str,
     kid: String,
     generation: i64,
     state: &'static str,
@@ -490,6 +492,7 @@ fn show_keys(state: &AppState, me: &Me, flash: Flash) -> Page {
         .rev()
         .map(|k| KeyRow {
             algorithm: k.algorithm.as_str(),
+            key_type: k.key_type,
             kid: k.kid,
             generation: k.generation,
             state: k.state,
@@ -506,10 +509,104 @@ fn show_keys(state: &AppState, me: &Me, flash: Flash) -> Page {
         minijinja::context! {
             keys => rows,
             action => paths::ADMIN_KEYS_ROTATE,
+            retire => paths::ADMIN_KEYS_RETIRE,
             delay_minutes => state.config.keys.prepublication_delay_secs / 60,
             admin_section => "keys",
         },
     ))
+}
+
+/// Emergency retirement of a key believed compromised: a confirmation that says what follows,
+/// then [`techpass_oidc::KeyManager::retire_now`], audited as `key.retired_now`.
+async fn retire_now(State(state): State<AppState>, Posted { me, fields }: Posted) -> Page {
+    platform_admin(&state, &me)?;
+    let kid = fields.text("kid");
+    let Some(key) = state.keys.statuses().into_iter().find(|k| k.kid == kid) else {
+        let flash = Flash::error(
+            StatusCode::NOT_FOUND,
+            "No published key has that id: it may have been retired already.".to_string(),
+            &fields,
+        );
+        return show_keys(&state, &me, flash);
+    };
+    let alg = key.algorithm.as_str();
+    if !fields.confirmed() {
+        let mut items = Vec::new();
+        if key.state == "active" {
+            items.push(format!(
+                "A new {alg} key is created and signs at once, without the usual {} minutes of pre-publication: apps that cached the key set must fetch it again (most libraries do when they meet an unknown key id). {alg} keys still pending are withdrawn with it.",
+                state.config.keys.prepublication_delay_secs / 60
+            ));
+        }
+        items.push(
+            "Every ID token and access token this key signed stops verifying: at once at TechPass's userinfo and introspection, at apps once they fetch the key set again. Apps get new tokens with their refresh tokens; some people may have to sign in again.".into(),
+        );
+        items.push(format!(
+            "Other replicas stop publishing it within {} seconds (keys.reload_interval_secs).",
+            state.config.keys.reload_interval_secs
+        ));
+        items.push("Keys of other algorithms, and apps that use them, are not affected.".into());
+        return Ok(super::forms::confirm(
+            &state,
+            &me,
+            &fields,
+            super::forms::Confirm {
+                title: format!("Retire the {alg} key {kid} now?"),
+                text: format!(
+                    "Only for a key you believe is compromised. The key ({}, {}) is deleted at once: it is no longer published in the JWKS and nothing it signed verifies any more. This cannot be undone.",
+                    key.key_type, key.state
+                ),
+                items,
+                action: paths::ADMIN_KEYS_RETIRE.into(),
+                button: "Retire the key now",
+                cancel: paths::ADMIN_KEYS.into(),
+            },
+        ));
+    }
+    match state.keys.retire_now(&kid).await {
+        Ok(retirement) => {
+            crate::tenancy::audit(
+                &state,
+                &me.actor,
+                "key.retired_now",
+                None,
+                Some(&retirement.kid),
+                serde_json::json!({
+                    "algorithm": alg,
+                    "was": retirement.was,
+                    "replacement": retirement.replacement.as_ref().map(|r| r.kid.clone()),
+                    "withdrawn": retirement.withdrawn,
+                }),
+            )
+            .await;
+            Ok(done(paths::ADMIN_KEYS, "key-retired"))
+        }
+        Err(KeyError::UnknownKey(_)) => {
+            let flash = Flash::error(
+                StatusCode::NOT_FOUND,
+                "No published key has that id: it may have been retired already.".to_string(),
+                &fields,
+            );
+            show_keys(&state, &me, flash)
+        }
+        Err(e @ KeyError::ConcurrentRotation { .. }) => {
+            let flash = Flash::error(
+                StatusCode::CONFLICT,
+                format!("The key was not retired: {e}. Look at the keys again and retry."),
+                &fields,
+            );
+            show_keys(&state, &me, flash)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "emergency key retirement failed");
+            Err(super::problem(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The key was not retired",
+                "TechPass could not retire the key. Try again; if it persists, check the logs. Meanwhile the key is still published.",
+            ))
+        }
+    }
 }
 
 async fn rotate(State(state): State<AppState>, Posted { me, fields }: Posted) -> Page {

@@ -230,6 +230,7 @@ const DONE: &[(&str, &str)] = &[
     ("device-approved", "The device is signed in: it receives its tokens at its next check, within seconds."),
     ("device-denied", "The request was denied: the device gets no access."),
     ("key-rotated", "A new signing key was created: published now, signing after the pre-publication delay."),
+    ("key-retired", "The key was retired at once: it is no longer published and nothing it signed verifies. Where it was signing, a new key signs now."),
 ];
 
 pub fn done_message(key: &str) -> Option<&'static str> {

@@ -305,9 +305,53 @@ async fn keys_commands_rotate_and_list(backend: Backend) {
         "{stdout}"
     );
 
+    assert!(
+        stdout.contains("RSA 2048-bit") && stdout.contains("EC P-256"),
+        "{stdout}"
+    );
+
     // --force starts another rotation despite the pending one.
     let (code, _, stderr) = run_techpass(&cwd.0, &["keys", "rotate", "--force"], &env).await;
     assert_eq!(code, 0, "{stderr}");
+
+    // Emergency retirement of the signing RS256 key: asked to confirm first, then done.
+    let active_rs = keys[0]["kid"].as_str().unwrap();
+    assert_eq!(keys[0]["key_type"], "RSA 2048-bit");
+    let (code, _, stderr) = run_techpass(&cwd.0, &["keys", "retire", active_rs], &env).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("--yes") && stderr.contains("is active"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) =
+        run_techpass(&cwd.0, &["keys", "retire", active_rs, "--yes"], &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(&format!("retired RS256 key {active_rs} (active)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("it signs now"), "{stdout}");
+    assert_eq!(
+        stdout.matches("withdrew pending key").count(),
+        2,
+        "{stdout}"
+    );
+    let (_, stdout, _) = run_techpass(&cwd.0, &["keys", "list", "--json"], &env).await;
+    let after: Value = serde_json::from_str(&stdout).unwrap();
+    let rs: Vec<(&str, &str)> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["algorithm"] == "RS256")
+        .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(rs.len(), 1, "only the new RS256 key: {rs:?}");
+    assert_eq!(rs[0].1, "active");
+    assert_ne!(rs[0].0, active_rs);
+    let (code, _, stderr) =
+        run_techpass(&cwd.0, &["keys", "retire", active_rs, "--yes"], &env).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no published signing key"), "{stderr}");
     assert!(
         !cwd.0.join("data").exists(),
         "no development files with an explicit database and key"

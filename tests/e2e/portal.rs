@@ -1102,6 +1102,110 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     .await;
     assert_eq!(again.status(), 409, "refused while a key is pending");
 
+    // Emergency retirement of the RS256 key that signs: a confirmation saying what follows,
+    // then gone from the JWKS at once, a new RS256 key signing, the pending one withdrawn.
+    let signing = state
+        .keys
+        .signing_key(techpass_oidc::keys::SigningAlg::RS256)
+        .unwrap()
+        .kid()
+        .to_string();
+    assert!(
+        keys.contains("RSA 2048-bit") && keys.contains("Ed25519"),
+        "each key's size"
+    );
+    assert!(
+        actions(&keys, paths::ADMIN_KEYS_RETIRE).len() >= 6,
+        "a button per key"
+    );
+    let not_admin = post(
+        &server,
+        &alice_browser,
+        paths::ADMIN_KEYS_RETIRE,
+        &[
+            ("csrf_token", &alice_token),
+            ("kid", &signing),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(not_admin.status(), 403, "only platform admins retire keys");
+    let ask = post(
+        &server,
+        &bob_browser,
+        paths::ADMIN_KEYS_RETIRE,
+        &[("csrf_token", &token), ("kid", &signing)],
+    )
+    .await;
+    assert_eq!(ask.status(), 200);
+    let ask = ask.text().await.unwrap();
+    assert!(ask.contains("Retire the RS256 key"), "{ask}");
+    assert!(
+        ask.contains("signs at once") && ask.contains("stops verifying"),
+        "{ask}"
+    );
+    assert_eq!(
+        value_of(&ask, "kid"),
+        signing,
+        "the confirmation carries the key"
+    );
+    assert!(
+        state.keys.jwks().keys.iter().any(|k| k.kid == signing),
+        "nothing changes before the confirmation"
+    );
+    let retired = post(
+        &server,
+        &bob_browser,
+        paths::ADMIN_KEYS_RETIRE,
+        &[
+            ("csrf_token", &token),
+            ("kid", &signing),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert!(see_other(&retired).ends_with("done=key-retired"));
+    let jwks: serde_json::Value = server.get("/jwks").await.json().await.unwrap();
+    let rs256: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["alg"] == "RS256")
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rs256.len(),
+        1,
+        "only the new RS256 key is published: {rs256:?}"
+    );
+    assert_ne!(rs256[0], signing);
+    assert_eq!(
+        state
+            .keys
+            .signing_key(techpass_oidc::keys::SigningAlg::RS256)
+            .unwrap()
+            .kid(),
+        rs256[0],
+        "and it signs now"
+    );
+    let gone = post(
+        &server,
+        &bob_browser,
+        paths::ADMIN_KEYS_RETIRE,
+        &[
+            ("csrf_token", &token),
+            ("kid", &signing),
+            ("confirm", "yes"),
+        ],
+    )
+    .await;
+    assert_eq!(gone.status(), 404, "a retired key cannot be retired twice");
+    assert!(gone
+        .text()
+        .await
+        .unwrap()
+        .contains("No published key has that id"));
+
     // The whole audit log, filtered.
     let log = ok_page(
         &server,
@@ -1117,6 +1221,10 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     )
     .await;
     assert!(by_bob.contains("user.suspended") && by_bob.contains("key.rotated"));
+    assert!(
+        by_bob.contains("key.retired_now"),
+        "the retirement is audited"
+    );
     assert!(
         !by_bob.contains("tenant.requested"),
         "Alice requested it, not Bob"
@@ -1309,6 +1417,7 @@ async fn forms_without_the_csrf_token_are_refused(backend: Backend) {
         paths::ADMIN_USER_ENABLE,
         paths::ADMIN_USER_EXEMPT,
         paths::ADMIN_KEYS_ROTATE,
+        paths::ADMIN_KEYS_RETIRE,
     ] {
         let path = fill(template, &ids);
         let form = [

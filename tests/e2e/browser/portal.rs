@@ -149,6 +149,36 @@ async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
     assert!(b.text().await.contains("No tenant requests are waiting"));
     b.screenshot("admin-queue-approved").await;
 
+    // The signing keys: algorithm and size of each; an EdDSA key retired at once after a
+    // confirmation that says what follows.
+    b.click(Locator::LinkText("Platform admin")).await;
+    b.click(Locator::LinkText("Signing keys")).await;
+    b.heading(&["Signing keys"]).await;
+    let page = b.text().await;
+    for expected in ["RSA 2048-bit", "EC P-256", "Ed25519", "Retire now"] {
+        assert!(
+            page.contains(expected),
+            "the keys page shows {expected}: {page}"
+        );
+    }
+    b.screenshot("signing-keys").await;
+    let eddsa = server
+        .state
+        .keys
+        .signing_key(techpass_oidc::keys::SigningAlg::EdDSA)
+        .unwrap()
+        .kid()
+        .to_string();
+    b.press(&format!("Retire now the EdDSA key {eddsa}")).await;
+    b.heading(&[&format!("Retire the EdDSA key {eddsa} now?")])
+        .await;
+    b.sees("signs at once").await;
+    b.screenshot("retire-key-confirm").await;
+    b.press("Retire the key now").await;
+    b.sees("The key was retired at once").await;
+    assert!(!b.text().await.contains(&eddsa), "gone from the list");
+    b.screenshot("signing-keys-retired").await;
+
     // My tenants → the tenant → Apps.
     b.click(Locator::LinkText("My tenants")).await;
     b.heading(&["My tenants"]).await;

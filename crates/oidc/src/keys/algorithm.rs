@@ -33,6 +33,15 @@ impl SigningAlg {
         }
     }
 
+    /// The kind and size of this algorithm's keys, for people (the keys page, `keys list`).
+    pub fn key_type(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RSA 2048-bit",
+            SigningAlg::ES256 => "EC P-256",
+            SigningAlg::EdDSA => "Ed25519",
+        }
+    }
+
     /// The `alg` values of [`Self::ALL`], for discovery and error messages.
     pub fn names() -> Vec<&'static str> {
         Self::ALL.iter().map(|a| a.as_str()).collect()

@@ -49,6 +49,8 @@ pub enum KeyError {
     Crypto(String),
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    #[error("no published signing key has the id {0}")]
+    UnknownKey(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,6 +94,8 @@ impl SigningKey {
 pub struct KeyStatus {
     pub kid: String,
     pub algorithm: SigningAlg,
+    /// Kind and size: `RSA 2048-bit`, `EC P-256`, `Ed25519`.
+    pub key_type: &'static str,
     pub generation: i64,
     pub state: &'static str,
     pub created_at: i64,
@@ -113,6 +117,21 @@ pub struct Rotation {
     pub kid: String,
     pub generation: i64,
     pub activates_at: Timestamp,
+}
+
+/// What an emergency retirement ([`KeyManager::retire_now`]) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retirement {
+    pub alg: SigningAlg,
+    pub kid: String,
+    /// The key's state before: `active`, `pending` or `retired`.
+    pub was: &'static str,
+    /// The key that signs from now on, created without pre-publication, when the retired key
+    /// was the one signing.
+    pub replacement: Option<Rotation>,
+    /// Pending keys of the same algorithm removed with it (they would have signed after the
+    /// replacement); they never signed anything.
+    pub withdrawn: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -291,6 +310,64 @@ impl KeyManager {
         Ok(rotations)
     }
 
+    /// Emergency retirement of a compromised key: it is deleted, so this replica stops
+    /// publishing it and verifying with it at once (other replicas at their next reload,
+    /// `keys.reload_interval_secs`), and every token it signed stops verifying. When it was the
+    /// key signing for its algorithm, a new key of that algorithm is created first and signs at
+    /// once, without the pre-publication delay (apps that cached the key set must fetch it
+    /// again, as most libraries do on an unknown `kid`); keys of that algorithm still pending
+    /// are withdrawn, so the schedule stays in generation order. Other algorithms are untouched.
+    pub async fn retire_now(&self, kid: &str) -> Result<Retirement, KeyError> {
+        self.reload().await?;
+        let keys = self.snapshot();
+        let now = self.clock.now();
+        let states = self.states(&keys, now);
+        let Some((state, key)) = states
+            .iter()
+            .zip(keys.iter())
+            .find(|(state, k)| state.is_published() && k.meta.kid == kid)
+        else {
+            return Err(KeyError::UnknownKey(kid.to_string()));
+        };
+        let alg = key.alg;
+        let mut retirement = Retirement {
+            alg,
+            kid: kid.to_string(),
+            was: state.label(),
+            replacement: None,
+            withdrawn: Vec::new(),
+        };
+        if *state == KeyState::Active {
+            retirement.withdrawn = states
+                .iter()
+                .zip(keys.iter())
+                .filter(|(state, k)| k.alg == alg && **state == KeyState::Pending)
+                .map(|(_, k)| k.meta.kid.clone())
+                .collect();
+            let last_generation = keys
+                .iter()
+                .filter(|k| k.alg == alg)
+                .map(|k| k.meta.generation)
+                .max()
+                .unwrap_or(0);
+            // Pending keys go first (nothing was signed with them), then the replacement signs
+            // at once and the compromised key is retired by it: at no moment is there no signer.
+            if !retirement.withdrawn.is_empty() {
+                self.store
+                    .delete_signing_keys(&retirement.withdrawn)
+                    .await?;
+            }
+            let plan = RotationPlan {
+                generation: last_generation + 1,
+                activates_at: now,
+            };
+            retirement.replacement = Some(self.create_key(alg, plan).await?);
+        }
+        self.store.delete_signing_keys(&[kid.to_string()]).await?;
+        self.reload().await?;
+        Ok(retirement)
+    }
+
     /// Generates, seals and stores the key of `alg` that `plan` describes, then reloads.
     async fn create_key(&self, alg: SigningAlg, plan: RotationPlan) -> Result<Rotation, KeyError> {
         let now = self.clock.now();
@@ -421,6 +498,7 @@ impl KeyManager {
             .map(|(state, k)| KeyStatus {
                 kid: k.meta.kid.clone(),
                 algorithm: k.alg,
+                key_type: k.alg.key_type(),
                 generation: k.meta.generation,
                 state: state.label(),
                 created_at: k.created_at.as_secs(),

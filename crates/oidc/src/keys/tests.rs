@@ -49,7 +49,108 @@ techpass_store::backend_tests!(
     signed_jwt_verifies_against_published_jwks,
     every_algorithm_signs_tokens_that_verify_against_the_jwks,
     an_algorithm_added_later_gets_its_first_key_beside_the_others,
+    a_compromised_key_is_retired_at_once_and_a_new_one_signs,
 );
+
+/// Emergency retirement: the active key leaves the JWKS and stops verifying at once, a new key
+/// of its algorithm signs at once (a pending one is withdrawn), other algorithms are untouched,
+/// a retired or pending key is simply removed, and an unknown id changes nothing.
+async fn a_compromised_key_is_retired_at_once_and_a_new_one_signs(db: &TestDatabase) {
+    let mk = MasterKey::generate_base64().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(START)));
+    let keys = manager(db, &mk, clock.clone()).await;
+    let es_before = keys
+        .signing_key(SigningAlg::ES256)
+        .unwrap()
+        .kid()
+        .to_string();
+    clock.advance(100);
+    let pending = keys.rotate(false).await.unwrap();
+    let pending_rs = pending.iter().find(|r| r.alg == RS).unwrap().kid.clone();
+    let compromised = keys.signing_key(RS).unwrap().kid().to_string();
+    let signed = keys
+        .sign_jwt(RS, "JWT", &serde_json::json!({"sub": "x"}))
+        .unwrap();
+    assert!(keys.verify_jwt(&signed).is_ok());
+
+    let unknown = keys.retire_now("no-such-kid").await;
+    assert!(
+        matches!(unknown, Err(KeyError::UnknownKey(_))),
+        "{unknown:?}"
+    );
+    assert_eq!(keys.jwks().keys.len(), 6, "nothing changed");
+
+    let status = keys
+        .statuses()
+        .into_iter()
+        .find(|k| k.kid == compromised)
+        .unwrap();
+    assert_eq!(status.key_type, "RSA 2048-bit");
+    assert_eq!(status.key_type, format!("RSA {RSA_BITS}-bit"));
+    let retired = keys.retire_now(&compromised).await.unwrap();
+    assert_eq!(retired.alg, RS);
+    assert_eq!(retired.was, "active");
+    assert_eq!(retired.withdrawn, vec![pending_rs.clone()]);
+    let replacement = retired.replacement.clone().unwrap();
+    assert_eq!(replacement.generation, 3);
+    assert_eq!(replacement.activates_at, clock.now(), "signs at once");
+    assert_eq!(keys.signing_key(RS).unwrap().kid(), replacement.kid);
+    assert_eq!(kids(&keys.jwks(), RS), vec![replacement.kid.clone()]);
+    assert!(
+        keys.verify_jwt(&signed).is_err(),
+        "what the compromised key signed no longer verifies"
+    );
+    let fresh = keys
+        .sign_jwt(RS, "JWT", &serde_json::json!({"sub": "x"}))
+        .unwrap();
+    assert!(keys.verify_jwt(&fresh).is_ok());
+    // The other algorithms keep their schedule.
+    assert_eq!(
+        keys.signing_key(SigningAlg::ES256).unwrap().kid(),
+        es_before
+    );
+    assert_eq!(kids(&keys.jwks(), SigningAlg::ES256).len(), 2);
+
+    // Another replica drops it at its next reload.
+    let other = manager(db, &mk, clock.clone()).await;
+    assert_eq!(kids(&other.jwks(), RS), vec![replacement.kid.clone()]);
+
+    // A pending key of another algorithm is just removed; nothing new is made.
+    let es_pending = pending
+        .iter()
+        .find(|r| r.alg == SigningAlg::ES256)
+        .unwrap()
+        .kid
+        .clone();
+    let removed = keys.retire_now(&es_pending).await.unwrap();
+    assert_eq!(removed.was, "pending");
+    assert_eq!(removed.replacement, None);
+    assert_eq!(
+        kids(&keys.jwks(), SigningAlg::ES256),
+        vec![es_before.clone()]
+    );
+    assert_eq!(
+        keys.signing_key(SigningAlg::ES256).unwrap().kid(),
+        es_before
+    );
+
+    // A retired key (still published for its tokens) is removed; the signer stays.
+    clock.advance(DELAY);
+    let eddsa = pending
+        .iter()
+        .find(|r| r.alg == SigningAlg::EdDSA)
+        .unwrap()
+        .kid
+        .clone();
+    assert_eq!(keys.signing_key(SigningAlg::EdDSA).unwrap().kid(), eddsa);
+    let old_eddsa = kids(&keys.jwks(), SigningAlg::EdDSA)[0].clone();
+    assert_ne!(old_eddsa, eddsa);
+    let removed = keys.retire_now(&old_eddsa).await.unwrap();
+    assert_eq!(removed.was, "retired");
+    assert_eq!(removed.replacement, None);
+    assert_eq!(kids(&keys.jwks(), SigningAlg::EdDSA), vec![eddsa.clone()]);
+    assert_eq!(keys.signing_key(SigningAlg::EdDSA).unwrap().kid(), eddsa);
+}
 
 async fn first_start_creates_one_key_and_restarts_reuse_it(db: &TestDatabase) {
     let mk = MasterKey::generate_base64().unwrap();
