@@ -725,6 +725,13 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
         409,
         "a taken slug is a conflict shown on the form"
     );
+    // Announced (role=alert) and tied to the form's fields for screen readers.
+    let taken = taken.text().await.unwrap();
+    assert!(taken.contains(r#"role="alert" id="form-error""#), "{taken}");
+    assert!(
+        taken.contains(r#"aria-describedby="slug-hint form-error""#),
+        "{taken}"
+    );
 
     // Only platform admins see the admin pages.
     for path in [

@@ -151,6 +151,28 @@ fn browser_installed(test: &str) -> bool {
     false
 }
 
+/// axe-core's browser script, from the npm package the interop tests pin (tests/interop). `None`
+/// (the check skipped, said once per test) when it is not installed, except under CI, where
+/// `.ci/run` installs it and its absence is a failure.
+fn axe_source(test: &str) -> Option<&'static str> {
+    static AXE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    const PATH: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/interop/node_modules/axe-core/axe.min.js"
+    );
+    let source = AXE.get_or_init(|| std::fs::read_to_string(PATH).ok());
+    if source.is_none() {
+        if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            panic!("{test}: CI is set but {PATH} is missing (cd tests/interop && npm ci)");
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "{test}: accessibility not checked: {PATH} is missing (cd tests/interop && npm ci)"
+        );
+    }
+    source.as_deref()
+}
+
 /// Where the screenshots of `test` go: `$TECHPASS_ARTIFACTS/<test>/`, or
 /// `<cargo target dir>/browser-screenshots/<test>/`.
 fn screenshot_dir(test: &str) -> PathBuf {
@@ -343,6 +365,52 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{}: no field #{id} for {label:?}: {e}", self.test))
     }
 
+    /// Moves the focus with the Tab key, as a keyboard user does, until the element with id
+    /// `id` has it; fails if it is not reached within 60 presses or if any element on the way
+    /// shows no focus indicator (an outline). Returns how many presses it took.
+    pub async fn tab_to(&self, id: &str) -> usize {
+        for press in 1..=60 {
+            self.key(fantoccini::key::Key::Tab).await;
+            let focused = self
+                .client
+                .execute(
+                    "const e = document.activeElement; const s = getComputedStyle(e);
+                     return { id: e.id, tag: e.tagName, text: (e.innerText || e.name || '').trim(),
+                              outline: s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2 };",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                focused["outline"], true,
+                "{}: no visible focus on {focused}",
+                self.test
+            );
+            if focused["id"] == id {
+                return press;
+            }
+        }
+        panic!("{}: Tab never reached #{id}", self.test);
+    }
+
+    /// Presses Enter on the focused element (a button, or a field of a form: submits it).
+    pub async fn enter(&self) {
+        self.key(fantoccini::key::Key::Enter).await;
+    }
+
+    /// Presses and releases `key` on the keyboard (WebDriver actions: to whatever has focus).
+    async fn key(&self, key: fantoccini::key::Key) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let code = key.chars().next().unwrap();
+        let press = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: code })
+            .then(KeyAction::Up { value: code });
+        self.client
+            .perform_actions(press)
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot press a key: {e}", self.test));
+    }
+
     /// Types `text` into the field labelled `label`, replacing what it held.
     pub async fn fill(&self, label: &str, text: &str) {
         let field = self.labelled(label).await;
@@ -379,8 +447,11 @@ impl Browser {
             .unwrap()
     }
 
-    /// Saves the whole page as `NN-<name>.png` in this test's screenshot folder.
+    /// Saves the whole page as `NN-<name>.png` in this test's screenshot folder, after checking
+    /// it against axe-core's WCAG 2.1 A and AA rules ([`Browser::accessible`]): every page a
+    /// journey shows a reviewer is also a page checked for accessibility.
     pub async fn screenshot(&self, name: &str) {
+        self.accessible(name).await;
         let n = self.taken.fetch_add(1, Ordering::Relaxed) + 1;
         let path = self.shots.join(format!("{n:02}-{name}.png"));
         // WebDriver captures the viewport only: grow the window to the page, then restore it.
@@ -412,6 +483,80 @@ impl Browser {
         let png = png.unwrap_or_else(|e| panic!("{}: screenshot {name}: {e}", self.test));
         std::fs::write(&path, png)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
+
+    /// Runs axe-core (the npm package pinned in tests/interop) in the page and fails the test,
+    /// listing each violated rule with the elements concerned, unless the page has no violation
+    /// of the WCAG 2.0/2.1 A and AA rules. Pages that are not TechPass's own (an app on another
+    /// origin, an upstream's sign-in page in the interop tests) are left to their authors.
+    pub async fn accessible(&self, name: &str) {
+        let own: bool = self
+            .client
+            .execute(
+                "return !!document.querySelector('link[rel=stylesheet][href=\"/assets/style.css\"]')",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        if !own {
+            return;
+        }
+        let Some(axe) = axe_source(&self.test) else {
+            return;
+        };
+        let loaded = self
+            .client
+            .execute(
+                "if (!window.axe) { (0, eval)(arguments[0]); } return typeof window.axe.run;",
+                vec![Value::String(axe.to_string())],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot load axe-core on {name}: {e}", self.test));
+        assert_eq!(
+            loaded, "function",
+            "{}: axe-core did not load on {name}",
+            self.test
+        );
+        let result = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.axe.run(document, { runOnly: { type: 'tag',
+                     values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                   .then((r) => done(r.violations.map((v) => ({ id: v.id, impact: v.impact,
+                       help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }))))
+                   .catch((e) => done({ error: String(e) }));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{}: axe-core did not run on {name}: {e}", self.test));
+        if let Some(error) = result.get("error") {
+            panic!("{}: axe-core failed on {name}: {error}", self.test);
+        }
+        let violations = result.as_array().cloned().unwrap_or_default();
+        if violations.is_empty() {
+            return;
+        }
+        let listed: Vec<String> = violations
+            .iter()
+            .map(|v| {
+                format!(
+                    "  {} ({}): {} at {}",
+                    v["id"].as_str().unwrap_or("?"),
+                    v["impact"].as_str().unwrap_or("?"),
+                    v["help"].as_str().unwrap_or("?"),
+                    v["nodes"]
+                )
+            })
+            .collect();
+        let url = self.path().await;
+        panic!(
+            "{}: the page {name} ({url}) breaks WCAG 2.1 AA rules (axe-core):\n{}",
+            self.test,
+            listed.join("\n")
+        );
     }
 
     /// Ends the session (Chromium exits) and says where the screenshots are.

@@ -122,7 +122,21 @@ async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
     b.fill("What the service is", "The engineering wiki").await;
     b.fill("Why it should be onboarded", "Sign in with TechPass")
         .await;
-    b.press("Send the request").await;
+    // By keyboard alone, from the first link of the page: every stop on the way shows its focus, the
+    // form's fields come in order, and Enter on the button sends it.
+    b.client()
+        .execute(
+            "window.scrollTo(0, 0); document.querySelector('a[href]').focus();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.tab_to("slug").await;
+    assert_eq!(b.tab_to("name").await, 1, "the name follows the short name");
+    assert_eq!(b.tab_to("description").await, 1);
+    assert_eq!(b.tab_to("purpose").await, 1);
+    b.tab_to("send-request").await;
+    b.enter().await;
     b.heading(&["Team Wiki"]).await;
     b.sees("Your request was sent").await;
     assert!(b.text().await.contains("requested"));
