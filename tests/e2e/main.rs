@@ -28,6 +28,7 @@ mod replicas;
 mod shutdown;
 mod signin;
 mod signing_algs;
+mod soak;
 mod support;
 mod tenancy;
 mod tenant_access;

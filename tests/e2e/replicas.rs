@@ -51,24 +51,29 @@ const UPSTREAM_SECRET: &str = "replica-upstream-secret";
 const REVERIFY_AFTER_SECS: u64 = 3;
 
 /// The load balancer: forwards each accepted connection to the replica the switch names.
-struct Proxy {
-    base: String,
+pub(crate) struct Proxy {
+    pub(crate) base: String,
     targets: Arc<Mutex<Option<[SocketAddr; 2]>>>,
     route: Arc<AtomicUsize>,
+    /// Set: connections alternate between the replicas, whatever `route` says.
+    alternate: Arc<std::sync::atomic::AtomicBool>,
     hits: Arc<[AtomicUsize; 2]>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Proxy {
-    async fn start() -> Proxy {
+    pub(crate) async fn start() -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let targets: Arc<Mutex<Option<[SocketAddr; 2]>>> = Arc::new(Mutex::new(None));
         let route = Arc::new(AtomicUsize::new(A));
+        let alternate = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let hits = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
         let task = tokio::spawn({
             let (targets, route, hits) = (targets.clone(), route.clone(), hits.clone());
+            let alternate = alternate.clone();
             async move {
+                let mut accepted = 0usize;
                 loop {
                     let Ok((mut inbound, _)) = listener.accept().await else {
                         continue;
@@ -77,7 +82,12 @@ impl Proxy {
                     let Some(targets) = *targets.lock().unwrap() else {
                         continue;
                     };
-                    let replica = route.load(Ordering::SeqCst);
+                    accepted += 1;
+                    let replica = if alternate.load(Ordering::SeqCst) {
+                        accepted % 2
+                    } else {
+                        route.load(Ordering::SeqCst)
+                    };
                     hits[replica].fetch_add(1, Ordering::SeqCst);
                     let target = targets[replica];
                     tokio::spawn(async move {
@@ -93,30 +103,36 @@ impl Proxy {
             base,
             targets,
             route,
+            alternate,
             hits,
             task,
         }
     }
 
     /// Where the two replicas listen (again, after one was killed and started anew).
-    fn set_targets(&self, a: SocketAddr, b: SocketAddr) {
+    pub(crate) fn set_targets(&self, a: SocketAddr, b: SocketAddr) {
         *self.targets.lock().unwrap() = Some([a, b]);
     }
 
+    /// Spreads the following connections over both replicas, one each in turn.
+    pub(crate) fn alternate(&self) {
+        self.alternate.store(true, Ordering::SeqCst);
+    }
+
     /// Sends the following connections to `replica`.
-    fn route_to(&self, replica: usize) {
+    pub(crate) fn route_to(&self, replica: usize) {
         self.route.store(replica, Ordering::SeqCst);
     }
 
     /// The connections each replica got since the last call, `[A, B]`.
-    fn take_hits(&self) -> [usize; 2] {
+    pub(crate) fn take_hits(&self) -> [usize; 2] {
         [
             self.hits[A].swap(0, Ordering::SeqCst),
             self.hits[B].swap(0, Ordering::SeqCst),
         ]
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 }
@@ -128,11 +144,11 @@ impl Drop for Proxy {
 }
 
 /// A `techpass serve` process, its own listen address and its log (printed if the test fails).
-struct Replica {
+pub(crate) struct Replica {
     name: &'static str,
-    child: tokio::process::Child,
-    base: String,
-    addr: SocketAddr,
+    pub(crate) child: tokio::process::Child,
+    pub(crate) base: String,
+    pub(crate) addr: SocketAddr,
     log: Arc<Mutex<String>>,
     _cwd: TempDir,
 }
@@ -140,7 +156,7 @@ struct Replica {
 impl Replica {
     /// Starts `techpass serve` in a directory of its own and waits (bounded) for its first line:
     /// `TechPass is serving at <issuer> (listening on <addr>, metrics on <url>, <backend> database)`.
-    async fn spawn(
+    pub(crate) async fn spawn(
         name: &'static str,
         config: &str,
         env: &[(&str, &str)],
@@ -211,7 +227,7 @@ impl Replica {
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix): no graceful shutdown, no drained requests.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.child.kill().await.unwrap();
     }
 }
@@ -227,7 +243,7 @@ impl Drop for Replica {
 
 /// A client that opens a new connection for every request (so the proxy routes each one),
 /// shows redirects instead of following them and, as a browser, keeps cookies.
-fn unpooled(cookies: bool) -> reqwest::Client {
+pub(crate) fn unpooled(cookies: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
@@ -238,7 +254,7 @@ fn unpooled(cookies: bool) -> reqwest::Client {
 }
 
 /// The `Location` of a 303, or a failure showing what the page said instead.
-async fn redirected(response: reqwest::Response, step: &str) -> String {
+pub(crate) async fn redirected(response: reqwest::Response, step: &str) -> String {
     let status = response.status();
     let location = response
         .headers()
@@ -253,7 +269,7 @@ async fn redirected(response: reqwest::Response, step: &str) -> String {
     }
 }
 
-fn query(url: &url::Url, key: &str) -> Option<String> {
+pub(crate) fn query(url: &url::Url, key: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
@@ -274,17 +290,42 @@ fn is_invalid_grant<T, E: std::error::Error + 'static>(
     )
 }
 
-#[tokio::test]
-async fn sign_in_across_two_processes_on_one_postgres() {
-    let Some(db) = TestDatabase::postgres(TEST).await else {
-        return;
-    };
-    tokio::time::timeout(Duration::from_secs(60), run(&db))
-        .await
-        .expect("the two-replica flow did not finish within 60 s");
+/// Two `techpass serve` processes on `db` behind one [`Proxy`] (their shared issuer), with the
+/// development upstream in this process as their one upstream and a confidential app
+/// registered by `techpass app create`. `config_extra` is appended to their configuration file.
+pub(crate) struct Cluster {
+    pub(crate) proxy: Proxy,
+    pub(crate) issuer: String,
+    pub(crate) upstream_base: String,
+    /// The configuration file both replicas read.
+    pub(crate) config: String,
+    /// The environment both replicas (and `techpass` commands against them) run with.
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) a: Replica,
+    pub(crate) b: Replica,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) cli_dir: TempDir,
+    pub(crate) _running: Running,
 }
 
-async fn run(db: &TestDatabase) {
+/// What must live as long as the cluster: the upstream task and the configuration folder.
+pub(crate) struct Running {
+    upstream_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _config_dir: TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.upstream_task.abort();
+    }
+}
+
+pub(crate) async fn cluster(
+    db: &TestDatabase,
+    config_extra: &str,
+    extra_env: &[(&str, &str)],
+) -> Cluster {
     // The load balancer first: its URL is the issuer of both replicas.
     let proxy = Proxy::start().await;
     let issuer = proxy.base.clone();
@@ -337,18 +378,14 @@ client_secret_env = "{UPSTREAM_SECRET_VAR}"
 allowed_tenants = ["{tenant}"]
 account_types = ["public_officer"]
 
-[upstream]
-reverify_after_secs = {REVERIFY_AFTER_SECS}
-reverify_retries = 0
-reverify_grace_secs = 0
-"#,
+{config_extra}"#,
             tenant = dev::WOG_TENANT_ID
         ),
     )
     .unwrap();
     let config = config_file.to_str().unwrap();
     let master = MasterKey::generate_base64().unwrap();
-    let env = [
+    let mut env = vec![
         ("TECHPASS_LISTEN", "127.0.0.1:0"),
         ("TECHPASS_DATABASE_URL", db.url.as_str()),
         ("TECHPASS_MASTER_KEY", master.as_str()),
@@ -356,9 +393,10 @@ reverify_grace_secs = 0
         ("TECHPASS_DEV_UPSTREAM__ENABLED", "false"),
         (UPSTREAM_SECRET_VAR, UPSTREAM_SECRET),
     ];
+    env.extend_from_slice(extra_env);
 
     // Both start at once on the empty schema: both migrate, one creates the first signing key.
-    let (mut a, mut b) = tokio::join!(
+    let (a, b) = tokio::join!(
         Replica::spawn("A", config, &env, &issuer),
         Replica::spawn("B", config, &env, &issuer)
     );
@@ -387,6 +425,56 @@ reverify_grace_secs = 0
     let created: Value = serde_json::from_str(&stdout).unwrap();
     let client_id = created["client_id"].as_str().unwrap().to_string();
     let client_secret = created["client_secret"].as_str().unwrap().to_string();
+    Cluster {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        config: config.to_string(),
+        proxy,
+        issuer,
+        upstream_base,
+        a,
+        b,
+        client_id,
+        client_secret,
+        cli_dir,
+        _running: Running {
+            upstream_task,
+            _config_dir: config_dir,
+        },
+    }
+}
+
+#[tokio::test]
+async fn sign_in_across_two_processes_on_one_postgres() {
+    let Some(db) = TestDatabase::postgres(TEST).await else {
+        return;
+    };
+    tokio::time::timeout(Duration::from_secs(60), run(&db))
+        .await
+        .expect("the two-replica flow did not finish within 60 s");
+}
+
+async fn run(db: &TestDatabase) {
+    let upstream_policy = format!(
+        "[upstream]\nreverify_after_secs = {REVERIFY_AFTER_SECS}\nreverify_retries = 0\nreverify_grace_secs = 0\n"
+    );
+    let Cluster {
+        proxy,
+        issuer,
+        upstream_base,
+        config,
+        env,
+        mut a,
+        mut b,
+        client_id,
+        client_secret,
+        cli_dir,
+        _running,
+    } = cluster(db, &upstream_policy, &[]).await;
+    let config = config.as_str();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     // Each replica, asked directly, describes the same provider and publishes the same keys.
     let direct = unpooled(false);
@@ -753,5 +841,4 @@ reverify_grace_secs = 0
 
     a.stop().await;
     b.stop().await;
-    upstream_task.abort();
 }
