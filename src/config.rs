@@ -78,6 +78,7 @@ pub struct Config {
     pub invitations: InvitationsConfig,
     pub lifecycle: LifecycleConfig,
     pub apps: AppsConfig,
+    pub support: SupportConfig,
     pub mail: MailConfig,
     pub jobs: JobsConfig,
     pub dev_upstream: DevUpstreamConfig,
@@ -85,6 +86,19 @@ pub struct Config {
     pub upstream: techpass_service::settings::UpstreamPolicy,
     #[serde(default)]
     pub upstreams: Vec<UpstreamConfig>,
+}
+
+/// Where people get help: shown in every page's footer, on refusal pages, and (the MFA
+/// help) on the page that refuses a sign-in without multi-factor authentication.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportConfig {
+    /// Who to contact, as it reads after "Contact" ("the TechPass team").
+    pub contact: String,
+    /// Empty, or an `https://` or `mailto:` link for the contact.
+    pub url: String,
+    /// Empty, or an `https://` page on setting up multi-factor authentication.
+    pub mfa_help_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -290,6 +304,32 @@ impl Config {
             ));
         }
         self.metrics_address()?;
+        if self.support.contact.trim().is_empty() {
+            return Err(ConfigError::for_key(
+                "support.contact",
+                "must name who people contact for help",
+            ));
+        }
+        for (key, value, mailto) in [
+            ("support.url", &self.support.url, true),
+            ("support.mfa_help_url", &self.support.mfa_help_url, false),
+        ] {
+            let ok = value.is_empty()
+                || url::Url::parse(value).is_ok_and(|u| {
+                    (u.scheme() == "https" && u.host().is_some())
+                        || (mailto && u.scheme() == "mailto" && u.path().contains('@'))
+                });
+            if !ok {
+                return Err(ConfigError::for_key(
+                    key,
+                    if mailto {
+                        "must be empty, an https:// link or a mailto: address"
+                    } else {
+                        "must be empty or an https:// link"
+                    },
+                ));
+            }
+        }
         if !self.database_url.is_empty() && techpass_store::backend_of(&self.database_url).is_none()
         {
             return Err(ConfigError::for_key(
@@ -841,6 +881,23 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        for (file, key) in [
+            (
+                "[support]\nurl = \"javascript:alert(1)\"\n",
+                "`support.url`",
+            ),
+            (
+                "[support]\nurl = \"http://help.example\"\n",
+                "`support.url`",
+            ),
+            (
+                "[support]\nmfa_help_url = \"mailto:a@b.gov.sg\"\n",
+                "`support.mfa_help_url`",
+            ),
+            ("[support]\ncontact = \" \"\n", "`support.contact`"),
+        ] {
+            assert!(error(file, &[]).contains(key), "{file}");
+        }
         assert!(error("listen = \"everywhere\"", &[]).contains("`listen`"));
         assert!(error("mode = \"staging\"", &[]).contains("`mode`"));
         assert!(

@@ -345,7 +345,9 @@ pub async fn build_state(
     let secrets = Secrets::derive(&master).map_err(|e| failed("master key", e))?;
     let keys = load_keys(&config, store.clone(), clock.clone(), master, &source).await?;
     let (upstreams, dev_upstream) = build_upstreams(&config, &issuer, &clock, &store)?;
-    let pages = Pages::new().map_err(|e| failed("page templates", e))?;
+    let pages = Pages::new()
+        .map_err(|e| failed("page templates", e))?
+        .with_support(&config.support);
     let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limit, &config.http)
         .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
     let config_classification = config.accounts.classification();

@@ -35,6 +35,13 @@ pub struct Pages {
 }
 
 impl Pages {
+    /// The help contact every page shows (the `[support]` configuration).
+    pub fn with_support(mut self, support: &crate::config::SupportConfig) -> Self {
+        self.env
+            .add_global("support", minijinja::Value::from_serialize(support));
+        self
+    }
+
     pub fn new() -> Result<Self, minijinja::Error> {
         let mut env = Environment::new();
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);

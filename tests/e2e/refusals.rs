@@ -6,12 +6,15 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use std::sync::Arc;
 use techpass::provider::clients::{create_app, NewApp};
-use techpass_store::testing::Backend;
+
+use techpass_domain::SystemClock;
+use techpass_store::testing::{Backend, TestDatabase};
 
 use crate::provider::{authorize, register, APP_CALLBACK};
 use crate::signin::sign_in_via_hint;
-use crate::support::{browser, client, see_other, TestServer};
+use crate::support::{browser, client, see_other, test_config, TempDir, TestServer};
 
 const BYE: &str = "https://app.example.gov.sg/bye";
 
@@ -59,9 +62,15 @@ fn assert_app_told(url: &url::Url, server: &TestServer, error: &str, description
 }
 
 async fn refusals_during_sign_in_reach_the_app(backend: Backend) {
-    let Some(server) = TestServer::start(backend, "e2e::refusals_reach_the_app").await else {
+    let Some(db) = TestDatabase::new(backend, "e2e::refusals_reach_the_app").await else {
         return;
     };
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.support.contact = "the Service Desk".into();
+    config.support.url = "mailto:desk@tech.gov.sg".into();
+    config.support.mfa_help_url = "https://help.tech.gov.sg/mfa".into();
+    let server = TestServer::start_with(config, Arc::new(SystemClock), dir, Some(db)).await;
     let app = register(&server, true, &["authorization_code"]).await;
 
     // No MFA: the person can act (sign in again with MFA), so a page explains, with the way
@@ -85,6 +94,15 @@ async fn refusals_during_sign_in_reach_the_app(backend: Backend) {
         "{html}"
     );
     assert!(html.contains("Return to Test app"), "{html}");
+    // The configured help: the MFA set-up page, and the contact with the reference to quote.
+    assert!(
+        html.contains(r#"<a href="https:&#x2f;&#x2f;help.tech.gov.sg&#x2f;mfa">How to set up multi-factor authentication</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<a href="mailto:desk@tech.gov.sg">Contact the Service Desk</a> and quote the reference below."#),
+        "{html}"
+    );
     assert_app_told(&return_link(&html), &server, "access_denied", "no_mfa");
 
     // Cancelled at the upstream: the person chose to leave, so straight back to the app.
