@@ -26,6 +26,7 @@ pub mod server;
 pub mod signin;
 pub mod state;
 pub mod telemetry;
+pub mod terms;
 /// Tenants, apps, access and invitations (the service layer's).
 pub use techpass_service::tenancy;
 pub mod transport;

@@ -21,6 +21,18 @@ pub fn register_url(return_to: &str) -> String {
     format!("{REGISTER}?{}", q.finish())
 }
 
+/// The terms of use and privacy policy (public), and where a person accepts a new version.
+pub const TERMS: &str = "/terms";
+pub const TERMS_ACCEPT: &str = "/terms/accept";
+
+/// Where a person who accepted an earlier version of the terms accepts the current one, then
+/// goes back to `return_to`.
+pub fn terms_accept_url(return_to: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("return_to", return_to);
+    format!("{TERMS_ACCEPT}?{}", q.finish())
+}
+
 pub const OUTBOX: &str = "/dev/outbox";
 pub const DEMO: &str = "/dev/demo";
 pub const DEMO_START: &str = "/dev/demo/start";

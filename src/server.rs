@@ -348,6 +348,7 @@ pub async fn build_state(
     let pages = Pages::new()
         .map_err(|e| failed("page templates", e))?
         .with_support(&config.support);
+    let terms = crate::terms::Terms::load(&config.accounts)?;
     let rate_limits = crate::ratelimit::RateLimits::new(&config.rate_limit, &config.http)
         .map_err(|e| ConfigError::for_key("http.trusted_proxies", e))?;
     let config_classification = config.accounts.classification();
@@ -398,6 +399,7 @@ pub async fn build_state(
         config: Arc::new(config),
         metrics: Arc::new(Metrics::new()),
         pages: Arc::new(pages),
+        terms: Arc::new(terms),
         dev_upstream,
         rate_limits: Arc::new(rate_limits),
         user_code_guesses: Arc::new(crate::guesses::UserCodeGuesses::default()),

@@ -23,6 +23,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     pub pages: Arc<Pages>,
+    /// The terms of use and privacy policy, rendered at start-up.
+    pub terms: Arc<crate::terms::Terms>,
     pub cookies: CookiePolicy,
     /// The development upstream, when enabled (its routes are mounted under /dev/azure).
     pub dev_upstream: Option<Arc<DevUpstream>>,

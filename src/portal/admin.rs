@@ -309,7 +309,7 @@ async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Fl
                 id: u.id,
                 email: u.email,
                 name: u.name,
-                status: u.status,
+                status: techpass_domain::gate::UserStatus::label_of(&u.status),
                 status_reason: u.status_reason,
                 exempt: u.exempt,
             }

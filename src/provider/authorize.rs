@@ -311,6 +311,23 @@ async fn through_gate(
         Err(e) => return Err(reply.unavailable(state, e)),
     };
     let denial = match super::gate::enforce(state, &user, client, "authorize", None).await {
+        Ok(_) if crate::accounts::terms_outdated(state, &user) => {
+            // A new version of the terms of use: accepted before any code is issued.
+            if request.silent() {
+                return Err(reply.error(
+                    state,
+                    &OAuthError::new(
+                        ErrorCode::InteractionRequired,
+                        "the person must accept the new terms of use",
+                    ),
+                ));
+            }
+            return Err(Redirect::to(&crate::paths::terms_accept_url(&this_request(
+                params,
+                Met::Nothing,
+            )))
+            .into_response());
+        }
         Ok(_) => return Ok(user),
         Err(super::gate::Refusal::Denied(d)) => d,
         Err(super::gate::Refusal::Unavailable(e)) => return Err(reply.unavailable(state, e)),

@@ -7,6 +7,7 @@
 //! cookie value, so any replica can serve it. Every denial is audited with its reason.
 
 pub mod routes;
+pub mod terms;
 
 pub use techpass_service::audit;
 pub use techpass_service::signin::{

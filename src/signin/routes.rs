@@ -36,6 +36,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(HOME, get(home))
         .route(LOGOUT, post(logout))
         .route(REGISTER, get(register_page).post(register_submit))
+        .merge(super::terms::router())
         .merge(limited)
 }
 
@@ -79,7 +80,7 @@ async fn login(
             .implied(query.login_hint.as_deref(), &state.classification)
         {
             Some(u) => u,
-            None => return choose(&state, &return_to, query.login_hint.as_deref()),
+            None => return choose(&state, &return_to, query.login_hint.as_deref()).await,
         },
     };
     let browser = jar
@@ -108,7 +109,10 @@ async fn login(
     }
 }
 
-fn choose(state: &AppState, return_to: &str, login_hint: Option<&str>) -> Response {
+/// The sign-in chooser, naming the app that asked when the sign-in continues an `/authorize`
+/// request.
+async fn choose(state: &AppState, return_to: &str, login_hint: Option<&str>) -> Response {
+    let app_name = AppReturn::of(state, return_to).await.map(|a| a.app_name);
     let upstreams: Vec<_> = state
         .upstreams
         .0
@@ -129,7 +133,7 @@ fn choose(state: &AppState, return_to: &str, login_hint: Option<&str>) -> Respon
     state.pages.render(
         StatusCode::OK,
         "choose.html",
-        minijinja::context! { upstreams => upstreams },
+        minijinja::context! { upstreams => upstreams, app_name => app_name },
     )
 }
 
@@ -188,6 +192,9 @@ async fn callback(
                 && session.return_to != crate::paths::INVITE
             {
                 register_url(&session.return_to)
+            } else if crate::accounts::terms_outdated(&state, &session.user) {
+                // Accepted an earlier version of the terms: the current one first.
+                crate::paths::terms_accept_url(&session.return_to)
             } else {
                 session.return_to.clone()
             };
@@ -369,7 +376,7 @@ async fn home(
             unregistered => status.as_deref() == Some(UserStatus::Unregistered.as_str()),
             officer => session.as_ref().is_some_and(|s| s.account_type == AccountType::PublicOfficer),
             register_href => register_url("/"),
-            account_status => status,
+            account_status => status.as_deref().map(UserStatus::label_of),
             csrf_token => csrf,
             signed_out => query.signed_out.is_some() && session.is_none(),
         },
@@ -458,12 +465,21 @@ pub(crate) async fn form_sender(
     Ok((session, user))
 }
 
-/// The signed-in person and their session, or the answer that sends them to sign in (and back to
-/// `return_to`), or says the database is unavailable.
+/// The signed-in person and their session, or the answer that sends them to sign in (and to
+/// registration, then back to `return_to`), or says the database is unavailable.
 async fn signed_in_user(
     state: &AppState,
     jar: &CookieJar,
     return_to: &str,
+) -> Result<(super::Session, UserRecord), Response> {
+    signed_in_or_back(state, jar, &register_url(return_to)).await
+}
+
+/// As [`signed_in_user`], sending someone not signed in to sign in and then to `back`.
+pub(crate) async fn signed_in_or_back(
+    state: &AppState,
+    jar: &CookieJar,
+    back: &str,
 ) -> Result<(super::Session, UserRecord), Response> {
     let cookie = jar
         .get(state.cookies.session())
@@ -473,7 +489,7 @@ async fn signed_in_user(
         Ok(Some(s)) => s,
         Ok(None) => {
             let mut q = url::form_urlencoded::Serializer::new(String::new());
-            q.append_pair("return_to", &register_url(return_to));
+            q.append_pair("return_to", back);
             return Err(Redirect::to(&format!("{LOGIN}?{}", q.finish())).into_response());
         }
         Err(_) => return Err(unavailable()),

@@ -60,6 +60,11 @@ impl Pages {
                 include_str!("templates/confirm_logout.html"),
             ),
             ("register.html", include_str!("templates/register.html")),
+            ("terms.html", include_str!("templates/terms.html")),
+            (
+                "terms_accept.html",
+                include_str!("templates/terms_accept.html"),
+            ),
             ("consent.html", include_str!("templates/consent.html")),
             ("invitation.html", include_str!("templates/invitation.html")),
             ("dev_outbox.html", include_str!("templates/dev_outbox.html")),

@@ -32,4 +32,5 @@ mod soak;
 mod support;
 mod tenancy;
 mod tenant_access;
+mod terms;
 mod transport;

@@ -128,6 +128,10 @@ async fn officer_signs_in_through_the_development_upstream(backend: Backend) {
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let page = chooser.text().await.unwrap();
     assert!(page.contains("Public officer (development)") && page.contains("Vendor (development)"));
+    assert!(
+        !page.contains("asked you to sign in"),
+        "no app asked: none is named"
+    );
 
     let done = sign_in_via(&b, &server.base, "upstream=dev-wog&return_to=/", "alice").await;
     let cookies = set_cookies(&done);

@@ -54,6 +54,27 @@ impl UserStatus {
         }
     }
 
+    /// How the status reads to people, the same for officers and vendors: a registered officer
+    /// and a vendor who accepted an invitation are both "Active" (the stored names differ
+    /// only by how the account began).
+    pub fn label(self) -> &'static str {
+        match self {
+            UserStatus::Unregistered => "Not registered",
+            UserStatus::Registered | UserStatus::Active => "Active",
+            UserStatus::Suspended => "Suspended",
+            UserStatus::Disabled => "Disabled (unused for too long)",
+            UserStatus::Expired => "Access ended",
+            UserStatus::Terminated => "Closed",
+        }
+    }
+
+    /// [`UserStatus::label`] of a stored status name; an unknown name reads as itself.
+    pub fn label_of(text: &str) -> String {
+        UserStatus::parse(text)
+            .map(|s| s.label().to_string())
+            .unwrap_or_else(|| text.to_string())
+    }
+
     pub fn parse(text: &str) -> Option<UserStatus> {
         [
             UserStatus::Unregistered,
@@ -209,6 +230,16 @@ pub fn check(input: GateInput) -> Result<(), Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statuses_read_the_same_for_officers_and_vendors() {
+        // A registered officer and a vendor who accepted an invitation are equally live.
+        assert_eq!(UserStatus::Registered.label(), UserStatus::Active.label());
+        assert_eq!(UserStatus::label_of("registered"), "Active");
+        assert_eq!(UserStatus::label_of("active"), "Active");
+        assert_eq!(UserStatus::label_of("expired"), "Access ended");
+        assert_eq!(UserStatus::label_of("something-new"), "something-new");
+    }
 
     fn input(status: UserStatus) -> GateInput {
         GateInput {

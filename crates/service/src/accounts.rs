@@ -354,6 +354,55 @@ pub async fn register(
     Ok(registered)
 }
 
+/// Whether the person accepted an earlier version of the terms of use than the current one
+/// (`accounts.terms_version`), and so is asked to accept the new one before going on. People
+/// with no recorded acceptance (not yet registered, or created by an operator's command) are
+/// not: registration or the invitation asks them.
+pub fn terms_outdated(ctx: &ServiceContext, user: &UserRecord) -> bool {
+    user.status != UserStatus::Unregistered.as_str()
+        && user
+            .terms_version
+            .as_deref()
+            .is_some_and(|accepted| accepted != ctx.settings.accounts.terms_version)
+}
+
+/// Records that a registered person accepted `terms_version`, which must be the current
+/// version (a form shown before the version changed accepts nothing): audited as
+/// `terms.accepted` with the version accepted before. False, writing nothing, otherwise.
+pub async fn accept_terms(
+    ctx: &ServiceContext,
+    user: &UserRecord,
+    terms_version: &str,
+    request_id: Option<String>,
+) -> Result<bool, StoreError> {
+    if terms_version != ctx.settings.accounts.terms_version {
+        return Ok(false);
+    }
+    let accepted = ctx.store.accept_terms(&user.id, terms_version).await?;
+    if accepted {
+        audit(
+            ctx,
+            AuditRecord {
+                at: ctx.clock.now().as_secs(),
+                event: "terms.accepted".into(),
+                outcome: "success".into(),
+                actor: Some(user.id.clone()),
+                subject: Some(user.id.clone()),
+                request_id,
+                details: serde_json::json!({
+                    "terms_version": terms_version,
+                    "previous_version": user.terms_version,
+                    "email": user.email,
+                })
+                .to_string(),
+                ..AuditRecord::default()
+            },
+        )
+        .await;
+    }
+    Ok(accepted)
+}
+
 /// The person's own sessions, newest first.
 pub async fn sessions(
     ctx: &ServiceContext,

@@ -23,7 +23,10 @@ pub struct SessionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountsConfig {
+    /// The version of the terms of use and privacy policy people accept now.
     pub terms_version: String,
+    /// The document itself: a Markdown file, or empty for the built-in one.
+    pub terms_document: String,
     pub officer_domains: Vec<String>,
     pub invite_only_domains: Vec<String>,
     pub vendor_local_part_marker: String,

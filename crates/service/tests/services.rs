@@ -1080,7 +1080,13 @@ async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDataba
         .list_emails(Some("vee@vendor.example"), 10, 0)
         .await
         .unwrap();
-    let body = &mail.first().expect("the invitation email is queued").body;
+    let email = mail.first().expect("the invitation email is queued");
+    // It names who invited and to which tenant.
+    assert_eq!(
+        email.subject,
+        "The TechPass operators invited you to Agency Tools on TechPass"
+    );
+    let body = &email.body;
     let token = body
         .split(invitations::INVITATION_PATH)
         .nth(1)

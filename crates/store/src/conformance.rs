@@ -452,6 +452,27 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
     assert_eq!(registered.status, "registered");
     assert_eq!(registered.terms_version.as_deref(), Some("terms-1"));
     assert_eq!(registered.registered_at, Some(40));
+    // A newer version of the terms, accepted later, replaces the recorded one; an
+    // unregistered or unknown person has nothing to update.
+    assert!(store.accept_terms("u1", "terms-3").await.unwrap());
+    let accepted = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(accepted.terms_version.as_deref(), Some("terms-3"));
+    assert_eq!(accepted.registered_at, Some(40), "registration unchanged");
+    assert!(!store.accept_terms("nobody", "terms-3").await.unwrap());
+    let mut newcomer = user("u10", "newcomer@x.gov.sg", 51);
+    newcomer.object_id = "oid-newcomer".into();
+    let newcomer = store.upsert_user(&newcomer).await.unwrap();
+    assert_eq!(newcomer.status, "unregistered");
+    assert!(!store.accept_terms(&newcomer.id, "terms-3").await.unwrap());
+    assert_eq!(
+        store
+            .get_user(&newcomer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .terms_version,
+        None
+    );
     assert!(store
         .set_user_status("u1", "suspended", Some("investigation"))
         .await

@@ -97,6 +97,23 @@ macro_rules! account_impls {
                     == 1)
             }
 
+            async fn accept_terms(
+                &self,
+                id: &str,
+                terms_version: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE users SET terms_version = $2
+                     WHERE id = $1 AND status <> 'unregistered'",
+                )
+                .bind(id)
+                .bind(terms_version)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
             async fn set_user_status(
                 &self,
                 id: &str,

@@ -59,6 +59,11 @@ pub trait UserStore {
         at: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Records that a registered person accepted `terms_version` of the terms of use (a newer
+    /// one than they accepted at registration). False, writing nothing, if the user does not
+    /// exist or has not registered (registration records the first acceptance).
+    async fn accept_terms(&self, id: &str, terms_version: &str) -> Result<bool, StoreError>;
+
     /// Sets the status and its reason. False if there is no such user.
     async fn set_user_status(
         &self,

@@ -107,6 +107,13 @@ async fn a_first_time_officer_gets_back_to_an_app_on_another_origin_body(test: &
     b.goto(&format!("{}/start", app.base)).await;
     let h1 = b.heading(&["Sign in to TechPass", PICKER]).await;
     if h1.contains("Sign in to TechPass") {
+        // The chooser names the app that asked.
+        let page = b.text().await;
+        assert!(
+            page.contains("Wiki asked you to sign in with TechPass"),
+            "{page}"
+        );
+        b.screenshot("chooser").await;
         b.click(Locator::LinkText("Public officer (development)"))
             .await;
         b.heading(&[PICKER]).await;

@@ -56,7 +56,7 @@ async fn officer_signs_in_and_registers(b: &Browser, server: &TestServer) {
     b.heading(&["Signed in as Alice Tan"]).await;
     assert_eq!(b.path().await, "/");
     let page = b.text().await;
-    for expected in ["alice_tan@tech.gov.sg", "Public officer", "registered"] {
+    for expected in ["alice_tan@tech.gov.sg", "Public officer", "Active"] {
         assert!(page.contains(expected), "home shows {expected}: {page}");
     }
     assert!(!page.contains("You have not registered"), "{page}");
@@ -79,6 +79,32 @@ async fn an_officer_signs_in_and_registers_in_the_browser_body(test: &str) {
         .unwrap()
         .remove(0);
     assert_eq!(alice.status, "registered");
+
+    // A new version of the terms since (Alice's acceptance is of an earlier one): her next
+    // sign-in asks her to read and accept it, then goes where she was going.
+    assert!(server
+        .state
+        .store
+        .accept_terms(&alice.id, "2020-01")
+        .await
+        .unwrap());
+    b.goto(&server.url("/login?upstream=dev-wog&prompt=login&return_to=%2Fportal"))
+        .await;
+    b.heading(&[PICKER]).await;
+    b.click(Locator::Css("button[name='person'][value='alice']"))
+        .await;
+    b.heading(&["The terms of use have changed"]).await;
+    assert!(b.text().await.contains("What TechPass keeps about you"));
+    b.screenshot("terms-accept").await;
+    b.click(Locator::Css("label[for='accept_terms']")).await;
+    b.press("Accept and continue").await;
+    b.heading(&["My account"]).await;
+    assert_eq!(b.path().await, "/portal");
+
+    // The document itself, from the link in every page's footer.
+    b.click(Locator::LinkText("Terms of use and privacy")).await;
+    b.heading(&["Terms of use and privacy policy"]).await;
+    b.screenshot("terms").await;
     b.close().await;
     server.stop().await;
 }

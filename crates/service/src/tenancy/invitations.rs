@@ -34,11 +34,32 @@ fn link(state: &ServiceContext, token: &str) -> String {
     format!("{base}{INVITATION_PATH}{token}")
 }
 
+/// Who the invitation email says invited the person: the acting admin by name and address, or
+/// the tenant's automation, or TechPass's operators.
+async fn inviter(state: &ServiceContext, actor: &Actor) -> Result<String> {
+    Ok(match actor {
+        Actor::User { id, .. } => {
+            let user = state.store.get_user(id).await?;
+            let name = user.as_ref().and_then(|u| u.name.clone());
+            let email = user.and_then(|u| u.email);
+            match (name.as_deref().map(str::trim), email) {
+                (Some(name), Some(email)) if !name.is_empty() => format!("{name} ({email})"),
+                (_, Some(email)) => email,
+                (Some(name), None) if !name.is_empty() => name.to_string(),
+                _ => "A tenant admin".to_string(),
+            }
+        }
+        Actor::App { .. } => "The tenant's automation".to_string(),
+        Actor::Operator => "The TechPass operators".to_string(),
+    })
+}
+
 fn invitation_email(
     state: &ServiceContext,
     tenant: &TenantRecord,
     inv: &InvitationRecord,
     token: &str,
+    inviter: &str,
 ) -> Email {
     let days = (inv.expires_at - state.clock.now().as_secs()) / 86_400;
     let until = inv
@@ -47,9 +68,9 @@ fn invitation_email(
         .unwrap_or_default();
     Email {
         to: inv.email.clone(),
-        subject: format!("You are invited to {} on TechPass", tenant.name),
+        subject: format!("{inviter} invited you to {} on TechPass", tenant.name),
         body: format!(
-            "You have been invited to use {} through TechPass, the government developer toolchain's sign-in.{until}\n\n\
+            "{inviter} invited you to use {} through TechPass, the government developer toolchain's sign-in.{until}\n\n\
              To accept, open this link within {days} day(s) and sign in with the account of this email address ({}):\n\n{}\n\n\
              The link works once. If you did not expect this invitation, ignore this email.",
             tenant.name, inv.email, link(state, token)
@@ -94,7 +115,12 @@ pub async fn invite(
         sent_count: 1,
     };
     let replaced = state.store.insert_invitation(&invitation).await?;
-    queue(state, invitation_email(state, &tenant, &invitation, &token)).await?;
+    let by = inviter(state, actor).await?;
+    queue(
+        state,
+        invitation_email(state, &tenant, &invitation, &token, &by),
+    )
+    .await?;
     audit(
         state,
         actor,
@@ -229,7 +255,12 @@ pub async fn resend(
         .get_invitation(&invitation.id)
         .await?
         .ok_or(TenancyError::NotFound("invitation"))?;
-    queue(state, invitation_email(state, &tenant, &invitation, &token)).await?;
+    let by = inviter(state, actor).await?;
+    queue(
+        state,
+        invitation_email(state, &tenant, &invitation, &token, &by),
+    )
+    .await?;
     audit(
         state,
         actor,
