@@ -5,6 +5,12 @@
 //! with the rotating refresh token, serialised by a lock file so that concurrent callers
 //! (kubectl, git) never present the same refresh token twice.
 //!
+//! Tokens are sender-constrained with DPoP (RFC 9449) when the issuer supports it, unless the
+//! person asks otherwise (`--no-dpop`): `techpass login` makes an EC P-256 key, kept in the same
+//! private cache file, and signs a proof with it for every token request, so a copied refresh
+//! token is useless without the key, and a bound access token is shown to resource servers
+//! with a proof (`techpass token --dpop METHOD URL` prints both headers).
+//!
 //! It speaks only HTTP to the issuer: nothing of the server (configuration, database) is
 //! used, so it runs on a developer's laptop or in a script without a TechPass installation.
 
@@ -64,6 +70,103 @@ pub struct Cached {
     pub refresh_token: Option<String>,
     pub id_token: Option<String>,
     pub scope: Option<String>,
+    /// The DPoP key the tokens are bound to: a P-256 private key, PKCS#8, base64url. Absent:
+    /// bearer tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_key: Option<String>,
+}
+
+/// The CLI's DPoP key (RFC 9449): ES256, made at login.
+struct DpopKey {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    pkcs8: String,
+}
+
+impl DpopKey {
+    fn generate() -> Result<DpopKey, CliError> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        use base64::Engine;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| failed("cannot make a DPoP key"))?;
+        DpopKey::read(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pkcs8.as_ref()))
+    }
+
+    fn read(text: &str) -> Result<DpopKey, CliError> {
+        use aws_lc_rs::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| failed("the cached DPoP key is damaged; run techpass login again"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &bytes)
+            .map_err(|_| failed("the cached DPoP key is damaged; run techpass login again"))?;
+        Ok(DpopKey {
+            pair,
+            pkcs8: text.to_string(),
+        })
+    }
+
+    /// A proof for one request (RFC 9449 §4.2), with `ath` when it carries an access token.
+    fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: Option<&str>,
+    ) -> Result<String, CliError> {
+        use aws_lc_rs::signature::KeyPair;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let point = self.pair.public_key().as_ref();
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        });
+        let mut jti = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut jti).map_err(|_| failed("no randomness for a DPoP proof"))?;
+        let mut url = url::Url::parse(url).map_err(|e| failed(format!("{url}: {e}")))?;
+        url.set_query(None);
+        url.set_fragment(None);
+        let mut claims = serde_json::json!({
+            "htm": method.to_ascii_uppercase(),
+            "htu": url.as_str(),
+            "iat": now(),
+            "jti": URL_SAFE_NO_PAD.encode(jti),
+        });
+        if let Some(token) = access_token {
+            claims["ath"] = Value::from(techpass_oidc::dpop::access_token_hash(token));
+        }
+        let header = serde_json::json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .map_err(|_| failed("cannot sign a DPoP proof"))?;
+        Ok(format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
+    }
+}
+
+/// The headers that present the cached access token to a resource server at `method` `url`:
+/// `Authorization: DPoP …` with a fresh `DPoP` proof for a bound token, else
+/// `Authorization: Bearer …` (one header per line, as `curl -H @-` reads them).
+pub fn request_headers(cached: &Cached, method: &str, url: &str) -> Result<String, CliError> {
+    match &cached.dpop_key {
+        Some(key) => {
+            let proof = DpopKey::read(key)?.proof(method, url, Some(&cached.access_token))?;
+            Ok(format!(
+                "Authorization: DPoP {}\nDPoP: {proof}\n",
+                cached.access_token
+            ))
+        }
+        None => Ok(format!("Authorization: Bearer {}\n", cached.access_token)),
+    }
 }
 
 fn now() -> i64 {
@@ -220,6 +323,8 @@ fn http() -> Result<reqwest::Client, CliError> {
 struct Endpoints {
     device_authorization: String,
     token: String,
+    /// RFC 9449 §5.1: the issuer takes ES256 DPoP proofs.
+    dpop_es256: bool,
 }
 
 async fn discover(client: &reqwest::Client, issuer: &str) -> Result<Endpoints, CliError> {
@@ -251,6 +356,9 @@ async fn discover(client: &reqwest::Client, issuer: &str) -> Result<Endpoints, C
         })?,
         token: field("token_endpoint")
             .ok_or_else(|| failed(format!("{url} has no token_endpoint")))?,
+        dpop_es256: doc["dpop_signing_alg_values_supported"]
+            .as_array()
+            .is_some_and(|algs| algs.iter().any(|a| a == "ES256")),
     })
 }
 
@@ -260,10 +368,13 @@ async fn post_form(
     client: &reqwest::Client,
     url: &str,
     form: &[(&str, &str)],
+    dpop: Option<&DpopKey>,
 ) -> Result<Result<Value, (String, String)>, CliError> {
-    let response = client
-        .post(url)
-        .form(form)
+    let mut request = client.post(url).form(form);
+    if let Some(key) = dpop {
+        request = request.header("DPoP", key.proof("POST", url, None)?);
+    }
+    let response = request
         .send()
         .await
         .map_err(|e| failed(format!("{url}: {e}")))?;
@@ -286,6 +397,7 @@ fn cached_from(
     token_endpoint: &str,
     body: &Value,
     previous: Option<&Cached>,
+    dpop: Option<&DpopKey>,
 ) -> Result<Cached, CliError> {
     let access_token = body["access_token"]
         .as_str()
@@ -302,6 +414,10 @@ fn cached_from(
             .or_else(|| previous.and_then(|p| p.refresh_token.clone())),
         id_token: text("id_token").or_else(|| previous.and_then(|p| p.id_token.clone())),
         scope: text("scope").or_else(|| previous.and_then(|p| p.scope.clone())),
+        // Kept only if the issuer bound the tokens to it.
+        dpop_key: dpop
+            .filter(|_| body["token_type"].as_str() == Some("DPoP"))
+            .map(|k| k.pkcs8.clone()),
     })
 }
 
@@ -312,6 +428,8 @@ pub struct Login {
     pub scope: String,
     /// Open the verification page in the default browser.
     pub open: bool,
+    /// Bind the tokens to a DPoP key when the issuer supports it.
+    pub dpop: bool,
 }
 
 /// RFC 8628 end to end: asks for the codes, tells the person where to go (on `out`), polls at
@@ -319,6 +437,18 @@ pub struct Login {
 pub async fn login(login: &Login, out: &mut dyn Write) -> Result<Cached, CliError> {
     let client = http()?;
     let endpoints = discover(&client, &login.target.issuer).await?;
+    let dpop = if login.dpop && endpoints.dpop_es256 {
+        Some(DpopKey::generate()?)
+    } else {
+        if login.dpop {
+            let _ = writeln!(
+                out,
+                "{} does not take DPoP proofs: the tokens will be bearer tokens",
+                login.target.issuer
+            );
+        }
+        None
+    };
     let codes = match post_form(
         &client,
         &endpoints.device_authorization,
@@ -326,6 +456,7 @@ pub async fn login(login: &Login, out: &mut dyn Write) -> Result<Cached, CliErro
             ("client_id", login.target.client_id.as_str()),
             ("scope", login.scope.as_str()),
         ],
+        None,
     )
     .await?
     {
@@ -374,11 +505,13 @@ pub async fn login(login: &Login, out: &mut dyn Write) -> Result<Cached, CliErro
                 ("device_code", device_code.as_str()),
                 ("client_id", login.target.client_id.as_str()),
             ],
+            dpop.as_ref(),
         )
         .await?;
         match answer {
             Ok(body) => {
-                let cached = cached_from(&login.target, &endpoints.token, &body, None)?;
+                let cached =
+                    cached_from(&login.target, &endpoints.token, &body, None, dpop.as_ref())?;
                 save(&private_dir()?, &cached)?;
                 let _ = writeln!(out, "Signed in to {}.", login.target.issuer);
                 return Ok(cached);
@@ -441,6 +574,7 @@ pub async fn fresh(target: &Target) -> Result<Cached, CliError> {
     }
     let refresh_token = cached.refresh_token.clone().ok_or_else(not_signed_in)?;
     let client = http()?;
+    let dpop = cached.dpop_key.as_deref().map(DpopKey::read).transpose()?;
     let answer = post_form(
         &client,
         &cached.token_endpoint,
@@ -449,11 +583,18 @@ pub async fn fresh(target: &Target) -> Result<Cached, CliError> {
             ("refresh_token", refresh_token.as_str()),
             ("client_id", target.client_id.as_str()),
         ],
+        dpop.as_ref(),
     )
     .await?;
     match answer {
         Ok(body) => {
-            let next = cached_from(target, &cached.token_endpoint, &body, Some(&cached))?;
+            let next = cached_from(
+                target,
+                &cached.token_endpoint,
+                &body,
+                Some(&cached),
+                dpop.as_ref(),
+            )?;
             save(&dir, &next)?;
             Ok(next)
         }
@@ -535,6 +676,63 @@ pub fn git_answer(request: &[(String, String)], default_username: &str, token: &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cached(dpop_key: Option<String>) -> Cached {
+        Cached {
+            issuer: "https://id.example.gov.sg".into(),
+            client_id: "app_1".into(),
+            token_endpoint: "https://id.example.gov.sg/token".into(),
+            access_token: "at-1".into(),
+            expires_at: 0,
+            refresh_token: None,
+            id_token: None,
+            scope: None,
+            dpop_key,
+        }
+    }
+
+    #[test]
+    fn dpop_proofs_verify_as_the_server_checks_them() {
+        let key = DpopKey::generate().unwrap();
+        let again = DpopKey::read(&key.pkcs8).unwrap();
+        let url = "https://api.example.gov.sg/v1/things?page=2#top";
+        let proof = again.proof("get", url, Some("at-1")).unwrap();
+        let checked = techpass_oidc::dpop::verify(
+            &proof,
+            &techpass_oidc::dpop::Expected {
+                method: "GET",
+                url: "https://api.example.gov.sg/v1/things",
+                access_token: Some("at-1"),
+                now: now(),
+            },
+        )
+        .unwrap();
+        let other = key
+            .proof("POST", "https://id.example.gov.sg/token", None)
+            .unwrap();
+        let token_proof = techpass_oidc::dpop::verify(
+            &other,
+            &techpass_oidc::dpop::Expected {
+                method: "POST",
+                url: "https://id.example.gov.sg/token",
+                access_token: None,
+                now: now(),
+            },
+        )
+        .unwrap();
+        assert_eq!(checked.jkt, token_proof.jkt, "one key");
+        assert_ne!(checked.jti, token_proof.jti, "a new jti each time");
+        assert!(DpopKey::read("not-a-key").is_err());
+
+        let headers = request_headers(&cached(Some(key.pkcs8.clone())), "GET", url).unwrap();
+        let lines: Vec<&str> = headers.lines().collect();
+        assert_eq!(lines[0], "Authorization: DPoP at-1");
+        assert!(lines[1].starts_with("DPoP: ey"), "{headers}");
+        assert_eq!(
+            request_headers(&cached(None), "GET", url).unwrap(),
+            "Authorization: Bearer at-1\n"
+        );
+    }
 
     #[test]
     fn git_requests_are_read_to_the_blank_line() {

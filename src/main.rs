@@ -80,6 +80,10 @@ enum Command {
         /// Open the verification page in the default browser.
         #[arg(long)]
         open: bool,
+        /// Ask for bearer tokens instead of tokens bound to a DPoP key (RFC 9449), which
+        /// `techpass login` uses whenever the issuer supports them.
+        #[arg(long = "no-dpop")]
+        no_dpop: bool,
     },
     /// Print a fresh access token of the last (or the named) login, refreshing it if needed.
     Token {
@@ -91,6 +95,11 @@ enum Command {
         /// Hand out the ID token instead of the access token (Kubernetes OIDC authentication).
         #[arg(long = "id-token")]
         id_token: bool,
+        /// Print the request headers that present the access token for METHOD URL instead:
+        /// `Authorization: DPoP …` and a fresh `DPoP` proof for a bound token (`Bearer`
+        /// otherwise), one per line, for `curl -H @-`.
+        #[arg(long, num_args = 2, value_names = ["METHOD", "URL"], conflicts_with_all = ["exec_credential", "id_token"])]
+        dpop: Option<Vec<String>>,
     },
     /// A git credential helper: `get` answers with the access token as the password.
     GitCredential {
@@ -375,11 +384,13 @@ async fn run_client(command: &Command) -> Result<(), techpass::login::CliError> 
             client_id,
             scope,
             open,
+            no_dpop,
         } => {
             let request = login::Login {
                 target: login::Target::new(issuer, client_id),
                 scope: scope.clone(),
                 open: *open,
+                dpop: !*no_dpop,
             };
             login::login(&request, &mut std::io::stderr()).await?;
             Ok(())
@@ -388,8 +399,13 @@ async fn run_client(command: &Command) -> Result<(), techpass::login::CliError> 
             target,
             exec_credential,
             id_token,
+            dpop,
         } => {
             let cached = login::fresh(&target.target()?).await?;
+            if let Some([method, url]) = dpop.as_deref() {
+                print!("{}", login::request_headers(&cached, method, url)?);
+                return Ok(());
+            }
             let (token, expires_at) = login::chosen(&cached, *id_token)?;
             if *exec_credential {
                 println!("{}", login::exec_credential(&token, expires_at));

@@ -17,7 +17,7 @@ pub fn token_response(
 ) -> Response {
     let mut body = json!({
         "access_token": access.token,
-        "token_type": "Bearer",
+        "token_type": if access.dpop { "DPoP" } else { "Bearer" },
         "expires_in": access.expires_in,
         "scope": scope.join(" "),
     });

@@ -18,15 +18,39 @@ use super::{error_response, no_store};
 use crate::client_address::ClientAddress;
 use crate::state::AppState;
 
+/// The authentication scheme a token came with (RFC 6750 §2.1, RFC 9449 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
 /// RFC 6750 §3: the challenge a resource server answers with.
 fn bearer_error(status: StatusCode, code: Option<ErrorCode>, description: &str) -> Response {
+    challenge_error(Scheme::Bearer, status, code, description)
+}
+
+/// The challenge of `scheme` (RFC 9449 §7.1: `DPoP` with the accepted proof algorithms).
+fn challenge_error(
+    scheme: Scheme,
+    status: StatusCode,
+    code: Option<ErrorCode>,
+    description: &str,
+) -> Response {
+    let name = match scheme {
+        Scheme::Bearer => "Bearer realm=\"techpass\"".to_string(),
+        Scheme::Dpop => format!(
+            "DPoP realm=\"techpass\", algs=\"{}\"",
+            techpass_oidc::assertion::ALGORITHMS.join(" ")
+        ),
+    };
     let challenge = match code {
         Some(code) => format!(
-            "Bearer realm=\"techpass\", error=\"{}\", error_description=\"{}\"",
+            "{name}, error=\"{}\", error_description=\"{}\"",
             code.as_str(),
             description.replace('"', "'")
         ),
-        None => "Bearer realm=\"techpass\"".to_string(),
+        None => name,
     };
     let mut response = match code {
         Some(code) => (
@@ -42,23 +66,28 @@ fn bearer_error(status: StatusCode, code: Option<ErrorCode>, description: &str) 
     no_store(response)
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, ()> {
+fn bearer_token(headers: &HeaderMap) -> Result<Option<(Scheme, String)>, ()> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let text = value.to_str().map_err(|_| ())?;
     match text.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim().to_string()))
+        Some((scheme, token)) if !token.trim().is_empty() => {
+            let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+                Scheme::Bearer
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Scheme::Dpop
+            } else {
+                return Err(());
+            };
+            Ok(Some((scheme, token.trim().to_string())))
         }
         _ => Err(()),
     }
 }
 
 pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    userinfo(&state, &headers, None).await
+    userinfo(&state, "GET", &headers, None).await
 }
 
 pub async fn userinfo_post(
@@ -80,10 +109,15 @@ pub async fn userinfo_post(
             }
         }
     };
-    userinfo(&state, &headers, form.as_ref()).await
+    userinfo(&state, "POST", &headers, form.as_ref()).await
 }
 
-async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) -> Response {
+async fn userinfo(
+    state: &AppState,
+    method: &str,
+    headers: &HeaderMap,
+    form: Option<&Params>,
+) -> Response {
     let header_token = match bearer_token(headers) {
         Ok(t) => t,
         Err(()) => {
@@ -94,8 +128,10 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) 
             )
         }
     };
-    let form_token = form.and_then(|f| f.get("access_token")).map(String::from);
-    let token = match (header_token, form_token) {
+    let form_token = form
+        .and_then(|f| f.get("access_token"))
+        .map(|t| (Scheme::Bearer, t.to_string()));
+    let (scheme, token) = match (header_token, form_token) {
         (Some(_), Some(_)) => {
             // RFC 6750 §2: one method per request.
             return bearer_error(
@@ -107,14 +143,60 @@ async fn userinfo(state: &AppState, headers: &HeaderMap, form: Option<&Params>) 
         (Some(t), None) | (None, Some(t)) => t,
         (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, None, ""),
     };
-    match tokens::userinfo(state, &token).await {
+    // Under the DPoP scheme, the proof of the key for this request and this token (RFC 9449
+    // §7.1); a bearer token with a proof is still a bearer token.
+    let proven = match scheme {
+        Scheme::Bearer => None,
+        Scheme::Dpop => {
+            let proofs = super::token::dpop_proofs(headers);
+            match techpass_service::dpop::check(
+                state,
+                &proofs,
+                method,
+                &state.metadata.userinfo_endpoint,
+                Some(&token),
+            )
+            .await
+            {
+                Ok(Some(jkt)) => Some(jkt),
+                Ok(None) => {
+                    return challenge_error(
+                        Scheme::Dpop,
+                        StatusCode::UNAUTHORIZED,
+                        Some(ErrorCode::InvalidDpopProof),
+                        "the DPoP scheme needs a DPoP proof",
+                    )
+                }
+                Err(e) if e.code == ErrorCode::InvalidDpopProof => {
+                    return challenge_error(
+                        Scheme::Dpop,
+                        StatusCode::UNAUTHORIZED,
+                        Some(e.code),
+                        &e.description,
+                    )
+                }
+                Err(e) => return error_response(&e),
+            }
+        }
+    };
+    let presentation = match &proven {
+        Some(jkt) => tokens::Presentation::Dpop(jkt),
+        None => tokens::Presentation::Bearer,
+    };
+    match tokens::userinfo(state, &token, presentation).await {
         Ok(claims) => no_store(Json(Value::Object(claims)).into_response()),
-        Err(UserinfoRefusal::InvalidToken(description)) => bearer_error(
+        Err(UserinfoRefusal::InvalidToken(description)) => challenge_error(
+            if description.contains("DPoP") {
+                Scheme::Dpop
+            } else {
+                scheme
+            },
             StatusCode::UNAUTHORIZED,
             Some(ErrorCode::InvalidToken),
             description,
         ),
-        Err(UserinfoRefusal::InsufficientScope) => bearer_error(
+        Err(UserinfoRefusal::InsufficientScope) => challenge_error(
+            scheme,
             StatusCode::FORBIDDEN,
             Some(ErrorCode::InsufficientScope),
             "the openid scope is required",

@@ -98,6 +98,16 @@ async fn authenticate_client(
     })
 }
 
+/// The request's `DPoP` header values (RFC 9449 §4.1); one that is not text counts as a proof
+/// (and fails its check) rather than vanishing.
+pub fn dpop_proofs(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all(techpass_oidc::dpop::HEADER)
+        .iter()
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+        .collect()
+}
+
 pub async fn endpoint(
     State(state): State<AppState>,
     address: Option<Extension<ClientAddress>>,
@@ -114,7 +124,20 @@ pub async fn endpoint(
         Err(response) => return response,
     };
     let result = match TokenRequest::parse(&params) {
-        Ok(request) => grants::run(&state, &client, request).await,
+        Ok(request) => {
+            match techpass_service::dpop::check(
+                &state,
+                &dpop_proofs(&headers),
+                "POST",
+                &state.metadata.token_endpoint,
+                None,
+            )
+            .await
+            {
+                Ok(jkt) => grants::run(&state, &client, request, jkt.as_deref()).await,
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(e),
     };
     match result {

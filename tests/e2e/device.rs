@@ -26,7 +26,7 @@ pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const ALICE: &str = "alice_tan@tech.gov.sg";
 
 /// A server whose clock the test moves, and whose wrong-code limit is small.
-async fn start(backend: Backend, test: &str) -> Option<(TestServer, Arc<ManualClock>)> {
+pub async fn start(backend: Backend, test: &str) -> Option<(TestServer, Arc<ManualClock>)> {
     let db = TestDatabase::new(backend, test).await?;
     let dir = TempDir::new();
     let mut config = test_config(&db.url, &dir);
@@ -136,7 +136,7 @@ async fn open_page(b: &reqwest::Client, server: &TestServer, path: &str) -> (u16
 }
 
 /// Approves or denies `user_code` on its confirmation page; returns the redirect.
-async fn decide(
+pub async fn decide(
     b: &reqwest::Client,
     server: &TestServer,
     user_code: &str,
@@ -946,11 +946,52 @@ async fn techpass_login_then_token_exec_credential_and_git_credential() {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
 
-    // `techpass token`: the cached access token, for Alice.
+    // `techpass token`: the cached access token, for Alice, bound to the CLI's DPoP key (kept
+    // in the private cache file).
     let (code, token, err) = run_cli(&cwd.0, &config_dir, &["token"], "", &[]).await;
     assert_eq!(code, 0, "{err}");
     let token = token.trim().to_string();
     assert_eq!(claims(&token)["sub"], alice);
+    let jkt = claims(&token)["cnf"]["jkt"]
+        .as_str()
+        .expect("techpass login binds its tokens with DPoP")
+        .to_string();
+
+    // The headers that present it (for `curl -H @-`): userinfo accepts them, once.
+    let userinfo = server.url("/userinfo");
+    let (code, headers, err) = run_cli(
+        &cwd.0,
+        &config_dir,
+        &["token", "--dpop", "GET", &userinfo],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<(&str, &str)> = headers
+        .lines()
+        .map(|l| l.split_once(": ").unwrap())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ("Authorization", format!("DPoP {token}").as_str())
+    );
+    assert_eq!(lines[1].0, "DPoP");
+    let presented = || {
+        client()
+            .get(&userinfo)
+            .header("authorization", lines[0].1)
+            .header("DPoP", lines[1].1)
+            .send()
+    };
+    let answer = presented().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json::<Value>().await.unwrap()["sub"], alice);
+    assert_eq!(
+        presented().await.unwrap().status(),
+        401,
+        "a proof is used once"
+    );
 
     // kubectl's exec credential plugin call (as a kubeconfig `exec` section makes it).
     let exec_info = r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
@@ -1067,6 +1108,11 @@ async fn techpass_login_then_token_exec_credential_and_git_credential() {
         .collect();
     assert!(fresh.iter().all(|t| *t == fresh[0]), "one refresh, shared");
     assert_ne!(fresh[0], token, "a new access token");
+    assert_eq!(
+        claims(&fresh[0])["cnf"]["jkt"],
+        jkt.as_str(),
+        "refreshed with a proof of the same key"
+    );
     let after: Value = serde_json::from_str(&std::fs::read_to_string(cache).unwrap()).unwrap();
     assert_ne!(
         after["refresh_token"], old_refresh,

@@ -11,6 +11,7 @@ mod consent;
 mod dev;
 mod device;
 mod discovery;
+mod dpop;
 mod email;
 mod faults;
 mod fuzz;

@@ -23,7 +23,7 @@ pub const MAX_KEYS: usize = 5;
 pub const MAX_LIFETIME_SECS: i64 = 300;
 
 #[derive(Debug, Clone)]
-enum PublicKey {
+pub(crate) enum PublicKey {
     Rsa { n: Vec<u8>, e: Vec<u8> },
     P256 { point: Vec<u8> },
 }
@@ -57,33 +57,38 @@ pub fn parse_client_jwks(text: &str) -> Result<ClientJwks, String> {
         if k.get("d").is_some() || k.get("p").is_some() {
             return Err("a private key was sent; register only the public key".into());
         }
-        let key = match k["kty"].as_str() {
-            Some("RSA") => {
-                let n = b64(k, "n")?;
-                let n: Vec<u8> = n.into_iter().skip_while(|b| *b == 0).collect();
-                if n.len() < 256 {
-                    return Err("RSA keys must have at least 2048 bits".into());
-                }
-                PublicKey::Rsa { n, e: b64(k, "e")? }
-            }
-            Some("EC") if k["crv"] == "P-256" => {
-                let (x, y) = (b64(k, "x")?, b64(k, "y")?);
-                if x.len() != 32 || y.len() != 32 {
-                    return Err("malformed P-256 key".into());
-                }
-                let mut point = vec![4u8];
-                point.extend_from_slice(&x);
-                point.extend_from_slice(&y);
-                PublicKey::P256 { point }
-            }
-            _ => return Err("only RSA and EC P-256 keys are supported".into()),
-        };
+        let key = public_key(k)?;
         parsed.push(ClientKey {
             kid: k["kid"].as_str().map(String::from),
             key,
         });
     }
     Ok(ClientJwks(parsed))
+}
+
+/// One public JWK (RFC 7517): RSA of at least 2048 bits or EC P-256.
+pub(crate) fn public_key(k: &Value) -> Result<PublicKey, String> {
+    Ok(match k["kty"].as_str() {
+        Some("RSA") => {
+            let n = b64(k, "n")?;
+            let n: Vec<u8> = n.into_iter().skip_while(|b| *b == 0).collect();
+            if n.len() < 256 {
+                return Err("RSA keys must have at least 2048 bits".into());
+            }
+            PublicKey::Rsa { n, e: b64(k, "e")? }
+        }
+        Some("EC") if k["crv"] == "P-256" => {
+            let (x, y) = (b64(k, "x")?, b64(k, "y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("malformed P-256 key".into());
+            }
+            let mut point = vec![4u8];
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            PublicKey::P256 { point }
+        }
+        _ => return Err("only RSA and EC P-256 keys are supported".into()),
+    })
 }
 
 /// A verified assertion: what the caller must still record to make it single use.
@@ -93,7 +98,12 @@ pub struct VerifiedAssertion {
     pub exp: i64,
 }
 
-fn verify_signature(key: &PublicKey, alg: &str, message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify_signature(
+    key: &PublicKey,
+    alg: &str,
+    message: &[u8],
+    signature: &[u8],
+) -> bool {
     match (key, alg) {
         (PublicKey::Rsa { n, e }, "RS256") => RsaPublicKeyComponents { n, e }
             .verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)

@@ -42,6 +42,8 @@ pub struct ProviderMetadata {
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    /// RFC 9449 §5.1: DPoP proofs are accepted signed with these.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     /// RFC 9207 §3.
@@ -117,6 +119,7 @@ impl ProviderMetadata {
             code_challenge_methods_supported: vec!["S256"],
             token_endpoint_auth_methods_supported: client_auth.clone(),
             token_endpoint_auth_signing_alg_values_supported: crate::assertion::ALGORITHMS.to_vec(),
+            dpop_signing_alg_values_supported: crate::assertion::ALGORITHMS.to_vec(),
             revocation_endpoint_auth_methods_supported: client_auth.clone(),
             introspection_endpoint_auth_methods_supported: client_auth,
             authorization_response_iss_parameter_supported: true,

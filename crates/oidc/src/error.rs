@@ -37,6 +37,8 @@ pub enum ErrorCode {
     SlowDown,
     /// RFC 8628 §3.5: the device code expired before it was approved.
     ExpiredToken,
+    /// RFC 9449 §5: the `DPoP` proof is missing, malformed, replayed or does not match.
+    InvalidDpopProof,
 }
 
 impl ErrorCode {
@@ -64,6 +66,7 @@ impl ErrorCode {
             ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
             ErrorCode::ExpiredToken => "expired_token",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 

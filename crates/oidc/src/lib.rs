@@ -6,6 +6,7 @@
 
 pub mod assertion;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub use keys::jwt;
 pub mod keys;

@@ -19,6 +19,7 @@ pub mod context;
 pub mod dates;
 pub mod dev_people;
 pub mod device;
+pub mod dpop;
 pub mod gate;
 pub mod grants;
 pub mod logout;

@@ -34,6 +34,8 @@ pub struct Subject<'a> {
     /// The algorithms the app chose for its access token and its ID token.
     pub access_token_alg: SigningAlg,
     pub id_token_alg: SigningAlg,
+    /// DPoP (RFC 9449): the thumbprint of the key the access token is bound to (`cnf.jkt`).
+    pub jkt: Option<&'a str>,
 }
 
 /// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
@@ -71,6 +73,8 @@ fn authorization_claims(s: &Subject<'_>, claims: &mut Map<String, Value>) {
 pub struct AccessToken {
     pub token: String,
     pub expires_in: i64,
+    /// Bound to a DPoP key: `token_type` `DPoP` (RFC 9449 §5).
+    pub dpop: bool,
 }
 
 pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessToken, OAuthError> {
@@ -103,6 +107,9 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     if let Some(acr) = s.acr {
         claims.insert("acr".into(), json!(acr));
     }
+    if let Some(jkt) = s.jkt {
+        claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
     let token = state
         .keys
         .sign_jwt(s.access_token_alg, "at+jwt", &Value::Object(claims))
@@ -110,6 +117,7 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     Ok(AccessToken {
         token,
         expires_in: lifetime,
+        dpop: s.jkt.is_some(),
     })
 }
 

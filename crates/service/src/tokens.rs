@@ -122,10 +122,36 @@ pub enum UserinfoRefusal {
     Unavailable(OAuthError),
 }
 
-/// The claims userinfo returns for a bearer access token.
+/// How an access token was presented (RFC 9449 §7): as a bearer token, or under the `DPoP`
+/// scheme with a proof (already checked by [`crate::dpop::check`]) of the key `jkt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presentation<'a> {
+    Bearer,
+    Dpop(&'a str),
+}
+
+/// A bound token only with a proof of its key; a bearer token only as a bearer token.
+fn presented_rightly(claims: &Value, presentation: Presentation<'_>) -> Result<(), &'static str> {
+    match (crate::dpop::bound_key(claims), presentation) {
+        (None, Presentation::Bearer) => Ok(()),
+        (Some(bound), Presentation::Dpop(key)) if bound == key => Ok(()),
+        (Some(_), Presentation::Bearer) => {
+            Err("the access token is bound to a DPoP key: send it with the DPoP scheme and a proof")
+        }
+        (Some(_), Presentation::Dpop(_)) => {
+            Err("the DPoP proof is signed by another key than the access token is bound to")
+        }
+        (None, Presentation::Dpop(_)) => {
+            Err("the access token is not bound to a DPoP key: send it as a Bearer token")
+        }
+    }
+}
+
+/// The claims userinfo returns for an access token presented as `presentation`.
 pub async fn userinfo(
     ctx: &ServiceContext,
     token: &str,
+    presentation: Presentation<'_>,
 ) -> Result<Map<String, Value>, UserinfoRefusal> {
     let access = validate_access_token(ctx, token)
         .await
@@ -138,6 +164,7 @@ pub async fn userinfo(
                 UserinfoRefusal::InvalidToken("the access token is invalid, expired or revoked")
             }
         })?;
+    presented_rightly(&access.claims, presentation).map_err(UserinfoRefusal::InvalidToken)?;
     if !access.scope.iter().any(|s| s == "openid") {
         return Err(UserinfoRefusal::InsufficientScope);
     }
@@ -189,7 +216,7 @@ pub async fn introspect(
             return Ok(None);
         }
         let c = &access.claims;
-        return Ok(Some(json!({
+        let mut answer = json!({
             "active": true,
             "token_type": "Bearer",
             "scope": access.scope.join(" "),
@@ -200,7 +227,13 @@ pub async fn introspect(
             "exp": access.exp,
             "iat": c["iat"],
             "jti": access.jti,
-        })));
+        });
+        // RFC 9449 §6.2: a resource server learns the key to check the proof against.
+        if let Some(jkt) = crate::dpop::bound_key(c) {
+            answer["token_type"] = json!("DPoP");
+            answer["cnf"] = json!({ "jkt": jkt });
+        }
+        return Ok(Some(answer));
     }
     let Some((grant, expires_at)) = refresh_token_of(ctx, token).await? else {
         return Ok(None);

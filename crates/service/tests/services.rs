@@ -378,7 +378,7 @@ impl World {
             redirect_uri: Some(REDIRECT.into()),
             code_verifier: Some(verifier.into()),
         };
-        grants::run(&self.ctx, client, request).await
+        grants::run(&self.ctx, client, request, None).await
     }
 
     async fn refresh(&self, client: &Client, token: &str) -> Result<Tokens, OAuthError> {
@@ -386,7 +386,7 @@ impl World {
             refresh_token: token.into(),
             scope: None,
         };
-        grants::run(&self.ctx, client, request).await
+        grants::run(&self.ctx, client, request, None).await
     }
 }
 
@@ -553,6 +553,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
             refresh_token: r1.clone(),
             scope: Some("openid email".into()),
         },
+        None,
     )
     .await;
     assert_eq!(refused(wider).code, ErrorCode::InvalidScope);
@@ -572,6 +573,60 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     // (sign-out, an ended membership, a withdrawn consent) is not reported as a replay.
     let again = refused(w.refresh(&app, &r1).await);
     assert!(again.description.contains("revoked"), "{again:?}");
+}
+
+/// DPoP (RFC 9449): tokens issued with a proven key are bound to it (`cnf.jkt`, `DPoP`); a
+/// public client's grant is bound too, so its refresh tokens need a proof of the same key and a
+/// refusal spends nothing; a confidential client's grant is not bound.
+async fn dpop_binds_tokens_and_a_public_clients_refresh_tokens(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-dp", "dee@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let cli = w.app(|a| a.confidential = false).await;
+    let (code, verifier) = w.code(&cli, &session, "openid offline_access").await;
+    let code_request = |code: &str, verifier: &str| TokenRequest::AuthorizationCode {
+        code: code.into(),
+        redirect_uri: Some(REDIRECT.into()),
+        code_verifier: Some(verifier.into()),
+    };
+    let refresh = |token: &str| TokenRequest::RefreshToken {
+        refresh_token: token.into(),
+        scope: None,
+    };
+    let first = grants::run(&w.ctx, &cli, code_request(&code, &verifier), Some("key-a"))
+        .await
+        .unwrap();
+    assert!(first.access.dpop);
+    assert_eq!(claims(&first.access.token)["cnf"]["jkt"], "key-a");
+    let r1 = first.refresh_token.unwrap();
+
+    // Without a proof, or with another key: refused, and the token is not spent.
+    let bare = refused(grants::run(&w.ctx, &cli, refresh(&r1), None).await);
+    assert_eq!(bare.code, ErrorCode::InvalidGrant);
+    assert!(bare.description.contains("DPoP"), "{bare:?}");
+    let other = refused(grants::run(&w.ctx, &cli, refresh(&r1), Some("key-b")).await);
+    assert!(other.description.contains("another DPoP key"), "{other:?}");
+    let second = grants::run(&w.ctx, &cli, refresh(&r1), Some("key-a"))
+        .await
+        .unwrap();
+    assert_eq!(claims(&second.access.token)["cnf"]["jkt"], "key-a");
+    let r2 = second.refresh_token.unwrap();
+    assert!(grants::run(&w.ctx, &cli, refresh(&r2), None).await.is_err());
+
+    // A confidential client: the access token is bound, the grant is not (the client's own
+    // authentication binds its refresh tokens).
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let bound = grants::run(&w.ctx, &app, code_request(&code, &verifier), Some("key-c"))
+        .await
+        .unwrap();
+    assert_eq!(claims(&bound.access.token)["cnf"]["jkt"], "key-c");
+    let plain = w
+        .refresh(&app, &bound.refresh_token.unwrap())
+        .await
+        .unwrap();
+    assert!(!plain.access.dpop);
+    assert!(claims(&plain.access.token).get("cnf").is_none());
 }
 
 /// A registered officer signed in at T0 with a refresh token from `app`.
@@ -1688,7 +1743,7 @@ mod state_machine {
                     scope: None,
                     resource: None,
                 };
-                let result = grants::run(&w.ctx, &client(w, &m.apps[a]).await, request).await;
+                let result = grants::run(&w.ctx, &client(w, &m.apps[a]).await, request, None).await;
                 if result.is_ok() != m.app_ok(a) {
                     let answer = result.map(|_| "tokens").map_err(|e| e.description);
                     return Err(format!("client_credentials: {answer:?}"));
@@ -1847,6 +1902,7 @@ techpass_store::backend_tests!(
     a_code_is_exchanged_once_for_tokens_of_the_person,
     a_code_with_a_wrong_verifier_gives_nothing,
     refresh_tokens_rotate_and_a_reused_one_ends_the_family,
+    dpop_binds_tokens_and_a_public_clients_refresh_tokens,
     reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed,
     an_upstream_refusal_ends_everything_of_the_person_and_refuses,
     an_upstream_outage_is_allowed_within_the_grace_and_refused_after,

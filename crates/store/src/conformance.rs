@@ -665,6 +665,7 @@ pub(crate) fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) ->
         created_at: 5,
         expires_at: 1_000,
         revoked_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -728,10 +729,12 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         .insert_grant(&grant("g2", Some("code2"), Some("sess1")))
         .await
         .unwrap();
-    store
-        .insert_grant(&grant("g3", Some("code3"), Some("sess2")))
-        .await
-        .unwrap();
+    // A grant bound to a DPoP key keeps its key.
+    let mut bound = grant("g3", Some("code3"), Some("sess2"));
+    bound.dpop_jkt = Some("jkt-1".into());
+    store.insert_grant(&bound).await.unwrap();
+    assert_eq!(store.get_grant("g3").await.unwrap(), Some(bound));
+    assert_eq!(store.get_grant("g1").await.unwrap().unwrap().dpop_jkt, None);
     let of_session: Vec<_> = store
         .grants_of_session("sess1")
         .await
@@ -811,4 +814,19 @@ async fn client_assertions_are_single_use(db: &TestDatabase) {
         !store.record_assertion("c1", "jti-1", 100).await.unwrap(),
         "still remembered"
     );
+    // DPoP proofs: single use per key, apart from clients' assertions, purged alike.
+    assert!(store
+        .record_dpop_proof("jkt-a", "jti-1", 100)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_dpop_proof("jkt-a", "jti-1", 100)
+        .await
+        .unwrap());
+    assert!(store.record_dpop_proof("jkt-b", "jti-1", 40).await.unwrap());
+    assert_eq!(store.delete_expired_assertions(60).await.unwrap(), 1);
+    assert!(store
+        .record_dpop_proof("jkt-b", "jti-1", 100)
+        .await
+        .unwrap());
 }

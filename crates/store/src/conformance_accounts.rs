@@ -231,6 +231,7 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
             created_at: 5,
             expires_at: 1_000,
             revoked_at: None,
+            dpop_jkt: None,
         };
         store.insert_grant(&grant).await.unwrap();
         store
@@ -703,6 +704,7 @@ async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &st
         created_at: 5,
         expires_at: 1_000,
         revoked_at: None,
+        dpop_jkt: None,
     };
     store.insert_grant(&grant).await.unwrap();
     store

@@ -691,6 +691,7 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
         created_at: 5,
         expires_at: 100_000,
         revoked_at: None,
+        dpop_jkt: None,
     };
     for (inv, t, u, g, c, gr) in [
         ("i1", "t1", "u1", "g1", "c1", "gr1"),

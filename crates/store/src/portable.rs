@@ -321,8 +321,8 @@ macro_rules! provider_impls {
             async fn insert_grant(&self, g: &$crate::GrantRecord) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope,
-                       auth_time, amr, acr, created_at, expires_at, revoked_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                       auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&g.id)
                 .bind(&g.client_id)
@@ -336,6 +336,7 @@ macro_rules! provider_impls {
                 .bind(g.created_at)
                 .bind(g.expires_at)
                 .bind(g.revoked_at)
+                .bind(&g.dpop_jkt)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -347,7 +348,7 @@ macro_rules! provider_impls {
             ) -> Result<Option<$crate::GrantRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::GrantRecord>(
                     "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
-                            acr, created_at, expires_at, revoked_at
+                            acr, created_at, expires_at, revoked_at, dpop_jkt
                      FROM grants WHERE id = $1",
                 )
                 .bind(id)
@@ -385,7 +386,7 @@ macro_rules! provider_impls {
             ) -> Result<Vec<$crate::GrantRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::GrantRecord>(
                     "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
-                            acr, created_at, expires_at, revoked_at
+                            acr, created_at, expires_at, revoked_at, dpop_jkt
                      FROM grants WHERE session_hash = $1 ORDER BY created_at, id",
                 )
                 .bind(session_hash)

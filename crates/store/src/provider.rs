@@ -249,8 +249,21 @@ pub trait AssertionLog {
         expires_at: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Forgets assertions whose `expires_at` is before `now`.
+    /// Forgets assertions whose `expires_at` is before `now` (DPoP proofs' too).
     async fn delete_expired_assertions(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Records a DPoP proof's `jti` (RFC 9449 §11.1) for the key with thumbprint `jkt`, kept
+    /// until `expires_at`, in the same single-use log as client assertions under the name
+    /// `dpop:<jkt>` (no client id has that form). False if that key used the `jti` before.
+    async fn record_dpop_proof(
+        &self,
+        jkt: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.record_assertion(&format!("dpop:{jkt}"), jti, expires_at)
+            .await
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -269,6 +282,8 @@ pub struct GrantRecord {
     /// Absolute end of the grant and of every refresh token in it.
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// DPoP (RFC 9449): the thumbprint of the key a public client's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -5,7 +5,7 @@
 use techpass_oidc::{pkce, OAuthError};
 use techpass_store::{AuthCodeRecord, GrantRecord, Redemption};
 
-use super::{for_person, new_grant, store_error, PersonGrant, Tokens};
+use super::{for_person, grant_key, new_grant, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::mint::PURPOSE_CODE;
 use crate::scopes::stored_scope;
@@ -69,6 +69,7 @@ pub(super) async fn run(
     code: &str,
     redirect_uri: Option<String>,
     code_verifier: Option<String>,
+    jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
     let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
@@ -117,6 +118,7 @@ pub(super) async fn run(
         created_at: now,
         expires_at: now + ctx.settings.tokens.refresh_token_max_lifetime_secs as i64,
         revoked_at: None,
+        dpop_jkt: grant_key(client, jkt),
     };
     let (access, id_token) = for_person(
         ctx,
@@ -130,6 +132,7 @@ pub(super) async fn run(
             acr: record.acr.as_deref(),
             nonce: record.nonce.as_deref(),
             session_hash: Some(&record.session_hash),
+            jkt,
         },
     )
     .await?;

@@ -15,6 +15,7 @@ pub(super) async fn run(
     client: &Client,
     scope: Option<String>,
     resource: Option<String>,
+    jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     if !client.confidential {
         return Err(OAuthError::new(
@@ -55,6 +56,7 @@ pub(super) async fn run(
             access_lifetime: client.access_token_lifetime_secs,
             access_token_alg: client.access_token_alg,
             id_token_alg: client.id_token_alg,
+            jkt,
         },
     )?;
     Ok(Tokens {

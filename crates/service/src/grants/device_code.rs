@@ -10,7 +10,7 @@ use techpass_store::{
     DeviceCodeRecord, GrantRecord, DEVICE_APPROVED, DEVICE_DENIED, DEVICE_PENDING,
 };
 
-use super::{for_person, new_grant, store_error, PersonGrant, Tokens};
+use super::{for_person, grant_key, new_grant, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::device::PURPOSE_DEVICE_CODE;
 use crate::scopes::stored_scope;
@@ -67,6 +67,7 @@ pub(super) async fn run(
     ctx: &ServiceContext,
     client: &Client,
     device_code: &str,
+    jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
     let code_hash = ctx.secrets.keyed_hash(PURPOSE_DEVICE_CODE, device_code);
@@ -134,6 +135,7 @@ pub(super) async fn run(
         created_at: now,
         expires_at: now + ctx.settings.tokens.refresh_token_max_lifetime_secs as i64,
         revoked_at: None,
+        dpop_jkt: grant_key(client, jkt),
     };
     let (access, id_token) = for_person(
         ctx,
@@ -147,6 +149,7 @@ pub(super) async fn run(
             acr: record.acr.as_deref(),
             nonce: None,
             session_hash: record.session_hash.as_deref(),
+            jkt,
         },
     )
     .await?;

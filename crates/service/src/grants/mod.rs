@@ -91,10 +91,14 @@ pub struct Tokens {
 /// or refresh token is looked at, so a refused app consumes nothing. Its refusal is
 /// `unauthorized_client` for an app acting for itself and `invalid_grant` for a grant of a
 /// person (as the person's gate answers there).
+///
+/// `jkt` is the key the request proved it holds with a DPoP proof ([`crate::dpop::check`]):
+/// the access token is bound to it, and so is a public client's new grant (its refresh tokens).
 pub async fn run(
     ctx: &ServiceContext,
     client: &Client,
     request: TokenRequest,
+    jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     if let Err(refusal) = enforce_app(ctx, client, "token", None).await {
         return Err(match refusal {
@@ -119,16 +123,16 @@ pub async fn run(
             code,
             redirect_uri,
             code_verifier,
-        } => authorization_code::run(ctx, client, &code, redirect_uri, code_verifier).await,
+        } => authorization_code::run(ctx, client, &code, redirect_uri, code_verifier, jkt).await,
         TokenRequest::RefreshToken {
             refresh_token,
             scope,
-        } => refresh_token::run(ctx, client, &refresh_token, scope).await,
+        } => refresh_token::run(ctx, client, &refresh_token, scope, jkt).await,
         TokenRequest::ClientCredentials { scope, resource } => {
-            client_credentials::run(ctx, client, scope, resource).await
+            client_credentials::run(ctx, client, scope, resource, jkt).await
         }
         TokenRequest::DeviceCode { device_code } => {
-            device_code::run(ctx, client, &device_code).await
+            device_code::run(ctx, client, &device_code, jkt).await
         }
     }
 }
@@ -149,6 +153,15 @@ struct PersonGrant<'a> {
     acr: Option<&'a str>,
     nonce: Option<&'a str>,
     session_hash: Option<&'a str>,
+    /// The DPoP key the new access token is bound to.
+    jkt: Option<&'a str>,
+}
+
+/// The DPoP key a new grant of `client` is bound to: a public client's proof key (RFC 9449 §5:
+/// its refresh tokens are then usable only with that key). A confidential client's refresh
+/// tokens are already bound to its authentication, so its grant is not.
+fn grant_key(client: &Client, jkt: Option<&str>) -> Option<String> {
+    jkt.filter(|_| !client.confidential).map(String::from)
 }
 
 /// The sequence every grant for a person ends with: the user as stored now, the gate, the
@@ -201,6 +214,7 @@ async fn for_person(
         access_lifetime: client.access_token_lifetime_secs,
         access_token_alg: client.access_token_alg,
         id_token_alg: client.id_token_alg,
+        jkt: grant.jkt,
     };
     let access = mint::access_token(ctx, &subject)?;
     let id_token = mint::id_token(

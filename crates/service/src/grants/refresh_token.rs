@@ -29,6 +29,7 @@ pub(super) async fn run(
     client: &Client,
     token: &str,
     requested_scope: Option<String>,
+    jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
     let token_hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
@@ -62,6 +63,23 @@ pub(super) async fn run(
     }
     if now >= stored.expires_at || now >= grant.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
+    }
+    // A grant bound to a DPoP key (a public client's, RFC 9449 §5): only a proof of that key
+    // refreshes it; the token is not spent otherwise.
+    if let Some(bound) = grant.dpop_jkt.as_deref() {
+        match jkt {
+            Some(key) if key == bound => {}
+            Some(_) => {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token is bound to another DPoP key",
+                ))
+            }
+            None => {
+                return Err(OAuthError::invalid_grant(
+                    "the refresh token is bound to a DPoP key: send a DPoP proof signed by it",
+                ))
+            }
+        }
     }
     // Bounded staleness: past `upstream.reverify_after_secs`, the upstream confirms the person
     // first (before the token is spent: a refusal leaves nothing half-done).
@@ -119,6 +137,7 @@ pub(super) async fn run(
             acr: grant.acr.as_deref(),
             nonce: None,
             session_hash: grant.session_hash.as_deref(),
+            jkt,
         },
     )
     .await?;
