@@ -341,3 +341,102 @@ async fn a_cli_holds_its_tokens_with_a_dpop_key(backend: Backend) {
 }
 
 crate::both_backends!(a_cli_holds_its_tokens_with_a_dpop_key,);
+
+/// The same with an independent client: openid-client signs in a public command-line app with
+/// the device grant and an ES256 DPoP key, calls userinfo and refreshes with proofs (TechPass
+/// binds both access tokens to its key), and cannot use the bound token as a bearer token.
+#[tokio::test]
+async fn an_independent_client_holds_dpop_bound_tokens() {
+    use std::process::Stdio;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let test = "dpop::an_independent_client_holds_dpop_bound_tokens";
+    if !crate::interop::node_installed(test) {
+        return;
+    }
+    crate::interop::node_modules_ready();
+    let db = techpass_store::testing::TestDatabase::new(Backend::Sqlite, test)
+        .await
+        .unwrap();
+    let dir = crate::support::TempDir::new();
+    let mut config = crate::support::test_config(&db.url, &dir);
+    config.tokens.device_poll_interval_secs = 1;
+    let server = TestServer::start_with(
+        config,
+        Arc::new(techpass_domain::SystemClock),
+        dir,
+        Some(db),
+    )
+    .await;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "cli").await;
+    let (app, _) = device_app(
+        &server,
+        Some(&tenant),
+        false,
+        &[DEVICE_GRANT, "refresh_token"],
+        false,
+    )
+    .await;
+
+    let mut child = tokio::process::Command::new("node")
+        .arg("dpop_client.mjs")
+        .current_dir(crate::interop::interop_dir())
+        .env("ISSUER", &server.base)
+        .env("CLIENT_ID", &app)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    crate::interop::drain(child.stderr.take().unwrap(), stderr.clone());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{test}: no answer; stderr: {}", stderr.lock().unwrap()))
+            .unwrap()
+            .unwrap_or_else(|| panic!("{test}: ended; stderr: {}", stderr.lock().unwrap()));
+        serde_json::from_str::<Value>(&line).unwrap()
+    };
+    let asked = next().await;
+    let user_code = asked["user_code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{test}: {asked}"))
+        .to_string();
+    decide(&b, &server, &user_code, "approve").await;
+    let result = next().await;
+    assert!(result.get("error").is_none(), "{test}: {result}");
+    assert!(
+        result["token_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+        "{result}"
+    );
+    let jkt = claims(result["access_token"].as_str().unwrap())["cnf"]["jkt"].clone();
+    assert!(jkt.is_string(), "{result}");
+    assert_eq!(result["sub"], alice);
+    assert_eq!(result["userinfo_sub"], alice);
+    assert!(
+        result["refreshed_type"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop")),
+        "{result}"
+    );
+    assert_eq!(
+        claims(result["refreshed_access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt
+    );
+    assert!(
+        result["bearer"]
+            .as_str()
+            .is_some_and(|e| e.contains("invalid_token")),
+        "the bound token as a bearer token: {result}"
+    );
+    server.stop().await;
+}

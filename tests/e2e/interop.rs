@@ -50,7 +50,7 @@ const REDIRECT: Duration = Duration::from_secs(6);
 /// `npm ci` on a cold cache.
 const NPM_CI: Duration = Duration::from_secs(300);
 
-fn interop_dir() -> PathBuf {
+pub(crate) fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
@@ -61,7 +61,7 @@ fn skip(test: &str, why: &str) {
 
 /// Whether `node` and `npm` run; `false` after printing the skip line. Under CI a missing Node
 /// is a failure instead, like a missing browser.
-fn node_installed(test: &str) -> bool {
+pub(crate) fn node_installed(test: &str) -> bool {
     let runs = |program: &str| {
         std::process::Command::new(program)
             .arg("--version")
@@ -82,7 +82,7 @@ fn node_installed(test: &str) -> bool {
 }
 
 /// `npm ci` once per test process, unless `node_modules` already matches the lock file.
-fn node_modules_ready() {
+pub(crate) fn node_modules_ready() {
     static DONE: Mutex<Option<Result<(), String>>> = Mutex::new(None);
     let mut done = DONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let result = done.get_or_insert_with(install_node_modules).clone();
@@ -155,7 +155,7 @@ impl Drop for NodeChild {
 }
 
 /// Keeps reading `from` (so the child never blocks on a full pipe), keeping the last 16 KiB.
-fn drain(from: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
+pub(crate) fn drain(from: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<String>>) {
     tokio::spawn(async move {
         let mut from = from;
         let mut buf = [0u8; 4096];
