@@ -47,6 +47,8 @@ pub const PORTAL: &str = "/portal";
 /// What a form's action shows once (a new secret), read by the redirect that answers the form.
 pub const SHOWN: &str = "/portal/shown/{id}";
 pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";
+/// Ends one of the signed-in person's sessions (named by its reference, never its id).
+pub const SESSION_END: &str = "/portal/sessions/{reference}/end";
 /// Withdraws the signed-in person's consent to an app.
 pub const CONSENT_WITHDRAW: &str = "/portal/consents/{client_id}/withdraw";
 
@@ -100,6 +102,9 @@ pub const ADMIN_QUEUE: &str = "/portal/admin/queue";
 pub const ADMIN_TENANTS: &str = "/portal/admin/tenants";
 pub const ADMIN_DECISION: &str = "/portal/admin/tenants/{tenant_id}/decision";
 pub const ADMIN_USERS: &str = "/portal/admin/users";
+/// One person as a platform admin sees them: status, tenants, groups, sessions, events.
+pub const ADMIN_USER: &str = "/portal/admin/users/{user_id}";
+pub const ADMIN_USER_SESSION_END: &str = "/portal/admin/users/{user_id}/sessions/{reference}/end";
 pub const ADMIN_USER_SUSPEND: &str = "/portal/admin/users/{user_id}/suspend";
 pub const ADMIN_USER_REINSTATE: &str = "/portal/admin/users/{user_id}/reinstate";
 pub const ADMIN_USER_ENABLE: &str = "/portal/admin/users/{user_id}/enable";

@@ -21,6 +21,88 @@ pub fn router() -> Router<AppState> {
         .route(paths::PORTAL, get(page))
         .route(paths::SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
         .route(paths::CONSENT_WITHDRAW, post(withdraw_consent))
+        .route(paths::SESSION_END, post(end_session))
+}
+
+/// A User-Agent as a person recognises their browser: "Firefox on Windows", "Chrome on
+/// macOS" (the engine tokens every browser also sends are skipped); the raw text when
+/// nothing is recognised.
+pub fn browser_label(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|u| !u.trim().is_empty()) else {
+        return "Unknown browser".into();
+    };
+    let browser = [
+        ("Edg/", "Edge"),
+        ("OPR/", "Opera"),
+        ("Firefox/", "Firefox"),
+        ("Chrome/", "Chrome"),
+        ("Chromium/", "Chromium"),
+        ("Safari/", "Safari"),
+        ("curl/", "curl"),
+    ]
+    .iter()
+    .find(|(token, _)| ua.contains(token))
+    .map(|(_, name)| *name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iOS"),
+        ("iPad", "iPadOS"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find(|(token, _)| ua.contains(token))
+    .map(|(_, name)| *name);
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b.to_string(),
+        (None, Some(s)) => format!("A browser on {s}"),
+        (None, None) => ua.chars().take(60).collect(),
+    }
+}
+
+/// One session in a table: what tells it apart, and the form that ends it.
+#[derive(Debug, Serialize)]
+pub struct SessionRow {
+    pub current: bool,
+    pub upstream: String,
+    pub browser: String,
+    pub user_agent: String,
+    pub address: String,
+    pub apps: Vec<String>,
+    pub signed_in: String,
+    pub last_seen: String,
+    pub ends: String,
+    pub end: String,
+}
+
+impl SessionRow {
+    pub fn new(
+        state: &AppState,
+        d: techpass_service::accounts::SessionDetail,
+        current: Option<&str>,
+        end: String,
+    ) -> SessionRow {
+        let s = d.record;
+        SessionRow {
+            current: current == Some(s.id_hash.as_str()),
+            upstream: state
+                .upstreams
+                .get(&s.upstream)
+                .map(|u| u.connector.display_name().to_string())
+                .unwrap_or_else(|| s.upstream.clone()),
+            browser: browser_label(s.user_agent.as_deref()),
+            user_agent: s.user_agent.unwrap_or_default(),
+            address: s.address.unwrap_or_else(|| "unknown".into()),
+            apps: d.apps,
+            signed_in: datetime(s.auth_time),
+            last_seen: datetime(s.last_seen_at),
+            ends: datetime(s.expires_at),
+            end,
+        }
+    }
 }
 
 pub fn account_type_label(kind: &str) -> &'static str {
@@ -45,15 +127,6 @@ struct ConsentView {
     claims: Vec<&'static str>,
     given: String,
     withdraw: String,
-}
-
-#[derive(Debug, Serialize)]
-struct SessionView {
-    current: bool,
-    upstream: String,
-    signed_in: String,
-    last_seen: String,
-    ends: String,
 }
 
 /// The enabled apps of active tenants the person is assigned to (directly or through a
@@ -86,24 +159,17 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
             given: date(c.granted_at),
         })
         .collect();
-    let sessions = crate::accounts::sessions(&state, &me.user.id)
+    let sessions = crate::accounts::session_details(&state, &me.user.id)
         .await
         .map_err(unavailable)?;
     let count = sessions.len();
     let page = q.page();
     let (sessions, more) = slice(sessions, page);
-    let sessions: Vec<SessionView> = sessions
+    let sessions: Vec<SessionRow> = sessions
         .into_iter()
-        .map(|s| SessionView {
-            current: s.id_hash == me.session.id_hash,
-            upstream: state
-                .upstreams
-                .get(&s.upstream)
-                .map(|u| u.connector.display_name().to_string())
-                .unwrap_or_else(|| s.upstream.clone()),
-            signed_in: datetime(s.auth_time),
-            last_seen: datetime(s.last_seen_at),
-            ends: datetime(s.expires_at),
+        .map(|d| {
+            let end = super::fill(paths::SESSION_END, &[("reference", &d.reference)]);
+            SessionRow::new(&state, d, Some(&me.session.id_hash), end)
         })
         .collect();
     let upstream = state
@@ -187,6 +253,38 @@ async fn sign_out_everywhere(
         .into_response())
 }
 
+/// Ends one of the person's own sessions (its apps told by back-channel logout); ending the
+/// session of this browser signs it out.
+async fn end_session(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    axum::extract::Path(reference): axum::extract::Path<String>,
+    Posted { me, fields: _ }: Posted,
+) -> Page {
+    let current = crate::accounts::session_details(&state, &me.user.id)
+        .await
+        .map_err(|e| super::error_page(&state, e.into()))?
+        .into_iter()
+        .any(|d| d.reference == reference && d.record.id_hash == me.session.id_hash);
+    let ended = crate::accounts::end_one_session(&state, &me.actor, &me.user.id, &reference, None)
+        .await
+        .map_err(|e| super::admin::account_failure(&state, e))?;
+    if !ended {
+        return Err(super::error_page(
+            &state,
+            techpass_service::tenancy::TenancyError::NotFound("session"),
+        ));
+    }
+    if current {
+        return Ok((
+            jar.remove(state.cookies.removal(state.cookies.session())),
+            Redirect::to("/?signed_out=1"),
+        )
+            .into_response());
+    }
+    Ok(super::forms::done(paths::PORTAL, "session-ended"))
+}
+
 /// Withdraws the person's consent to an app, after a confirmation: the app's grants for them
 /// are revoked with it, and it asks again at their next sign-in.
 async fn withdraw_consent(
@@ -223,4 +321,26 @@ async fn withdraw_consent(
         return Ok(super::forms::done(paths::PORTAL, "nothing-to-withdraw"));
     }
     Ok(super::forms::done(paths::PORTAL, "consent-withdrawn"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::browser_label;
+
+    #[test]
+    fn browsers_are_named_as_people_know_them() {
+        for (ua, label) in [
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36", "Chrome on Linux"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36 Edg/130.0", "Edge on Windows"),
+            ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15", "Safari on macOS"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1", "Safari on iOS"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:140.0) Gecko/20100101 Firefox/140.0", "Firefox on Windows"),
+            ("Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36", "Chrome on Android"),
+            ("SomeTool/1.0", "SomeTool/1.0"),
+        ] {
+            assert_eq!(browser_label(Some(ua)), label, "{ua}");
+        }
+        assert_eq!(browser_label(None), "Unknown browser");
+        assert_eq!(browser_label(Some("  ")), "Unknown browser");
+    }
 }

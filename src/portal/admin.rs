@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         .route(paths::ADMIN_TENANTS, get(all_tenants))
         .route(paths::ADMIN_DECISION, post(decide))
         .route(paths::ADMIN_USERS, get(users))
+        .route(paths::ADMIN_USER, get(person_page))
+        .route(paths::ADMIN_USER_SESSION_END, post(end_person_session))
         .route(paths::ADMIN_USER_SUSPEND, post(suspend))
         .route(paths::ADMIN_USER_REINSTATE, post(reinstate))
         .route(paths::ADMIN_USER_ENABLE, post(enable))
@@ -260,6 +262,7 @@ async fn decision_failed(
 
 #[derive(Debug, Serialize)]
 struct UserRow {
+    href: String,
     id: String,
     email: Option<String>,
     name: Option<String>,
@@ -294,6 +297,7 @@ async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Fl
         .map(|u| {
             let ids = [("user_id", u.id.as_str())];
             UserRow {
+                href: fill(paths::ADMIN_USER, &ids),
                 suspend: fill(paths::ADMIN_USER_SUSPEND, &ids),
                 reinstate: fill(paths::ADMIN_USER_REINSTATE, &ids),
                 enable: fill(paths::ADMIN_USER_ENABLE, &ids),
@@ -330,6 +334,126 @@ async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Fl
     ))
 }
 
+#[derive(Debug, Serialize)]
+struct PlaceRow {
+    name: String,
+    href: String,
+    role: &'static str,
+    groups: String,
+}
+
+#[derive(Debug, Serialize)]
+struct EventRow {
+    when: String,
+    event: String,
+    outcome: String,
+    reason: String,
+    by: String,
+}
+
+/// One person: status and type, tenants with their groups, sessions (each can be ended) and
+/// their latest events.
+async fn person_page(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let q = Fields::query(q);
+    let overview = accounts::overview(&state, &me.actor, &user_id)
+        .await
+        .map_err(|e| account_failure(&state, e))?;
+    let u = &overview.user;
+    let tenants: Vec<PlaceRow> = overview
+        .tenants
+        .iter()
+        .map(|p| PlaceRow {
+            name: p.tenant.name.clone(),
+            href: fill(paths::TENANT, &[("tenant_id", &p.tenant.id)]),
+            role: match (p.admin, p.member) {
+                (true, _) => "Admin",
+                (false, true) => "Member",
+                _ => "",
+            },
+            groups: p.groups.join(", "),
+        })
+        .collect();
+    let sessions: Vec<super::account::SessionRow> = overview
+        .sessions
+        .into_iter()
+        .map(|d| {
+            let end = fill(
+                paths::ADMIN_USER_SESSION_END,
+                &[("user_id", &u.id), ("reference", &d.reference)],
+            );
+            super::account::SessionRow::new(&state, d, Some(&me.session.id_hash), end)
+        })
+        .collect();
+    let events: Vec<EventRow> = overview
+        .events
+        .iter()
+        .map(|e| EventRow {
+            when: datetime(e.at),
+            event: e.event.clone(),
+            outcome: e.outcome.clone(),
+            reason: e.reason.clone().unwrap_or_default(),
+            by: match e.actor.as_deref() {
+                Some(a) if a == u.id => "themselves".to_string(),
+                Some(a) => a.to_string(),
+                None => String::new(),
+            },
+        })
+        .collect();
+    Ok(render(
+        &state,
+        &me,
+        &Flash::from_query(&q),
+        "portal/admin_user.html",
+        minijinja::context! {
+            person => minijinja::context! {
+                id => u.id,
+                name => u.name,
+                email => u.email,
+                account_type => account_type_label(&u.account_type),
+                status => techpass_domain::gate::UserStatus::label_of(&u.status),
+                status_reason => u.status_reason,
+                registered => u.registered_at.map(datetime),
+                last_signin => datetime(u.app_signin_at.map_or(u.last_signin_at, |a| a.max(u.last_signin_at))),
+                access_ends => u.access_ends_at.map(datetime),
+                exempt => u.exempt,
+                platform_admin => overview.platform_admin,
+            },
+            tenants => tenants,
+            sessions => sessions,
+            events => events,
+            audit => format!("{}?subject={}", paths::ADMIN_AUDIT, u.id),
+            back => paths::ADMIN_USERS,
+            admin_section => "users",
+        },
+    ))
+}
+
+/// A platform admin ends one session of a person (a lost laptop, a shared machine).
+async fn end_person_session(
+    State(state): State<AppState>,
+    Path((user_id, reference)): Path<(String, String)>,
+    Posted { me, fields: _ }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    let ended = accounts::end_one_session(&state, &me.actor, &user.id, &reference, None)
+        .await
+        .map_err(|e| account_failure(&state, e))?;
+    if !ended {
+        return Err(error_page(&state, TenancyError::NotFound("session")));
+    }
+    Ok(done(
+        &fill(paths::ADMIN_USER, &[("user_id", &user.id)]),
+        "session-ended",
+    ))
+}
+
 /// The users page the form came from, with its search.
 fn users_href(fields: &Fields) -> String {
     let q = fields.text("q");
@@ -350,7 +474,7 @@ async fn person(state: &AppState, user_id: &str) -> Result<UserRecord, Response>
         .ok_or_else(|| error_page(state, TenancyError::NotFound("user")))
 }
 
-fn account_failure(state: &AppState, e: AccountError) -> Response {
+pub(super) fn account_failure(state: &AppState, e: AccountError) -> Response {
     match e {
         AccountError::Store(s) => error_page(state, s.into()),
         AccountError::NotFound(_) => error_page(state, TenancyError::NotFound("user")),

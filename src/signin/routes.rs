@@ -17,8 +17,8 @@ use crate::app_return::AppReturn;
 use techpass_oidc::ErrorCode;
 
 use super::{
-    audit, csrf_token, csrf_valid, current_session, finish_login, safe_return_to, start_login,
-    CallbackQuery, Denial,
+    audit, csrf_token, csrf_valid, current_session, safe_return_to, start_login, CallbackQuery,
+    Denial,
 };
 use crate::state::AppState;
 
@@ -140,6 +140,8 @@ async fn choose(state: &AppState, return_to: &str, login_hint: Option<&str>) -> 
 async fn callback(
     State(state): State<AppState>,
     jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    address: Option<Extension<crate::client_address::ClientAddress>>,
     Query(query): Query<CallbackQuery>,
     request: Option<Extension<RequestId>>,
 ) -> Response {
@@ -147,7 +149,16 @@ async fn callback(
     let browser = jar
         .get(state.cookies.login())
         .map(|c| c.value().to_string());
-    match finish_login(&state, query, browser.as_deref()).await {
+    let device = techpass_service::signin::Device {
+        user_agent: headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from),
+        address: address.map(|Extension(crate::client_address::ClientAddress(ip))| ip.to_string()),
+    };
+    match techpass_service::signin::finish_login_from(&state, query, browser.as_deref(), &device)
+        .await
+    {
         Ok(session) => {
             // Access granted to this email before the person's first sign-in takes effect now.
             crate::tenancy::pending::resolve_at_signin(&state, &session.user).await;

@@ -26,6 +26,7 @@ mod portal;
 mod provider;
 mod refusals;
 mod replicas;
+mod sessions;
 mod shutdown;
 mod signin;
 mod signing_algs;

@@ -483,3 +483,211 @@ pub async fn search(
     }
     Ok(ctx.store.search_users(query, limit, offset).await?)
 }
+
+/// A session as its person, or a platform admin, sees it: what tells it apart (browser,
+/// address, the apps it signed in to) and the reference that names it in a form (a keyed hash
+/// of its id, so pages never carry the id itself).
+#[derive(Debug, Clone)]
+pub struct SessionDetail {
+    pub record: SessionRecord,
+    pub reference: String,
+    /// The names of the apps the session signed in to, sorted.
+    pub apps: Vec<String>,
+}
+
+const PURPOSE_SESSION_REF: &str = "session-reference";
+
+fn session_reference(ctx: &ServiceContext, id_hash: &str) -> String {
+    ctx.secrets
+        .keyed_hash(PURPOSE_SESSION_REF, id_hash)
+        .chars()
+        .take(22)
+        .collect()
+}
+
+/// The person's sessions, newest first, each with the apps it signed in to.
+pub async fn session_details(
+    ctx: &ServiceContext,
+    user_id: &str,
+) -> Result<Vec<SessionDetail>, StoreError> {
+    let mut details = Vec::new();
+    for record in sessions(ctx, user_id).await? {
+        let mut apps = Vec::new();
+        for grant in ctx.store.grants_of_session(&record.id_hash).await? {
+            if let Some(app) = ctx.store.get_client(&grant.client_id).await? {
+                apps.push(app.name);
+            }
+        }
+        apps.sort();
+        apps.dedup();
+        details.push(SessionDetail {
+            reference: session_reference(ctx, &record.id_hash),
+            record,
+            apps,
+        });
+    }
+    Ok(details)
+}
+
+/// Ends one session of `user_id`, named by its reference: by the person themselves or by a
+/// platform admin. The session is deleted, its grants revoked and its apps told (back-channel
+/// logout, in the background), audited as `session.ended` with who ended it. False if the
+/// person has no such session (already ended, or never theirs).
+pub async fn end_one_session(
+    ctx: &ServiceContext,
+    actor: &Actor,
+    user_id: &str,
+    reference: &str,
+    request_id: Option<String>,
+) -> Result<bool, AccountError> {
+    let own = matches!(actor, Actor::User { id, .. } if id == user_id);
+    if !own && !actor.is_platform_admin() {
+        return Err(AccountError::Forbidden(
+            "only the person or a platform admin ends a session",
+        ));
+    }
+    let Some(record) = sessions(ctx, user_id)
+        .await?
+        .into_iter()
+        .find(|s| session_reference(ctx, &s.id_hash) == reference)
+    else {
+        return Ok(false);
+    };
+    let subject = format!("{}/{}", record.tenant_id, record.object_id);
+    end_session(
+        ctx,
+        &SessionRef {
+            id_hash: record.id_hash.clone(),
+            user_id: record.user_id.clone(),
+            subject,
+            upstream: record.upstream.clone(),
+        },
+        request_id.clone(),
+    )
+    .await;
+    audit(
+        ctx,
+        AuditRecord {
+            at: ctx.clock.now().as_secs(),
+            event: "session.ended".into(),
+            outcome: "success".into(),
+            actor: Some(actor.audit_name()),
+            subject: Some(user_id.to_string()),
+            upstream: Some(record.upstream.clone()),
+            request_id,
+            details: serde_json::json!({
+                "by": if own { "the person" } else { "a platform admin" },
+                "user_agent": record.user_agent,
+                "address": record.address,
+            })
+            .to_string(),
+            ..AuditRecord::default()
+        },
+    )
+    .await;
+    Ok(true)
+}
+
+/// Where a person belongs in one tenant, for an admin's view of them.
+#[derive(Debug, Clone)]
+pub struct TenantPlace {
+    pub tenant: TenantRecord,
+    pub admin: bool,
+    pub member: bool,
+    /// The person's groups in the tenant, by name.
+    pub groups: Vec<String>,
+}
+
+/// Everything a platform admin sees of one person.
+#[derive(Debug, Clone)]
+pub struct PersonOverview {
+    pub user: UserRecord,
+    pub platform_admin: bool,
+    pub tenants: Vec<TenantPlace>,
+    pub sessions: Vec<SessionDetail>,
+    /// The newest events about the person.
+    pub events: Vec<AuditRecord>,
+}
+
+/// How many of a person's events their overview shows.
+const OVERVIEW_EVENTS: u32 = 20;
+
+/// A person's overview (platform admins only): status and type, tenants with their groups,
+/// sessions, and recent events about them (by their id or their upstream identity).
+pub async fn overview(
+    ctx: &ServiceContext,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<PersonOverview, AccountError> {
+    if !actor.is_platform_admin() {
+        return Err(AccountError::Forbidden("platform admins only"));
+    }
+    let user = ctx
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or_else(|| AccountError::NotFound(user_id.to_string()))?;
+    let mut places: BTreeMap<String, TenantPlace> = BTreeMap::new();
+    for tenant in ctx.store.tenants_of_admin(&user.id).await? {
+        places.insert(
+            tenant.id.clone(),
+            TenantPlace {
+                tenant,
+                admin: true,
+                member: false,
+                groups: vec![],
+            },
+        );
+    }
+    for membership in ctx.store.memberships_of_user(&user.id).await? {
+        if let Some(place) = places.get_mut(&membership.tenant_id) {
+            place.member = true;
+            continue;
+        }
+        if let Some(tenant) = ctx.store.get_tenant(&membership.tenant_id).await? {
+            places.insert(
+                tenant.id.clone(),
+                TenantPlace {
+                    tenant,
+                    admin: false,
+                    member: true,
+                    groups: vec![],
+                },
+            );
+        }
+    }
+    for place in places.values_mut() {
+        place.groups = ctx
+            .store
+            .groups_of_user(&place.tenant.id, &user.id)
+            .await?
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+    }
+    let mut events = Vec::new();
+    for subject in [
+        user.id.clone(),
+        format!("{}/{}", user.tenant_id, user.object_id),
+    ] {
+        events.extend(
+            ctx.store
+                .list_audit(&techpass_store::AuditFilter {
+                    subject: Some(subject),
+                    limit: OVERVIEW_EVENTS,
+                    ..Default::default()
+                })
+                .await?,
+        );
+    }
+    events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+    events.dedup_by_key(|e| e.id);
+    events.truncate(OVERVIEW_EVENTS as usize);
+    Ok(PersonOverview {
+        platform_admin: ctx.store.is_platform_admin(&user.id).await?,
+        tenants: places.into_values().collect(),
+        sessions: session_details(ctx, &user.id).await?,
+        events,
+        user,
+    })
+}

@@ -150,6 +150,27 @@ pub async fn finish_login(
     query: CallbackQuery,
     browser: Option<&str>,
 ) -> Result<NewSession, Denial> {
+    finish_login_from(state, query, browser, &Device::default()).await
+}
+
+/// What tells a session apart for its person: the browser's User-Agent and the address it
+/// signed in from, both as the request gave them (recorded, never trusted for a decision).
+#[derive(Debug, Clone, Default)]
+pub struct Device {
+    pub user_agent: Option<String>,
+    pub address: Option<String>,
+}
+
+/// Longest User-Agent kept with a session.
+const MAX_USER_AGENT: usize = 256;
+
+/// As [`finish_login`], recording `device` with the new session.
+pub async fn finish_login_from(
+    state: &ServiceContext,
+    query: CallbackQuery,
+    browser: Option<&str>,
+    device: &Device,
+) -> Result<NewSession, Denial> {
     let Some(login_state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
         return Err(Denial::new("missing_state", None, "callback without state"));
     };
@@ -166,7 +187,7 @@ pub async fn finish_login(
         })?;
     let return_to = attempt.return_to.clone();
     let login_state = login_state.to_string();
-    complete_login(state, attempt, &login_state, query, browser)
+    complete_login(state, attempt, &login_state, query, browser, device)
         .await
         .map_err(|d| d.returning_to(&return_to))
 }
@@ -179,6 +200,7 @@ async fn complete_login(
     login_state: &str,
     query: CallbackQuery,
     browser: Option<&str>,
+    device: &Device,
 ) -> Result<NewSession, Denial> {
     let upstream = attempt_upstream(state, &attempt, browser)?;
     let SignedIn {
@@ -198,7 +220,7 @@ async fn complete_login(
     )
     .await?;
     let cookie = state.random.token()?;
-    open_session(state, &cookie, &user, &identity).await?;
+    open_session(state, &cookie, &user, &identity, device).await?;
     Ok(NewSession {
         cookie,
         return_to: attempt.return_to,
@@ -365,8 +387,15 @@ async fn open_session(
     cookie: &str,
     user: &UserRecord,
     identity: &UpstreamIdentity,
+    device: &Device,
 ) -> Result<(), Denial> {
     let now = state.clock.now().as_secs();
+    let user_agent = device.user_agent.as_deref().map(|ua| {
+        ua.chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_USER_AGENT)
+            .collect::<String>()
+    });
     let identity_json = serde_json::to_string(identity)
         .map_err(|e| Denial::new("internal_error", Some(&identity.upstream), e.to_string()))?;
     state
@@ -382,6 +411,8 @@ async fn open_session(
             created_at: now,
             last_seen_at: now,
             expires_at: now + state.settings.session.max_lifetime_secs as i64,
+            user_agent,
+            address: device.address.clone(),
         })
         .await?;
     Ok(())

@@ -234,6 +234,8 @@ fn session(id: &str, tid: &str, oid: &str) -> SessionRecord {
         created_at: 1_000,
         last_seen_at: 1_000,
         expires_at: 50_000,
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0".into()),
+        address: Some("203.0.113.7".into()),
     }
 }
 

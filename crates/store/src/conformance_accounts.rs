@@ -275,6 +275,8 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
                 created_at: 5,
                 last_seen_at: 5,
                 expires_at: 50_000,
+                user_agent: None,
+                address: None,
             })
             .await
             .unwrap();

@@ -126,8 +126,8 @@ macro_rules! portable_impls {
             ) -> Result<(), $crate::StoreError> {
                 sqlx::query(
                     "INSERT INTO sessions (id_hash, upstream, tenant_id, object_id, identity,
-                       auth_time, created_at, last_seen_at, expires_at, user_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                       auth_time, created_at, last_seen_at, expires_at, user_id, user_agent, address)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.upstream)
@@ -139,6 +139,8 @@ macro_rules! portable_impls {
                 .bind(s.last_seen_at)
                 .bind(s.expires_at)
                 .bind(&s.user_id)
+                .bind(&s.user_agent)
+                .bind(&s.address)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -150,7 +152,7 @@ macro_rules! portable_impls {
             ) -> Result<Option<$crate::SessionRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::SessionRecord>(
                     "SELECT id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
-                            created_at, last_seen_at, expires_at
+                            created_at, last_seen_at, expires_at, user_agent, address
                      FROM sessions WHERE id_hash = $1",
                 )
                 .bind(id_hash)
@@ -182,7 +184,7 @@ macro_rules! portable_impls {
             ) -> Result<Vec<$crate::SessionRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::SessionRecord>(
                     "SELECT id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
-                            created_at, last_seen_at, expires_at
+                            created_at, last_seen_at, expires_at, user_agent, address
                      FROM sessions WHERE user_id = $1 ORDER BY created_at, id_hash",
                 )
                 .bind(user_id)

@@ -50,6 +50,10 @@ pub struct SessionRecord {
     pub last_seen_at: i64,
     /// Absolute end of the session.
     pub expires_at: i64,
+    /// The browser's User-Agent at sign-in (at most 256 characters).
+    pub user_agent: Option<String>,
+    /// The address the browser signed in from.
+    pub address: Option<String>,
 }
 
 #[async_trait]

@@ -193,6 +193,27 @@ async fn a_newcomer_walks_the_whole_journey_body(test: &str) {
     assert!(!b.text().await.contains(&eddsa), "gone from the list");
     b.screenshot("signing-keys-retired").await;
 
+    // People → Alice's own page: her tenant request, this browser's session (Chrome on Linux,
+    // from loopback), her events.
+    b.click(Locator::LinkText("People")).await;
+    b.heading(&["People"]).await;
+    b.click(Locator::LinkText(ALICE)).await;
+    b.heading(&["Alice Tan"]).await;
+    let page = b.text().await;
+    for expected in [
+        "Public officer",
+        "platform admin",
+        "Chrome on Linux",
+        "127.0.0.1",
+        "registration",
+    ] {
+        assert!(
+            page.contains(expected),
+            "the person's page shows {expected}: {page}"
+        );
+    }
+    b.screenshot("person").await;
+
     // My tenants → the tenant → Apps.
     b.click(Locator::LinkText("My tenants")).await;
     b.heading(&["My tenants"]).await;
