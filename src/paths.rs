@@ -105,6 +105,8 @@ pub const ADMIN_USERS: &str = "/portal/admin/users";
 /// One person as a platform admin sees them: status, tenants, groups, sessions, events.
 pub const ADMIN_USER: &str = "/portal/admin/users/{user_id}";
 pub const ADMIN_USER_SESSION_END: &str = "/portal/admin/users/{user_id}/sessions/{reference}/end";
+/// Grants (`grant=yes`) or takes away (`grant=no`) the platform admin role.
+pub const ADMIN_USER_PLATFORM_ADMIN: &str = "/portal/admin/users/{user_id}/platform-admin";
 pub const ADMIN_USER_SUSPEND: &str = "/portal/admin/users/{user_id}/suspend";
 pub const ADMIN_USER_REINSTATE: &str = "/portal/admin/users/{user_id}/reinstate";
 pub const ADMIN_USER_ENABLE: &str = "/portal/admin/users/{user_id}/enable";

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::ADMIN_USERS, get(users))
         .route(paths::ADMIN_USER, get(person_page))
         .route(paths::ADMIN_USER_SESSION_END, post(end_person_session))
+        .route(paths::ADMIN_USER_PLATFORM_ADMIN, post(platform_admin_role))
         .route(paths::ADMIN_USER_SUSPEND, post(suspend))
         .route(paths::ADMIN_USER_REINSTATE, post(reinstate))
         .route(paths::ADMIN_USER_ENABLE, post(enable))
@@ -423,13 +424,83 @@ async fn person_page(
                 access_ends => u.access_ends_at.map(datetime),
                 exempt => u.exempt,
                 platform_admin => overview.platform_admin,
+                live => matches!(u.status.as_str(), "registered" | "active"),
             },
             tenants => tenants,
             sessions => sessions,
             events => events,
             audit => format!("{}?subject={}", paths::ADMIN_AUDIT, u.id),
+            is_me => u.id == me.user.id,
+            role_action => fill(paths::ADMIN_USER_PLATFORM_ADMIN, &[("user_id", &u.id)]),
             back => paths::ADMIN_USERS,
             admin_section => "users",
+        },
+    ))
+}
+
+/// A platform admin makes another person a platform admin, or takes the role away, after a
+/// confirmation; never their own role.
+async fn platform_admin_role(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    platform_admin(&state, &me)?;
+    let user = person(&state, &user_id).await?;
+    let grant = match fields.text("grant").as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => {
+            return Err(error_page(
+                &state,
+                TenancyError::Invalid(
+                    "say whether to grant (yes) or take away (no) the role".into(),
+                ),
+            ))
+        }
+    };
+    let back = fill(paths::ADMIN_USER, &[("user_id", &user.id)]);
+    let who = user.email.clone().unwrap_or(user.id.clone());
+    if !fields.confirmed() {
+        let (title, text, button) = if grant {
+            (
+                format!("Make {who} a platform admin?"),
+                "They will approve and suspend tenants, suspend people, end anyone's sessions, rotate and retire signing keys and read the whole audit log.",
+                "Make platform admin",
+            )
+        } else {
+            (
+                format!("Take the platform admin role from {who}?"),
+                "They keep their account and their tenants, but lose the platform admin pages at their next request.",
+                "Remove platform admin",
+            )
+        };
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title,
+                text: text.into(),
+                items: vec![],
+                action: fill(paths::ADMIN_USER_PLATFORM_ADMIN, &[("user_id", &user.id)]),
+                button,
+                cancel: back,
+            },
+        ));
+    }
+    let changed = if grant {
+        tenants::grant_platform_admin_to_other(&state, &me.actor, &user).await
+    } else {
+        tenants::revoke_platform_admin(&state, &me.actor, &user).await
+    };
+    changed.map_err(|e| error_page(&state, e))?;
+    Ok(done(
+        &back,
+        if grant {
+            "platform-admin-granted"
+        } else {
+            "platform-admin-revoked"
         },
     ))
 }

@@ -213,6 +213,8 @@ const DONE: &[(&str, &str)] = &[
     ("invitation-resent", "The invitation was sent again with a new link; the old link no longer works."),
     ("invitation-revoked", "The invitation was revoked: its link no longer works."),
     ("nothing-to-withdraw", "There was no consent to withdraw: it was already withdrawn, or the app is gone."),
+    ("platform-admin-granted", "They are a platform admin now."),
+    ("platform-admin-revoked", "They are no longer a platform admin."),
     ("session-ended", "The session was ended: that browser is signed out, and the apps it signed in to were told."),
     ("consent-withdrawn", "Your consent was withdrawn: the app no longer receives your details, and its access for you stopped."),
     ("membership-ended", "The membership was ended: the person's access to this tenant's apps stopped at once."),

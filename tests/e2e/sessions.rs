@@ -246,6 +246,135 @@ async fn sessions_are_told_apart_and_ended_one_at_a_time(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(again.status(), 404);
+
+    // The platform admin role, from the person's page: another admin grants it after a
+    // confirmation and takes it away; nobody changes their own; only registered officers.
+    let role = format!("/portal/admin/users/{alice}/platform-admin");
+    let bob_csrf = form_field(&html, "csrf_token");
+    assert!(html.contains("Make platform admin"), "{html}");
+    let post_role = |path: String, form: Vec<(&'static str, String)>| {
+        bob_browser.post(server.url(&path)).form(&form).send()
+    };
+    let asked = post_role(
+        role.clone(),
+        vec![("csrf_token", bob_csrf.clone()), ("grant", "yes".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.status(), 200);
+    assert!(unescape_html(&asked.text().await.unwrap())
+        .contains("Make alice_tan@tech.gov.sg a platform admin?"));
+    assert!(!server.state.store.is_platform_admin(&alice).await.unwrap());
+    let granted = post_role(
+        role.clone(),
+        vec![
+            ("csrf_token", bob_csrf.clone()),
+            ("grant", "yes".into()),
+            ("confirm", "yes".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        see_other(&granted),
+        format!("/portal/admin/users/{alice}?done=platform-admin-granted")
+    );
+    assert!(server.state.store.is_platform_admin(&alice).await.unwrap());
+    let bad = post_role(
+        role.clone(),
+        vec![("csrf_token", bob_csrf.clone()), ("grant", "maybe".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 400);
+    let own = post_role(
+        format!("/portal/admin/users/{}/platform-admin", bob_user.id),
+        vec![
+            ("csrf_token", bob_csrf.clone()),
+            ("grant", "no".into()),
+            ("confirm", "yes".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(own.status(), 403, "not one's own role");
+    let (_, own_page) = page(
+        &bob_browser,
+        &server,
+        &format!("/portal/admin/users/{}", bob_user.id),
+    )
+    .await;
+    assert!(
+        own_page.contains("changed by another platform admin"),
+        "{own_page}"
+    );
+    // A vendor who signed in but was never invited: refused.
+    let dave_browser = browser_as(FIREFOX_WINDOWS);
+    let done = crate::signin::sign_in_via(
+        &dave_browser,
+        &server.base,
+        "upstream=dev-vendors&return_to=%2F",
+        "dave",
+    )
+    .await;
+    assert_eq!(done.status(), 303);
+    let dave = server
+        .state
+        .store
+        .find_users_by_email("dave@vendorco.example")
+        .await
+        .unwrap()
+        .remove(0);
+    let refused = post_role(
+        format!("/portal/admin/users/{}/platform-admin", dave.id),
+        vec![
+            ("csrf_token", bob_csrf.clone()),
+            ("grant", "yes".into()),
+            ("confirm", "yes".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(!server
+        .state
+        .store
+        .is_platform_admin(&dave.id)
+        .await
+        .unwrap());
+    let revoked = post_role(
+        role.clone(),
+        vec![
+            ("csrf_token", bob_csrf.clone()),
+            ("grant", "no".into()),
+            ("confirm", "yes".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        see_other(&revoked),
+        format!("/portal/admin/users/{alice}?done=platform-admin-revoked")
+    );
+    assert!(!server.state.store.is_platform_admin(&alice).await.unwrap());
+    let audited = server
+        .state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            subject: Some(alice.clone()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for event in ["platform_admin.granted", "platform_admin.revoked"] {
+        assert!(
+            audited
+                .iter()
+                .any(|e| e.event == event && e.actor.as_deref() == Some(bob_user.id.as_str())),
+            "{event}"
+        );
+    }
     server.stop().await;
 }
 

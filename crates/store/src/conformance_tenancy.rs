@@ -253,6 +253,14 @@ async fn platform_admins_are_granted_once(db: &TestDatabase) {
     assert!(!store.grant_platform_admin("u1", "cli", 6).await.unwrap());
     assert!(store.is_platform_admin("u1").await.unwrap());
     assert!(!store.is_platform_admin("u2").await.unwrap());
+    // Taken away once; granted again afterwards.
+    assert!(store.revoke_platform_admin("u1").await.unwrap());
+    assert!(!store.revoke_platform_admin("u1").await.unwrap());
+    assert!(!store.is_platform_admin("u1").await.unwrap());
+    assert!(store
+        .grant_platform_admin("u1", "admin-2", 7)
+        .await
+        .unwrap());
 }
 
 fn invitation(id: &str, tenant_id: &str, email: &str, created_at: i64) -> InvitationRecord {

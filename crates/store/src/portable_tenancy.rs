@@ -258,6 +258,18 @@ macro_rules! tenancy_impls {
                     == 1)
             }
 
+            async fn revoke_platform_admin(
+                &self,
+                user_id: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query("DELETE FROM platform_admins WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
             async fn is_platform_admin(&self, user_id: &str) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query_scalar::<_, String>(
                     "SELECT user_id FROM platform_admins WHERE user_id = $1",

@@ -98,6 +98,9 @@ pub trait TenantStore {
     ) -> Result<bool, StoreError>;
 
     async fn is_platform_admin(&self, user_id: &str) -> Result<bool, StoreError>;
+
+    /// Takes the platform admin role away. False if the user did not have it.
+    async fn revoke_platform_admin(&self, user_id: &str) -> Result<bool, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

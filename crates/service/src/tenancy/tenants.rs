@@ -484,6 +484,64 @@ pub async fn grant_platform_admin(
     Ok(granted)
 }
 
+/// A platform admin takes the role from another (audited as `platform_admin.revoked`). Nobody
+/// changes their own role: a platform admin is made and unmade by another one (or the CLI
+/// operator), so nobody grants it to themselves and the last one cannot lock everyone out.
+pub async fn revoke_platform_admin(
+    state: &ServiceContext,
+    actor: &Actor,
+    user: &UserRecord,
+) -> Result<bool> {
+    require_platform_admin(actor)?;
+    not_oneself(actor, user)?;
+    let revoked = state.store.revoke_platform_admin(&user.id).await?;
+    if revoked {
+        audit(
+            state,
+            actor,
+            "platform_admin.revoked",
+            None,
+            Some(&user.id),
+            serde_json::json!({ "email": user.email }),
+        )
+        .await;
+    }
+    Ok(revoked)
+}
+
+fn not_oneself(actor: &Actor, user: &UserRecord) -> Result<()> {
+    match actor {
+        Actor::User { id, .. } if *id == user.id => Err(TenancyError::Forbidden(
+            "nobody changes their own platform admin role; ask another platform admin",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The platform admin role from the portal: as [`grant_platform_admin`], for a registered
+/// public officer only, and never to oneself.
+pub async fn grant_platform_admin_to_other(
+    state: &ServiceContext,
+    actor: &Actor,
+    user: &UserRecord,
+) -> Result<bool> {
+    require_platform_admin(actor)?;
+    not_oneself(actor, user)?;
+    let live = matches!(
+        techpass_domain::gate::UserStatus::parse(&user.status),
+        Some(
+            techpass_domain::gate::UserStatus::Registered
+                | techpass_domain::gate::UserStatus::Active
+        )
+    );
+    if user.account_type != techpass_domain::account::AccountType::PublicOfficer.as_str() || !live {
+        return Err(TenancyError::Invalid(
+            "only a registered public officer with a live account can be a platform admin".into(),
+        ));
+    }
+    grant_platform_admin(state, actor, user).await
+}
+
 /// Tenant admins add a co-admin: a registered officer, named by email or user id.
 pub async fn add_admin(
     state: &ServiceContext,
