@@ -76,6 +76,8 @@ pub const EMAIL_GRANT: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/acce
 pub const EMAIL_GRANT_REVOKE: &str =
     "/portal/tenants/{tenant_id}/apps/{client_id}/access/by-email/revoke";
 pub const REVIEW: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/review";
+/// Records that the access review was completed (by whom, when, who had access).
+pub const REVIEW_COMPLETE: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/review/complete";
 
 pub const GROUPS: &str = "/portal/tenants/{tenant_id}/groups";
 pub const GROUP: &str = "/portal/tenants/{tenant_id}/groups/{group_id}";

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::EMAIL_GRANT, post(grant_by_email))
         .route(paths::EMAIL_GRANT_REVOKE, post(revoke_email_grant))
         .route(paths::REVIEW, get(review).post(remove_selected))
+        .route(paths::REVIEW_COMPLETE, post(complete_review))
 }
 
 #[derive(Debug, Serialize)]
@@ -506,6 +507,14 @@ async fn show_review(
         ("client_id", &app.client_id),
     ];
     let here = fill(paths::REVIEW, &ids);
+    let last = access::last_review(state, &me.actor, tenant_id, client_id)
+        .await
+        .map_err(|e| error_page(state, e))?
+        .map(|r| {
+            minijinja::context! {
+                when => datetime(r.at), by => r.by, people => r.people_with_access,
+            }
+        });
     Ok(render(
         state,
         me,
@@ -514,12 +523,27 @@ async fn show_review(
         minijinja::context! {
             entries => rows,
             total => total,
+            last_review => last,
+            complete_action => fill(paths::REVIEW_COMPLETE, &ids),
             action => here,
             groups_href => fill(paths::GROUPS, &[("tenant_id", &tenant.id)]),
             pager => Pager::new(&here, &[], page, more),
             ..app_context(&tenant, &app, "review")
         },
     ))
+}
+
+/// Records that the review is complete, as it stands now.
+async fn complete_review(
+    State(state): State<AppState>,
+    Path((tenant_id, client_id)): Path<(String, String)>,
+    Posted { me, fields: _ }: Posted,
+) -> Page {
+    let ids = [("tenant_id", tenant_id.as_str()), ("client_id", &client_id)];
+    access::complete_review(&state, &me.actor, &tenant_id, &client_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    Ok(done(&fill(paths::REVIEW, &ids), "review-completed"))
 }
 
 async fn remove_selected(

@@ -356,6 +356,81 @@ async fn tenant_admins_assign_only_their_members_and_officers(backend: Backend) 
         .await
         .unwrap();
     assert!(assigned.iter().all(|a| a.principal_id != dave));
+
+    // Bob records that the CI app's access review is complete: who, when, who had access.
+    let review_path = techpass::paths::fill(
+        techpass::paths::REVIEW,
+        &[("tenant_id", &ci), ("client_id", &ci_app)],
+    );
+    let complete = format!("{review_path}/complete");
+    let page = bob_browser
+        .get(server.url(&review_path))
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    assert!(page.contains("never been reviewed"), "{page}");
+    let forged = bob_browser
+        .post(server.url(&complete))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "no CSRF token");
+    let alice_browser = browser();
+    signed_in(&server, &alice_browser, "alice", "alice_tan@tech.gov.sg").await;
+    let alice_page = alice_browser
+        .get(server.url("/portal"))
+        .send()
+        .await
+        .unwrap();
+    let alice_token = crate::support::form_field(&alice_page.text().await.unwrap(), "csrf_token");
+    let stranger = alice_browser
+        .post(server.url(&complete))
+        .form(&[("csrf_token", alice_token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        [403, 404].contains(&stranger.status().as_u16()),
+        "not her tenant: {}",
+        stranger.status()
+    );
+    let done = bob_browser
+        .post(server.url(&complete))
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        crate::support::see_other(&done),
+        format!("{review_path}?done=review-completed")
+    );
+    let page = bob_browser
+        .get(server.url(&review_path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("by bob_lim@hdb.gov.sg, when 1 person had access"),
+        "{page}"
+    );
+    let events = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("access_review.completed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "only Bob's completion");
+    assert_eq!(events[0].actor.as_deref(), Some(bob.as_str()));
+    assert_eq!(events[0].tenant.as_deref(), Some(ci.as_str()));
+    assert!(events[0].details.contains("alice_tan@tech.gov.sg"));
+    assert!(!events[0].details.contains(DAVE));
     server.stop().await;
 }
 

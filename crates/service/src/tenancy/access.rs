@@ -436,6 +436,94 @@ pub struct ReviewEntry {
     pub via_groups: Vec<String>,
 }
 
+/// The record of an access review's completion: when, by whom, and how many people had access.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewCompletion {
+    pub at: i64,
+    /// The reviewer's email (or how the audit log names them).
+    pub by: String,
+    pub people_with_access: usize,
+}
+
+pub const REVIEW_COMPLETED: &str = "access_review.completed";
+
+/// A tenant admin records that they reviewed who can sign in to the app: audited as
+/// `access_review.completed` with the app, the tenant, the reviewer and everyone who had access
+/// at that moment. The audit event is the record, so a failure to write it is an error.
+pub async fn complete_review(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<ReviewCompletion> {
+    let entries = review(state, actor, tenant_id, client_id).await?;
+    let now = state.clock.now().as_secs();
+    let people: Vec<String> = entries
+        .iter()
+        .map(|e| e.email.clone().unwrap_or_else(|| e.user_id.clone()))
+        .collect();
+    crate::audit::record_event(
+        state,
+        &techpass_store::AuditRecord {
+            at: now,
+            event: REVIEW_COMPLETED.into(),
+            outcome: "success".into(),
+            actor: Some(actor.audit_name()),
+            subject: Some(client_id.to_string()),
+            tenant: Some(tenant_id.to_string()),
+            details: serde_json::json!({
+                "people_with_access": people.len(),
+                "people": people,
+            })
+            .to_string(),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(ReviewCompletion {
+        at: now,
+        by: reviewer(state, &actor.audit_name()).await,
+        people_with_access: entries.len(),
+    })
+}
+
+/// How a reviewer reads on the page: their email when the audit log names a person.
+async fn reviewer(state: &ServiceContext, audit_name: &str) -> String {
+    match state.store.get_user(audit_name).await {
+        Ok(Some(user)) => user.email.unwrap_or(user.id),
+        _ => audit_name.to_string(),
+    }
+}
+
+/// The app's last completed access review, if any.
+pub async fn last_review(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    client_id: &str,
+) -> Result<Option<ReviewCompletion>> {
+    let app = apps::get(state, actor, tenant_id, client_id).await?;
+    let last = state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            subject: Some(app.client_id.clone()),
+            tenant: Some(tenant_id.to_string()),
+            event: Some(REVIEW_COMPLETED.into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    let Some(event) = last.into_iter().next() else {
+        return Ok(None);
+    };
+    let details: serde_json::Value = serde_json::from_str(&event.details).unwrap_or_default();
+    Ok(Some(ReviewCompletion {
+        at: event.at,
+        by: reviewer(state, event.actor.as_deref().unwrap_or("")).await,
+        people_with_access: details["people_with_access"].as_u64().unwrap_or(0) as usize,
+    }))
+}
+
 pub async fn review(
     state: &ServiceContext,
     actor: &Actor,
