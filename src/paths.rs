@@ -47,6 +47,8 @@ pub const PORTAL: &str = "/portal";
 /// What a form's action shows once (a new secret), read by the redirect that answers the form.
 pub const SHOWN: &str = "/portal/shown/{id}";
 pub const SIGN_OUT_EVERYWHERE: &str = "/portal/sign-out-everywhere";
+/// The signed-in person takes an app's access (its grants, refresh tokens) away.
+pub const APP_ACCESS_REVOKE: &str = "/portal/apps/{client_id}/revoke";
 /// Ends one of the signed-in person's sessions (named by its reference, never its id).
 pub const SESSION_END: &str = "/portal/sessions/{reference}/end";
 /// Withdraws the signed-in person's consent to an app.

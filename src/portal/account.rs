@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::SIGN_OUT_EVERYWHERE, post(sign_out_everywhere))
         .route(paths::CONSENT_WITHDRAW, post(withdraw_consent))
         .route(paths::SESSION_END, post(end_session))
+        .route(paths::APP_ACCESS_REVOKE, post(revoke_app))
 }
 
 /// A User-Agent as a person recognises their browser: "Firefox on Windows", "Chrome on
@@ -159,6 +160,17 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
             given: date(c.granted_at),
         })
         .collect();
+    let granted: Vec<minijinja::Value> = crate::accounts::granted_apps(&state, &me.user.id)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .map(|g| {
+            minijinja::context! {
+                name => g.name, tenant => g.tenant, since => date(g.since), offline => g.offline,
+                revoke => super::fill(paths::APP_ACCESS_REVOKE, &[("client_id", &g.client_id)]),
+            }
+        })
+        .collect();
     let sessions = crate::accounts::session_details(&state, &me.user.id)
         .await
         .map_err(unavailable)?;
@@ -193,6 +205,7 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
             upstream => upstream,
             apps => apps,
             consents => consents,
+            granted => granted,
             sessions => sessions,
             session_count => count,
             pager => Pager::new(paths::PORTAL, &[], page, more),
@@ -251,6 +264,45 @@ async fn sign_out_everywhere(
         Redirect::to("/?signed_out=1"),
     )
         .into_response())
+}
+
+/// Takes an app's access to the person's account away, after a confirmation.
+async fn revoke_app(
+    State(state): State<AppState>,
+    axum::extract::Path(client_id): axum::extract::Path<String>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let action = super::fill(paths::APP_ACCESS_REVOKE, &[("client_id", &client_id)]);
+    let app = crate::accounts::granted_apps(&state, &me.user.id)
+        .await
+        .map_err(|e| super::error_page(&state, e.into()))?
+        .into_iter()
+        .find(|g| g.client_id == client_id)
+        .ok_or_else(|| {
+            super::error_page(
+                &state,
+                techpass_service::tenancy::TenancyError::NotFound("app with access"),
+            )
+        })?;
+    if !fields.confirmed() {
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Revoke the access of {}?", app.name),
+                text: "Its refresh tokens stop working and its access tokens are refused at once; it can act for you again only after you sign in to it again.".into(),
+                items: vec![],
+                action,
+                button: "Revoke",
+                cancel: paths::PORTAL.into(),
+            },
+        ));
+    }
+    crate::accounts::revoke_app(&state, &me.user, &client_id, None)
+        .await
+        .map_err(|e| super::error_page(&state, e.into()))?;
+    Ok(super::forms::done(paths::PORTAL, "app-access-revoked"))
 }
 
 /// Ends one of the person's own sessions (its apps told by back-channel logout); ending the

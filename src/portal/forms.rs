@@ -216,6 +216,7 @@ const DONE: &[(&str, &str)] = &[
     ("platform-admin-granted", "They are a platform admin now."),
     ("platform-admin-revoked", "They are no longer a platform admin."),
     ("review-completed", "The review was recorded as completed, with the people who have access now."),
+    ("app-access-revoked", "The app's access was revoked: its tokens for you no longer work."),
     ("session-ended", "The session was ended: that browser is signed out, and the apps it signed in to were told."),
     ("consent-withdrawn", "Your consent was withdrawn: the app no longer receives your details, and its access for you stopped."),
     ("membership-ended", "The membership was ended: the person's access to this tenant's apps stopped at once."),

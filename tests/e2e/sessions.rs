@@ -378,4 +378,110 @@ async fn sessions_are_told_apart_and_ended_one_at_a_time(backend: Backend) {
     server.stop().await;
 }
 
-crate::both_backends!(sessions_are_told_apart_and_ended_one_at_a_time,);
+/// A person sees the apps holding their grants and takes one's access away: its refresh token
+/// stops working at once, after a confirmation; audited.
+async fn a_person_revokes_an_apps_access(backend: Backend) {
+    let Some((server, _clock)) = start_with_clock(backend, "e2e::revoke_app").await else {
+        return;
+    };
+    let b = browser_as(CHROME_LINUX);
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let (status, html) = page(&b, &server, "/portal").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("No app holds access to your account now."),
+        "{html}"
+    );
+    let wiki = approved_tenant(&server, &alice, "wiki").await;
+    let app = tenancy::apps::create(
+        &server.state,
+        &user(&alice),
+        &wiki,
+        tenancy::apps::AppSpec {
+            name: "Team wiki".into(),
+            homepage: None,
+            redirect_uris: vec![crate::provider::APP_CALLBACK.into()],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            confidential: true,
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            access_policy: Some(techpass_domain::client::AccessPolicy::Members),
+            user_assignment_required: None,
+            id_token_signed_response_alg: None,
+            access_token_signed_response_alg: None,
+        },
+    )
+    .await
+    .unwrap();
+    let (client_id, secret) = (app.client_id, app.client_secret.unwrap());
+    let code = authorize(&server, &b, &client_id, "alice_tan@tech.gov.sg")
+        .await
+        .expect("a code");
+    let tokens = crate::tenancy::tokens(&server, &client_id, &secret, &code).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    let (_, html) = page(&b, &server, "/portal").await;
+    assert!(html.contains("While you are away"), "{html}");
+    let revoke = format!("/portal/apps/{client_id}/revoke");
+    assert!(html.contains(&format!("action=\"{revoke}\"")), "{html}");
+    let csrf = form_field(&html, "csrf_token");
+    let asked = b
+        .post(server.url(&revoke))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200, "a confirmation first");
+    assert!(unescape_html(&asked.text().await.unwrap()).contains("Revoke the access of"));
+    let (status, rotated) =
+        crate::tenancy::refresh(&server, &client_id, &secret, &refresh_token).await;
+    assert_eq!(
+        status, 200,
+        "nothing revoked before the confirmation: {rotated}"
+    );
+    let rotated = rotated["refresh_token"].as_str().unwrap().to_string();
+    let (_, html) = page(&b, &server, "/portal").await;
+    let csrf = form_field(&html, "csrf_token");
+    let done = b
+        .post(server.url(&revoke))
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(see_other(&done), "/portal?done=app-access-revoked");
+    let (status, body) = crate::tenancy::refresh(&server, &client_id, &secret, &rotated).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (_, html) = page(&b, &server, "/portal?done=app-access-revoked").await;
+    assert!(
+        html.contains("No app holds access to your account now."),
+        "{html}"
+    );
+    let again = b
+        .post(server.url(&revoke))
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let events = server
+        .state
+        .store
+        .list_audit(&techpass_store::AuditFilter {
+            event: Some("grant.revoked".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(events[0].details.contains(&client_id));
+    server.stop().await;
+}
+
+crate::both_backends!(
+    sessions_are_told_apart_and_ended_one_at_a_time,
+    a_person_revokes_an_apps_access,
+);

@@ -691,3 +691,87 @@ pub async fn overview(
         user,
     })
 }
+
+/// An app that holds live grants of the person: what they see under "apps with access".
+#[derive(Debug, Clone)]
+pub struct GrantedApp {
+    pub client_id: String,
+    pub name: String,
+    /// The app's tenant, or `None` for a platform app.
+    pub tenant: Option<String>,
+    /// When the oldest live grant was made.
+    pub since: i64,
+    /// Whether the app holds a refresh token (`offline_access`): it keeps access while the
+    /// person is away.
+    pub offline: bool,
+}
+
+/// The apps holding live grants of the person, by name.
+pub async fn granted_apps(
+    ctx: &ServiceContext,
+    user_id: &str,
+) -> Result<Vec<GrantedApp>, StoreError> {
+    let now = ctx.clock.now().as_secs();
+    let mut apps: BTreeMap<String, GrantedApp> = BTreeMap::new();
+    for grant in ctx.store.live_grants_of_user(user_id, now).await? {
+        let offline = grant.scope.split(' ').any(|s| s == "offline_access");
+        if let Some(app) = apps.get_mut(&grant.client_id) {
+            app.offline |= offline;
+            continue;
+        }
+        let Some(client) = ctx.store.get_client(&grant.client_id).await? else {
+            continue;
+        };
+        let tenant = match &client.tenant_id {
+            Some(id) => ctx.store.get_tenant(id).await?.map(|t| t.name),
+            None => None,
+        };
+        apps.insert(
+            grant.client_id.clone(),
+            GrantedApp {
+                client_id: grant.client_id,
+                name: client.name,
+                tenant,
+                since: grant.created_at,
+                offline,
+            },
+        );
+    }
+    let mut apps: Vec<GrantedApp> = apps.into_values().collect();
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(apps)
+}
+
+/// The person takes an app's access away: every live grant of theirs to it is revoked (its
+/// refresh tokens stop working, its access tokens fail introspection), audited as
+/// `grant.revoked`. The app can ask again at their next sign-in. Zero if it held none.
+pub async fn revoke_app(
+    ctx: &ServiceContext,
+    user: &UserRecord,
+    client_id: &str,
+    request_id: Option<String>,
+) -> Result<u64, StoreError> {
+    let now = ctx.clock.now().as_secs();
+    let revoked = ctx
+        .store
+        .revoke_grants_of_user_for_client(&user.id, client_id, now)
+        .await?;
+    if revoked > 0 {
+        audit(
+            ctx,
+            AuditRecord {
+                at: now,
+                event: "grant.revoked".into(),
+                outcome: "success".into(),
+                actor: Some(user.id.clone()),
+                subject: Some(user.id.clone()),
+                request_id,
+                details: serde_json::json!({ "client_id": client_id, "grants": revoked, "by": "the person" })
+                    .to_string(),
+                ..AuditRecord::default()
+            },
+        )
+        .await;
+    }
+    Ok(revoked)
+}

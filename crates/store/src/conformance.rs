@@ -773,6 +773,40 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         None
     );
     store.insert_grant(&grant("g4", None, None)).await.unwrap();
+    // Live grants of a person (g1 and g2 were revoked with their code and session).
+    let live = |now| {
+        let store = store.clone();
+        async move {
+            store
+                .live_grants_of_user("u1", now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|g| g.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(live(60).await, vec!["g3", "g4"]);
+    assert!(live(1_000).await.is_empty(), "past their end");
+    let mut other = grant("g5", None, None);
+    other.client_id = "c2".into();
+    store.insert_grant(&other).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_grants_of_user_for_client("u1", "c2", 62)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .revoke_grants_of_user_for_client("u1", "c2", 63)
+            .await
+            .unwrap(),
+        0,
+        "once"
+    );
+    assert_eq!(live(60).await, vec!["g3", "g4"], "c1's grants untouched");
     assert_eq!(
         store.revoke_grants_of_user("u1", 65).await.unwrap(),
         2,

@@ -411,6 +411,41 @@ macro_rules! provider_impls {
                 .rows_affected())
             }
 
+            async fn live_grants_of_user(
+                &self,
+                user_id: &str,
+                now: i64,
+            ) -> Result<Vec<$crate::GrantRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::GrantRecord>(
+                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                            acr, created_at, expires_at, revoked_at, dpop_jkt
+                     FROM grants WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
+                     ORDER BY created_at, id",
+                )
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_grants_of_user_for_client(
+                &self,
+                user_id: &str,
+                client_id: &str,
+                at: i64,
+            ) -> Result<u64, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE grants SET revoked_at = $3
+                     WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .bind(client_id)
+                .bind(at)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             async fn revoke_grants_of_session(
                 &self,
                 session_hash: &str,

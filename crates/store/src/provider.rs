@@ -343,6 +343,22 @@ pub trait GrantStore {
     /// Revokes every grant of a user (all devices, all apps); returns how many.
     async fn revoke_grants_of_user(&self, user_id: &str, at: i64) -> Result<u64, StoreError>;
 
+    /// The user's grants neither revoked nor past `expires_at` at `now`, oldest first.
+    async fn live_grants_of_user(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// Revokes the user's grants to one client (their refresh tokens stop working). Returns
+    /// how many were live.
+    async fn revoke_grants_of_user_for_client(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        at: i64,
+    ) -> Result<u64, StoreError>;
+
     /// Revokes every grant of this SSO session; returns how many.
     async fn revoke_grants_of_session(
         &self,
