@@ -11,6 +11,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_domain::account::AccountType;
+use techpass_domain::gate::UserStatus;
 use techpass_domain::tenancy::{TenantAction, TenantStatus};
 use techpass_oidc::KeyError;
 use techpass_store::UserRecord;
@@ -283,13 +285,63 @@ struct UserRow {
 
 async fn users(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
     let q = Fields::query(q);
-    show_users(&state, &me, &q.text("q"), q.page(), Flash::from_query(&q)).await
+    let status = match q.text("status").as_str() {
+        "" => None,
+        text => Some(UserStatus::parse(text).ok_or_else(|| {
+            error_page(
+                &state,
+                TenancyError::Invalid(format!("there is no account status {text:?}")),
+            )
+        })?),
+    };
+    let kind = match q.text("type").as_str() {
+        "" => None,
+        "public_officer" => Some(AccountType::PublicOfficer),
+        "vendor" => Some(AccountType::Vendor),
+        text => {
+            return Err(error_page(
+                &state,
+                TenancyError::Invalid(format!("there is no account type {text:?}")),
+            ))
+        }
+    };
+    show_users_filtered(
+        &state,
+        &me,
+        &q.text("q"),
+        (status, kind),
+        q.page(),
+        Flash::from_query(&q),
+    )
+    .await
 }
 
 async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Flash) -> Page {
+    show_users_filtered(state, me, query, (None, None), page, flash).await
+}
+
+/// The statuses the people filter offers: one "Active" for registered officers and vendors
+/// who accepted an invitation.
+const STATUS_FILTERS: [UserStatus; 6] = [
+    UserStatus::Active,
+    UserStatus::Unregistered,
+    UserStatus::Suspended,
+    UserStatus::Disabled,
+    UserStatus::Expired,
+    UserStatus::Terminated,
+];
+
+async fn show_users_filtered(
+    state: &AppState,
+    me: &Me,
+    query: &str,
+    (status, kind): (Option<UserStatus>, Option<AccountType>),
+    page: u32,
+    flash: Flash,
+) -> Page {
     platform_admin(state, me)?;
     let (limit, offset) = window(page);
-    let found = accounts::search(state, &me.actor, query, limit, offset)
+    let found = accounts::search_filtered(state, &me.actor, query, status, kind, limit, offset)
         .await
         .map_err(|e| account_failure(state, e))?;
     let (found, more) = trim(found);
@@ -328,9 +380,21 @@ async fn show_users(state: &AppState, me: &Me, query: &str, page: u32, flash: Fl
         minijinja::context! {
             users => rows,
             query => query,
+            status => status.map(|s| if s == UserStatus::Registered { "active" } else { s.as_str() }).unwrap_or(""),
+            statuses => STATUS_FILTERS.iter().map(|s| minijinja::context! { value => s.as_str(), label => s.label() }).collect::<Vec<_>>(),
+            account_type => kind.map(AccountType::as_str).unwrap_or(""),
             action => paths::ADMIN_USERS,
             admin_section => "users",
-            pager => Pager::new(paths::ADMIN_USERS, &[("q", query)], page, more),
+            pager => Pager::new(
+                paths::ADMIN_USERS,
+                &[
+                    ("q", query),
+                    ("status", status.map(UserStatus::as_str).unwrap_or("")),
+                    ("type", kind.map(AccountType::as_str).unwrap_or("")),
+                ],
+                page,
+                more,
+            ),
         },
     ))
 }

@@ -342,6 +342,31 @@ async fn sessions_are_told_apart_and_ended_one_at_a_time(backend: Backend) {
         .is_platform_admin(&dave.id)
         .await
         .unwrap());
+
+    // The people list filters by status and account type (a registered officer is "Active").
+    let listed =
+        |html: &str, id: &str| html.contains(&format!("href=\"/portal/admin/users/{id}\""));
+    for (query, alice_in, dave_in) in [
+        ("type=vendor", false, true),
+        ("status=active&type=public_officer", true, false),
+        ("status=unregistered", false, true),
+        ("status=suspended", false, false),
+        ("q=alice&status=active", true, false),
+    ] {
+        let (status, html) = page(
+            &bob_browser,
+            &server,
+            &format!("/portal/admin/users?{query}"),
+        )
+        .await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(listed(&html, &alice), alice_in, "{query}: {html}");
+        assert_eq!(listed(&html, &dave.id), dave_in, "{query}: {html}");
+    }
+    for bad in ["status=bogus", "type=robot"] {
+        let (status, _) = page(&bob_browser, &server, &format!("/portal/admin/users?{bad}")).await;
+        assert_eq!(status, 400, "{bad}");
+    }
     let revoked = post_role(
         role.clone(),
         vec![

@@ -478,10 +478,40 @@ pub async fn search(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<UserRecord>, AccountError> {
+    search_filtered(ctx, actor, query, None, None, limit, offset).await
+}
+
+/// As [`search`], only people with `status` (a registered officer and a vendor who accepted
+/// an invitation are both live: `Registered` and `Active` find both) and of `account_type`.
+pub async fn search_filtered(
+    ctx: &ServiceContext,
+    actor: &Actor,
+    query: &str,
+    status: Option<UserStatus>,
+    account_type: Option<AccountType>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UserRecord>, AccountError> {
     if !actor.is_platform_admin() {
         return Err(AccountError::Forbidden("platform admins only"));
     }
-    Ok(ctx.store.search_users(query, limit, offset).await?)
+    let statuses: Vec<&str> = match status {
+        None => vec![],
+        Some(UserStatus::Registered | UserStatus::Active) => {
+            vec![UserStatus::Registered.as_str(), UserStatus::Active.as_str()]
+        }
+        Some(other) => vec![other.as_str()],
+    };
+    Ok(ctx
+        .store
+        .search_users_filtered(
+            query,
+            &statuses,
+            account_type.map(AccountType::as_str),
+            limit,
+            offset,
+        )
+        .await?)
 }
 
 /// A session as its person, or a platform admin, sees it: what tells it apart (browser,

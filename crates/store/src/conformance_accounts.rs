@@ -444,6 +444,9 @@ async fn user_search_is_case_insensitive_and_paged(db: &TestDatabase) {
         let mut u = user(id);
         u.email = email.map(String::from);
         u.name = name.map(String::from);
+        if email.is_some_and(|e| e.ends_with("@vendor.com")) {
+            u.account_type = "vendor".into();
+        }
         store.upsert_user(&u).await.unwrap();
     }
     let ids = |users: Vec<crate::UserRecord>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
@@ -474,6 +477,42 @@ async fn user_search_is_case_insensitive_and_paged(db: &TestDatabase) {
     assert_eq!(ids(all), vec!["u2", "u1", "u4", "u5", "u3"]);
     let page = store.search_users("", 2, 2).await.unwrap();
     assert_eq!(ids(page), vec!["u4", "u5"]);
+
+    // Filters by status and account type, with the text search and paging.
+    assert!(store
+        .set_user_status("u4", "suspended", Some("test"))
+        .await
+        .unwrap());
+    assert!(store
+        .register_user("u2", "registered", "t", 5)
+        .await
+        .unwrap());
+    let filtered =
+        |query: &'static str, statuses: &'static [&'static str], kind: Option<&'static str>| {
+            let store = store.clone();
+            async move {
+                ids(store
+                    .search_users_filtered(query, statuses, kind, 10, 0)
+                    .await
+                    .unwrap())
+            }
+        };
+    assert_eq!(filtered("", &["suspended"], None).await, vec!["u4"]);
+    assert_eq!(
+        filtered("", &["registered", "active"], None).await,
+        vec!["u2"]
+    );
+    assert_eq!(filtered("", &[], Some("vendor")).await, vec!["u4", "u5"]);
+    assert_eq!(
+        filtered("", &["unregistered"], Some("vendor")).await,
+        vec!["u5"]
+    );
+    assert_eq!(
+        filtered("alice", &["unregistered"], Some("public_officer")).await,
+        vec!["u3"]
+    );
+    assert_eq!(filtered("", &[], None).await.len(), 5);
+    assert!(filtered("%", &["suspended"], None).await.is_empty());
 }
 
 async fn update_client_round_trips_every_field(db: &TestDatabase) {

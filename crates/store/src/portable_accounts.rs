@@ -313,6 +313,49 @@ macro_rules! account_impls {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn search_users_filtered(
+                &self,
+                query: &str,
+                statuses: &[&str],
+                account_type: Option<&str>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
+                // One placeholder per status (at most the seven there are), then the type.
+                let statuses: Vec<&str> = statuses.iter().take(8).copied().collect();
+                let status_clause = if statuses.is_empty() {
+                    String::new()
+                } else {
+                    let marks: Vec<String> =
+                        (0..statuses.len()).map(|i| format!("${}", i + 4)).collect();
+                    format!(" AND status IN ({})", marks.join(", "))
+                };
+                let type_mark = statuses.len() + 4;
+                let type_clause = if account_type.is_some() {
+                    format!(" AND account_type = ${type_mark}")
+                } else {
+                    String::new()
+                };
+                let sql = format!(
+                    "SELECT {} FROM users
+                     WHERE (LOWER(email) LIKE $1 ESCAPE '\\' OR LOWER(name) LIKE $1 ESCAPE '\\'
+                        OR LOWER(id) LIKE $1 ESCAPE '\\'){status_clause}{type_clause}
+                     ORDER BY email IS NULL, email, id LIMIT $2 OFFSET $3",
+                    $crate::portable::USER_COLUMNS
+                );
+                let mut q = sqlx::query_as::<_, $crate::UserRecord>(&sql)
+                    .bind($crate::portable::contains_pattern(query))
+                    .bind(limit.max(0))
+                    .bind(offset.max(0));
+                for status in &statuses {
+                    q = q.bind(*status);
+                }
+                if let Some(kind) = account_type {
+                    q = q.bind(kind);
+                }
+                Ok(q.fetch_all(&self.pool).await?)
+            }
         }
 
         #[async_trait::async_trait]

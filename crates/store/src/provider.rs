@@ -135,6 +135,17 @@ pub trait UserStore {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// As [`UserStore::search_users`], only people whose status is one of `statuses` (any
+    /// when empty) and whose account type is `account_type` (any when `None`).
+    async fn search_users_filtered(
+        &self,
+        query: &str,
+        statuses: &[&str],
+        account_type: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<UserRecord>, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
