@@ -98,6 +98,10 @@ pub const WEBHOOKS: &str = "/portal/tenants/{tenant_id}/webhooks";
 pub const WEBHOOK: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}";
 pub const WEBHOOK_VERIFY: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/verify";
 pub const WEBHOOK_DELETE: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/delete";
+pub const WEBHOOK_EVENTS: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/events";
+pub const WEBHOOK_TEST: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/test";
+pub const WEBHOOK_REDELIVER: &str =
+    "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver";
 
 pub const TENANT_AUDIT: &str = "/portal/tenants/{tenant_id}/audit";
 

@@ -86,6 +86,9 @@ pub mod paths {
     pub const WEBHOOK_VERIFY: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/verify";
     pub const WEBHOOK_DELIVERIES: &str =
         "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries";
+    pub const WEBHOOK_TEST: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/test";
+    pub const WEBHOOK_REDELIVER: &str =
+        "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver";
 }
 
 /// One table of (method, path, handler) builds the router, [`ROUTES`] and the OpenAPI
@@ -189,6 +192,9 @@ api_routes! {
     delete WEBHOOK => webhooks::delete_webhook,
     post WEBHOOK_VERIFY => webhooks::verify_webhook,
     get WEBHOOK_DELIVERIES => webhooks::list_deliveries,
+    patch WEBHOOK => webhooks::update_webhook,
+    post WEBHOOK_TEST => webhooks::test_webhook,
+    post WEBHOOK_REDELIVER => webhooks::redeliver,
 }
 
 async fn always_no_store(response: Response) -> Response {

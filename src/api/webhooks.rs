@@ -1,5 +1,6 @@
 //! A tenant's webhooks over the API: register (the signing secret is shown once, in the 201),
-//! list, delete, send the challenge again, and read the delivery log. Thin handlers over
+//! list, change its events, delete, send the challenge again (and read why it failed), send a
+//! test event, read the delivery log and deliver an event again. Thin handlers over
 //! [`crate::webhooks`]; the sealed secret never leaves the store.
 
 use axum::extract::State;
@@ -12,7 +13,7 @@ use techpass_store::DeliveryRecord;
 use super::{created, paths, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Page};
 use crate::state::AppState;
 use crate::tenancy::Actor;
-use crate::webhooks::{self, CreatedWebhook, WebhookInfo};
+use crate::webhooks::{self, AttemptOutcome, CreatedWebhook, WebhookInfo};
 
 #[utoipa::path(
     get,
@@ -90,6 +91,86 @@ pub async fn delete_webhook(
 pub struct Verification {
     /// Whether the endpoint echoed the challenge.
     pub verified: bool,
+    /// Why not, when it did not (an HTTP status, no JSON, another value, unreachable).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct WebhookChange {
+    /// The events it receives from now on: one or more of `user-invited`, `user-updated`,
+    /// `user-deleted`, `app-credentials-expiring`.
+    pub events: Vec<String>,
+}
+
+/// Changes the events a webhook receives.
+#[utoipa::path(
+    patch,
+    path = paths::WEBHOOK,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path)),
+    request_body = WebhookChange,
+    responses(
+        (status = 200, body = WebhookInfo),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn update_webhook(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+    ApiJson(change): ApiJson<WebhookChange>,
+) -> ApiResult<Json<WebhookInfo>> {
+    Ok(Json(
+        webhooks::update_events(&state, &actor, &tenant_id, &webhook_id, &change.events).await?,
+    ))
+}
+
+/// Sends a signed `test` event to a verified webhook now (recorded in its delivery log).
+#[utoipa::path(
+    post,
+    path = paths::WEBHOOK_TEST,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path)),
+    responses(
+        (status = 200, body = AttemptOutcome),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The webhook is not verified"),
+    )
+)]
+pub async fn test_webhook(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<AttemptOutcome>> {
+    Ok(Json(
+        webhooks::send_test(&state, &actor, &tenant_id, &webhook_id).await?,
+    ))
+}
+
+/// Delivers a delivered or failed event again now (same body, attempts from zero).
+#[utoipa::path(
+    post,
+    path = paths::WEBHOOK_REDELIVER,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path), ("delivery_id" = String, Path)),
+    responses(
+        (status = 200, body = AttemptOutcome),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "No such delivered or failed delivery"),
+    )
+)]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id, delivery_id)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<AttemptOutcome>> {
+    Ok(Json(
+        webhooks::redeliver(&state, &actor, &tenant_id, &webhook_id, &delivery_id).await?,
+    ))
 }
 
 /// Sends the challenge again (after fixing the endpoint).
@@ -109,8 +190,11 @@ pub async fn verify_webhook(
     actor: Actor,
     ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<Verification>> {
-    let verified = webhooks::reverify(&state, &actor, &tenant_id, &webhook_id).await?;
-    Ok(Json(Verification { verified }))
+    let failure = webhooks::reverify(&state, &actor, &tenant_id, &webhook_id).await?;
+    Ok(Json(Verification {
+        verified: failure.is_none(),
+        reason: failure,
+    }))
 }
 
 /// One delivery of an event to a webhook, with its latest attempt.

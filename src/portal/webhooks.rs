@@ -25,6 +25,9 @@ pub fn router() -> Router<AppState> {
         .route(paths::WEBHOOK, get(deliveries))
         .route(paths::WEBHOOK_VERIFY, post(verify))
         .route(paths::WEBHOOK_DELETE, post(delete))
+        .route(paths::WEBHOOK_EVENTS, post(events))
+        .route(paths::WEBHOOK_TEST, post(send_test))
+        .route(paths::WEBHOOK_REDELIVER, post(redeliver))
 }
 
 #[derive(Debug, Serialize)]
@@ -36,6 +39,10 @@ struct WebhookRow {
     href: String,
     verify: String,
     delete: String,
+    events_action: String,
+    test: String,
+    challenge_at: Option<String>,
+    challenge_error: Option<String>,
 }
 
 fn row(tenant_id: &str, w: WebhookInfo) -> WebhookRow {
@@ -44,6 +51,10 @@ fn row(tenant_id: &str, w: WebhookInfo) -> WebhookRow {
         href: fill(paths::WEBHOOK, &ids),
         verify: fill(paths::WEBHOOK_VERIFY, &ids),
         delete: fill(paths::WEBHOOK_DELETE, &ids),
+        events_action: fill(paths::WEBHOOK_EVENTS, &ids),
+        test: fill(paths::WEBHOOK_TEST, &ids),
+        challenge_at: w.challenge_at.map(datetime),
+        challenge_error: w.challenge_error,
         url: w.url,
         events: w.events,
         verified: w.verified,
@@ -143,6 +154,8 @@ struct DeliveryRow {
     last_error: Option<String>,
     delivered: Option<String>,
     next_attempt: Option<String>,
+    /// The form that delivers it again (not while it is pending).
+    redeliver: Option<String>,
 }
 
 async fn deliveries(
@@ -168,6 +181,16 @@ async fn deliveries(
     let rows: Vec<DeliveryRow> = found
         .into_iter()
         .map(|d| DeliveryRow {
+            redeliver: (d.status != "pending").then(|| {
+                fill(
+                    paths::WEBHOOK_REDELIVER,
+                    &[
+                        ("tenant_id", tenant.id.as_str()),
+                        ("webhook_id", webhook_id.as_str()),
+                        ("delivery_id", d.id.as_str()),
+                    ],
+                )
+            }),
             next_attempt: (d.status == "pending").then(|| datetime(d.next_attempt_at)),
             event: d.event,
             created: datetime(d.created_at),
@@ -188,6 +211,8 @@ async fn deliveries(
         minijinja::context! {
             webhook => row,
             deliveries => rows,
+            all_events => EVENTS,
+            example_secret_header => webhooks::SIGNATURE_HEADER,
             webhooks_href => fill(paths::WEBHOOKS, &[("tenant_id", &tenant.id)]),
             pager => Pager::new(&here, &[], page, more),
             ..tenant_context(&tenant, "webhooks")
@@ -200,9 +225,10 @@ async fn verify(
     Path((tenant_id, webhook_id)): Path<(String, String)>,
     Posted { me, .. }: Posted,
 ) -> Page {
-    let verified = webhooks::reverify(&state, &me.actor, &tenant_id, &webhook_id)
+    let failure = webhooks::reverify(&state, &me.actor, &tenant_id, &webhook_id)
         .await
         .map_err(|e| error_page(&state, e))?;
+    let verified = failure.is_none();
     Ok(done(
         &fill(
             paths::WEBHOOK,
@@ -214,6 +240,73 @@ async fn verify(
             "webhook-unverified"
         },
     ))
+}
+
+fn webhook_href(tenant_id: &str, webhook_id: &str) -> String {
+    fill(
+        paths::WEBHOOK,
+        &[("tenant_id", tenant_id), ("webhook_id", webhook_id)],
+    )
+}
+
+/// Changes the subscribed events (the checkboxes of the webhook page).
+async fn events(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let chosen = fields.all("events");
+    match webhooks::update_events(&state, &me.actor, &tenant_id, &webhook_id, &chosen).await {
+        Ok(_) => Ok(done(
+            &webhook_href(&tenant_id, &webhook_id),
+            "webhook-events-saved",
+        )),
+        Err(TenancyError::Invalid(message)) => Err(error_page(
+            &state,
+            TenancyError::Invalid(format!("{message}. Tick at least one event.")),
+        )),
+        Err(e) => Err(error_page(&state, e)),
+    }
+}
+
+/// Sends a test event now; the result message says how it went (the log shows the detail).
+async fn send_test(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    Posted { me, .. }: Posted,
+) -> Page {
+    let outcome = webhooks::send_test(&state, &me.actor, &tenant_id, &webhook_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    Ok(done(
+        &webhook_href(&tenant_id, &webhook_id),
+        attempt_message("webhook-test", &outcome.status),
+    ))
+}
+
+/// Delivers one event of the log again now.
+async fn redeliver(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id, delivery_id)): Path<(String, String, String)>,
+    Posted { me, .. }: Posted,
+) -> Page {
+    let outcome = webhooks::redeliver(&state, &me.actor, &tenant_id, &webhook_id, &delivery_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    Ok(done(
+        &webhook_href(&tenant_id, &webhook_id),
+        attempt_message("webhook-redelivery", &outcome.status),
+    ))
+}
+
+/// The result message of an attempt made at once.
+fn attempt_message(prefix: &str, status: &str) -> &'static str {
+    match (prefix, status) {
+        ("webhook-test", "delivered") => "webhook-test-delivered",
+        ("webhook-test", _) => "webhook-test-failed",
+        (_, "delivered") => "webhook-redelivery-delivered",
+        _ => "webhook-redelivery-failed",
+    }
 }
 
 async fn delete(

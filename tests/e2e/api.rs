@@ -499,6 +499,8 @@ enum Fixture {
     /// A new role granted to a new group, as `{role}` and `{principal_id}`.
     RoleGranted,
     Webhook,
+    /// A test event delivered to A's webhook, as `{delivery_id}`.
+    Delivery,
     /// A new grant of access to the app by email, as `{grant_id}`.
     PendingGrant,
     /// A new API resource of the tenant, as `{resource_id}`.
@@ -789,6 +791,21 @@ fn cases() -> Vec<Case> {
         case("delete", paths::WEBHOOK, F::Webhook, None, on_a(204)),
         case("post", paths::WEBHOOK_VERIFY, F::None, None, on_a(200)),
         case("get", paths::WEBHOOK_DELIVERIES, F::None, None, on_a(200)),
+        case(
+            "patch",
+            paths::WEBHOOK,
+            F::None,
+            Some(r#"{"events":["user-invited","user-updated"]}"#),
+            on_a(200),
+        ),
+        case("post", paths::WEBHOOK_TEST, F::None, None, on_a(200)),
+        case(
+            "post",
+            paths::WEBHOOK_REDELIVER,
+            F::Delivery,
+            None,
+            on_a(200),
+        ),
         // Tenant B: its admin and the platform admin, never A's admin or A's app.
         Case {
             tenant: Tenant::B,
@@ -1074,6 +1091,13 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             .await
             .unwrap();
             vars.insert("webhook_id", made.webhook.id);
+        }
+        Fixture::Delivery => {
+            let sent = techpass::webhooks::send_test(state, op, &w.tenant_a, &w.webhook)
+                .await
+                .unwrap();
+            assert_eq!(sent.status, "delivered", "{sent:?}");
+            vars.insert("delivery_id", sent.delivery_id);
         }
     }
     vars

@@ -426,7 +426,7 @@ async fn webhook_receiver() -> (String, Seen) {
 }
 
 /// The receiver's own check: `t=<unix>,v1=<hex HMAC-SHA256("<t>.<body>")>`.
-fn signature_valid(secret: &str, header: &str, body: &str) -> bool {
+pub fn signature_valid(secret: &str, header: &str, body: &str) -> bool {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {

@@ -36,3 +36,4 @@ mod tenancy;
 mod tenant_access;
 mod terms;
 mod transport;
+mod webhook_admin;

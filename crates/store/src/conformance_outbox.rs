@@ -334,6 +334,37 @@ async fn webhooks_are_stored_verified_and_deleted(db: &TestDatabase) {
         "the first verification stays"
     );
     assert!(!store.mark_webhook_verified("nope", 40).await.unwrap());
+    // The last challenge's outcome, and the subscribed events, change in place.
+    assert_eq!(store.webhook_challenge("w2").await.unwrap(), None);
+    assert!(store
+        .record_webhook_challenge("w2", 31, Some("answered HTTP 404"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.webhook_challenge("w2").await.unwrap(),
+        Some((31, Some("answered HTTP 404".into())))
+    );
+    assert!(store
+        .record_webhook_challenge("w2", 32, None)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.webhook_challenge("w2").await.unwrap(),
+        Some((32, None))
+    );
+    assert!(!store
+        .record_webhook_challenge("nope", 32, None)
+        .await
+        .unwrap());
+    assert!(store
+        .set_webhook_events("w2", r#"["user-deleted"]"#)
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_webhook("w2").await.unwrap().unwrap().events,
+        r#"["user-deleted"]"#
+    );
+    assert!(!store.set_webhook_events("nope", "[]").await.unwrap());
     store
         .insert_delivery(&delivery("d1", "w1", 50))
         .await
@@ -437,6 +468,39 @@ async fn deliveries_are_claimed_and_recorded(db: &TestDatabase) {
     );
     let page = store.deliveries_of_webhook("w1", 1, 1).await.unwrap();
     assert_eq!(ids(page, |d| d.id), vec!["d2"]);
+
+    // Redelivery: a failed (or delivered) delivery is queued again once, attempts from zero,
+    // and claimed alone for an attempt at once; a pending one or another webhook's is not.
+    assert!(
+        !store.requeue_delivery("d3", "w1", 500).await.unwrap(),
+        "pending"
+    );
+    assert!(
+        !store.requeue_delivery("d2", "w9", 500).await.unwrap(),
+        "not w9's"
+    );
+    assert!(store.requeue_delivery("d2", "w1", 500).await.unwrap());
+    assert!(
+        !store.requeue_delivery("d2", "w1", 501).await.unwrap(),
+        "once"
+    );
+    assert_eq!(
+        store.claim_delivery("d2", 499, 560).await.unwrap(),
+        None,
+        "not due"
+    );
+    let again = store.claim_delivery("d2", 500, 560).await.unwrap().unwrap();
+    assert_eq!((again.attempts, again.next_attempt_at), (1, 560));
+    assert_eq!(
+        store.claim_delivery("d2", 500, 560).await.unwrap(),
+        None,
+        "leased"
+    );
+    assert_eq!(
+        store.claim_delivery("d1", far, far).await.unwrap(),
+        None,
+        "delivered"
+    );
 }
 
 async fn concurrent_delivery_claims_never_share(db: &TestDatabase) {

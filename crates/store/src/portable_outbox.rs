@@ -279,6 +279,90 @@ macro_rules! outbox_impls {
                 Ok(())
             }
 
+            async fn record_webhook_challenge(
+                &self,
+                id: &str,
+                at: i64,
+                error: Option<&str>,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE webhooks SET challenge_at = $2, challenge_error = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(at)
+                .bind(error)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn webhook_challenge(
+                &self,
+                id: &str,
+            ) -> Result<Option<(i64, Option<String>)>, $crate::StoreError> {
+                let row: Option<(Option<i64>, Option<String>)> = sqlx::query_as(
+                    "SELECT challenge_at, challenge_error FROM webhooks WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(at, error)| at.map(|at| (at, error))))
+            }
+
+            async fn set_webhook_events(
+                &self,
+                id: &str,
+                events: &str,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query("UPDATE webhooks SET events = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(events)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+                    == 1)
+            }
+
+            async fn requeue_delivery(
+                &self,
+                id: &str,
+                webhook_id: &str,
+                now: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE webhook_deliveries
+                     SET status = 'pending', attempts = 0, next_attempt_at = $3
+                     WHERE id = $1 AND webhook_id = $2 AND status <> 'pending'",
+                )
+                .bind(id)
+                .bind(webhook_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn claim_delivery(
+                &self,
+                id: &str,
+                now: i64,
+                lease_until: i64,
+            ) -> Result<Option<$crate::DeliveryRecord>, $crate::StoreError> {
+                Ok(sqlx::query_as::<_, $crate::DeliveryRecord>(&format!(
+                    "UPDATE webhook_deliveries SET next_attempt_at = $3, attempts = attempts + 1
+                     WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $2
+                     RETURNING {}",
+                    $crate::portable::DELIVERY_COLUMNS
+                ))
+                .bind(id)
+                .bind(now)
+                .bind(lease_until)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn deliveries_of_webhook(
                 &self,
                 webhook_id: &str,

@@ -77,6 +77,44 @@ pub trait WebhookStore {
         at: i64,
     ) -> Result<(), StoreError>;
 
+    /// Records the outcome of a challenge sent at `at`: `error` says why it failed, `None` that
+    /// it was answered. False if the webhook is unknown.
+    async fn record_webhook_challenge(
+        &self,
+        id: &str,
+        at: i64,
+        error: Option<&str>,
+    ) -> Result<bool, StoreError>;
+
+    /// The last challenge's time and failure reason (`None` after a success), if one was sent.
+    async fn webhook_challenge(
+        &self,
+        id: &str,
+    ) -> Result<Option<(i64, Option<String>)>, StoreError>;
+
+    /// Replaces the subscribed events (a JSON array). False if the webhook is unknown.
+    async fn set_webhook_events(&self, id: &str, events: &str) -> Result<bool, StoreError>;
+
+    /// Queues a delivered or failed delivery of `webhook_id` again, due at `now` with its
+    /// attempts counted from zero (the log keeps one row per event). False if there is no such
+    /// delivery of that webhook, or it is already pending.
+    async fn requeue_delivery(
+        &self,
+        id: &str,
+        webhook_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Claims one pending delivery now (as [`WebhookStore::claim_deliveries`] does, leased
+    /// until `lease_until`), for an attempt made at once; `None` if it is not pending or a job
+    /// holds it.
+    async fn claim_delivery(
+        &self,
+        id: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<DeliveryRecord>, StoreError>;
+
     /// The webhook's deliveries, newest first.
     async fn deliveries_of_webhook(
         &self,

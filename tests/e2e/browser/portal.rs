@@ -580,3 +580,82 @@ async fn an_integrator_copies_the_client_id_and_deletes_the_app() {
     )
     .await;
 }
+
+/// Issue 16 item 6 in the browser: a webhook whose endpoint answers 404 shows why on its page,
+/// with what TechPass sends; fixed, the challenge again, a test event from the button lands in
+/// the delivery log with its "Deliver again" button.
+async fn a_tenant_admin_fixes_a_webhook_body(test: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, false).await;
+    let alice = server
+        .state
+        .store
+        .find_users_by_email(ALICE)
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    // An endpoint that answers 404 until it is fixed.
+    let fixed = Arc::new(AtomicBool::new(false));
+    let answers = fixed.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+            let fixed = answers.load(Ordering::SeqCst);
+            async move {
+                use axum::response::IntoResponse;
+                if fixed {
+                    axum::Json(serde_json::json!({ "challenge": body["challenge"] }))
+                        .into_response()
+                } else {
+                    axum::http::StatusCode::NOT_FOUND.into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let made = techpass::webhooks::create(
+        &server.state,
+        &user(&alice),
+        &tenant,
+        &url,
+        &["user-invited".into()],
+    )
+    .await
+    .unwrap();
+    b.goto(&server.url(&format!(
+        "/portal/tenants/{tenant}/webhooks/{}",
+        made.webhook.id
+    )))
+    .await;
+    b.heading(&[&format!("Webhook to {url}")]).await;
+    b.sees("The last challenge failed: the endpoint answered HTTP 404")
+        .await;
+    b.sees("What TechPass sends").await;
+    b.screenshot("webhook-challenge-failed").await;
+    fixed.store(true, Ordering::SeqCst);
+    b.press("Send the challenge again").await;
+    b.sees("answered").await;
+    b.press("Send a test event").await;
+    b.sees("The test event was delivered").await;
+    assert!(b.text().await.contains("Deliver again"));
+    b.screenshot("webhook-test-delivered").await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_admin_fixes_a_webhook() {
+    let test = "browser::portal::a_tenant_admin_fixes_a_webhook";
+    bounded(test, a_tenant_admin_fixes_a_webhook_body(test)).await;
+}

@@ -14,6 +14,9 @@ use techpass_store::{DeliveryRecord, WebhookRecord};
 use crate::tenancy::{admin_tenant, audit, new_id, Actor, Result, TenancyError};
 use crate::ServiceContext;
 
+/// The event a "send a test event" delivers (subscribed or not).
+pub const TEST_EVENT: &str = "test";
+
 pub const EVENTS: [&str; 4] = [
     "user-invited",
     "user-updated",
@@ -58,6 +61,9 @@ pub struct WebhookInfo {
     pub events: Vec<String>,
     pub verified: bool,
     pub created_at: i64,
+    /// When the last challenge was sent, and why it failed (absent after a success).
+    pub challenge_at: Option<i64>,
+    pub challenge_error: Option<String>,
 }
 
 impl From<&WebhookRecord> for WebhookInfo {
@@ -68,8 +74,20 @@ impl From<&WebhookRecord> for WebhookInfo {
             events: serde_json::from_str(&w.events).unwrap_or_default(),
             verified: w.verified_at.is_some(),
             created_at: w.created_at,
+            challenge_at: None,
+            challenge_error: None,
         }
     }
+}
+
+/// A webhook as shown: with its last challenge's outcome.
+async fn info(state: &ServiceContext, w: &WebhookRecord) -> Result<WebhookInfo> {
+    let mut info = WebhookInfo::from(w);
+    if let Some((at, error)) = state.store.webhook_challenge(&w.id).await? {
+        info.challenge_at = Some(at);
+        info.challenge_error = error;
+    }
+    Ok(info)
 }
 
 /// A registered webhook with its secret, shown once.
@@ -141,22 +159,23 @@ pub async fn create(
         serde_json::json!({ "url": record.url, "events": events }),
     )
     .await;
-    let verified = verify(state, &record, &secret).await;
-    let mut info = WebhookInfo::from(&record);
-    info.verified = verified;
+    let failure = verify(state, &record, &secret).await;
+    let mut shown = info(state, &record).await?;
+    shown.verified = failure.is_none();
     Ok(CreatedWebhook {
-        webhook: info,
+        webhook: shown,
         secret,
     })
 }
 
-/// Sends the challenge again (after fixing the endpoint).
+/// Sends the challenge again (after fixing the endpoint): `Ok(None)` when it was answered,
+/// `Ok(Some(reason))` with why not (also kept for the webhook's page).
 pub async fn reverify(
     state: &ServiceContext,
     actor: &Actor,
     tenant_id: &str,
     webhook_id: &str,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
     let secret = open_secret(state, &webhook)
         .ok_or_else(|| TenancyError::Invalid("the webhook's secret cannot be read".into()))?;
@@ -164,10 +183,28 @@ pub async fn reverify(
 }
 
 /// The challenge: a signed `{"type":"challenge","challenge":"…"}`; the endpoint answers 2xx
-/// with `{"challenge":"…"}` carrying the same value.
-async fn verify(state: &ServiceContext, webhook: &WebhookRecord, secret: &str) -> bool {
+/// with `{"challenge":"…"}` carrying the same value. `None` when it did, otherwise why not;
+/// the outcome is stored with the webhook either way.
+async fn verify(state: &ServiceContext, webhook: &WebhookRecord, secret: &str) -> Option<String> {
+    let failure = challenge(state, webhook, secret).await;
+    let now = state.clock.now().as_secs();
+    if let Err(e) = state
+        .store
+        .record_webhook_challenge(&webhook.id, now, failure.as_deref())
+        .await
+    {
+        tracing::error!(error = %e, "cannot record a webhook challenge");
+    }
+    failure
+}
+
+async fn challenge(
+    state: &ServiceContext,
+    webhook: &WebhookRecord,
+    secret: &str,
+) -> Option<String> {
     let Ok(challenge) = Secrets::random_token() else {
-        return false;
+        return Some("no randomness for the challenge".into());
     };
     let body = serde_json::json!({ "type": "challenge", "challenge": challenge }).to_string();
     let now = state.clock.now().as_secs();
@@ -180,32 +217,36 @@ async fn verify(state: &ServiceContext, webhook: &WebhookRecord, secret: &str) -
                 .body(body)
         })
         .await;
-    let echoed = match answer {
-        Ok(r) if r.status().is_success() => r
-            .json::<serde_json::Value>()
-            .ok()
-            .and_then(|v| {
-                v.get("challenge")
-                    .and_then(|c| c.as_str())
-                    .map(String::from)
-            })
-            .is_some_and(|c| c == challenge),
-        Ok(r) => {
-            tracing::info!(webhook = %webhook.id, status = r.status().as_u16(), "webhook challenge refused");
-            false
-        }
-        Err(e) => {
-            tracing::info!(webhook = %webhook.id, error = %e, "webhook challenge failed");
-            false
-        }
+    let failure = match answer {
+        Ok(r) if r.status().is_success() => match r.json::<serde_json::Value>() {
+            Err(_) => Some(format!(
+                "answered HTTP {} without a JSON body; answer {{\"challenge\": \"<the value sent>\"}}",
+                r.status().as_u16()
+            )),
+            Ok(v) => match v.get("challenge").and_then(|c| c.as_str()) {
+                Some(c) if c == challenge => None,
+                Some(_) => Some("answered with another challenge value than the one sent".into()),
+                None => Some("answered JSON without a \"challenge\" member".into()),
+            },
+        },
+        Ok(r) => Some(format!(
+            "answered HTTP {}; the challenge needs a 2xx answer",
+            r.status().as_u16()
+        )),
+        Err(e) => Some(format!("could not be reached: {e}")),
     };
-    if echoed {
-        if let Err(e) = state.store.mark_webhook_verified(&webhook.id, now).await {
-            tracing::error!(error = %e, "cannot record a webhook verification");
-            return false;
+    match &failure {
+        None => {
+            if let Err(e) = state.store.mark_webhook_verified(&webhook.id, now).await {
+                tracing::error!(error = %e, "cannot record a webhook verification");
+                return Some("TechPass could not record the verification; try again".into());
+            }
+        }
+        Some(reason) => {
+            tracing::info!(webhook = %webhook.id, %reason, "webhook challenge failed")
         }
     }
-    echoed
+    failure
 }
 
 async fn tenant_webhook(
@@ -229,13 +270,165 @@ pub async fn list(
     tenant_id: &str,
 ) -> Result<Vec<WebhookInfo>> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
-    Ok(state
+    let mut shown = Vec::new();
+    for w in state.store.webhooks_of_tenant(&tenant.id).await? {
+        shown.push(info(state, &w).await?);
+    }
+    Ok(shown)
+}
+
+fn checked_events(events: &[String]) -> Result<()> {
+    if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
+        return Err(TenancyError::Invalid(format!(
+            "events must be one or more of: {}",
+            EVENTS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Changes the events the webhook receives (at least one), audited.
+pub async fn update_events(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+    events: &[String],
+) -> Result<WebhookInfo> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    checked_events(events)?;
+    let mut events: Vec<String> = events.to_vec();
+    events.sort();
+    events.dedup();
+    let json = serde_json::to_string(&events).unwrap_or_else(|_| "[]".into());
+    state.store.set_webhook_events(&webhook.id, &json).await?;
+    audit(
+        state,
+        actor,
+        "webhook.updated",
+        Some(tenant_id),
+        Some(&webhook.id),
+        serde_json::json!({ "events": events, "before": serde_json::from_str::<serde_json::Value>(&webhook.events).unwrap_or_default() }),
+    )
+    .await;
+    let updated = state
         .store
-        .webhooks_of_tenant(&tenant.id)
+        .get_webhook(&webhook.id)
         .await?
-        .iter()
-        .map(WebhookInfo::from)
-        .collect())
+        .ok_or(TenancyError::NotFound("webhook"))?;
+    info(state, &updated).await
+}
+
+/// What an attempt made at once came to.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AttemptOutcome {
+    pub delivery_id: String,
+    /// delivered | pending (retried later) | failed | queued (a job is sending it)
+    pub status: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// Sends a signed `test` event to a verified webhook now, recorded in its delivery log like
+/// any event (and retried like one if it fails).
+pub async fn send_test(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> Result<AttemptOutcome> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    if webhook.verified_at.is_none() {
+        return Err(TenancyError::Conflict(
+            "the webhook is not verified yet: send the challenge again once the endpoint answers it"
+                .into(),
+        ));
+    }
+    let now = state.clock.now().as_secs();
+    let id = new_id(state, "dlv");
+    let payload = serde_json::json!({
+        "id": id, "type": TEST_EVENT, "tenant_id": tenant_id, "created_at": now, "data": {},
+    })
+    .to_string();
+    state
+        .store
+        .insert_delivery(&DeliveryRecord {
+            id: id.clone(),
+            webhook_id: webhook.id.clone(),
+            event: TEST_EVENT.into(),
+            payload,
+            created_at: now,
+            next_attempt_at: now,
+            attempts: 0,
+            status: "pending".into(),
+            last_status_code: None,
+            last_error: None,
+            delivered_at: None,
+        })
+        .await?;
+    audit(
+        state,
+        actor,
+        "webhook.test_sent",
+        Some(tenant_id),
+        Some(&webhook.id),
+        serde_json::json!({ "delivery": id }),
+    )
+    .await;
+    attempt_now(state, &webhook, &id).await
+}
+
+/// Delivers a delivered or failed delivery again now (the same event and body, attempts
+/// counted from zero), audited. A pending one is already on its way: `Conflict`.
+pub async fn redeliver(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<AttemptOutcome> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    let now = state.clock.now().as_secs();
+    if !state
+        .store
+        .requeue_delivery(delivery_id, &webhook.id, now)
+        .await?
+    {
+        return Err(TenancyError::Conflict(
+            "there is no delivered or failed delivery with that id in this webhook's log (a pending one is still being sent)".into(),
+        ));
+    }
+    audit(
+        state,
+        actor,
+        "webhook.redelivered",
+        Some(tenant_id),
+        Some(&webhook.id),
+        serde_json::json!({ "delivery": delivery_id }),
+    )
+    .await;
+    attempt_now(state, &webhook, delivery_id).await
+}
+
+async fn attempt_now(
+    state: &ServiceContext,
+    webhook: &WebhookRecord,
+    delivery_id: &str,
+) -> Result<AttemptOutcome> {
+    let now = state.clock.now().as_secs();
+    let Some(d) = state
+        .store
+        .claim_delivery(delivery_id, now, now + LEASE_SECS)
+        .await?
+    else {
+        return Ok(AttemptOutcome {
+            delivery_id: delivery_id.to_string(),
+            status: "queued".into(),
+            status_code: None,
+            error: None,
+        });
+    };
+    Ok(attempt(state, webhook, &d, now).await?)
 }
 
 pub async fn delete(
@@ -328,12 +521,34 @@ pub async fn deliver_due(
             Some(w) => w,
             None => continue,
         };
-        let Some(secret) = open_secret(state, &webhook) else {
+        if attempt(state, &webhook, &d, now).await?.status == "delivered" {
+            delivered += 1;
+        }
+    }
+    Ok(delivered)
+}
+
+/// One attempt at a claimed delivery: signed, sent, its result recorded (delivered, pending
+/// with the next attempt backed off, or failed after the last attempt).
+async fn attempt(
+    state: &ServiceContext,
+    webhook: &WebhookRecord,
+    d: &DeliveryRecord,
+    now: i64,
+) -> std::result::Result<AttemptOutcome, techpass_store::StoreError> {
+    let outcome = |status: &str, status_code: Option<i64>, error: Option<String>| AttemptOutcome {
+        delivery_id: d.id.clone(),
+        status: status.into(),
+        status_code,
+        error,
+    };
+    {
+        let Some(secret) = open_secret(state, webhook) else {
             state
                 .store
                 .record_delivery_attempt(&d.id, "failed", None, Some("secret unreadable"), now, now)
                 .await?;
-            continue;
+            return Ok(outcome("failed", None, Some("secret unreadable".into())));
         };
         let result = state
             .http
@@ -359,26 +574,20 @@ pub async fn deliver_due(
                     .store
                     .record_delivery_attempt(&d.id, "delivered", code, None, now, now)
                     .await?;
-                delivered += 1;
+                Ok(outcome("delivered", code, None))
             }
             Some(error) => {
                 let give_up = d.attempts >= MAX_ATTEMPTS;
                 let next = now + 30 * (1_i64 << d.attempts.clamp(0, 12));
+                let status = if give_up { "failed" } else { "pending" };
                 state
                     .store
-                    .record_delivery_attempt(
-                        &d.id,
-                        if give_up { "failed" } else { "pending" },
-                        code,
-                        Some(&error),
-                        next,
-                        now,
-                    )
+                    .record_delivery_attempt(&d.id, status, code, Some(&error), next, now)
                     .await?;
+                Ok(outcome(status, code, Some(error)))
             }
         }
     }
-    Ok(delivered)
 }
 
 #[cfg(test)]
