@@ -100,6 +100,7 @@ pub const WEBHOOK_VERIFY: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_
 pub const WEBHOOK_DELETE: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/delete";
 pub const WEBHOOK_EVENTS: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/events";
 pub const WEBHOOK_TEST: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/test";
+pub const WEBHOOK_ROTATE: &str = "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/secret";
 pub const WEBHOOK_REDELIVER: &str =
     "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver";
 

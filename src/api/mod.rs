@@ -87,6 +87,7 @@ pub mod paths {
     pub const WEBHOOK_DELIVERIES: &str =
         "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries";
     pub const WEBHOOK_TEST: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/test";
+    pub const WEBHOOK_SECRET: &str = "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/secret";
     pub const WEBHOOK_REDELIVER: &str =
         "/api/v1/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver";
 }
@@ -194,6 +195,7 @@ api_routes! {
     get WEBHOOK_DELIVERIES => webhooks::list_deliveries,
     patch WEBHOOK => webhooks::update_webhook,
     post WEBHOOK_TEST => webhooks::test_webhook,
+    post WEBHOOK_SECRET => webhooks::rotate_secret,
     post WEBHOOK_REDELIVER => webhooks::redeliver,
 }
 

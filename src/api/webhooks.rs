@@ -13,7 +13,7 @@ use techpass_store::DeliveryRecord;
 use super::{created, paths, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Page};
 use crate::state::AppState;
 use crate::tenancy::Actor;
-use crate::webhooks::{self, AttemptOutcome, CreatedWebhook, WebhookInfo};
+use crate::webhooks::{self, AttemptOutcome, CreatedWebhook, RotatedSecret, WebhookInfo};
 
 #[utoipa::path(
     get,
@@ -147,6 +147,29 @@ pub async fn test_webhook(
 ) -> ApiResult<Json<AttemptOutcome>> {
     Ok(Json(
         webhooks::send_test(&state, &actor, &tenant_id, &webhook_id).await?,
+    ))
+}
+
+/// Rotates the signing secret: the new one is in the answer, shown once; the previous one
+/// keeps signing next to it (a second `v1`) until `previous_signs_until`.
+#[utoipa::path(
+    post,
+    path = paths::WEBHOOK_SECRET,
+    tag = "webhooks",
+    params(("tenant_id" = String, Path), ("webhook_id" = String, Path)),
+    responses(
+        (status = 200, body = RotatedSecret),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    actor: Actor,
+    ApiPath((tenant_id, webhook_id)): ApiPath<(String, String)>,
+) -> ApiResult<Json<RotatedSecret>> {
+    Ok(Json(
+        webhooks::rotate_secret(&state, &actor, &tenant_id, &webhook_id).await?,
     ))
 }
 

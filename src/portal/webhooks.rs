@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route(paths::WEBHOOK_DELETE, post(delete))
         .route(paths::WEBHOOK_EVENTS, post(events))
         .route(paths::WEBHOOK_TEST, post(send_test))
+        .route(paths::WEBHOOK_ROTATE, post(rotate))
         .route(paths::WEBHOOK_REDELIVER, post(redeliver))
 }
 
@@ -41,6 +42,7 @@ struct WebhookRow {
     delete: String,
     events_action: String,
     test: String,
+    rotate: String,
     challenge_at: Option<String>,
     challenge_error: Option<String>,
 }
@@ -53,6 +55,7 @@ fn row(tenant_id: &str, w: WebhookInfo) -> WebhookRow {
         delete: fill(paths::WEBHOOK_DELETE, &ids),
         events_action: fill(paths::WEBHOOK_EVENTS, &ids),
         test: fill(paths::WEBHOOK_TEST, &ids),
+        rotate: fill(paths::WEBHOOK_ROTATE, &ids),
         challenge_at: w.challenge_at.map(datetime),
         challenge_error: w.challenge_error,
         url: w.url,
@@ -297,6 +300,63 @@ async fn redeliver(
         &webhook_href(&tenant_id, &webhook_id),
         attempt_message("webhook-redelivery", &outcome.status),
     ))
+}
+
+/// A new signing secret after a confirmation, shown once; the old one keeps signing next to it
+/// for a day.
+async fn rotate(
+    State(state): State<AppState>,
+    Path((tenant_id, webhook_id)): Path<(String, String)>,
+    Posted { me, fields }: Posted,
+) -> Page {
+    let href = webhook_href(&tenant_id, &webhook_id);
+    if !fields.confirmed() {
+        let hook = webhooks::list(&state, &me.actor, &tenant_id)
+            .await
+            .map_err(|e| error_page(&state, e))?
+            .into_iter()
+            .find(|w| w.id == webhook_id)
+            .ok_or_else(|| error_page(&state, TenancyError::NotFound("webhook")))?;
+        return Ok(confirm(
+            &state,
+            &me,
+            &fields,
+            Confirm {
+                title: format!("Rotate the signing secret of the webhook to {}?", hook.url),
+                text: "A new secret is shown once. For the next 24 hours every request carries two v1 signatures, one under each secret, so the endpoint can switch to the new secret without missing a delivery; after that only the new one signs.".into(),
+                items: vec![],
+                action: fill(
+                    paths::WEBHOOK_ROTATE,
+                    &[("tenant_id", &tenant_id), ("webhook_id", &webhook_id)],
+                ),
+                button: "Rotate the secret",
+                cancel: href,
+            },
+        ));
+    }
+    let rotated = webhooks::rotate_secret(&state, &me.actor, &tenant_id, &webhook_id)
+        .await
+        .map_err(|e| error_page(&state, e))?;
+    show_once(
+        &state,
+        &me,
+        &Shown {
+            title: "New signing secret".into(),
+            intro: format!(
+                "Until {}, each request carries a v1 signature under this secret and one under the previous secret; then only this one signs. Give it to the endpoint now. It is shown only now.",
+                datetime(rotated.previous_signs_until)
+            ),
+            values: vec![shown_value(
+                "Signing secret",
+                "webhook_secret",
+                rotated.secret,
+                true,
+            )],
+            next_href: href,
+            next_label: "Go to the webhook".into(),
+        },
+    )
+    .await
 }
 
 /// The result message of an attempt made at once.

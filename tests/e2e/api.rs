@@ -799,6 +799,7 @@ fn cases() -> Vec<Case> {
             on_a(200),
         ),
         case("post", paths::WEBHOOK_TEST, F::None, None, on_a(200)),
+        case("post", paths::WEBHOOK_SECRET, F::Webhook, None, on_a(200)),
         case(
             "post",
             paths::WEBHOOK_REDELIVER,

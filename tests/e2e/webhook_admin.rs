@@ -69,7 +69,7 @@ async fn page(b: &reqwest::Client, server: &TestServer, path: &str) -> (u16, Str
 }
 
 async fn a_tenant_admin_runs_a_webhook(backend: Backend) {
-    let Some((server, _clock)) = start_with_clock(backend, "e2e::webhook_admin").await else {
+    let Some((server, clock)) = start_with_clock(backend, "e2e::webhook_admin").await else {
         return;
     };
     let state = &server.state;
@@ -281,13 +281,80 @@ async fn a_tenant_admin_runs_a_webhook(backend: Backend) {
     let edited = listed.iter().find(|w| w.id == hook).unwrap();
     assert_eq!(edited.events, vec!["user-deleted", "user-invited"]);
 
+    // The secret rotated with overlap: for a day both secrets sign (two v1 values), then only
+    // the new one.
+    let rotate = format!("{here}/secret");
+    let asked = b
+        .post(server.url(&rotate))
+        .form(&[("csrf_token", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200, "a confirmation first");
+    assert!(unescape_html(&asked.text().await.unwrap()).contains("Rotate the signing secret"));
+    let rotated = b
+        .post(server.url(&rotate))
+        .form(&[("csrf_token", csrf.as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    let shown = see_other(&rotated);
+    let (_, html) = page(&b, &server, &shown).await;
+    let new_secret = html
+        .split("id=\"webhook_secret\"")
+        .nth(1)
+        .and_then(|rest| rest.split("value=\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no secret shown: {html}"))
+        .to_string();
+    assert_ne!(new_secret, made.secret);
+    let (_, again) = page(&b, &server, &shown).await;
+    assert!(!again.contains(&new_secret), "shown once");
+    let signatures = |header: &str| -> Vec<String> {
+        let t = header
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap()
+            .to_string();
+        header
+            .split(',')
+            .filter_map(|p| p.strip_prefix("v1="))
+            .map(|v1| format!("t={t},v1={v1}"))
+            .collect()
+    };
+    techpass::webhooks::send_test(state, &admin, &tenant, &hook)
+        .await
+        .unwrap();
+    let (headers, body) = seen.lock().unwrap().last().cloned().unwrap();
+    let both = signatures(headers["techpass-signature"].to_str().unwrap());
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(signature_valid(&new_secret, &both[0], &body), "new first");
+    assert!(
+        signature_valid(&made.secret, &both[1], &body),
+        "then the previous"
+    );
+    clock.advance(24 * 3600 + 1);
+    techpass::webhooks::send_test(state, &admin, &tenant, &hook)
+        .await
+        .unwrap();
+    let (headers, body) = seen.lock().unwrap().last().cloned().unwrap();
+    let one = signatures(headers["techpass-signature"].to_str().unwrap());
+    assert_eq!(one.len(), 1, "the overlap is over: {one:?}");
+    assert!(signature_valid(&new_secret, &one[0], &body));
+    assert!(!signature_valid(&made.secret, &one[0], &body));
+
     // Another tenant's admin reaches none of it.
     let bob_browser = browser();
     let bob = signed_in(&server, &bob_browser, "bob", "bob_lim@hdb.gov.sg").await;
     approved_tenant(&server, &bob, "ci").await;
     let (_, bob_page) = page(&bob_browser, &server, "/portal").await;
     let bob_csrf = form_field(&bob_page, "csrf_token");
-    for path in [format!("{here}/test"), redeliver.clone(), events.clone()] {
+    for path in [
+        format!("{here}/test"),
+        redeliver.clone(),
+        events.clone(),
+        rotate.clone(),
+    ] {
         let r = bob_browser
             .post(server.url(&path))
             .form(&[
@@ -316,6 +383,7 @@ async fn a_tenant_admin_runs_a_webhook(backend: Backend) {
         "webhook.test_sent",
         "webhook.redelivered",
         "webhook.updated",
+        "webhook.secret_rotated",
     ] {
         assert!(audited.iter().any(|e| e.event == event), "{event}");
     }

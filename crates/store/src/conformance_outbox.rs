@@ -365,6 +365,39 @@ async fn webhooks_are_stored_verified_and_deleted(db: &TestDatabase) {
         r#"["user-deleted"]"#
     );
     assert!(!store.set_webhook_events("nope", "[]").await.unwrap());
+    // Rotation keeps the previous secret until its end.
+    assert_eq!(store.webhook_previous_secret("w2", 0).await.unwrap(), None);
+    let before = store
+        .get_webhook("w2")
+        .await
+        .unwrap()
+        .unwrap()
+        .secret_sealed;
+    assert!(store
+        .rotate_webhook_secret("w2", b"new", 100)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_webhook("w2")
+            .await
+            .unwrap()
+            .unwrap()
+            .secret_sealed,
+        b"new".to_vec()
+    );
+    assert_eq!(
+        store.webhook_previous_secret("w2", 99).await.unwrap(),
+        Some((before, 100))
+    );
+    assert_eq!(
+        store.webhook_previous_secret("w2", 100).await.unwrap(),
+        None
+    );
+    assert!(!store
+        .rotate_webhook_secret("nope", b"x", 100)
+        .await
+        .unwrap());
     store
         .insert_delivery(&delivery("d1", "w1", 50))
         .await

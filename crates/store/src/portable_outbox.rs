@@ -363,6 +363,43 @@ macro_rules! outbox_impls {
                 .await?)
             }
 
+            async fn rotate_webhook_secret(
+                &self,
+                id: &str,
+                sealed: &[u8],
+                previous_until: i64,
+            ) -> Result<bool, $crate::StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE webhooks SET previous_secret_sealed = secret_sealed,
+                       previous_until = $3, secret_sealed = $2
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(sealed)
+                .bind(previous_until)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                    == 1)
+            }
+
+            async fn webhook_previous_secret(
+                &self,
+                id: &str,
+                now: i64,
+            ) -> Result<Option<(Vec<u8>, i64)>, $crate::StoreError> {
+                let row: Option<(Option<Vec<u8>>, Option<i64>)> = sqlx::query_as(
+                    "SELECT previous_secret_sealed, previous_until FROM webhooks WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(match row {
+                    Some((Some(sealed), Some(until))) if until > now => Some((sealed, until)),
+                    _ => None,
+                })
+            }
+
             async fn deliveries_of_webhook(
                 &self,
                 webhook_id: &str,

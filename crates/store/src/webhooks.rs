@@ -115,6 +115,22 @@ pub trait WebhookStore {
         lease_until: i64,
     ) -> Result<Option<DeliveryRecord>, StoreError>;
 
+    /// Replaces the signing secret with `sealed`, keeping the current one as the previous
+    /// secret until `previous_until`. False if the webhook is unknown.
+    async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        sealed: &[u8],
+        previous_until: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// The previous secret while it still signs (its `previous_until` after `now`).
+    async fn webhook_previous_secret(
+        &self,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<(Vec<u8>, i64)>, StoreError>;
+
     /// The webhook's deliveries, newest first.
     async fn deliveries_of_webhook(
         &self,

@@ -98,6 +98,85 @@ pub struct CreatedWebhook {
     pub secret: String,
 }
 
+/// How long a rotated-out secret keeps signing next to the new one.
+pub const ROTATION_OVERLAP_SECS: i64 = 24 * 3600;
+
+/// The signature header of `body` at `now`: the current secret's `v1`, and while a rotation
+/// overlaps, the previous secret's `v1` after it (a receiver accepts the request if any `v1`
+/// verifies under a secret it holds).
+async fn signature(
+    state: &ServiceContext,
+    webhook: &WebhookRecord,
+    secret: &str,
+    now: i64,
+    body: &str,
+) -> String {
+    let mut header = sign(secret, now, body);
+    let previous = match state.store.webhook_previous_secret(&webhook.id, now).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a webhook's previous secret");
+            None
+        }
+    };
+    if let Some((sealed, _)) = previous {
+        let opened = state
+            .sealer
+            .open(&webhook.id, &sealed)
+            .ok()
+            .and_then(|p| String::from_utf8(p).ok());
+        if let Some(old) = opened {
+            if let Some((_, v1)) = sign(&old, now, body).split_once(",v1=") {
+                header.push_str(",v1=");
+                header.push_str(v1);
+            }
+        }
+    }
+    header
+}
+
+/// A new signing secret, shown once; the old one keeps signing next to it for
+/// [`ROTATION_OVERLAP_SECS`], so receivers can switch without losing a delivery. Audited.
+pub async fn rotate_secret(
+    state: &ServiceContext,
+    actor: &Actor,
+    tenant_id: &str,
+    webhook_id: &str,
+) -> Result<RotatedSecret> {
+    let webhook = tenant_webhook(state, actor, tenant_id, webhook_id).await?;
+    let secret = crate::tenancy::random_secret(state)?;
+    let sealed = state
+        .sealer
+        .seal(&webhook.id, secret.as_bytes())
+        .map_err(|e| TenancyError::Invalid(e.to_string()))?;
+    let until = state.clock.now().as_secs() + ROTATION_OVERLAP_SECS;
+    state
+        .store
+        .rotate_webhook_secret(&webhook.id, &sealed, until)
+        .await?;
+    audit(
+        state,
+        actor,
+        "webhook.secret_rotated",
+        Some(tenant_id),
+        Some(&webhook.id),
+        serde_json::json!({ "previous_signs_until": until }),
+    )
+    .await;
+    Ok(RotatedSecret {
+        secret,
+        previous_signs_until: until,
+    })
+}
+
+/// A rotated webhook secret, shown once.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    pub secret: String,
+    /// Until then (Unix seconds) deliveries carry a second `v1` under the previous secret.
+    pub previous_signs_until: i64,
+}
+
 fn open_secret(state: &ServiceContext, webhook: &WebhookRecord) -> Option<String> {
     let plain = state
         .sealer
@@ -208,11 +287,12 @@ async fn challenge(
     };
     let body = serde_json::json!({ "type": "challenge", "challenge": challenge }).to_string();
     let now = state.clock.now().as_secs();
+    let signed = signature(state, webhook, secret, now, &body).await;
     let answer = state
         .http
         .post(&webhook.url, |r| {
             r.header("content-type", "application/json")
-                .header(SIGNATURE_HEADER, sign(secret, now, &body))
+                .header(SIGNATURE_HEADER, signed)
                 .header(EVENT_HEADER, "challenge")
                 .body(body)
         })
@@ -550,11 +630,12 @@ async fn attempt(
                 .await?;
             return Ok(outcome("failed", None, Some("secret unreadable".into())));
         };
+        let signed = signature(state, webhook, &secret, now, &d.payload).await;
         let result = state
             .http
             .post(&webhook.url, |r| {
                 r.header("content-type", "application/json")
-                    .header(SIGNATURE_HEADER, sign(&secret, now, &d.payload))
+                    .header(SIGNATURE_HEADER, signed)
                     .header(EVENT_HEADER, &d.event)
                     .header(DELIVERY_HEADER, &d.id)
                     .body(d.payload.clone())
