@@ -198,6 +198,26 @@ fn default_amr_values() -> Vec<String> {
 pub struct DatabaseConfig {
     pub max_connections: u32,
     pub acquire_timeout_secs: u64,
+    /// SQLite's durability: `full` (every commit on disk) or `normal` (see
+    /// [`techpass_store::SqliteSync`]).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// `database.sqlite_synchronous`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn store(self) -> techpass_store::SqliteSync {
+        match self {
+            SqliteSynchronous::Full => techpass_store::SqliteSync::Full,
+            SqliteSynchronous::Normal => techpass_store::SqliteSync::Normal,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -895,6 +915,10 @@ mod tests {
                 "`support.mfa_help_url`",
             ),
             ("[support]\ncontact = \" \"\n", "`support.contact`"),
+            (
+                "[database]\nsqlite_synchronous = \"off\"\n",
+                "sqlite_synchronous",
+            ),
         ] {
             assert!(error(file, &[]).contains(key), "{file}");
         }

@@ -134,6 +134,7 @@ pub fn connect_options(config: &Config) -> ConnectOptions {
         url: config.database_url(),
         max_connections: config.database.max_connections,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
+        sqlite_synchronous: config.database.sqlite_synchronous.store(),
     }
 }
 

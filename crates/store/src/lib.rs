@@ -129,6 +129,22 @@ pub struct ConnectOptions {
     /// How long a request waits for a pooled connection before failing (and readiness reports
     /// the database as down).
     pub acquire_timeout: Duration,
+    /// SQLite only: whether every commit waits for the disk (`FULL`, the default) or only
+    /// checkpoints do (`NORMAL`). See [`SqliteSync`].
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// SQLite's `synchronous` setting in WAL mode. `Full`: a commit returns once it is on disk, so
+/// nothing acknowledged is lost on power loss. `Normal`: commits since the last checkpoint can
+/// be lost on power loss or an OS crash (never on a process crash, and the file is never
+/// corrupted) — for an identity provider that means sign-ins, registrations and refresh-token
+/// rotations that clients already received can roll back, so a rotated refresh token works
+/// again and its successor is unknown. Hence `Full` by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl ConnectOptions {
@@ -137,6 +153,7 @@ impl ConnectOptions {
             url: url.into(),
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }

@@ -3,7 +3,9 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::{ConnectOptions, HealthStore, SigningKeyRecord, SigningKeyStore, Store, StoreError};
 
@@ -21,6 +23,10 @@ impl SqliteStore {
         let connect = SqliteConnectOptions::from_str(&options.url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match options.sqlite_synchronous {
+                crate::SqliteSync::Full => SqliteSynchronous::Full,
+                crate::SqliteSync::Normal => SqliteSynchronous::Normal,
+            })
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
@@ -109,3 +115,30 @@ crate::portable_reveal::reveal_impls!(SqliteStore);
 crate::portable_upstream_links::upstream_link_impls!(SqliteStore);
 crate::portable_device::device_impls!(SqliteStore);
 crate::portable_resources::resource_impls!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// `database.sqlite_synchronous` reaches every pooled connection: FULL (2) by default,
+    /// NORMAL (1) when asked.
+    #[tokio::test]
+    async fn durability_is_the_configured_one() {
+        let dir = std::env::temp_dir().join(format!("techpass-sync-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (sync, expected) in [(crate::SqliteSync::Full, 2), (crate::SqliteSync::Normal, 1)] {
+            let path = dir.join(format!("{sync:?}.db"));
+            let mut options = ConnectOptions::new(format!("sqlite://{}", path.display()));
+            options.sqlite_synchronous = sync;
+            let store = SqliteStore::connect(&options).await.unwrap();
+            let value: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(value, expected, "{sync:?}");
+            store.pool.close().await;
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
