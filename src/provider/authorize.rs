@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use axum_extra::extract::cookie::CookieJar;
 use techpass_domain::account::AccountType;
 use techpass_domain::client::match_redirect_uri;
@@ -20,6 +21,7 @@ use techpass_oidc::{ErrorCode, OAuthError, Params};
 use techpass_service::authorize::{self, AuthorizationRequest};
 use techpass_service::consent;
 use techpass_store::UserRecord;
+use tower_http::request_id::RequestId;
 use url::Url;
 
 use super::clients::{find_client, Client};
@@ -33,15 +35,25 @@ pub async fn get(
     State(state): State<AppState>,
     jar: CookieJar,
     RawQuery(query): RawQuery,
+    request: Option<Extension<RequestId>>,
 ) -> Response {
     let params = Params::parse_keeping_first(query.unwrap_or_default().as_bytes());
-    handle(&state, &jar, params).await
+    handle(&state, &jar, params, reference(&request)).await
+}
+
+/// The request id, shown on a refusal page as its reference and kept with the audit event.
+fn reference(request: &Option<Extension<RequestId>>) -> Option<String> {
+    request
+        .as_ref()
+        .and_then(|Extension(id)| id.header_value().to_str().ok())
+        .map(String::from)
 }
 
 pub async fn post(
     State(state): State<AppState>,
     jar: CookieJar,
     headers: HeaderMap,
+    request: Option<Extension<RequestId>>,
     body: Bytes,
 ) -> Response {
     let is_form = headers
@@ -55,7 +67,7 @@ pub async fn post(
             "the body must be application/x-www-form-urlencoded",
         ))
     };
-    handle(&state, &jar, params).await
+    handle(&state, &jar, params, reference(&request)).await
 }
 
 fn bad_request_page(state: &AppState, why: &str) -> Response {
@@ -127,6 +139,7 @@ async fn handle(
     state: &AppState,
     jar: &CookieJar,
     params: Result<(Params, Vec<String>), OAuthError>,
+    request_id: Option<String>,
 ) -> Response {
     let (params, repeated) = match params {
         Ok(p) => p,
@@ -151,7 +164,11 @@ async fn handle(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let user = match through_gate(state, &session, &client, &request, &params, &reply).await {
+    let user = match through_gate(
+        state, &session, &client, &request, &params, &reply, request_id,
+    )
+    .await
+    {
         Ok(user) => user,
         Err(response) => return response,
     };
@@ -304,13 +321,16 @@ async fn through_gate(
     request: &AuthorizationRequest,
     params: &Params,
     reply: &Reply<'_>,
+    request_id: Option<String>,
 ) -> Result<UserRecord, Response> {
     let user = match crate::accounts::get(state, &session.user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return Err(to_sign_in(params, true)),
         Err(e) => return Err(reply.unavailable(state, e)),
     };
-    let denial = match super::gate::enforce(state, &user, client, "authorize", None).await {
+    let enforced =
+        super::gate::enforce(state, &user, client, "authorize", request_id.clone()).await;
+    let denial = match enforced {
         Ok(_) if crate::accounts::terms_outdated(state, &user) => {
             // A new version of the terms of use: accepted before any code is issued.
             if request.silent() {
@@ -354,7 +374,7 @@ async fn through_gate(
         .into_response());
     }
     let back = AppReturn::new(&client.name, &reply.redirect_uri, reply.app_state);
-    Err(denied_page(state, &back, denial))
+    Err(denied_page(state, &back, denial, request_id))
 }
 
 /// Step 4: consent, where the app would receive the identity of someone with no relationship
@@ -400,7 +420,12 @@ async fn consented(
 }
 
 /// A clear page for the person, with a way back to the app that carries `access_denied`.
-fn denied_page(state: &AppState, back: &AppReturn, denial: Denial) -> Response {
+fn denied_page(
+    state: &AppState,
+    back: &AppReturn,
+    denial: Denial,
+    request_id: Option<String>,
+) -> Response {
     let link = back.error_url(
         &state.metadata.issuer,
         ErrorCode::AccessDenied,
@@ -412,7 +437,7 @@ fn denied_page(state: &AppState, back: &AppReturn, denial: Denial) -> Response {
         "denied.html",
         minijinja::context! {
             title => title, text => text, next_step => next_step, reason => denial.reason(),
-            app_link => link, app_name => back.app_name,
+            app_link => link, app_name => back.app_name, request_id => request_id,
         },
     )
 }

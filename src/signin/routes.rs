@@ -281,6 +281,8 @@ async fn deny(state: &AppState, denial: Denial, request_id: Option<String>) -> R
             reason: Some(denial.reason.to_string()),
             upstream: denial.upstream.clone(),
             request_id: request_id.clone(),
+            // The page shows the request id as its reference: searchable in the audit log.
+            reference: request_id.clone(),
             details: serde_json::json!({ "detail": denial.detail }).to_string(),
             ..AuditRecord::default()
         },

@@ -105,6 +105,31 @@ async fn an_uninvited_vendor_gets_a_clear_page_and_the_app_access_denied() {
         .await
         .unwrap();
     assert_eq!(denials[0].reason.as_deref(), Some("not_registered"));
+    // The refused person is named by their email, and the page's reference finds the event.
+    assert_eq!(
+        denials[0].subject_email.as_deref(),
+        Some("dave@vendorco.example")
+    );
+    let reference = html
+        .split("Reference: <code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the refusal page shows a reference");
+    assert_eq!(denials[0].reference.as_deref(), Some(reference));
+    let found = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            reference: Some(reference.to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![denials[0].id]
+    );
     server.stop().await;
 }
 

@@ -475,6 +475,25 @@ async fn run_case(c: &Case) {
     assert_eq!(denied.len(), 1, "{}", c.name);
     assert_eq!(denied[0].outcome, "denied");
     assert_eq!(denied[0].reason.as_deref(), Some(c.reason), "{}", c.name);
+    // The reference the page shows finds this event in the audit log.
+    let reference = page
+        .split("Reference: <code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .unwrap_or_else(|| panic!("{}: a reference on the page", c.name));
+    assert!(!reference.is_empty(), "{}", c.name);
+    let found = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            reference: Some(reference.to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{}: found by its reference", c.name);
+    assert_eq!(found[0].id, denied[0].id, "{}", c.name);
     let metrics = server.metrics().await;
     let line = format!(
         r#"techpass_signins_total{{upstream="wog",outcome="denied",reason="{}"}} 1"#,

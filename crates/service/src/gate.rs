@@ -154,6 +154,7 @@ pub async fn enforce_app(
             state,
             *denial,
             format!("app:{}", client.id),
+            None,
             client,
             at,
             request_id,
@@ -168,6 +169,7 @@ async fn refused(
     state: &ServiceContext,
     denial: Denial,
     subject: String,
+    subject_email: Option<String>,
     client: &Client,
     at: &str,
     request_id: Option<String>,
@@ -181,6 +183,9 @@ async fn refused(
             reason: Some(denial.reason().to_string()),
             subject: Some(subject),
             tenant: client.tenant_id.clone(),
+            // A refusal page shows the request id as its reference.
+            reference: request_id.clone(),
+            subject_email,
             request_id,
             details: serde_json::json!({ "client_id": client.id, "at": at }).to_string(),
             ..AuditRecord::default()
@@ -201,7 +206,16 @@ pub async fn enforce(
     if let Err(Refusal::Denied(denial)) = &decision {
         let denial = *denial;
         tracing::info!(user = %user.id, client_id = %client.id, reason = denial.reason(), at, "token gate refused");
-        refused(state, denial, user.id.clone(), client, at, request_id).await;
+        refused(
+            state,
+            denial,
+            user.id.clone(),
+            user.email.clone(),
+            client,
+            at,
+            request_id,
+        )
+        .await;
     }
     decision
 }

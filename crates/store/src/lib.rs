@@ -37,6 +37,8 @@ mod conformance_access;
 #[cfg(test)]
 mod conformance_accounts;
 #[cfg(test)]
+mod conformance_audit;
+#[cfg(test)]
 mod conformance_device;
 #[cfg(test)]
 mod conformance_outbox;

@@ -237,8 +237,8 @@ macro_rules! portable_impls {
             async fn append_audit(&self, e: &$crate::AuditRecord) -> Result<i64, $crate::StoreError> {
                 Ok(sqlx::query_scalar::<_, i64>(
                     "INSERT INTO audit_log (at, event, outcome, reason, actor, subject, tenant,
-                       upstream, request_id, details)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                       upstream, request_id, details, reference, subject_email)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                 )
                 .bind(e.at)
                 .bind(&e.event)
@@ -250,6 +250,8 @@ macro_rules! portable_impls {
                 .bind(&e.upstream)
                 .bind(&e.request_id)
                 .bind(&e.details)
+                .bind(&e.reference)
+                .bind(&e.subject_email)
                 .fetch_one(&self.pool)
                 .await?)
             }
@@ -259,20 +261,36 @@ macro_rules! portable_impls {
                 f: &$crate::AuditFilter,
             ) -> Result<Vec<$crate::AuditRecord>, $crate::StoreError> {
                 // NULL filters match everything; one statement for every combination.
+                let (after_at, after_id) = f.after.unzip();
                 Ok(sqlx::query_as::<_, $crate::AuditRecord>(
                     "SELECT id, at, event, outcome, reason, actor, subject, tenant, upstream,
-                            request_id, details
+                            request_id, details, reference, subject_email
                      FROM audit_log
                      WHERE ($1 IS NULL OR subject = $1)
                        AND ($2 IS NULL OR tenant = $2)
                        AND ($3 IS NULL OR event = $3)
                        AND ($4 IS NULL OR id < $4)
-                     ORDER BY id DESC LIMIT $5",
+                       AND ($5 IS NULL OR outcome = $5)
+                       AND ($6 IS NULL OR actor = $6)
+                       AND ($7 IS NULL OR reference = $7)
+                       AND ($8 IS NULL OR subject_email = $8)
+                       AND ($9 IS NULL OR at >= $9)
+                       AND ($10 IS NULL OR at < $10)
+                       AND ($11 IS NULL OR at < $11 OR (at = $11 AND id < $12))
+                     ORDER BY at DESC, id DESC LIMIT $13",
                 )
                 .bind(&f.subject)
                 .bind(&f.tenant)
                 .bind(&f.event)
                 .bind(f.before_id)
+                .bind(&f.outcome)
+                .bind(&f.actor)
+                .bind(&f.reference)
+                .bind(&f.subject_email)
+                .bind(f.since)
+                .bind(f.until)
+                .bind(after_at)
+                .bind(after_id)
                 .bind(i64::from(f.limit.min(1000)))
                 .fetch_all(&self.pool)
                 .await?)
