@@ -79,6 +79,7 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     pub apps: AppsConfig,
     pub support: SupportConfig,
+    pub audit: AuditConfig,
     pub mail: MailConfig,
     pub jobs: JobsConfig,
     pub dev_upstream: DevUpstreamConfig,
@@ -99,6 +100,14 @@ pub struct SupportConfig {
     pub url: String,
     /// Empty, or an `https://` page on setting up multi-factor authentication.
     pub mfa_help_url: String,
+}
+
+/// The audit log's copy for a SIEM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Empty: none; `stdout`; or a file path each event is appended to as one JSON line.
+    pub stream: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -324,6 +333,22 @@ impl Config {
             ));
         }
         self.metrics_address()?;
+        let stream = self.audit.stream.trim();
+        if !stream.is_empty() && stream != "stdout" {
+            let path = std::path::Path::new(stream);
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            if !parent.is_dir() || path.is_dir() {
+                return Err(ConfigError::for_key(
+                    "audit.stream",
+                    format!(
+                        "must be empty, \"stdout\" or a file in an existing directory ({stream})"
+                    ),
+                ));
+            }
+        }
         if self.support.contact.trim().is_empty() {
             return Err(ConfigError::for_key(
                 "support.contact",
@@ -919,6 +944,11 @@ mod tests {
                 "[database]\nsqlite_synchronous = \"off\"\n",
                 "sqlite_synchronous",
             ),
+            (
+                "[audit]\nstream = \"/nonexistent-dir/audit.jsonl\"\n",
+                "`audit.stream`",
+            ),
+            ("[audit]\nstream = \"/tmp\"\n", "`audit.stream`"),
         ] {
             assert!(error(file, &[]).contains(key), "{file}");
         }

@@ -391,6 +391,9 @@ pub async fn build_state(
             .map_err(|e| failed("cannot build the outbound HTTP client", e))?,
         sealer: Arc::new(sealer),
         mailer: smtp,
+        audit_stream: techpass_service::audit_stream::AuditStream::open(&config.audit.stream)
+            .map_err(|e| ConfigError::for_key("audit.stream", format!("cannot be opened: {e}")))?
+            .map(Arc::new),
     };
     Ok(AppState {
         svc: Arc::new(svc),

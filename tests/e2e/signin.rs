@@ -597,3 +597,48 @@ async fn forged_and_broken_upstream_responses_are_refused_with_their_reason() {
         run_case(c).await;
     }
 }
+
+/// `audit.stream` (issue 16 item 2): every stored audit event is also appended to the file as
+/// one JSON line, for a SIEM's agent to tail; a sign-in and a registration land there.
+#[tokio::test]
+async fn audit_events_stream_to_a_file_as_json_lines() {
+    let db = TestDatabase::new(Backend::Sqlite, "e2e::audit_stream")
+        .await
+        .unwrap();
+    let dir = TempDir::new();
+    let stream = dir.0.join("audit.jsonl");
+    let mut config = test_config(&db.url, &dir);
+    config.audit.stream = stream.to_str().unwrap().to_string();
+    let server =
+        TestServer::start_with(config, Arc::new(SystemClock), TempDir::new(), Some(db)).await;
+    let b = browser();
+    let done = sign_in_via(&b, &server.base, "upstream=dev-wog&return_to=/", "alice").await;
+    register_if_asked(&b, &server.base, &see_other(&done)).await;
+    let text = std::fs::read_to_string(&stream).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let stored = server
+        .state
+        .store
+        .list_audit(&AuditFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        lines.len(),
+        stored.len(),
+        "every stored event, once: {text}"
+    );
+    let signin = lines.iter().find(|l| l["event"] == "signin").unwrap();
+    assert_eq!(signin["outcome"], "success");
+    assert_eq!(signin["details"]["email"], "alice_tan@tech.gov.sg");
+    assert!(stored
+        .iter()
+        .any(|e| e.id == signin["id"].as_i64().unwrap()));
+    assert!(lines.iter().any(|l| l["event"] == "registration"));
+    server.stop().await;
+}

@@ -1,4 +1,5 @@
-//! The audit log: one way to write an event, from every service.
+//! The audit log: one way to write an event, from every service (and its copy for a SIEM,
+//! [`crate::audit_stream`]).
 
 use techpass_store::AuditRecord;
 
@@ -17,5 +18,12 @@ pub async fn record_event(
     ctx: &ServiceContext,
     record: &AuditRecord,
 ) -> Result<i64, techpass_store::StoreError> {
-    ctx.store.append_audit(record).await
+    let id = ctx.store.append_audit(record).await?;
+    if let Some(stream) = &ctx.audit_stream {
+        stream.write(&AuditRecord {
+            id,
+            ..record.clone()
+        });
+    }
+    Ok(id)
 }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod actor;
 pub mod audit;
+pub mod audit_stream;
 pub mod authorize;
 #[cfg(test)]
 mod boundaries;

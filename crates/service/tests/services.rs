@@ -254,6 +254,7 @@ impl World {
             settings: Arc::new(settings),
             mailer: None,
             http: Outbound::new(OutboundPolicy::for_mode(Mode::Production)).unwrap(),
+            audit_stream: None,
         };
         World {
             ctx,
