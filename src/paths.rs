@@ -105,6 +105,8 @@ pub const WEBHOOK_REDELIVER: &str =
     "/portal/tenants/{tenant_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver";
 
 pub const TENANT_AUDIT: &str = "/portal/tenants/{tenant_id}/audit";
+/// The tenant's events matching the page's filters as a file (`format=csv` or `jsonl`).
+pub const TENANT_AUDIT_EXPORT: &str = "/portal/tenants/{tenant_id}/audit/export";
 
 pub const ADMIN: &str = "/portal/admin";
 pub const ADMIN_QUEUE: &str = "/portal/admin/queue";
@@ -125,6 +127,7 @@ pub const ADMIN_KEYS_ROTATE: &str = "/portal/admin/keys/rotate";
 /// Emergency retirement of a compromised key (a confirmation first).
 pub const ADMIN_KEYS_RETIRE: &str = "/portal/admin/keys/retire";
 pub const ADMIN_AUDIT: &str = "/portal/admin/audit";
+pub const ADMIN_AUDIT_EXPORT: &str = "/portal/admin/audit/export";
 
 /// A path template with its `{name}` parameters replaced, each value percent-encoded as one
 /// path segment.

@@ -29,6 +29,82 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::TENANT_AUDIT, get(tenant_log))
         .route(paths::ADMIN_AUDIT, get(whole_log))
+        .route(paths::TENANT_AUDIT_EXPORT, get(tenant_export))
+        .route(paths::ADMIN_AUDIT_EXPORT, get(whole_export))
+}
+
+/// The events of `filter` as a download: `csv` or `jsonl` (up to the newest 10,000).
+async fn export(state: &AppState, actor: &Actor, filter: AuditFilter, format: &str) -> Page {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    let (content_type, extension) = match format {
+        "csv" => ("text/csv; charset=utf-8", "csv"),
+        "jsonl" => ("application/x-ndjson", "jsonl"),
+        other => {
+            return Err(error_page(
+                state,
+                crate::tenancy::TenancyError::Invalid(format!(
+                    "there is no export format {other:?}: choose csv or jsonl"
+                )),
+            ))
+        }
+    };
+    let records = crate::tenancy::audit_export(state, actor, &filter)
+        .await
+        .map_err(|e| error_page(state, e))?;
+    let body = if extension == "csv" {
+        crate::tenancy::audit_csv(&records)
+    } else {
+        crate::tenancy::audit_jsonl(&records)
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"techpass-audit.{extension}\""
+    )) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+async fn tenant_export(
+    State(state): State<AppState>,
+    Path(tenant_id): Path<String>,
+    me: Me,
+    RawQuery(q): RawQuery,
+) -> Page {
+    let q = Fields::query(q);
+    let tenant = administered(&state, &me, &tenant_id).await?;
+    let filter = AuditFilter {
+        tenant: Some(tenant.id.clone()),
+        event: q.opt("event"),
+        ..AuditFilter::default()
+    };
+    export(&state, &me.actor, filter, &q.text("format")).await
+}
+
+async fn whole_export(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
+    require_platform_admin(&me.actor).map_err(|e| error_page(&state, e))?;
+    let q = Fields::query(q);
+    let some = |v: String| Some(v).filter(|v| !v.is_empty());
+    let actor = match some(q.text("actor")) {
+        None => None,
+        Some(a) => user_ids(&state, &a).await?.into_iter().next(),
+    };
+    let subject = match some(q.text("subject")) {
+        None => None,
+        Some(s) => user_ids(&state, &s).await?.into_iter().next(),
+    };
+    let filter = AuditFilter {
+        event: some(q.text("event")),
+        actor,
+        subject,
+        tenant: some(q.text("tenant")),
+        ..AuditFilter::default()
+    };
+    export(&state, &me.actor, filter, &q.text("format")).await
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +179,16 @@ async fn events(
     })
 }
 
+/// The query of an export link: the page's filters and the format.
+fn export_query(filters: &[(&str, &str)], format: &str) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in filters.iter().filter(|(_, v)| !v.is_empty()) {
+        q.append_pair(k, v);
+    }
+    q.append_pair("format", format);
+    q.finish()
+}
+
 /// The ids a filter names: the users with that email address, or the text itself (a user id,
 /// `cli`, `app:<client id>`, or another subject id).
 async fn user_ids(state: &AppState, text: &str) -> Result<Vec<String>, Response> {
@@ -147,6 +233,8 @@ async fn tenant_log(
             action => here,
             filters => minijinja::context! { event => event },
             whole => false,
+            export_csv => format!("{here}/export?{}", export_query(&[("event", &event)], "csv")),
+            export_jsonl => format!("{here}/export?{}", export_query(&[("event", &event)], "jsonl")),
             pager => Pager::new(&here, &[("event", &event)], page, found.more),
             ..tenant_context(&tenant, "audit")
         },
@@ -201,6 +289,8 @@ async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery)
             },
             whole => true,
             admin_section => "audit",
+            export_csv => format!("{}?{}", paths::ADMIN_AUDIT_EXPORT, export_query(&[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)], "csv")),
+            export_jsonl => format!("{}?{}", paths::ADMIN_AUDIT_EXPORT, export_query(&[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)], "jsonl")),
             pager => Pager::new(
                 paths::ADMIN_AUDIT,
                 &[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)],

@@ -92,6 +92,82 @@ pub async fn audit_events(
     Ok(state.store.list_audit(filter).await?)
 }
 
+/// At most this many events go into one export.
+pub const EXPORT_LIMIT: usize = 10_000;
+
+/// Every event matching `filter` (newest first, up to [`EXPORT_LIMIT`]), read page by page
+/// with the log's keyset cursor; the same rule as [`audit_events`] on who may read them.
+pub async fn audit_export(
+    state: &ServiceContext,
+    actor: &Actor,
+    filter: &techpass_store::AuditFilter,
+) -> Result<Vec<AuditRecord>> {
+    let mut filter = filter.clone();
+    filter.limit = 1_000;
+    filter.after = None;
+    let mut all = audit_events(state, actor, &filter).await?;
+    while all.len() < EXPORT_LIMIT && all.len() % 1_000 == 0 && !all.is_empty() {
+        let Some(last) = all.last() else { break };
+        filter.after = Some((last.at, last.id));
+        let next = state.store.list_audit(&filter).await?;
+        if next.is_empty() {
+            break;
+        }
+        all.extend(next);
+    }
+    all.truncate(EXPORT_LIMIT);
+    Ok(all)
+}
+
+/// The events as CSV (RFC 4180), one row each with a header; a cell a spreadsheet would read
+/// as a formula (`=`, `+`, `-`, `@`, tab, carriage return first) is prefixed with `'`.
+pub fn audit_csv(records: &[AuditRecord]) -> String {
+    fn cell(text: &str) -> String {
+        let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            format!("'{text}")
+        } else {
+            text.to_string()
+        };
+        if guarded.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", guarded.replace('"', "\"\""))
+        } else {
+            guarded
+        }
+    }
+    let mut out = String::from(
+        "id,time,event,outcome,reason,actor,subject,tenant,upstream,request_id,details\r\n",
+    );
+    for r in records {
+        let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or(""));
+        out.push_str(
+            &[
+                r.id.to_string(),
+                crate::dates::rfc3339(r.at),
+                cell(&r.event),
+                cell(&r.outcome),
+                opt(&r.reason),
+                opt(&r.actor),
+                opt(&r.subject),
+                opt(&r.tenant),
+                opt(&r.upstream),
+                opt(&r.request_id),
+                cell(&r.details),
+            ]
+            .join(","),
+        );
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The events as JSON lines, the same lines as the SIEM stream.
+pub fn audit_jsonl(records: &[AuditRecord]) -> String {
+    records
+        .iter()
+        .map(crate::audit_stream::AuditStream::line)
+        .collect()
+}
+
 /// Why an automation app may not act through the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppRefusal {
@@ -230,6 +306,32 @@ mod tests {
         ] {
             assert_eq!(normalise_email(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn audit_csv_quotes_and_defuses_formulas() {
+        let record = AuditRecord {
+            id: 3,
+            at: 1_800_000_000,
+            event: "signin".into(),
+            outcome: "denied".into(),
+            reason: Some("no_mfa".into()),
+            actor: Some("=HYPERLINK(\"http://evil\")".into()),
+            subject: Some("@SUM(A1)".into()),
+            details: r#"{"email":"a@b.gov.sg","note":"x, y"}"#.into(),
+            ..AuditRecord::default()
+        };
+        let csv = audit_csv(&[record]);
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(
+            lines[0],
+            "id,time,event,outcome,reason,actor,subject,tenant,upstream,request_id,details"
+        );
+        assert_eq!(
+            lines[1],
+            r#"3,2027-01-15T08:00:00Z,signin,denied,no_mfa,"'=HYPERLINK(""http://evil"")",'@SUM(A1),,,,"{""email"":""a@b.gov.sg"",""note"":""x, y""}""#
+        );
+        assert_eq!(lines[2], "", "ends with a line break");
     }
 
     #[test]
