@@ -159,6 +159,20 @@ async fn events(
     ids.retain(|id| uuid::Uuid::parse_str(id).is_ok());
     let names = emails_of(state, &ids).await?;
     let name = |id: Option<String>| id.map(|i| names.get(&i).cloned().unwrap_or(i));
+    // Tenants by name, each looked up once.
+    let mut tenant_names = std::collections::HashMap::new();
+    for id in records.iter().filter_map(|r| r.tenant.clone()) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = tenant_names.entry(id) {
+            let found = state
+                .store
+                .get_tenant(slot.key())
+                .await
+                .map_err(|e| error_page(state, e.into()))?;
+            if let Some(t) = found {
+                slot.insert(t.name);
+            }
+        }
+    }
     let rows = records
         .into_iter()
         .map(|r| EventRow {
@@ -168,8 +182,8 @@ async fn events(
             reason: r.reason,
             actor: name(r.actor),
             subject: name(r.subject),
-            tenant: r.tenant,
-            details: r.details,
+            tenant: r.tenant.map(|t| tenant_names.get(&t).cloned().unwrap_or(t)),
+            details: readable_details(&r.details),
         })
         .collect();
     Ok(Events {
@@ -177,6 +191,23 @@ async fn events(
         more: more && wanted <= REACH,
         beyond_reach,
     })
+}
+
+/// An event's details as a person reads them: `key: value` pairs separated by semicolons
+/// (nested values as compact JSON), or the text itself when it is not a JSON object.
+fn readable_details(details: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(serde_json::Value::Object(map)) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{}: {s}", k.replace('_', " ")),
+                other => format!("{}: {other}", k.replace('_', " ")),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => details.to_string(),
+    }
 }
 
 /// The query of an export link: the page's filters and the format.
@@ -299,4 +330,21 @@ async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery)
             ),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::readable_details;
+
+    #[test]
+    fn details_read_as_text() {
+        assert_eq!(
+            readable_details(
+                r#"{"email":"a@b.gov.sg","grants_revoked":2,"by":null,"amr":["pwd","mfa"]}"#
+            ),
+            "amr: [\"pwd\",\"mfa\"]; email: a@b.gov.sg; grants revoked: 2"
+        );
+        assert_eq!(readable_details("plain"), "plain");
+        assert_eq!(readable_details("{}"), "");
+    }
 }

@@ -117,6 +117,9 @@ async fn the_audit_log_is_exported_with_its_filters(backend: Backend) {
             .await
             .unwrap(),
     );
+    // Tenants by name, details as text rather than JSON.
+    assert!(page.contains("<td>Tenant wiki</td>"), "{page}");
+    assert!(!page.contains("{\""), "no raw JSON: {page}");
     assert!(
         page.contains("/portal/admin/audit/export?event=tenant.requested&format=csv"),
         "{page}"
