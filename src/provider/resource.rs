@@ -186,11 +186,13 @@ async fn userinfo(
     match tokens::userinfo(state, &token, presentation).await {
         Ok(claims) => no_store(Json(Value::Object(claims)).into_response()),
         Err(UserinfoRefusal::InvalidToken(description)) => challenge_error(
-            if description.contains("DPoP") {
-                Scheme::Dpop
-            } else {
-                scheme
-            },
+            scheme,
+            StatusCode::UNAUTHORIZED,
+            Some(ErrorCode::InvalidToken),
+            description,
+        ),
+        Err(UserinfoRefusal::WrongPresentation(description)) => challenge_error(
+            Scheme::Dpop,
             StatusCode::UNAUTHORIZED,
             Some(ErrorCode::InvalidToken),
             description,

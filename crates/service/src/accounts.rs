@@ -541,11 +541,21 @@ pub async fn session_details(
     user_id: &str,
 ) -> Result<Vec<SessionDetail>, StoreError> {
     let mut details = Vec::new();
+    // App names by client id, each read once however many sessions used it.
+    let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
     for record in sessions(ctx, user_id).await? {
         let mut apps = Vec::new();
         for grant in ctx.store.grants_of_session(&record.id_hash).await? {
-            if let Some(app) = ctx.store.get_client(&grant.client_id).await? {
-                apps.push(app.name);
+            if !names.contains_key(&grant.client_id) {
+                let name = ctx
+                    .store
+                    .get_client(&grant.client_id)
+                    .await?
+                    .map(|c| c.name);
+                names.insert(grant.client_id.clone(), name);
+            }
+            if let Some(Some(name)) = names.get(&grant.client_id) {
+                apps.push(name.clone());
             }
         }
         apps.sort();

@@ -116,6 +116,10 @@ pub async fn validate_access_token(
 pub enum UserinfoRefusal {
     /// `invalid_token`, with what the app is told.
     InvalidToken(&'static str),
+    /// `invalid_token` because of how a token was presented (RFC 9449 §7): a bound token
+    /// without its proof, or a bearer token under the `DPoP` scheme. Answered with the `DPoP`
+    /// challenge.
+    WrongPresentation(&'static str),
     /// `insufficient_scope`: the token was not issued for `openid`.
     InsufficientScope,
     /// The database could not be read: `temporarily_unavailable` or `server_error`.
@@ -164,7 +168,7 @@ pub async fn userinfo(
                 UserinfoRefusal::InvalidToken("the access token is invalid, expired or revoked")
             }
         })?;
-    presented_rightly(&access.claims, presentation).map_err(UserinfoRefusal::InvalidToken)?;
+    presented_rightly(&access.claims, presentation).map_err(UserinfoRefusal::WrongPresentation)?;
     if !access.scope.iter().any(|s| s == "openid") {
         return Err(UserinfoRefusal::InsufficientScope);
     }

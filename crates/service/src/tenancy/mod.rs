@@ -102,18 +102,20 @@ pub async fn audit_export(
     actor: &Actor,
     filter: &techpass_store::AuditFilter,
 ) -> Result<Vec<AuditRecord>> {
+    const PAGE: u32 = 1_000;
     let mut filter = filter.clone();
-    filter.limit = 1_000;
+    filter.limit = PAGE;
     filter.after = None;
-    let mut all = audit_events(state, actor, &filter).await?;
-    while all.len() < EXPORT_LIMIT && all.len() % 1_000 == 0 && !all.is_empty() {
-        let Some(last) = all.last() else { break };
-        filter.after = Some((last.at, last.id));
-        let next = state.store.list_audit(&filter).await?;
-        if next.is_empty() {
+    let mut page = audit_events(state, actor, &filter).await?;
+    let mut all = Vec::new();
+    loop {
+        let full = page.len() == PAGE as usize;
+        filter.after = page.last().map(|last| (last.at, last.id));
+        all.extend(page);
+        if !full || all.len() >= EXPORT_LIMIT {
             break;
         }
-        all.extend(next);
+        page = state.store.list_audit(&filter).await?;
     }
     all.truncate(EXPORT_LIMIT);
     Ok(all)

@@ -206,12 +206,7 @@ pub async fn create(
         .policy()
         .check_url(url)
         .map_err(|e| TenancyError::Invalid(format!("a webhook URL {e}")))?;
-    if events.is_empty() || events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
-        return Err(TenancyError::Invalid(format!(
-            "events must be some of: {}",
-            EVENTS.join(", ")
-        )));
-    }
+    checked_events(events)?;
     let id = new_id(state, "whk");
     let secret = crate::tenancy::random_secret(state)?;
     let sealed = state
@@ -399,6 +394,36 @@ pub async fn update_events(
     info(state, &updated).await
 }
 
+/// A new pending delivery of `event` to `webhook_id`, due now: the signed body is
+/// `{"id", "type", "tenant_id", "created_at", "data"}`.
+fn new_delivery(
+    state: &ServiceContext,
+    webhook_id: &str,
+    tenant_id: &str,
+    event: &str,
+    data: &serde_json::Value,
+    now: i64,
+) -> DeliveryRecord {
+    let id = new_id(state, "dlv");
+    let payload = serde_json::json!({
+        "id": id, "type": event, "tenant_id": tenant_id, "created_at": now, "data": data,
+    })
+    .to_string();
+    DeliveryRecord {
+        id,
+        webhook_id: webhook_id.to_string(),
+        event: event.to_string(),
+        payload,
+        created_at: now,
+        next_attempt_at: now,
+        attempts: 0,
+        status: "pending".into(),
+        last_status_code: None,
+        last_error: None,
+        delivered_at: None,
+    }
+}
+
 /// What an attempt made at once came to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AttemptOutcome {
@@ -425,27 +450,16 @@ pub async fn send_test(
         ));
     }
     let now = state.clock.now().as_secs();
-    let id = new_id(state, "dlv");
-    let payload = serde_json::json!({
-        "id": id, "type": TEST_EVENT, "tenant_id": tenant_id, "created_at": now, "data": {},
-    })
-    .to_string();
-    state
-        .store
-        .insert_delivery(&DeliveryRecord {
-            id: id.clone(),
-            webhook_id: webhook.id.clone(),
-            event: TEST_EVENT.into(),
-            payload,
-            created_at: now,
-            next_attempt_at: now,
-            attempts: 0,
-            status: "pending".into(),
-            last_status_code: None,
-            last_error: None,
-            delivered_at: None,
-        })
-        .await?;
+    let delivery = new_delivery(
+        state,
+        &webhook.id,
+        tenant_id,
+        TEST_EVENT,
+        &serde_json::json!({}),
+        now,
+    );
+    let id = delivery.id.clone();
+    state.store.insert_delivery(&delivery).await?;
     audit(
         state,
         actor,
@@ -562,24 +576,7 @@ pub async fn emit(state: &ServiceContext, tenant_id: &str, event: &str, data: se
         if !subscribed.iter().any(|e| e == event) {
             continue;
         }
-        let id = new_id(state, "dlv");
-        let payload = serde_json::json!({
-            "id": id, "type": event, "tenant_id": tenant_id, "created_at": now, "data": data,
-        })
-        .to_string();
-        let delivery = DeliveryRecord {
-            id,
-            webhook_id: webhook.id.clone(),
-            event: event.to_string(),
-            payload,
-            created_at: now,
-            next_attempt_at: now,
-            attempts: 0,
-            status: "pending".into(),
-            last_status_code: None,
-            last_error: None,
-            delivered_at: None,
-        };
+        let delivery = new_delivery(state, &webhook.id, tenant_id, event, &data, now);
         if let Err(e) = state.store.insert_delivery(&delivery).await {
             tracing::error!(error = %e, event, "cannot queue a webhook delivery");
         }
@@ -622,51 +619,49 @@ async fn attempt(
         status_code,
         error,
     };
-    {
-        let Some(secret) = open_secret(state, webhook) else {
+    let Some(secret) = open_secret(state, webhook) else {
+        state
+            .store
+            .record_delivery_attempt(&d.id, "failed", None, Some("secret unreadable"), now, now)
+            .await?;
+        return Ok(outcome("failed", None, Some("secret unreadable".into())));
+    };
+    let signed = signature(state, webhook, &secret, now, &d.payload).await;
+    let result = state
+        .http
+        .post(&webhook.url, |r| {
+            r.header("content-type", "application/json")
+                .header(SIGNATURE_HEADER, signed)
+                .header(EVENT_HEADER, &d.event)
+                .header(DELIVERY_HEADER, &d.id)
+                .body(d.payload.clone())
+        })
+        .await;
+    let (code, error) = match result {
+        Ok(r) if r.status().is_success() => (Some(i64::from(r.status().as_u16())), None),
+        Ok(r) => (
+            Some(i64::from(r.status().as_u16())),
+            Some(format!("answered {}", r.status())),
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    match error {
+        None => {
             state
                 .store
-                .record_delivery_attempt(&d.id, "failed", None, Some("secret unreadable"), now, now)
+                .record_delivery_attempt(&d.id, "delivered", code, None, now, now)
                 .await?;
-            return Ok(outcome("failed", None, Some("secret unreadable".into())));
-        };
-        let signed = signature(state, webhook, &secret, now, &d.payload).await;
-        let result = state
-            .http
-            .post(&webhook.url, |r| {
-                r.header("content-type", "application/json")
-                    .header(SIGNATURE_HEADER, signed)
-                    .header(EVENT_HEADER, &d.event)
-                    .header(DELIVERY_HEADER, &d.id)
-                    .body(d.payload.clone())
-            })
-            .await;
-        let (code, error) = match result {
-            Ok(r) if r.status().is_success() => (Some(i64::from(r.status().as_u16())), None),
-            Ok(r) => (
-                Some(i64::from(r.status().as_u16())),
-                Some(format!("answered {}", r.status())),
-            ),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        match error {
-            None => {
-                state
-                    .store
-                    .record_delivery_attempt(&d.id, "delivered", code, None, now, now)
-                    .await?;
-                Ok(outcome("delivered", code, None))
-            }
-            Some(error) => {
-                let give_up = d.attempts >= MAX_ATTEMPTS;
-                let next = now + 30 * (1_i64 << d.attempts.clamp(0, 12));
-                let status = if give_up { "failed" } else { "pending" };
-                state
-                    .store
-                    .record_delivery_attempt(&d.id, status, code, Some(&error), next, now)
-                    .await?;
-                Ok(outcome(status, code, Some(error)))
-            }
+            Ok(outcome("delivered", code, None))
+        }
+        Some(error) => {
+            let give_up = d.attempts >= MAX_ATTEMPTS;
+            let next = now + 30 * (1_i64 << d.attempts.clamp(0, 12));
+            let status = if give_up { "failed" } else { "pending" };
+            state
+                .store
+                .record_delivery_attempt(&d.id, status, code, Some(&error), next, now)
+                .await?;
+            Ok(outcome(status, code, Some(error)))
         }
     }
 }
