@@ -228,7 +228,8 @@ enum AppCommand {
         #[arg(long)]
         public: bool,
         /// Grant types (repeatable): authorization_code, refresh_token, client_credentials,
-        /// urn:ietf:params:oauth:grant-type:device_code (command-line tools).
+        /// urn:ietf:params:oauth:grant-type:device_code (command-line tools),
+        /// urn:ietf:params:oauth:grant-type:token-exchange (CI pipelines; see `app ci-issuer`).
         #[arg(long = "grant-type", default_values_t = ["authorization_code".to_string(), "refresh_token".to_string()])]
         grant_types: Vec<String>,
         /// A post-logout redirect URI (repeatable).
@@ -279,6 +280,49 @@ enum AppCommand {
     Delete {
         /// The app's client id.
         client_id: String,
+    },
+    /// The CI issuers a tenant's app trusts (CI workload identity: a pipeline exchanges its own
+    /// OIDC ID token for the app's access token, RFC 8693).
+    CiIssuer {
+        #[command(subcommand)]
+        command: CiIssuerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CiIssuerCommand {
+    /// Trust a CI issuer for an app (the app may then use the token-exchange grant).
+    Add {
+        /// The app's client id.
+        client_id: String,
+        /// The issuer exactly as the jobs' tokens say in `iss` (https://gitlab.com,
+        /// https://token.actions.githubusercontent.com, …).
+        #[arg(long)]
+        issuer: String,
+        /// The `aud` the jobs' tokens must carry.
+        #[arg(long)]
+        audience: String,
+        /// A claim rule, `claim=pattern` (repeatable; every rule must match; `*` matches any
+        /// run of characters), e.g. --rule project_path=platform/deployer --rule ref=main.
+        #[arg(long = "rule", required = true)]
+        rules: Vec<String>,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the CI issuers an app trusts.
+    List {
+        client_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop trusting a CI issuer.
+    Remove {
+        client_id: String,
+        issuer_id: String,
     },
 }
 
@@ -576,6 +620,13 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
             .map_err(|e| StartupError::Failed(format!("app not deleted: {e}")))?;
             println!("deleted app {client_id}");
             Ok(())
+        }
+        Command::App {
+            command: AppCommand::CiIssuer { command },
+        } => {
+            let issuer = config.resolve_issuer(config.listen)?;
+            let state = server::build_state(config, issuer, clock).await?;
+            ci_issuer_command(&state, command).await
         }
         Command::Admin { command } => {
             let issuer = config.resolve_issuer(config.listen)?;
@@ -941,6 +992,115 @@ fn print_keys(keys: &techpass_oidc::KeyManager, json: bool) -> Result<(), Startu
             rfc3339(s.activates_at),
             s.published_until.map(rfc3339).unwrap_or_else(|| "-".into())
         );
+    }
+    Ok(())
+}
+
+/// `techpass app ci-issuer …`, as the operator, on the app's own tenant.
+async fn ci_issuer_command(
+    state: &techpass::state::AppState,
+    command: CiIssuerCommand,
+) -> Result<(), StartupError> {
+    use techpass::tenancy::Actor;
+    use techpass_service::tenancy::ci_issuers::{self, ClaimRule, NewCiIssuer};
+    let failed = |e: techpass::tenancy::TenancyError| StartupError::Failed(e.to_string());
+    let client_id = match &command {
+        CiIssuerCommand::Add { client_id, .. }
+        | CiIssuerCommand::List { client_id, .. }
+        | CiIssuerCommand::Remove { client_id, .. } => client_id.clone(),
+    };
+    let tenant_id = state
+        .store
+        .get_client(&client_id)
+        .await
+        .map_err(|e| StartupError::Failed(e.to_string()))?
+        .ok_or_else(|| StartupError::Failed(format!("no app {client_id}")))?
+        .tenant_id
+        .ok_or_else(|| {
+            StartupError::Failed(format!(
+                "{client_id} is a platform app; CI issuers are for a tenant's apps"
+            ))
+        })?;
+    let op = &Actor::Operator;
+    let line = |r: &techpass_store::CiIssuerRecord| {
+        let rules: Vec<String> = ci_issuers::rules_of(r)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|rule| format!("{}={}", rule.claim, rule.pattern))
+            .collect();
+        format!(
+            "{}  {}  aud={}  {}",
+            r.id,
+            r.issuer,
+            r.audience,
+            rules.join(" ")
+        )
+    };
+    let json = |r: &techpass_store::CiIssuerRecord| {
+        serde_json::json!({
+            "id": r.id, "client_id": r.client_id, "issuer": r.issuer, "audience": r.audience,
+            "rules": ci_issuers::rules_of(r).unwrap_or_default(), "description": r.description,
+            "created_at": r.created_at,
+        })
+    };
+    match command {
+        CiIssuerCommand::Add {
+            issuer,
+            audience,
+            rules,
+            description,
+            json: as_json,
+            ..
+        } => {
+            let rules = rules
+                .iter()
+                .map(|r| {
+                    r.split_once('=')
+                        .map(|(claim, pattern)| ClaimRule {
+                            claim: claim.trim().into(),
+                            pattern: pattern.trim().into(),
+                        })
+                        .ok_or_else(|| {
+                            StartupError::Failed(format!("rule {r:?}: write it as claim=pattern"))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = NewCiIssuer {
+                issuer,
+                audience,
+                rules,
+                description,
+            };
+            let made = ci_issuers::create(state, op, &tenant_id, &client_id, spec)
+                .await
+                .map_err(failed)?;
+            if as_json {
+                println!("{}", json(&made));
+            } else {
+                println!("trusted: {}", line(&made));
+            }
+        }
+        CiIssuerCommand::List { json: as_json, .. } => {
+            let listed = ci_issuers::list(state, op, &tenant_id, &client_id)
+                .await
+                .map_err(failed)?;
+            if as_json {
+                let all: Vec<_> = listed.iter().map(json).collect();
+                println!("{}", serde_json::Value::Array(all));
+            } else if listed.is_empty() {
+                println!("{client_id} trusts no CI issuer");
+            } else {
+                for r in &listed {
+                    println!("{}", line(r));
+                }
+            }
+        }
+        CiIssuerCommand::Remove { issuer_id, .. } => {
+            ci_issuers::delete(state, op, &tenant_id, &client_id, &issuer_id)
+                .await
+                .map_err(failed)?;
+            println!("removed {issuer_id} from {client_id}");
+        }
     }
     Ok(())
 }

@@ -68,6 +68,9 @@ pub const SECRETS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credenti
 pub const SECRET_REVOKE: &str =
     "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/secrets/{secret_id}/revoke";
 pub const KEYS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/credentials/keys";
+pub const CI_ISSUERS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/ci";
+pub const CI_ISSUER_REMOVE: &str =
+    "/portal/tenants/{tenant_id}/apps/{client_id}/ci/{issuer_id}/remove";
 
 pub const ACCESS: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access";
 pub const ASSIGN: &str = "/portal/tenants/{tenant_id}/apps/{client_id}/access/assign";

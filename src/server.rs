@@ -391,6 +391,7 @@ pub async fn build_state(
             .map_err(|e| failed("cannot build the outbound HTTP client", e))?,
         sealer: Arc::new(sealer),
         mailer: smtp,
+        ci_keys: Default::default(),
         audit_stream: techpass_service::audit_stream::AuditStream::open(&config.audit.stream)
             .map_err(|e| ConfigError::for_key("audit.stream", format!("cannot be opened: {e}")))?
             .map(Arc::new),

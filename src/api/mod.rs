@@ -12,6 +12,7 @@
 mod access;
 mod apps;
 pub mod auth;
+mod ci_issuers;
 mod groups;
 mod invitations;
 mod resources;
@@ -60,6 +61,9 @@ pub mod paths {
     pub const APP_SECRETS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets";
     pub const APP_SECRET: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/secrets/{secret_id}";
     pub const APP_KEYS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/keys";
+    pub const APP_CI_ISSUERS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/ci-issuers";
+    pub const APP_CI_ISSUER: &str =
+        "/api/v1/tenants/{tenant_id}/apps/{client_id}/ci-issuers/{issuer_id}";
     pub const APP_ASSIGNMENTS: &str = "/api/v1/tenants/{tenant_id}/apps/{client_id}/assignments";
     pub const APP_ASSIGNMENT: &str =
         "/api/v1/tenants/{tenant_id}/apps/{client_id}/assignments/{principal_type}/{principal_id}";
@@ -126,7 +130,7 @@ macro_rules! api_routes {
                 (name = "caller", description = "Who is calling, and the API document"),
                 (name = "tenants", description = "Onboarding, direct registration and co-admins"),
                 (name = "invitations", description = "Inviting people to a tenant"),
-                (name = "apps", description = "A tenant's OIDC clients and credentials"),
+                (name = "apps", description = "A tenant's OIDC clients, their credentials and the CI issuers they trust"),
                 (name = "access", description = "Who may use an app (also by email before a first sign-in), and its roles"),
                 (name = "groups", description = "A tenant's groups"),
                 (name = "resources", description = "A tenant's API resources (RFC 8707): audiences and scopes granted to its apps"),
@@ -164,6 +168,9 @@ api_routes! {
     post APP_SECRETS => apps::add_secret,
     delete APP_SECRET => apps::revoke_secret,
     put APP_KEYS => apps::set_keys,
+    get APP_CI_ISSUERS => ci_issuers::list_ci_issuers,
+    post APP_CI_ISSUERS => ci_issuers::add_ci_issuer,
+    delete APP_CI_ISSUER => ci_issuers::remove_ci_issuer,
     get APP_ASSIGNMENTS => access::list_assignments,
     post APP_ASSIGNMENTS => access::assign,
     delete APP_ASSIGNMENT => access::unassign,

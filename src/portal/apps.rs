@@ -139,6 +139,7 @@ pub fn app_context(tenant: &TenantRecord, app: &ClientRecord, section: &str) -> 
     let nav: Vec<AppNavItem> = [
         ("settings", "Settings", paths::APP),
         ("credentials", "Credentials", paths::CREDENTIALS),
+        ("ci", "CI pipelines", paths::CI_ISSUERS),
         ("access", "Access and roles", paths::ACCESS),
         ("review", "Access review", paths::REVIEW),
     ]

@@ -197,6 +197,8 @@ const DONE: &[(&str, &str)] = &[
     ("app-disabled", "Sign-in to the app is disabled: nobody can sign in to it until it is enabled again."),
     ("secret-revoked", "The secret was revoked: it no longer authenticates the app."),
     ("keys-saved", "The app's public keys were saved."),
+    ("ci-issuer-added", "The CI issuer is trusted: jobs whose tokens meet its rules can now exchange them for this app's tokens."),
+    ("ci-issuer-removed", "The CI issuer is no longer trusted: its jobs' next exchanges are refused."),
     ("assigned", "Access was given."),
     ("unassigned", "Access was removed."),
     ("email-granted", "Access was granted by email: the person has it from their next sign-in to TechPass (their first, if they are new)."),

@@ -24,6 +24,7 @@ mod account;
 mod admin;
 mod apps;
 mod audit;
+mod ci;
 mod credentials;
 mod device;
 mod forms;
@@ -62,6 +63,7 @@ pub fn router() -> Router<AppState> {
         .merge(tenants::router())
         .merge(apps::router())
         .merge(credentials::router())
+        .merge(ci::router())
         .merge(access::router())
         .merge(groups::router())
         .merge(invitations::router())

@@ -72,6 +72,11 @@ async fn authenticate_client(
     authorization: Option<&[u8]>,
     params: &Params,
 ) -> Result<Client, Response> {
+    if techpass_service::clients::is_credential_free_exchange(authorization, params) {
+        return techpass_service::clients::identify_for_exchange(state.store.as_ref(), params)
+            .await
+            .map_err(|failure| error_response(&failure.error));
+    }
     let now = state.clock.now().as_secs();
     let audiences = [
         state.metadata.token_endpoint.as_str(),
@@ -141,7 +146,7 @@ pub async fn endpoint(
         Err(e) => Err(e),
     };
     match result {
-        Ok(t) => token_response(t.access, t.id_token, t.refresh_token, &t.scope),
+        Ok(t) => token_response(t),
         Err(e) => error_response(&e),
     }
 }

@@ -200,6 +200,7 @@ portal_templates!(
     "apps.html",
     "app.html",
     "credentials.html",
+    "ci.html",
     "access.html",
     "review.html",
     "groups.html",

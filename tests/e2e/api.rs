@@ -488,6 +488,8 @@ enum Fixture {
     FreshApp,
     /// A new app with its first secret, as `{client_id}` and `{secret_id}`.
     AppSecret,
+    /// A new app trusting a CI issuer, as `{client_id}` and `{issuer_id}`.
+    CiIssuer,
     /// A new group of A, as `{group_id}`.
     FreshGroup,
     /// A new group assigned to the app, as `{principal_id}`.
@@ -654,6 +656,18 @@ fn cases() -> Vec<Case> {
             Some(r#"{"keys":[]}"#),
             on_a(200),
         ),
+        case("get", paths::APP_CI_ISSUERS, F::None, None, on_a(200)),
+        // Trusting a CI pipeline to act as an app is a decision for people.
+        case(
+            "post",
+            paths::APP_CI_ISSUERS,
+            F::FreshApp,
+            Some(
+                r#"{"issuer":"https://gitlab.example.com","audience":"{client_id}","rules":[{"claim":"project_path","pattern":"platform/app-{n}"}]}"#,
+            ),
+            people_on_a(201),
+        ),
+        case("delete", paths::APP_CI_ISSUER, F::CiIssuer, None, on_a(204)),
         case("get", paths::APP_ASSIGNMENTS, F::None, None, on_a(200)),
         case(
             "post",
@@ -941,7 +955,7 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
             assert_eq!(accepted, techpass_store::AcceptOutcome::Accepted);
             vars.insert("user_id", w.people[2].user_id.clone());
         }
-        Fixture::FreshApp | Fixture::AppSecret => {
+        Fixture::FreshApp | Fixture::AppSecret | Fixture::CiIssuer => {
             let made = apps::create(
                 state,
                 op,
@@ -966,6 +980,26 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                 .await
                 .unwrap();
             vars.insert("secret_id", secrets[0].id.clone());
+            if matches!(c.fixture, Fixture::CiIssuer) {
+                let trusted = techpass_service::tenancy::ci_issuers::create(
+                    state,
+                    op,
+                    &tenant,
+                    &made.client_id,
+                    techpass_service::tenancy::ci_issuers::NewCiIssuer {
+                        issuer: "https://gitlab.example.com".into(),
+                        audience: made.client_id.clone(),
+                        rules: vec![techpass_service::tenancy::ci_issuers::ClaimRule {
+                            claim: "project_path".into(),
+                            pattern: format!("platform/fixture-{n}"),
+                        }],
+                        description: String::new(),
+                    },
+                )
+                .await
+                .unwrap();
+                vars.insert("issuer_id", trusted.id);
+            }
             vars.insert("client_id", made.client_id);
         }
         Fixture::FreshGroup => {

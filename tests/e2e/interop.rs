@@ -132,8 +132,8 @@ fn install_node_modules() -> Result<(), String> {
     }
 }
 
-/// A Node child (`upstream.mjs` or `rp.mjs`) and the port it printed; killed on drop.
-struct NodeChild {
+/// A Node child (`upstream.mjs`, `rp.mjs`, `ci_issuer.mjs`) and the port it printed; killed on drop.
+pub(crate) struct NodeChild {
     _child: tokio::process::Child,
     label: String,
     port: u16,
@@ -177,7 +177,7 @@ pub(crate) fn drain(from: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mut
 }
 
 impl NodeChild {
-    async fn start(script: &str, env: &[(&str, &str)]) -> NodeChild {
+    pub(crate) async fn start(script: &str, env: &[(&str, &str)]) -> NodeChild {
         let mut command = tokio::process::Command::new("node");
         command
             .arg(script)
@@ -218,7 +218,7 @@ impl NodeChild {
         }
     }
 
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }

@@ -7,6 +7,7 @@ mod api;
 mod audit_export;
 mod browser;
 mod callers;
+mod ci_workload;
 mod cli;
 mod consent;
 mod dev;

@@ -86,6 +86,7 @@ impl ProviderMetadata {
                 "refresh_token",
                 "client_credentials",
                 GRANT_DEVICE_CODE,
+                crate::workload::GRANT_TOKEN_EXCHANGE,
             ],
             scopes_supported: vec!["openid", "profile", "email", "offline_access"],
             claims_supported: vec![

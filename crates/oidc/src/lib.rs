@@ -14,6 +14,7 @@ pub mod params;
 pub mod paths;
 pub mod pkce;
 pub mod secrets;
+pub mod workload;
 
 pub use discovery::{ACR_MFA, GRANT_DEVICE_CODE};
 pub use error::{ErrorCode, OAuthError};

@@ -20,11 +20,15 @@ pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 /// RFC 8628 §3.4: command-line tools and devices without a browser of their own.
 pub const GRANT_DEVICE_CODE: &str = techpass_oidc::GRANT_DEVICE_CODE;
-pub const GRANT_TYPES: [&str; 4] = [
+/// RFC 8693: a CI job exchanges its own OIDC ID token for the app's access token (CI workload
+/// identity, [`crate::workload`]); the app's registered CI issuers decide which jobs may.
+pub const GRANT_TOKEN_EXCHANGE: &str = techpass_oidc::workload::GRANT_TOKEN_EXCHANGE;
+pub const GRANT_TYPES: [&str; 5] = [
     GRANT_AUTHORIZATION_CODE,
     GRANT_REFRESH_TOKEN,
     GRANT_CLIENT_CREDENTIALS,
     GRANT_DEVICE_CODE,
+    GRANT_TOKEN_EXCHANGE,
 ];
 
 /// A registered client, with its JSON lists parsed.
@@ -473,6 +477,40 @@ async fn authenticate_assertion(
 
 /// Clock difference tolerated on assertion times.
 const ASSERTION_SKEW_SECS: i64 = 30;
+
+/// Whether a token request is a CI job's token exchange that presents no client credentials:
+/// the job's own token authenticates it ([`crate::workload`]), so the app is named by
+/// `client_id` alone, public or confidential. With credentials, [`authenticate`] applies as
+/// for any request.
+pub fn is_credential_free_exchange(authorization: Option<&[u8]>, params: &Params) -> bool {
+    params.get("grant_type") == Some(GRANT_TOKEN_EXCHANGE)
+        && authorization.is_none()
+        && !["client_secret", "client_assertion", "client_assertion_type"]
+            .iter()
+            .any(|p| params.contains(p))
+}
+
+/// The app a credential-free token exchange names ([`is_credential_free_exchange`]); the
+/// grant then refuses it unless the job's token meets one of the app's CI issuers.
+pub async fn identify_for_exchange(
+    store: &dyn Store,
+    params: &Params,
+) -> Result<Client, ClientAuthError> {
+    let fail = |description: &str| ClientAuthError {
+        error: OAuthError::invalid_client(description.to_string()),
+        method: AuthMethod::None,
+    };
+    let id = params
+        .get("client_id")
+        .ok_or_else(|| fail("client_id is missing: name the app the CI job acts as"))?;
+    find_client(store, id)
+        .await
+        .map_err(|e| ClientAuthError {
+            error: OAuthError::unavailable(e),
+            method: AuthMethod::None,
+        })?
+        .ok_or_else(|| fail("unknown client or wrong credentials"))
+}
 
 /// Authenticates the calling client. A public client identifies itself by `client_id` alone; a
 /// confidential one must present a live secret by exactly one method.

@@ -41,6 +41,8 @@ pub struct ServiceContext {
     /// Outbound HTTP to registered URLs (back-channel logout, webhooks) under one policy:
     /// https to public addresses only outside development, no redirects, bounded time and size.
     pub http: Outbound,
+    /// The CI issuers' signing keys, cached per replica (CI workload identity).
+    pub ci_keys: Arc<crate::ci_keys::IssuerKeyCache>,
     /// The audit events' copy for a SIEM (`audit.stream`), if configured.
     pub audit_stream: Option<Arc<crate::audit_stream::AuditStream>>,
 }

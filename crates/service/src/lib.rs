@@ -14,6 +14,7 @@ pub mod audit_stream;
 pub mod authorize;
 #[cfg(test)]
 mod boundaries;
+pub mod ci_keys;
 pub mod clients;
 pub mod consent;
 pub mod context;
@@ -38,6 +39,7 @@ pub mod tenancy;
 pub mod tokens;
 pub mod upstream_links;
 pub mod upstreams;
+pub mod workload;
 
 pub use audit::audit;
 pub use context::ServiceContext;

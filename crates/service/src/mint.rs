@@ -36,6 +36,9 @@ pub struct Subject<'a> {
     pub id_token_alg: SigningAlg,
     /// DPoP (RFC 9449): the thumbprint of the key the access token is bound to (`cnf.jkt`).
     pub jkt: Option<&'a str>,
+    /// A CI job acting as the app (token exchange): the token's `sub` names the job, and its
+    /// `ci` claim carries the job token's issuer, subject and matched claims.
+    pub ci: Option<&'a crate::workload::CiIdentity>,
 }
 
 /// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
@@ -84,10 +87,12 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     let jti = state.random.token().map_err(OAuthError::server_error)?;
     let mut claims = Map::new();
     claims.insert("iss".into(), json!(state.metadata.issuer));
-    claims.insert(
-        "sub".into(),
-        json!(s.user.map_or(s.client_id, |u| u.id.as_str())),
-    );
+    let sub = match (s.user, s.ci) {
+        (Some(user), _) => user.id.clone(),
+        (None, Some(ci)) => ci.subject(),
+        (None, None) => s.client_id.to_string(),
+    };
+    claims.insert("sub".into(), json!(sub));
     claims.insert("aud".into(), json!(s.audience));
     claims.insert("client_id".into(), json!(s.client_id));
     claims.insert("iat".into(), json!(now));
@@ -109,6 +114,17 @@ pub fn access_token(state: &ServiceContext, s: &Subject<'_>) -> Result<AccessTok
     }
     if let Some(jkt) = s.jkt {
         claims.insert("cnf".into(), json!({ "jkt": jkt }));
+    }
+    if let Some(ci) = s.ci {
+        claims.insert(
+            "ci".into(),
+            json!({
+                "iss": ci.registration.issuer,
+                "sub": ci.ci_subject,
+                "ci_issuer": ci.registration.id,
+                "claims": ci.matched,
+            }),
+        );
     }
     let token = state
         .keys

@@ -216,7 +216,11 @@ pub async fn introspect(
         return Err(OAuthError::unavailable(e));
     }
     if let Ok(access) = checked {
-        if access.client_id != client.id || !gate_allows(ctx, &access.sub, client).await {
+        let allowed = match access.claims["ci"]["ci_issuer"].as_str() {
+            Some(registration) => ci_gate_allows(ctx, &access.sub, registration, client).await,
+            None => gate_allows(ctx, &access.sub, client).await,
+        };
+        if access.client_id != client.id || !allowed {
             return Ok(None);
         }
         let c = &access.claims;
@@ -232,6 +236,10 @@ pub async fn introspect(
             "iat": c["iat"],
             "jti": access.jti,
         });
+        // A CI job's token: the job's issuer, subject and matched claims.
+        if c.get("ci").is_some() {
+            answer["ci"] = c["ci"].clone();
+        }
         // RFC 9449 §6.2: a resource server learns the key to check the proof against.
         if let Some(jkt) = crate::dpop::bound_key(c) {
             answer["token_type"] = json!("DPoP");
@@ -301,6 +309,28 @@ pub async fn revoke(ctx: &ServiceContext, client: &Client, token: &str) -> Resul
 /// Whether the gate lets the token's subject use `client` now. A client acting for itself
 /// (client_credentials: `sub` is the client) has no person to check: the app's half of the
 /// gate decides (tenant active, app enabled).
+/// A CI job's token (token exchange) stays active while the app's gate holds and the app still
+/// trusts the CI issuer registration that admitted the job.
+async fn ci_gate_allows(
+    ctx: &ServiceContext,
+    sub: &str,
+    registration: &str,
+    client: &Client,
+) -> bool {
+    if !sub.starts_with(&format!("{registration}:")) {
+        return false;
+    }
+    let trusted = ctx
+        .store
+        .ci_issuers_of_client(&client.id)
+        .await
+        .is_ok_and(|all| all.iter().any(|i| i.id == registration));
+    trusted
+        && gate::enforce_app(ctx, client, "introspect", None)
+            .await
+            .is_ok()
+}
+
 async fn gate_allows(ctx: &ServiceContext, sub: &str, client: &Client) -> bool {
     if sub == client.id {
         return gate::enforce_app(ctx, client, "introspect", None)

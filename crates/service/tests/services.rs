@@ -254,6 +254,7 @@ impl World {
             settings: Arc::new(settings),
             mailer: None,
             http: Outbound::new(OutboundPolicy::for_mode(Mode::Production)).unwrap(),
+            ci_keys: Default::default(),
             audit_stream: None,
         };
         World {

@@ -6,6 +6,7 @@
 //! the shared conformance suite, which runs on both backends.
 
 mod audit;
+mod ci;
 mod device;
 mod error;
 mod keys;
@@ -13,6 +14,7 @@ mod outbox;
 mod portable;
 mod portable_access;
 mod portable_accounts;
+mod portable_ci;
 mod portable_device;
 mod portable_outbox;
 mod portable_pending;
@@ -39,6 +41,8 @@ mod conformance_accounts;
 #[cfg(test)]
 mod conformance_audit;
 #[cfg(test)]
+mod conformance_ci;
+#[cfg(test)]
 mod conformance_device;
 #[cfg(test)]
 mod conformance_outbox;
@@ -61,6 +65,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
+pub use ci::{CiIssuerRecord, CiIssuerStore};
 pub use device::{
     DeviceApproval, DeviceCodeRecord, DeviceCodeStore, DEVICE_APPROVED, DEVICE_DENIED,
     DEVICE_PENDING, DEVICE_REDEEMED,
@@ -113,6 +118,7 @@ pub trait Store:
     + WebhookStore
     + RevealStore
     + UpstreamLinkStore
+    + CiIssuerStore
     + HealthStore
     + Send
     + Sync

@@ -581,6 +581,7 @@ macro_rules! account_impls {
                     "DELETE FROM resource_grants WHERE client_id = $1",
                     "DELETE FROM pending_grants WHERE client_id = $1",
                     "DELETE FROM used_assertions WHERE client_id = $1",
+                    "DELETE FROM ci_issuers WHERE client_id = $1",
                 ] {
                     sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
                 }

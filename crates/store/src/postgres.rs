@@ -99,5 +99,6 @@ crate::portable_pending::pending_impls!(PgStore);
 crate::portable_outbox::outbox_impls!(PgStore);
 crate::portable_reveal::reveal_impls!(PgStore);
 crate::portable_upstream_links::upstream_link_impls!(PgStore);
+crate::portable_ci::ci_issuer_impls!(PgStore);
 crate::portable_device::device_impls!(PgStore);
 crate::portable_resources::resource_impls!(PgStore);

@@ -113,6 +113,7 @@ crate::portable_pending::pending_impls!(SqliteStore);
 crate::portable_outbox::outbox_impls!(SqliteStore);
 crate::portable_reveal::reveal_impls!(SqliteStore);
 crate::portable_upstream_links::upstream_link_impls!(SqliteStore);
+crate::portable_ci::ci_issuer_impls!(SqliteStore);
 crate::portable_device::device_impls!(SqliteStore);
 crate::portable_resources::resource_impls!(SqliteStore);
 

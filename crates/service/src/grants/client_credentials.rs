@@ -57,6 +57,7 @@ pub(super) async fn run(
             access_token_alg: client.access_token_alg,
             id_token_alg: client.id_token_alg,
             jkt,
+            ci: None,
         },
     )?;
     Ok(Tokens {
@@ -64,5 +65,6 @@ pub(super) async fn run(
         id_token: None,
         refresh_token: None,
         scope,
+        issued_token_type: None,
     })
 }

@@ -8,13 +8,14 @@ mod authorization_code;
 mod client_credentials;
 mod device_code;
 mod refresh_token;
+mod token_exchange;
 
 use techpass_oidc::{ErrorCode, OAuthError, Params};
 use techpass_store::{GrantRecord, StoreError, UserRecord};
 
 use crate::clients::{
     Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
-    GRANT_REFRESH_TOKEN,
+    GRANT_REFRESH_TOKEN, GRANT_TOKEN_EXCHANGE,
 };
 use crate::gate::{enforce, enforce_app, Refusal};
 use crate::mint::{self, AccessToken, IdTokenInput, Subject};
@@ -39,6 +40,8 @@ pub enum TokenRequest {
     DeviceCode {
         device_code: String,
     },
+    /// RFC 8693: a CI job's own ID token for an access token of the app.
+    TokenExchange(token_exchange::Exchange),
 }
 
 impl TokenRequest {
@@ -61,6 +64,9 @@ impl TokenRequest {
             GRANT_DEVICE_CODE => Ok(TokenRequest::DeviceCode {
                 device_code: params.require("device_code")?.to_string(),
             }),
+            GRANT_TOKEN_EXCHANGE => Ok(TokenRequest::TokenExchange(
+                token_exchange::Exchange::parse(params)?,
+            )),
             other => Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!("grant type {other} is not supported"),
@@ -74,6 +80,7 @@ impl TokenRequest {
             TokenRequest::RefreshToken { .. } => GRANT_REFRESH_TOKEN,
             TokenRequest::ClientCredentials { .. } => GRANT_CLIENT_CREDENTIALS,
             TokenRequest::DeviceCode { .. } => GRANT_DEVICE_CODE,
+            TokenRequest::TokenExchange(_) => GRANT_TOKEN_EXCHANGE,
         }
     }
 }
@@ -84,6 +91,8 @@ pub struct Tokens {
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub scope: Vec<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued (`None` for the other grants).
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Runs `request` for the authenticated `client`: the checks every grant shares, then the
@@ -104,7 +113,9 @@ pub async fn run(
         return Err(match refusal {
             Refusal::Denied(d) => {
                 let code = match request {
-                    TokenRequest::ClientCredentials { .. } => ErrorCode::UnauthorizedClient,
+                    TokenRequest::ClientCredentials { .. } | TokenRequest::TokenExchange(_) => {
+                        ErrorCode::UnauthorizedClient
+                    }
                     _ => ErrorCode::InvalidGrant,
                 };
                 OAuthError::new(code, format!("access denied: {}", d.reason()))
@@ -133,6 +144,9 @@ pub async fn run(
         }
         TokenRequest::DeviceCode { device_code } => {
             device_code::run(ctx, client, &device_code, jkt).await
+        }
+        TokenRequest::TokenExchange(exchange) => {
+            token_exchange::run(ctx, client, exchange, jkt).await
         }
     }
 }
@@ -215,6 +229,7 @@ async fn for_person(
         access_token_alg: client.access_token_alg,
         id_token_alg: client.id_token_alg,
         jkt: grant.jkt,
+        ci: None,
     };
     let access = mint::access_token(ctx, &subject)?;
     let id_token = mint::id_token(
@@ -260,6 +275,7 @@ async fn new_grant(
         id_token,
         refresh_token,
         scope,
+        issued_token_type: None,
     })
 }
 

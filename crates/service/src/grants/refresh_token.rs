@@ -164,5 +164,6 @@ pub(super) async fn run(
         id_token,
         refresh_token: Some(next),
         scope,
+        issued_token_type: None,
     })
 }

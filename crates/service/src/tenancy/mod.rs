@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod apps;
+pub mod ci_issuers;
 pub mod invitations;
 pub mod pending;
 pub mod resources;
