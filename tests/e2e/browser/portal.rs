@@ -659,3 +659,95 @@ async fn a_tenant_admin_fixes_a_webhook() {
     let test = "browser::portal::a_tenant_admin_fixes_a_webhook";
     bounded(test, a_tenant_admin_fixes_a_webhook_body(test)).await;
 }
+
+/// Issue 14 item 5: a tenant admin trusts a CI issuer for an app on its CI pipelines page,
+/// in Chromium: a malformed rule is refused with the form kept, the registration is listed
+/// (and a reload adds nothing), and removing it asks first.
+async fn a_tenant_admin_trusts_a_ci_pipeline_body(test: &str) {
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, false).await;
+    let alice = server
+        .state
+        .store
+        .find_users_by_email(ALICE)
+        .await
+        .unwrap()
+        .remove(0)
+        .id;
+    let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let (client_id, _) = tenant_app(&server, &user(&alice), &tenant).await;
+    let trusted = || async {
+        server
+            .state
+            .store
+            .ci_issuers_of_client(&client_id)
+            .await
+            .unwrap()
+    };
+
+    b.goto(&server.url(&format!("/portal/tenants/{tenant}/apps/{client_id}")))
+        .await;
+    b.click(Locator::LinkText("CI pipelines")).await;
+    b.heading(&["CI pipelines of Wiki"]).await;
+    b.sees("No CI issuer is trusted").await;
+    assert_eq!(
+        b.value("Audience").await,
+        client_id,
+        "the client id is proposed"
+    );
+    b.screenshot("ci-empty").await;
+
+    b.fill("Issuer URL", "https://gitlab.example.gov.sg").await;
+    b.fill("Claim rules", "project_path platform/deployer")
+        .await;
+    b.press("Trust the issuer").await;
+    b.sees("has no '='").await;
+    assert_eq!(b.value("Issuer URL").await, "https://gitlab.example.gov.sg");
+    assert!(trusted().await.is_empty());
+    b.screenshot("ci-refused").await;
+
+    b.fill("Claim rules", "project_path = platform/*\nref = main")
+        .await;
+    b.press("Trust the issuer").await;
+    b.sees("The CI issuer is trusted").await;
+    b.sees("project_path = platform/*").await;
+    b.sees("ref = main").await;
+    b.screenshot("ci-trusted").await;
+    b.client().refresh().await.unwrap();
+    b.heading(&["CI pipelines of Wiki"]).await;
+    let listed = trusted().await;
+    assert_eq!(listed.len(), 1, "a reload adds nothing");
+    assert_eq!(listed[0].issuer, "https://gitlab.example.gov.sg");
+    let app = server
+        .state
+        .store
+        .get_client(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.grant_types.contains("token-exchange"),
+        "{}",
+        app.grant_types
+    );
+
+    b.press("Remove https://gitlab.example.gov.sg").await;
+    b.heading(&["Stop trusting this CI issuer for Wiki?"]).await;
+    b.screenshot("ci-remove-confirm").await;
+    b.press("Stop trusting it").await;
+    b.sees("no longer trusted").await;
+    assert!(trusted().await.is_empty());
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_admin_trusts_a_ci_pipeline() {
+    let test = "browser::portal::a_tenant_admin_trusts_a_ci_pipeline";
+    bounded(test, a_tenant_admin_trusts_a_ci_pipeline_body(test)).await;
+}
