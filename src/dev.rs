@@ -76,6 +76,7 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         api_access: false,
         id_token_signed_response_alg: None,
         access_token_signed_response_alg: None,
+        dpop_bound_access_tokens: false,
     };
     techpass_service::clients::ensure_registered(state.store.as_ref(), &record).await
 }

@@ -264,7 +264,8 @@ enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change the token signing algorithms of an app (any app: platform or tenant).
+    /// Change the token signing algorithms of an app, or whether it must use DPoP (any app:
+    /// platform or tenant).
     Update {
         /// The app's client id.
         client_id: String,
@@ -274,6 +275,10 @@ enum AppCommand {
         /// The JWS algorithm of its JWT access tokens: RS256, ES256 or EdDSA.
         #[arg(long = "access-token-alg")]
         access_token_alg: Option<SigningAlg>,
+        /// `true`: every token request of the app must carry a DPoP proof (RFC 9449
+        /// `dpop_bound_access_tokens`: no bearer tokens); `false`: proofs are optional.
+        #[arg(long = "require-dpop")]
+        require_dpop: Option<bool>,
     },
     /// Delete an app (a tenant's or a platform app) with its secrets, grants (its tokens stop
     /// working), assignments, roles and consents; the audit log keeps its history.
@@ -498,14 +503,29 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     client_id,
                     id_token_alg,
                     access_token_alg,
+                    require_dpop,
                 },
         } => {
-            if id_token_alg.is_none() && access_token_alg.is_none() {
+            if id_token_alg.is_none() && access_token_alg.is_none() && require_dpop.is_none() {
                 return Err(StartupError::Failed(
-                    "nothing to change: give --id-token-alg and/or --access-token-alg".into(),
+                    "nothing to change: give --id-token-alg, --access-token-alg or --require-dpop"
+                        .into(),
                 ));
             }
             let store = server::open_store(&config).await?;
+            if let Some(bound) = require_dpop {
+                techpass::provider::clients::set_dpop_bound(store.as_ref(), &client_id, bound)
+                    .await
+                    .map_err(|e| StartupError::Failed(format!("app not changed: {e}")))?;
+                println!(
+                    "{client_id}: {}",
+                    if bound {
+                        "DPoP required on every token request"
+                    } else {
+                        "DPoP optional"
+                    }
+                );
+            }
             let (id_token, access_token) = techpass::provider::clients::set_signing_algs(
                 store.as_ref(),
                 &client_id,

@@ -50,6 +50,8 @@ pub struct AppView {
     /// `EdDSA`.
     #[schema(example = "ES256")]
     pub access_token_signed_response_alg: String,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
     /// The public keys (a JWK set) registered for `private_key_jwt`.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
@@ -79,6 +81,7 @@ impl From<ClientRecord> for AppView {
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             id_token_signed_response_alg: c
                 .id_token_signed_response_alg
                 .unwrap_or_else(|| SigningAlg::DEFAULT.as_str().into()),

@@ -52,6 +52,7 @@ pub struct AppView {
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,
     pub api_access: bool,
+    pub dpop_bound_access_tokens: bool,
     /// The JWS algorithms of its ID tokens and access tokens (the default when it chose none).
     pub id_token_signed_response_alg: String,
     pub access_token_signed_response_alg: String,
@@ -105,6 +106,7 @@ impl AppView {
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             id_token_signed_response_alg: c
                 .id_token_signed_response_alg
                 .clone()
@@ -381,6 +383,7 @@ async fn update(
         access_token_signed_response_alg: fields
             .get("access_token_signed_response_alg")
             .map(str::to_string),
+        dpop_bound_access_tokens: Some(fields.checked("dpop_bound_access_tokens")),
     };
     match apps::update(&state, &me.actor, &tenant_id, &client_id, changes).await {
         Ok(_) => Ok(done(

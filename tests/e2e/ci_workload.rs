@@ -86,7 +86,7 @@ fn claims_of(jwt: &str) -> Value {
 }
 
 /// An API call with the portal session and its CSRF token: (status, body).
-async fn api(
+pub(crate) async fn api(
     b: &reqwest::Client,
     server: &TestServer,
     method: reqwest::Method,

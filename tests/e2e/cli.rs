@@ -517,6 +517,24 @@ async fn app_create_prints_the_secret_once_and_refuses_bad_redirects() {
     let (code, _, stderr) = run_techpass(&cwd.0, &["app", "update", fast], &[]).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("nothing to change"), "{stderr}");
+    // RFC 9449 §5.2: the operator makes an app require DPoP, and turns it off again.
+    for (value, says) in [("true", "DPoP required"), ("false", "DPoP optional")] {
+        let (code, stdout, stderr) = run_techpass(
+            &cwd.0,
+            &["app", "update", fast, "--require-dpop", value],
+            &[],
+        )
+        .await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(says), "{stdout}");
+    }
+    let (code, _, stderr) = run_techpass(
+        &cwd.0,
+        &["app", "update", fast, "--require-dpop", "maybe"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "{stderr}");
 }
 
 #[tokio::test]

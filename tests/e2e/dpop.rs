@@ -340,8 +340,6 @@ async fn a_cli_holds_its_tokens_with_a_dpop_key(backend: Backend) {
     server.stop().await;
 }
 
-crate::both_backends!(a_cli_holds_its_tokens_with_a_dpop_key,);
-
 /// The same with an independent client: openid-client signs in a public command-line app with
 /// the device grant and an ES256 DPoP key, calls userinfo and refreshes with proofs (TechPass
 /// binds both access tokens to its key), and cannot use the bound token as a bearer token.
@@ -440,3 +438,72 @@ async fn an_independent_client_holds_dpop_bound_tokens() {
     );
     server.stop().await;
 }
+
+/// RFC 9449 §5.2 `dpop_bound_access_tokens`, set by a tenant admin through the API: the app's
+/// token requests without a proof are refused (`invalid_request`, nothing issued), with one
+/// they get a bound token; turned off again, bearer tokens are back.
+async fn an_app_that_requires_dpop_gets_no_bearer_token(backend: Backend) {
+    let Some((server, _clock)) = start(backend, "e2e::dpop_required").await else {
+        return;
+    };
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "robots").await;
+    let (app, secret) =
+        crate::machine::machine_app(&server, &crate::tenancy::user(&alice), &tenant).await;
+    let path = format!("/api/v1/tenants/{tenant}/apps/{app}");
+    let set = |on: bool| json!({ "dpop_bound_access_tokens": on });
+    let (status, view) =
+        crate::ci_workload::api(&b, &server, reqwest::Method::PATCH, &path, Some(set(true))).await;
+    assert_eq!(
+        (status, &view["dpop_bound_access_tokens"]),
+        (200, &json!(true)),
+        "{view}"
+    );
+
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app.as_str()),
+        ("client_secret", secret.as_str()),
+    ];
+    let (status, body) = post_token(&server, &form, &[]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(body["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("dpop_bound_access_tokens"));
+    let key = Key::new();
+    let (status, body) = post_token(
+        &server,
+        &form,
+        &[&key.proof(&server, "POST", "/token", None)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["token_type"].as_str()),
+        (200, Some("DPoP")),
+        "{body}"
+    );
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(claims(access)["cnf"]["jkt"], key.thumbprint());
+
+    let (status, _) =
+        crate::ci_workload::api(&b, &server, reqwest::Method::PATCH, &path, Some(set(false))).await;
+    assert_eq!(status, 200);
+    let (status, body) = post_token(&server, &form, &[]).await;
+    assert_eq!(
+        (status, body["token_type"].as_str()),
+        (200, Some("Bearer")),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+crate::both_backends!(
+    a_cli_holds_its_tokens_with_a_dpop_key,
+    an_app_that_requires_dpop_gets_no_bearer_token,
+);

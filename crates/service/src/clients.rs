@@ -55,6 +55,8 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     /// What its JWT access tokens are signed with.
     pub access_token_alg: SigningAlg,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof (no bearer tokens).
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// An app's stored algorithm choice: `None` is the platform default; a value this version does
@@ -106,6 +108,7 @@ impl Client {
             access_token_lifetime_secs: r.access_token_lifetime_secs,
             refresh_token_idle_secs: r.refresh_token_idle_secs,
             api_access: r.api_access,
+            dpop_bound_access_tokens: r.dpop_bound_access_tokens,
         })
     }
 
@@ -296,6 +299,7 @@ pub async fn create_app(
                 access_token_signed_response_alg: app
                     .access_token_signed_response_alg
                     .map(|a| a.as_str().to_string()),
+                dpop_bound_access_tokens: false,
             },
             &secret_records,
         )
@@ -308,6 +312,24 @@ pub async fn create_app(
 
 /// Sets the signing algorithms of an app's ID tokens and access tokens (`None`: unchanged), for
 /// the operator's `techpass app update`. Returns the app's algorithms after the change.
+/// Sets whether every token request of an app must carry a DPoP proof (RFC 9449 §5.2
+/// `dpop_bound_access_tokens`), for the operator's `techpass app update --require-dpop`.
+pub async fn set_dpop_bound(
+    store: &dyn Store,
+    client_id: &str,
+    bound: bool,
+) -> Result<(), AppError> {
+    let mut record = store
+        .get_client(client_id)
+        .await?
+        .ok_or_else(|| AppError::Invalid(format!("no app {client_id}")))?;
+    record.dpop_bound_access_tokens = bound;
+    if !store.update_client(&record).await? {
+        return Err(AppError::Invalid(format!("no app {client_id}")));
+    }
+    Ok(())
+}
+
 pub async fn set_signing_algs(
     store: &dyn Store,
     client_id: &str,

@@ -517,6 +517,7 @@ pub(crate) fn client(id: &str) -> ClientRecord {
         api_access: false,
         id_token_signed_response_alg: None,
         access_token_signed_response_alg: Some("ES256".into()),
+        dpop_bound_access_tokens: false,
     }
 }
 

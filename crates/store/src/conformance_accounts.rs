@@ -545,6 +545,7 @@ async fn update_client_round_trips_every_field(db: &TestDatabase) {
         api_access: true,
         id_token_signed_response_alg: Some("EdDSA".into()),
         access_token_signed_response_alg: None,
+        dpop_bound_access_tokens: true,
     };
     assert!(store.update_client(&changed).await.unwrap());
     let expected = ClientRecord {

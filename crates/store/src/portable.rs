@@ -17,7 +17,7 @@ pub(crate) const CLIENT_COLUMNS: &str = "client_id, name, confidential, redirect
     post_logout_redirect_uris, backchannel_logout_uri, grant_types, jwks, enabled, created_at,
     tenant_id, homepage, access_policy, access_token_lifetime_secs,
     refresh_token_idle_secs, api_access, id_token_signed_response_alg,
-    access_token_signed_response_alg";
+    access_token_signed_response_alg, dpop_bound_access_tokens";
 pub(crate) const SECRET_COLUMNS: &str =
     "id, client_id, secret_hash, created_at, expires_at, revoked_at";
 pub(crate) const TENANT_COLUMNS: &str = "id, slug, name, description, purpose, status,

@@ -369,7 +369,7 @@ macro_rules! account_impls {
                 sqlx::query(&format!(
                     "INSERT INTO clients ({})
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16, $17, $18)",
+                       $16, $17, $18, $19)",
                     $crate::portable::CLIENT_COLUMNS
                 ))
                 .bind(&c.client_id)
@@ -390,6 +390,7 @@ macro_rules! account_impls {
                 .bind(c.api_access)
                 .bind(&c.id_token_signed_response_alg)
                 .bind(&c.access_token_signed_response_alg)
+                .bind(c.dpop_bound_access_tokens)
                 .execute(&mut *tx)
                 .await?;
                 for s in secrets {
@@ -446,7 +447,8 @@ macro_rules! account_impls {
                        grant_types = $7, jwks = $8, enabled = $9, homepage = $10,
                        access_policy = $11, access_token_lifetime_secs = $12,
                        refresh_token_idle_secs = $13, api_access = $14,
-                       id_token_signed_response_alg = $15, access_token_signed_response_alg = $16
+                       id_token_signed_response_alg = $15, access_token_signed_response_alg = $16,
+                       dpop_bound_access_tokens = $17
                      WHERE client_id = $1",
                 )
                 .bind(&c.client_id)
@@ -465,6 +467,7 @@ macro_rules! account_impls {
                 .bind(c.api_access)
                 .bind(&c.id_token_signed_response_alg)
                 .bind(&c.access_token_signed_response_alg)
+                .bind(c.dpop_bound_access_tokens)
                 .execute(&self.pool)
                 .await?
                 .rows_affected()

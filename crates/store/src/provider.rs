@@ -178,6 +178,8 @@ pub struct ClientRecord {
     /// platform default. Validated by the service, stored as given.
     pub id_token_signed_response_alg: Option<String>,
     pub access_token_signed_response_alg: Option<String>,
+    /// RFC 9449 §5.2: every token request of the app must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

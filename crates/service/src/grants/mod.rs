@@ -103,6 +103,7 @@ pub struct Tokens {
 ///
 /// `jkt` is the key the request proved it holds with a DPoP proof ([`crate::dpop::check`]):
 /// the access token is bound to it, and so is a public client's new grant (its refresh tokens).
+/// An app that registered `dpop_bound_access_tokens` gets nothing without one.
 pub async fn run(
     ctx: &ServiceContext,
     client: &Client,
@@ -122,6 +123,12 @@ pub async fn run(
             }
             Refusal::Unavailable(e) => store_error(e),
         });
+    }
+    if client.dpop_bound_access_tokens && jkt.is_none() {
+        return Err(OAuthError::invalid_request(
+            "this app requires DPoP-bound tokens (dpop_bound_access_tokens): send a DPoP proof \
+             with the token request",
+        ));
     }
     if !client.allows(request.grant_type()) {
         return Err(OAuthError::new(

@@ -115,6 +115,10 @@ pub struct AppChanges {
     pub id_token_signed_response_alg: Option<String>,
     /// `RS256`, `ES256` or `EdDSA`; the empty string goes back to the platform default (RS256).
     pub access_token_signed_response_alg: Option<String>,
+    /// RFC 9449 §5.2: every token request of the app must prove a DPoP key, so none of its
+    /// access tokens is a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
 }
 
 pub(super) async fn active_tenant(
@@ -362,6 +366,9 @@ pub async fn update(
             .map_err(|e| invalid(e.to_string()))?
             .map(|a| a.as_str().to_string());
     }
+    if let Some(bound) = changes.dpop_bound_access_tokens {
+        app.dpop_bound_access_tokens = bound;
+    }
     if !state.store.update_client(&app).await? {
         return Err(TenancyError::NotFound("app"));
     }
@@ -377,6 +384,7 @@ pub async fn update(
             "api_access": app.api_access,
             "id_token_signed_response_alg": app.id_token_signed_response_alg,
             "access_token_signed_response_alg": app.access_token_signed_response_alg,
+            "dpop_bound_access_tokens": app.dpop_bound_access_tokens,
         }),
     )
     .await;
