@@ -11,6 +11,7 @@
 
 mod access;
 mod apps;
+mod audit;
 pub mod auth;
 mod ci_issuers;
 mod groups;
@@ -46,6 +47,8 @@ pub mod paths {
     pub const TENANT: &str = "/api/v1/tenants/{tenant_id}";
     pub const TENANT_DECISION: &str = "/api/v1/tenants/{tenant_id}/decision";
     pub const DIRECT_TENANTS: &str = "/api/v1/admin/tenants";
+    pub const AUDIT: &str = "/api/v1/admin/audit";
+    pub const TENANT_AUDIT: &str = "/api/v1/tenants/{tenant_id}/audit";
     pub const ADMIN_USER_ENABLE: &str = "/api/v1/admin/users/{user_id}/enable";
     pub const PENDING_GRANTS: &str = "/api/v1/tenants/{tenant_id}/pending-grants";
     pub const PENDING_GRANT: &str = "/api/v1/tenants/{tenant_id}/pending-grants/{grant_id}";
@@ -136,6 +139,7 @@ macro_rules! api_routes {
                 (name = "resources", description = "A tenant's API resources (RFC 8707): audiences and scopes granted to its apps"),
                 (name = "webhooks", description = "Signed event notifications"),
                 (name = "people", description = "Platform administration of people's accounts"),
+                (name = "audit", description = "The audit log: a tenant's events, or the whole log for platform admins"),
             )
         )]
         pub struct ApiDoc;
@@ -151,6 +155,8 @@ api_routes! {
     post TENANT_DECISION => tenants::decide_tenant,
     post DIRECT_TENANTS => tenants::create_tenant,
     post ADMIN_USER_ENABLE => users::enable_user,
+    get AUDIT => audit::whole_audit,
+    get TENANT_AUDIT => audit::tenant_audit,
     get ADMINS => tenants::list_admins,
     post ADMINS => tenants::add_admin,
     delete ADMIN => tenants::remove_admin,

@@ -575,6 +575,14 @@ fn cases() -> Vec<Case> {
             [201, 201, 201, 403, 403, 403, 401],
         ),
         case("get", paths::TENANT, F::None, None, on_a(200)),
+        case("get", paths::TENANT_AUDIT, F::None, None, on_a(200)),
+        case(
+            "get",
+            paths::AUDIT,
+            F::None,
+            None,
+            [200, 403, 403, 403, 403, 403, 401],
+        ),
         case(
             "post",
             paths::TENANT_DECISION,
