@@ -1296,3 +1296,50 @@ async fn algorithms_body(test: &str) {
     assert_eq!(told["ok"], true, "{test}: {told}");
     x.finish().await;
 }
+
+// New terms of use reach a person who comes from an app on another origin (issue 16, terms):
+// /authorize shows the new version; "Not now" gives the app access_denied (state and iss
+// included), accepting goes on to the app with a code, and the acceptance is recorded.
+interop_test!(
+    new_terms_are_accepted_on_the_way_to_an_app_on_another_origin,
+    new_terms_body
+);
+async fn new_terms_body(test: &str) {
+    let Some(x) = Interop::start(test, "none", &["App One"]).await else {
+        return;
+    };
+    x.sign_in_at_techpass("alice", "Alice Tan").await;
+    let store = &x.server.state.store;
+    let alice = store
+        .find_users_by_email("alice_tan@tech.gov.sg")
+        .await
+        .unwrap()
+        .remove(0);
+    let current = x.server.state.settings.accounts.terms_version.clone();
+    assert_eq!(alice.terms_version.as_deref(), Some(current.as_str()));
+    // Alice accepted an earlier version: the terms have changed since.
+    assert!(store.accept_terms(&alice.id, "2000-01").await.unwrap());
+
+    let app = x.app(0);
+    x.b.goto(&app.url("/login")).await;
+    x.b.heading(&["The terms of use have changed"]).await;
+    x.b.sees("to App One").await;
+    x.b.screenshot("new-terms").await;
+    x.b.click(Locator::LinkText("Not now: return to App One"))
+        .await;
+    x.at_app(app, REDIRECT).await.unwrap();
+    x.app_got_error(app, &["access_denied"]).await;
+
+    x.b.goto(&app.url("/login")).await;
+    x.b.heading(&["The terms of use have changed"]).await;
+    x.b.click(Locator::Css("label[for='accept_terms']")).await;
+    x.b.press("Accept and continue").await;
+    if let Err(at) = x.at_app(app, REDIRECT).await {
+        x.b.screenshot("stuck-after-terms").await;
+        panic!("{test}: after accepting the terms the browser stayed at {at}");
+    }
+    x.app_signed_in(app, "alice_tan@tech.gov.sg").await;
+    let alice = store.get_user(&alice.id).await.unwrap().unwrap();
+    assert_eq!(alice.terms_version.as_deref(), Some(current.as_str()));
+    x.finish().await;
+}
