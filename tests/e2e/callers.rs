@@ -193,11 +193,15 @@ async fn a_refresh_token_is_consumed_only_by_its_client(backend: Backend) {
     );
     assert!(active(&server, a_id, a_secret, &rt2).await);
 
-    // A replays its rotated token: refused, and the whole family is revoked (RFC 9700 §4.14.2).
+    // A moves on to rt3, then replays its rotated rt1: refused, and the whole family is revoked
+    // (RFC 9700 §4.14.2). (Before rt2 was used, rt1 again would be a retry after a lost answer.)
+    let (status, third) = refresh(&server, a_id, a_secret, &rt2).await;
+    assert_eq!(status, 200, "{third}");
+    let rt3 = third["refresh_token"].as_str().unwrap().to_string();
     assert_invalid_grant(&refresh(&server, a_id, a_secret, &rt1).await, "replay");
-    assert!(!active(&server, a_id, a_secret, &rt2).await);
+    assert!(!active(&server, a_id, a_secret, &rt3).await);
     assert_invalid_grant(
-        &refresh(&server, a_id, a_secret, &rt2).await,
+        &refresh(&server, a_id, a_secret, &rt3).await,
         "family revoked",
     );
     server.stop().await;
@@ -277,7 +281,56 @@ async fn an_assertion_stays_single_use_until_exp_plus_skew(backend: Backend) {
     server.stop().await;
 }
 
+/// Issue 15 item 8: the answer to a refresh is lost (a replica killed mid-request, a dropped
+/// connection) and the app retries with the same token: it gets new tokens instead of having
+/// its session ended as a replay; the refresh token it never received is refused without
+/// harm, and a later replay is still caught.
+async fn a_refresh_whose_answer_was_lost_is_retried(backend: Backend) {
+    let Some(server) = TestServer::start(backend, "e2e::refresh_retry").await else {
+        return;
+    };
+    let a = register(&server, true, &["authorization_code", "refresh_token"]).await;
+    let (a_id, a_secret) = (&a.client_id, a.client_secret.as_deref().unwrap());
+    let b = browser();
+    let code = code_for(&server, &b, a_id).await;
+    let (status, first) = token(
+        &server,
+        a_id,
+        a_secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    // The answer never reaches the app.
+    let (status, lost) = refresh(&server, a_id, a_secret, &rt1).await;
+    assert_eq!(status, 200, "{lost}");
+    let never_received = lost["refresh_token"].as_str().unwrap().to_string();
+    // Its retry, seconds later, with the same token.
+    let (status, retried) = refresh(&server, a_id, a_secret, &rt1).await;
+    assert_eq!(status, 200, "a retry within the grace: {retried}");
+    let rt2 = retried["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt2, never_received);
+    assert_invalid_grant(
+        &refresh(&server, a_id, a_secret, &never_received).await,
+        "the successor the app never got",
+    );
+    let (status, third) = refresh(&server, a_id, a_secret, &rt2).await;
+    assert_eq!(status, 200, "the family lives on: {third}");
+    let rt3 = third["refresh_token"].as_str().unwrap().to_string();
+    // rt1 once more, now that its successor was used: a replay; the family ends.
+    assert_invalid_grant(&refresh(&server, a_id, a_secret, &rt1).await, "replay");
+    assert!(!active(&server, a_id, a_secret, &rt3).await);
+    server.stop().await;
+}
+
 crate::both_backends!(
+    a_refresh_whose_answer_was_lost_is_retried,
     a_code_is_consumed_only_by_its_rightful_caller,
     a_refresh_token_is_consumed_only_by_its_client,
     an_assertion_stays_single_use_until_exp_plus_skew,

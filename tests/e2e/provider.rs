@@ -268,7 +268,8 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
     assert_eq!(active["sub"], sub);
     assert_eq!(active["client_id"], app.client_id);
 
-    // Refresh: rotation; the old token's reuse revokes the whole family.
+    // Refresh: rotation; the old token's reuse, once its successor was used, revokes the whole
+    // family.
     let rt1 = tokens.refresh_token().unwrap().clone();
     assert_eq!(introspect(rt1.secret().clone()).await["active"], true);
     let refreshed = rp
@@ -280,6 +281,15 @@ async fn relying_party_signs_in_refreshes_and_revokes(backend: Backend) {
     let rt2 = refreshed.refresh_token().unwrap().clone();
     assert_ne!(rt1.secret(), rt2.secret());
     assert!(refreshed.id_token().is_some());
+    let rt2 = rp
+        .exchange_refresh_token(&rt2)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap()
+        .refresh_token()
+        .unwrap()
+        .clone();
     let new_at = refreshed.access_token().secret().clone();
     let reuse = rp
         .exchange_refresh_token(&rt1)

@@ -111,6 +111,14 @@ pub struct TokensConfig {
     /// The polling interval a device is told to keep (RFC 8628 §3.2 `interval`).
     #[serde(default = "default_device_poll_interval")]
     pub device_poll_interval_secs: u64,
+    /// A rotated refresh token used again this soon after its first use, while its successor
+    /// is unused, is a retry after a lost response rather than a replay (0: never).
+    #[serde(default = "default_refresh_reuse_grace")]
+    pub refresh_reuse_grace_secs: u64,
+}
+
+fn default_refresh_reuse_grace() -> u64 {
+    10
 }
 
 fn default_device_code_lifetime() -> u64 {

@@ -566,15 +566,50 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     assert_ne!(r1, r2, "each use returns a new refresh token");
     assert_eq!(claims(&second.access.token)["iat"], T0 + 60);
 
-    // r1 again: a thief or a confused client; the whole family ends.
+    // r1 again at once, r2 never used: a retry after a lost answer. New tokens; r2, which the
+    // client never got, is gone without ending the family.
+    let retried = w.refresh(&app, &r1).await.unwrap();
+    let r2b = retried.refresh_token.unwrap();
+    assert_ne!(r2b, r2);
+    let lost = refused(w.refresh(&app, &r2).await);
+    assert!(lost.description.contains("unknown"), "{lost:?}");
+    let third = w.refresh(&app, &r2b).await.unwrap();
+    let r3 = third.refresh_token.unwrap();
+
+    // r1 again, now that its successor was used: a thief or a confused client; the whole
+    // family ends.
     let reuse = refused(w.refresh(&app, &r1).await);
     assert!(reuse.description.contains("already used"), "{reuse:?}");
-    let family = refused(w.refresh(&app, &r2).await);
+    let family = refused(w.refresh(&app, &r3).await);
     assert_eq!(family.code, ErrorCode::InvalidGrant);
     // Once the grant is revoked, every token of it is told so: a spent token of a revoked grant
     // (sign-out, an ended membership, a withdrawn consent) is not reported as a replay.
     let again = refused(w.refresh(&app, &r1).await);
     assert!(again.description.contains("revoked"), "{again:?}");
+}
+
+/// Past `tokens.refresh_reuse_grace_secs` a rotated token is a replay even if its successor
+/// was never used.
+async fn a_refresh_token_reused_after_the_grace_is_a_replay(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-g", "gus@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let r1 = w
+        .exchange(&app, &code, &verifier)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    let grace = w.ctx.settings.tokens.refresh_reuse_grace_secs as i64;
+    assert!(grace > 0);
+    w.clock.advance(grace + 1);
+    let reuse = refused(w.refresh(&app, &r1).await);
+    assert!(reuse.description.contains("already used"), "{reuse:?}");
+    let family = refused(w.refresh(&app, &r2).await);
+    assert!(family.description.contains("revoked"), "{family:?}");
 }
 
 /// DPoP (RFC 9449): tokens issued with a proven key are bound to it (`cnf.jkt`, `DPoP`); a
@@ -1904,6 +1939,7 @@ techpass_store::backend_tests!(
     a_code_is_exchanged_once_for_tokens_of_the_person,
     a_code_with_a_wrong_verifier_gives_nothing,
     refresh_tokens_rotate_and_a_reused_one_ends_the_family,
+    a_refresh_token_reused_after_the_grace_is_a_replay,
     dpop_binds_tokens_and_a_public_clients_refresh_tokens,
     reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed,
     an_upstream_refusal_ends_everything_of_the_person_and_refuses,

@@ -720,6 +720,53 @@ async fn refresh_tokens_are_redeemed_exactly_once(db: &TestDatabase) {
         store.redeem_refresh_token("nope", 8, None).await.unwrap(),
         Redemption::NotFound
     );
+
+    // A retry after a lost answer: r1 (used at 7) replaces its unused successor r2 with r4.
+    assert!(store
+        .reissue_refresh_token("r1", 5, &successor("r4"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.get_refresh_token("r2").await.unwrap(),
+        None,
+        "r2 is gone"
+    );
+    assert_eq!(
+        store.get_refresh_token("r4").await.unwrap(),
+        Some(successor("r4"))
+    );
+    // Too late (used before `used_since`), an unknown token: nothing changes.
+    assert!(!store
+        .reissue_refresh_token("r1", 8, &successor("r5"))
+        .await
+        .unwrap());
+    assert!(!store
+        .reissue_refresh_token("nope", 0, &successor("r5"))
+        .await
+        .unwrap());
+    assert_eq!(store.get_refresh_token("r5").await.unwrap(), None);
+    // Once the successor was used, r1 has nothing to replace: a replay.
+    assert!(matches!(
+        store
+            .redeem_refresh_token("r4", 9, Some(&successor("r6")))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert!(!store
+        .reissue_refresh_token("r1", 5, &successor("r5"))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .get_refresh_token("r4")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(9)
+    );
+    assert_eq!(store.get_refresh_token("r5").await.unwrap(), None);
 }
 
 async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {

@@ -564,11 +564,13 @@ macro_rules! provider_impls {
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
-                    "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL
+                    "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                     WHERE token_hash = $1 AND used_at IS NULL
                      RETURNING token_hash, grant_id, created_at, expires_at, used_at",
                 )
                 .bind(token_hash)
                 .bind(now)
+                .bind(successor.map(|s| s.token_hash.as_str()))
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some(token) = redeemed else {
@@ -594,6 +596,50 @@ macro_rules! provider_impls {
                 }
                 tx.commit().await?;
                 Ok($crate::Redemption::Redeemed(token))
+            }
+
+            async fn reissue_refresh_token(
+                &self,
+                token_hash: &str,
+                used_since: i64,
+                successor: &$crate::RefreshTokenRecord,
+            ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let replaced = sqlx::query(
+                    "DELETE FROM refresh_tokens
+                     WHERE used_at IS NULL AND token_hash = (
+                        SELECT successor_hash FROM refresh_tokens
+                        WHERE token_hash = $1 AND used_at >= $2)",
+                )
+                .bind(token_hash)
+                .bind(used_since)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !replaced {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE refresh_tokens SET successor_hash = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(&successor.token_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO refresh_tokens
+                       (token_hash, grant_id, created_at, expires_at, used_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&successor.token_hash)
+                .bind(&successor.grant_id)
+                .bind(successor.created_at)
+                .bind(successor.expires_at)
+                .bind(successor.used_at)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn get_refresh_token(

@@ -407,6 +407,17 @@ pub trait GrantStore {
         successor: Option<&RefreshTokenRecord>,
     ) -> Result<Redemption<RefreshTokenRecord>, StoreError>;
 
+    /// A retry after a lost refresh response: if the token `token_hash` was redeemed at or
+    /// after `used_since` and the successor it was rotated to is still unused, that successor
+    /// is deleted and `successor` takes its place, in one transaction; true. False, writing
+    /// nothing, otherwise (the successor was used, or another retry replaced it first).
+    async fn reissue_refresh_token(
+        &self,
+        token_hash: &str,
+        used_since: i64,
+        successor: &RefreshTokenRecord,
+    ) -> Result<bool, StoreError>;
+
     /// The refresh token, without using it (for introspection and revocation).
     async fn get_refresh_token(
         &self,

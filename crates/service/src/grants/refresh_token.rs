@@ -1,6 +1,12 @@
 //! The refresh token grant: RFC 6749 §6 with rotation (RFC 9700 §4.14.2). Each use returns a
 //! new refresh token; using a rotated one again revokes the whole grant. Only the client the
 //! token was issued to can use it, or set off that revocation.
+//!
+//! One exception keeps a lost response from ending a person's session: a client that uses the
+//! same token again within `tokens.refresh_reuse_grace_secs` of its first use, while the token
+//! it was rotated to has never been used, is retrying a request whose answer it did not get
+//! (a replica killed mid-request, a dropped connection). It gets new tokens, and the successor
+//! it never received is deleted, so at most one successor of a token is ever live.
 
 use techpass_oidc::{ErrorCode, OAuthError};
 use techpass_store::Redemption;
@@ -58,9 +64,13 @@ pub(super) async fn run(
     if grant.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
     }
-    if stored.used_at.is_some() {
-        return Err(replayed(ctx, client, &grant.id).await);
-    }
+    let grace = ctx.settings.tokens.refresh_reuse_grace_secs as i64;
+    let retry_since = now.saturating_sub(grace);
+    let retry = match stored.used_at {
+        None => false,
+        Some(used) if grace > 0 && used >= retry_since => true,
+        Some(_) => return Err(replayed(ctx, client, &grant.id).await),
+    };
     if now >= stored.expires_at || now >= grant.expires_at {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
     }
@@ -147,6 +157,26 @@ pub(super) async fn run(
         grant.expires_at,
         client.refresh_token_idle_secs,
     )?;
+    if retry {
+        // The successor it was rotated to, if still unused, gives way to this one; if it was
+        // used (or another retry came first), this is a replay after all.
+        if !ctx
+            .store
+            .reissue_refresh_token(&token_hash, retry_since, &successor)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(replayed(ctx, client, &grant.id).await);
+        }
+        tracing::info!(client_id = %client.id, "refresh retried after a lost response; its unused successor was replaced");
+        return Ok(Tokens {
+            access,
+            id_token,
+            refresh_token: Some(next),
+            scope,
+            issued_token_type: None,
+        });
+    }
     // Spent and succeeded in one transaction: never a spent token without its successor.
     match ctx
         .store
