@@ -1,10 +1,10 @@
-//! The audit log as pages: a tenant's events for its admins, and the whole log with filters
-//! (event, actor, subject, tenant as query parameters) for platform admins, newest first, 50 a
-//! page. The log has no service function, so this reads the store (`list_audit`) after the
-//! service layer said the person may see it; it must never write to the log.
-//!
-//! Limits of the store's filter: it pages by id, not offset, and has no actor filter, so pages
-//! reach back over the newest 1,000 matching events, and the actor filter looks among those.
+//! The audit log as pages: a tenant's events for its admins, and the whole log for platform
+//! admins, newest first, 50 a page over the whole log (the store's keyset cursor), filtered by
+//! event, outcome, a date range and a refusal's reference, and on the whole log also by actor,
+//! subject, tenant and the email of a refused sign-in. Ids read as names (people by email,
+//! apps, groups, tenants, invitations). The same filters download as CSV or JSON lines. Read
+//! through [`crate::tenancy::audit_events`], which decides who may see what; it never writes
+//! to the log.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
@@ -15,15 +15,10 @@ use techpass_store::{AuditFilter, AuditRecord};
 
 use super::tenants::{administered, tenant_context};
 use super::{
-    datetime, emails_of, error_page, fill, paths, render, slice, Fields, Flash, Me, Page, Pager,
-    PER_PAGE,
+    datetime, emails_of, error_page, fill, paths, render, Fields, Flash, Me, Page, PER_PAGE,
 };
 use crate::state::AppState;
-use crate::tenancy::require_platform_admin;
-use crate::tenancy::Actor;
-
-/// How far back the pages reach (the store's cap on one listing).
-const REACH: u32 = 1_000;
+use crate::tenancy::{require_platform_admin, Actor, TenancyError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -77,34 +72,144 @@ async fn tenant_export(
 ) -> Page {
     let q = Fields::query(q);
     let tenant = administered(&state, &me, &tenant_id).await?;
-    let filter = AuditFilter {
-        tenant: Some(tenant.id.clone()),
-        event: q.opt("event"),
-        ..AuditFilter::default()
-    };
+    let wanted = Wanted::of(&q, false).map_err(|e| error_page(&state, e))?;
+    let mut filter = wanted.filter(&state).await?;
+    filter.tenant = Some(tenant.id.clone());
     export(&state, &me.actor, filter, &q.text("format")).await
 }
 
 async fn whole_export(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
     require_platform_admin(&me.actor).map_err(|e| error_page(&state, e))?;
     let q = Fields::query(q);
-    let some = |v: String| Some(v).filter(|v| !v.is_empty());
-    let actor = match some(q.text("actor")) {
-        None => None,
-        Some(a) => user_ids(&state, &a).await?.into_iter().next(),
-    };
-    let subject = match some(q.text("subject")) {
-        None => None,
-        Some(s) => user_ids(&state, &s).await?.into_iter().next(),
-    };
-    let filter = AuditFilter {
-        event: some(q.text("event")),
-        actor,
-        subject,
-        tenant: some(q.text("tenant")),
-        ..AuditFilter::default()
-    };
+    let wanted = Wanted::of(&q, true).map_err(|e| error_page(&state, e))?;
+    let filter = wanted.filter(&state).await?;
     export(&state, &me.actor, filter, &q.text("format")).await
+}
+
+/// What a page's filter form asks for, as typed (the form shows it back), checked.
+#[derive(Debug, Default, Serialize)]
+struct Wanted {
+    event: String,
+    outcome: String,
+    /// `YYYY-MM-DD`, days in UTC: from the start of `from` to the end of `to`.
+    from: String,
+    to: String,
+    reference: String,
+    /// The whole log only: people by id or email, a tenant by id, a refused sign-in's email.
+    actor: String,
+    subject: String,
+    tenant: String,
+    email: String,
+    #[serde(skip)]
+    since: Option<i64>,
+    #[serde(skip)]
+    until: Option<i64>,
+}
+
+/// The Unix time at the start of a `YYYY-MM-DD` day (UTC).
+fn day_start(text: &str) -> Option<i64> {
+    let mut parts = text.splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let date =
+        time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+impl Wanted {
+    fn of(q: &Fields, whole: bool) -> Result<Wanted, TenancyError> {
+        let text = |k: &str| q.text(k).trim().to_string();
+        let mut w = Wanted {
+            event: text("event"),
+            outcome: text("outcome"),
+            from: text("from"),
+            to: text("to"),
+            reference: text("reference"),
+            ..Wanted::default()
+        };
+        if whole {
+            w.actor = text("actor");
+            w.subject = text("subject");
+            w.tenant = text("tenant");
+            w.email = text("email").to_ascii_lowercase();
+        }
+        if !["", "success", "denied", "failure"].contains(&w.outcome.as_str()) {
+            return Err(TenancyError::Invalid(format!(
+                "there is no outcome {:?}: choose success, denied or failure",
+                w.outcome
+            )));
+        }
+        let day = |label: &str, value: &str| -> Result<Option<i64>, TenancyError> {
+            if value.is_empty() {
+                return Ok(None);
+            }
+            day_start(value).map(Some).ok_or_else(|| {
+                TenancyError::Invalid(format!("{label} {value:?} is not a date (YYYY-MM-DD)"))
+            })
+        };
+        w.since = day("from", &w.from)?;
+        w.until = day("to", &w.to)?.map(|t| t + 86_400);
+        Ok(w)
+    }
+
+    fn any(&self) -> bool {
+        [
+            &self.event,
+            &self.outcome,
+            &self.from,
+            &self.to,
+            &self.reference,
+            &self.actor,
+            &self.subject,
+            &self.tenant,
+            &self.email,
+        ]
+        .iter()
+        .any(|v| !v.is_empty())
+    }
+
+    /// The query parameters that carry these filters (for links).
+    fn pairs(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("event", &self.event),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("reference", &self.reference),
+            ("actor", &self.actor),
+            ("subject", &self.subject),
+            ("tenant", &self.tenant),
+            ("email", &self.email),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k, v.as_str()))
+        .collect()
+    }
+
+    /// The store's filter: an email names its person's id (the first, if several share it).
+    async fn filter(&self, state: &AppState) -> Result<AuditFilter, Response> {
+        let some = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
+        let person = |text: String| async move {
+            match some(&text) {
+                None => Ok(None),
+                Some(t) => Ok(user_ids(state, &t).await?.into_iter().next()),
+            }
+        };
+        Ok(AuditFilter {
+            event: some(&self.event),
+            outcome: some(&self.outcome),
+            reference: some(&self.reference),
+            subject_email: some(&self.email),
+            tenant: some(&self.tenant),
+            actor: person(self.actor.clone()).await?,
+            subject: person(self.subject.clone()).await?,
+            since: self.since,
+            until: self.until,
+            ..AuditFilter::default()
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -113,66 +218,47 @@ struct EventRow {
     event: String,
     outcome: String,
     reason: Option<String>,
+    reference: Option<String>,
     actor: Option<String>,
     subject: Option<String>,
     tenant: Option<String>,
     details: String,
 }
 
-/// One page of events: the rows, whether another page follows, and whether the listing hit
-/// the reach (so older events exist that these pages do not show).
+/// One page of events and the cursor of the next (older) one.
 struct Events {
     rows: Vec<EventRow>,
-    more: bool,
-    beyond_reach: bool,
+    older: Option<String>,
 }
 
+/// A page of the log, newest first, from `cursor` (the `at.id` of the previous page's last
+/// event): the store pages by that cursor over the whole log, so no page is out of reach and
+/// none repeats or skips an event while new ones arrive.
 async fn events(
     state: &AppState,
     actor: &Actor,
     mut filter: AuditFilter,
-    actors: Option<&[String]>,
-    page: u32,
+    cursor: &str,
 ) -> Result<Events, Response> {
-    let wanted = page.saturating_mul(PER_PAGE as u32).saturating_add(1);
-    // Without an actor filter, only what this page needs; with one, the whole reach.
-    filter.limit = if actors.is_some() {
-        REACH
-    } else {
-        wanted.min(REACH)
-    };
-    let listed = crate::tenancy::audit_events(state, actor, &filter)
+    filter.limit = PER_PAGE as u32;
+    if !cursor.is_empty() {
+        let parsed = cursor
+            .split_once('.')
+            .and_then(|(at, id)| Some((at.parse().ok()?, id.parse().ok()?)));
+        filter.after = Some(parsed.ok_or_else(|| {
+            error_page(
+                state,
+                TenancyError::Invalid("that page of the log does not exist".into()),
+            )
+        })?);
+    }
+    let records = crate::tenancy::audit_events(state, actor, &filter)
         .await
         .map_err(|e| error_page(state, e))?;
-    let beyond_reach = listed.len() as u32 >= REACH;
-    let matching: Vec<AuditRecord> = match actors {
-        Some(ids) => listed
-            .into_iter()
-            .filter(|r| r.actor.as_ref().is_some_and(|a| ids.contains(a)))
-            .collect(),
-        None => listed,
-    };
-    let (records, more) = slice(matching, page);
-    let mut ids: Vec<String> = records.iter().filter_map(|r| r.actor.clone()).collect();
-    ids.extend(records.iter().filter_map(|r| r.subject.clone()));
-    // Only ids that look like user ids are looked up; others (cli, app:…, invitation ids) stay.
-    ids.retain(|id| uuid::Uuid::parse_str(id).is_ok());
-    let names = emails_of(state, &ids).await?;
-    let name = |id: Option<String>| id.map(|i| names.get(&i).cloned().unwrap_or(i));
-    // Tenants by name, each looked up once.
-    let mut tenant_names = std::collections::HashMap::new();
-    for id in records.iter().filter_map(|r| r.tenant.clone()) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = tenant_names.entry(id) {
-            let found = state
-                .store
-                .get_tenant(slot.key())
-                .await
-                .map_err(|e| error_page(state, e.into()))?;
-            if let Some(t) = found {
-                slot.insert(t.name);
-            }
-        }
-    }
+    let older = (records.len() == PER_PAGE)
+        .then(|| records.last().map(|r| format!("{}.{}", r.at, r.id)))
+        .flatten();
+    let names = Names::look_up(state, &records).await?;
     let rows = records
         .into_iter()
         .map(|r| EventRow {
@@ -180,17 +266,75 @@ async fn events(
             event: r.event,
             outcome: r.outcome,
             reason: r.reason,
-            actor: name(r.actor),
-            subject: name(r.subject),
-            tenant: r.tenant.map(|t| tenant_names.get(&t).cloned().unwrap_or(t)),
+            reference: r.reference,
+            actor: r.actor.map(|a| names.of(a)),
+            subject: r.subject.map(|s| names.of(s)).or(r.subject_email),
+            tenant: r.tenant.map(|t| names.of(t)),
             details: readable_details(&r.details),
         })
         .collect();
-    Ok(Events {
-        rows,
-        more: more && wanted <= REACH,
-        beyond_reach,
-    })
+    Ok(Events { rows, older })
+}
+
+/// What the ids in a page of events are called: people by email, apps, groups and tenants by
+/// name, invitations by the address invited. Each id is looked up once; an id that names
+/// nothing (deleted since) stays as it is.
+struct Names {
+    known: std::collections::BTreeMap<String, String>,
+}
+
+impl Names {
+    async fn look_up(state: &AppState, records: &[AuditRecord]) -> Result<Names, Response> {
+        let failed = |e: techpass_store::StoreError| error_page(state, e.into());
+        let mut ids: Vec<String> = records
+            .iter()
+            .flat_map(|r| [r.actor.clone(), r.subject.clone(), r.tenant.clone()])
+            .flatten()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let people: Vec<String> = ids
+            .iter()
+            .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+            .cloned()
+            .collect();
+        let mut known = emails_of(state, &people).await?;
+        let store = &state.store;
+        for id in ids {
+            let app = id.strip_prefix("app:").unwrap_or(&id);
+            let name = if app.starts_with("app_") {
+                store
+                    .get_client(app)
+                    .await
+                    .map_err(failed)?
+                    .map(|c| format!("app {}", c.name))
+            } else if id.starts_with("grp_") {
+                store
+                    .get_group(&id)
+                    .await
+                    .map_err(failed)?
+                    .map(|g| format!("group {}", g.name))
+            } else if id.starts_with("inv_") {
+                store
+                    .get_invitation(&id)
+                    .await
+                    .map_err(failed)?
+                    .map(|i| format!("invitation of {}", i.email))
+            } else if id.starts_with("tnt_") {
+                store.get_tenant(&id).await.map_err(failed)?.map(|t| t.name)
+            } else {
+                None
+            };
+            if let Some(name) = name {
+                known.insert(id, name);
+            }
+        }
+        Ok(Names { known })
+    }
+
+    fn of(&self, id: String) -> String {
+        self.known.get(&id).cloned().unwrap_or(id)
+    }
 }
 
 /// An event's details as a person reads them: `key: value` pairs separated by semicolons
@@ -210,16 +354,6 @@ fn readable_details(details: &str) -> String {
     }
 }
 
-/// The query of an export link: the page's filters and the format.
-fn export_query(filters: &[(&str, &str)], format: &str) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in filters.iter().filter(|(_, v)| !v.is_empty()) {
-        q.append_pair(k, v);
-    }
-    q.append_pair("format", format);
-    q.finish()
-}
-
 /// The ids a filter names: the users with that email address, or the text itself (a user id,
 /// `cli`, `app:<client id>`, or another subject id).
 async fn user_ids(state: &AppState, text: &str) -> Result<Vec<String>, Response> {
@@ -236,22 +370,11 @@ async fn tenant_log(
 ) -> Page {
     let q = Fields::query(q);
     let tenant = administered(&state, &me, &tenant_id).await?;
-    let event = q.opt("event");
-    let page = q.page();
-    let found = events(
-        &state,
-        &me.actor,
-        AuditFilter {
-            tenant: Some(tenant.id.clone()),
-            event: event.clone(),
-            ..AuditFilter::default()
-        },
-        None,
-        page,
-    )
-    .await?;
     let here = fill(paths::TENANT_AUDIT, &[("tenant_id", &tenant.id)]);
-    let event = event.unwrap_or_default();
+    let wanted = Wanted::of(&q, false).map_err(|e| error_page(&state, e))?;
+    let mut filter = wanted.filter(&state).await?;
+    filter.tenant = Some(tenant.id.clone());
+    let found = events(&state, &me.actor, filter, &q.text("cursor")).await?;
     Ok(render(
         &state,
         &me,
@@ -259,15 +382,11 @@ async fn tenant_log(
         "portal/audit.html",
         minijinja::context! {
             title => format!("Audit log of {}", tenant.name),
-            events => found.rows,
-            beyond_reach => found.beyond_reach,
-            action => here,
-            filters => minijinja::context! { event => event },
             whole => false,
-            export_csv => format!("{here}/export?{}", export_query(&[("event", &event)], "csv")),
-            export_jsonl => format!("{here}/export?{}", export_query(&[("event", &event)], "jsonl")),
-            pager => Pager::new(&here, &[("event", &event)], page, found.more),
-            ..tenant_context(&tenant, "audit")
+            ..minijinja::context! {
+                ..page_context(&here, &wanted, found, !q.text("cursor").is_empty()),
+                ..tenant_context(&tenant, "audit")
+            }
         },
     ))
 }
@@ -275,36 +394,9 @@ async fn tenant_log(
 async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
     require_platform_admin(&me.actor).map_err(|e| error_page(&state, e))?;
     let q = Fields::query(q);
-    let page = q.page();
-    let (event, actor, subject, tenant) = (
-        q.text("event"),
-        q.text("actor"),
-        q.text("subject"),
-        q.text("tenant"),
-    );
-    let some = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
-    let actors = match some(&actor) {
-        None => None,
-        Some(a) => Some(user_ids(&state, &a).await?),
-    };
-    let subject_ids = match some(&subject) {
-        None => None,
-        Some(s) => Some(user_ids(&state, &s).await?),
-    };
-    let found = events(
-        &state,
-        &me.actor,
-        AuditFilter {
-            event: some(&event),
-            // An email names its person's id (the first, if several people share it).
-            subject: subject_ids.and_then(|ids| ids.into_iter().next()),
-            tenant: some(&tenant),
-            ..AuditFilter::default()
-        },
-        actors.as_deref(),
-        page,
-    )
-    .await?;
+    let wanted = Wanted::of(&q, true).map_err(|e| error_page(&state, e))?;
+    let filter = wanted.filter(&state).await?;
+    let found = events(&state, &me.actor, filter, &q.text("cursor")).await?;
     Ok(render(
         &state,
         &me,
@@ -312,24 +404,42 @@ async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery)
         "portal/audit.html",
         minijinja::context! {
             title => "Audit log",
-            events => found.rows,
-            beyond_reach => found.beyond_reach,
-            action => paths::ADMIN_AUDIT,
-            filters => minijinja::context! {
-                event => event, actor => actor, subject => subject, tenant => tenant,
-            },
             whole => true,
             admin_section => "audit",
-            export_csv => format!("{}?{}", paths::ADMIN_AUDIT_EXPORT, export_query(&[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)], "csv")),
-            export_jsonl => format!("{}?{}", paths::ADMIN_AUDIT_EXPORT, export_query(&[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)], "jsonl")),
-            pager => Pager::new(
-                paths::ADMIN_AUDIT,
-                &[("event", &event), ("actor", &actor), ("subject", &subject), ("tenant", &tenant)],
-                page,
-                found.more,
-            ),
+            ..page_context(paths::ADMIN_AUDIT, &wanted, found, !q.text("cursor").is_empty())
         },
     ))
+}
+
+/// What both pages show: the filters, the rows, links to the newest and to older events, and
+/// the exports of the same filters.
+fn page_context(here: &str, wanted: &Wanted, found: Events, paged: bool) -> minijinja::Value {
+    let with = |extra: &[(&str, &str)]| {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in wanted.pairs().into_iter().chain(extra.iter().copied()) {
+            q.append_pair(k, v);
+        }
+        let q = q.finish();
+        if q.is_empty() {
+            here.to_string()
+        } else {
+            format!("{here}?{q}")
+        }
+    };
+    let export = |format: &str| {
+        let path = with(&[("format", format)]);
+        path.replacen(here, &format!("{here}/export"), 1)
+    };
+    minijinja::context! {
+        events => found.rows,
+        action => here,
+        filters => wanted,
+        filtered => wanted.any(),
+        newest => paged.then(|| with(&[])),
+        older => found.older.map(|c| with(&[("cursor", &c)])),
+        export_csv => export("csv"),
+        export_jsonl => export("jsonl"),
+    }
 }
 
 #[cfg(test)]

@@ -1468,13 +1468,18 @@ async fn the_audit_log_is_paged(backend: Backend) {
     let b = browser();
     let alice = signed_in(&server, &b, "alice", ALICE).await;
     let tenant = approved_tenant(&server, &alice, "wiki").await;
+    let group = tenancy::access::create_group(state, &Actor::Operator, &tenant, "editors")
+        .await
+        .unwrap();
     for n in 0..120 {
         state
             .store
             .append_audit(&AuditRecord {
                 at: T0 + n,
                 event: format!("probe.e{n:03}"),
-                outcome: "success".into(),
+                outcome: if n == 7 { "denied" } else { "success" }.into(),
+                reference: (n == 7).then(|| "REF-0007".into()),
+                subject: (n == 8).then(|| group.id.clone()),
                 tenant: Some(tenant.clone()),
                 details: "{}".into(),
                 ..AuditRecord::default()
@@ -1483,27 +1488,65 @@ async fn the_audit_log_is_paged(backend: Backend) {
             .unwrap();
     }
     let path = fill(paths::TENANT_AUDIT, &[("tenant_id", &tenant)]);
+    let older = |html: &str| {
+        links(html)
+            .into_iter()
+            .find(|l| l.contains("cursor="))
+            .map(|l| l.strip_prefix(&server.base).unwrap_or(&l).to_string())
+    };
+    // Newest first, 50 a page, the next page by the log's cursor, back to the newest.
     let first = ok_page(&server, &b, &path).await;
     assert!(first.contains("probe.e119") && first.contains("probe.e070"));
     assert!(!first.contains("probe.e069"), "50 a page, newest first");
-    assert!(first.contains("Next page") && !first.contains("Previous page"));
-    let next = format!("{path}?page=2");
-    assert!(links(&first).contains(&next), "the next link is ?page=2");
-    let second = ok_page(&server, &b, &next).await;
+    assert!(first.contains("Older events") && !first.contains("Newest events"));
+    let second = ok_page(&server, &b, &older(&first).unwrap()).await;
     assert!(second.contains("probe.e069") && second.contains("probe.e020"));
     assert!(!second.contains("probe.e070") && !second.contains("probe.e019"));
-    assert!(second.contains("Next page") && second.contains("Previous page"));
-    let third = ok_page(&server, &b, &format!("{path}?page=3")).await;
+    assert!(second.contains("Newest events") && links(&second).contains(&path));
+    let third = ok_page(&server, &b, &older(&second).unwrap()).await;
     assert!(third.contains("probe.e019") && third.contains("probe.e000"));
     assert!(
         third.contains("tenant.approved"),
         "the tenant's own events come last"
     );
-    assert!(!third.contains("Next page") && third.contains("Previous page"));
+    assert!(
+        older(&third).is_none(),
+        "the end of the log: {:?}",
+        older(&third)
+    );
+    // Ids read as names; a refusal shows its reference.
+    assert!(third.contains("group editors"), "a group by name");
+    assert!(third.contains("REF-0007"));
+
+    // Filters: event, outcome, reference, dates (UTC days, inclusive); they carry into the
+    // export links.
     let filtered = ok_page(&server, &b, &format!("{path}?event=probe.e005")).await;
     assert!(filtered.contains("probe.e005") && !filtered.contains("probe.e006"));
-    let beyond = ok_page(&server, &b, &format!("{path}?page=9")).await;
-    assert!(beyond.contains("No events") && beyond.contains("Previous page"));
+    let denied = ok_page(&server, &b, &format!("{path}?outcome=denied")).await;
+    assert!(denied.contains("probe.e007") && !denied.contains("probe.e006"));
+    assert!(links(&denied)
+        .iter()
+        .any(|l| l.ends_with("/audit/export?outcome=denied&format=csv")));
+    let by_reference = ok_page(&server, &b, &format!("{path}?reference=REF-0007")).await;
+    assert!(by_reference.contains("probe.e007") && !by_reference.contains("probe.e008"));
+    let that_day = ok_page(
+        &server,
+        &b,
+        &format!("{path}?from=2027-01-15&to=2027-01-15"),
+    )
+    .await;
+    assert!(that_day.contains("probe.e119"));
+    let day_before = ok_page(&server, &b, &format!("{path}?to=2027-01-14")).await;
+    assert!(day_before.contains("No events match these filters"));
+    for bad in [
+        "outcome=maybe",
+        "from=15/01/2027",
+        "to=2027-02-30",
+        "cursor=nonsense",
+    ] {
+        let (status, html) = page(&server, &b, &format!("{path}?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {html}");
+    }
     server.stop().await;
 }
 

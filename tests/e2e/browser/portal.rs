@@ -751,3 +751,88 @@ async fn a_tenant_admin_trusts_a_ci_pipeline() {
     let test = "browser::portal::a_tenant_admin_trusts_a_ci_pipeline";
     bounded(test, a_tenant_admin_trusts_a_ci_pipeline_body(test)).await;
 }
+
+/// Issue 16 item 2: the whole audit log fits a 1,100 px window (it overflowed to 1,622 px),
+/// with long subjects, a refusal's reference and details among its rows; its filters read
+/// back what was asked.
+async fn the_audit_log_fits_the_window_body(test: &str) {
+    let Some(b) = Browser::start(test).await else {
+        return;
+    };
+    let Some(server) = dev_server(test).await else {
+        return;
+    };
+    alice_signs_in_and_registers(&b, &server, false).await;
+    let now = server.state.clock.now().as_secs();
+    for n in 0..20 {
+        server
+            .state
+            .store
+            .append_audit(&techpass_store::AuditRecord {
+                at: now,
+                event: "ci.exchange".into(),
+                outcome: if n % 2 == 0 { "denied" } else { "success" }.into(),
+                reason: Some("ci_token_refused".into()),
+                reference: Some(format!("REF-{n:04}-ABCDEFGHIJKLMNOP")),
+                actor: Some(format!(
+                    "ci:cii_0123456789abcdefghij:project_path:platform/very-long-project-name-{n}:ref_type:branch:ref:refs/heads/feature/a-rather-long-branch-name"
+                )),
+                subject: Some("app_0123456789abcdefghijklmnop".into()),
+                subject_email: Some("someone.with.a.long.address@agency.example.gov.sg".into()),
+                details: serde_json::json!({
+                    "reason": "rule ref = main does not match: the subject token's ref is \"refs/heads/feature/a-rather-long-branch-name\"",
+                    "claims": {"project_path": "platform/very-long-project-name", "ref": "refs/heads/feature/x"},
+                })
+                .to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    b.goto(&server.url("/portal")).await;
+    b.press("Make me a platform admin (development only)").await;
+    b.heading(&["Platform admin"]).await;
+    b.client().set_window_size(1100, 900).await.unwrap();
+    b.goto(&server.url("/portal/admin/audit?outcome=denied"))
+        .await;
+    b.heading(&["Audit log"]).await;
+    b.sees("REF-0000-ABCDEFGHIJKLMNOP").await;
+    let widths = b
+        .client()
+        .execute(
+            "const t = document.querySelector('table.audit'); \
+             return [t.scrollWidth, t.parentElement.clientWidth, document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let w: Vec<i64> = widths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert!(
+        w[0] <= w[1],
+        "the table ({} px) overflows its column ({} px)",
+        w[0],
+        w[1]
+    );
+    assert!(
+        w[2] <= w[3],
+        "the page ({} px) is wider than the window ({} px)",
+        w[2],
+        w[3]
+    );
+    assert_eq!(b.value("Outcome").await, "denied", "the filter reads back");
+    assert!(!b.text().await.contains("REF-0001"), "only refusals");
+    b.screenshot("audit-1100").await;
+    b.close().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_fits_the_window() {
+    let test = "browser::portal::the_audit_log_fits_the_window";
+    bounded(test, the_audit_log_fits_the_window_body(test)).await;
+}
