@@ -41,6 +41,35 @@ pub struct Subject<'a> {
     pub ci: Option<&'a crate::workload::CiIdentity>,
 }
 
+impl<'a> Subject<'a> {
+    /// An app acting for itself (`client_credentials`): no person, so no authentication,
+    /// groups or roles; the app's own lifetime and algorithms.
+    pub fn app(
+        client: &'a crate::clients::Client,
+        audience: &'a str,
+        scope: &'a [String],
+        jkt: Option<&'a str>,
+    ) -> Subject<'a> {
+        Subject {
+            user: None,
+            client_id: &client.id,
+            audience,
+            scope,
+            grant_id: None,
+            auth_time: None,
+            amr: &[],
+            acr: None,
+            groups: &[],
+            roles: &[],
+            access_lifetime: client.access_token_lifetime_secs,
+            access_token_alg: client.access_token_alg,
+            id_token_alg: client.id_token_alg,
+            jkt,
+            ci: None,
+        }
+    }
+}
+
 /// The `groups` and `roles` claims of `user` for `client`: only the client's tenant's groups
 /// (named with `tenant`'s slug, the tenant the gate just read) and only the client's roles. A
 /// platform app (no tenant) gets neither.

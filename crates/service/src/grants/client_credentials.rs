@@ -40,26 +40,7 @@ pub(super) async fn run(
         }
     }
     let (audience, scope) = resources::audience(ctx, client, resource.as_deref(), &asked).await?;
-    let access = mint::access_token(
-        ctx,
-        &Subject {
-            user: None,
-            client_id: &client.id,
-            audience: &audience,
-            scope: &scope,
-            grant_id: None,
-            auth_time: None,
-            amr: &[],
-            acr: None,
-            groups: &[],
-            roles: &[],
-            access_lifetime: client.access_token_lifetime_secs,
-            access_token_alg: client.access_token_alg,
-            id_token_alg: client.id_token_alg,
-            jkt,
-            ci: None,
-        },
-    )?;
+    let access = mint::access_token(ctx, &Subject::app(client, &audience, &scope, jkt))?;
     Ok(Tokens {
         access,
         id_token: None,

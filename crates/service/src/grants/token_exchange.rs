@@ -118,21 +118,9 @@ pub(super) async fn run(
     let access = mint::access_token(
         ctx,
         &Subject {
-            user: None,
-            client_id: &client.id,
-            audience: &audience,
-            scope: &scope,
-            grant_id: None,
-            auth_time: None,
-            amr: &[],
-            acr: None,
-            groups: &[],
-            roles: &[],
             access_lifetime: Some(lifetime),
-            access_token_alg: client.access_token_alg,
-            id_token_alg: client.id_token_alg,
-            jkt,
             ci: Some(&identity),
+            ..Subject::app(client, &audience, &scope, jkt)
         },
     )?;
     record(
