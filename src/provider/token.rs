@@ -145,6 +145,17 @@ pub async fn endpoint(
         }
         Err(e) => Err(e),
     };
+    // A credential-free token exchange is authenticated by the CI job's token: a refused one
+    // counts as a failed authentication of (app, address), as a wrong secret would.
+    if let Err(e) = &result {
+        let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if e.code == ErrorCode::InvalidGrant
+            && techpass_service::clients::is_credential_free_exchange(authorization, &params)
+        {
+            let address = address.map_or(IpAddr::from([0, 0, 0, 0]), |ClientAddress(ip)| ip);
+            state.rate_limits.authentication_failed(&client.id, address);
+        }
+    }
     match result {
         Ok(t) => token_response(t),
         Err(e) => error_response(&e),

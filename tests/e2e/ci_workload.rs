@@ -565,4 +565,71 @@ async fn a_ci_job_exchanges_its_own_token(backend: Backend) {
     server.stop().await;
 }
 
-crate::both_backends!(a_ci_job_exchanges_its_own_token);
+/// Refused CI tokens count as failed authentications of (app, address), like wrong secrets:
+/// past the burst the address gets 429 for that app, before any token is looked at.
+async fn refused_ci_tokens_are_rate_limited(backend: Backend) {
+    let test = "e2e::ci_workload_limits";
+    if !node_installed(test) {
+        return;
+    }
+    node_modules_ready();
+    let Some(db) = TestDatabase::new(backend, test).await else {
+        return;
+    };
+    let dir = TempDir::new();
+    let mut config = test_config(&db.url, &dir);
+    config.rate_limit.failed_auth_burst = 3;
+    let server = TestServer::start_with(
+        config,
+        Arc::new(techpass_domain::SystemClock),
+        dir,
+        Some(db),
+    )
+    .await;
+    let issuer = NodeChild::start("ci_issuer.mjs", &[]).await;
+    let b = browser();
+    let alice = signed_in(&server, &b, "alice", "alice_tan@tech.gov.sg").await;
+    let tenant = approved_tenant(&server, &alice, "deploys").await;
+    let (app, _) = machine_app(&server, &user(&alice), &tenant).await;
+    techpass_service::tenancy::ci_issuers::create(
+        &server.state,
+        &user(&alice),
+        &tenant,
+        &app,
+        techpass_service::tenancy::ci_issuers::NewCiIssuer {
+            issuer: issuer.base(),
+            audience: app.clone(),
+            rules: vec![techpass_service::tenancy::ci_issuers::ClaimRule {
+                claim: "ref".into(),
+                pattern: "main".into(),
+            }],
+            description: String::new(),
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let wrong = ci_token(&issuer, &app, json!({"ref": "dev"}), None).await;
+        assert_eq!(exchange_token(&server, &app, &wrong).await.0, 400);
+    }
+    let good = ci_token(&issuer, &app, json!({}), None).await;
+    let response = client()
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", EXCHANGE),
+            ("client_id", app.as_str()),
+            ("subject_token_type", JWT),
+            ("subject_token", good.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429, "past the burst");
+    assert!(response.headers().contains_key("retry-after"));
+    server.stop().await;
+}
+
+crate::both_backends!(
+    a_ci_job_exchanges_its_own_token,
+    refused_ci_tokens_are_rate_limited,
+);
