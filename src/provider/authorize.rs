@@ -106,9 +106,10 @@ fn error_to_app(
     e: &OAuthError,
 ) -> Response {
     tracing::info!(error = e.code.as_str(), description = %e.description, "authorization request refused");
+    let description = techpass_oidc::error::description_text(&e.description);
     let mut pairs = vec![
         ("error", e.code.as_str()),
-        ("error_description", e.description.as_str()),
+        ("error_description", description.as_str()),
     ];
     if let Some(s) = app_state {
         pairs.push(("state", s));

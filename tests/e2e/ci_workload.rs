@@ -288,7 +288,7 @@ async fn a_ci_job_exchanges_its_own_token(backend: Backend) {
             "another branch",
             json!({"ref": "dev"}),
             None,
-            "rule ref = main does not match: the subject token's ref is \"dev\"",
+            "rule ref = main does not match: the subject token's ref is 'dev'",
         ),
         (
             "another project",
@@ -323,7 +323,7 @@ async fn a_ci_job_exchanges_its_own_token(backend: Backend) {
             None,
             "not a CI issuer this app trusts",
         ),
-        ("alg none", json!({}), Some("none"), "algorithm \"none\""),
+        ("alg none", json!({}), Some("none"), "algorithm 'none'"),
         (
             "HS256 with the public key",
             json!({}),

@@ -134,11 +134,44 @@ impl OAuthError {
             .with_detail(detail.to_string())
     }
 
-    /// The JSON body (RFC 6749 §5.2).
+    /// The JSON body (RFC 6749 §5.2), the description in the characters it allows.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({
             "error": self.code.as_str(),
-            "error_description": self.description,
+            "error_description": description_text(&self.description),
         })
+    }
+}
+
+/// RFC 6749 §5.2: `error_description` is `1*( %x20-21 / %x23-5B / %x5D-7E )`. Descriptions may
+/// quote what a request carried (a claim value of a CI job's token, a grant type), so a double
+/// quote becomes a single quote, a backslash a slash, and any other character outside the set
+/// (control characters, non-ASCII) a question mark.
+pub fn description_text(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '/',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_to_the_characters_rfc_6749_allows() {
+        let e = OAuthError::invalid_grant("the token's ref is \"dev\\x\"\n\u{1b}[31mé");
+        let text = e.body()["error_description"].as_str().unwrap().to_string();
+        assert_eq!(text, "the token's ref is 'dev/x'??[31m?");
+        assert!(text.bytes().all(|b| b == 0x20
+            || b == 0x21
+            || (0x23..=0x5b).contains(&b)
+            || (0x5d..=0x7e).contains(&b)));
+        // The description itself (for logs and tests) is unchanged.
+        assert!(e.description.contains("\"dev"));
     }
 }
