@@ -1075,14 +1075,9 @@ async fn ci_issuer_command(
             let rules = rules
                 .iter()
                 .map(|r| {
-                    r.split_once('=')
-                        .map(|(claim, pattern)| ClaimRule {
-                            claim: claim.trim().into(),
-                            pattern: pattern.trim().into(),
-                        })
-                        .ok_or_else(|| {
-                            StartupError::Failed(format!("rule {r:?}: write it as claim=pattern"))
-                        })
+                    ClaimRule::parse(r).ok_or_else(|| {
+                        StartupError::Failed(format!("rule {r:?}: write it as claim=pattern"))
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let spec = NewCiIssuer {

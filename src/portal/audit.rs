@@ -414,22 +414,20 @@ async fn whole_log(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery)
 /// What both pages show: the filters, the rows, links to the newest and to older events, and
 /// the exports of the same filters.
 fn page_context(here: &str, wanted: &Wanted, found: Events, paged: bool) -> minijinja::Value {
-    let with = |extra: &[(&str, &str)]| {
+    let link = |path: &str, extra: &[(&str, &str)]| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in wanted.pairs().into_iter().chain(extra.iter().copied()) {
             q.append_pair(k, v);
         }
         let q = q.finish();
         if q.is_empty() {
-            here.to_string()
+            path.to_string()
         } else {
-            format!("{here}?{q}")
+            format!("{path}?{q}")
         }
     };
-    let export = |format: &str| {
-        let path = with(&[("format", format)]);
-        path.replacen(here, &format!("{here}/export"), 1)
-    };
+    let with = |extra: &[(&str, &str)]| link(here, extra);
+    let export = |format: &str| link(&format!("{here}/export"), &[("format", format)]);
     minijinja::context! {
         events => found.rows,
         action => here,

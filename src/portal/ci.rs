@@ -98,14 +98,9 @@ fn rules_field(fields: &Fields) -> Result<Vec<ClaimRule>, String> {
         .lines("rules")
         .into_iter()
         .map(|line| {
-            line.split_once('=')
-                .map(|(claim, pattern)| ClaimRule {
-                    claim: claim.trim().to_string(),
-                    pattern: pattern.trim().to_string(),
-                })
-                .ok_or_else(|| {
-                    format!("Rule {line:?} has no '=': write each rule as claim = pattern.")
-                })
+            ClaimRule::parse(&line).ok_or_else(|| {
+                format!("Rule {line:?} has no '=': write each rule as claim = pattern.")
+            })
         })
         .collect()
 }

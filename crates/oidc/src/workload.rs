@@ -162,11 +162,6 @@ impl Unverified {
         self.kid.as_deref()
     }
 
-    /// Whether the header names a key `keys` does not hold.
-    pub fn needs_other_keys(&self, keys: &IssuerKeys) -> bool {
-        self.kid.as_deref().is_some_and(|kid| !keys.has_kid(kid))
-    }
-
     /// Verifies the signature with `keys` and the registered claims against `expected`; the
     /// claims are returned for the caller's rules. `aud` may be a string or a list holding the
     /// expected audience; `exp` is required, `nbf` and `iat` are checked when present.
@@ -358,7 +353,7 @@ mod tests {
         );
         // An unknown kid asks for the issuer's keys again.
         let unknown = jws(&pair, json!({"alg": "ES256", "kid": "k2"}), claims());
-        assert!(read(&unknown).unwrap().needs_other_keys(&keys));
+        assert!(!keys.has_kid(read(&unknown).unwrap().kid().unwrap()));
         assert_eq!(refused(unknown), Rejection::UnknownKey("k2".into()));
         // A tampered payload under the original signature.
         let mut tampered = claims();

@@ -319,15 +319,25 @@ pub async fn set_dpop_bound(
     client_id: &str,
     bound: bool,
 ) -> Result<(), AppError> {
+    change_client(store, client_id, |r| r.dpop_bound_access_tokens = bound).await?;
+    Ok(())
+}
+
+/// Reads an app's record, applies `change` and stores it (the operator's `techpass app update`).
+async fn change_client(
+    store: &dyn Store,
+    client_id: &str,
+    change: impl FnOnce(&mut ClientRecord),
+) -> Result<ClientRecord, AppError> {
     let mut record = store
         .get_client(client_id)
         .await?
         .ok_or_else(|| AppError::Invalid(format!("no app {client_id}")))?;
-    record.dpop_bound_access_tokens = bound;
+    change(&mut record);
     if !store.update_client(&record).await? {
         return Err(AppError::Invalid(format!("no app {client_id}")));
     }
-    Ok(())
+    Ok(record)
 }
 
 pub async fn set_signing_algs(
@@ -336,19 +346,15 @@ pub async fn set_signing_algs(
     id_token: Option<SigningAlg>,
     access_token: Option<SigningAlg>,
 ) -> Result<(SigningAlg, SigningAlg), AppError> {
-    let mut record = store
-        .get_client(client_id)
-        .await?
-        .ok_or_else(|| AppError::Invalid(format!("no app {client_id}")))?;
-    if let Some(alg) = id_token {
-        record.id_token_signed_response_alg = Some(alg.as_str().into());
-    }
-    if let Some(alg) = access_token {
-        record.access_token_signed_response_alg = Some(alg.as_str().into());
-    }
-    if !store.update_client(&record).await? {
-        return Err(AppError::Invalid(format!("no app {client_id}")));
-    }
+    let record = change_client(store, client_id, |record| {
+        if let Some(alg) = id_token {
+            record.id_token_signed_response_alg = Some(alg.as_str().into());
+        }
+        if let Some(alg) = access_token {
+            record.access_token_signed_response_alg = Some(alg.as_str().into());
+        }
+    })
+    .await?;
     let client = Client::from_record(record)?;
     Ok((client.id_token_alg, client.access_token_alg))
 }

@@ -27,6 +27,17 @@ pub struct ClaimRule {
     pub pattern: String,
 }
 
+impl ClaimRule {
+    /// A rule written `claim = pattern` (the portal's lines, the CLI's `--rule`), trimmed;
+    /// `None` without an `=`.
+    pub fn parse(text: &str) -> Option<ClaimRule> {
+        text.split_once('=').map(|(claim, pattern)| ClaimRule {
+            claim: claim.trim().to_string(),
+            pattern: pattern.trim().to_string(),
+        })
+    }
+}
+
 /// The rules as stored (the service wrote them; an unreadable list matches nothing).
 pub fn rules_of(record: &CiIssuerRecord) -> Option<Vec<ClaimRule>> {
     serde_json::from_str(&record.rules).ok()
@@ -156,18 +167,12 @@ pub async fn identify(
         )));
     }
     let now = ctx.clock.now().as_secs();
-    let mut keys = ctx
+    // The cache serves its keys, or refetches once when the token names a key it lacks.
+    let keys = ctx
         .ci_keys
-        .keys(&ctx.http, now, &issuer, None)
+        .keys(&ctx.http, now, &issuer, unverified.kid())
         .await
         .map_err(invalid)?;
-    if unverified.needs_other_keys(&keys) {
-        keys = ctx
-            .ci_keys
-            .keys(&ctx.http, now, &issuer, unverified.kid())
-            .await
-            .map_err(invalid)?;
-    }
     let mut reason = String::new();
     for registration in candidates {
         let expected = Expected {

@@ -169,25 +169,19 @@ pub(super) async fn run(
             return Err(replayed(ctx, client, &grant.id).await);
         }
         tracing::info!(client_id = %client.id, "refresh retried after a lost response; its unused successor was replaced");
-        return Ok(Tokens {
-            access,
-            id_token,
-            refresh_token: Some(next),
-            scope,
-            issued_token_type: None,
-        });
-    }
-    // Spent and succeeded in one transaction: never a spent token without its successor.
-    match ctx
-        .store
-        .redeem_refresh_token(&token_hash, now, Some(&successor))
-        .await
-        .map_err(store_error)?
-    {
-        Redemption::Redeemed(_) => {}
-        // Another request of the same client used it in between.
-        Redemption::Replayed(_) => return Err(replayed(ctx, client, &grant.id).await),
-        Redemption::NotFound => return Err(unknown()),
+    } else {
+        // Spent and succeeded in one transaction: never a spent token without its successor.
+        match ctx
+            .store
+            .redeem_refresh_token(&token_hash, now, Some(&successor))
+            .await
+            .map_err(store_error)?
+        {
+            Redemption::Redeemed(_) => {}
+            // Another request of the same client used it in between.
+            Redemption::Replayed(_) => return Err(replayed(ctx, client, &grant.id).await),
+            Redemption::NotFound => return Err(unknown()),
+        }
     }
     Ok(Tokens {
         access,
