@@ -923,6 +923,15 @@ async fn refresh_body(test: &str) {
             assert_eq!(refreshed["claims"]["sub"], claims["sub"], "{refreshed}");
         }
     }
+    // Issue 15 item 8: an answer the app never got, then its retry with the same refresh
+    // token: openid-client gets new tokens, and the family lives on.
+    let lost = get_json(&app.url("/refresh?lose=1")).await;
+    assert_eq!(lost["ok"], true, "{lost}");
+    for round in ["the retry", "the next refresh"] {
+        let refreshed = get_json(&app.url("/refresh")).await;
+        assert_eq!(refreshed["ok"], true, "{round}: {refreshed}");
+        assert_eq!(refreshed["rotated"], true, "{round}: {refreshed}");
+    }
     x.finish().await;
 }
 

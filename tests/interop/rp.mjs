@@ -5,7 +5,9 @@
 //   GET  /cb           completes it: openid-client checks iss (RFC 9207), state, the code
 //                      exchange and the ID token (iss, aud, exp, iat, nonce); the ID token's
 //                      signature is also checked against TechPass's JWKS. Shows the outcome.
-//   GET  /refresh      a refresh-token grant with the latest refresh token (JSON)
+//   GET  /refresh      a refresh-token grant with the latest refresh token (JSON); with
+//                      ?lose=1 its answer is thrown away, as if the response never arrived,
+//                      so the next /refresh retries with the same refresh token
 //   GET  /logout       RP-initiated logout at TechPass's end_session_endpoint
 //   GET  /logged-out   where TechPass sends the browser back after logout
 //   POST /backchannel  back-channel logout tokens, checked per OpenID Back-Channel Logout 1.0 §2.6
@@ -169,9 +171,9 @@ async function callback(req, res, url) {
   send(res, 200, 'text/html; charset=utf-8', page(title, `${body}<pre id="outcome">${html(JSON.stringify(record, null, 2))}</pre>`));
 }
 
-async function refresh(req, res) {
+async function refresh(req, res, url) {
   const cfg = await discovered();
-  const record = { at: Date.now() };
+  const record = { at: Date.now(), lost: url.searchParams.get('lose') === '1' };
   try {
     if (!tokens?.refresh_token) throw new Error('no refresh token');
     const answer = await client.refreshTokenGrant(cfg, tokens.refresh_token);
@@ -179,7 +181,7 @@ async function refresh(req, res) {
     record.rotated = answer.refresh_token !== tokens.refresh_token;
     record.new_access_token = answer.access_token !== tokens.access_token;
     record.claims = answer.claims() ?? null;
-    tokens = { ...tokens, ...answer };
+    if (!record.lost) tokens = { ...tokens, ...answer };
   } catch (error) {
     record.ok = false;
     Object.assign(record, describe(error));
@@ -268,7 +270,7 @@ server.on('request', async (req, res) => {
     const route = `${req.method} ${url.pathname}`;
     if (route === 'GET /login') await login(req, res, url);
     else if (route === 'GET /cb') await callback(req, res, url);
-    else if (route === 'GET /refresh') await refresh(req, res);
+    else if (route === 'GET /refresh') await refresh(req, res, url);
     else if (route === 'GET /logout') await logout(req, res);
     else if (route === 'GET /logged-out') loggedOut(req, res, url);
     else if (route === 'POST /backchannel') await backchannel(req, res);
