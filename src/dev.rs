@@ -68,9 +68,7 @@ pub async fn ensure_demo_app(state: &AppState) -> Result<(), StoreError> {
         created_at: state.clock.now().as_secs(),
         tenant_id: None,
         homepage: None,
-        access_policy: techpass_domain::client::AccessPolicy::Officers
-            .as_str()
-            .into(),
+        access_policy: techpass_domain::client::AccessPolicy::Officers,
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,
@@ -404,7 +402,10 @@ async fn make_platform_admin(
         Ok(Some(u)) => u,
         _ => return state.pages.unavailable(),
     };
-    let registered = matches!(user.status.as_str(), "registered" | "active");
+    let registered = matches!(
+        user.status,
+        techpass_domain::gate::UserStatus::Registered | techpass_domain::gate::UserStatus::Active
+    );
     if !registered {
         return state.pages.message(
             StatusCode::FORBIDDEN,

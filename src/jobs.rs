@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use techpass_domain::gate::UserStatus;
 use techpass_domain::lifecycle::{next_step, AccountFacts, LifecycleStep};
+use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
 use techpass_store::{StoreError, UserRecord};
 
@@ -82,7 +83,7 @@ pub fn spawn(state: &AppState) -> tokio::task::JoinHandle<()> {
 
 fn facts(user: &UserRecord) -> AccountFacts {
     AccountFacts {
-        status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
+        status: user.status,
         exempt: user.exempt,
         created_at: Timestamp(user.created_at),
         last_signin_at: Timestamp(user.last_signin_at),
@@ -97,9 +98,9 @@ const PAGE: i64 = 200;
 async fn lifecycle(state: &AppState, report: &mut JobReport) -> Result<(), StoreError> {
     let policy = state.config.lifecycle.policy();
     let statuses = [
-        UserStatus::Registered.as_str(),
-        UserStatus::Active.as_str(),
-        UserStatus::Disabled.as_str(),
+        UserStatus::Registered,
+        UserStatus::Active,
+        UserStatus::Disabled,
     ];
     let mut after = String::new();
     loop {
@@ -117,13 +118,7 @@ async fn lifecycle(state: &AppState, report: &mut JobReport) -> Result<(), Store
                     // Compare-and-set: only the replica that moves the account acts on it.
                     let moved = state
                         .store
-                        .transition_user(
-                            &user.id,
-                            from.as_str(),
-                            to.as_str(),
-                            Some(reason.as_str()),
-                            now.as_secs(),
-                        )
+                        .transition_user(&user.id, from, to, Some(reason.as_str()), now.as_secs())
                         .await?;
                     if moved {
                         report.transitions += 1;
@@ -307,7 +302,7 @@ async fn review_reminders(state: &AppState) -> Result<usize, StoreError> {
     loop {
         let tenants = state
             .store
-            .list_tenants(Some("active"), PAGE, offset)
+            .list_tenants(Some(TenantStatus::Active), PAGE, offset)
             .await?;
         for tenant in &tenants {
             // A tenant approved during this period is reviewed from the next one.

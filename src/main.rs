@@ -797,7 +797,7 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
                     "id": tenant.id,
                     "slug": tenant.slug,
                     "name": tenant.name,
-                    "status": tenant.status,
+                    "status": tenant.status.as_str(),
                     "admin": {
                         "email": admin_email,
                         "user_id": admin_id,
@@ -808,7 +808,9 @@ async fn run(command: Command, config: Config) -> Result<(), StartupError> {
             } else {
                 println!(
                     "tenant {} ({}) is {}",
-                    tenant.slug, tenant.id, tenant.status
+                    tenant.slug,
+                    tenant.id,
+                    tenant.status.as_str()
                 );
                 let email = admin_email.as_deref().unwrap_or("-");
                 if pending {

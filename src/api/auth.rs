@@ -206,7 +206,7 @@ async fn user_actor(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "account_blocked",
-            format!("the account is {}", user.status),
+            format!("the account is {}", user.status.as_str()),
         ));
     }
     Ok(accounts::actor(state, &user).await?)

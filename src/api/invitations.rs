@@ -45,7 +45,7 @@ impl From<InvitationRecord> for InvitationView {
             created_at: i.created_at,
             expires_at: i.expires_at,
             access_ends_at: i.access_ends_at,
-            status: i.status,
+            status: i.status.as_str().to_string(),
             status_at: i.status_at,
             accepted_by: i.accepted_by,
             sent_count: i.sent_count,

@@ -41,7 +41,7 @@ impl From<TenantRecord> for TenantView {
             name: t.name,
             description: t.description,
             purpose: t.purpose,
-            status: t.status,
+            status: t.status.as_str().to_string(),
             requested_by: t.requested_by,
             created_at: t.created_at,
             status_at: t.status_at,
@@ -309,7 +309,7 @@ impl From<UserRecord> for UserView {
             id: u.id,
             email: u.email,
             name: u.name,
-            status: u.status,
+            status: u.status.as_str().to_string(),
             account_type: u.account_type,
         }
     }

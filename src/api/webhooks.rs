@@ -248,7 +248,7 @@ impl From<DeliveryRecord> for DeliveryView {
             created_at: d.created_at,
             next_attempt_at: d.next_attempt_at,
             attempts: d.attempts,
-            status: d.status,
+            status: d.status.as_str().to_string(),
             last_status_code: d.last_status_code,
             last_error: d.last_error,
             delivered_at: d.delivered_at,

@@ -199,7 +199,7 @@ async fn page(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> P
             name => user.name,
             email => user.email,
             account_type => account_type_label(&user.account_type),
-            status => techpass_domain::gate::UserStatus::label_of(&user.status),
+            status => user.status.label(),
             access_ends => user.access_ends_at.map(date),
             registered => user.registered_at.map(date),
             upstream => upstream,

@@ -354,9 +354,9 @@ async fn show_users_filtered(
                 suspend: fill(paths::ADMIN_USER_SUSPEND, &ids),
                 reinstate: fill(paths::ADMIN_USER_REINSTATE, &ids),
                 enable: fill(paths::ADMIN_USER_ENABLE, &ids),
-                disabled: u.status == "disabled",
+                disabled: u.status == UserStatus::Disabled,
                 exempt_action: fill(paths::ADMIN_USER_EXEMPT, &ids),
-                suspended: u.status == "suspended",
+                suspended: u.status == UserStatus::Suspended,
                 is_me: u.id == me.user.id,
                 account_type: account_type_label(&u.account_type),
                 last_signin: datetime(
@@ -366,7 +366,7 @@ async fn show_users_filtered(
                 id: u.id,
                 email: u.email,
                 name: u.name,
-                status: techpass_domain::gate::UserStatus::label_of(&u.status),
+                status: u.status.label().to_string(),
                 status_reason: u.status_reason,
                 exempt: u.exempt,
             }
@@ -481,14 +481,14 @@ async fn person_page(
                 name => u.name,
                 email => u.email,
                 account_type => account_type_label(&u.account_type),
-                status => techpass_domain::gate::UserStatus::label_of(&u.status),
+                status => u.status.label(),
                 status_reason => u.status_reason,
                 registered => u.registered_at.map(datetime),
                 last_signin => datetime(u.app_signin_at.map_or(u.last_signin_at, |a| a.max(u.last_signin_at))),
                 access_ends => u.access_ends_at.map(datetime),
                 exempt => u.exempt,
                 platform_admin => overview.platform_admin,
-                live => matches!(u.status.as_str(), "registered" | "active"),
+                live => matches!(u.status, UserStatus::Registered | UserStatus::Active),
             },
             tenants => tenants,
             sessions => sessions,
@@ -672,10 +672,10 @@ async fn reinstate(
 ) -> Page {
     platform_admin(&state, &me)?;
     let user = person(&state, &user_id).await?;
-    if user.status != "suspended" {
+    if user.status != UserStatus::Suspended {
         let flash = Flash::error(
             StatusCode::CONFLICT,
-            format!("That account is {}, not suspended.", user.status),
+            format!("That account is {}, not suspended.", user.status.as_str()),
             &fields,
         );
         return show_users(&state, &me, &fields.text("q"), 1, flash).await;

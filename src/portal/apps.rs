@@ -24,6 +24,7 @@ use crate::provider::clients::{GRANT_CLIENT_CREDENTIALS, GRANT_TYPES};
 use crate::state::AppState;
 use crate::tenancy::apps::{self, AppChanges, AppSpec};
 use techpass_domain::client::AccessPolicy;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_service::reveal::Shown;
 
 pub fn router() -> Router<AppState> {
@@ -75,13 +76,14 @@ fn machine_only(grant_types: &[String]) -> bool {
 
 /// Why a tenant's apps sign nobody in, or `None` while it is active.
 pub fn tenant_blocks_signin(tenant: &TenantRecord) -> Option<String> {
-    match tenant.status.as_str() {
-        "active" => None,
-        "suspended" => Some(
+    match tenant.status {
+        TenantStatus::Active => None,
+        TenantStatus::Suspended => Some(
             "This tenant is suspended: its apps sign nobody in. Every sign-in, token refresh, userinfo and introspection request for them is refused until a platform admin reinstates the tenant.".into(),
         ),
         other => Some(format!(
-            "This tenant is {other}, not active: its apps sign nobody in until a platform admin approves it."
+            "This tenant is {}, not active: its apps sign nobody in until a platform admin approves it.",
+            other.as_str()
         )),
     }
 }
@@ -101,8 +103,8 @@ impl AppView {
             machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
             machine_only: machine_only(&grant_types),
             grant_types,
-            access_policy: c.access_policy.clone(),
-            access_label: AccessPolicy::stored(&c.access_policy).label(),
+            access_policy: c.access_policy.as_str().to_string(),
+            access_label: c.access_policy.label(),
             access_token_lifetime_secs: c.access_token_lifetime_secs,
             refresh_token_idle_secs: c.refresh_token_idle_secs,
             api_access: c.api_access,
@@ -212,7 +214,7 @@ async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash:
             pager => Pager::new(&here, &[], page, more),
             action => here,
             grants => GRANT_TYPES,
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             blocked => tenant_blocks_signin(&tenant),
             ..tenant_context(&tenant, "apps")
         },
@@ -316,7 +318,7 @@ async fn show_settings(
             signing_algs => SigningAlg::names(),
             issuer => issuer,
             discovery_url => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             blocked => tenant_blocks_signin(&tenant),
             ..app_context(&tenant, &app, "settings")
         },

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_service::tenancy::ci_issuers::{self, ClaimRule, NewCiIssuer};
 
 use super::apps::{administered_app, app_context};
@@ -86,7 +87,7 @@ async fn show(state: &AppState, me: &Me, tenant_id: &str, client_id: &str, flash
             add_action => fill(paths::CI_ISSUERS, &ids),
             token_endpoint => state.metadata.token_endpoint.clone(),
             max_issuers => ci_issuers::MAX_ISSUERS,
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             ..app_context(&tenant, &app, "ci")
         },
     ))

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_domain::tenancy::TenantStatus;
 
 use super::apps::{administered_app, app_context};
 use super::{
@@ -129,7 +130,7 @@ async fn show(
             secret_action => fill(paths::SECRETS, &ids),
             keys_action => fill(paths::KEYS, &ids),
             pager => Pager::new(&here, &[], page, more),
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             ..app_context(&tenant, &app, "credentials")
         },
     ))

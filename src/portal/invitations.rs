@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
-use techpass_domain::tenancy::InvitationStatus;
+use techpass_domain::tenancy::{InvitationStatus, TenantStatus};
 
 use super::tenants::{administered, tenant_context};
 use super::{
@@ -84,7 +84,7 @@ async fn show(
         .map(|i| {
             let ids = [("tenant_id", tenant.id.as_str()), ("invitation_id", &i.id)];
             InvitationRow {
-                pending: i.status == InvitationStatus::Pending.as_str(),
+                pending: i.status == InvitationStatus::Pending,
                 invited_by: names
                     .get(&i.invited_by)
                     .cloned()
@@ -98,7 +98,7 @@ async fn show(
                 end: i
                     .accepted_by
                     .as_deref()
-                    .filter(|_| i.status == InvitationStatus::Accepted.as_str())
+                    .filter(|_| i.status == InvitationStatus::Accepted)
                     .map(|u| {
                         fill(
                             paths::MEMBER_END,
@@ -106,7 +106,7 @@ async fn show(
                         )
                     }),
                 email: i.email,
-                status: i.status,
+                status: i.status.as_str().to_string(),
             }
         })
         .collect();
@@ -128,7 +128,7 @@ async fn show(
             max_date => date(today + state.config.invitations.max_vendor_access_days as i64 * 86_400),
             max_vendor_days => state.config.invitations.max_vendor_access_days,
             link_days => state.config.invitations.link_lifetime_days,
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             pager => Pager::new(&here, &[("status", status_name)], page, more),
             ..tenant_context(&tenant, "invitations")
         },

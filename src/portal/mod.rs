@@ -207,7 +207,7 @@ impl FromRequestParts<AppState> for Me {
             Ok(None) => return Err(to_login(&return_to)),
             Err(e) => return Err(unavailable(state, &e)),
         };
-        if user.status == UserStatus::Unregistered.as_str() {
+        if user.status == UserStatus::Unregistered {
             return Err(Redirect::to(&register_url(&return_to)).into_response());
         }
         if blocked(&user) {
@@ -219,7 +219,7 @@ impl FromRequestParts<AppState> for Me {
                     title => "Your account is blocked",
                     text => format!(
                         "Your TechPass account is {}, so the portal is closed to you. Contact the TechPass team if you think this is a mistake.",
-                        user.status
+                        user.status.as_str()
                     ),
                     sign_out_csrf => csrf_token(&state.secrets, &session),
                 },

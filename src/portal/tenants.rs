@@ -7,6 +7,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_store::TenantRecord;
 
 use super::{
@@ -48,7 +50,7 @@ impl From<&TenantRecord> for TenantView {
             name: t.name.clone(),
             description: t.description.clone(),
             purpose: t.purpose.clone(),
-            status: t.status.clone(),
+            status: t.status.as_str().to_string(),
             created: date(t.created_at),
             status_at: t.status_at.map(datetime),
             status_reason: t.status_reason.clone(),
@@ -108,7 +110,7 @@ pub async fn administered(
 }
 
 fn may_request(me: &Me) -> bool {
-    me.user.status == "registered" && me.user.account_type == "public_officer"
+    me.user.status == UserStatus::Registered && me.user.account_type == "public_officer"
 }
 
 async fn list(State(state): State<AppState>, me: Me, RawQuery(q): RawQuery) -> Page {
@@ -180,7 +182,11 @@ async fn overview(
         ),
         Err(e) => return Err(error_page(&state, e)),
     };
-    let manageable = admin && matches!(tenant.status.as_str(), "active" | "suspended");
+    let manageable = admin
+        && matches!(
+            tenant.status,
+            TenantStatus::Active | TenantStatus::Suspended
+        );
     let context = if manageable {
         tenant_context(&tenant, "overview")
     } else {

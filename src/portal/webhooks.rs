@@ -7,6 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
+use techpass_domain::tenancy::{DeliveryStatus, TenantStatus};
 
 use super::tenants::{administered, tenant_context};
 use super::{
@@ -92,7 +93,7 @@ async fn show_list(state: &AppState, me: &Me, tenant_id: &str, page: u32, flash:
             webhooks => rows,
             events => EVENTS,
             action => here,
-            active => tenant.status == "active",
+            active => tenant.status == TenantStatus::Active,
             pager => Pager::new(&here, &[], page, more),
             ..tenant_context(&tenant, "webhooks")
         },
@@ -184,7 +185,7 @@ async fn deliveries(
     let rows: Vec<DeliveryRow> = found
         .into_iter()
         .map(|d| DeliveryRow {
-            redeliver: (d.status != "pending").then(|| {
+            redeliver: (d.status != DeliveryStatus::Pending).then(|| {
                 fill(
                     paths::WEBHOOK_REDELIVER,
                     &[
@@ -194,10 +195,11 @@ async fn deliveries(
                     ],
                 )
             }),
-            next_attempt: (d.status == "pending").then(|| datetime(d.next_attempt_at)),
+            next_attempt: (d.status == DeliveryStatus::Pending)
+                .then(|| datetime(d.next_attempt_at)),
             event: d.event,
             created: datetime(d.created_at),
-            status: d.status,
+            status: d.status.as_str().to_string(),
             attempts: d.attempts,
             last_status_code: d.last_status_code,
             last_error: d.last_error,

@@ -198,7 +198,7 @@ async fn callback(
             // register: the request itself goes on, and its refusal (with the way back to the
             // app) explains the invitation. An invitee registers (or not) on the invitation
             // page itself.
-            let next = if session.user.status == UserStatus::Unregistered.as_str()
+            let next = if session.user.status == UserStatus::Unregistered
                 && session.user.account_type == AccountType::PublicOfficer.as_str()
                 && session.return_to != crate::paths::INVITE
             {
@@ -386,10 +386,10 @@ async fn home(
         "home.html",
         minijinja::context! {
             session => view,
-            unregistered => status.as_deref() == Some(UserStatus::Unregistered.as_str()),
+            unregistered => status == Some(UserStatus::Unregistered),
             officer => session.as_ref().is_some_and(|s| s.account_type == AccountType::PublicOfficer),
             register_href => register_url("/"),
-            account_status => status.as_deref().map(UserStatus::label_of),
+            account_status => status.map(UserStatus::label),
             csrf_token => csrf,
             signed_out => query.signed_out.is_some() && session.is_none(),
         },
@@ -598,7 +598,7 @@ async fn register_page(
         Ok(v) => v,
         Err(response) => return response,
     };
-    if user.status != UserStatus::Unregistered.as_str() {
+    if user.status != UserStatus::Unregistered {
         return Redirect::to(&return_to).into_response();
     }
     registration_page(&state, &user, &session, &return_to, None).await
@@ -631,7 +631,7 @@ async fn register_submit(
         Ok(v) => v,
         Err(response) => return response,
     };
-    if user.status != UserStatus::Unregistered.as_str() {
+    if user.status != UserStatus::Unregistered {
         return Redirect::to(&return_to).into_response();
     }
     if user.account_type != AccountType::PublicOfficer.as_str() {

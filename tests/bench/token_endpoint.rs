@@ -35,6 +35,8 @@ use techpass::config::Config;
 use techpass::provider::clients::{create_app, NewApp};
 use techpass::AppState;
 use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::SystemClock;
 use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::{KeyManager, MasterKey};
@@ -488,7 +490,7 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
             name: Some("Alice Tan".into()),
             created_at: now,
             last_signin_at: now,
-            status: "unregistered".into(),
+            status: UserStatus::Unregistered,
             account_type: "public_officer".into(),
             terms_version: None,
             registered_at: None,
@@ -506,7 +508,7 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
     store
         .register_user(
             &user.id,
-            "registered",
+            UserStatus::Registered,
             &state.config.accounts.terms_version,
             now,
         )
@@ -517,7 +519,7 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
         name: "Bench".into(),
         description: "benchmark".into(),
         purpose: "benchmark".into(),
-        status: "requested".into(),
+        status: TenantStatus::Requested,
         requested_by: user.id.clone(),
         created_at: now,
         status_at: None,
@@ -528,8 +530,8 @@ async fn tenant_for_person(state: &AppState) -> Result<BenchTenant> {
     store
         .transition_tenant(
             &tenant.id,
-            &["requested"],
-            "active",
+            &[TenantStatus::Requested],
+            TenantStatus::Active,
             "bench",
             None,
             now,

@@ -16,6 +16,7 @@ use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::tenants::NewTenant;
 use techpass::tenancy::{access, apps, invitations, tenants, Actor};
 use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_upstream::dev::{self, DevClient, DevUpstream, Tamper};
@@ -954,7 +955,7 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                     invitation_id: i.id,
                     user_id: w.people[2].user_id.clone(),
                     at: now,
-                    status: "registered".into(),
+                    status: UserStatus::Registered,
                     terms_version: None,
                     access_ends_at: None,
                 })
@@ -1093,7 +1094,7 @@ async fn prepare(w: &World, c: &Case) -> HashMap<&'static str, String> {
                     name: None,
                     created_at: 1,
                     last_signin_at: 1,
-                    status: "disabled".into(),
+                    status: UserStatus::Disabled,
                     account_type: "public_officer".into(),
                     terms_version: Some("1".into()),
                     registered_at: Some(1),

@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use techpass::provider::clients::{create_app, NewApp};
 use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
 use techpass_domain::{ManualClock, SystemClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -693,7 +694,7 @@ async fn bad_device_requests_get_the_rfc_error(backend: Backend) {
     server
         .state
         .store
-        .set_user_status(&alice, "suspended", Some("test"))
+        .set_user_status(&alice, UserStatus::Suspended, Some("test"))
         .await
         .unwrap();
     let answer = client()
@@ -719,7 +720,7 @@ async fn bad_device_requests_get_the_rfc_error(backend: Backend) {
     server
         .state
         .store
-        .set_user_status(&alice, "registered", None)
+        .set_user_status(&alice, UserStatus::Registered, None)
         .await
         .unwrap();
 

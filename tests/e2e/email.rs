@@ -8,6 +8,7 @@ use std::sync::Arc;
 use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::{self};
 use techpass_domain::account::EmailAuthority;
+use techpass_domain::gate::UserStatus;
 use techpass_domain::{ManualClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
@@ -137,7 +138,7 @@ async fn trusted_email_classifies_and_matches_the_invitation(backend: Backend) {
         .unwrap()
         .remove(0);
     assert_eq!(erin.account_type, "public_officer");
-    assert_eq!(erin.status, "registered");
+    assert_eq!(erin.status, UserStatus::Registered);
     assert!(
         erin.email_verified,
         "the operator vouches for this upstream's addresses"

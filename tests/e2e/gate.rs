@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::Value;
+use techpass_domain::gate::UserStatus;
 use techpass_domain::SystemClock;
 use techpass_store::testing::{Backend, TestDatabase};
 use techpass_store::AuditFilter;
@@ -202,7 +203,7 @@ async fn suspension_stops_the_next_refresh_on_another_replica(backend: Backend) 
     assert!(a
         .state
         .store
-        .set_user_status(&sub, "suspended", Some("test"))
+        .set_user_status(&sub, UserStatus::Suspended, Some("test"))
         .await
         .unwrap());
 
@@ -362,7 +363,13 @@ async fn admin_suspend_from_the_cli_ends_sessions_and_reinstate_restores_access(
     assert!(server
         .state
         .store
-        .transition_user(&bob.id, "registered", "disabled", Some("inactive"), 1)
+        .transition_user(
+            &bob.id,
+            UserStatus::Registered,
+            UserStatus::Disabled,
+            Some("inactive"),
+            1,
+        )
         .await
         .unwrap());
     let (code, stdout, stderr) =

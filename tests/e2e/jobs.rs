@@ -7,6 +7,8 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use hmac::Mac;
 use techpass::tenancy::invitations::NewInvitation;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::DeliveryStatus;
 use techpass_domain::{ManualClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -50,7 +52,7 @@ async fn lifecycle_reminds_once_then_disables_and_spares_the_exempt(backend: Bac
     let report = techpass::jobs::run_once(state).await;
     assert_eq!(report.transitions, 1, "{report:?}");
     let alice_now = state.store.get_user(&alice).await.unwrap().unwrap();
-    assert_eq!(alice_now.status, "disabled");
+    assert_eq!(alice_now.status, UserStatus::Disabled);
     assert_eq!(alice_now.status_reason.as_deref(), Some("inactive"));
     assert!(
         state
@@ -63,7 +65,7 @@ async fn lifecycle_reminds_once_then_disables_and_spares_the_exempt(backend: Bac
     );
     assert_eq!(
         state.store.get_user(&bob).await.unwrap().unwrap().status,
-        "registered",
+        UserStatus::Registered,
         "exempt"
     );
 
@@ -71,7 +73,7 @@ async fn lifecycle_reminds_once_then_disables_and_spares_the_exempt(backend: Bac
     techpass::jobs::run_once(state).await;
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "terminated"
+        UserStatus::Terminated
     );
     // Deleted lifecycle.delete_terminated_after_days (5) after the termination, not before.
     clock.set(Timestamp(T0 + 186 * DAY - 1));
@@ -165,7 +167,7 @@ async fn platform_admins_re_enable_disabled_accounts(backend: Backend) {
     assert_eq!(techpass::jobs::run_once(state).await.transitions, 1);
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "disabled"
+        UserStatus::Disabled
     );
     server.stop().await;
 }
@@ -197,7 +199,7 @@ async fn a_reinstated_account_is_not_disabled_for_its_suspension(backend: Backen
     assert_eq!(techpass::jobs::run_once(state).await.transitions, 0);
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "registered"
+        UserStatus::Registered
     );
     // Inactivity counts from the reinstatement.
     clock.set(Timestamp(T0 + 210 * DAY));
@@ -501,7 +503,7 @@ async fn webhooks_are_verified_then_signed_and_logged() {
         .await
         .unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].status, "delivered");
+    assert_eq!(log[0].status, DeliveryStatus::Delivered);
     assert_eq!(log[0].last_status_code, Some(200));
     server.stop().await;
 }

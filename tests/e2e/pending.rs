@@ -8,6 +8,7 @@
 use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::tenants::{DirectTenant, FirstAdmin};
 use techpass::tenancy::{self, pending, Actor, TenancyError};
+use techpass_domain::tenancy::TenantStatus;
 use techpass_store::testing::Backend;
 
 use crate::signin::sign_in_via;
@@ -52,7 +53,7 @@ async fn grants_by_email_are_redeemed_at_first_sign_in(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(tenant.slug, "code-wiki");
-    assert_eq!(tenant.status, "active");
+    assert_eq!(tenant.status, TenantStatus::Active);
     let FirstAdmin::Pending(admin_grant) = first else {
         panic!("Bob has never signed in: {first:?}");
     };

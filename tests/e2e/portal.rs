@@ -9,7 +9,10 @@ use techpass::portal::{fill, paths};
 use techpass::provider::clients::PURPOSE_CLIENT_SECRET;
 use techpass::tenancy::tenants::{self, NewTenant};
 use techpass::tenancy::{self, Actor};
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::InvitationStatus;
 use techpass_domain::tenancy::TenantAction;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_store::testing::Backend;
 use techpass_store::{AuditFilter, AuditRecord};
 
@@ -481,7 +484,7 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
     assert!(listed.contains(&ends), "the access end date is shown");
     let stored = pending(&server).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].status, "pending");
+    assert_eq!(stored[0].status, InvitationStatus::Pending);
     assert_eq!(
         stored[0].access_ends_at,
         Some(techpass::portal::end_of_day(&ends).unwrap())
@@ -499,7 +502,7 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
         .await
         .unwrap()
         .contains(&format!("Revoke the invitation to {DAVE}?")));
-    assert_eq!(pending(&server).await[0].status, "pending");
+    assert_eq!(pending(&server).await[0].status, InvitationStatus::Pending);
     let revoked = post(
         &server,
         &b,
@@ -509,7 +512,7 @@ async fn tenant_admin_registers_an_app_creates_secrets_and_invites(backend: Back
     .await;
     let next = see_other(&revoked);
     assert!(next.ends_with("done=invitation-revoked"));
-    assert_eq!(pending(&server).await[0].status, "revoked");
+    assert_eq!(pending(&server).await[0].status, InvitationStatus::Revoked);
     let listed = ok_page(&server, &b, &next).await;
     assert!(listed.contains(">revoked<") && listed.contains("The invitation was revoked"));
 
@@ -701,7 +704,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(tenant.status, "requested");
+    assert_eq!(tenant.status, TenantStatus::Requested);
     let waiting = ok_page(&server, &alice_browser, &next).await;
     assert!(
         waiting.contains("waiting for a platform admin"),
@@ -801,7 +804,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "requested"
+        TenantStatus::Requested
     );
     let approved = post(
         &server,
@@ -826,7 +829,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "active"
+        TenantStatus::Active
     );
     assert!(state
         .store
@@ -879,7 +882,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     assert!(asked.contains("Suspend alice_tan@tech.gov.sg?") && asked.contains("Left the service"));
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "registered"
+        UserStatus::Registered
     );
     let suspended = post(
         &server,
@@ -898,7 +901,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
         format!("{}?q=alice&done=user-suspended", paths::ADMIN_USERS)
     );
     let alice_now = state.store.get_user(&alice).await.unwrap().unwrap();
-    assert_eq!(alice_now.status, "suspended");
+    assert_eq!(alice_now.status, UserStatus::Suspended);
     assert_eq!(alice_now.status_reason.as_deref(), Some("Left the service"));
     assert!(state
         .store
@@ -944,7 +947,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     assert!(see_other(&reinstated).ends_with("done=user-reinstated"));
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "registered"
+        UserStatus::Registered
     );
     // Re-enabling: only a disabled account, only by a platform admin, only someone who exists.
     let enable = fill(paths::ADMIN_USER_ENABLE, &[("user_id", &alice)]);
@@ -971,7 +974,13 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     assert_eq!(unknown.status(), 404);
     assert!(state
         .store
-        .transition_user(&alice, "registered", "disabled", Some("inactive"), T0)
+        .transition_user(
+            &alice,
+            UserStatus::Registered,
+            UserStatus::Disabled,
+            Some("inactive"),
+            T0,
+        )
         .await
         .unwrap());
     let users = ok_page(
@@ -996,7 +1005,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
     assert_eq!(not_admin.status(), 403, "not a platform admin");
     assert_eq!(
         state.store.get_user(&alice).await.unwrap().unwrap().status,
-        "disabled"
+        UserStatus::Disabled
     );
     let enabled = post(
         &server,
@@ -1052,7 +1061,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "active"
+        TenantStatus::Active
     );
     let done = post(
         &server,
@@ -1075,7 +1084,7 @@ async fn platform_admin_approves_suspends_and_rotates(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "suspended"
+        TenantStatus::Suspended
     );
 
     // Signing keys: list and rotate; a second rotation waits for the pending key.

@@ -14,7 +14,10 @@ use techpass::tenancy::invitations::NewInvitation;
 use techpass::tenancy::tenants::NewTenant;
 use techpass::tenancy::{self, Actor, TenancyError};
 use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::InvitationStatus;
 use techpass_domain::tenancy::TenantAction;
+use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::{ManualClock, Timestamp};
 use techpass_store::testing::{Backend, TestDatabase};
 
@@ -83,12 +86,12 @@ pub async fn approved_tenant(server: &TestServer, alice: &str, slug: &str) -> St
     )
     .await
     .unwrap();
-    assert_eq!(tenant.status, "requested");
+    assert_eq!(tenant.status, TenantStatus::Requested);
     // The requester follows the request before it is approved; nobody else sees it.
     let seen = tenancy::tenants::get(&server.state, &user(alice), &tenant.id)
         .await
         .unwrap();
-    assert_eq!(seen.status, "requested");
+    assert_eq!(seen.status, TenantStatus::Requested);
     let mine = tenancy::tenants::list(&server.state, &user(alice), None, 50, 0)
         .await
         .unwrap();
@@ -107,7 +110,7 @@ pub async fn approved_tenant(server: &TestServer, alice: &str, slug: &str) -> St
     )
     .await
     .unwrap();
-    assert_eq!(approved.status, "active");
+    assert_eq!(approved.status, TenantStatus::Active);
     tenant.id
 }
 
@@ -396,7 +399,7 @@ async fn vendor_invited_accepts_signs_in_then_expires(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "pending"
+        InvitationStatus::Pending
     );
     let accepted = accept(&server, &dave_browser, &html).await;
     assert_eq!(accepted.status(), 200);
@@ -411,7 +414,7 @@ async fn vendor_invited_accepts_signs_in_then_expires(backend: Backend) {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(dave.status, "active");
+    assert_eq!(dave.status, UserStatus::Active);
     assert_eq!(dave.access_ends_at, Some(ends));
     let members = state.store.members_of_tenant(&tenant).await.unwrap();
     assert!(members.iter().any(|m| m.user_id == dave.id));
@@ -474,7 +477,7 @@ async fn vendor_invited_accepts_signs_in_then_expires(backend: Backend) {
     let report = techpass::jobs::run_once(state).await;
     assert!(report.transitions >= 1, "{report:?}");
     let dave = state.store.get_user(&dave.id).await.unwrap().unwrap();
-    assert_eq!(dave.status, "expired");
+    assert_eq!(dave.status, UserStatus::Expired);
     server.stop().await;
 }
 
@@ -545,7 +548,7 @@ async fn invitation_links_that_cannot_be_used(backend: Backend) {
             .unwrap()
             .unwrap()
             .status,
-        "expired"
+        InvitationStatus::Expired
     );
     let mail = state
         .store
@@ -567,7 +570,8 @@ async fn invitation_links_that_cannot_be_used(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        dave[0].status, "unregistered",
+        dave[0].status,
+        UserStatus::Unregistered,
         "no failed link made Dave a user"
     );
     server.stop().await;
@@ -895,11 +899,11 @@ async fn an_invited_officer_registers_while_accepting() {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(bob.status, "unregistered");
+    assert_eq!(bob.status, UserStatus::Unregistered);
     let accepted = accept(&server, &b, &html).await;
     assert_eq!(accepted.status(), 200);
     let bob = state.store.get_user(&bob.id).await.unwrap().unwrap();
-    assert_eq!(bob.status, "registered");
+    assert_eq!(bob.status, UserStatus::Registered);
     assert_eq!(
         bob.terms_version.as_deref(),
         Some(state.config.accounts.terms_version.as_str())
@@ -946,7 +950,7 @@ async fn terminated_accounts_are_deleted_after_the_grace_days(backend: Backend) 
     techpass::jobs::run_once(state).await;
     techpass::jobs::run_once(state).await;
     let terminated = state.store.get_user(&alice).await.unwrap().unwrap();
-    assert_eq!(terminated.status, "terminated");
+    assert_eq!(terminated.status, UserStatus::Terminated);
     let terminated_at = terminated.terminated_at.unwrap();
     clock.set(Timestamp(terminated_at + 5 * DAY - 1));
     assert_eq!(techpass::jobs::run_once(state).await.accounts_deleted, 0);

@@ -380,9 +380,4 @@ impl AccessPolicy {
             AccessPolicy::Officers => "All registered officers (with their consent)",
         }
     }
-
-    /// The stored policy; an unknown value fails closed (assignment required).
-    pub fn stored(text: &str) -> AccessPolicy {
-        AccessPolicy::parse(text).unwrap_or(AccessPolicy::Assigned)
-    }
 }

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod client;
 pub mod clock;
+pub mod device;
 pub mod gate;
 pub mod keys;
 pub mod lifecycle;

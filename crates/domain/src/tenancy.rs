@@ -100,6 +100,36 @@ impl InvitationStatus {
     }
 }
 
+/// A webhook delivery: `pending` (due, or leased by a job) → `delivered` | `failed` (given
+/// up); a redelivery makes a delivered or failed one `pending` again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 3] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// Why a tenant slug is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SlugError {
@@ -288,6 +318,9 @@ mod tests {
         }
         for s in InvitationStatus::ALL {
             assert_eq!(InvitationStatus::parse(s.as_str()), Some(s));
+        }
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(TenantStatus::parse("Active"), None);
     }

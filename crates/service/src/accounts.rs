@@ -96,7 +96,7 @@ pub async fn suspend(
 ) -> Result<Suspension, AccountError> {
     let now = ctx.clock.now().as_secs();
     ctx.store
-        .set_user_status(&user.id, UserStatus::Suspended.as_str(), Some(reason))
+        .set_user_status(&user.id, UserStatus::Suspended, Some(reason))
         .await?;
     let ended = end_everything(ctx, &user.id).await?;
     audit(
@@ -179,7 +179,7 @@ async fn give_back(
     );
     let moved = ctx
         .store
-        .enable_user(&user.id, from.as_str(), status.as_str(), now.as_secs())
+        .enable_user(&user.id, from, status, now.as_secs())
         .await?;
     if !moved {
         let from = from.as_str();
@@ -187,7 +187,7 @@ async fn give_back(
             Some(current) => AccountError::WrongStatus(format!(
                 "{} is {}, not {from}: only a {from} account can be {}",
                 user.email.as_deref().unwrap_or(&user.id),
-                current.status,
+                current.status.as_str(),
                 verb,
             )),
             None => AccountError::NotFound(user.id.clone()),
@@ -291,17 +291,11 @@ pub async fn get(ctx: &ServiceContext, user_id: &str) -> Result<Option<UserRecor
     ctx.store.get_user(user_id).await
 }
 
-/// Whether the account's status closes TechPass to the person (portal, API, tokens alike); an
-/// unknown stored status counts as blocked.
+/// Whether the account's status closes TechPass to the person (portal, API, tokens alike).
 pub fn blocked(user: &UserRecord) -> bool {
     matches!(
-        UserStatus::parse(&user.status),
-        None | Some(
-            UserStatus::Suspended
-                | UserStatus::Disabled
-                | UserStatus::Expired
-                | UserStatus::Terminated
-        )
+        user.status,
+        UserStatus::Suspended | UserStatus::Disabled | UserStatus::Expired | UserStatus::Terminated
     )
 }
 
@@ -326,12 +320,7 @@ pub async fn register(
     let now = ctx.clock.now().as_secs();
     let registered = ctx
         .store
-        .register_user(
-            &user.id,
-            UserStatus::Registered.as_str(),
-            terms_version,
-            now,
-        )
+        .register_user(&user.id, UserStatus::Registered, terms_version, now)
         .await?;
     if registered {
         audit(
@@ -359,7 +348,7 @@ pub async fn register(
 /// with no recorded acceptance (not yet registered, or created by an operator's command) are
 /// not: registration or the invitation asks them.
 pub fn terms_outdated(ctx: &ServiceContext, user: &UserRecord) -> bool {
-    user.status != UserStatus::Unregistered.as_str()
+    user.status != UserStatus::Unregistered
         && user
             .terms_version
             .as_deref()
@@ -427,7 +416,7 @@ pub async fn assigned_apps(
         let Some(tenant) = ctx.store.get_tenant(tenant_id).await? else {
             continue;
         };
-        if app.enabled && tenant.status == TenantStatus::Active.as_str() {
+        if app.enabled && tenant.status == TenantStatus::Active {
             apps.push((app, tenant));
         }
     }
@@ -495,12 +484,12 @@ pub async fn search_filtered(
     if !actor.is_platform_admin() {
         return Err(AccountError::Forbidden("platform admins only"));
     }
-    let statuses: Vec<&str> = match status {
+    let statuses = match status {
         None => vec![],
         Some(UserStatus::Registered | UserStatus::Active) => {
-            vec![UserStatus::Registered.as_str(), UserStatus::Active.as_str()]
+            vec![UserStatus::Registered, UserStatus::Active]
         }
-        Some(other) => vec![other.as_str()],
+        Some(other) => vec![other],
     };
     Ok(ctx
         .store

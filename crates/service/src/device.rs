@@ -7,11 +7,10 @@
 //! It does not limit guessing of user codes: the shell does, per address, per person and
 //! overall, around [`find_request`] and [`decide`].
 
+use techpass_domain::device::DeviceStatus;
 use techpass_domain::gate::Denial;
 use techpass_oidc::{ErrorCode, OAuthError};
-use techpass_store::{
-    AuditRecord, DeviceApproval, DeviceCodeRecord, StoreError, UserRecord, DEVICE_PENDING,
-};
+use techpass_store::{AuditRecord, DeviceApproval, DeviceCodeRecord, StoreError, UserRecord};
 
 use crate::audit::audit;
 use crate::authorize::proven_amr;
@@ -144,7 +143,7 @@ pub async fn authorize_device(
             expires_at: now + lifetime,
             interval_secs: interval,
             last_polled_at: None,
-            status: DEVICE_PENDING.into(),
+            status: DeviceStatus::Pending,
             decided_at: None,
             user_id: None,
             session_hash: None,
@@ -202,7 +201,7 @@ pub async fn find_request(
         return Ok(None);
     };
     let now = ctx.clock.now().as_secs();
-    if record.status != DEVICE_PENDING || now >= record.expires_at {
+    if record.status != DeviceStatus::Pending || now >= record.expires_at {
         return Ok(None);
     }
     let Some(client) = find_client(ctx.store.as_ref(), &record.client_id).await? else {

@@ -15,9 +15,7 @@
 
 use techpass_domain::account::AccountType;
 use techpass_domain::client::AccessPolicy;
-use techpass_domain::gate::{
-    check, check_app, AppGateInput, Denial, GateInput, Membership, UserStatus,
-};
+use techpass_domain::gate::{check, check_app, AppGateInput, Denial, GateInput, Membership};
 use techpass_domain::tenancy::TenantStatus;
 use techpass_domain::Timestamp;
 use techpass_store::{AuditRecord, StoreError, TenantRecord, UserRecord};
@@ -48,15 +46,15 @@ async fn tenant_of(
     let status = client.tenant_id.as_ref().map(|_| {
         tenant
             .as_ref()
-            .and_then(|t| TenantStatus::parse(&t.status))
+            .map(|t| t.status)
             .unwrap_or(TenantStatus::Suspended)
     });
     Ok((tenant, status))
 }
 
 /// The gate's decision for `user` at `client` now, with the app's tenant as read for it (so
-/// that minting does not read it again). An unknown stored status or a missing tenant fails
-/// closed; a storage failure is [`Refusal::Unavailable`].
+/// that minting does not read it again). A missing tenant fails closed (an unknown stored
+/// status never loads); a storage failure is [`Refusal::Unavailable`].
 pub async fn decide(
     state: &ServiceContext,
     user: &UserRecord,
@@ -107,7 +105,7 @@ pub async fn decide(
     let ((tenant, tenant_status), assigned, belongs, membership) =
         facts.await.map_err(Refusal::Unavailable)?;
     check(GateInput {
-        status: UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated),
+        status: user.status,
         account_type,
         access_ends_at: user.access_ends_at.map(Timestamp),
         membership,

@@ -364,7 +364,7 @@ async fn account(
             name: identity.name.clone(),
             created_at: now,
             last_signin_at: now,
-            status: UserStatus::Unregistered.as_str().to_string(),
+            status: UserStatus::Unregistered,
             account_type: account_type.as_str().to_string(),
             terms_version: None,
             registered_at: None,

@@ -292,7 +292,7 @@ impl World {
         assert!(self
             .ctx
             .store
-            .register_user(user_id, status.as_str(), terms, T0)
+            .register_user(user_id, status, terms, T0)
             .await
             .unwrap());
     }
@@ -434,7 +434,7 @@ async fn a_sign_in_creates_the_person_and_a_session_once(db: &TestDatabase) {
     let w = World::new(db).await;
     let new = w.sign_in(person("oid-1", "Ada@Agency.gov.sg")).await;
     assert_eq!(new.return_to, "/portal");
-    assert_eq!(new.user.status, UserStatus::Unregistered.as_str());
+    assert_eq!(new.user.status, UserStatus::Unregistered);
     assert_eq!(new.user.account_type, AccountType::PublicOfficer.as_str());
     assert_eq!(new.user.given_name.as_deref(), Some("Person"));
     assert_eq!(new.cookie.len(), 43, "a session cookie is 256 bits");
@@ -998,11 +998,7 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
     let tokens = w.exchange(&app, &code, &verifier).await.unwrap();
     w.ctx
         .store
-        .set_user_status(
-            &session.user.id,
-            UserStatus::Suspended.as_str(),
-            Some("test"),
-        )
+        .set_user_status(&session.user.id, UserStatus::Suspended, Some("test"))
         .await
         .unwrap();
     let e = refused(
@@ -1014,7 +1010,7 @@ async fn the_gate_refuses_and_writes_nothing(db: &TestDatabase) {
     // An app that requires assignment, for someone not assigned.
     w.ctx
         .store
-        .set_user_status(&session.user.id, UserStatus::Registered.as_str(), None)
+        .set_user_status(&session.user.id, UserStatus::Registered, None)
         .await
         .unwrap();
     let assigned_only = w.app(|a| a.access_policy = AccessPolicy::Assigned).await;
@@ -1198,7 +1194,7 @@ async fn an_invited_vendor_accepts_once_with_the_invited_address(db: &TestDataba
         .unwrap();
     assert_eq!(accepted.tenant.id, tenant.id);
     let user = w.ctx.store.get_user(&vee.user.id).await.unwrap().unwrap();
-    assert_eq!(user.status, UserStatus::Active.as_str());
+    assert_eq!(user.status, UserStatus::Active);
     assert_eq!(user.access_ends_at, Some(ends));
     let again = invitations::accept(&w.ctx, &token, &user, None).await;
     assert!(

@@ -11,6 +11,9 @@ use crate::{
     LoginAttemptRecord, Redemption, RefreshTokenRecord, SessionRecord, SigningKeyRecord,
     StoreError, TenantRecord, UserRecord,
 };
+use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::TenantStatus;
 
 crate::backend_tests!(
     "store::conformance",
@@ -397,7 +400,7 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         name: Some("Alice".into()),
         created_at: at,
         last_signin_at: at,
-        status: "unregistered".into(),
+        status: UserStatus::Unregistered,
         account_type: "public_officer".into(),
         terms_version: None,
         registered_at: None,
@@ -440,18 +443,18 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
 
     // Registration happens once; a sign-in never changes the status.
     assert!(store
-        .register_user("u1", "registered", "terms-1", 40)
+        .register_user("u1", UserStatus::Registered, "terms-1", 40)
         .await
         .unwrap());
     assert!(!store
-        .register_user("u1", "registered", "terms-2", 41)
+        .register_user("u1", UserStatus::Registered, "terms-2", 41)
         .await
         .unwrap());
     let registered = store
         .upsert_user(&user("u9", "new@x.gov.sg", 50))
         .await
         .unwrap();
-    assert_eq!(registered.status, "registered");
+    assert_eq!(registered.status, UserStatus::Registered);
     assert_eq!(registered.terms_version.as_deref(), Some("terms-1"));
     assert_eq!(registered.registered_at, Some(40));
     // A newer version of the terms, accepted later, replaces the recorded one; an
@@ -464,7 +467,7 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
     let mut newcomer = user("u10", "newcomer@x.gov.sg", 51);
     newcomer.object_id = "oid-newcomer".into();
     let newcomer = store.upsert_user(&newcomer).await.unwrap();
-    assert_eq!(newcomer.status, "unregistered");
+    assert_eq!(newcomer.status, UserStatus::Unregistered);
     assert!(!store.accept_terms(&newcomer.id, "terms-3").await.unwrap());
     assert_eq!(
         store
@@ -476,7 +479,7 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         None
     );
     assert!(store
-        .set_user_status("u1", "suspended", Some("investigation"))
+        .set_user_status("u1", UserStatus::Suspended, Some("investigation"))
         .await
         .unwrap());
     let suspended = store.get_user("u1").await.unwrap().unwrap();
@@ -488,7 +491,7 @@ async fn users_are_keyed_by_upstream_identity(db: &TestDatabase) {
         ("suspended", Some("investigation"))
     );
     assert!(!store
-        .set_user_status("nobody", "suspended", None)
+        .set_user_status("nobody", UserStatus::Suspended, None)
         .await
         .unwrap());
     let found = store.find_users_by_email("NEW@X.GOV.SG").await.unwrap();
@@ -511,7 +514,7 @@ pub(crate) fn client(id: &str) -> ClientRecord {
         jwks: Some(r#"{"keys":[]}"#.into()),
         tenant_id: None,
         homepage: None,
-        access_policy: "officers".into(),
+        access_policy: AccessPolicy::Officers,
         access_token_lifetime_secs: None,
         refresh_token_idle_secs: None,
         api_access: false,
@@ -543,7 +546,7 @@ pub(crate) fn user(id: &str) -> UserRecord {
         name: Some(format!("Name of {id}")),
         created_at: 1,
         last_signin_at: 1,
-        status: "unregistered".into(),
+        status: UserStatus::Unregistered,
         account_type: "public_officer".into(),
         terms_version: None,
         registered_at: None,
@@ -567,7 +570,7 @@ pub(crate) fn tenant(id: &str, created_at: i64) -> TenantRecord {
         name: format!("Tenant {id}"),
         description: "A service".into(),
         purpose: "Testing".into(),
-        status: "requested".into(),
+        status: TenantStatus::Requested,
         requested_by: "officer".into(),
         created_at,
         status_at: None,

@@ -7,8 +7,11 @@ use crate::{
     ApiResourceRecord, AssignmentRecord, AuditFilter, AuditRecord, AuthCodeRecord, ClientRecord,
     ClientSecretRecord, ConsentRecord, DeviceCodeRecord, GrantRecord, PendingGrantRecord,
     RefreshTokenRecord, ResourceGrantRecord, RoleAssignmentRecord, SessionRecord, StoreError,
-    TenantAdminRecord, DEVICE_PENDING, GRANT_APP_ACCESS,
+    TenantAdminRecord, GRANT_APP_ACCESS,
 };
+use techpass_domain::client::AccessPolicy;
+use techpass_domain::device::DeviceStatus;
+use techpass_domain::gate::UserStatus;
 
 crate::backend_tests!(
     "store::conformance_accounts",
@@ -80,14 +83,20 @@ async fn sign_in_refreshes_names_and_email_verification(db: &TestDatabase) {
 async fn transition_user_is_compare_and_set(db: &TestDatabase) {
     let store = db.store().await;
     let mut u = user("u1");
-    u.status = "active".into();
+    u.status = UserStatus::Active;
     store.upsert_user(&u).await.unwrap();
     assert!(store
-        .transition_user("u1", "active", "suspended", Some("dormant"), 5)
+        .transition_user(
+            "u1",
+            UserStatus::Active,
+            UserStatus::Suspended,
+            Some("dormant"),
+            5,
+        )
         .await
         .unwrap());
     assert!(!store
-        .transition_user("u1", "active", "disabled", None, 5)
+        .transition_user("u1", UserStatus::Active, UserStatus::Disabled, None, 5)
         .await
         .unwrap());
     let stored = store.get_user("u1").await.unwrap().unwrap();
@@ -97,15 +106,15 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
         "the failed transition wrote nothing"
     );
     assert!(!store
-        .transition_user("nobody", "active", "suspended", None, 5)
+        .transition_user("nobody", UserStatus::Active, UserStatus::Suspended, None, 5)
         .await
         .unwrap());
     let racers = (0..6).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
-            let to = format!("to-{i}");
+            let to = [UserStatus::Active, UserStatus::Disabled][i % 2];
             store
-                .transition_user("u1", "suspended", &to, None, 5)
+                .transition_user("u1", UserStatus::Suspended, to, None, 5)
                 .await
                 .unwrap()
         })
@@ -120,14 +129,20 @@ async fn transition_user_is_compare_and_set(db: &TestDatabase) {
 async fn termination_is_timed_and_cleared_by_other_moves(db: &TestDatabase) {
     let store = db.store().await;
     let mut u = user("u1");
-    u.status = "disabled".into();
+    u.status = UserStatus::Disabled;
     store.upsert_user(&u).await.unwrap();
     assert_eq!(
         store.get_user("u1").await.unwrap().unwrap().terminated_at,
         None
     );
     assert!(store
-        .transition_user("u1", "disabled", "terminated", Some("inactive"), 40)
+        .transition_user(
+            "u1",
+            UserStatus::Disabled,
+            UserStatus::Terminated,
+            Some("inactive"),
+            40,
+        )
         .await
         .unwrap());
     assert_eq!(
@@ -135,7 +150,13 @@ async fn termination_is_timed_and_cleared_by_other_moves(db: &TestDatabase) {
         Some(40)
     );
     assert!(store
-        .transition_user("u1", "terminated", "registered", None, 50)
+        .transition_user(
+            "u1",
+            UserStatus::Terminated,
+            UserStatus::Registered,
+            None,
+            50
+        )
         .await
         .unwrap());
     assert_eq!(
@@ -148,25 +169,25 @@ async fn termination_is_timed_and_cleared_by_other_moves(db: &TestDatabase) {
 async fn enable_user_moves_only_from_the_named_status(db: &TestDatabase) {
     let store = db.store().await;
     let mut u = user("u1");
-    u.status = "disabled".into();
+    u.status = UserStatus::Disabled;
     u.status_reason = Some("inactive".into());
     store.upsert_user(&u).await.unwrap();
     let mut other = user("u2");
-    other.status = "suspended".into();
+    other.status = UserStatus::Suspended;
     store.upsert_user(&other).await.unwrap();
     assert!(!store
-        .enable_user("u2", "disabled", "registered", 9)
+        .enable_user("u2", UserStatus::Disabled, UserStatus::Registered, 9)
         .await
         .unwrap());
     assert!(!store
-        .enable_user("nobody", "disabled", "registered", 9)
+        .enable_user("nobody", UserStatus::Disabled, UserStatus::Registered, 9)
         .await
         .unwrap());
     let racers = (0..4).map(|_| {
         let store = store.clone();
         tokio::spawn(async move {
             store
-                .enable_user("u1", "disabled", "registered", 9)
+                .enable_user("u1", UserStatus::Disabled, UserStatus::Registered, 9)
                 .await
                 .unwrap()
         })
@@ -192,11 +213,11 @@ async fn enable_user_moves_only_from_the_named_status(db: &TestDatabase) {
     );
     // Reinstating moves only from suspended, and records the time too.
     assert!(!store
-        .enable_user("u1", "suspended", "active", 11)
+        .enable_user("u1", UserStatus::Suspended, UserStatus::Active, 11)
         .await
         .unwrap());
     assert!(store
-        .enable_user("u2", "suspended", "registered", 12)
+        .enable_user("u2", UserStatus::Suspended, UserStatus::Registered, 12)
         .await
         .unwrap());
     let reinstated = store.get_user("u2").await.unwrap().unwrap();
@@ -212,10 +233,16 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
     store.insert_tenant(&tenant("t1", 1)).await.unwrap();
     for id in ["u1", "u2"] {
         let mut u = user(id);
-        u.status = "disabled".into();
+        u.status = UserStatus::Disabled;
         store.upsert_user(&u).await.unwrap();
         assert!(store
-            .transition_user(id, "disabled", "terminated", Some("inactive"), 100)
+            .transition_user(
+                id,
+                UserStatus::Disabled,
+                UserStatus::Terminated,
+                Some("inactive"),
+                100,
+            )
             .await
             .unwrap());
         let grant = GrantRecord {
@@ -313,7 +340,7 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
     }
     // A suspended account is never deleted, however old.
     let mut suspended = user("u3");
-    suspended.status = "suspended".into();
+    suspended.status = UserStatus::Suspended;
     store.upsert_user(&suspended).await.unwrap();
 
     assert!(store.terminated_before(99, 10).await.unwrap().is_empty());
@@ -400,20 +427,20 @@ async fn exemption_and_app_signin_are_recorded(db: &TestDatabase) {
 async fn lifecycle_pages_by_id_and_skips_exempt_users(db: &TestDatabase) {
     let store = db.store().await;
     for (id, status, exempt) in [
-        ("u5", "active", false),
-        ("u1", "active", false),
-        ("u3", "active", true),
-        ("u2", "registered", false),
-        ("u4", "suspended", false),
-        ("u6", "registered", false),
+        ("u5", UserStatus::Active, false),
+        ("u1", UserStatus::Active, false),
+        ("u3", UserStatus::Active, true),
+        ("u2", UserStatus::Registered, false),
+        ("u4", UserStatus::Suspended, false),
+        ("u6", UserStatus::Registered, false),
     ] {
         let mut u = user(id);
-        u.status = status.into();
+        u.status = status;
         u.exempt = exempt;
         store.upsert_user(&u).await.unwrap();
     }
     let ids = |users: Vec<crate::UserRecord>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
-    let statuses = ["active", "registered"];
+    let statuses = [UserStatus::Active, UserStatus::Registered];
     let page = store.users_for_lifecycle(&statuses, "", 2).await.unwrap();
     assert_eq!(ids(page), vec!["u1", "u2"]);
     let page = store.users_for_lifecycle(&statuses, "u2", 2).await.unwrap();
@@ -421,7 +448,7 @@ async fn lifecycle_pages_by_id_and_skips_exempt_users(db: &TestDatabase) {
     let page = store.users_for_lifecycle(&statuses, "u6", 2).await.unwrap();
     assert!(page.is_empty());
     let suspended = store
-        .users_for_lifecycle(&["suspended"], "", 10)
+        .users_for_lifecycle(&[UserStatus::Suspended], "", 10)
         .await
         .unwrap();
     assert_eq!(ids(suspended), vec!["u4"]);
@@ -480,15 +507,15 @@ async fn user_search_is_case_insensitive_and_paged(db: &TestDatabase) {
 
     // Filters by status and account type, with the text search and paging.
     assert!(store
-        .set_user_status("u4", "suspended", Some("test"))
+        .set_user_status("u4", UserStatus::Suspended, Some("test"))
         .await
         .unwrap());
     assert!(store
-        .register_user("u2", "registered", "t", 5)
+        .register_user("u2", UserStatus::Registered, "t", 5)
         .await
         .unwrap());
     let filtered =
-        |query: &'static str, statuses: &'static [&'static str], kind: Option<&'static str>| {
+        |query: &'static str, statuses: &'static [UserStatus], kind: Option<&'static str>| {
             let store = store.clone();
             async move {
                 ids(store
@@ -497,22 +524,27 @@ async fn user_search_is_case_insensitive_and_paged(db: &TestDatabase) {
                     .unwrap())
             }
         };
-    assert_eq!(filtered("", &["suspended"], None).await, vec!["u4"]);
     assert_eq!(
-        filtered("", &["registered", "active"], None).await,
+        filtered("", &[UserStatus::Suspended], None).await,
+        vec!["u4"]
+    );
+    assert_eq!(
+        filtered("", &[UserStatus::Registered, UserStatus::Active], None).await,
         vec!["u2"]
     );
     assert_eq!(filtered("", &[], Some("vendor")).await, vec!["u4", "u5"]);
     assert_eq!(
-        filtered("", &["unregistered"], Some("vendor")).await,
+        filtered("", &[UserStatus::Unregistered], Some("vendor")).await,
         vec!["u5"]
     );
     assert_eq!(
-        filtered("alice", &["unregistered"], Some("public_officer")).await,
+        filtered("alice", &[UserStatus::Unregistered], Some("public_officer")).await,
         vec!["u3"]
     );
     assert_eq!(filtered("", &[], None).await.len(), 5);
-    assert!(filtered("%", &["suspended"], None).await.is_empty());
+    assert!(filtered("%", &[UserStatus::Suspended], None)
+        .await
+        .is_empty());
 }
 
 async fn update_client_round_trips_every_field(db: &TestDatabase) {
@@ -539,7 +571,7 @@ async fn update_client_round_trips_every_field(db: &TestDatabase) {
         created_at: 999,
         tenant_id: None,
         homepage: Some("https://new.example".into()),
-        access_policy: "assigned".into(),
+        access_policy: AccessPolicy::Assigned,
         access_token_lifetime_secs: Some(300),
         refresh_token_idle_secs: Some(3_600),
         api_access: true,
@@ -789,7 +821,7 @@ async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &st
                 expires_at: 900,
                 interval_secs: 5,
                 last_polled_at: None,
-                status: DEVICE_PENDING.into(),
+                status: DeviceStatus::Pending,
                 decided_at: None,
                 user_id: None,
                 session_hash: None,

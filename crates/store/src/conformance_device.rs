@@ -2,10 +2,8 @@
 
 use crate::conformance::{client, user};
 use crate::testing::TestDatabase;
-use crate::{
-    DeviceApproval, DeviceCodeRecord, StoreError, DEVICE_APPROVED, DEVICE_DENIED, DEVICE_PENDING,
-    DEVICE_REDEEMED,
-};
+use crate::{DeviceApproval, DeviceCodeRecord, StoreError};
+use techpass_domain::device::DeviceStatus;
 
 crate::backend_tests!(
     "store::conformance_device",
@@ -17,7 +15,7 @@ crate::backend_tests!(
     long_expired_codes_are_forgotten,
 );
 
-fn code(device: &str, user_code: &str, expires_at: i64) -> DeviceCodeRecord {
+pub(crate) fn code(device: &str, user_code: &str, expires_at: i64) -> DeviceCodeRecord {
     DeviceCodeRecord {
         device_code_hash: device.into(),
         user_code_hash: user_code.into(),
@@ -27,7 +25,7 @@ fn code(device: &str, user_code: &str, expires_at: i64) -> DeviceCodeRecord {
         expires_at,
         interval_secs: 5,
         last_polled_at: None,
-        status: DEVICE_PENDING.into(),
+        status: DeviceStatus::Pending,
         decided_at: None,
         user_id: None,
         session_hash: None,
@@ -101,7 +99,7 @@ async fn one_decision_wins_and_only_before_expiry(db: &TestDatabase) {
         .await
         .unwrap());
     let approved = store.get_device_code("d1").await.unwrap().unwrap();
-    assert_eq!(approved.status, DEVICE_APPROVED);
+    assert_eq!(approved.status, DeviceStatus::Approved);
     assert_eq!(approved.decided_at, Some(200));
     assert_eq!(approved.user_id.as_deref(), Some("u1"));
     assert_eq!(approved.session_hash.as_deref(), Some("s1"));
@@ -111,7 +109,7 @@ async fn one_decision_wins_and_only_before_expiry(db: &TestDatabase) {
 
     assert!(store.decide_device_code("u2", None, 200).await.unwrap());
     let denied = store.get_device_code("d2").await.unwrap().unwrap();
-    assert_eq!(denied.status, DEVICE_DENIED);
+    assert_eq!(denied.status, DeviceStatus::Denied);
     assert_eq!(denied.user_id, None);
 
     // At or after its expiry a code can no longer be decided.
@@ -120,7 +118,7 @@ async fn one_decision_wins_and_only_before_expiry(db: &TestDatabase) {
         .await
         .unwrap());
     let expired = store.get_device_code("d3").await.unwrap().unwrap();
-    assert_eq!(expired.status, DEVICE_PENDING);
+    assert_eq!(expired.status, DeviceStatus::Pending);
     assert!(!store.decide_device_code("nope", None, 200).await.unwrap());
 
     // Concurrent decisions: exactly one.
@@ -190,7 +188,7 @@ async fn an_approved_code_is_redeemed_exactly_once(db: &TestDatabase) {
         }
     }
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].status, DEVICE_REDEEMED);
+    assert_eq!(got[0].status, DeviceStatus::Redeemed);
     assert_eq!(got[0].user_id.as_deref(), Some("u1"));
     assert_eq!(store.redeem_device_code("d1", 301).await.unwrap(), None);
 

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use crate::conformance::tenant;
 use crate::testing::{Backend, TestDatabase};
 use crate::{DeliveryRecord, EmailRecord, WebhookRecord, GIVEN_UP};
+use techpass_domain::tenancy::DeliveryStatus;
 
 crate::backend_tests!(
     "store::conformance_outbox",
@@ -279,7 +280,7 @@ async fn notice_is_recorded_once(db: &TestDatabase) {
         .unwrap());
 }
 
-fn webhook(id: &str, tenant_id: &str, created_at: i64) -> WebhookRecord {
+pub(crate) fn webhook(id: &str, tenant_id: &str, created_at: i64) -> WebhookRecord {
     WebhookRecord {
         id: id.into(),
         tenant_id: tenant_id.into(),
@@ -292,7 +293,7 @@ fn webhook(id: &str, tenant_id: &str, created_at: i64) -> WebhookRecord {
     }
 }
 
-fn delivery(id: &str, webhook_id: &str, created_at: i64) -> DeliveryRecord {
+pub(crate) fn delivery(id: &str, webhook_id: &str, created_at: i64) -> DeliveryRecord {
     DeliveryRecord {
         id: id.into(),
         webhook_id: webhook_id.into(),
@@ -301,7 +302,7 @@ fn delivery(id: &str, webhook_id: &str, created_at: i64) -> DeliveryRecord {
         created_at,
         next_attempt_at: created_at,
         attempts: 0,
-        status: "pending".into(),
+        status: DeliveryStatus::Pending,
         last_status_code: None,
         last_error: None,
         delivered_at: None,
@@ -448,11 +449,18 @@ async fn deliveries_are_claimed_and_recorded(db: &TestDatabase) {
         .is_empty());
 
     store
-        .record_delivery_attempt("d1", "delivered", Some(200), None, 160, 155)
+        .record_delivery_attempt("d1", DeliveryStatus::Delivered, Some(200), None, 160, 155)
         .await
         .unwrap();
     store
-        .record_delivery_attempt("d2", "pending", Some(503), Some("unavailable"), 400, 156)
+        .record_delivery_attempt(
+            "d2",
+            DeliveryStatus::Pending,
+            Some(503),
+            Some("unavailable"),
+            400,
+            156,
+        )
         .await
         .unwrap();
     assert!(store
@@ -469,7 +477,14 @@ async fn deliveries_are_claimed_and_recorded(db: &TestDatabase) {
         vec![("d2", 2, Some(503))]
     );
     store
-        .record_delivery_attempt("d2", "failed", None, Some("timeout"), 460, 457)
+        .record_delivery_attempt(
+            "d2",
+            DeliveryStatus::Failed,
+            None,
+            Some("timeout"),
+            460,
+            457,
+        )
         .await
         .unwrap();
     let far = 1_000_000_000;

@@ -9,6 +9,7 @@ use crate::{
     InvitationRecord, PendingGrantRecord, Store, GRANT_APP_ACCESS, GRANT_PLATFORM_ADMIN,
     GRANT_TENANT_ADMIN,
 };
+use techpass_domain::tenancy::InvitationStatus;
 
 crate::backend_tests!(
     "store::conformance_pending",
@@ -288,7 +289,7 @@ fn invitation(id: &str, tenant_id: &str, email: &str, created_at: i64) -> Invita
         created_at,
         expires_at: created_at + 1_000,
         access_ends_at: None,
-        status: "pending".into(),
+        status: InvitationStatus::Pending,
         status_at: None,
         accepted_by: None,
         sent_count: 1,

@@ -8,6 +8,8 @@ use crate::{
     MembershipRecord, RefreshTokenRecord, RoleAssignmentRecord, StoreError, TenantAdminRecord,
     PRINCIPAL_USER,
 };
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::{InvitationStatus, TenantStatus};
 
 crate::backend_tests!(
     "store::conformance_tenancy",
@@ -42,7 +44,7 @@ fn admin(tenant_id: &str, user_id: &str, added_at: i64) -> TenantAdminRecord {
 async fn tenants_are_stored_listed_and_unique(db: &TestDatabase) {
     let store = db.store().await;
     let (t1, t2, mut t3) = (tenant("t1", 10), tenant("t2", 20), tenant("t3", 30));
-    t3.status = "active".into();
+    t3.status = TenantStatus::Active;
     for t in [&t3, &t1, &t2] {
         store.insert_tenant(t).await.unwrap();
     }
@@ -73,11 +75,17 @@ async fn tenants_are_stored_listed_and_unique(db: &TestDatabase) {
         vec!["t2"]
     );
     assert_eq!(
-        ids(store.list_tenants(Some("requested"), 10, 0).await.unwrap()),
+        ids(store
+            .list_tenants(Some(TenantStatus::Requested), 10, 0)
+            .await
+            .unwrap()),
         vec!["t1", "t2"]
     );
     assert_eq!(
-        ids(store.list_tenants(Some("active"), 10, 0).await.unwrap()),
+        ids(store
+            .list_tenants(Some(TenantStatus::Active), 10, 0)
+            .await
+            .unwrap()),
         vec!["t3"]
     );
 }
@@ -88,8 +96,8 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
     assert!(store
         .transition_tenant(
             "t1",
-            &["requested"],
-            "active",
+            &[TenantStatus::Requested],
+            TenantStatus::Active,
             "pa",
             Some("ok"),
             50,
@@ -98,7 +106,7 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
         .await
         .unwrap());
     let approved = store.get_tenant("t1").await.unwrap().unwrap();
-    assert_eq!(approved.status, "active");
+    assert_eq!(approved.status, TenantStatus::Active);
     assert_eq!(approved.status_at, Some(50));
     assert_eq!(approved.status_by.as_deref(), Some("pa"));
     assert_eq!(approved.status_reason.as_deref(), Some("ok"));
@@ -113,8 +121,8 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
     assert!(!store
         .transition_tenant(
             "t1",
-            &["requested"],
-            "rejected",
+            &[TenantStatus::Requested],
+            TenantStatus::Rejected,
             "pa2",
             None,
             60,
@@ -127,8 +135,8 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
     assert!(store
         .transition_tenant(
             "t1",
-            &["requested", "active"],
-            "suspended",
+            &[TenantStatus::Requested, TenantStatus::Active],
+            TenantStatus::Suspended,
             "pa",
             None,
             70,
@@ -138,14 +146,22 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
         .unwrap());
     assert_eq!(
         store.get_tenant("t1").await.unwrap().unwrap().status,
-        "suspended"
+        TenantStatus::Suspended
     );
     assert!(!store
-        .transition_tenant("nope", &["requested"], "active", "pa", None, 70, None)
+        .transition_tenant(
+            "nope",
+            &[TenantStatus::Requested],
+            TenantStatus::Active,
+            "pa",
+            None,
+            70,
+            None
+        )
         .await
         .unwrap());
     assert!(!store
-        .transition_tenant("t1", &[], "active", "pa", None, 70, None)
+        .transition_tenant("t1", &[], TenantStatus::Active, "pa", None, 70, None)
         .await
         .unwrap());
 }
@@ -153,19 +169,29 @@ async fn transition_tenant_is_compare_and_set_with_first_admin(db: &TestDatabase
 async fn concurrent_tenant_decisions_have_one_winner(db: &TestDatabase) {
     let store = db.store().await;
     store.insert_tenant(&tenant("t1", 10)).await.unwrap();
-    let decide = |to: &'static str, admin: Option<&'static str>| {
+    let decide = |to: TenantStatus, admin: Option<&'static str>| {
         let store = store.clone();
         async move {
             store
-                .transition_tenant("t1", &["requested"], to, "pa", None, 50, admin)
+                .transition_tenant("t1", &[TenantStatus::Requested], to, "pa", None, 50, admin)
                 .await
                 .unwrap()
         }
     };
-    let (approved, rejected) = tokio::join!(decide("active", Some("u1")), decide("rejected", None));
+    let (approved, rejected) = tokio::join!(
+        decide(TenantStatus::Active, Some("u1")),
+        decide(TenantStatus::Rejected, None)
+    );
     assert!(approved ^ rejected, "{approved} {rejected}");
     let status = store.get_tenant("t1").await.unwrap().unwrap().status;
-    assert_eq!(status, if approved { "active" } else { "rejected" });
+    assert_eq!(
+        status,
+        if approved {
+            TenantStatus::Active
+        } else {
+            TenantStatus::Rejected
+        }
+    );
     assert_eq!(store.is_tenant_admin("t1", "u1").await.unwrap(), approved);
 }
 
@@ -263,7 +289,12 @@ async fn platform_admins_are_granted_once(db: &TestDatabase) {
         .unwrap());
 }
 
-fn invitation(id: &str, tenant_id: &str, email: &str, created_at: i64) -> InvitationRecord {
+pub(crate) fn invitation(
+    id: &str,
+    tenant_id: &str,
+    email: &str,
+    created_at: i64,
+) -> InvitationRecord {
     InvitationRecord {
         id: id.into(),
         tenant_id: tenant_id.into(),
@@ -273,7 +304,7 @@ fn invitation(id: &str, tenant_id: &str, email: &str, created_at: i64) -> Invita
         created_at,
         expires_at: created_at + 1_000,
         access_ends_at: Some(50_000),
-        status: "pending".into(),
+        status: InvitationStatus::Pending,
         status_at: None,
         accepted_by: None,
         sent_count: 1,
@@ -298,7 +329,7 @@ async fn new_invitation_replaces_the_pending_one(db: &TestDatabase) {
     let second = invitation("i3", "t1", "a@vendor.com", 20);
     let replaced = store.insert_invitation(&second).await.unwrap();
     let expected = InvitationRecord {
-        status: "replaced".into(),
+        status: InvitationStatus::Replaced,
         status_at: Some(20),
         ..first
     };
@@ -310,7 +341,7 @@ async fn new_invitation_replaces_the_pending_one(db: &TestDatabase) {
     );
     assert_eq!(
         store.get_invitation("i2").await.unwrap().unwrap().status,
-        "pending"
+        InvitationStatus::Pending
     );
     let mut same_link = invitation("i4", "t1", "b@vendor.com", 30);
     same_link.token_hash = second.token_hash.clone();
@@ -342,7 +373,7 @@ async fn invitations_are_found_and_listed(db: &TestDatabase) {
             .unwrap()
             .unwrap()
             .status,
-        "revoked",
+        InvitationStatus::Revoked,
         "whatever its status"
     );
     assert_eq!(store.find_invitation_by_token("nope").await.unwrap(), None);
@@ -356,7 +387,7 @@ async fn invitations_are_found_and_listed(db: &TestDatabase) {
     let page = store.invitations_of_tenant("t1", None, 1, 1).await.unwrap();
     assert_eq!(ids(page), vec!["i2"]);
     let pending = store
-        .invitations_of_tenant("t1", Some("pending"), 10, 0)
+        .invitations_of_tenant("t1", Some(InvitationStatus::Pending), 10, 0)
         .await
         .unwrap();
     assert_eq!(ids(pending), vec!["i3", "i1"]);
@@ -415,7 +446,7 @@ fn acceptance(invitation_id: &str, user_id: &str, at: i64) -> Acceptance {
         invitation_id: invitation_id.into(),
         user_id: user_id.into(),
         at,
-        status: "active".into(),
+        status: UserStatus::Active,
         terms_version: Some("terms-1".into()),
         access_ends_at: Some(50_000),
     }
@@ -438,14 +469,14 @@ async fn acceptance_registers_the_user_and_adds_the_membership(db: &TestDatabase
         AcceptOutcome::Accepted
     );
     let u = store.get_user("u1").await.unwrap().unwrap();
-    assert_eq!(u.status, "active");
+    assert_eq!(u.status, UserStatus::Active);
     assert_eq!(u.terms_version.as_deref(), Some("terms-1"));
     assert_eq!(
         (u.registered_at, u.access_ends_at),
         (Some(100), Some(50_000))
     );
     let accepted = store.get_invitation("i1").await.unwrap().unwrap();
-    assert_eq!(accepted.status, "accepted");
+    assert_eq!(accepted.status, InvitationStatus::Accepted);
     assert_eq!(accepted.status_at, Some(100));
     assert_eq!(accepted.accepted_by.as_deref(), Some("u1"));
     let membership = MembershipRecord {
@@ -559,7 +590,7 @@ async fn ineligible_user_accepts_nothing(db: &TestDatabase) {
     let store = db.store().await;
     store.insert_tenant(&tenant("t1", 1)).await.unwrap();
     let mut suspended = user("u1");
-    suspended.status = "suspended".into();
+    suspended.status = UserStatus::Suspended;
     store.upsert_user(&suspended).await.unwrap();
     let i = invitation("i1", "t1", "u1@agency.gov.sg", 10);
     store.insert_invitation(&i).await.unwrap();
@@ -586,7 +617,7 @@ async fn ineligible_user_accepts_nothing(db: &TestDatabase) {
     );
     assert_eq!(
         store.get_invitation("i1").await.unwrap().unwrap().status,
-        "pending"
+        InvitationStatus::Pending
     );
 }
 
@@ -644,7 +675,7 @@ async fn expired_invitations_are_returned_once(db: &TestDatabase) {
     let expired = store.expire_invitations(200).await.unwrap();
     assert!(expired
         .iter()
-        .all(|i| i.status == "expired" && i.status_at == Some(200)));
+        .all(|i| i.status == InvitationStatus::Expired && i.status_at == Some(200)));
     assert_eq!(ids(expired), vec!["i1", "i2"], "revoked ones stay revoked");
     assert!(store.expire_invitations(200).await.unwrap().is_empty());
     // Two replicas' jobs at once: each invitation is returned by one of them.
@@ -659,7 +690,7 @@ async fn expired_invitations_are_returned_once(db: &TestDatabase) {
     assert_eq!(both, vec!["i3", "i4"]);
     assert_eq!(
         store.get_invitation("i5").await.unwrap().unwrap().status,
-        "revoked"
+        InvitationStatus::Revoked
     );
 }
 
@@ -786,7 +817,7 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
     let i4 = store.get_invitation("i4").await.unwrap().unwrap();
     assert_eq!((i4.status.as_str(), i4.status_at), ("revoked", Some(1_000)));
     let i5 = store.get_invitation("i5").await.unwrap().unwrap();
-    assert_eq!(i5.status, "pending");
+    assert_eq!(i5.status, InvitationStatus::Pending);
     // Kept for the record, with its end date.
     assert_eq!(
         store.membership("t1", "u1").await.unwrap(),

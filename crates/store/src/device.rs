@@ -2,15 +2,9 @@
 //! person's decision, the device's polls, and the one redemption.
 
 use async_trait::async_trait;
+use techpass_domain::device::DeviceStatus;
 
 use crate::StoreError;
-
-/// Waiting for the person's decision.
-pub const DEVICE_PENDING: &str = "pending";
-pub const DEVICE_APPROVED: &str = "approved";
-pub const DEVICE_DENIED: &str = "denied";
-/// Approved and exchanged for tokens (once).
-pub const DEVICE_REDEEMED: &str = "redeemed";
 
 /// How long a device code is kept after its expiry, so a late poll still hears
 /// `expired_token` rather than an unknown code.
@@ -27,8 +21,8 @@ pub struct DeviceCodeRecord {
     pub expires_at: i64,
     pub interval_secs: i64,
     pub last_polled_at: Option<i64>,
-    /// One of [`DEVICE_PENDING`], [`DEVICE_APPROVED`], [`DEVICE_DENIED`], [`DEVICE_REDEEMED`].
-    pub status: String,
+    #[sqlx(try_from = "crate::column::Stored<DeviceStatus>")]
+    pub status: DeviceStatus,
     pub decided_at: Option<i64>,
     /// Set when approved: who, and the sign-in they approved from.
     pub user_id: Option<String>,

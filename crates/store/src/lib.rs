@@ -7,6 +7,7 @@
 
 mod audit;
 mod ci;
+mod column;
 mod device;
 mod error;
 mod keys;
@@ -43,6 +44,8 @@ mod conformance_audit;
 #[cfg(test)]
 mod conformance_ci;
 #[cfg(test)]
+mod conformance_columns;
+#[cfg(test)]
 mod conformance_device;
 #[cfg(test)]
 mod conformance_outbox;
@@ -66,10 +69,7 @@ use async_trait::async_trait;
 
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use ci::{CiIssuerRecord, CiIssuerStore};
-pub use device::{
-    DeviceApproval, DeviceCodeRecord, DeviceCodeStore, DEVICE_APPROVED, DEVICE_DENIED,
-    DEVICE_PENDING, DEVICE_REDEEMED,
-};
+pub use device::{DeviceApproval, DeviceCodeRecord, DeviceCodeStore};
 pub use error::StoreError;
 pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use outbox::{EmailRecord, NoticeLog, OutboxStore, GIVEN_UP};

@@ -35,7 +35,7 @@ macro_rules! account_impls {
                 .bind(&u.name)
                 .bind(u.created_at)
                 .bind(u.last_signin_at)
-                .bind(&u.status)
+                .bind(u.status.as_str())
                 .bind(&u.account_type)
                 .bind(&u.terms_version)
                 .bind(u.registered_at)
@@ -79,7 +79,7 @@ macro_rules! account_impls {
             async fn register_user(
                 &self,
                 id: &str,
-                status: &str,
+                status: techpass_domain::gate::UserStatus,
                 terms_version: &str,
                 at: i64,
             ) -> Result<bool, $crate::StoreError> {
@@ -88,7 +88,7 @@ macro_rules! account_impls {
                      WHERE id = $1 AND status = 'unregistered'",
                 )
                 .bind(id)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(terms_version)
                 .bind(at)
                 .execute(&self.pool)
@@ -117,13 +117,13 @@ macro_rules! account_impls {
             async fn set_user_status(
                 &self,
                 id: &str,
-                status: &str,
+                status: techpass_domain::gate::UserStatus,
                 reason: Option<&str>,
             ) -> Result<bool, $crate::StoreError> {
                 Ok(
                     sqlx::query("UPDATE users SET status = $2, status_reason = $3 WHERE id = $1")
                         .bind(id)
-                        .bind(status)
+                        .bind(status.as_str())
                         .bind(reason)
                         .execute(&self.pool)
                         .await?
@@ -135,8 +135,8 @@ macro_rules! account_impls {
             async fn transition_user(
                 &self,
                 id: &str,
-                from: &str,
-                to: &str,
+                from: techpass_domain::gate::UserStatus,
+                to: techpass_domain::gate::UserStatus,
                 reason: Option<&str>,
                 at: i64,
             ) -> Result<bool, $crate::StoreError> {
@@ -146,8 +146,8 @@ macro_rules! account_impls {
                      WHERE id = $1 AND status = $2",
                 )
                 .bind(id)
-                .bind(from)
-                .bind(to)
+                .bind(from.as_str())
+                .bind(to.as_str())
                 .bind(reason)
                 .bind(at)
                 .execute(&self.pool)
@@ -159,8 +159,8 @@ macro_rules! account_impls {
             async fn enable_user(
                 &self,
                 id: &str,
-                from: &str,
-                status: &str,
+                from: techpass_domain::gate::UserStatus,
+                status: techpass_domain::gate::UserStatus,
                 at: i64,
             ) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query(
@@ -168,9 +168,9 @@ macro_rules! account_impls {
                      WHERE id = $1 AND status = $4",
                 )
                 .bind(id)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(at)
-                .bind(from)
+                .bind(from.as_str())
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
@@ -269,7 +269,7 @@ macro_rules! account_impls {
 
             async fn users_for_lifecycle(
                 &self,
-                statuses: &[&str],
+                statuses: &[techpass_domain::gate::UserStatus],
                 after_id: &str,
                 limit: i64,
             ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
@@ -287,7 +287,7 @@ macro_rules! account_impls {
                     .bind(after_id)
                     .bind(limit.max(0));
                 for status in statuses {
-                    query = query.bind(*status);
+                    query = query.bind(status.as_str());
                 }
                 Ok(query.fetch_all(&self.pool).await?)
             }
@@ -317,13 +317,13 @@ macro_rules! account_impls {
             async fn search_users_filtered(
                 &self,
                 query: &str,
-                statuses: &[&str],
+                statuses: &[techpass_domain::gate::UserStatus],
                 account_type: Option<&str>,
                 limit: i64,
                 offset: i64,
             ) -> Result<Vec<$crate::UserRecord>, $crate::StoreError> {
                 // One placeholder per status (at most the seven there are), then the type.
-                let statuses: Vec<&str> = statuses.iter().take(8).copied().collect();
+                let statuses: Vec<&str> = statuses.iter().take(8).map(|s| s.as_str()).collect();
                 let status_clause = if statuses.is_empty() {
                     String::new()
                 } else {
@@ -384,7 +384,7 @@ macro_rules! account_impls {
                 .bind(c.created_at)
                 .bind(&c.tenant_id)
                 .bind(&c.homepage)
-                .bind(&c.access_policy)
+                .bind(c.access_policy.as_str())
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)
@@ -461,7 +461,7 @@ macro_rules! account_impls {
                 .bind(&c.jwks)
                 .bind(c.enabled)
                 .bind(&c.homepage)
-                .bind(&c.access_policy)
+                .bind(c.access_policy.as_str())
                 .bind(c.access_token_lifetime_secs)
                 .bind(c.refresh_token_idle_secs)
                 .bind(c.api_access)

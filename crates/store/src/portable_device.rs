@@ -31,7 +31,7 @@ macro_rules! device_impls {
                 .bind(c.expires_at)
                 .bind(c.interval_secs)
                 .bind(c.last_polled_at)
-                .bind(&c.status)
+                .bind(c.status.as_str())
                 .bind(c.decided_at)
                 .bind(&c.user_id)
                 .bind(&c.session_hash)
@@ -76,9 +76,9 @@ macro_rules! device_impls {
                 now: i64,
             ) -> Result<bool, $crate::StoreError> {
                 let status = if approval.is_some() {
-                    $crate::device::DEVICE_APPROVED
+                    techpass_domain::device::DeviceStatus::Approved
                 } else {
-                    $crate::device::DEVICE_DENIED
+                    techpass_domain::device::DeviceStatus::Denied
                 };
                 Ok(sqlx::query(
                     "UPDATE device_codes SET status = $2, decided_at = $3, user_id = $4,
@@ -86,14 +86,14 @@ macro_rules! device_impls {
                      WHERE user_code_hash = $1 AND status = $9 AND expires_at > $3",
                 )
                 .bind(user_code_hash)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(now)
                 .bind(approval.map(|a| a.user_id.as_str()))
                 .bind(approval.map(|a| a.session_hash.as_str()))
                 .bind(approval.map(|a| a.auth_time))
                 .bind(approval.map(|a| a.amr.as_str()))
                 .bind(approval.and_then(|a| a.acr.as_deref()))
-                .bind($crate::device::DEVICE_PENDING)
+                .bind(techpass_domain::device::DeviceStatus::Pending.as_str())
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
@@ -134,8 +134,8 @@ macro_rules! device_impls {
                     $crate::portable_device::DEVICE_CODE_COLUMNS
                 ))
                 .bind(device_code_hash)
-                .bind($crate::device::DEVICE_REDEEMED)
-                .bind($crate::device::DEVICE_APPROVED)
+                .bind(techpass_domain::device::DeviceStatus::Redeemed.as_str())
+                .bind(techpass_domain::device::DeviceStatus::Approved.as_str())
                 .bind(now)
                 .fetch_optional(&self.pool)
                 .await?)

@@ -219,7 +219,7 @@ macro_rules! outbox_impls {
                 .bind(d.created_at)
                 .bind(d.next_attempt_at)
                 .bind(d.attempts)
-                .bind(&d.status)
+                .bind(d.status.as_str())
                 .bind(d.last_status_code)
                 .bind(&d.last_error)
                 .bind(d.delivered_at)
@@ -255,7 +255,7 @@ macro_rules! outbox_impls {
             async fn record_delivery_attempt(
                 &self,
                 id: &str,
-                status: &str,
+                status: techpass_domain::tenancy::DeliveryStatus,
                 status_code: Option<i64>,
                 error: Option<&str>,
                 next_attempt_at: i64,
@@ -269,7 +269,7 @@ macro_rules! outbox_impls {
                      WHERE id = $1",
                 )
                 .bind(id)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(status_code)
                 .bind(error)
                 .bind(next_attempt_at)

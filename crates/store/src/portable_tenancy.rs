@@ -24,7 +24,7 @@ macro_rules! tenancy_impls {
                 .bind(&t.name)
                 .bind(&t.description)
                 .bind(&t.purpose)
-                .bind(&t.status)
+                .bind(t.status.as_str())
                 .bind(&t.requested_by)
                 .bind(t.created_at)
                 .bind(t.status_at)
@@ -63,7 +63,7 @@ macro_rules! tenancy_impls {
 
             async fn list_tenants(
                 &self,
-                status: Option<&str>,
+                status: Option<techpass_domain::tenancy::TenantStatus>,
                 limit: i64,
                 offset: i64,
             ) -> Result<Vec<$crate::TenantRecord>, $crate::StoreError> {
@@ -72,7 +72,7 @@ macro_rules! tenancy_impls {
                      ORDER BY created_at, id LIMIT $2 OFFSET $3",
                     $crate::portable::TENANT_COLUMNS
                 ))
-                .bind(status)
+                .bind(status.map(|s| s.as_str()))
                 .bind(limit.max(0))
                 .bind(offset.max(0))
                 .fetch_all(&self.pool)
@@ -82,8 +82,8 @@ macro_rules! tenancy_impls {
             async fn transition_tenant(
                 &self,
                 id: &str,
-                from: &[&str],
-                to: &str,
+                from: &[techpass_domain::tenancy::TenantStatus],
+                to: techpass_domain::tenancy::TenantStatus,
                 by: &str,
                 reason: Option<&str>,
                 at: i64,
@@ -101,12 +101,12 @@ macro_rules! tenancy_impls {
                 let mut tx = self.pool.begin().await?;
                 let mut update = sqlx::query(&sql)
                     .bind(id)
-                    .bind(to)
+                    .bind(to.as_str())
                     .bind(at)
                     .bind(by)
                     .bind(reason);
                 for status in from {
-                    update = update.bind(*status);
+                    update = update.bind(status.as_str());
                 }
                 if update.execute(&mut *tx).await?.rows_affected() == 0 {
                     tx.rollback().await?;
@@ -318,7 +318,7 @@ macro_rules! tenancy_impls {
                 .bind(i.created_at)
                 .bind(i.expires_at)
                 .bind(i.access_ends_at)
-                .bind(&i.status)
+                .bind(i.status.as_str())
                 .bind(i.status_at)
                 .bind(&i.accepted_by)
                 .bind(i.sent_count)
@@ -358,7 +358,7 @@ macro_rules! tenancy_impls {
             async fn invitations_of_tenant(
                 &self,
                 tenant_id: &str,
-                status: Option<&str>,
+                status: Option<techpass_domain::tenancy::InvitationStatus>,
                 limit: i64,
                 offset: i64,
             ) -> Result<Vec<$crate::InvitationRecord>, $crate::StoreError> {
@@ -369,7 +369,7 @@ macro_rules! tenancy_impls {
                     $crate::portable::INVITATION_COLUMNS
                 ))
                 .bind(tenant_id)
-                .bind(status)
+                .bind(status.map(|s| s.as_str()))
                 .bind(limit.max(0))
                 .bind(offset.max(0))
                 .fetch_all(&self.pool)
@@ -438,7 +438,7 @@ macro_rules! tenancy_impls {
                        AND status IN ('unregistered', 'registered', 'active', 'expired')",
                 )
                 .bind(&a.user_id)
-                .bind(&a.status)
+                .bind(a.status.as_str())
                 .bind(a.at)
                 .bind(&a.terms_version)
                 .bind(a.access_ends_at)

@@ -3,6 +3,8 @@
 //! as keyed hashes.
 
 use async_trait::async_trait;
+use techpass_domain::client::AccessPolicy;
+use techpass_domain::gate::UserStatus;
 
 use crate::StoreError;
 
@@ -15,7 +17,8 @@ pub struct UserRecord {
     pub name: Option<String>,
     pub created_at: i64,
     pub last_signin_at: i64,
-    pub status: String,
+    #[sqlx(try_from = "crate::column::Stored<UserStatus>")]
+    pub status: UserStatus,
     pub account_type: String,
     pub terms_version: Option<String>,
     pub registered_at: Option<i64>,
@@ -54,7 +57,7 @@ pub trait UserStore {
     async fn register_user(
         &self,
         id: &str,
-        status: &str,
+        status: UserStatus,
         terms_version: &str,
         at: i64,
     ) -> Result<bool, StoreError>;
@@ -68,7 +71,7 @@ pub trait UserStore {
     async fn set_user_status(
         &self,
         id: &str,
-        status: &str,
+        status: UserStatus,
         reason: Option<&str>,
     ) -> Result<bool, StoreError>;
 
@@ -78,8 +81,8 @@ pub trait UserStore {
     async fn transition_user(
         &self,
         id: &str,
-        from: &str,
-        to: &str,
+        from: UserStatus,
+        to: UserStatus,
         reason: Option<&str>,
         at: i64,
     ) -> Result<bool, StoreError>;
@@ -91,8 +94,8 @@ pub trait UserStore {
     async fn enable_user(
         &self,
         id: &str,
-        from: &str,
-        status: &str,
+        from: UserStatus,
+        status: UserStatus,
         at: i64,
     ) -> Result<bool, StoreError>;
 
@@ -122,7 +125,7 @@ pub trait UserStore {
     /// `after_id` (keyset paging: pass the last id of the previous page, "" first).
     async fn users_for_lifecycle(
         &self,
-        statuses: &[&str],
+        statuses: &[UserStatus],
         after_id: &str,
         limit: i64,
     ) -> Result<Vec<UserRecord>, StoreError>;
@@ -141,7 +144,7 @@ pub trait UserStore {
     async fn search_users_filtered(
         &self,
         query: &str,
-        statuses: &[&str],
+        statuses: &[UserStatus],
         account_type: Option<&str>,
         limit: i64,
         offset: i64,
@@ -167,8 +170,9 @@ pub struct ClientRecord {
     /// The owning tenant; `None` for a platform app registered from the command line.
     pub tenant_id: Option<String>,
     pub homepage: Option<String>,
-    /// Who may sign in: `assigned`, `members` or `officers` (`AccessPolicy` in the domain).
-    pub access_policy: String,
+    /// Who may sign in.
+    #[sqlx(try_from = "crate::column::Stored<AccessPolicy>")]
+    pub access_policy: AccessPolicy,
     /// Lifetimes chosen by the app (within the platform's limits); `None`: the platform's.
     pub access_token_lifetime_secs: Option<i64>,
     pub refresh_token_idle_secs: Option<i64>,

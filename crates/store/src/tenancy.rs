@@ -6,6 +6,8 @@
 //! (emails, webhooks). Emails are always stored lowercased.
 
 use async_trait::async_trait;
+use techpass_domain::gate::UserStatus;
+use techpass_domain::tenancy::{InvitationStatus, TenantStatus};
 
 use crate::{StoreError, UserRecord};
 
@@ -17,8 +19,8 @@ pub struct TenantRecord {
     pub name: String,
     pub description: String,
     pub purpose: String,
-    /// requested | active | rejected | suspended
-    pub status: String,
+    #[sqlx(try_from = "crate::column::Stored<TenantStatus>")]
+    pub status: TenantStatus,
     /// The user id of the officer who asked for it.
     pub requested_by: String,
     pub created_at: i64,
@@ -49,7 +51,7 @@ pub trait TenantStore {
     /// Tenants, oldest first, with the given status (any when `None`); `limit`/`offset` page.
     async fn list_tenants(
         &self,
-        status: Option<&str>,
+        status: Option<TenantStatus>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<TenantRecord>, StoreError>;
@@ -62,8 +64,8 @@ pub trait TenantStore {
     async fn transition_tenant(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[TenantStatus],
+        to: TenantStatus,
         by: &str,
         reason: Option<&str>,
         at: i64,
@@ -118,8 +120,8 @@ pub struct InvitationRecord {
     pub expires_at: i64,
     /// The invitee's access ends here (required for vendors).
     pub access_ends_at: Option<i64>,
-    /// pending | accepted | revoked | expired | replaced
-    pub status: String,
+    #[sqlx(try_from = "crate::column::Stored<InvitationStatus>")]
+    pub status: InvitationStatus,
     pub status_at: Option<i64>,
     /// The user who accepted it.
     pub accepted_by: Option<String>,
@@ -134,7 +136,7 @@ pub struct Acceptance {
     pub user_id: String,
     pub at: i64,
     /// The user's status afterwards (`registered` for officers, `active` for vendors).
-    pub status: String,
+    pub status: UserStatus,
     /// The terms the person accepted, when they register in this step.
     pub terms_version: Option<String>,
     /// The user's access end date afterwards (`None`: none).
@@ -195,7 +197,7 @@ pub trait InvitationStore {
     async fn invitations_of_tenant(
         &self,
         tenant_id: &str,
-        status: Option<&str>,
+        status: Option<InvitationStatus>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<InvitationRecord>, StoreError>;

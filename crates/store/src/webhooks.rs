@@ -2,6 +2,7 @@
 //! and delivered by a background job on any replica, leased like outbox emails.
 
 use async_trait::async_trait;
+use techpass_domain::tenancy::DeliveryStatus;
 
 use crate::StoreError;
 
@@ -10,7 +11,7 @@ pub struct WebhookRecord {
     pub id: String,
     pub tenant_id: String,
     pub url: String,
-    /// JSON array of event names (`user-invited`, `user-updated`, `user-deleted`,
+    /// Event names (`user-invited`, `user-updated`, `user-deleted`,
     /// `app-credentials-expiring`).
     pub events: String,
     /// The signing secret, sealed under the master key (it must be recoverable to sign).
@@ -31,8 +32,8 @@ pub struct DeliveryRecord {
     pub created_at: i64,
     pub next_attempt_at: i64,
     pub attempts: i64,
-    /// pending | delivered | failed (given up)
-    pub status: String,
+    #[sqlx(try_from = "crate::column::Stored<DeliveryStatus>")]
+    pub status: DeliveryStatus,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
     pub delivered_at: Option<i64>,
@@ -70,7 +71,7 @@ pub trait WebhookStore {
     async fn record_delivery_attempt(
         &self,
         id: &str,
-        status: &str,
+        status: DeliveryStatus,
         status_code: Option<i64>,
         error: Option<&str>,
         next_attempt_at: i64,

@@ -4,6 +4,7 @@
 
 use fantoccini::Locator;
 use techpass::tenancy::invitations::{self, NewInvitation};
+use techpass_domain::gate::UserStatus;
 use techpass_store::testing::Backend;
 
 use super::{bounded, Browser};
@@ -78,7 +79,7 @@ async fn an_officer_signs_in_and_registers_in_the_browser_body(test: &str) {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(alice.status, "registered");
+    assert_eq!(alice.status, UserStatus::Registered);
 
     // A new version of the terms since (Alice's acceptance is of an earlier one): her next
     // sign-in asks her to read and accept it, then goes where she was going.
@@ -178,7 +179,7 @@ async fn a_vendor_accepts_an_invitation_in_the_browser_body(test: &str) {
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(dave.status, "active");
+    assert_eq!(dave.status, UserStatus::Active);
     b.close().await;
     server.stop().await;
 }

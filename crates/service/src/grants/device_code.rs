@@ -5,10 +5,9 @@
 //! them (the gate again, a refresh token for `offline_access`). The code is looked at and
 //! consumed only for the client it was issued to: another client's poll changes nothing.
 
+use techpass_domain::device::DeviceStatus;
 use techpass_oidc::{ErrorCode, OAuthError};
-use techpass_store::{
-    DeviceCodeRecord, GrantRecord, DEVICE_APPROVED, DEVICE_DENIED, DEVICE_PENDING,
-};
+use techpass_store::{DeviceCodeRecord, GrantRecord};
 
 use super::{for_person, grant_key, new_grant, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
@@ -89,21 +88,21 @@ pub(super) async fn run(
         ));
     }
     paced(ctx, &code_hash, &stored, now).await?;
-    match stored.status.as_str() {
-        DEVICE_PENDING => {
+    match stored.status {
+        DeviceStatus::Pending => {
             return Err(OAuthError::new(
                 ErrorCode::AuthorizationPending,
                 "the person has not approved the request yet",
             ))
         }
-        DEVICE_DENIED => {
+        DeviceStatus::Denied => {
             return Err(OAuthError::new(
                 ErrorCode::AccessDenied,
                 "the request was denied",
             ))
         }
-        DEVICE_APPROVED => {}
-        _ => return Err(replayed(ctx, client, &code_hash).await),
+        DeviceStatus::Approved => {}
+        DeviceStatus::Redeemed => return Err(replayed(ctx, client, &code_hash).await),
     }
     let Some(record) = ctx
         .store

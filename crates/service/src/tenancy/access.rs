@@ -558,7 +558,7 @@ pub async fn review(
             user_id: h.user.id,
             email: h.user.email,
             name: h.user.name,
-            status: h.user.status,
+            status: h.user.status.as_str().to_string(),
             account_type: h.user.account_type,
             direct: h.direct,
             via_groups: h.via_groups,

@@ -127,10 +127,10 @@ pub(super) async fn active_tenant(
     tenant_id: &str,
 ) -> Result<TenantRecord> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
-    if tenant.status != TenantStatus::Active.as_str() {
+    if tenant.status != TenantStatus::Active {
         return Err(TenancyError::Conflict(format!(
             "the tenant is {}; only an active tenant's apps can be changed",
-            tenant.status
+            tenant.status.as_str()
         )));
     }
     Ok(tenant)
@@ -315,9 +315,9 @@ pub async fn update(
         // The deprecated `false` alone means "not assignment": an app for the tenant's members
         // already is one, and an old script must not widen it to every officer.
         let legacy_only = changes.access_policy.is_none();
-        let members = AccessPolicy::stored(&app.access_policy) == AccessPolicy::Members;
+        let members = app.access_policy == AccessPolicy::Members;
         if !(legacy_only && members && policy == AccessPolicy::Officers) {
-            app.access_policy = policy.as_str().to_string();
+            app.access_policy = policy;
         }
     }
     let within = |key: &str, value: i64, max: u64| {
@@ -380,7 +380,7 @@ pub async fn update(
         Some(&app.client_id),
         serde_json::json!({
             "enabled": app.enabled,
-            "access_policy": app.access_policy,
+            "access_policy": app.access_policy.as_str(),
             "api_access": app.api_access,
             "id_token_signed_response_alg": app.id_token_signed_response_alg,
             "access_token_signed_response_alg": app.access_token_signed_response_alg,

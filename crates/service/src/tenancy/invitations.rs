@@ -87,7 +87,7 @@ pub async fn invite(
     new: NewInvitation,
 ) -> Result<InvitationRecord> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
-    if tenant.status != TenantStatus::Active.as_str() {
+    if tenant.status != TenantStatus::Active {
         return Err(TenancyError::Conflict(
             "only an active tenant can invite people".into(),
         ));
@@ -109,7 +109,7 @@ pub async fn invite(
         created_at: now.as_secs(),
         expires_at: now.plus(policy.link_lifetime_secs).as_secs(),
         access_ends_at: new.access_ends_at,
-        status: InvitationStatus::Pending.as_str().into(),
+        status: InvitationStatus::Pending,
         status_at: None,
         accepted_by: None,
         sent_count: 1,
@@ -247,7 +247,7 @@ pub async fn resend(
     if !renewed {
         return Err(TenancyError::Conflict(format!(
             "the invitation is {}; only a pending invitation can be resent",
-            invitation.status
+            invitation.status.as_str()
         )));
     }
     let invitation = state
@@ -287,7 +287,7 @@ pub async fn revoke(
     {
         return Err(TenancyError::Conflict(format!(
             "the invitation is {}; only a pending invitation can be revoked",
-            invitation.status
+            invitation.status.as_str()
         )));
     }
     audit(
@@ -313,12 +313,7 @@ pub async fn list(
     let tenant = admin_tenant(state, actor, tenant_id).await?;
     Ok(state
         .store
-        .invitations_of_tenant(
-            &tenant.id,
-            status.map(InvitationStatus::as_str),
-            limit,
-            offset,
-        )
+        .invitations_of_tenant(&tenant.id, status, limit, offset)
         .await?)
 }
 
@@ -383,14 +378,12 @@ pub async fn open(
         }
     };
     let now = state.clock.now().as_secs();
-    match InvitationStatus::parse(&invitation.status) {
-        Some(InvitationStatus::Pending) if invitation.expires_at > now => {}
-        Some(InvitationStatus::Pending) | Some(InvitationStatus::Expired) => {
-            return Err(LinkProblem::Expired)
-        }
-        Some(InvitationStatus::Revoked) => return Err(LinkProblem::Revoked),
-        Some(InvitationStatus::Accepted) => return Err(LinkProblem::AlreadyAccepted),
-        Some(InvitationStatus::Replaced) | None => return Err(LinkProblem::Unknown),
+    match invitation.status {
+        InvitationStatus::Pending if invitation.expires_at > now => {}
+        InvitationStatus::Pending | InvitationStatus::Expired => return Err(LinkProblem::Expired),
+        InvitationStatus::Revoked => return Err(LinkProblem::Revoked),
+        InvitationStatus::Accepted => return Err(LinkProblem::AlreadyAccepted),
+        InvitationStatus::Replaced => return Err(LinkProblem::Unknown),
     }
     let verified = user.email.as_deref().unwrap_or("");
     if !email_matches(&invitation.email, verified) {
@@ -414,7 +407,7 @@ pub async fn open(
         .await;
         return Err(LinkProblem::EmailUnverified);
     }
-    let status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated);
+    let status = user.status;
     if matches!(
         status,
         UserStatus::Suspended | UserStatus::Disabled | UserStatus::Terminated
@@ -422,7 +415,7 @@ pub async fn open(
         return Err(LinkProblem::AccountBlocked);
     }
     let tenant = match state.store.get_tenant(&invitation.tenant_id).await {
-        Ok(Some(t)) if t.status == TenantStatus::Active.as_str() => t,
+        Ok(Some(t)) if t.status == TenantStatus::Active => t,
         _ => return Err(LinkProblem::TenantInactive),
     };
     let officer = classify(verified, &state.classification) == AccountType::PublicOfficer;
@@ -449,7 +442,7 @@ pub async fn accept(
     }
     let verified = user.email.as_deref().unwrap_or("");
     let kind = classify(verified, &state.classification);
-    let status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Terminated);
+    let status = user.status;
     let (new_status, access_ends_at) = match kind {
         AccountType::PublicOfficer => (
             UserStatus::Registered,
@@ -477,7 +470,7 @@ pub async fn accept(
             invitation_id: invited.invitation.id.clone(),
             user_id: user.id.clone(),
             at: state.clock.now().as_secs(),
-            status: new_status.as_str().into(),
+            status: new_status,
             terms_version: invited.registers.then(|| terms.clone()),
             access_ends_at,
         })

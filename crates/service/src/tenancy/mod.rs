@@ -204,7 +204,7 @@ pub async fn app_actor(
         .store
         .get_tenant(&tenant_id)
         .await?
-        .is_some_and(|t| t.status == TenantStatus::Active.as_str());
+        .is_some_and(|t| t.status == TenantStatus::Active);
     if !active {
         return Ok(Err(AppRefusal::TenantInactive));
     }

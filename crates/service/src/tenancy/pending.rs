@@ -47,8 +47,8 @@ async fn invited_by_tenant(state: &ServiceContext, tenant_id: &str, email: &str)
         .await?
         .iter()
         .any(|i| {
-            i.status == InvitationStatus::Accepted.as_str()
-                || (i.status == InvitationStatus::Pending.as_str() && i.expires_at > now)
+            i.status == InvitationStatus::Accepted
+                || (i.status == InvitationStatus::Pending && i.expires_at > now)
         }))
 }
 
@@ -297,8 +297,8 @@ async fn resolve(state: &ServiceContext, user: &UserRecord) -> Result<usize> {
         return Ok(0);
     }
     let eligible_status = matches!(
-        UserStatus::parse(&user.status),
-        Some(UserStatus::Unregistered | UserStatus::Registered | UserStatus::Active)
+        user.status,
+        UserStatus::Unregistered | UserStatus::Registered | UserStatus::Active
     );
     if !eligible_status {
         return Ok(0);

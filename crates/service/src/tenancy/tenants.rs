@@ -24,7 +24,7 @@ pub struct NewTenant {
 
 /// A user who may act as an officer of the toolchain: registered, public officer.
 fn registered_officer(user: &UserRecord) -> bool {
-    user.status == UserStatus::Registered.as_str()
+    user.status == UserStatus::Registered
         && user.account_type == AccountType::PublicOfficer.as_str()
 }
 
@@ -86,7 +86,7 @@ pub async fn request(
         name: field("name", &new.name, 100, true)?,
         description: field("description", &new.description, 2000, true)?,
         purpose: field("purpose", &new.purpose, 2000, true)?,
-        status: TenantStatus::Requested.as_str().into(),
+        status: TenantStatus::Requested,
         requested_by: user.id.clone(),
         created_at: state.clock.now().as_secs(),
         status_at: None,
@@ -134,8 +134,8 @@ pub async fn decide(
         .store
         .transition_tenant(
             &tenant.id,
-            &[from.as_str()],
-            to.as_str(),
+            &[from],
+            to,
             &actor.audit_name(),
             reason,
             state.clock.now().as_secs(),
@@ -145,7 +145,7 @@ pub async fn decide(
     if !moved {
         return Err(TenancyError::Conflict(format!(
             "the tenant is {}, not {}",
-            tenant.status,
+            tenant.status.as_str(),
             from.as_str()
         )));
     }
@@ -258,14 +258,15 @@ async fn first_admin(
     match super::find_user(state, who).await {
         Ok(user) if registered_officer(&user) => Ok(Ok(user)),
         Ok(user) => {
-            let unregistered_officer = user.status == UserStatus::Unregistered.as_str()
+            let unregistered_officer = user.status == UserStatus::Unregistered
                 && user.account_type == AccountType::PublicOfficer.as_str();
             match user.email {
                 Some(email) if unregistered_officer => Ok(Err(email)),
                 _ => Err(TenancyError::Invalid(format!(
                     "{who} cannot administer a tenant: a tenant admin must be a registered \
                      public officer (this account is {} and {})",
-                    user.account_type, user.status
+                    user.account_type,
+                    user.status.as_str()
                 ))),
             }
         }
@@ -314,7 +315,7 @@ pub async fn create(
         name,
         description,
         purpose,
-        status: TenantStatus::Active.as_str().into(),
+        status: TenantStatus::Active,
         requested_by: actor.audit_name(),
         created_at: now,
         status_at: Some(now),
@@ -395,16 +396,13 @@ pub async fn list(
     let page = |tenants: Vec<TenantRecord>| -> Vec<TenantRecord> {
         tenants
             .into_iter()
-            .filter(|t| status.is_none_or(|s| t.status == s.as_str()))
+            .filter(|t| status.is_none_or(|s| t.status == s))
             .skip(offset.max(0) as usize)
             .take(limit.max(0) as usize)
             .collect()
     };
     match actor {
-        a if a.is_platform_admin() => Ok(state
-            .store
-            .list_tenants(status.map(TenantStatus::as_str), limit, offset)
-            .await?),
+        a if a.is_platform_admin() => Ok(state.store.list_tenants(status, limit, offset).await?),
         Actor::User { id, .. } => {
             // The tenants they administer, and the requests they made (pending or rejected).
             let mut tenants = state.store.tenants_of_admin(id).await?;
@@ -527,13 +525,7 @@ pub async fn grant_platform_admin_to_other(
 ) -> Result<bool> {
     require_platform_admin(actor)?;
     not_oneself(actor, user)?;
-    let live = matches!(
-        techpass_domain::gate::UserStatus::parse(&user.status),
-        Some(
-            techpass_domain::gate::UserStatus::Registered
-                | techpass_domain::gate::UserStatus::Active
-        )
-    );
+    let live = matches!(user.status, UserStatus::Registered | UserStatus::Active);
     if user.account_type != techpass_domain::account::AccountType::PublicOfficer.as_str() || !live {
         return Err(TenancyError::Invalid(
             "only a registered public officer with a live account can be a platform admin".into(),

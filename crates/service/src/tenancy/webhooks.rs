@@ -8,6 +8,7 @@ use crate::outbound::OutboundPolicy;
 use aws_lc_rs::hmac;
 use serde::Serialize;
 use techpass_domain::client::validate_redirect_uri;
+use techpass_domain::tenancy::{DeliveryStatus, TenantStatus};
 use techpass_oidc::Secrets;
 use techpass_store::{DeliveryRecord, WebhookRecord};
 
@@ -194,7 +195,7 @@ pub async fn create(
     events: &[String],
 ) -> Result<CreatedWebhook> {
     let tenant = admin_tenant(state, actor, tenant_id).await?;
-    if tenant.status != techpass_domain::tenancy::TenantStatus::Active.as_str() {
+    if tenant.status != TenantStatus::Active {
         return Err(TenancyError::Conflict(
             "only an active tenant can register webhooks".into(),
         ));
@@ -417,7 +418,7 @@ fn new_delivery(
         created_at: now,
         next_attempt_at: now,
         attempts: 0,
-        status: "pending".into(),
+        status: DeliveryStatus::Pending,
         last_status_code: None,
         last_error: None,
         delivered_at: None,
@@ -598,7 +599,7 @@ pub async fn deliver_due(
             Some(w) => w,
             None => continue,
         };
-        if attempt(state, &webhook, &d, now).await?.status == "delivered" {
+        if attempt(state, &webhook, &d, now).await?.status == DeliveryStatus::Delivered.as_str() {
             delivered += 1;
         }
     }
@@ -613,18 +614,30 @@ async fn attempt(
     d: &DeliveryRecord,
     now: i64,
 ) -> std::result::Result<AttemptOutcome, techpass_store::StoreError> {
-    let outcome = |status: &str, status_code: Option<i64>, error: Option<String>| AttemptOutcome {
-        delivery_id: d.id.clone(),
-        status: status.into(),
-        status_code,
-        error,
-    };
+    let outcome =
+        |status: DeliveryStatus, status_code: Option<i64>, error: Option<String>| AttemptOutcome {
+            delivery_id: d.id.clone(),
+            status: status.as_str().into(),
+            status_code,
+            error,
+        };
     let Some(secret) = open_secret(state, webhook) else {
         state
             .store
-            .record_delivery_attempt(&d.id, "failed", None, Some("secret unreadable"), now, now)
+            .record_delivery_attempt(
+                &d.id,
+                DeliveryStatus::Failed,
+                None,
+                Some("secret unreadable"),
+                now,
+                now,
+            )
             .await?;
-        return Ok(outcome("failed", None, Some("secret unreadable".into())));
+        return Ok(outcome(
+            DeliveryStatus::Failed,
+            None,
+            Some("secret unreadable".into()),
+        ));
     };
     let signed = signature(state, webhook, &secret, now, &d.payload).await;
     let result = state
@@ -649,14 +662,18 @@ async fn attempt(
         None => {
             state
                 .store
-                .record_delivery_attempt(&d.id, "delivered", code, None, now, now)
+                .record_delivery_attempt(&d.id, DeliveryStatus::Delivered, code, None, now, now)
                 .await?;
-            Ok(outcome("delivered", code, None))
+            Ok(outcome(DeliveryStatus::Delivered, code, None))
         }
         Some(error) => {
             let give_up = d.attempts >= MAX_ATTEMPTS;
             let next = now + 30 * (1_i64 << d.attempts.clamp(0, 12));
-            let status = if give_up { "failed" } else { "pending" };
+            let status = if give_up {
+                DeliveryStatus::Failed
+            } else {
+                DeliveryStatus::Pending
+            };
             state
                 .store
                 .record_delivery_attempt(&d.id, status, code, Some(&error), next, now)
