@@ -58,16 +58,12 @@ pub struct AppView {
     pub created_at: i64,
 }
 
-fn list(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
 impl From<ClientRecord> for AppView {
     fn from(c: ClientRecord) -> Self {
         AppView {
-            redirect_uris: list(&c.redirect_uris),
-            post_logout_redirect_uris: list(&c.post_logout_redirect_uris),
-            grant_types: list(&c.grant_types),
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            grant_types: c.grant_types,
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             client_id: c.client_id,
             tenant_id: c.tenant_id,

@@ -66,10 +66,6 @@ pub struct AppView {
     pub href: String,
 }
 
-fn list_of(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
-}
-
 fn machine_only(grant_types: &[String]) -> bool {
     !grant_types.is_empty() && grant_types.iter().all(|g| g == GRANT_CLIENT_CREDENTIALS)
 }
@@ -90,15 +86,15 @@ pub fn tenant_blocks_signin(tenant: &TenantRecord) -> Option<String> {
 
 impl AppView {
     pub fn new(tenant_id: &str, c: &ClientRecord) -> AppView {
-        let grant_types = list_of(&c.grant_types);
+        let grant_types = c.grant_types.clone();
         AppView {
             client_id: c.client_id.clone(),
             name: c.name.clone(),
             homepage: c.homepage.clone(),
             confidential: c.confidential,
             enabled: c.enabled,
-            redirect_uris: list_of(&c.redirect_uris),
-            post_logout_redirect_uris: list_of(&c.post_logout_redirect_uris),
+            redirect_uris: c.redirect_uris.clone(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             machine: grant_types.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS),
             machine_only: machine_only(&grant_types),
@@ -363,10 +359,10 @@ async fn update(
             return show_settings(&state, &me, &tenant_id, &client_id, flash).await;
         }
     };
-    let grants = list_of(&app.grant_types);
+    let grants = &app.grant_types;
     let machine = grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS);
     // A client_credentials-only app's form has no sign-in fields: those stay as they are.
-    let signs_in = !machine_only(&grants);
+    let signs_in = !machine_only(grants);
     let changes = AppChanges {
         name: Some(fields.text("name")),
         homepage: Some(fields.text("homepage")),

@@ -1678,7 +1678,7 @@ async fn an_app_page_serves_integrators_and_the_app_is_deleted_after_confirming(
     let stored = state.store.get_client(&web).await.unwrap().unwrap();
     assert_eq!(
         stored.redirect_uris,
-        r#"["https://app.example.gov.sg/callback"]"#
+        vec!["https://app.example.gov.sg/callback"]
     );
     // An app's own lifetime is shown as its own.
     let saved = post(

@@ -210,7 +210,7 @@ pub async fn issue_code(
 ) -> Result<String, OAuthError> {
     let code = ctx.random.token().map_err(OAuthError::server_error)?;
     let now = ctx.clock.now().as_secs();
-    let amr = serde_json::to_string(&proven_amr(&session.identity)).unwrap_or_else(|_| "[]".into());
+    let amr = proven_amr(&session.identity);
     let record = AuthCodeRecord {
         code_hash: ctx.secrets.keyed_hash(PURPOSE_CODE, &code),
         client_id: request.client_id.clone(),

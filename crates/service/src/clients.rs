@@ -83,19 +83,15 @@ pub fn choose_alg(field: &str, value: &str) -> Result<Option<SigningAlg>, AppErr
 
 impl Client {
     fn from_record(r: ClientRecord) -> Result<Client, StoreError> {
-        let list = |text: &str| {
-            serde_json::from_str::<Vec<String>>(text)
-                .map_err(|e| StoreError::Backend(format!("client {}: {e}", r.client_id)))
-        };
         Ok(Client {
             id_token_alg: stored_alg(&r.client_id, r.id_token_signed_response_alg.as_deref())?,
             access_token_alg: stored_alg(
                 &r.client_id,
                 r.access_token_signed_response_alg.as_deref(),
             )?,
-            redirect_uris: list(&r.redirect_uris)?,
-            post_logout_redirect_uris: list(&r.post_logout_redirect_uris)?,
-            grant_types: list(&r.grant_types)?,
+            redirect_uris: r.redirect_uris,
+            post_logout_redirect_uris: r.post_logout_redirect_uris,
+            grant_types: r.grant_types,
             id: r.client_id,
             name: r.name,
             confidential: r.confidential,
@@ -273,17 +269,16 @@ pub async fn create_app(
             revoked_at: None,
         })
         .collect();
-    let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
     store
         .insert_client(
             &ClientRecord {
                 client_id: client_id.clone(),
                 name: app.name.trim().to_string(),
                 confidential: app.confidential,
-                redirect_uris: json(&app.redirect_uris),
-                post_logout_redirect_uris: json(&app.post_logout_redirect_uris),
+                redirect_uris: app.redirect_uris.clone(),
+                post_logout_redirect_uris: app.post_logout_redirect_uris.clone(),
                 backchannel_logout_uri: app.backchannel_logout_uri,
-                grant_types: json(&app.grant_types),
+                grant_types: app.grant_types.clone(),
                 enabled: true,
                 created_at: now,
                 jwks: app.jwks,

@@ -275,8 +275,7 @@ pub async fn decide(
                 user_id: user.id.clone(),
                 session_hash: session.id_hash.clone(),
                 auth_time: session.auth_time,
-                amr: serde_json::to_string(&proven_amr(&session.identity))
-                    .unwrap_or_else(|_| "[]".into()),
+                amr: proven_amr(&session.identity),
                 acr: Some(techpass_oidc::ACR_MFA.to_string()),
             }),
             Err(Refusal::Denied(d)) => {

@@ -358,7 +358,7 @@ impl World {
                 nonce: Some("n-1".into()),
                 code_challenge: Some(s256(&verifier)),
                 auth_time: T0,
-                amr: r#"["pwd","mfa"]"#.into(),
+                amr: vec!["pwd".into(), "mfa".into()],
                 acr: None,
                 created_at: now,
                 expires_at: now + 60,

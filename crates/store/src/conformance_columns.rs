@@ -1,14 +1,15 @@
 //! Conformance of the typed columns (`column.rs`) on every backend: every name a type has is
-//! stored as that name and read back as the same value, and a stored value the type does not
-//! know (written by hand, or by a newer version) makes the read an error naming the value, not
-//! a panic and not a default.
+//! stored as that name and read back as the same value, lists are stored as the compact JSON
+//! arrays earlier versions wrote, and a stored value the type does not know (written by hand,
+//! or by a newer version) makes the read an error naming the value, not a panic and not a
+//! default.
 
 use techpass_domain::client::AccessPolicy;
 use techpass_domain::device::DeviceStatus;
 use techpass_domain::gate::UserStatus;
 use techpass_domain::tenancy::{DeliveryStatus, InvitationStatus, TenantStatus};
 
-use crate::conformance::{client, tenant, user};
+use crate::conformance::{client, grant, tenant, user};
 use crate::conformance_device::code;
 use crate::conformance_outbox::{delivery, webhook};
 use crate::conformance_tenancy::invitation;
@@ -19,6 +20,8 @@ crate::backend_tests!(
     "store::conformance_columns",
     every_status_is_stored_by_its_name,
     an_unknown_stored_status_is_an_error_naming_it,
+    lists_are_stored_as_json_arrays,
+    a_stored_list_that_is_not_a_json_list_is_an_error_naming_it,
 );
 
 /// Runs one statement outside the store, as an operator or a newer version might.
@@ -178,4 +181,89 @@ async fn an_unknown_stored_status_is_an_error_naming_it(db: &TestDatabase) {
     )
     .await;
     names(store.deliveries_of_webhook("w1", 10, 0).await, "bounced");
+}
+
+async fn lists_are_stored_as_json_arrays(db: &TestDatabase) {
+    let store = db.store().await;
+    store.upsert_user(&user("u1")).await.unwrap();
+    let mut app = client("c1");
+    app.redirect_uris = vec![
+        "https://a.example/cb".into(),
+        r#"https://b.example/cb?q="x"&r=\"#.into(),
+    ];
+    app.post_logout_redirect_uris = vec![];
+    app.grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+    store.insert_client(&app, &[]).await.unwrap();
+    assert_eq!(store.get_client("c1").await.unwrap(), Some(app));
+    // The exact text earlier versions wrote (serde_json, compact), so old rows read the same.
+    let columns = "SELECT redirect_uris || ' ' || post_logout_redirect_uris || ' ' || grant_types
+                   FROM clients WHERE client_id = 'c1'";
+    assert_eq!(
+        stored(db, columns).await,
+        r#"["https://a.example/cb","https://b.example/cb?q=\"x\"&r=\\"] [] ["authorization_code","refresh_token"]"#
+    );
+    // Text written by hand or by an older version, spaced differently, reads as its list.
+    execute(
+        db,
+        r#"UPDATE clients SET grant_types = '[ "client_credentials" ]' WHERE client_id = 'c1'"#,
+    )
+    .await;
+    let read = store.get_client("c1").await.unwrap().unwrap();
+    assert_eq!(read.grant_types, vec!["client_credentials"]);
+
+    let mut g = grant("g1", None, None);
+    g.amr = vec!["pwd".into(), "mfa".into()];
+    store.insert_grant(&g).await.unwrap();
+    assert_eq!(store.get_grant("g1").await.unwrap(), Some(g));
+    assert_eq!(
+        stored(db, "SELECT amr FROM grants WHERE id = 'g1'").await,
+        r#"["pwd","mfa"]"#
+    );
+
+    // A device code's amr is NULL until approved.
+    let pending = code("d1", "u1", 1_000);
+    store.insert_device_code(&pending, 100).await.unwrap();
+    assert_eq!(store.get_device_code("d1").await.unwrap(), Some(pending));
+
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    let mut hook = webhook("w1", "t1", 1);
+    hook.events = vec!["user-invited".into(), "user-deleted".into()];
+    store.insert_webhook(&hook).await.unwrap();
+    assert_eq!(store.get_webhook("w1").await.unwrap(), Some(hook));
+    assert_eq!(
+        stored(db, "SELECT events FROM webhooks WHERE id = 'w1'").await,
+        r#"["user-invited","user-deleted"]"#
+    );
+}
+
+async fn a_stored_list_that_is_not_a_json_list_is_an_error_naming_it(db: &TestDatabase) {
+    let store = db.store().await;
+    store.upsert_user(&user("u1")).await.unwrap();
+    store.insert_client(&client("c1"), &[]).await.unwrap();
+    execute(
+        db,
+        "UPDATE clients SET grant_types = 'authorization_code' WHERE client_id = 'c1'",
+    )
+    .await;
+    names(store.get_client("c1").await, "authorization_code");
+
+    store.insert_grant(&grant("g1", None, None)).await.unwrap();
+    execute(db, r#"UPDATE grants SET amr = '{"pwd":1}' WHERE id = 'g1'"#).await;
+    names(store.get_grant("g1").await, r#"{\"pwd\":1}"#);
+
+    store
+        .insert_device_code(&code("d1", "u1", 1_000), 100)
+        .await
+        .unwrap();
+    execute(
+        db,
+        "UPDATE device_codes SET amr = 'pwd mfa' WHERE device_code_hash = 'd1'",
+    )
+    .await;
+    names(store.get_device_code("d1").await, "pwd mfa");
+
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    store.insert_webhook(&webhook("w1", "t1", 1)).await.unwrap();
+    execute(db, "UPDATE webhooks SET events = '[1, 2]' WHERE id = 'w1'").await;
+    names(store.get_webhook("w1").await, "[1, 2]");
 }

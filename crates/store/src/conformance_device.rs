@@ -40,7 +40,7 @@ fn approval() -> DeviceApproval {
         user_id: "u1".into(),
         session_hash: "s1".into(),
         auth_time: 90,
-        amr: r#"["pwd","mfa"]"#.into(),
+        amr: vec!["pwd".into(), "mfa".into()],
         acr: Some("acr".into()),
     }
 }
@@ -104,7 +104,7 @@ async fn one_decision_wins_and_only_before_expiry(db: &TestDatabase) {
     assert_eq!(approved.user_id.as_deref(), Some("u1"));
     assert_eq!(approved.session_hash.as_deref(), Some("s1"));
     assert_eq!(approved.auth_time, Some(90));
-    assert_eq!(approved.amr.as_deref(), Some(r#"["pwd","mfa"]"#));
+    assert_eq!(approved.amr, Some(vec!["pwd".into(), "mfa".into()]));
     assert_eq!(approved.acr.as_deref(), Some("acr"));
 
     assert!(store.decide_device_code("u2", None, 200).await.unwrap());

@@ -285,7 +285,7 @@ pub(crate) fn webhook(id: &str, tenant_id: &str, created_at: i64) -> WebhookReco
         id: id.into(),
         tenant_id: tenant_id.into(),
         url: format!("https://hooks.example/{id}"),
-        events: r#"["user-invited"]"#.into(),
+        events: vec!["user-invited".into()],
         secret_sealed: vec![0, 1, 2, 254, 255],
         verified_at: None,
         created_at,
@@ -358,14 +358,14 @@ async fn webhooks_are_stored_verified_and_deleted(db: &TestDatabase) {
         .await
         .unwrap());
     assert!(store
-        .set_webhook_events("w2", r#"["user-deleted"]"#)
+        .set_webhook_events("w2", &["user-deleted".into()])
         .await
         .unwrap());
     assert_eq!(
         store.get_webhook("w2").await.unwrap().unwrap().events,
-        r#"["user-deleted"]"#
+        vec!["user-deleted"]
     );
-    assert!(!store.set_webhook_events("nope", "[]").await.unwrap());
+    assert!(!store.set_webhook_events("nope", &[]).await.unwrap());
     // Rotation keeps the previous secret until its end.
     assert_eq!(store.webhook_previous_secret("w2", 0).await.unwrap(), None);
     let before = store

@@ -725,7 +725,7 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
         code_hash: None,
         scope: "openid offline_access".into(),
         auth_time: Some(5),
-        amr: "[]".into(),
+        amr: vec![],
         acr: None,
         created_at: 5,
         expires_at: 100_000,

@@ -28,8 +28,8 @@ pub struct DeviceCodeRecord {
     pub user_id: Option<String>,
     pub session_hash: Option<String>,
     pub auth_time: Option<i64>,
-    /// A JSON list.
-    pub amr: Option<String>,
+    #[sqlx(try_from = "crate::column::OptionalJsonList")]
+    pub amr: Option<Vec<String>>,
     pub acr: Option<String>,
 }
 
@@ -39,7 +39,7 @@ pub struct DeviceApproval {
     pub user_id: String,
     pub session_hash: String,
     pub auth_time: i64,
-    pub amr: String,
+    pub amr: Vec<String>,
     pub acr: Option<String>,
 }
 

@@ -36,7 +36,7 @@ macro_rules! device_impls {
                 .bind(&c.user_id)
                 .bind(&c.session_hash)
                 .bind(c.auth_time)
-                .bind(&c.amr)
+                .bind(c.amr.as_deref().map($crate::column::json_list))
                 .bind(&c.acr)
                 .execute(&self.pool)
                 .await?;
@@ -91,7 +91,7 @@ macro_rules! device_impls {
                 .bind(approval.map(|a| a.user_id.as_str()))
                 .bind(approval.map(|a| a.session_hash.as_str()))
                 .bind(approval.map(|a| a.auth_time))
-                .bind(approval.map(|a| a.amr.as_str()))
+                .bind(approval.map(|a| $crate::column::json_list(&a.amr)))
                 .bind(approval.and_then(|a| a.acr.as_deref()))
                 .bind(techpass_domain::device::DeviceStatus::Pending.as_str())
                 .execute(&self.pool)

@@ -135,7 +135,7 @@ macro_rules! outbox_impls {
                 .bind(&w.id)
                 .bind(&w.tenant_id)
                 .bind(&w.url)
-                .bind(&w.events)
+                .bind($crate::column::json_list(&w.events))
                 .bind(&w.secret_sealed)
                 .bind(w.verified_at)
                 .bind(w.created_at)
@@ -313,11 +313,11 @@ macro_rules! outbox_impls {
             async fn set_webhook_events(
                 &self,
                 id: &str,
-                events: &str,
+                events: &[String],
             ) -> Result<bool, $crate::StoreError> {
                 Ok(sqlx::query("UPDATE webhooks SET events = $2 WHERE id = $1")
                     .bind(id)
-                    .bind(events)
+                    .bind($crate::column::json_list(events))
                     .execute(&self.pool)
                     .await?
                     .rows_affected()

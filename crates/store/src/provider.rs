@@ -156,13 +156,15 @@ pub struct ClientRecord {
     pub client_id: String,
     pub name: String,
     pub confidential: bool,
-    /// JSON array of exact redirect URIs.
-    pub redirect_uris: String,
-    /// JSON array.
-    pub post_logout_redirect_uris: String,
+    /// Exact redirect URIs.
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub redirect_uris: Vec<String>,
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub post_logout_redirect_uris: Vec<String>,
     pub backchannel_logout_uri: Option<String>,
-    /// JSON array of grant type names.
-    pub grant_types: String,
+    /// Grant type names.
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub grant_types: Vec<String>,
     /// The client's public keys for `private_key_jwt` (RFC 7517 JWK set), if it has any.
     pub jwks: Option<String>,
     pub enabled: bool,
@@ -292,8 +294,8 @@ pub struct GrantRecord {
     pub code_hash: Option<String>,
     pub scope: String,
     pub auth_time: Option<i64>,
-    /// JSON array.
-    pub amr: String,
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub amr: Vec<String>,
     pub acr: Option<String>,
     pub created_at: i64,
     /// Absolute end of the grant and of every refresh token in it.
@@ -314,8 +316,8 @@ pub struct AuthCodeRecord {
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub auth_time: i64,
-    /// JSON array.
-    pub amr: String,
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub amr: Vec<String>,
     pub acr: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,

@@ -13,7 +13,8 @@ pub struct WebhookRecord {
     pub url: String,
     /// Event names (`user-invited`, `user-updated`, `user-deleted`,
     /// `app-credentials-expiring`).
-    pub events: String,
+    #[sqlx(try_from = "crate::column::JsonList")]
+    pub events: Vec<String>,
     /// The signing secret, sealed under the master key (it must be recoverable to sign).
     pub secret_sealed: Vec<u8>,
     /// Set once the endpoint answered the registration challenge.
@@ -93,8 +94,8 @@ pub trait WebhookStore {
         id: &str,
     ) -> Result<Option<(i64, Option<String>)>, StoreError>;
 
-    /// Replaces the subscribed events (a JSON array). False if the webhook is unknown.
-    async fn set_webhook_events(&self, id: &str, events: &str) -> Result<bool, StoreError>;
+    /// Replaces the subscribed events. False if the webhook is unknown.
+    async fn set_webhook_events(&self, id: &str, events: &[String]) -> Result<bool, StoreError>;
 
     /// Queues a delivered or failed delivery of `webhook_id` again, due at `now` with its
     /// attempts counted from zero (the log keeps one row per event). False if there is no such

@@ -118,7 +118,7 @@ pub(super) async fn run(
             "an approved device code without its person",
         ));
     };
-    let amr = record.amr.clone().unwrap_or_else(|| "[]".into());
+    let amr = record.amr.clone().unwrap_or_default();
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
         id: ctx.random.uuid().to_string(),

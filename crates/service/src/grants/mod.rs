@@ -169,8 +169,7 @@ struct PersonGrant<'a> {
     grant_id: &'a str,
     scope: &'a [String],
     auth_time: Option<i64>,
-    /// `amr` as stored (a JSON list).
-    amr: &'a str,
+    amr: &'a [String],
     acr: Option<&'a str>,
     nonce: Option<&'a str>,
     session_hash: Option<&'a str>,
@@ -220,7 +219,6 @@ async fn for_person(
     let (groups, roles) = mint::groups_and_roles(ctx, client, tenant.as_ref(), &user)
         .await
         .map_err(store_error)?;
-    let amr: Vec<String> = serde_json::from_str(grant.amr).unwrap_or_default();
     let subject = Subject {
         user: Some(&user),
         client_id: &client.id,
@@ -228,7 +226,7 @@ async fn for_person(
         scope: grant.scope,
         grant_id: Some(grant.grant_id),
         auth_time: grant.auth_time,
-        amr: &amr,
+        amr: grant.amr,
         acr: grant.acr,
         groups: &groups,
         roles: &roles,

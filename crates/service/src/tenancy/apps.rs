@@ -248,10 +248,6 @@ async fn name_is_free(
     Ok(())
 }
 
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
 pub async fn update(
     state: &ServiceContext,
     actor: &Actor,
@@ -280,24 +276,23 @@ pub async fn update(
             app.homepage = Some(home);
         }
     }
-    let grants: Vec<String> = serde_json::from_str(&app.grant_types).unwrap_or_default();
     if let Some(uris) = &changes.redirect_uris {
         for uri in uris {
             validate_redirect_uri(uri).map_err(|e| invalid(format!("redirect URI {uri} {e}")))?;
         }
-        if uris.is_empty() && grants.iter().any(|g| g == "authorization_code") {
+        if uris.is_empty() && app.grant_types.iter().any(|g| g == "authorization_code") {
             return Err(invalid(
                 "an app that signs people in needs at least one redirect URI".into(),
             ));
         }
-        app.redirect_uris = json_list(uris);
+        app.redirect_uris = uris.clone();
     }
     if let Some(uris) = &changes.post_logout_redirect_uris {
         for uri in uris {
             validate_redirect_uri(uri)
                 .map_err(|e| invalid(format!("post-logout redirect URI {uri} {e}")))?;
         }
-        app.post_logout_redirect_uris = json_list(uris);
+        app.post_logout_redirect_uris = uris.clone();
     }
     if let Some(uri) = changes.backchannel_logout_uri {
         if uri.is_empty() {
@@ -349,7 +344,12 @@ pub async fn update(
         ));
     }
     if let Some(api) = changes.api_access {
-        if api && !grants.iter().any(|g| g == GRANT_CLIENT_CREDENTIALS) {
+        if api
+            && !app
+                .grant_types
+                .iter()
+                .any(|g| g == GRANT_CLIENT_CREDENTIALS)
+        {
             return Err(invalid(
                 "only an app with the client_credentials grant can be given API access".into(),
             ));

@@ -165,11 +165,9 @@ pub async fn create(
         created_at: ctx.clock.now().as_secs(),
         created_by: actor.audit_name(),
     };
-    let mut grants: Vec<String> = serde_json::from_str(&app.grant_types).unwrap_or_default();
-    let grant_added = !grants.iter().any(|g| g == GRANT_TOKEN_EXCHANGE);
+    let grant_added = !app.grant_types.iter().any(|g| g == GRANT_TOKEN_EXCHANGE);
     if grant_added {
-        grants.push(GRANT_TOKEN_EXCHANGE.to_string());
-        app.grant_types = serde_json::to_string(&grants).unwrap_or_else(|_| "[]".into());
+        app.grant_types.push(GRANT_TOKEN_EXCHANGE.to_string());
         if !ctx.store.update_client(&app).await? {
             return Err(TenancyError::NotFound("app"));
         }

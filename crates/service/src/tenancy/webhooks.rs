@@ -72,7 +72,7 @@ impl From<&WebhookRecord> for WebhookInfo {
         WebhookInfo {
             id: w.id.clone(),
             url: w.url.clone(),
-            events: serde_json::from_str(&w.events).unwrap_or_default(),
+            events: w.events.clone(),
             verified: w.verified_at.is_some(),
             created_at: w.created_at,
             challenge_at: None,
@@ -218,7 +218,7 @@ pub async fn create(
         id,
         tenant_id: tenant.id.clone(),
         url: url.to_string(),
-        events: serde_json::to_string(events).unwrap_or_else(|_| "[]".into()),
+        events: events.to_vec(),
         secret_sealed: sealed,
         verified_at: None,
         created_at: state.clock.now().as_secs(),
@@ -376,15 +376,14 @@ pub async fn update_events(
     let mut events: Vec<String> = events.to_vec();
     events.sort();
     events.dedup();
-    let json = serde_json::to_string(&events).unwrap_or_else(|_| "[]".into());
-    state.store.set_webhook_events(&webhook.id, &json).await?;
+    state.store.set_webhook_events(&webhook.id, &events).await?;
     audit(
         state,
         actor,
         "webhook.updated",
         Some(tenant_id),
         Some(&webhook.id),
-        serde_json::json!({ "events": events, "before": serde_json::from_str::<serde_json::Value>(&webhook.events).unwrap_or_default() }),
+        serde_json::json!({ "events": events, "before": webhook.events }),
     )
     .await;
     let updated = state
@@ -573,8 +572,7 @@ pub async fn emit(state: &ServiceContext, tenant_id: &str, event: &str, data: se
     };
     let now = state.clock.now().as_secs();
     for webhook in webhooks.iter().filter(|w| w.verified_at.is_some()) {
-        let subscribed: Vec<String> = serde_json::from_str(&webhook.events).unwrap_or_default();
-        if !subscribed.iter().any(|e| e == event) {
+        if !webhook.events.iter().any(|e| e == event) {
             continue;
         }
         let delivery = new_delivery(state, &webhook.id, tenant_id, event, &data, now);
