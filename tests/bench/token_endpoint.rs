@@ -21,6 +21,8 @@
 //! every grant also pays for the tenant, access, groups and roles reads. `BENCH_OPEN_LOOP=1` (or
 //! `--open-loop`) then runs each grant again open loop, at half the rate just measured: requests
 //! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max).
+//! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
+//! with a million people and refresh families) instead of a fresh one.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -388,7 +390,7 @@ struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     data_dir: PathBuf,
     // Dropped last: removes the SQLite file or the PostgreSQL schema.
-    _db: TestDatabase,
+    _db: Option<TestDatabase>,
 }
 
 impl Server {
@@ -405,12 +407,19 @@ impl Server {
 
 fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Server> {
     rt.block_on(async {
-        let db = if settings.postgres {
-            TestDatabase::postgres("bench::token_endpoint")
-                .await
-                .ok_or("--postgres needs TECHPASS_TEST_POSTGRES_URL")?
-        } else {
-            TestDatabase::sqlite().await
+        // A database prepared beforehand (tests/bench/scale.sh seeds one), or a fresh one.
+        let db = match std::env::var("BENCH_DATABASE_URL") {
+            Ok(_) => None,
+            Err(_) if settings.postgres => Some(
+                TestDatabase::postgres("bench::token_endpoint")
+                    .await
+                    .ok_or("--postgres needs TECHPASS_TEST_POSTGRES_URL")?,
+            ),
+            Err(_) => Some(TestDatabase::sqlite().await),
+        };
+        let url = match &db {
+            Some(db) => db.url.clone(),
+            None => std::env::var("BENCH_DATABASE_URL")?,
         };
         let data_dir =
             std::env::temp_dir().join(format!("techpass-bench-{}", uuid::Uuid::new_v4()));
@@ -420,7 +429,7 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
             None,
             figment::providers::Env::prefixed("TECHPASS_BENCH_NOTHING_"),
         )?;
-        config.database_url = db.url.clone();
+        config.database_url = url;
         config.data_dir = data_dir.clone();
         config.listen = "127.0.0.1:0".parse()?;
         config.master_key = Some(serde_json::from_value(Value::String(
