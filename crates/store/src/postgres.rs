@@ -55,36 +55,10 @@ impl HealthStore for PgStore {
     }
 }
 
-#[async_trait]
-impl crate::CachedRows for PgStore {
-    async fn cached_client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<crate::ClientRecord>, StoreError> {
-        use crate::ClientStore;
-        self.rows
-            .client(client_id, self.get_client(client_id))
-            .await
-    }
-
-    async fn cached_client_secrets(
-        &self,
-        client_id: &str,
-    ) -> Result<Vec<crate::ClientSecretRecord>, StoreError> {
-        use crate::ClientStore;
-        self.rows
-            .secrets(client_id, self.client_secrets(client_id))
-            .await
-    }
-
-    async fn cached_tenant(&self, id: &str) -> Result<Option<crate::TenantRecord>, StoreError> {
-        use crate::TenantStore;
-        self.rows.tenant(id, self.get_tenant(id)).await
-    }
-
+impl PgStore {
     /// Listens on the channel migration 0024's triggers notify at every change of an app, a
     /// secret or a tenant (by any replica or tool on this database).
-    async fn follow_row_changes(&self) -> Result<(), StoreError> {
+    pub(crate) async fn follow_changes(&self) -> Result<(), StoreError> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(crate::rows::CHANNEL).await?;
         // Whatever changed before this (or while the last follower was down) is not trusted.
@@ -138,6 +112,7 @@ impl SigningKeyStore for PgStore {
 }
 
 crate::portable::portable_impls!(PgStore);
+crate::rows::cached_rows_impls!(PgStore);
 crate::portable::provider_impls!(PgStore);
 crate::portable_accounts::account_impls!(PgStore);
 crate::portable_tenancy::tenancy_impls!(PgStore);

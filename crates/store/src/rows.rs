@@ -51,6 +51,49 @@ pub trait CachedRows {
     async fn follow_row_changes(&self) -> Result<(), StoreError>;
 }
 
+/// [`CachedRows`] for a backend's store type, which has a `rows` cache and an inherent
+/// `follow_changes` (how that database tells of changes).
+macro_rules! cached_rows_impls {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::CachedRows for $store {
+            async fn cached_client(
+                &self,
+                client_id: &str,
+            ) -> Result<Option<$crate::ClientRecord>, $crate::StoreError> {
+                use $crate::ClientStore;
+                self.rows
+                    .client(client_id, self.get_client(client_id))
+                    .await
+            }
+
+            async fn cached_client_secrets(
+                &self,
+                client_id: &str,
+            ) -> Result<Vec<$crate::ClientSecretRecord>, $crate::StoreError> {
+                use $crate::ClientStore;
+                self.rows
+                    .secrets(client_id, self.client_secrets(client_id))
+                    .await
+            }
+
+            async fn cached_tenant(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::TenantRecord>, $crate::StoreError> {
+                use $crate::TenantStore;
+                self.rows.tenant(id, self.get_tenant(id)).await
+            }
+
+            async fn follow_row_changes(&self) -> Result<(), $crate::StoreError> {
+                self.follow_changes().await
+            }
+        }
+    };
+}
+
+pub(crate) use cached_rows_impls;
+
 /// The cache itself, one per store handle (clones share it).
 #[derive(Debug)]
 pub(crate) struct RowCache {

@@ -64,36 +64,10 @@ impl HealthStore for SqliteStore {
     }
 }
 
-#[async_trait]
-impl crate::CachedRows for SqliteStore {
-    async fn cached_client(
-        &self,
-        client_id: &str,
-    ) -> Result<Option<crate::ClientRecord>, StoreError> {
-        use crate::ClientStore;
-        self.rows
-            .client(client_id, self.get_client(client_id))
-            .await
-    }
-
-    async fn cached_client_secrets(
-        &self,
-        client_id: &str,
-    ) -> Result<Vec<crate::ClientSecretRecord>, StoreError> {
-        use crate::ClientStore;
-        self.rows
-            .secrets(client_id, self.client_secrets(client_id))
-            .await
-    }
-
-    async fn cached_tenant(&self, id: &str) -> Result<Option<crate::TenantRecord>, StoreError> {
-        use crate::TenantStore;
-        self.rows.tenant(id, self.get_tenant(id)).await
-    }
-
+impl SqliteStore {
     /// Polls the version row that migration 0024's triggers bump at every change of an app, a
     /// secret or a tenant (by any process on this file).
-    async fn follow_row_changes(&self) -> Result<(), StoreError> {
+    pub(crate) async fn follow_changes(&self) -> Result<(), StoreError> {
         // Whatever changed before this (or while the last follower was down) is not trusted.
         self.rows.changed();
         let mut seen: Option<i64> = None;
@@ -158,6 +132,7 @@ impl SigningKeyStore for SqliteStore {
 }
 
 crate::portable::portable_impls!(SqliteStore);
+crate::rows::cached_rows_impls!(SqliteStore);
 crate::portable::provider_impls!(SqliteStore);
 crate::portable_accounts::account_impls!(SqliteStore);
 crate::portable_tenancy::tenancy_impls!(SqliteStore);
