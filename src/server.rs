@@ -135,6 +135,7 @@ pub fn connect_options(config: &Config) -> ConnectOptions {
         max_connections: config.database.max_connections,
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
         sqlite_synchronous: config.database.sqlite_synchronous.store(),
+        row_cache_ttl: techpass_store::ROW_CACHE_TTL,
     }
 }
 
@@ -411,46 +412,63 @@ pub async fn build_state(
     })
 }
 
-/// Work every replica does in the background (safe to run on all of them at once): re-reading
+/// Work every replica does in the background (safe to run on all of them at once): following
+/// the database's notices of changed apps and tenants (so the row cache drops them), re-reading
 /// keys so that rotations made elsewhere are seen and expired keys deleted, and purging expired
 /// sign-in attempts and sessions. Stops when the returned handle is aborted.
 pub fn spawn_background(state: &AppState) -> tokio::task::JoinHandle<()> {
     let state = state.clone();
-    let every = Duration::from_secs(state.config.keys.reload_interval_secs);
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            ticker.tick().await;
-            state.rate_limits.shrink();
-            if let Err(e) = state.keys.reload().await {
-                tracing::warn!(error = %e, "could not reload signing keys; keeping the ones in memory");
-            }
-            let now = state.clock.now().as_secs();
-            let idle_before = now - state.config.session.idle_timeout_secs as i64;
-            let purged = async {
-                let attempts = state.store.delete_expired_login_attempts(now).await?;
-                let sessions = state
-                    .store
-                    .delete_expired_sessions(now, idle_before)
-                    .await?;
-                state.store.delete_expired_assertions(now).await?;
-                Ok::<_, techpass_store::StoreError>((attempts, sessions))
-            };
-            match purged.await {
-                Ok((0, 0)) => {}
-                Ok((attempts, sessions)) => {
-                    tracing::debug!(
-                        attempts,
-                        sessions,
-                        "purged expired sign-in attempts and sessions"
-                    )
-                }
-                Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
-            }
-        }
+        tokio::join!(follow_row_changes(&state), housekeeping(&state));
     })
+}
+
+/// Keeps following the changes other processes make to apps and tenants
+/// ([`techpass_store::CachedRows::follow_row_changes`]); while it cannot, cached rows still live at
+/// most their time to live. Runs until aborted.
+pub async fn follow_row_changes(state: &AppState) {
+    loop {
+        if let Err(e) = state.store.follow_row_changes().await {
+            tracing::warn!(error = %e, "lost the database's notices of changed apps and tenants; retrying");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn housekeeping(state: &AppState) {
+    let every = Duration::from_secs(state.config.keys.reload_interval_secs);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        state.rate_limits.shrink();
+        if let Err(e) = state.keys.reload().await {
+            tracing::warn!(error = %e, "could not reload signing keys; keeping the ones in memory");
+        }
+        let now = state.clock.now().as_secs();
+        let idle_before = now - state.config.session.idle_timeout_secs as i64;
+        let purged = async {
+            let attempts = state.store.delete_expired_login_attempts(now).await?;
+            let sessions = state
+                .store
+                .delete_expired_sessions(now, idle_before)
+                .await?;
+            state.store.delete_expired_assertions(now).await?;
+            Ok::<_, techpass_store::StoreError>((attempts, sessions))
+        };
+        match purged.await {
+            Ok((0, 0)) => {}
+            Ok((attempts, sessions)) => {
+                tracing::debug!(
+                    attempts,
+                    sessions,
+                    "purged expired sign-in attempts and sessions"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting connections and

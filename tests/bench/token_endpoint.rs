@@ -18,7 +18,11 @@
 //! Knobs (environment): `BENCH_CONCURRENCY` (16), `BENCH_SECS` (5), `BENCH_WARMUP_SECS` (1),
 //! `BENCH_SIGN_SECS` (3); `BENCH_TENANT_APP=1` (or `--tenant-app`) makes the web app a tenant's
 //! app that admits only assigned people, the person assigned through a group holding a role, so
-//! every grant also pays for the tenant, access, groups and roles reads.
+//! every grant also pays for the tenant, access, groups and roles reads. `BENCH_OPEN_LOOP=1` (or
+//! `--open-loop`) then runs each grant again open loop, at half the rate just measured: requests
+//! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max).
+//! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
+//! with a million people and refresh families) instead of a fresh one.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -76,6 +80,8 @@ struct Settings {
     cores: usize,
     postgres: bool,
     tenant_app: bool,
+    /// After the closed-loop phases, each grant again at half its measured rate, open loop.
+    open_loop: bool,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -93,7 +99,10 @@ impl Settings {
             || std::env::var("BENCH_TENANT_APP").is_ok_and(|v| v == "1");
         let postgres = std::env::args().any(|a| a == "--postgres")
             || std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
+        let open_loop = std::env::args().any(|a| a == "--open-loop")
+            || std::env::var("BENCH_OPEN_LOOP").is_ok_and(|v| v == "1");
         Settings {
+            open_loop,
             concurrency: env_number("BENCH_CONCURRENCY", 16) as usize,
             warmup: Duration::from_secs(env_number("BENCH_WARMUP_SECS", 1)),
             measure: Duration::from_secs(env_number("BENCH_SECS", 5)),
@@ -183,12 +192,13 @@ fn run() -> Result<u64> {
     );
 
     server.stop(&server_rt);
-    let results = results?;
+    let (results, open) = results?;
     for scenario in &results {
         print_scenario(scenario, &baseline, &settings);
     }
     report(&results, &baseline, &settings);
-    Ok(results.iter().map(|r| r.errors).sum())
+    report_open_loop(&open);
+    Ok(results.iter().map(|r| r.errors).sum::<u64>() + open.iter().map(|o| o.errors).sum::<u64>())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -382,7 +392,7 @@ struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     data_dir: PathBuf,
     // Dropped last: removes the SQLite file or the PostgreSQL schema.
-    _db: TestDatabase,
+    _db: Option<TestDatabase>,
 }
 
 impl Server {
@@ -399,12 +409,19 @@ impl Server {
 
 fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Server> {
     rt.block_on(async {
-        let db = if settings.postgres {
-            TestDatabase::postgres("bench::token_endpoint")
-                .await
-                .ok_or("--postgres needs TECHPASS_TEST_POSTGRES_URL")?
-        } else {
-            TestDatabase::sqlite().await
+        // A database prepared beforehand (tests/bench/scale.sh seeds one), or a fresh one.
+        let db = match std::env::var("BENCH_DATABASE_URL") {
+            Ok(_) => None,
+            Err(_) if settings.postgres => Some(
+                TestDatabase::postgres("bench::token_endpoint")
+                    .await
+                    .ok_or("--postgres needs TECHPASS_TEST_POSTGRES_URL")?,
+            ),
+            Err(_) => Some(TestDatabase::sqlite().await),
+        };
+        let url = match &db {
+            Some(db) => db.url.clone(),
+            None => std::env::var("BENCH_DATABASE_URL")?,
         };
         let data_dir =
             std::env::temp_dir().join(format!("techpass-bench-{}", uuid::Uuid::new_v4()));
@@ -414,7 +431,7 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
             None,
             figment::providers::Env::prefixed("TECHPASS_BENCH_NOTHING_"),
         )?;
-        config.database_url = db.url.clone();
+        config.database_url = url;
         config.data_dir = data_dir.clone();
         config.listen = "127.0.0.1:0".parse()?;
         config.master_key = Some(serde_json::from_value(Value::String(
@@ -1162,7 +1179,12 @@ fn window_from_now(settings: &Settings) -> Window {
     }
 }
 
-async fn load(base: &str, web: &App, machine: &App, settings: &Settings) -> Result<Vec<Scenario>> {
+async fn load(
+    base: &str,
+    web: &App,
+    machine: &App,
+    settings: &Settings,
+) -> Result<(Vec<Scenario>, Vec<OpenLoop>)> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
@@ -1280,8 +1302,254 @@ async fn load(base: &str, web: &App, machine: &App, settings: &Settings) -> Resu
         let left = pool.lock().map_or(0, |q| q.len());
         format!("fixed time; {left} of {minted} minted codes left unused")
     };
+    let code_rps = exchange.rps();
+    let client_credentials_rps = scenarios[0].rps();
     scenarios.push(exchange);
-    Ok(scenarios)
+    if !settings.open_loop {
+        return Ok((scenarios, Vec::new()));
+    }
+
+    // (d) Open loop at half the rates just measured.
+    let mut open = Vec::new();
+    let machine_tc = TokenClient::new(&http, base, machine);
+    let rate = client_credentials_rps / 2.0;
+    running_open("client_credentials", rate, settings);
+    open.push(
+        open_loop(
+            "client_credentials",
+            rate,
+            window_from_now(settings),
+            move || {
+                let tc = machine_tc.clone();
+                async move {
+                    tc.post(&[("grant_type", "client_credentials")])
+                        .await
+                        .and_then(|body| has(&body, "access_token"))
+                }
+            },
+        )
+        .await,
+    );
+
+    // Refresh: families wait in a queue; a request takes one, and puts back the next token.
+    let codes = mint_codes(
+        &b,
+        base,
+        &web.client_id,
+        OPEN_LOOP_FAMILIES,
+        settings.concurrency,
+        CODE_MINTING_BUDGET,
+    )
+    .await?;
+    let (put, take) = tokio::sync::mpsc::unbounded_channel::<String>();
+    for code in &codes {
+        let body = tc
+            .post(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code.code),
+                ("redirect_uri", APP_CALLBACK),
+                ("code_verifier", &code.verifier),
+            ])
+            .await?;
+        let v: Value = serde_json::from_str(&body)?;
+        let token = v["refresh_token"].as_str().ok_or("no refresh token")?;
+        put.send(token.to_string())?;
+    }
+    let take = Arc::new(tokio::sync::Mutex::new(take));
+    let rate = refresh_rps / 2.0;
+    running_open("refresh_token", rate, settings);
+    let refresh_tc = tc.clone();
+    open.push(
+        open_loop(
+            "refresh_token",
+            rate,
+            window_from_now(settings),
+            move || {
+                let (tc, put, take) = (refresh_tc.clone(), put.clone(), take.clone());
+                async move {
+                    // Waiting for an idle family counts in the latency.
+                    let token = take.lock().await.recv().await.ok_or("no family left")?;
+                    let body = tc
+                        .post(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+                        .await?;
+                    has(&body, "id_token")?;
+                    let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+                    let next = v["refresh_token"]
+                        .as_str()
+                        .ok_or("200 without refresh_token")?;
+                    let _ = put.send(next.to_string());
+                    Ok(())
+                }
+            },
+        )
+        .await,
+    );
+
+    // Code exchange: a pool minted first, sized for the rate.
+    let rate = code_rps / 2.0;
+    let wanted = (rate * (settings.warmup + settings.measure).as_secs_f64() * 1.2) as usize + 50;
+    let codes = mint_codes(
+        &b,
+        base,
+        &web.client_id,
+        wanted,
+        settings.concurrency,
+        CODE_MINTING_BUDGET,
+    )
+    .await?;
+    let pool = Arc::new(Mutex::new(VecDeque::from(codes)));
+    running_open("authorization_code", rate, settings);
+    let code_tc = tc.clone();
+    open.push(
+        open_loop(
+            "authorization_code",
+            rate,
+            window_from_now(settings),
+            move || {
+                let (tc, pool) = (code_tc.clone(), pool.clone());
+                async move {
+                    let pending = pool
+                        .lock()
+                        .ok()
+                        .and_then(|mut q| q.pop_front())
+                        .ok_or("the code pool ran out")?;
+                    tc.post(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", &pending.code),
+                        ("redirect_uri", APP_CALLBACK),
+                        ("code_verifier", &pending.verifier),
+                    ])
+                    .await
+                    .and_then(|body| {
+                        has(&body, "id_token")?;
+                        has(&body, "refresh_token")
+                    })
+                }
+            },
+        )
+        .await,
+    );
+    Ok((scenarios, open))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Open loop (issue 17 item 2): requests leave at a fixed rate whatever the answers do, and each
+// latency counts from when its request was due, not from when it could be sent, so queueing
+// behind slow answers is measured instead of hidden (closed-loop clients wait for an answer
+// before asking again, and so slow down with the server).
+
+/// Refresh token families the open-loop refresh phase rotates (enough that requests rarely
+/// wait for an idle one at half the closed-loop rate).
+const OPEN_LOOP_FAMILIES: usize = 64;
+
+struct OpenLoop {
+    name: &'static str,
+    target_rps: f64,
+    ok: usize,
+    errors: u64,
+    error_samples: Vec<String>,
+    measured: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+}
+
+fn running_open(name: &str, rate: f64, settings: &Settings) {
+    println!(
+        "\n(running /token {name} open loop at {rate:.0} req/s: {:.0} s warm-up, then {:.0} s measured)",
+        settings.warmup.as_secs_f64(),
+        settings.measure.as_secs_f64()
+    );
+}
+
+/// Sends `request()` every 1/`rate` s until the window ends and waits for every answer.
+async fn open_loop<F, Fut>(name: &'static str, rate: f64, window: Window, request: F) -> OpenLoop
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::result::Result<(), String>> + Send + 'static,
+{
+    let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let begin = Instant::now();
+    let mut n: u32 = 0;
+    loop {
+        let due = begin + period * n;
+        if due >= window.end {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let (answer, done) = (request(), done_tx.clone());
+        tokio::spawn(async move {
+            let outcome = answer.await;
+            let _ = done.send((due, Instant::now(), outcome));
+        });
+        n += 1;
+    }
+    drop(done_tx);
+    let mut latencies_us = Vec::new();
+    let (mut errors, mut error_samples) = (0, Vec::new());
+    while let Some((due, done, outcome)) = done_rx.recv().await {
+        if due < window.start {
+            continue;
+        }
+        match outcome {
+            Ok(()) => latencies_us
+                .push(u32::try_from(done.duration_since(due).as_micros()).unwrap_or(u32::MAX)),
+            Err(why) => {
+                errors += 1;
+                if error_samples.len() < 3 {
+                    error_samples.push(why.chars().take(300).collect());
+                }
+            }
+        }
+    }
+    latencies_us.sort_unstable();
+    OpenLoop {
+        name,
+        target_rps: rate,
+        ok: latencies_us.len(),
+        errors,
+        error_samples,
+        measured: window.end.duration_since(window.start),
+        p50_ms: percentile_ms(&latencies_us, 0.50),
+        p99_ms: percentile_ms(&latencies_us, 0.99),
+        p999_ms: percentile_ms(&latencies_us, 0.999),
+        max_ms: percentile_ms(&latencies_us, 1.0),
+    }
+}
+
+fn report_open_loop(open: &[OpenLoop]) {
+    if open.is_empty() {
+        return;
+    }
+    println!(
+        "\n== Open loop at half the closed-loop rate (latency from when each request was due) =="
+    );
+    println!(
+        "| {:<18} | {:>8} | {:>8} | {:>3} | {:>7} | {:>7} | {:>8} | {:>7} |",
+        "grant", "target/s", "done/s", "err", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+    );
+    println!(
+        "|{:-<20}|{:->10}|{:->10}|{:->5}|{:->9}|{:->9}|{:->10}|{:->9}|",
+        "", "", "", "", "", "", "", ""
+    );
+    for o in open {
+        println!(
+            "| {:<18} | {:>8.0} | {:>8.0} | {:>3} | {:>7.2} | {:>7.2} | {:>8.2} | {:>7.2} |",
+            o.name,
+            o.target_rps,
+            o.ok as f64 / o.measured.as_secs_f64(),
+            o.errors,
+            o.p50_ms,
+            o.p99_ms,
+            o.p999_ms,
+            o.max_ms
+        );
+        for sample in &o.error_samples {
+            println!("  error: {sample}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

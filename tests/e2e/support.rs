@@ -86,6 +86,8 @@ pub struct TestServer {
     pub state: AppState,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// Follows other processes' changes to apps and tenants, as `techpass serve` does.
+    follower: tokio::task::JoinHandle<()>,
     _data_dir: TempDir,
     _db: Option<TestDatabase>,
 }
@@ -133,11 +135,16 @@ impl TestServer {
                 ..Transport::from_config(&state.config.http)
             },
         ));
+        let follower = tokio::spawn({
+            let state = state.clone();
+            async move { server::follow_row_changes(&state).await }
+        });
         TestServer {
             base: format!("http://{addr}"),
             state,
             stop: Some(stop),
             task: Some(task),
+            follower,
             _data_dir: data_dir,
             _db: db,
         }
@@ -175,6 +182,7 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
+        self.follower.abort();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

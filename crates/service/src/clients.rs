@@ -113,8 +113,10 @@ impl Client {
     }
 }
 
+/// The app as it stands (at most the row cache's second old: [`techpass_store::CachedRows`]), for deciding what
+/// a request may do. A change to the app reads the database instead.
 pub async fn find_client(store: &dyn Store, client_id: &str) -> Result<Option<Client>, StoreError> {
-    match store.get_client(client_id).await? {
+    match store.cached_client(client_id).await? {
         Some(record) => Ok(Some(Client::from_record(record)?)),
         None => Ok(None),
     }
@@ -305,8 +307,6 @@ pub async fn create_app(
     })
 }
 
-/// Sets the signing algorithms of an app's ID tokens and access tokens (`None`: unchanged), for
-/// the operator's `techpass app update`. Returns the app's algorithms after the change.
 /// Sets whether every token request of an app must carry a DPoP proof (RFC 9449 §5.2
 /// `dpop_bound_access_tokens`), for the operator's `techpass app update --require-dpop`.
 pub async fn set_dpop_bound(
@@ -335,6 +335,8 @@ async fn change_client(
     Ok(record)
 }
 
+/// Sets the signing algorithms of an app's ID tokens and access tokens (`None`: unchanged), for
+/// the operator's `techpass app update`. Returns the app's algorithms after the change.
 pub async fn set_signing_algs(
     store: &dyn Store,
     client_id: &str,
@@ -613,7 +615,7 @@ pub async fn authenticate(
         return Err(fail(method, hint));
     };
     let stored = store
-        .client_secrets(&client.id)
+        .cached_client_secrets(&client.id)
         .await
         .map_err(|e| ClientAuthError {
             error: OAuthError::unavailable(e),

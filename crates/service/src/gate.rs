@@ -1,8 +1,10 @@
 //! Applying the token gate ([`techpass_domain::gate`]) to a stored user, the app, its tenant and
-//! the user's access, and recording refusals in the audit log. Everything is read fresh from
-//! the database at every call (no cache, so the staleness bound is zero): a suspension, an
-//! expiry, a tenant suspension, a disabled app or a removed access takes effect at the next
-//! request on every replica.
+//! the user's access, and recording refusals in the audit log. The person's facts (status,
+//! expiry, access, membership) are read fresh from the database at every call: a suspension, an
+//! expiry or a removed access takes effect at the next request on every replica. The app and its
+//! tenant come from the per-replica row cache ([`techpass_store::CachedRows`]): a disabled app or a suspended
+//! tenant takes effect at once on the replica that made the change, and within a second
+//! everywhere (at once where the database's change notices arrive).
 //!
 //! A vendor at a tenant's app brings their membership of that tenant, with the end date of the
 //! invitation that made it; an officer at an app for the tenant's members brings whether they
@@ -41,7 +43,7 @@ async fn tenant_of(
 ) -> Result<(Option<TenantRecord>, Option<TenantStatus>), StoreError> {
     let tenant = match &client.tenant_id {
         None => None,
-        Some(id) => state.store.get_tenant(id).await?,
+        Some(id) => state.store.cached_tenant(id).await?,
     };
     let status = client.tenant_id.as_ref().map(|_| {
         tenant

@@ -82,6 +82,12 @@ pub async fn check(
     let after = i64::try_from(policy.reverify_after_secs).unwrap_or(i64::MAX);
     let grace = i64::try_from(policy.reverify_grace_secs).unwrap_or(i64::MAX);
     let now = ctx.clock.now().as_secs();
+    // Within the bound of the authentication itself nothing is due, whatever the links say:
+    // the most recently confirmed link was confirmed then or later. (A preferred upstream's
+    // link may be older than that, so it is always read.)
+    if upstream.is_none() && now < authenticated_at.saturating_add(after) {
+        return Ok(Verdict::Current);
+    }
     let links = ctx.store.upstream_links_of_user(user_id).await?;
     let link = upstream
         .and_then(|u| links.iter().find(|l| l.upstream == u))

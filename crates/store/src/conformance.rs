@@ -604,7 +604,7 @@ async fn client_and_secrets_are_written_together(db: &TestDatabase) {
     assert_eq!(store.get_client("nope").await.unwrap(), None);
 }
 
-fn code(hash: &str) -> AuthCodeRecord {
+pub(crate) fn code(hash: &str) -> AuthCodeRecord {
     AuthCodeRecord {
         code_hash: hash.into(),
         client_id: "c1".into(),

@@ -27,6 +27,7 @@ mod postgres;
 mod provider;
 mod resources;
 mod reveal;
+mod rows;
 mod signin;
 mod sqlite;
 mod tenancy;
@@ -56,6 +57,8 @@ mod conformance_resources;
 #[cfg(test)]
 mod conformance_reveal;
 #[cfg(test)]
+mod conformance_rows;
+#[cfg(test)]
 mod conformance_tenancy;
 #[cfg(test)]
 mod conformance_upstream_links;
@@ -79,6 +82,7 @@ pub use provider::{
 };
 pub use resources::{ApiResourceRecord, ResourceGrantRecord, ResourceStore};
 pub use reveal::{RevealRecord, RevealStore};
+pub use rows::CachedRows;
 pub use signin::{LoginAttemptRecord, LoginAttemptStore, SessionRecord, SessionStore};
 pub use tenancy::{
     AcceptOutcome, Acceptance, AccessHolder, AccessStore, AssignmentRecord, ConsentRecord,
@@ -119,6 +123,7 @@ pub trait Store:
     + RevealStore
     + UpstreamLinkStore
     + CiIssuerStore
+    + CachedRows
     + HealthStore
     + Send
     + Sync
@@ -140,6 +145,9 @@ pub struct ConnectOptions {
     /// SQLite only: whether every commit waits for the disk (`FULL`, the default) or only
     /// checkpoints do (`NORMAL`). See [`SqliteSync`].
     pub sqlite_synchronous: SqliteSync,
+    /// How long a cached app or tenant row may be served at most ([`CachedRows`]); zero turns
+    /// the cache off. 1 s by default.
+    pub row_cache_ttl: Duration,
 }
 
 /// SQLite's `synchronous` setting in WAL mode. `Full`: a commit returns once it is on disk, so
@@ -155,6 +163,9 @@ pub enum SqliteSync {
     Normal,
 }
 
+/// The default and longest staleness of a cached app or tenant row.
+pub const ROW_CACHE_TTL: Duration = Duration::from_secs(1);
+
 impl ConnectOptions {
     pub fn new(url: impl Into<String>) -> Self {
         ConnectOptions {
@@ -162,6 +173,7 @@ impl ConnectOptions {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             sqlite_synchronous: SqliteSync::Full,
+            row_cache_ttl: ROW_CACHE_TTL,
         }
     }
 }

@@ -69,6 +69,59 @@ pub(crate) fn contains_pattern(query: &str) -> String {
     pattern
 }
 
+/// The INSERT of a grant, for either backend and any executor (the pool or a transaction).
+pub(crate) fn insert_grant_query<'q, DB>(
+    g: &'q crate::GrantRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope,
+           auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(g.id.as_str())
+    .bind(g.client_id.as_str())
+    .bind(g.user_id.as_deref())
+    .bind(g.session_hash.as_deref())
+    .bind(g.code_hash.as_deref())
+    .bind(g.scope.as_str())
+    .bind(g.auth_time)
+    .bind(crate::column::json_list(&g.amr))
+    .bind(g.acr.as_deref())
+    .bind(g.created_at)
+    .bind(g.expires_at)
+    .bind(g.revoked_at)
+    .bind(g.dpop_jkt.as_deref())
+}
+
+/// The INSERT of a refresh token, for either backend and any executor.
+pub(crate) fn insert_refresh_token_query<'q, DB>(
+    t: &'q crate::RefreshTokenRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.token_hash.as_str())
+    .bind(t.grant_id.as_str())
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .bind(t.used_at)
+}
+
 macro_rules! portable_impls {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -339,26 +392,9 @@ macro_rules! provider_impls {
         #[async_trait::async_trait]
         impl $crate::GrantStore for $store {
             async fn insert_grant(&self, g: &$crate::GrantRecord) -> Result<(), $crate::StoreError> {
-                sqlx::query(
-                    "INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope,
-                       auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(&g.id)
-                .bind(&g.client_id)
-                .bind(&g.user_id)
-                .bind(&g.session_hash)
-                .bind(&g.code_hash)
-                .bind(&g.scope)
-                .bind(g.auth_time)
-                .bind($crate::column::json_list(&g.amr))
-                .bind(&g.acr)
-                .bind(g.created_at)
-                .bind(g.expires_at)
-                .bind(g.revoked_at)
-                .bind(&g.dpop_jkt)
-                .execute(&self.pool)
-                .await?;
+                $crate::portable::insert_grant_query(g)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -542,17 +578,9 @@ macro_rules! provider_impls {
                 &self,
                 t: &$crate::RefreshTokenRecord,
             ) -> Result<(), $crate::StoreError> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&t.token_hash)
-                .bind(&t.grant_id)
-                .bind(t.created_at)
-                .bind(t.expires_at)
-                .bind(t.used_at)
-                .execute(&self.pool)
-                .await?;
+                $crate::portable::insert_refresh_token_query(t)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
@@ -581,18 +609,9 @@ macro_rules! provider_impls {
                         .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed));
                 };
                 if let Some(next) = successor {
-                    sqlx::query(
-                        "INSERT INTO refresh_tokens
-                           (token_hash, grant_id, created_at, expires_at, used_at)
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&next.token_hash)
-                    .bind(&next.grant_id)
-                    .bind(next.created_at)
-                    .bind(next.expires_at)
-                    .bind(next.used_at)
-                    .execute(&mut *tx)
-                    .await?;
+                    $crate::portable::insert_refresh_token_query(next)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok($crate::Redemption::Redeemed(token))
@@ -640,6 +659,59 @@ macro_rules! provider_impls {
                 .await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn redeem_code_into_grant(
+                &self,
+                code_hash: &str,
+                now: i64,
+                grant: &$crate::GrantRecord,
+                refresh: Option<&$crate::RefreshTokenRecord>,
+            ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
+                const COLUMNS: &str = CODE_COLUMNS;
+                let mut tx = self.pool.begin().await?;
+                let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
+                    "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(code_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(code) = redeemed else {
+                    tx.rollback().await?;
+                    let earlier = self.get_code(code_hash).await?;
+                    return Ok(earlier.map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed));
+                };
+                $crate::portable::insert_grant_query(grant)
+                    .execute(&mut *tx)
+                    .await?;
+                if let Some(token) = refresh {
+                    $crate::portable::insert_refresh_token_query(token)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::Redemption::Redeemed(code))
+            }
+
+            async fn get_refresh_token_with_grant(
+                &self,
+                token_hash: &str,
+            ) -> Result<Option<($crate::RefreshTokenRecord, $crate::GrantRecord)>, $crate::StoreError>
+            {
+                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(
+                    "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.code_hash, g.scope,
+                            g.auth_time, g.amr, g.acr, g.created_at, g.expires_at, g.revoked_at,
+                            g.dpop_jkt, r.token_hash, r.created_at AS token_created_at,
+                            r.expires_at AS token_expires_at, r.used_at AS token_used_at
+                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+                     WHERE r.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.map($crate::provider::RefreshTokenWithGrant::split))
             }
 
             async fn get_refresh_token(

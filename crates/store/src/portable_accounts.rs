@@ -408,6 +408,7 @@ macro_rules! account_impls {
                     .await?;
                 }
                 tx.commit().await?;
+                self.rows.changed();
                 Ok(())
             }
 
@@ -441,7 +442,7 @@ macro_rules! account_impls {
                 &self,
                 c: &$crate::ClientRecord,
             ) -> Result<bool, $crate::StoreError> {
-                Ok(sqlx::query(
+                let updated = sqlx::query(
                     "UPDATE clients SET name = $2, confidential = $3, redirect_uris = $4,
                        post_logout_redirect_uris = $5, backchannel_logout_uri = $6,
                        grant_types = $7, jwks = $8, enabled = $9, homepage = $10,
@@ -471,7 +472,9 @@ macro_rules! account_impls {
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
-                    == 1)
+                    == 1;
+                self.rows.changed();
+                Ok(updated)
             }
 
             async fn clients_of_tenant(
@@ -533,6 +536,7 @@ macro_rules! account_impls {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
+                self.rows.changed();
                 Ok(true)
             }
 
@@ -542,7 +546,7 @@ macro_rules! account_impls {
                 secret_id: &str,
                 at: i64,
             ) -> Result<bool, $crate::StoreError> {
-                Ok(sqlx::query(
+                let revoked = sqlx::query(
                     "UPDATE client_secrets SET revoked_at = $3
                      WHERE client_id = $1 AND id = $2 AND revoked_at IS NULL",
                 )
@@ -552,7 +556,9 @@ macro_rules! account_impls {
                 .execute(&self.pool)
                 .await?
                 .rows_affected()
-                    == 1)
+                    == 1;
+                self.rows.changed();
+                Ok(revoked)
             }
 
             async fn delete_client(&self, client_id: &str) -> Result<bool, $crate::StoreError> {
@@ -589,6 +595,7 @@ macro_rules! account_impls {
                     sqlx::query(sql).bind(client_id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                self.rows.changed();
                 Ok(true)
             }
 

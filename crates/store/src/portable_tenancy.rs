@@ -32,6 +32,7 @@ macro_rules! tenancy_impls {
                 .bind(&t.status_reason)
                 .execute(&self.pool)
                 .await?;
+                self.rows.changed();
                 Ok(())
             }
 
@@ -125,6 +126,7 @@ macro_rules! tenancy_impls {
                     .await?;
                 }
                 tx.commit().await?;
+                self.rows.changed();
                 Ok(true)
             }
 

@@ -10,6 +10,8 @@ use crate::{ConnectOptions, HealthStore, SigningKeyRecord, SigningKeyStore, Stor
 #[derive(Debug, Clone)]
 pub(crate) struct PgStore {
     pool: PgPool,
+    /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
+    pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
 }
 
 impl PgStore {
@@ -25,7 +27,10 @@ impl PgStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -47,6 +52,22 @@ impl HealthStore for PgStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+impl PgStore {
+    /// Listens on the channel migration 0024's triggers notify at every change of an app, a
+    /// secret or a tenant (by any replica or tool on this database).
+    pub(crate) async fn follow_changes(&self) -> Result<(), StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(crate::rows::CHANNEL).await?;
+        // Whatever changed before this (or while the last follower was down) is not trusted.
+        self.rows.changed();
+        loop {
+            // `None`: the connection was lost (and is back): what was sent meanwhile is lost.
+            let _ = listener.try_recv().await?;
+            self.rows.changed();
+        }
     }
 }
 
@@ -91,6 +112,7 @@ impl SigningKeyStore for PgStore {
 }
 
 crate::portable::portable_impls!(PgStore);
+crate::rows::cached_rows_impls!(PgStore);
 crate::portable::provider_impls!(PgStore);
 crate::portable_accounts::account_impls!(PgStore);
 crate::portable_tenancy::tenancy_impls!(PgStore);

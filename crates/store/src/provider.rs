@@ -344,6 +344,30 @@ pub struct RefreshTokenRecord {
     pub used_at: Option<i64>,
 }
 
+/// A refresh token's row and its grant's, as one joined read.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenWithGrant {
+    #[sqlx(flatten)]
+    pub grant: GrantRecord,
+    pub token_hash: String,
+    pub token_created_at: i64,
+    pub token_expires_at: i64,
+    pub token_used_at: Option<i64>,
+}
+
+impl RefreshTokenWithGrant {
+    pub(crate) fn split(self) -> (RefreshTokenRecord, GrantRecord) {
+        let token = RefreshTokenRecord {
+            token_hash: self.token_hash,
+            grant_id: self.grant.id.clone(),
+            created_at: self.token_created_at,
+            expires_at: self.token_expires_at,
+            used_at: self.token_used_at,
+        };
+        (token, self.grant)
+    }
+}
+
 #[async_trait]
 pub trait GrantStore {
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<(), StoreError>;
@@ -423,6 +447,25 @@ pub trait GrantStore {
         used_since: i64,
         successor: &RefreshTokenRecord,
     ) -> Result<bool, StoreError>;
+
+    /// Spends the code and stores the grant it opens, with the grant's first refresh token if
+    /// there is one, in one transaction: only the first of concurrent redeemers gets
+    /// [`Redemption::Redeemed`] and stores anything; a later one gets [`Redemption::Replayed`]
+    /// and writes nothing. The caller decided everything (caller, gate, tokens) beforehand from
+    /// [`GrantStore::get_code`], so a request refused on the way spends nothing.
+    async fn redeem_code_into_grant(
+        &self,
+        code_hash: &str,
+        now: i64,
+        grant: &GrantRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<Redemption<AuthCodeRecord>, StoreError>;
+
+    /// The refresh token and its grant in one read (the refresh grant needs both).
+    async fn get_refresh_token_with_grant(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<(RefreshTokenRecord, GrantRecord)>, StoreError>;
 
     /// The refresh token, without using it (for introspection and revocation).
     async fn get_refresh_token(

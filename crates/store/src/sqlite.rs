@@ -12,6 +12,8 @@ use crate::{ConnectOptions, HealthStore, SigningKeyRecord, SigningKeyStore, Stor
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
     pool: SqlitePool,
+    /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
+    pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
 }
 
 impl SqliteStore {
@@ -34,7 +36,10 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
+        })
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -56,6 +61,28 @@ impl HealthStore for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Polls the version row that migration 0024's triggers bump at every change of an app, a
+    /// secret or a tenant (by any process on this file).
+    pub(crate) async fn follow_changes(&self) -> Result<(), StoreError> {
+        // Whatever changed before this (or while the last follower was down) is not trusted.
+        self.rows.changed();
+        let mut seen: Option<i64> = None;
+        loop {
+            let version = sqlx::query_scalar::<_, i64>(
+                "SELECT version FROM row_versions WHERE name = 'apps'",
+            )
+            .fetch_one(&self.pool)
+            .await?;
+            if seen.is_some_and(|s| s != version) {
+                self.rows.changed();
+            }
+            seen = Some(version);
+            tokio::time::sleep(crate::rows::SQLITE_POLL).await;
+        }
     }
 }
 
@@ -105,6 +132,7 @@ impl SigningKeyStore for SqliteStore {
 }
 
 crate::portable::portable_impls!(SqliteStore);
+crate::rows::cached_rows_impls!(SqliteStore);
 crate::portable::provider_impls!(SqliteStore);
 crate::portable_accounts::account_impls!(SqliteStore);
 crate::portable_tenancy::tenancy_impls!(SqliteStore);

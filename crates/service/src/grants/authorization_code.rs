@@ -1,11 +1,13 @@
 //! The authorization code grant: RFC 6749 §4.1.3 with RFC 7636 §4.6 and RFC 9700 §2.1.1 (no
 //! PKCE downgrade). The code is consumed only after its caller proved to be its rightful owner
-//! (client, `redirect_uri`, PKCE); a wrong caller changes nothing.
+//! (client, `redirect_uri`, PKCE) and the gate let the person through; a wrong caller or a
+//! refusal changes nothing. Spending the code and storing the grant with its first refresh
+//! token are one transaction (one commit, one fsync on SQLite).
 
 use techpass_oidc::{pkce, OAuthError};
 use techpass_store::{AuthCodeRecord, GrantRecord, Redemption};
 
-use super::{for_person, grant_key, new_grant, store_error, PersonGrant, Tokens};
+use super::{first_refresh_token, for_person, grant_key, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::mint::PURPOSE_CODE;
 use crate::scopes::stored_scope;
@@ -73,44 +75,33 @@ pub(super) async fn run(
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
     let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
-    // Look, check the caller, then redeem: the checked fields never change, and the redemption
-    // is a conditional update, so exactly one rightful caller gets the code.
-    let stored = ctx
+    // Look, check the caller, decide, then redeem: the checked fields never change, and the
+    // redemption is a conditional update, so exactly one rightful caller gets the code.
+    let record = ctx
         .store
         .get_code(&code_hash)
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
     check_caller(
-        &stored,
+        &record,
         client,
         redirect_uri.as_deref(),
         code_verifier.as_deref(),
     )?;
-    if stored.used_at.is_some() {
+    if record.used_at.is_some() {
         return Err(replayed(ctx, client, &code_hash).await);
     }
-    if now >= stored.expires_at {
+    if now >= record.expires_at {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    let record = match ctx
-        .store
-        .redeem_code(&code_hash, now)
-        .await
-        .map_err(store_error)?
-    {
-        Redemption::Redeemed(r) => r,
-        // Another request of the rightful caller redeemed it in between.
-        Redemption::Replayed(_) => return Err(replayed(ctx, client, &code_hash).await),
-        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
-    };
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
         id: ctx.random.uuid().to_string(),
         client_id: client.id.clone(),
         user_id: Some(record.user_id.clone()),
         session_hash: Some(record.session_hash.clone()),
-        code_hash: Some(code_hash),
+        code_hash: Some(code_hash.clone()),
         scope: record.scope.clone(),
         auth_time: Some(record.auth_time),
         amr: record.amr.clone(),
@@ -136,5 +127,24 @@ pub(super) async fn run(
         },
     )
     .await?;
-    new_grant(ctx, client, &grant, scope, access, id_token).await
+    let refresh = first_refresh_token(ctx, client, &grant, &scope)?;
+    let redemption = ctx
+        .store
+        .redeem_code_into_grant(&code_hash, now, &grant, refresh.as_ref().map(|(_, r)| r))
+        .await
+        .map_err(store_error)?;
+    match redemption {
+        Redemption::Redeemed(_) => {}
+        // Another request of the rightful caller redeemed it in between: what it got is revoked
+        // and the tokens made here are never handed out.
+        Redemption::Replayed(_) => return Err(replayed(ctx, client, &code_hash).await),
+        Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
+    }
+    Ok(Tokens {
+        access,
+        id_token,
+        refresh_token: refresh.map(|(token, _)| token),
+        scope,
+        issued_token_type: None,
+    })
 }

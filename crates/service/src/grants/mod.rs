@@ -11,7 +11,7 @@ mod refresh_token;
 mod token_exchange;
 
 use techpass_oidc::{ErrorCode, OAuthError, Params};
-use techpass_store::{GrantRecord, StoreError, UserRecord};
+use techpass_store::{GrantRecord, RefreshTokenRecord, StoreError, UserRecord};
 
 use crate::clients::{
     Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
@@ -249,9 +249,29 @@ async fn for_person(
     Ok((access, id_token))
 }
 
+/// The first refresh token of a person's new grant, not yet stored: with `offline_access`, for
+/// an app that may refresh.
+fn first_refresh_token(
+    ctx: &ServiceContext,
+    client: &Client,
+    grant: &GrantRecord,
+    scope: &[String],
+) -> Result<Option<(String, RefreshTokenRecord)>, OAuthError> {
+    if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
+        mint::next_refresh_token(
+            ctx,
+            &grant.id,
+            grant.expires_at,
+            client.refresh_token_idle_secs,
+        )
+        .map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Stores the grant a person's first tokens open (after the gate let them through, so a refusal
-/// writes nothing) and, with `offline_access` for an app that may refresh, the first refresh
-/// token of its family.
+/// writes nothing) with its first refresh token, if any ([`first_refresh_token`]).
 async fn new_grant(
     ctx: &ServiceContext,
     client: &Client,
@@ -260,25 +280,18 @@ async fn new_grant(
     access: AccessToken,
     id_token: Option<String>,
 ) -> Result<Tokens, OAuthError> {
+    let refresh = first_refresh_token(ctx, client, grant, &scope)?;
     ctx.store.insert_grant(grant).await.map_err(store_error)?;
-    let refresh_token =
-        if scope.iter().any(|s| s == "offline_access") && client.allows(GRANT_REFRESH_TOKEN) {
-            Some(
-                mint::refresh_token(
-                    ctx,
-                    &grant.id,
-                    grant.expires_at,
-                    client.refresh_token_idle_secs,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
+    if let Some((_, record)) = &refresh {
+        ctx.store
+            .insert_refresh_token(record)
+            .await
+            .map_err(store_error)?;
+    }
     Ok(Tokens {
         access,
         id_token,
-        refresh_token,
+        refresh_token: refresh.map(|(token, _)| token),
         scope,
         issued_token_type: None,
     })

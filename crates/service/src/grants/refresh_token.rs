@@ -42,15 +42,9 @@ pub(super) async fn run(
     let unknown = || OAuthError::invalid_grant("unknown refresh token");
     // Look, check the caller, then redeem (a conditional update): a refresh token presented by
     // another client is neither consumed nor allowed to revoke its family.
-    let stored = ctx
+    let (stored, grant) = ctx
         .store
-        .get_refresh_token(&token_hash)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(unknown)?;
-    let grant = ctx
-        .store
-        .get_grant(&stored.grant_id)
+        .get_refresh_token_with_grant(&token_hash)
         .await
         .map_err(store_error)?
         .ok_or_else(unknown)?;

@@ -1,0 +1,226 @@
+//! Conformance of the token path's storage: the per-replica row cache ([`crate::CachedRows`])
+//! and the grant writes that are one transaction (a code into its grant, a refresh token with
+//! its grant).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::conformance::{client, code, grant, secret, tenant};
+use crate::testing::TestDatabase;
+use crate::{ClientRecord, Redemption, RefreshTokenRecord, Store};
+use techpass_domain::tenancy::TenantStatus;
+
+crate::backend_tests!(
+    "store::conformance_rows",
+    cached_rows_follow_this_stores_writes_at_once,
+    cached_rows_follow_other_processes_through_the_database,
+    a_code_is_redeemed_into_its_grant_exactly_once,
+    a_refresh_token_is_read_with_its_grant,
+);
+
+/// A store on `db` whose cached rows live an hour: only a change notice can refresh them.
+async fn long_lived(db: &TestDatabase) -> Arc<dyn Store> {
+    let mut options = db.connect_options();
+    options.row_cache_ttl = Duration::from_secs(3600);
+    crate::migrate(&options).await.unwrap();
+    crate::connect(&options).await.unwrap()
+}
+
+fn renamed(name: &str) -> ClientRecord {
+    ClientRecord {
+        name: name.into(),
+        ..client("c1")
+    }
+}
+
+async fn cached_rows_follow_this_stores_writes_at_once(db: &TestDatabase) {
+    let store = long_lived(db).await;
+    assert_eq!(store.cached_client("c1").await.unwrap(), None);
+    store
+        .insert_client(&client("c1"), &[secret("s1", "c1")])
+        .await
+        .unwrap();
+    assert_eq!(store.cached_client("c1").await.unwrap(), Some(client("c1")));
+    assert_eq!(
+        store.cached_client_secrets("c1").await.unwrap(),
+        vec![secret("s1", "c1")]
+    );
+    store.update_client(&renamed("Renamed")).await.unwrap();
+    assert_eq!(
+        store.cached_client("c1").await.unwrap(),
+        Some(renamed("Renamed"))
+    );
+    assert!(store
+        .add_client_secret(&secret("s2", "c1"), 1, 5)
+        .await
+        .unwrap());
+    assert_eq!(store.cached_client_secrets("c1").await.unwrap().len(), 2);
+    assert!(store.revoke_client_secret("c1", "s1", 7).await.unwrap());
+    let secrets = store.cached_client_secrets("c1").await.unwrap();
+    assert_eq!(secrets[0].revoked_at, Some(7), "the revocation is seen");
+
+    store.insert_tenant(&tenant("t1", 1)).await.unwrap();
+    assert_eq!(
+        store.cached_tenant("t1").await.unwrap(),
+        Some(tenant("t1", 1))
+    );
+    assert!(store
+        .transition_tenant(
+            "t1",
+            &[TenantStatus::Requested],
+            TenantStatus::Active,
+            "admin",
+            None,
+            9,
+            None,
+        )
+        .await
+        .unwrap());
+    let after = store.cached_tenant("t1").await.unwrap().unwrap();
+    assert_eq!(
+        after.status_at,
+        Some(9),
+        "the suspension or approval is seen"
+    );
+
+    assert!(store.delete_client("c1").await.unwrap());
+    assert_eq!(store.cached_client("c1").await.unwrap(), None);
+    assert!(store.cached_client_secrets("c1").await.unwrap().is_empty());
+}
+
+/// Three processes on one database: `follower` follows the change notices, `other` does not,
+/// `writer` changes the app.
+async fn cached_rows_follow_other_processes_through_the_database(db: &TestDatabase) {
+    let (follower, other, writer) = (
+        long_lived(db).await,
+        long_lived(db).await,
+        long_lived(db).await,
+    );
+    writer.insert_client(&client("c1"), &[]).await.unwrap();
+    let following = {
+        let follower = follower.clone();
+        tokio::spawn(async move { follower.follow_row_changes().await })
+    };
+    // Listening (PostgreSQL) or the first look at the version row (SQLite) before the change.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for store in [&follower, &other] {
+        assert_eq!(store.cached_client("c1").await.unwrap(), Some(client("c1")));
+    }
+    writer.update_client(&renamed("Renamed")).await.unwrap();
+    let mut seen = false;
+    for _ in 0..50 {
+        if follower.cached_client("c1").await.unwrap() == Some(renamed("Renamed")) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the follower saw the change within 5 s");
+    assert_eq!(
+        other.cached_client("c1").await.unwrap(),
+        Some(client("c1")),
+        "a store that does not follow serves its cached row until it expires"
+    );
+    assert!(
+        !following.is_finished(),
+        "following lasts while the database does"
+    );
+    following.abort();
+}
+
+fn refresh(hash: &str, grant_id: &str) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        grant_id: grant_id.into(),
+        created_at: 10,
+        expires_at: 500,
+        used_at: None,
+    }
+}
+
+async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
+    let store = db.store().await;
+    store.insert_code(&code("k")).await.unwrap();
+    let racers = (0..4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let g = grant(&format!("g{i}"), Some("k"), Some("s"));
+            let r = refresh(&format!("r{i}"), &g.id);
+            store
+                .redeem_code_into_grant("k", 10, &g, Some(&r))
+                .await
+                .unwrap()
+        })
+    });
+    let mut redeemed = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Redemption::Redeemed(c) => {
+                redeemed += 1;
+                assert_eq!(c.used_at, Some(10));
+            }
+            Redemption::Replayed(c) => assert_eq!(c.used_at, Some(10)),
+            Redemption::NotFound => panic!("the code exists"),
+        }
+    }
+    assert_eq!(redeemed, 1);
+    // Exactly the winner's grant and refresh token are stored; the others wrote nothing.
+    let mut stored = 0;
+    for i in 0..4 {
+        let g = store.get_grant(&format!("g{i}")).await.unwrap();
+        let r = store.get_refresh_token(&format!("r{i}")).await.unwrap();
+        assert_eq!(g.is_some(), r.is_some(), "a grant and its token together");
+        if let Some(g) = g {
+            assert_eq!(g, grant(&format!("g{i}"), Some("k"), Some("s")));
+            assert_eq!(r, Some(refresh(&format!("r{i}"), &g.id)));
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 1);
+    // Without a refresh token; and an unknown code stores nothing.
+    store.insert_code(&code("k2")).await.unwrap();
+    let g = grant("g9", Some("k2"), None);
+    assert!(matches!(
+        store
+            .redeem_code_into_grant("k2", 11, &g, None)
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(store.get_grant("g9").await.unwrap(), Some(g));
+    let lost = grant("g10", Some("nope"), None);
+    assert_eq!(
+        store
+            .redeem_code_into_grant("nope", 11, &lost, Some(&refresh("r10", "g10")))
+            .await
+            .unwrap(),
+        Redemption::NotFound
+    );
+    assert_eq!(store.get_grant("g10").await.unwrap(), None);
+    assert_eq!(store.get_refresh_token("r10").await.unwrap(), None);
+}
+
+async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
+    let store = db.store().await;
+    let g = grant("g1", None, Some("s"));
+    store.insert_grant(&g).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("r1", "g1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_refresh_token_with_grant("r1").await.unwrap(),
+        Some((refresh("r1", "g1"), g.clone()))
+    );
+    store.redeem_refresh_token("r1", 20, None).await.unwrap();
+    let (token, _) = store
+        .get_refresh_token_with_grant("r1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(token.used_at, Some(20), "a used token is found, as used");
+    assert_eq!(
+        store.get_refresh_token_with_grant("nope").await.unwrap(),
+        None
+    );
+}

@@ -1,0 +1,46 @@
+-- Seeds a migrated TechPass schema (search_path) for tests/bench/scale.sh: :people registered
+-- officers with an upstream link and a session each, :apps confidential apps (half of them a
+-- tenant's) with a secret each, and :families live refresh token families (a grant and its
+-- current refresh token), spread over the people and apps. Nothing here is used by the
+-- benchmark's own person and apps; it only makes every table the token path reads large.
+\set ON_ERROR_STOP on
+INSERT INTO tenants (id, slug, name, description, purpose, status, requested_by, created_at)
+VALUES ('scale-tenant', 'scale', 'Scale', 'Seeded', 'Benchmark', 'active', 'seed', 0);
+
+INSERT INTO users (id, tenant_id, object_id, email, name, created_at, last_signin_at, status,
+                   account_type, registered_at, terms_version)
+SELECT 'user-' || i, 'seed-tid', 'oid-' || i, 'person' || i || '@tech.gov.sg', 'Person ' || i,
+       0, 0, 'active', 'public_officer', 0, '1'
+FROM generate_series(1, :people) i;
+
+INSERT INTO upstream_links (user_id, upstream, last_verified_at)
+SELECT 'user-' || i, 'wog', 0 FROM generate_series(1, :people) i;
+
+INSERT INTO sessions (id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
+                      created_at, last_seen_at, expires_at)
+SELECT md5('session' || i), 'user-' || i, 'wog', 'seed-tid', 'oid-' || i, '{}', 0, 0, 0, 4102444800
+FROM generate_series(1, :people) i;
+
+INSERT INTO clients (client_id, name, confidential, redirect_uris, post_logout_redirect_uris,
+                     grant_types, enabled, created_at, tenant_id, access_policy)
+SELECT 'app_seed' || i, 'Seeded app ' || i, true, '["https://app' || i || '.example/cb"]', '[]',
+       '["authorization_code","refresh_token"]', true, 0,
+       CASE WHEN i % 2 = 0 THEN 'scale-tenant' END, 'officers'
+FROM generate_series(1, :apps) i;
+
+INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at)
+SELECT 'secret-' || i, 'app_seed' || i, md5('secret' || i), 0, 4102444800
+FROM generate_series(1, :apps) i;
+
+INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                    created_at, expires_at)
+SELECT 'grant-' || i, 'app_seed' || (1 + i % :apps), 'user-' || (1 + i % :people),
+       md5('session' || (1 + i % :people)), md5('code' || i), 'openid offline_access', 0, '[]',
+       0, 4102444800
+FROM generate_series(1, :families) i;
+
+INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)
+SELECT md5('refresh' || i), 'grant-' || i, 0, 4102444800
+FROM generate_series(1, :families) i;
+
+ANALYZE;
