@@ -590,6 +590,7 @@ macro_rules! provider_impls {
                 now: i64,
                 successor: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
                     "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
@@ -623,6 +624,7 @@ macro_rules! provider_impls {
                 used_since: i64,
                 successor: &$crate::RefreshTokenRecord,
             ) -> Result<bool, $crate::StoreError> {
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let replaced = sqlx::query(
                     "DELETE FROM refresh_tokens
@@ -669,6 +671,7 @@ macro_rules! provider_impls {
                 refresh: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
                 const COLUMNS: &str = CODE_COLUMNS;
+                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
                     "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL

@@ -33,6 +33,12 @@ impl PgStore {
         })
     }
 
+    /// PostgreSQL locks rows, not the database: write transactions need no turn
+    /// (see `SqliteStore::write_turn`).
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../../migrations/postgres")
             .run(&self.pool)

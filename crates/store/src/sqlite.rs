@@ -14,6 +14,9 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
     /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
     pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
+    /// Turns at the database's single write lock for the token path's transactions (see
+    /// [`SqliteStore::write_turn`]), shared by clones.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -39,7 +42,17 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
+            writer: std::sync::Arc::default(),
         })
+    }
+
+    /// Waits for this process's turn to run a write transaction. SQLite has one write lock per
+    /// file, and a transaction that finds it taken sleeps in the busy handler (1, 2, 5, 10 ms
+    /// and longer) however soon it is released: under concurrent refreshes and code exchanges
+    /// those sleeps, not the work, set the pace and the tail. Queued here instead, each
+    /// transaction starts the moment the one before commits.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
