@@ -867,6 +867,30 @@ impl TokenClient {
         })
     }
 
+    /// Exchanges a code minted through the SSO session (PKCE, the app's callback).
+    async fn exchange(&self, code: &PendingCode) -> std::result::Result<String, String> {
+        self.post(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code.code),
+            ("redirect_uri", APP_CALLBACK),
+            ("code_verifier", &code.verifier),
+        ])
+        .await
+    }
+
+    /// Opens a refresh token family per code: the first refresh token of each.
+    async fn open_families(&self, codes: &[PendingCode]) -> Result<Vec<String>> {
+        let mut families = Vec::with_capacity(codes.len());
+        for code in codes {
+            let v: Value = serde_json::from_str(&self.exchange(code).await?)?;
+            let token = v["refresh_token"]
+                .as_str()
+                .ok_or("the code exchange returned no refresh token")?;
+            families.push(token.to_string());
+        }
+        Ok(families)
+    }
+
     /// POSTs a form to `/token`: the body of a 200, or why it was not one.
     async fn post(&self, form: &[(&str, &str)]) -> std::result::Result<String, String> {
         let body = url::form_urlencoded::Serializer::new(String::new())
@@ -1014,18 +1038,10 @@ async fn code_worker(
             exhausted.store(true, Ordering::Relaxed);
             break;
         };
-        let outcome = tc
-            .post(&[
-                ("grant_type", "authorization_code"),
-                ("code", &pending.code),
-                ("redirect_uri", APP_CALLBACK),
-                ("code_verifier", &pending.verifier),
-            ])
-            .await
-            .and_then(|body| {
-                has(&body, "id_token")?;
-                has(&body, "refresh_token")
-            });
+        let outcome = tc.exchange(&pending).await.and_then(|body| {
+            has(&body, "id_token")?;
+            has(&body, "refresh_token")
+        });
         stats.record(t0, window, &outcome);
     }
     stats
@@ -1227,24 +1243,7 @@ async fn load(
         .await?,
     );
     let tc = TokenClient::new(&http, base, web);
-    let mut families = Vec::new();
-    for code in &pending {
-        let body = tc
-            .post(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code.code),
-                ("redirect_uri", APP_CALLBACK),
-                ("code_verifier", &code.verifier),
-            ])
-            .await?;
-        let v: Value = serde_json::from_str(&body)?;
-        families.push(
-            v["refresh_token"]
-                .as_str()
-                .ok_or("the code exchange returned no refresh token")?
-                .to_string(),
-        );
-    }
+    let families = tc.open_families(&pending).await?;
     println!(
         "\n(setup: signed in through the development upstream and opened {} refresh token families in {:.2} s)",
         families.len(),
@@ -1342,18 +1341,8 @@ async fn load(
     )
     .await?;
     let (put, take) = tokio::sync::mpsc::unbounded_channel::<String>();
-    for code in &codes {
-        let body = tc
-            .post(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code.code),
-                ("redirect_uri", APP_CALLBACK),
-                ("code_verifier", &code.verifier),
-            ])
-            .await?;
-        let v: Value = serde_json::from_str(&body)?;
-        let token = v["refresh_token"].as_str().ok_or("no refresh token")?;
-        put.send(token.to_string())?;
+    for token in tc.open_families(&codes).await? {
+        put.send(token)?;
     }
     let take = Arc::new(tokio::sync::Mutex::new(take));
     let rate = refresh_rps / 2.0;
@@ -1413,14 +1402,7 @@ async fn load(
                         .ok()
                         .and_then(|mut q| q.pop_front())
                         .ok_or("the code pool ran out")?;
-                    tc.post(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", &pending.code),
-                        ("redirect_uri", APP_CALLBACK),
-                        ("code_verifier", &pending.verifier),
-                    ])
-                    .await
-                    .and_then(|body| {
+                    tc.exchange(&pending).await.and_then(|body| {
                         has(&body, "id_token")?;
                         has(&body, "refresh_token")
                     })
