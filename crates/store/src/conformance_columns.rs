@@ -138,6 +138,25 @@ async fn an_unknown_stored_status_is_an_error_naming_it(db: &TestDatabase) {
         "archived",
     );
     names(store.search_users("", 10, 0).await, "archived");
+    // And where the token path reads the person with their code or refresh token.
+    let mut c = crate::conformance::code("k1");
+    c.user_id = "u1".into();
+    store.insert_code(&c).await.unwrap();
+    names(store.get_code_with_user("k1").await, "archived");
+    let mut g = grant("g1", None, None);
+    g.user_id = Some("u1".into());
+    store.insert_grant(&g).await.unwrap();
+    store
+        .insert_refresh_token(&crate::RefreshTokenRecord {
+            token_hash: "r1".into(),
+            grant_id: "g1".into(),
+            created_at: 1,
+            expires_at: 1_000,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    names(store.get_refresh_token_with_grant("r1").await, "archived");
 
     store.insert_tenant(&tenant("t1", 1)).await.unwrap();
     execute(db, "UPDATE tenants SET status = 'frozen' WHERE id = 't1'").await;

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conformance::{client, code, grant, secret, tenant};
+use crate::conformance::{client, code, grant, secret, tenant, user};
 use crate::testing::TestDatabase;
-use crate::{ClientRecord, Redemption, RefreshTokenRecord, Store};
+use crate::{
+    ClientRecord, GrantRecord, Redemption, RefreshFamily, RefreshTokenRecord, Store, UserRecord,
+};
 use techpass_domain::tenancy::TenantStatus;
 
 crate::backend_tests!(
@@ -16,6 +18,8 @@ crate::backend_tests!(
     cached_rows_follow_other_processes_through_the_database,
     a_code_is_redeemed_into_its_grant_exactly_once,
     a_refresh_token_is_read_with_its_grant,
+    a_refresh_token_is_rotated_exactly_once,
+    a_failed_write_of_the_token_path_leaves_nothing,
 );
 
 /// A store on `db` whose cached rows live an hour: only a change notice can refresh them.
@@ -202,7 +206,22 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
 
 async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
     let store = db.store().await;
-    let g = grant("g1", None, Some("s"));
+    store
+        .upsert_user(&UserRecord {
+            given_name: Some("Alice".into()),
+            family_name: Some("Tan".into()),
+            email_verified: true,
+            ..user("u1")
+        })
+        .await
+        .unwrap();
+    // The joined person reads as the person's own row does.
+    let alice = store.get_user("u1").await.unwrap().unwrap();
+    assert_eq!(alice.given_name.as_deref(), Some("Alice"));
+    let g = GrantRecord {
+        user_id: Some("u1".into()),
+        ..grant("g1", None, Some("s"))
+    };
     store.insert_grant(&g).await.unwrap();
     store
         .insert_refresh_token(&refresh("r1", "g1"))
@@ -210,17 +229,167 @@ async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
         .unwrap();
     assert_eq!(
         store.get_refresh_token_with_grant("r1").await.unwrap(),
-        Some((refresh("r1", "g1"), g.clone()))
+        Some(RefreshFamily {
+            token: refresh("r1", "g1"),
+            grant: g.clone(),
+            person: Some(alice.clone()),
+        })
     );
     store.redeem_refresh_token("r1", 20, None).await.unwrap();
-    let (token, _) = store
+    let family = store
         .get_refresh_token_with_grant("r1")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(token.used_at, Some(20), "a used token is found, as used");
+    assert_eq!(
+        family.token.used_at,
+        Some(20),
+        "a used token is found, as used"
+    );
     assert_eq!(
         store.get_refresh_token_with_grant("nope").await.unwrap(),
         None
     );
+    // A grant whose person is not (or no longer) there: found, without a person.
+    let orphan = GrantRecord {
+        user_id: Some("gone".into()),
+        ..grant("g2", None, None)
+    };
+    store.insert_grant(&orphan).await.unwrap();
+    store
+        .insert_refresh_token(&refresh("r2", "g2"))
+        .await
+        .unwrap();
+    let family = store
+        .get_refresh_token_with_grant("r2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((family.grant, family.person), (orphan, None));
+    // The code, read with its person the same way.
+    store.insert_code(&code("k")).await.unwrap();
+    let (found, person) = store.get_code_with_user("k").await.unwrap().unwrap();
+    assert_eq!(found, code("k"));
+    assert_eq!(found.user_id, "u1");
+    assert_eq!(person, Some(alice));
+    assert_eq!(store.get_code_with_user("nope").await.unwrap(), None);
+}
+
+async fn a_refresh_token_is_rotated_exactly_once(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_grant(&grant("g1", None, Some("s")))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r0", "g1"))
+        .await
+        .unwrap();
+    let racers = (1..=4).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .redeem_refresh_token("r0", 20, Some(&refresh(&format!("r{i}"), "g1")))
+                .await
+                .unwrap()
+        })
+    });
+    let mut redeemed = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            Redemption::Redeemed(t) => {
+                redeemed += 1;
+                assert_eq!((t.token_hash.as_str(), t.used_at), ("r0", Some(20)));
+            }
+            Redemption::Replayed(t) => assert_eq!(t.used_at, Some(20)),
+            Redemption::NotFound => panic!("the token exists"),
+        }
+    }
+    assert_eq!(redeemed, 1);
+    let mut successors = 0;
+    for i in 1..=4 {
+        if let Some(t) = store.get_refresh_token(&format!("r{i}")).await.unwrap() {
+            assert_eq!(t, refresh(&format!("r{i}"), "g1"));
+            successors += 1;
+        }
+    }
+    assert_eq!(successors, 1, "only the winner's successor is stored");
+    // Spent without a successor (the last use of a family): nothing else is written.
+    store
+        .insert_refresh_token(&refresh("r9", "g1"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.redeem_refresh_token("r9", 21, None).await.unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(
+        store
+            .get_refresh_token("r9")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(21)
+    );
+}
+
+/// A write that fails half-way (here: what it inserts collides with a stored row) leaves the
+/// code or token unspent, and nothing of it stored: one transaction or one statement.
+async fn a_failed_write_of_the_token_path_leaves_nothing(db: &TestDatabase) {
+    let store = db.store().await;
+    store
+        .insert_grant(&grant("g1", None, Some("s")))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("r1", "g1"))
+        .await
+        .unwrap();
+    store
+        .insert_refresh_token(&refresh("taken", "g1"))
+        .await
+        .unwrap();
+    assert!(store
+        .redeem_refresh_token("r1", 20, Some(&refresh("taken", "g1")))
+        .await
+        .is_err());
+    assert_eq!(
+        store
+            .get_refresh_token("r1")
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        None,
+        "the token is not spent"
+    );
+    // The code: its grant's id is taken, or its refresh token's hash.
+    store.insert_code(&code("k")).await.unwrap();
+    let taken = grant("g1", Some("k"), Some("s"));
+    assert!(store
+        .redeem_code_into_grant("k", 20, &taken, Some(&refresh("r2", "g1")))
+        .await
+        .is_err());
+    assert_eq!(store.get_refresh_token("r2").await.unwrap(), None);
+    let fresh = grant("g2", Some("k"), Some("s"));
+    assert!(store
+        .redeem_code_into_grant("k", 20, &fresh, Some(&refresh("taken", "g2")))
+        .await
+        .is_err());
+    assert_eq!(store.get_grant("g2").await.unwrap(), None);
+    assert_eq!(
+        store.get_code("k").await.unwrap().unwrap().used_at,
+        None,
+        "the code is not spent"
+    );
+    // And it is still good for a write that does not collide.
+    assert!(matches!(
+        store
+            .redeem_code_into_grant("k", 21, &fresh, Some(&refresh("r2", "g2")))
+            .await
+            .unwrap(),
+        Redemption::Redeemed(_)
+    ));
+    assert_eq!(store.get_grant("g2").await.unwrap(), Some(fresh));
 }

@@ -78,7 +78,7 @@ pub use keys::{SigningKeyRecord, SigningKeyStore};
 pub use outbox::{EmailRecord, NoticeLog, OutboxStore, GIVEN_UP};
 pub use provider::{
     AssertionLog, AuthCodeRecord, ClientRecord, ClientSecretRecord, ClientStore, GrantRecord,
-    GrantStore, Redemption, RefreshTokenRecord, UserRecord, UserStore,
+    GrantStore, Redemption, RefreshFamily, RefreshTokenRecord, UserRecord, UserStore,
 };
 pub use resources::{ApiResourceRecord, ResourceGrantRecord, ResourceStore};
 pub use reveal::{RevealRecord, RevealStore};

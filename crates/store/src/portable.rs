@@ -45,6 +45,19 @@ pub(crate) fn qualified(columns: &str, table: &str) -> String {
         .join(", ")
 }
 
+/// The person's columns of a `LEFT JOIN users u`, each named with a `u_` prefix
+/// (`u.id AS u_id, …`), as [`crate::provider::JoinedUser`] reads them.
+pub(crate) fn joined_user_columns() -> &'static str {
+    static COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        USER_COLUMNS
+            .split(',')
+            .map(|c| format!("u.{c} AS u_{c}", c = c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    COLUMNS.as_str()
+}
+
 /// `count` numbered parameters from `$first` (`$3, $4, $5`), for an `IN (…)` list: neither
 /// backend binds a list portably (SQLite has no arrays).
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
@@ -69,6 +82,61 @@ pub(crate) fn contains_pattern(query: &str) -> String {
     pattern
 }
 
+/// The columns of a grant's INSERT, in the order [`bind_grant`] binds them.
+pub(crate) const GRANT_INSERT_COLUMNS: &str = "id, client_id, user_id, session_hash, code_hash,
+    scope, auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt";
+/// The columns of a refresh token's INSERT, in the order [`bind_refresh_token`] binds them.
+pub(crate) const REFRESH_INSERT_COLUMNS: &str =
+    "token_hash, grant_id, created_at, expires_at, used_at";
+
+/// Binds the 13 values of a grant's INSERT ([`GRANT_INSERT_COLUMNS`]) to the next parameters.
+pub(crate) fn bind_grant<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    g: &'q crate::GrantRecord,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(g.id.as_str())
+        .bind(g.client_id.as_str())
+        .bind(g.user_id.as_deref())
+        .bind(g.session_hash.as_deref())
+        .bind(g.code_hash.as_deref())
+        .bind(g.scope.as_str())
+        .bind(g.auth_time)
+        .bind(crate::column::json_list(&g.amr))
+        .bind(g.acr.as_deref())
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .bind(g.revoked_at)
+        .bind(g.dpop_jkt.as_deref())
+}
+
+/// Binds the 5 values of a refresh token's INSERT ([`REFRESH_INSERT_COLUMNS`]) to the next
+/// parameters; `None` binds five NULLs (a statement that inserts a token only when there is one).
+pub(crate) fn bind_refresh_token<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    t: Option<&'q crate::RefreshTokenRecord>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(t.map(|t| t.token_hash.as_str()))
+        .bind(t.map(|t| t.grant_id.as_str()))
+        .bind(t.map(|t| t.created_at))
+        .bind(t.map(|t| t.expires_at))
+        .bind(t.and_then(|t| t.used_at))
+}
+
 /// The INSERT of a grant, for either backend and any executor (the pool or a transaction).
 pub(crate) fn insert_grant_query<'q, DB>(
     g: &'q crate::GrantRecord,
@@ -81,24 +149,13 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(
-        "INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope,
-           auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(g.id.as_str())
-    .bind(g.client_id.as_str())
-    .bind(g.user_id.as_deref())
-    .bind(g.session_hash.as_deref())
-    .bind(g.code_hash.as_deref())
-    .bind(g.scope.as_str())
-    .bind(g.auth_time)
-    .bind(crate::column::json_list(&g.amr))
-    .bind(g.acr.as_deref())
-    .bind(g.created_at)
-    .bind(g.expires_at)
-    .bind(g.revoked_at)
-    .bind(g.dpop_jkt.as_deref())
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO grants ({GRANT_INSERT_COLUMNS}) VALUES ({})",
+            placeholders(1, 13)
+        )
+    });
+    bind_grant(sqlx::query(SQL.as_str()), g)
 }
 
 /// The INSERT of a refresh token, for either backend and any executor.
@@ -107,19 +164,16 @@ pub(crate) fn insert_refresh_token_query<'q, DB>(
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
 where
     DB: sqlx::Database,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at, used_at)
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(t.token_hash.as_str())
-    .bind(t.grant_id.as_str())
-    .bind(t.created_at)
-    .bind(t.expires_at)
-    .bind(t.used_at)
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO refresh_tokens ({REFRESH_INSERT_COLUMNS}) VALUES ({})",
+            placeholders(1, 5)
+        )
+    });
+    bind_refresh_token(sqlx::query(SQL.as_str()), Some(t))
 }
 
 macro_rules! portable_impls {
@@ -553,6 +607,26 @@ macro_rules! provider_impls {
                 .await?)
             }
 
+            async fn get_code_with_user(
+                &self,
+                code_hash: &str,
+            ) -> Result<
+                Option<($crate::AuthCodeRecord, Option<$crate::UserRecord>)>,
+                $crate::StoreError,
+            > {
+                let found = sqlx::query_as::<_, $crate::provider::CodeWithUser>(&format!(
+                    "SELECT {code}, {person}
+                     FROM auth_codes c LEFT JOIN users u ON u.id = c.user_id
+                     WHERE c.code_hash = $1",
+                    code = $crate::portable::qualified(CODE_COLUMNS, "c"),
+                    person = $crate::portable::joined_user_columns(),
+                ))
+                .bind(code_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                found.map($crate::provider::CodeWithUser::split).transpose()
+            }
+
             async fn redeem_code(
                 &self,
                 code_hash: &str,
@@ -590,32 +664,62 @@ macro_rules! provider_impls {
                 now: i64,
                 successor: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
-                let _turn = self.write_turn().await;
-                let mut tx = self.pool.begin().await?;
-                let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(
-                    "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                     WHERE token_hash = $1 AND used_at IS NULL
-                     RETURNING token_hash, grant_id, created_at, expires_at, used_at",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .bind(successor.map(|s| s.token_hash.as_str()))
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(token) = redeemed else {
-                    tx.rollback().await?;
-                    return Ok(self
+                use sqlx::FromRow as _;
+                const RETURNING: &str = "token_hash, grant_id, created_at, expires_at, used_at";
+                let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
+                    // Spent and succeeded in one statement, one round trip (data-modifying CTE):
+                    // the successor is inserted only from the row the UPDATE spent.
+                    let sql = format!(
+                        "WITH spent AS (
+                            UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                            WHERE token_hash = $1 AND used_at IS NULL
+                            RETURNING {RETURNING}),
+                          successor AS (
+                            INSERT INTO refresh_tokens ({columns})
+                            SELECT {values} FROM spent WHERE $3 IS NOT NULL)
+                         SELECT {RETURNING} FROM spent",
+                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        values = $crate::portable::placeholders(3, 5),
+                    );
+                    let query = sqlx::query(&sql).bind(token_hash).bind(now);
+                    let row = $crate::portable::bind_refresh_token(query, successor)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.as_ref()
+                        .map($crate::RefreshTokenRecord::from_row)
+                        .transpose()?
+                } else {
+                    let _turn = self.write_turn().await;
+                    let mut tx = self.pool.begin().await?;
+                    let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(&format!(
+                        "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                         WHERE token_hash = $1 AND used_at IS NULL
+                         RETURNING {RETURNING}"
+                    ))
+                    .bind(token_hash)
+                    .bind(now)
+                    .bind(successor.map(|s| s.token_hash.as_str()))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match (&redeemed, successor) {
+                        (None, _) => tx.rollback().await?,
+                        (Some(_), Some(next)) => {
+                            $crate::portable::insert_refresh_token_query(next)
+                                .execute(&mut *tx)
+                                .await?;
+                            tx.commit().await?;
+                        }
+                        (Some(_), None) => tx.commit().await?,
+                    }
+                    redeemed
+                };
+                match redeemed {
+                    Some(token) => Ok($crate::Redemption::Redeemed(token)),
+                    None => Ok(self
                         .get_refresh_token(token_hash)
                         .await?
-                        .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed));
-                };
-                if let Some(next) = successor {
-                    $crate::portable::insert_refresh_token_query(next)
-                        .execute(&mut *tx)
-                        .await?;
+                        .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed)),
                 }
-                tx.commit().await?;
-                Ok($crate::Redemption::Redeemed(token))
             }
 
             async fn reissue_refresh_token(
@@ -670,51 +774,91 @@ macro_rules! provider_impls {
                 grant: &$crate::GrantRecord,
                 refresh: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
+                use sqlx::FromRow as _;
                 const COLUMNS: &str = CODE_COLUMNS;
-                let _turn = self.write_turn().await;
-                let mut tx = self.pool.begin().await?;
-                let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
-                    "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
-                     RETURNING {COLUMNS}"
-                ))
-                .bind(code_hash)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(code) = redeemed else {
-                    tx.rollback().await?;
-                    let earlier = self.get_code(code_hash).await?;
-                    return Ok(earlier.map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed));
-                };
-                $crate::portable::insert_grant_query(grant)
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(token) = refresh {
-                    $crate::portable::insert_refresh_token_query(token)
-                        .execute(&mut *tx)
+                let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
+                    // One statement, one round trip (data-modifying CTE): the grant is inserted
+                    // only from the code the UPDATE spent, its refresh token only with it.
+                    let sql = format!(
+                        "WITH spent AS (
+                            UPDATE auth_codes SET used_at = $2
+                            WHERE code_hash = $1 AND used_at IS NULL
+                            RETURNING {COLUMNS}),
+                          new_grant AS (
+                            INSERT INTO grants ({grant_columns})
+                            SELECT {grant_values} FROM spent RETURNING id),
+                          first_refresh AS (
+                            INSERT INTO refresh_tokens ({refresh_columns})
+                            SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
+                         SELECT {COLUMNS} FROM spent",
+                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
+                        grant_values = $crate::portable::placeholders(3, 13),
+                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        refresh_values = $crate::portable::placeholders(16, 5),
+                    );
+                    let query = sqlx::query(&sql).bind(code_hash).bind(now);
+                    let query = $crate::portable::bind_grant(query, grant);
+                    let row = $crate::portable::bind_refresh_token(query, refresh)
+                        .fetch_optional(&self.pool)
                         .await?;
+                    row.as_ref()
+                        .map($crate::AuthCodeRecord::from_row)
+                        .transpose()?
+                } else {
+                    let _turn = self.write_turn().await;
+                    let mut tx = self.pool.begin().await?;
+                    let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
+                        "UPDATE auth_codes SET used_at = $2
+                         WHERE code_hash = $1 AND used_at IS NULL
+                         RETURNING {COLUMNS}"
+                    ))
+                    .bind(code_hash)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if redeemed.is_some() {
+                        $crate::portable::insert_grant_query(grant)
+                            .execute(&mut *tx)
+                            .await?;
+                        if let Some(token) = refresh {
+                            $crate::portable::insert_refresh_token_query(token)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        tx.commit().await?;
+                    } else {
+                        tx.rollback().await?;
+                    }
+                    redeemed
+                };
+                match redeemed {
+                    Some(code) => Ok($crate::Redemption::Redeemed(code)),
+                    None => Ok(self
+                        .get_code(code_hash)
+                        .await?
+                        .map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed)),
                 }
-                tx.commit().await?;
-                Ok($crate::Redemption::Redeemed(code))
             }
 
             async fn get_refresh_token_with_grant(
                 &self,
                 token_hash: &str,
-            ) -> Result<Option<($crate::RefreshTokenRecord, $crate::GrantRecord)>, $crate::StoreError>
-            {
-                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(
+            ) -> Result<Option<$crate::RefreshFamily>, $crate::StoreError> {
+                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(&format!(
                     "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.code_hash, g.scope,
                             g.auth_time, g.amr, g.acr, g.created_at, g.expires_at, g.revoked_at,
                             g.dpop_jkt, r.token_hash, r.created_at AS token_created_at,
-                            r.expires_at AS token_expires_at, r.used_at AS token_used_at
+                            r.expires_at AS token_expires_at, r.used_at AS token_used_at,
+                            {person}
                      FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+                     LEFT JOIN users u ON u.id = g.user_id
                      WHERE r.token_hash = $1",
-                )
+                    person = $crate::portable::joined_user_columns(),
+                ))
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(found.map($crate::provider::RefreshTokenWithGrant::split))
+                found.map($crate::provider::RefreshTokenWithGrant::split).transpose()
             }
 
             async fn get_refresh_token(

@@ -15,6 +15,10 @@ pub(crate) struct PgStore {
 }
 
 impl PgStore {
+    /// Whether a write of the token path (spend a code or refresh token and insert what
+    /// replaces it) is one statement: PostgreSQL has data-modifying CTEs, so one round trip.
+    pub(crate) const WRITES_IN_ONE_STATEMENT: bool = true;
+
     /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
     /// rows another replica is claiming are skipped rather than leased twice (the outer UPDATE
     /// would not re-run the subquery after waiting for them).

@@ -344,7 +344,7 @@ pub struct RefreshTokenRecord {
     pub used_at: Option<i64>,
 }
 
-/// A refresh token's row and its grant's, as one joined read.
+/// A refresh token's row, its grant's and its person's, as one joined read.
 #[derive(sqlx::FromRow)]
 pub(crate) struct RefreshTokenWithGrant {
     #[sqlx(flatten)]
@@ -353,10 +353,12 @@ pub(crate) struct RefreshTokenWithGrant {
     pub token_created_at: i64,
     pub token_expires_at: i64,
     pub token_used_at: Option<i64>,
+    #[sqlx(flatten)]
+    pub person: JoinedUser,
 }
 
 impl RefreshTokenWithGrant {
-    pub(crate) fn split(self) -> (RefreshTokenRecord, GrantRecord) {
+    pub(crate) fn split(self) -> Result<RefreshFamily, StoreError> {
         let token = RefreshTokenRecord {
             token_hash: self.token_hash,
             grant_id: self.grant.id.clone(),
@@ -364,7 +366,106 @@ impl RefreshTokenWithGrant {
             expires_at: self.token_expires_at,
             used_at: self.token_used_at,
         };
-        (token, self.grant)
+        Ok(RefreshFamily {
+            token,
+            grant: self.grant,
+            person: self.person.into_record()?,
+        })
+    }
+}
+
+/// What the refresh grant reads in one round trip: the presented token, its grant, and the
+/// grant's person (`None`: a grant without one, or a person since deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    pub token: RefreshTokenRecord,
+    pub grant: GrantRecord,
+    pub person: Option<UserRecord>,
+}
+
+/// An authorization code's row with its person's, as one joined read.
+#[derive(sqlx::FromRow)]
+pub(crate) struct CodeWithUser {
+    #[sqlx(flatten)]
+    pub code: AuthCodeRecord,
+    #[sqlx(flatten)]
+    pub person: JoinedUser,
+}
+
+impl CodeWithUser {
+    pub(crate) fn split(self) -> Result<(AuthCodeRecord, Option<UserRecord>), StoreError> {
+        Ok((self.code, self.person.into_record()?))
+    }
+}
+
+/// A person's columns in a `LEFT JOIN users u` ([`crate::portable::joined_user_columns`]):
+/// each named with a `u_` prefix, so they do not collide with the other table's, and all NULL
+/// when the join found no one.
+#[derive(sqlx::FromRow)]
+pub(crate) struct JoinedUser {
+    u_id: Option<String>,
+    u_tenant_id: Option<String>,
+    u_object_id: Option<String>,
+    u_email: Option<String>,
+    u_name: Option<String>,
+    u_created_at: Option<i64>,
+    u_last_signin_at: Option<i64>,
+    u_status: Option<String>,
+    u_account_type: Option<String>,
+    u_terms_version: Option<String>,
+    u_registered_at: Option<i64>,
+    u_access_ends_at: Option<i64>,
+    u_status_reason: Option<String>,
+    u_exempt: Option<bool>,
+    u_app_signin_at: Option<i64>,
+    u_given_name: Option<String>,
+    u_family_name: Option<String>,
+    u_email_verified: Option<bool>,
+    u_enabled_at: Option<i64>,
+    u_terminated_at: Option<i64>,
+}
+
+impl JoinedUser {
+    /// The person, or `None` when the join found no one; a stored status this version does
+    /// not know is an error naming it, as in [`UserRecord`]'s own mapping.
+    fn into_record(self) -> Result<Option<UserRecord>, StoreError> {
+        use crate::column::Name as _;
+        let Some(id) = self.u_id else {
+            return Ok(None);
+        };
+        let missing = |column: &str| StoreError::Backend(format!("users.{column} is NULL"));
+        let status_text = self.u_status.ok_or_else(|| missing("status"))?;
+        let status = UserStatus::from_name(&status_text).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "unknown user status {status_text:?} in the database"
+            ))
+        })?;
+        Ok(Some(UserRecord {
+            id,
+            tenant_id: self.u_tenant_id.ok_or_else(|| missing("tenant_id"))?,
+            object_id: self.u_object_id.ok_or_else(|| missing("object_id"))?,
+            email: self.u_email,
+            name: self.u_name,
+            created_at: self.u_created_at.ok_or_else(|| missing("created_at"))?,
+            last_signin_at: self
+                .u_last_signin_at
+                .ok_or_else(|| missing("last_signin_at"))?,
+            status,
+            account_type: self.u_account_type.ok_or_else(|| missing("account_type"))?,
+            terms_version: self.u_terms_version,
+            registered_at: self.u_registered_at,
+            access_ends_at: self.u_access_ends_at,
+            status_reason: self.u_status_reason,
+            exempt: self.u_exempt.ok_or_else(|| missing("exempt"))?,
+            app_signin_at: self.u_app_signin_at,
+            given_name: self.u_given_name,
+            family_name: self.u_family_name,
+            email_verified: self
+                .u_email_verified
+                .ok_or_else(|| missing("email_verified"))?,
+            enabled_at: self.u_enabled_at,
+            terminated_at: self.u_terminated_at,
+        }))
     }
 }
 
@@ -415,6 +516,13 @@ pub trait GrantStore {
     /// before [`GrantStore::redeem_code`], so a wrong caller never burns it.
     async fn get_code(&self, code_hash: &str) -> Result<Option<AuthCodeRecord>, StoreError>;
 
+    /// The code and its person in one read (`None` for a person since deleted): what the code
+    /// grant decides on.
+    async fn get_code_with_user(
+        &self,
+        code_hash: &str,
+    ) -> Result<Option<(AuthCodeRecord, Option<UserRecord>)>, StoreError>;
+
     /// Marks the code used and returns it, atomically (`UPDATE … WHERE used_at IS NULL`): of
     /// concurrent redeemers exactly one gets [`Redemption::Redeemed`]; every later one gets
     /// [`Redemption::Replayed`]. The fields a caller checked with [`GrantStore::get_code`]
@@ -461,11 +569,12 @@ pub trait GrantStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<Redemption<AuthCodeRecord>, StoreError>;
 
-    /// The refresh token and its grant in one read (the refresh grant needs both).
+    /// The refresh token, its grant and the grant's person in one read (the refresh grant
+    /// needs all three).
     async fn get_refresh_token_with_grant(
         &self,
         token_hash: &str,
-    ) -> Result<Option<(RefreshTokenRecord, GrantRecord)>, StoreError>;
+    ) -> Result<Option<RefreshFamily>, StoreError>;
 
     /// The refresh token, without using it (for introspection and revocation).
     async fn get_refresh_token(

@@ -20,6 +20,10 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Whether a write of the token path is one statement: SQLite has no data-modifying CTEs,
+    /// so a transaction (in process, under [`SqliteStore::write_turn`]).
+    pub(crate) const WRITES_IN_ONE_STATEMENT: bool = false;
+
     /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
     /// nothing, as a SQLite write statement runs under the database write lock.
     pub(crate) const CLAIM_LOCK: &'static str = "";

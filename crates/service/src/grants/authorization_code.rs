@@ -77,9 +77,9 @@ pub(super) async fn run(
     let code_hash = ctx.secrets.keyed_hash(PURPOSE_CODE, code);
     // Look, check the caller, decide, then redeem: the checked fields never change, and the
     // redemption is a conditional update, so exactly one rightful caller gets the code.
-    let record = ctx
+    let (record, person) = ctx
         .store
-        .get_code(&code_hash)
+        .get_code_with_user(&code_hash)
         .await
         .map_err(store_error)?
         .ok_or_else(|| OAuthError::invalid_grant("unknown code"))?;
@@ -115,7 +115,7 @@ pub(super) async fn run(
         ctx,
         client,
         &PersonGrant {
-            user_id: &record.user_id,
+            person: person.as_ref(),
             grant_id: &grant.id,
             scope: &scope,
             auth_time: Some(record.auth_time),

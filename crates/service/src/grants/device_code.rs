@@ -136,11 +136,12 @@ pub(super) async fn run(
         revoked_at: None,
         dpop_jkt: grant_key(client, jkt),
     };
+    let person = ctx.store.get_user(&user_id).await.map_err(store_error)?;
     let (access, id_token) = for_person(
         ctx,
         client,
         &PersonGrant {
-            user_id: &user_id,
+            person: person.as_ref(),
             grant_id: &grant.id,
             scope: &scope,
             auth_time: Some(auth_time),

@@ -165,7 +165,8 @@ fn store_error(e: StoreError) -> OAuthError {
 
 /// What a redeemed code or refresh token says about the sign-in it continues.
 struct PersonGrant<'a> {
-    user_id: &'a str,
+    /// The person, as read with the code or the grant (`None`: no longer there).
+    person: Option<&'a UserRecord>,
     grant_id: &'a str,
     scope: &'a [String],
     auth_time: Option<i64>,
@@ -192,13 +193,10 @@ async fn for_person(
     client: &Client,
     grant: &PersonGrant<'_>,
 ) -> Result<(AccessToken, Option<String>), OAuthError> {
-    let user: UserRecord = ctx
-        .store
-        .get_user(grant.user_id)
-        .await
-        .map_err(store_error)?
+    let user = grant
+        .person
         .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
-    let tenant = enforce(ctx, &user, client, "token", None)
+    let tenant = enforce(ctx, user, client, "token", None)
         .await
         .map_err(|r| match r {
             Refusal::Denied(d) => {
@@ -208,7 +206,7 @@ async fn for_person(
         })?;
     // Consent is a condition of every token, not only of the code: a person who has since left
     // the tenant (so now needs one) or withdrew theirs gets nothing more.
-    if crate::consent::needed(ctx, &user, client, grant.scope, false)
+    if crate::consent::needed(ctx, user, client, grant.scope, false)
         .await
         .map_err(store_error)?
     {
@@ -216,11 +214,11 @@ async fn for_person(
             "the person has not consented to this app; they must sign in to it again",
         ));
     }
-    let (groups, roles) = mint::groups_and_roles(ctx, client, tenant.as_ref(), &user)
+    let (groups, roles) = mint::groups_and_roles(ctx, client, tenant.as_ref(), user)
         .await
         .map_err(store_error)?;
     let subject = Subject {
-        user: Some(&user),
+        user: Some(user),
         client_id: &client.id,
         audience: &client.id,
         scope: grant.scope,

@@ -9,7 +9,7 @@
 //! it never received is deleted, so at most one successor of a token is ever live.
 
 use techpass_oidc::{ErrorCode, OAuthError};
-use techpass_store::Redemption;
+use techpass_store::{Redemption, RefreshFamily};
 
 use super::{for_person, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
@@ -42,7 +42,11 @@ pub(super) async fn run(
     let unknown = || OAuthError::invalid_grant("unknown refresh token");
     // Look, check the caller, then redeem (a conditional update): a refresh token presented by
     // another client is neither consumed nor allowed to revoke its family.
-    let (stored, grant) = ctx
+    let RefreshFamily {
+        token: stored,
+        grant,
+        person,
+    } = ctx
         .store
         .get_refresh_token_with_grant(&token_hash)
         .await
@@ -133,7 +137,7 @@ pub(super) async fn run(
         ctx,
         client,
         &PersonGrant {
-            user_id: grant.user_id.as_deref().unwrap_or_default(),
+            person: person.as_ref(),
             grant_id: &grant.id,
             scope: &scope,
             auth_time: grant.auth_time,
