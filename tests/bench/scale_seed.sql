@@ -2,24 +2,27 @@
 -- officers with an upstream link and a session each, :apps confidential apps (half of them a
 -- tenant's) with a secret each, and :families live refresh token families (a grant and its
 -- current refresh token), spread over the people and apps. Nothing here is used by the
--- benchmark's own person and apps; it only makes every table the token path reads large.
+-- benchmark's own person and apps; it only makes every table the token path reads large. The
+-- people signed in just now (to TechPass and to an app), so the lifecycle job finds nothing due
+-- and reads them all: its steady state, not a storm of transitions.
 \set ON_ERROR_STOP on
 INSERT INTO tenants (id, slug, name, description, purpose, status, requested_by, created_at)
 VALUES ('scale-tenant', 'scale', 'Scale', 'Seeded', 'Benchmark', 'active', 'seed', 0);
 
 INSERT INTO users (id, tenant_id, object_id, email, name, created_at, last_signin_at, status,
-                   account_type, registered_at, terms_version)
+                   account_type, registered_at, terms_version, app_signin_at)
 SELECT 'user-' || i, 'seed-tid', 'oid-' || i, 'person' || i || '@tech.gov.sg', 'Person ' || i,
-       0, 0, 'active', 'public_officer', 0, '1'
-FROM generate_series(1, :people) i;
+       t.now, t.now, 'active', 'public_officer', t.now, '1', t.now
+FROM generate_series(1, :people) i, (SELECT extract(epoch FROM now())::bigint AS now) t;
 
 INSERT INTO upstream_links (user_id, upstream, last_verified_at)
 SELECT 'user-' || i, 'wog', 0 FROM generate_series(1, :people) i;
 
 INSERT INTO sessions (id_hash, user_id, upstream, tenant_id, object_id, identity, auth_time,
                       created_at, last_seen_at, expires_at)
-SELECT md5('session' || i), 'user-' || i, 'wog', 'seed-tid', 'oid-' || i, '{}', 0, 0, 0, 4102444800
-FROM generate_series(1, :people) i;
+SELECT md5('session' || i), 'user-' || i, 'wog', 'seed-tid', 'oid-' || i, '{}', t.now, t.now, t.now,
+       4102444800
+FROM generate_series(1, :people) i, (SELECT extract(epoch FROM now())::bigint AS now) t;
 
 INSERT INTO clients (client_id, name, confidential, redirect_uris, post_logout_redirect_uris,
                      grant_types, enabled, created_at, tenant_id, access_policy)

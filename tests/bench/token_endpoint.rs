@@ -22,7 +22,8 @@
 //! `--open-loop`) then runs each grant again open loop, at half the rate just measured: requests
 //! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max).
 //! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
-//! with a million people and refresh families) instead of a fresh one.
+//! with a million people and refresh families) instead of a fresh one, and `BENCH_MASTER_KEY`
+//! seals the signing keys it creates there with a known master key instead of a generated one.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -434,9 +435,13 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
         config.database_url = url;
         config.data_dir = data_dir.clone();
         config.listen = "127.0.0.1:0".parse()?;
-        config.master_key = Some(serde_json::from_value(Value::String(
-            MasterKey::generate_base64()?,
-        ))?);
+        // A prepared database's other users (tests/bench/scale.sh's `techpass` commands) need
+        // the key its signing keys are sealed with.
+        let master_key = match std::env::var("BENCH_MASTER_KEY") {
+            Ok(key) => key,
+            Err(_) => MasterKey::generate_base64()?,
+        };
+        config.master_key = Some(serde_json::from_value(Value::String(master_key))?);
         config.log.level = "warn".into();
         // All load comes from one address and one client per grant: measure the endpoint, not
         // the limiter.
