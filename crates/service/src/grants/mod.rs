@@ -185,8 +185,9 @@ fn grant_key(client: &Client, jkt: Option<&str>) -> Option<String> {
     jkt.filter(|_| !client.confidential).map(String::from)
 }
 
-/// The sequence every grant for a person ends with: the user as stored now, the gate, the
-/// app's groups and roles, then the access and ID tokens. The refresh token is the grant's
+/// The sequence every grant for a person ends with: the user as stored now (read with the code
+/// or refresh token, in the same request), the gate, the app's groups and roles, then the access
+/// and ID tokens. The refresh token is the grant's
 /// own business.
 async fn for_person(
     ctx: &ServiceContext,
