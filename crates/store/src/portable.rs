@@ -614,13 +614,16 @@ macro_rules! provider_impls {
                 Option<($crate::AuthCodeRecord, Option<$crate::UserRecord>)>,
                 $crate::StoreError,
             > {
-                let found = sqlx::query_as::<_, $crate::provider::CodeWithUser>(&format!(
-                    "SELECT {code}, {person}
-                     FROM auth_codes c LEFT JOIN users u ON u.id = c.user_id
-                     WHERE c.code_hash = $1",
-                    code = $crate::portable::qualified(CODE_COLUMNS, "c"),
-                    person = $crate::portable::joined_user_columns(),
-                ))
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT {code}, {person}
+                         FROM auth_codes c LEFT JOIN users u ON u.id = c.user_id
+                         WHERE c.code_hash = $1",
+                        code = $crate::portable::qualified(CODE_COLUMNS, "c"),
+                        person = $crate::portable::joined_user_columns(),
+                    )
+                });
+                let found = sqlx::query_as::<_, $crate::provider::CodeWithUser>(SQL.as_str())
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -669,19 +672,21 @@ macro_rules! provider_impls {
                 let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
                     // Spent and succeeded in one statement, one round trip (data-modifying CTE):
                     // the successor is inserted only from the row the UPDATE spent.
-                    let sql = format!(
-                        "WITH spent AS (
-                            UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                            WHERE token_hash = $1 AND used_at IS NULL
-                            RETURNING {RETURNING}),
-                          successor AS (
-                            INSERT INTO refresh_tokens ({columns})
-                            SELECT {values} FROM spent WHERE $3 IS NOT NULL)
-                         SELECT {RETURNING} FROM spent",
-                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        values = $crate::portable::placeholders(3, 5),
-                    );
-                    let query = sqlx::query(&sql).bind(token_hash).bind(now);
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "WITH spent AS (
+                                UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                                WHERE token_hash = $1 AND used_at IS NULL
+                                RETURNING {RETURNING}),
+                              successor AS (
+                                INSERT INTO refresh_tokens ({columns})
+                                SELECT {values} FROM spent WHERE $3 IS NOT NULL)
+                             SELECT {RETURNING} FROM spent",
+                            columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                            values = $crate::portable::placeholders(3, 5),
+                        )
+                    });
+                    let query = sqlx::query(SQL.as_str()).bind(token_hash).bind(now);
                     let row = $crate::portable::bind_refresh_token(query, successor)
                         .fetch_optional(&self.pool)
                         .await?;
@@ -779,24 +784,27 @@ macro_rules! provider_impls {
                 let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
                     // One statement, one round trip (data-modifying CTE): the grant is inserted
                     // only from the code the UPDATE spent, its refresh token only with it.
-                    let sql = format!(
-                        "WITH spent AS (
-                            UPDATE auth_codes SET used_at = $2
-                            WHERE code_hash = $1 AND used_at IS NULL
-                            RETURNING {COLUMNS}),
-                          new_grant AS (
-                            INSERT INTO grants ({grant_columns})
-                            SELECT {grant_values} FROM spent RETURNING id),
-                          first_refresh AS (
-                            INSERT INTO refresh_tokens ({refresh_columns})
-                            SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
-                         SELECT {COLUMNS} FROM spent",
-                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
-                        grant_values = $crate::portable::placeholders(3, 13),
-                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        refresh_values = $crate::portable::placeholders(16, 5),
-                    );
-                    let query = sqlx::query(&sql).bind(code_hash).bind(now);
+                    // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
+                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "WITH spent AS (
+                                UPDATE auth_codes SET used_at = $2
+                                WHERE code_hash = $1 AND used_at IS NULL
+                                RETURNING {COLUMNS}),
+                              new_grant AS (
+                                INSERT INTO grants ({grant_columns})
+                                SELECT {grant_values} FROM spent RETURNING id),
+                              first_refresh AS (
+                                INSERT INTO refresh_tokens ({refresh_columns})
+                                SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
+                             SELECT {COLUMNS} FROM spent",
+                            grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
+                            grant_values = $crate::portable::placeholders(3, 13),
+                            refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                            refresh_values = $crate::portable::placeholders(16, 5),
+                        )
+                    });
+                    let query = sqlx::query(SQL.as_str()).bind(code_hash).bind(now);
                     let query = $crate::portable::bind_grant(query, grant);
                     let row = $crate::portable::bind_refresh_token(query, refresh)
                         .fetch_optional(&self.pool)
@@ -844,17 +852,21 @@ macro_rules! provider_impls {
                 &self,
                 token_hash: &str,
             ) -> Result<Option<$crate::RefreshFamily>, $crate::StoreError> {
-                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(&format!(
-                    "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.code_hash, g.scope,
-                            g.auth_time, g.amr, g.acr, g.created_at, g.expires_at, g.revoked_at,
-                            g.dpop_jkt, r.token_hash, r.created_at AS token_created_at,
-                            r.expires_at AS token_expires_at, r.used_at AS token_used_at,
-                            {person}
-                     FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
-                     LEFT JOIN users u ON u.id = g.user_id
-                     WHERE r.token_hash = $1",
-                    person = $crate::portable::joined_user_columns(),
-                ))
+                static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.code_hash, g.scope,
+                                g.auth_time, g.amr, g.acr, g.created_at, g.expires_at,
+                                g.revoked_at, g.dpop_jkt, r.token_hash,
+                                r.created_at AS token_created_at,
+                                r.expires_at AS token_expires_at, r.used_at AS token_used_at,
+                                {person}
+                         FROM refresh_tokens r JOIN grants g ON g.id = r.grant_id
+                         LEFT JOIN users u ON u.id = g.user_id
+                         WHERE r.token_hash = $1",
+                        person = $crate::portable::joined_user_columns(),
+                    )
+                });
+                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(SQL.as_str())
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?;
