@@ -359,7 +359,9 @@ enum KeysCommand {
     /// verifies; if it was signing, a new key of its algorithm signs at once (no
     /// pre-publication). Other replicas follow within keys.reload_interval_secs.
     Retire {
-        /// The key id (`kid`), as `techpass keys list` shows it.
+        /// The key id (`kid`), as `techpass keys list` shows it. A kid is a base64url
+        /// thumbprint and may begin with `-`: it is taken as the kid, not as an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Confirm: without it, nothing changes and what would happen is printed.
         #[arg(long)]
@@ -1120,4 +1122,33 @@ async fn ci_issuer_command(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One key in 64 has a kid beginning with `-` (base64url): retiring it must not need `--`.
+    #[test]
+    fn a_kid_beginning_with_a_hyphen_is_a_kid() {
+        for args in [
+            ["techpass", "keys", "retire", "-3bX_k", "--yes"],
+            ["techpass", "keys", "retire", "--yes", "-3bX_k"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            match cli.command {
+                Command::Keys {
+                    command: KeysCommand::Retire { kid, yes },
+                } => assert_eq!((kid.as_str(), yes), ("-3bX_k", true), "{args:?}"),
+                _ => panic!("not keys retire: {args:?}"),
+            }
+        }
+        let cli = Cli::try_parse_from(["techpass", "keys", "retire", "-3bX_k"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Keys {
+                command: KeysCommand::Retire { yes: false, .. }
+            }
+        ));
+    }
 }
