@@ -187,8 +187,7 @@ fn grant_key(client: &Client, jkt: Option<&str>) -> Option<String> {
 
 /// The sequence every grant for a person ends with: the user as stored now (read with the code
 /// or refresh token, in the same request), the gate, the app's groups and roles, then the access
-/// and ID tokens. The refresh token is the grant's
-/// own business.
+/// and ID tokens. The refresh token is the grant's own business.
 async fn for_person(
     ctx: &ServiceContext,
     client: &Client,
