@@ -147,13 +147,7 @@ async fn an_unknown_stored_status_is_an_error_naming_it(db: &TestDatabase) {
     g.user_id = Some("u1".into());
     store.insert_grant(&g).await.unwrap();
     store
-        .insert_refresh_token(&crate::RefreshTokenRecord {
-            token_hash: "r1".into(),
-            grant_id: "g1".into(),
-            created_at: 1,
-            expires_at: 1_000,
-            used_at: None,
-        })
+        .insert_refresh_token(&crate::conformance_rows::refresh("r1", "g1"))
         .await
         .unwrap();
     names(store.get_refresh_token_with_grant("r1").await, "archived");

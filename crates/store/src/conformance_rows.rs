@@ -132,7 +132,8 @@ async fn cached_rows_follow_other_processes_through_the_database(db: &TestDataba
     following.abort();
 }
 
-fn refresh(hash: &str, grant_id: &str) -> RefreshTokenRecord {
+/// An unused refresh token of `grant_id`, live until 500.
+pub(crate) fn refresh(hash: &str, grant_id: &str) -> RefreshTokenRecord {
     RefreshTokenRecord {
         token_hash: hash.into(),
         grant_id: grant_id.into(),
