@@ -136,6 +136,7 @@ pub fn connect_options(config: &Config) -> ConnectOptions {
         acquire_timeout: Duration::from_secs(config.database.acquire_timeout_secs),
         sqlite_synchronous: config.database.sqlite_synchronous.store(),
         row_cache_ttl: techpass_store::ROW_CACHE_TTL,
+        ping_idle_after: techpass_store::PING_IDLE_AFTER,
     }
 }
 

@@ -26,9 +26,21 @@ impl PgStore {
 
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(&options.url)?.application_name("techpass");
+        let ping_idle_after = options.ping_idle_after;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // Not sqlx's ping before every statement: only before one that was idle for a
+            // while (see `crate::PING_IDLE_AFTER`).
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= ping_idle_after {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await?;
         Ok(PgStore {
@@ -134,3 +146,92 @@ crate::portable_upstream_links::upstream_link_impls!(PgStore);
 crate::portable_ci::ci_issuer_impls!(PgStore);
 crate::portable_device::device_impls!(PgStore);
 crate::portable_resources::resource_impls!(PgStore);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use std::time::Duration;
+
+    use super::*;
+    use crate::testing::{TestDatabase, POSTGRES_URL_VAR};
+
+    /// A store with one pooled connection on a fresh schema, pinging connections idle at least
+    /// `ping_idle_after`.
+    async fn store(db: &TestDatabase, ping_idle_after: Duration) -> PgStore {
+        let mut options = db.connect_options();
+        options.max_connections = 1;
+        options.ping_idle_after = ping_idle_after;
+        PgStore::connect(&options).await.unwrap()
+    }
+
+    /// The server process behind the pool's connection, once that connection is back in the
+    /// pool (sqlx tests it on release, in a task of its own).
+    async fn idle_backend(store: &PgStore) -> i32 {
+        let pid = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            if store.pool.num_idle() == 1 {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the connection did not come back to the pool");
+    }
+
+    /// Ends a server process the way a database restart or an administrator would, and waits
+    /// until it is gone.
+    async fn terminate(pid: i32) {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&std::env::var(POSTGRES_URL_VAR).unwrap())
+            .await
+            .unwrap();
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+            .bind(pid)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+        assert!(ended, "backend {pid} still running");
+        admin.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced_before_it_is_used() {
+        let Some(db) = TestDatabase::postgres("a_connection_closed_while_idle_is_replaced").await
+        else {
+            return;
+        };
+        let store = store(&db, Duration::from_millis(50)).await;
+        let pid = idle_backend(&store).await;
+        terminate(pid).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        // Idle long enough to be pinged: the dead connection is dropped and a new one opened,
+        // so the statement succeeds.
+        store
+            .ping()
+            .await
+            .expect("the pool replaced the closed connection");
+        assert_ne!(idle_backend(&store).await, pid);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_in_use_fails_one_statement_and_is_not_reused() {
+        let Some(db) = TestDatabase::postgres("a_connection_closed_in_use_fails_one").await else {
+            return;
+        };
+        // Never idle long enough to be pinged, as under steady traffic.
+        let store = store(&db, Duration::from_secs(3600)).await;
+        let pid = idle_backend(&store).await;
+        terminate(pid).await;
+
+        // Not pinged first, so the statement meets the closed connection and fails cleanly...
+        let failed = store.ping().await;
+        assert!(matches!(failed, Err(StoreError::Backend(_))), "{failed:?}");
+        // ...and that connection is not handed out again: the next statement gets a new one.
+        store.ping().await.expect("a new connection");
+        assert_ne!(idle_backend(&store).await, pid);
+    }
+}

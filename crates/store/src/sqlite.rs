@@ -41,6 +41,10 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // An SQLite connection is a file handle in this process, which does not go away
+            // while idle: sqlx's ping before each statement would only be one more hop to
+            // the connection's worker thread and back.
+            .test_before_acquire(false)
             .connect_with(connect)
             .await?;
         Ok(SqliteStore {
