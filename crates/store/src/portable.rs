@@ -669,55 +669,56 @@ macro_rules! provider_impls {
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
                 use sqlx::FromRow as _;
                 const RETURNING: &str = "token_hash, grant_id, created_at, expires_at, used_at";
-                let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
-                    // Spent and succeeded in one statement, one round trip (data-modifying CTE):
-                    // the successor is inserted only from the row the UPDATE spent.
-                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        format!(
-                            "WITH spent AS (
-                                UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                                WHERE token_hash = $1 AND used_at IS NULL
-                                RETURNING {RETURNING}),
-                              successor AS (
-                                INSERT INTO refresh_tokens ({columns})
-                                SELECT {values} FROM spent WHERE $3 IS NOT NULL)
-                             SELECT {RETURNING} FROM spent",
-                            columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                            values = $crate::portable::placeholders(3, 5),
-                        )
-                    });
-                    let query = sqlx::query(SQL.as_str()).bind(token_hash).bind(now);
-                    let row = $crate::portable::bind_refresh_token(query, successor)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref()
-                        .map($crate::RefreshTokenRecord::from_row)
-                        .transpose()?
+                // PostgreSQL: one statement, one round trip (a data-modifying CTE); the successor
+                // is inserted only from the row the UPDATE spent.
+                static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "WITH spent AS (
+                            UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                            WHERE token_hash = $1 AND used_at IS NULL
+                            RETURNING {RETURNING}),
+                          successor AS (
+                            INSERT INTO refresh_tokens ({columns})
+                            SELECT {values} FROM spent WHERE $3 IS NOT NULL)
+                         SELECT {RETURNING} FROM spent",
+                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        values = $crate::portable::placeholders(3, 5),
+                    )
+                });
+                // SQLite: the same as two statements, sent together (one hop to the connection's
+                // thread) in a transaction; `changes()` counts the rows of the statement before.
+                static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                         WHERE token_hash = $1 AND used_at IS NULL
+                         RETURNING {RETURNING};
+                         INSERT INTO refresh_tokens ({columns})
+                         SELECT {values} WHERE changes() = 1 AND $3 IS NOT NULL",
+                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        values = $crate::portable::placeholders(3, 5),
+                    )
+                });
+                let sql = if Self::WRITES_IN_ONE_STATEMENT { &ONE } else { &SEVERAL };
+                let query = sqlx::query(sql.as_str()).bind(token_hash).bind(now);
+                let query = $crate::portable::bind_refresh_token(query, successor);
+                let row = if Self::WRITES_IN_ONE_STATEMENT {
+                    query.fetch_optional(&self.pool).await?
                 } else {
                     let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await?;
-                    let redeemed = sqlx::query_as::<_, $crate::RefreshTokenRecord>(&format!(
-                        "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                         WHERE token_hash = $1 AND used_at IS NULL
-                         RETURNING {RETURNING}"
-                    ))
-                    .bind(token_hash)
-                    .bind(now)
-                    .bind(successor.map(|s| s.token_hash.as_str()))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match (&redeemed, successor) {
-                        (None, _) => tx.rollback().await?,
-                        (Some(_), Some(next)) => {
-                            $crate::portable::insert_refresh_token_query(next)
-                                .execute(&mut *tx)
-                                .await?;
-                            tx.commit().await?;
-                        }
-                        (Some(_), None) => tx.commit().await?,
+                    // Every row, so that both statements run (a first row would stop after one).
+                    let row = query.fetch_all(&mut *tx).await?.into_iter().next();
+                    if row.is_some() {
+                        tx.commit().await?;
+                    } else {
+                        tx.rollback().await?;
                     }
-                    redeemed
+                    row
                 };
+                let redeemed = row
+                    .as_ref()
+                    .map($crate::RefreshTokenRecord::from_row)
+                    .transpose()?;
                 match redeemed {
                     Some(token) => Ok($crate::Redemption::Redeemed(token)),
                     None => Ok(self
@@ -781,64 +782,67 @@ macro_rules! provider_impls {
             ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
                 use sqlx::FromRow as _;
                 const COLUMNS: &str = CODE_COLUMNS;
-                let redeemed = if Self::WRITES_IN_ONE_STATEMENT {
-                    // One statement, one round trip (data-modifying CTE): the grant is inserted
-                    // only from the code the UPDATE spent, its refresh token only with it.
-                    // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
-                    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                        format!(
-                            "WITH spent AS (
-                                UPDATE auth_codes SET used_at = $2
-                                WHERE code_hash = $1 AND used_at IS NULL
-                                RETURNING {COLUMNS}),
-                              new_grant AS (
-                                INSERT INTO grants ({grant_columns})
-                                SELECT {grant_values} FROM spent RETURNING id),
-                              first_refresh AS (
-                                INSERT INTO refresh_tokens ({refresh_columns})
-                                SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
-                             SELECT {COLUMNS} FROM spent",
-                            grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
-                            grant_values = $crate::portable::placeholders(3, 13),
-                            refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                            refresh_values = $crate::portable::placeholders(16, 5),
-                        )
-                    });
-                    let query = sqlx::query(SQL.as_str()).bind(code_hash).bind(now);
-                    let query = $crate::portable::bind_grant(query, grant);
-                    let row = $crate::portable::bind_refresh_token(query, refresh)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                    row.as_ref()
-                        .map($crate::AuthCodeRecord::from_row)
-                        .transpose()?
+                // PostgreSQL: one statement, one round trip (a data-modifying CTE); the grant is
+                // inserted only from the code the UPDATE spent, its refresh token only with it.
+                // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
+                static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "WITH spent AS (
+                            UPDATE auth_codes SET used_at = $2
+                            WHERE code_hash = $1 AND used_at IS NULL
+                            RETURNING {COLUMNS}),
+                          new_grant AS (
+                            INSERT INTO grants ({grant_columns})
+                            SELECT {grant_values} FROM spent RETURNING id),
+                          first_refresh AS (
+                            INSERT INTO refresh_tokens ({refresh_columns})
+                            SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
+                         SELECT {COLUMNS} FROM spent",
+                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
+                        grant_values = $crate::portable::placeholders(3, 13),
+                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        refresh_values = $crate::portable::placeholders(16, 5),
+                    )
+                });
+                // SQLite: the same as three statements, sent together in a transaction, each
+                // insert only if the statement before it wrote its row (`changes()`).
+                static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!(
+                        "UPDATE auth_codes SET used_at = $2
+                         WHERE code_hash = $1 AND used_at IS NULL
+                         RETURNING {COLUMNS};
+                         INSERT INTO grants ({grant_columns})
+                         SELECT {grant_values} WHERE changes() = 1;
+                         INSERT INTO refresh_tokens ({refresh_columns})
+                         SELECT {refresh_values} WHERE changes() = 1 AND $16 IS NOT NULL",
+                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
+                        grant_values = $crate::portable::placeholders(3, 13),
+                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
+                        refresh_values = $crate::portable::placeholders(16, 5),
+                    )
+                });
+                let sql = if Self::WRITES_IN_ONE_STATEMENT { &ONE } else { &SEVERAL };
+                let query = sqlx::query(sql.as_str()).bind(code_hash).bind(now);
+                let query = $crate::portable::bind_grant(query, grant);
+                let query = $crate::portable::bind_refresh_token(query, refresh);
+                let row = if Self::WRITES_IN_ONE_STATEMENT {
+                    query.fetch_optional(&self.pool).await?
                 } else {
                     let _turn = self.write_turn().await;
                     let mut tx = self.pool.begin().await?;
-                    let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
-                        "UPDATE auth_codes SET used_at = $2
-                         WHERE code_hash = $1 AND used_at IS NULL
-                         RETURNING {COLUMNS}"
-                    ))
-                    .bind(code_hash)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if redeemed.is_some() {
-                        $crate::portable::insert_grant_query(grant)
-                            .execute(&mut *tx)
-                            .await?;
-                        if let Some(token) = refresh {
-                            $crate::portable::insert_refresh_token_query(token)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
+                    // Every row, so that all three statements run.
+                    let row = query.fetch_all(&mut *tx).await?.into_iter().next();
+                    if row.is_some() {
                         tx.commit().await?;
                     } else {
                         tx.rollback().await?;
                     }
-                    redeemed
+                    row
                 };
+                let redeemed = row
+                    .as_ref()
+                    .map($crate::AuthCodeRecord::from_row)
+                    .transpose()?;
                 match redeemed {
                     Some(code) => Ok($crate::Redemption::Redeemed(code)),
                     None => Ok(self
