@@ -5,7 +5,7 @@
 
 use serde_json::{json, Map, Value};
 use techpass_oidc::{ErrorCode, OAuthError};
-use techpass_store::{GrantRecord, StoreError};
+use techpass_store::{RefreshFamily, StoreError};
 
 use crate::clients::{find_client, Client};
 use crate::context::ServiceContext;
@@ -247,15 +247,29 @@ pub async fn introspect(
         }
         return Ok(Some(answer));
     }
-    let Some((grant, expires_at)) = refresh_token_of(ctx, token).await? else {
+    let Some(RefreshFamily {
+        token: record,
+        grant,
+        person,
+    }) = refresh_token_of(ctx, token).await?
+    else {
         return Ok(None);
     };
     // Another client's refresh token is none of this client's business.
-    if grant.client_id != client.id
-        || !gate_allows(ctx, grant.user_id.as_deref().unwrap_or(""), client).await
+    if grant.client_id != client.id {
+        return Ok(None);
+    }
+    // A person the gate refuses (or who is gone) holds no active token.
+    let Some(person) = person else {
+        return Ok(None);
+    };
+    if gate::enforce(ctx, &person, client, "introspect", None)
+        .await
+        .is_err()
     {
         return Ok(None);
     }
+    let expires_at = record.expires_at;
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",
@@ -279,7 +293,7 @@ pub async fn revoke(ctx: &ServiceContext, client: &Client, token: &str) -> Resul
             "the token was not issued to this client",
         )
     };
-    if let Some((grant, _)) = refresh_token_of(ctx, token).await? {
+    if let Some(RefreshFamily { grant, .. }) = refresh_token_of(ctx, token).await? {
         if grant.client_id != client.id {
             return Err(not_yours());
         }
@@ -345,35 +359,28 @@ async fn gate_allows(ctx: &ServiceContext, sub: &str, client: &Client) -> bool {
     }
 }
 
-/// The live grant of a refresh token, whichever client it was issued to, with the token's
-/// expiry.
+/// A live refresh token with its grant and person (one joined read), whichever client it was
+/// issued to.
 async fn refresh_token_of(
     ctx: &ServiceContext,
     token: &str,
-) -> Result<Option<(GrantRecord, i64)>, OAuthError> {
+) -> Result<Option<RefreshFamily>, OAuthError> {
     let hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
-    let Some(record) = ctx
+    let Some(family) = ctx
         .store
-        .get_refresh_token(&hash)
+        .get_refresh_token_with_grant(&hash)
         .await
         .map_err(OAuthError::unavailable)?
     else {
         return Ok(None);
     };
     let now = ctx.clock.now().as_secs();
+    let (record, grant) = (&family.token, &family.grant);
     if record.used_at.is_some() || now >= record.expires_at {
         return Ok(None);
     }
-    let Some(grant) = ctx
-        .store
-        .get_grant(&record.grant_id)
-        .await
-        .map_err(OAuthError::unavailable)?
-    else {
-        return Ok(None);
-    };
     if grant.revoked_at.is_some() || now >= grant.expires_at {
         return Ok(None);
     }
-    Ok(Some((grant, record.expires_at)))
+    Ok(Some(family))
 }
