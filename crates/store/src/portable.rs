@@ -630,27 +630,6 @@ macro_rules! provider_impls {
                 found.map($crate::provider::CodeWithUser::split).transpose()
             }
 
-            async fn redeem_code(
-                &self,
-                code_hash: &str,
-                now: i64,
-            ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
-                const COLUMNS: &str = CODE_COLUMNS;
-                let redeemed = sqlx::query_as::<_, $crate::AuthCodeRecord>(&format!(
-                    "UPDATE auth_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL
-                     RETURNING {COLUMNS}"
-                ))
-                .bind(code_hash)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some(code) = redeemed {
-                    return Ok($crate::Redemption::Redeemed(code));
-                }
-                let earlier = self.get_code(code_hash).await?;
-                Ok(earlier.map_or($crate::Redemption::NotFound, $crate::Redemption::Replayed))
-            }
-
             async fn insert_refresh_token(
                 &self,
                 t: &$crate::RefreshTokenRecord,

@@ -513,7 +513,7 @@ pub trait GrantStore {
     async fn insert_code(&self, code: &AuthCodeRecord) -> Result<(), StoreError>;
 
     /// The code as stored (used or not), without using it: the caller checks who presents it
-    /// before [`GrantStore::redeem_code`], so a wrong caller never burns it.
+    /// before [`GrantStore::redeem_code_into_grant`], so a wrong caller never burns it.
     async fn get_code(&self, code_hash: &str) -> Result<Option<AuthCodeRecord>, StoreError>;
 
     /// The code and its person in one read (`None` for a person since deleted): what the code
@@ -523,21 +523,13 @@ pub trait GrantStore {
         code_hash: &str,
     ) -> Result<Option<(AuthCodeRecord, Option<UserRecord>)>, StoreError>;
 
-    /// Marks the code used and returns it, atomically (`UPDATE … WHERE used_at IS NULL`): of
-    /// concurrent redeemers exactly one gets [`Redemption::Redeemed`]; every later one gets
-    /// [`Redemption::Replayed`]. The fields a caller checked with [`GrantStore::get_code`]
-    /// never change, so checking first and redeeming after is one decision.
-    async fn redeem_code(
-        &self,
-        code_hash: &str,
-        now: i64,
-    ) -> Result<Redemption<AuthCodeRecord>, StoreError>;
-
     async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
 
-    /// Marks the refresh token used and returns it, atomically (as [`GrantStore::redeem_code`]),
-    /// and in the same transaction stores its `successor` (the rotated token) if it was
-    /// redeemed: a crash or a lost connection never leaves a spent token without its successor.
+    /// Marks the refresh token used and returns it, atomically (`UPDATE … WHERE used_at IS
+    /// NULL`: of concurrent redeemers exactly one gets [`Redemption::Redeemed`], every later one
+    /// [`Redemption::Replayed`]), and in the same transaction stores its `successor` (the
+    /// rotated token) if it was redeemed: a crash or a lost connection never leaves a spent
+    /// token without its successor.
     async fn redeem_refresh_token(
         &self,
         token_hash: &str,
@@ -560,7 +552,8 @@ pub trait GrantStore {
     /// there is one, in one transaction: only the first of concurrent redeemers gets
     /// [`Redemption::Redeemed`] and stores anything; a later one gets [`Redemption::Replayed`]
     /// and writes nothing. The caller decided everything (caller, gate, tokens) beforehand from
-    /// [`GrantStore::get_code`], so a request refused on the way spends nothing.
+    /// [`GrantStore::get_code`], whose fields never change but `used_at`, so checking first and
+    /// redeeming after is one decision, and a request refused on the way spends nothing.
     async fn redeem_code_into_grant(
         &self,
         code_hash: &str,
