@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{json, Value};
 use techpass::config::{AccountTypeName, MfaMode, UpstreamConfig};
-use techpass::provider::clients::{create_app, NewApp};
+use techpass::provider::clients::{create_app, set_dpop_bound, NewApp};
 use techpass::tenancy::tenants::{self, DirectTenant};
 use techpass::tenancy::Actor;
 use techpass_domain::account::EmailAuthority;
@@ -1303,6 +1303,73 @@ async fn algorithms_body(test: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(told["ok"], true, "{test}: {told}");
+    x.finish().await;
+}
+
+// An app that requires DPoP-bound tokens (`techpass app update --require-dpop`), on its own
+// origin: openid-client proves a key of its own at the code exchange and every refresh, gets
+// DPoP tokens bound to that key and reads UserInfo with a proof. The same requirement refuses
+// an app that sends no proof, at the code exchange, with the RFC's error.
+interop_test!(
+    an_app_that_requires_dpop_gets_bound_tokens_through_openid_client,
+    require_dpop_body
+);
+async fn require_dpop_body(test: &str) {
+    let Some(x) = Interop::start(test, "none", &[]).await else {
+        return;
+    };
+    let bound = x.add_app("DPoP app", |_| {}).await;
+    let bearer = x.add_app("Bearer app", |_| {}).await;
+    for app in [&bound, &bearer] {
+        let state = app.received().await;
+        let client_id = state["client_id"].as_str().unwrap();
+        set_dpop_bound(x.server.state.store.as_ref(), client_id, true)
+            .await
+            .unwrap();
+    }
+    let switched = http().post(bound.url("/use-dpop")).send().await.unwrap();
+    assert!(switched.status().is_success(), "{test}");
+    let is_dpop = |v: &Value| v.as_str().is_some_and(|t| t.eq_ignore_ascii_case("dpop"));
+
+    x.sign_in_at_techpass("alice", "Alice Tan").await;
+    x.b.goto(&bound.url("/login")).await;
+    x.at_app(&bound, REDIRECT).await.unwrap();
+    x.app_signed_in(&bound, "alice_tan@tech.gov.sg").await;
+    let login = bound.last_login().await;
+    assert!(is_dpop(&login["token_type"]), "{test}: {login}");
+    let jkt = login["access_token_jkt"].clone();
+    assert!(
+        jkt.is_string(),
+        "{test}: the access token names its key: {login}"
+    );
+    for round in 1..=2 {
+        let refreshed = get_json(&bound.url("/refresh")).await;
+        assert_eq!(
+            refreshed["ok"], true,
+            "{test}: refresh {round}: {refreshed}"
+        );
+        assert!(is_dpop(&refreshed["token_type"]), "{test}: {refreshed}");
+        assert_eq!(
+            refreshed["access_token_jkt"], jkt,
+            "{test}: the same key: {refreshed}"
+        );
+    }
+    let info = get_json(&bound.url("/userinfo")).await;
+    assert_eq!(info["ok"], true, "{test}: {info}");
+    assert_eq!(info["sub"], login["claims"]["sub"], "{test}: {info}");
+
+    // No proof: the code exchange is refused, and the app is told why.
+    x.b.goto(&bearer.url("/login")).await;
+    x.at_app(&bearer, REDIRECT).await.unwrap();
+    let refused = bearer.last_login().await;
+    assert_eq!(refused["ok"], false, "{test}: {refused}");
+    assert_eq!(refused["error"], "invalid_request", "{test}: {refused}");
+    assert!(
+        refused["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("DPoP")),
+        "{test}: {refused}"
+    );
     x.finish().await;
 }
 

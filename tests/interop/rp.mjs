@@ -13,6 +13,9 @@
 //   POST /backchannel  back-channel logout tokens, checked per OpenID Back-Channel Logout 1.0 §2.6
 //   POST /configure    {"client_id", "client_secret", "id_token_signed_response_alg" (default
 //                      RS256)}: once, when they were not in the environment
+//   POST /use-dpop     from now on, every token request carries a DPoP proof (RFC 9449) of a
+//                      fresh ES256 key, and /userinfo presents the bound access token with one
+//   GET  /userinfo     the UserInfo of the latest access token (JSON)
 //   GET  /state        everything it received, as JSON
 //
 // Environment: RP_ISSUER (TechPass's issuer, required), RP_NAME (shown on its pages),
@@ -45,6 +48,8 @@ let tokens = null;
 let config = null;
 let jwks = null;
 const seenJti = new Set();
+// openid-client's DPoP handle once /use-dpop was called: undefined for bearer tokens.
+let DPoP;
 
 const server = http.createServer();
 await new Promise((resolve, reject) => {
@@ -139,12 +144,18 @@ async function callback(req, res, url) {
   const record = { at: Date.now(), query: Object.fromEntries(url.searchParams) };
   try {
     if (!attempt) throw new Error('no sign-in was started here');
-    const answer = await client.authorizationCodeGrant(cfg, url, {
-      pkceCodeVerifier: attempt.verifier,
-      expectedState: attempt.state,
-      expectedNonce: attempt.nonce,
-      idTokenExpected: true,
-    });
+    const answer = await client.authorizationCodeGrant(
+      cfg,
+      url,
+      {
+        pkceCodeVerifier: attempt.verifier,
+        expectedState: attempt.state,
+        expectedNonce: attempt.nonce,
+        idTokenExpected: true,
+      },
+      undefined,
+      { DPoP },
+    );
     pending.delete(attempt.state);
     // openid-client relies on TLS for the ID token from the token endpoint (OIDC Core
     // §3.1.3.7 item 6); this app checks its signature too, against TechPass's JWKS.
@@ -159,6 +170,9 @@ async function callback(req, res, url) {
     record.claims = answer.claims();
     record.scope = answer.scope;
     record.has_refresh_token = Boolean(answer.refresh_token);
+    record.token_type = answer.token_type;
+    // The key a DPoP-bound access token (a JWT here) names (RFC 9449 §6.1).
+    record.access_token_jkt = jose.decodeJwt(answer.access_token).cnf?.jkt ?? null;
   } catch (error) {
     record.ok = false;
     Object.assign(record, describe(error));
@@ -176,8 +190,10 @@ async function refresh(req, res, url) {
   const record = { at: Date.now(), lost: url.searchParams.get('lose') === '1' };
   try {
     if (!tokens?.refresh_token) throw new Error('no refresh token');
-    const answer = await client.refreshTokenGrant(cfg, tokens.refresh_token);
+    const answer = await client.refreshTokenGrant(cfg, tokens.refresh_token, undefined, { DPoP });
     record.ok = true;
+    record.token_type = answer.token_type;
+    record.access_token_jkt = jose.decodeJwt(answer.access_token).cnf?.jkt ?? null;
     record.rotated = answer.refresh_token !== tokens.refresh_token;
     record.new_access_token = answer.access_token !== tokens.access_token;
     record.claims = answer.claims() ?? null;
@@ -188,6 +204,28 @@ async function refresh(req, res, url) {
   }
   received.refreshes.push(record);
   json(res, 200, record);
+}
+
+async function userinfo(req, res) {
+  const cfg = await discovered();
+  const record = { dpop: Boolean(DPoP) };
+  try {
+    if (!tokens?.access_token) throw new Error('no access token');
+    // The subject of the latest sign-in (after a refresh, tokens is a plain object).
+    const sub = received.logins.findLast((l) => l.ok)?.claims.sub;
+    const info = await client.fetchUserInfo(cfg, tokens.access_token, sub, { DPoP });
+    record.ok = true;
+    record.sub = info.sub;
+  } catch (error) {
+    record.ok = false;
+    Object.assign(record, describe(error));
+  }
+  json(res, 200, record);
+}
+
+async function useDpop(req, res) {
+  DPoP = client.getDPoPHandle(await discovered(), await client.randomDPoPKeyPair('ES256'));
+  json(res, 200, { dpop: true });
 }
 
 async function logout(req, res) {
@@ -275,6 +313,8 @@ server.on('request', async (req, res) => {
     else if (route === 'GET /logged-out') loggedOut(req, res, url);
     else if (route === 'POST /backchannel') await backchannel(req, res);
     else if (route === 'POST /configure') await configure(req, res);
+    else if (route === 'POST /use-dpop') await useDpop(req, res);
+    else if (route === 'GET /userinfo') await userinfo(req, res);
     else if (route === 'GET /state') json(res, 200, { name: NAME, base, client_id: clientId, ...received });
     else send(res, 404, 'text/plain', 'not found');
   } catch (error) {
