@@ -680,21 +680,9 @@ macro_rules! provider_impls {
                 let sql = if Self::WRITES_IN_ONE_STATEMENT { &ONE } else { &SEVERAL };
                 let query = sqlx::query(sql.as_str()).bind(token_hash).bind(now);
                 let query = $crate::portable::bind_refresh_token(query, successor);
-                let row = if Self::WRITES_IN_ONE_STATEMENT {
-                    query.fetch_optional(&self.pool).await?
-                } else {
-                    let _turn = self.write_turn().await;
-                    let mut tx = self.pool.begin().await?;
-                    // Every row, so that both statements run (a first row would stop after one).
-                    let row = query.fetch_all(&mut *tx).await?.into_iter().next();
-                    if row.is_some() {
-                        tx.commit().await?;
-                    } else {
-                        tx.rollback().await?;
-                    }
-                    row
-                };
-                let redeemed = row
+                let redeemed = self
+                    .spend(query)
+                    .await?
                     .as_ref()
                     .map($crate::RefreshTokenRecord::from_row)
                     .transpose()?;
@@ -804,21 +792,9 @@ macro_rules! provider_impls {
                 let query = sqlx::query(sql.as_str()).bind(code_hash).bind(now);
                 let query = $crate::portable::bind_grant(query, grant);
                 let query = $crate::portable::bind_refresh_token(query, refresh);
-                let row = if Self::WRITES_IN_ONE_STATEMENT {
-                    query.fetch_optional(&self.pool).await?
-                } else {
-                    let _turn = self.write_turn().await;
-                    let mut tx = self.pool.begin().await?;
-                    // Every row, so that all three statements run.
-                    let row = query.fetch_all(&mut *tx).await?.into_iter().next();
-                    if row.is_some() {
-                        tx.commit().await?;
-                    } else {
-                        tx.rollback().await?;
-                    }
-                    row
-                };
-                let redeemed = row
+                let redeemed = self
+                    .spend(query)
+                    .await?
                     .as_ref()
                     .map($crate::AuthCodeRecord::from_row)
                     .transpose()?;

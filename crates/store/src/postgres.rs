@@ -49,6 +49,15 @@ impl PgStore {
         })
     }
 
+    /// Runs a write of the token path ([`Self::WRITES_IN_ONE_STATEMENT`]: one statement, which
+    /// commits on its own) and returns its first row: the row it spent, if any.
+    pub(crate) async fn spend(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<sqlx::postgres::PgRow>, StoreError> {
+        Ok(query.fetch_optional(&self.pool).await?)
+    }
+
     /// PostgreSQL locks rows, not the database: write transactions need no turn
     /// (see `SqliteStore::write_turn`).
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {

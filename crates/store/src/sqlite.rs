@@ -63,6 +63,25 @@ impl SqliteStore {
         Some(self.writer.lock().await)
     }
 
+    /// Runs a write of the token path (several statements, sent to the connection together) in
+    /// one transaction under the write turn, and returns its first row: the row it spent, if
+    /// any. It commits only when something was spent.
+    pub(crate) async fn spend<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.pool.begin().await?;
+        // Every row, so that every statement runs (asking for a first row stops after it).
+        let row = query.fetch_all(&mut *tx).await?.into_iter().next();
+        if row.is_some() {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(row)
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../../migrations/sqlite")
             .run(&self.pool)
