@@ -269,7 +269,6 @@ pub async fn introspect(
     {
         return Ok(None);
     }
-    let expires_at = record.expires_at;
     Ok(Some(json!({
         "active": true,
         "token_type": "refresh_token",
@@ -277,7 +276,7 @@ pub async fn introspect(
         "client_id": grant.client_id,
         "sub": grant.user_id,
         "iss": ctx.metadata.issuer,
-        "exp": expires_at,
+        "exp": record.expires_at,
         "iat": grant.created_at,
     })))
 }
