@@ -365,6 +365,11 @@ async fn a_failed_write_of_the_token_path_leaves_nothing(db: &TestDatabase) {
         None,
         "the token is not spent"
     );
+    // Nor does it keep the database locked for other writers.
+    store
+        .insert_refresh_token(&refresh("r3", "g1"))
+        .await
+        .unwrap();
     // The code: its grant's id is taken, or its refresh token's hash.
     store.insert_code(&code("k")).await.unwrap();
     let taken = grant("g1", Some("k"), Some("s"));

@@ -664,15 +664,18 @@ macro_rules! provider_impls {
                         values = $crate::portable::placeholders(3, 5),
                     )
                 });
-                // SQLite: the same as two statements, sent together (one hop to the connection's
-                // thread) in a transaction; `changes()` counts the rows of the statement before.
+                // SQLite: the same as two statements in a transaction, all sent together (one
+                // hop to the connection's thread); `changes()` counts the rows of the statement
+                // before.
                 static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                        "BEGIN IMMEDIATE;
+                         UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
                          WHERE token_hash = $1 AND used_at IS NULL
                          RETURNING {RETURNING};
                          INSERT INTO refresh_tokens ({columns})
-                         SELECT {values} WHERE changes() = 1 AND $3 IS NOT NULL",
+                         SELECT {values} WHERE changes() = 1 AND $3 IS NOT NULL;
+                         COMMIT",
                         columns = $crate::portable::REFRESH_INSERT_COLUMNS,
                         values = $crate::portable::placeholders(3, 5),
                     )
@@ -771,17 +774,19 @@ macro_rules! provider_impls {
                         refresh_values = $crate::portable::placeholders(16, 5),
                     )
                 });
-                // SQLite: the same as three statements, sent together in a transaction, each
-                // insert only if the statement before it wrote its row (`changes()`).
+                // SQLite: the same as three statements in a transaction, all sent together,
+                // each insert only if the statement before it wrote its row (`changes()`).
                 static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "UPDATE auth_codes SET used_at = $2
+                        "BEGIN IMMEDIATE;
+                         UPDATE auth_codes SET used_at = $2
                          WHERE code_hash = $1 AND used_at IS NULL
                          RETURNING {COLUMNS};
                          INSERT INTO grants ({grant_columns})
                          SELECT {grant_values} WHERE changes() = 1;
                          INSERT INTO refresh_tokens ({refresh_columns})
-                         SELECT {refresh_values} WHERE changes() = 1 AND $16 IS NOT NULL",
+                         SELECT {refresh_values} WHERE changes() = 1 AND $16 IS NOT NULL;
+                         COMMIT",
                         grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
                         grant_values = $crate::portable::placeholders(3, 13),
                         refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,

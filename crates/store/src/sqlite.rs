@@ -15,8 +15,43 @@ pub(crate) struct SqliteStore {
     /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
     pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
     /// Turns at the database's single write lock for the token path's transactions (see
-    /// [`SqliteStore::write_turn`]), shared by clones.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// [`SqliteStore::write_turn`]), and the connection they run on, shared by clones.
+    writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+    /// How the pool's connections are opened: the writer's opens the same way.
+    connect: SqliteConnectOptions,
+}
+
+/// The connection of the token path's writes ([`SqliteStore::spend`]), outside the pool: each
+/// write is one hop to its thread (the pool would add a hop to hand it back), and only one
+/// runs at a time, as SQLite's single write lock allows. `None` until the first write, and
+/// again after a write that failed or was cancelled half-way (closing the connection rolls
+/// back whatever it had begun).
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    connection: Option<sqlx::SqliteConnection>,
+}
+
+/// A write in flight on the writer's connection. Dropped before [`InFlight::done`] (the
+/// request was cancelled mid-write, or the write failed), it closes the connection: SQLite then
+/// rolls back a transaction the batch began, and the write lock is free again at once rather
+/// than at the next write.
+struct InFlight<'a> {
+    writer: tokio::sync::MutexGuard<'a, Writer>,
+    finished: bool,
+}
+
+impl InFlight<'_> {
+    fn done(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.writer.connection = None;
+        }
+    }
 }
 
 impl SqliteStore {
@@ -45,12 +80,13 @@ impl SqliteStore {
             // while idle: sqlx's ping before each statement would only be one more hop to
             // the connection's worker thread and back.
             .test_before_acquire(false)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
         Ok(SqliteStore {
             pool,
             rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
             writer: std::sync::Arc::default(),
+            connect,
         })
     }
 
@@ -59,26 +95,32 @@ impl SqliteStore {
     /// and longer) however soon it is released: under concurrent refreshes and code exchanges
     /// those sleeps, not the work, set the pace and the tail. Queued here instead, each
     /// transaction starts the moment the one before commits.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, Writer>> {
         Some(self.writer.lock().await)
     }
 
-    /// Runs a write of the token path (several statements, sent to the connection together) in
-    /// one transaction under the write turn, and returns its first row: the row it spent, if
-    /// any. It commits only when something was spent.
+    /// Runs a write of the token path under the write turn, on the writer's connection, and
+    /// returns its first row: the row it spent, if any. The query is the whole transaction
+    /// (`BEGIN IMMEDIATE; …; COMMIT`), sent in one hop; each statement after the first writes
+    /// only if the one before it did (`changes()`), so a write that spent nothing commits
+    /// nothing. A statement that fails stops the batch before `COMMIT`: closing the connection
+    /// then rolls back the rest (see [`InFlight`]).
     pub(crate) async fn spend<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool.begin().await?;
+        use sqlx::ConnectOptions as _;
+        let mut turn = InFlight {
+            writer: self.writer.lock().await,
+            finished: false,
+        };
+        let connection = match &mut turn.writer.connection {
+            Some(connection) => connection,
+            empty => empty.insert(self.connect.connect().await?),
+        };
         // Every row, so that every statement runs (asking for a first row stops after it).
-        let row = query.fetch_all(&mut *tx).await?.into_iter().next();
-        if row.is_some() {
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
-        }
+        let row = query.fetch_all(&mut *connection).await?.into_iter().next();
+        turn.done();
         Ok(row)
     }
 
@@ -209,5 +251,64 @@ mod tests {
             store.pool.close().await;
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write of the token path cancelled after it was sent (the request went away while the
+    /// writer's thread ran it) is all or nothing, and does not keep the database's write lock:
+    /// writes through the pool go on at once (they would otherwise wait out the busy timeout
+    /// and fail with "database is locked").
+    #[tokio::test]
+    async fn a_cancelled_write_of_the_token_path_leaves_the_database_writable() {
+        use crate::conformance::grant;
+        use crate::conformance_rows::refresh;
+        use std::future::Future;
+        use std::task::{Context, Poll};
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = db.store().await;
+        store.insert_grant(&grant("g1", None, None)).await.unwrap();
+        store
+            .insert_refresh_token(&refresh("r0", "g1"))
+            .await
+            .unwrap();
+        for round in 1..=8 {
+            let (spent, next) = (format!("r{}", round - 1), format!("r{round}"));
+            // Polled until the batch is on its way to the writer's thread, then dropped.
+            let record = refresh(&next, "g1");
+            let mut write = Box::pin(store.redeem_refresh_token(&spent, 20, Some(&record)));
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            for _ in 0..round {
+                if let Poll::Ready(done) = write.as_mut().poll(&mut cx) {
+                    done.unwrap();
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            drop(write);
+            // A write through the pool, not through the writer's connection.
+            store
+                .insert_refresh_token(&refresh(&format!("other{round}"), "g1"))
+                .await
+                .unwrap();
+            // All or nothing: spent with its successor stored, or neither.
+            let was_spent = store
+                .get_refresh_token(&spent)
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at
+                .is_some();
+            let successor = store.get_refresh_token(&next).await.unwrap();
+            assert_eq!(was_spent, successor.is_some(), "round {round}");
+            if !was_spent {
+                assert!(matches!(
+                    store
+                        .redeem_refresh_token(&spent, 21, Some(&refresh(&next, "g1")))
+                        .await
+                        .unwrap(),
+                    crate::Redemption::Redeemed(_)
+                ));
+            }
+        }
     }
 }
