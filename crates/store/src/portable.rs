@@ -664,18 +664,18 @@ macro_rules! provider_impls {
                         values = $crate::portable::placeholders(3, 5),
                     )
                 });
-                // SQLite: the same as two statements in a transaction, all sent together (one
-                // hop to the connection's thread); `changes()` counts the rows of the statement
-                // before.
+                // SQLite: the same as two statements, all sent together (one hop to the
+                // connection's thread) within a savepoint of the writer's transaction
+                // (`SqliteStore::spend`); `changes()` counts the rows of the statement before.
                 static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "BEGIN IMMEDIATE;
+                        "SAVEPOINT spend;
                          UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
                          WHERE token_hash = $1 AND used_at IS NULL
                          RETURNING {RETURNING};
                          INSERT INTO refresh_tokens ({columns})
                          SELECT {values} WHERE changes() = 1 AND $3 IS NOT NULL;
-                         COMMIT",
+                         RELEASE spend",
                         columns = $crate::portable::REFRESH_INSERT_COLUMNS,
                         values = $crate::portable::placeholders(3, 5),
                     )
@@ -774,11 +774,12 @@ macro_rules! provider_impls {
                         refresh_values = $crate::portable::placeholders(16, 5),
                     )
                 });
-                // SQLite: the same as three statements in a transaction, all sent together,
-                // each insert only if the statement before it wrote its row (`changes()`).
+                // SQLite: the same as three statements, all sent together within a savepoint
+                // of the writer's transaction, each insert only if the statement before it wrote
+                // its row (`changes()`).
                 static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "BEGIN IMMEDIATE;
+                        "SAVEPOINT spend;
                          UPDATE auth_codes SET used_at = $2
                          WHERE code_hash = $1 AND used_at IS NULL
                          RETURNING {COLUMNS};
@@ -786,7 +787,7 @@ macro_rules! provider_impls {
                          SELECT {grant_values} WHERE changes() = 1;
                          INSERT INTO refresh_tokens ({refresh_columns})
                          SELECT {refresh_values} WHERE changes() = 1 AND $16 IS NOT NULL;
-                         COMMIT",
+                         RELEASE spend",
                         grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
                         grant_values = $crate::portable::placeholders(3, 13),
                         refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,

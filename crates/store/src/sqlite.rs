@@ -14,29 +14,57 @@ pub(crate) struct SqliteStore {
     pool: SqlitePool,
     /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
     pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
-    /// Turns at the database's single write lock for the token path's transactions (see
+    /// Turns at the database's single write lock for the token path's writes (see
     /// [`SqliteStore::write_turn`]), and the connection they run on, shared by clones.
     writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
+    /// Wakes the committer ([`SqliteStore::spend`]): a write is waiting for its group's commit.
+    wake_committer: std::sync::Arc<tokio::sync::Notify>,
+    /// The committer's task: started by the first write, on the runtime that runs it (again
+    /// if that runtime has gone), and stopped when the last clone of the store goes.
+    committer: std::sync::Arc<std::sync::Mutex<Option<Committer>>>,
     /// How the pool's connections are opened: the writer's opens the same way.
     connect: SqliteConnectOptions,
 }
 
-/// The connection of the token path's writes ([`SqliteStore::spend`]), outside the pool: each
-/// write is one hop to its thread (the pool would add a hop to hand it back), and only one
-/// runs at a time, as SQLite's single write lock allows. `None` until the first write, and
-/// again after a write that failed or was cancelled half-way (closing the connection rolls
-/// back whatever it had begun).
+/// The connection of the token path's writes ([`SqliteStore::spend`]), outside the pool, and
+/// the transaction open on it. Only one write runs on it at a time, as SQLite's single write
+/// lock allows. `None` until the first write, and again after a failure or a cancellation
+/// half-way (closing the connection rolls back whatever it had begun).
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     connection: Option<sqlx::SqliteConnection>,
+    /// The transaction open on the connection: the writes that ran in it wait for its commit,
+    /// which this sends (`true`). Dropped without sending, it tells them it rolled back.
+    group: Option<tokio::sync::watch::Sender<bool>>,
 }
 
-/// A write in flight on the writer's connection. Dropped before [`InFlight::done`] (the
-/// request was cancelled mid-write, or the write failed), it closes the connection: SQLite then
-/// rolls back a transaction the batch began, and the write lock is free again at once rather
-/// than at the next write.
+impl Writer {
+    /// Commits the open transaction, if any, and tells its writes. A commit that fails (or is
+    /// cancelled) closes the connection, which rolls it back, and they are told so.
+    async fn commit(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        let turn = InFlight {
+            writer: self,
+            finished: false,
+        };
+        let Some(connection) = turn.writer.connection.as_mut() else {
+            return;
+        };
+        if sqlx::Executor::execute(connection, "COMMIT").await.is_ok() {
+            turn.done();
+            let _ = group.send(true);
+        }
+    }
+}
+
+/// A statement in flight on the writer's connection. Dropped before [`InFlight::done`] (it
+/// failed, or the request was cancelled mid-write), it closes the connection: SQLite rolls
+/// back the open transaction, the write lock is free again at once rather than at the next
+/// write, and the writes that ran in that transaction are told it did not commit.
 struct InFlight<'a> {
-    writer: tokio::sync::MutexGuard<'a, Writer>,
+    writer: &'a mut Writer,
     finished: bool,
 }
 
@@ -50,13 +78,46 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.finished {
             self.writer.connection = None;
+            self.writer.group = None;
         }
+    }
+}
+
+fn rolled_back() -> StoreError {
+    StoreError::Backend("the transaction of this write was rolled back".into())
+}
+
+/// The task that commits the writer's transaction when asked ([`SqliteStore::spend`]).
+#[derive(Debug)]
+struct Committer(tokio::task::AbortHandle);
+
+impl Committer {
+    fn start(
+        writer: std::sync::Weak<tokio::sync::Mutex<Writer>>,
+        soon: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Committer {
+        let task = tokio::spawn(async move {
+            loop {
+                soon.notified().await;
+                let Some(writer) = writer.upgrade() else {
+                    return;
+                };
+                writer.lock().await.commit().await;
+            }
+        });
+        Committer(task.abort_handle())
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 impl SqliteStore {
     /// Whether a write of the token path is one statement: SQLite has no data-modifying CTEs,
-    /// so a transaction (in process, under [`SqliteStore::write_turn`]).
+    /// so several, within a savepoint of the writer's transaction ([`SqliteStore::spend`]).
     pub(crate) const WRITES_IN_ONE_STATEMENT: bool = false;
 
     /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
@@ -86,6 +147,8 @@ impl SqliteStore {
             pool,
             rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
             writer: std::sync::Arc::default(),
+            wake_committer: std::sync::Arc::default(),
+            committer: std::sync::Arc::default(),
             connect,
         })
     }
@@ -94,34 +157,83 @@ impl SqliteStore {
     /// file, and a transaction that finds it taken sleeps in the busy handler (1, 2, 5, 10 ms
     /// and longer) however soon it is released: under concurrent refreshes and code exchanges
     /// those sleeps, not the work, set the pace and the tail. Queued here instead, each
-    /// transaction starts the moment the one before commits.
+    /// transaction starts the moment the one before commits. The token path's open
+    /// transaction, if any, is committed first: it holds the write lock.
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, Writer>> {
-        Some(self.writer.lock().await)
+        let mut writer = self.writer.lock().await;
+        writer.commit().await;
+        Some(writer)
     }
 
-    /// Runs a write of the token path under the write turn, on the writer's connection, and
-    /// returns its first row: the row it spent, if any. The query is the whole transaction
-    /// (`BEGIN IMMEDIATE; …; COMMIT`), sent in one hop; each statement after the first writes
-    /// only if the one before it did (`changes()`), so a write that spent nothing commits
-    /// nothing. A statement that fails stops the batch before `COMMIT`: closing the connection
-    /// then rolls back the rest (see [`InFlight`]).
+    /// Runs a write of the token path on the writer's connection and returns its first row
+    /// (the row it spent, if any) once it is committed. The query is the write's statements
+    /// between `SAVEPOINT spend` and `RELEASE spend`, sent in one hop; each statement after the
+    /// first writes only if the one before it did (`changes()`).
+    ///
+    /// Group commit: a write runs in the transaction open on the connection (or begins one)
+    /// and then waits for the committer. The writes that queued for the connection meanwhile
+    /// run first (the turn is first come, first served), so one `COMMIT`, and one `fsync` with
+    /// `synchronous = FULL`, makes all of them durable. Nothing is answered before that. A
+    /// write that fails is undone to its savepoint and the others go on; a failed or cancelled
+    /// hop rolls back the whole transaction ([`InFlight`]), and every write in it fails.
     pub(crate) async fn spend<'q>(
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
         use sqlx::ConnectOptions as _;
-        let mut turn = InFlight {
-            writer: self.writer.lock().await,
-            finished: false,
+        let (ran, committed) = {
+            let mut writer = self.writer.lock().await;
+            let turn = InFlight {
+                writer: &mut writer,
+                finished: false,
+            };
+            let Writer { connection, group } = &mut *turn.writer;
+            let connection = match connection {
+                Some(connection) => connection,
+                empty => empty.insert(self.connect.connect().await?),
+            };
+            if group.is_none() {
+                sqlx::Executor::execute(&mut *connection, "BEGIN IMMEDIATE").await?;
+                *group = Some(tokio::sync::watch::channel(false).0);
+            }
+            let committed = group.as_ref().map(tokio::sync::watch::Sender::subscribe);
+            // Every row, so that every statement runs (asking for a first row stops after it).
+            let ran = match query.fetch_all(&mut *connection).await {
+                Ok(rows) => Ok(rows.into_iter().next()),
+                Err(e) => {
+                    sqlx::Executor::execute(&mut *connection, "ROLLBACK TO spend; RELEASE spend")
+                        .await?;
+                    Err(StoreError::from(e))
+                }
+            };
+            turn.done();
+            (ran, committed)
         };
-        let connection = match &mut turn.writer.connection {
-            Some(connection) => connection,
-            empty => empty.insert(self.connect.connect().await?),
-        };
-        // Every row, so that every statement runs (asking for a first row stops after it).
-        let row = query.fetch_all(&mut *connection).await?.into_iter().next();
-        turn.done();
-        Ok(row)
+        self.commit_soon();
+        let row = ran?;
+        match committed {
+            Some(mut committed) => match committed.wait_for(|done| *done).await {
+                Ok(_) => Ok(row),
+                Err(_) => Err(rolled_back()),
+            },
+            None => Err(rolled_back()),
+        }
+    }
+
+    /// Asks the committer for a commit, starting it first if it is not running.
+    fn commit_soon(&self) {
+        let mut committer = self
+            .committer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if committer.as_ref().is_none_or(|c| c.0.is_finished()) {
+            *committer = Some(Committer::start(
+                std::sync::Arc::downgrade(&self.writer),
+                self.wake_committer.clone(),
+            ));
+        }
+        drop(committer);
+        self.wake_committer.notify_one();
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
@@ -253,19 +365,27 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A migrated SQLite store on a new file, as this module's type (for its write turn).
+    async fn sqlite_store(db: &crate::testing::TestDatabase) -> SqliteStore {
+        let options = db.connect_options();
+        crate::migrate(&options).await.unwrap();
+        SqliteStore::connect(&options).await.unwrap()
+    }
+
     /// A write of the token path cancelled after it was sent (the request went away while the
     /// writer's thread ran it) is all or nothing, and does not keep the database's write lock:
-    /// writes through the pool go on at once (they would otherwise wait out the busy timeout
-    /// and fail with "database is locked").
+    /// writes through the pool go on (they would otherwise wait out the busy timeout and fail
+    /// with "database is locked").
     #[tokio::test]
     async fn a_cancelled_write_of_the_token_path_leaves_the_database_writable() {
         use crate::conformance::grant;
         use crate::conformance_rows::refresh;
+        use crate::GrantStore as _;
         use std::future::Future;
         use std::task::{Context, Poll};
 
         let db = crate::testing::TestDatabase::sqlite().await;
-        let store = db.store().await;
+        let store = sqlite_store(&db).await;
         store.insert_grant(&grant("g1", None, None)).await.unwrap();
         store
             .insert_refresh_token(&refresh("r0", "g1"))
@@ -290,6 +410,8 @@ mod tests {
                 .insert_refresh_token(&refresh(&format!("other{round}"), "g1"))
                 .await
                 .unwrap();
+            // Whatever the cancelled write left in the writer's transaction is committed now.
+            drop(store.write_turn().await);
             // All or nothing: spent with its successor stored, or neither.
             let was_spent = store
                 .get_refresh_token(&spent)
@@ -308,6 +430,79 @@ mod tests {
                         .unwrap(),
                     crate::Redemption::Redeemed(_)
                 ));
+            }
+        }
+    }
+
+    /// Group commit: writes that queue while one commits share the next transaction. Each is
+    /// answered only once that transaction is committed (what it answered is then on disk: a
+    /// new connection reads it), and one that fails is undone alone.
+    #[tokio::test]
+    async fn writes_that_queue_commit_together_and_fail_alone() {
+        use crate::conformance::grant;
+        use crate::conformance_rows::refresh;
+        use crate::{GrantStore as _, Redemption};
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = sqlite_store(&db).await;
+        store.insert_grant(&grant("g1", None, None)).await.unwrap();
+        for i in 0..24 {
+            store
+                .insert_refresh_token(&refresh(&format!("r{i}"), "g1"))
+                .await
+                .unwrap();
+        }
+        // Held, so that every write below queues behind it and they run together.
+        let turn = store.write_turn().await;
+        let writes: Vec<_> = (0..24)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    // Every fourth successor collides with a stored token: that write fails.
+                    let next = if i % 4 == 3 {
+                        format!("r{}", i - 1)
+                    } else {
+                        format!("n{i}")
+                    };
+                    store
+                        .redeem_refresh_token(&format!("r{i}"), 20, Some(&refresh(&next, "g1")))
+                        .await
+                })
+            })
+            .collect();
+        while store.writer.try_lock().is_ok() {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        drop(turn);
+        let mut answered = Vec::new();
+        for write in writes {
+            answered.push(write.await.unwrap());
+        }
+        // Read back through a new connection: only what was committed.
+        let reader = sqlite_store(&db).await;
+        for (i, answer) in answered.into_iter().enumerate() {
+            let spent = reader
+                .get_refresh_token(&format!("r{i}"))
+                .await
+                .unwrap()
+                .unwrap();
+            if i % 4 == 3 {
+                assert!(answer.is_err(), "write {i} collides");
+                assert_eq!(spent.used_at, None, "write {i} is undone");
+            } else {
+                assert!(matches!(answer, Ok(Redemption::Redeemed(_))), "write {i}");
+                assert_eq!(spent.used_at, Some(20), "write {i} is committed");
+                assert!(
+                    reader
+                        .get_refresh_token(&format!("n{i}"))
+                        .await
+                        .unwrap()
+                        .is_some(),
+                    "the successor of write {i} is committed"
+                );
             }
         }
     }
