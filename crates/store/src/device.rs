@@ -46,8 +46,8 @@ pub struct DeviceApproval {
 #[async_trait]
 pub trait DeviceCodeStore {
     /// Stores a new code (its status as given, normally pending), and forgets codes that
-    /// expired more than [`DEVICE_CODE_KEPT_SECS`] before `now`. `Conflict` if either hash is
-    /// taken (the caller draws another user code); nothing is written then.
+    /// expired more than an hour (`DEVICE_CODE_KEPT_SECS`) before `now`. `Conflict` if either
+    /// hash is taken (the caller draws another user code); nothing is written then.
     async fn insert_device_code(&self, code: &DeviceCodeRecord, now: i64)
         -> Result<(), StoreError>;
 
