@@ -83,10 +83,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-fn rolled_back() -> StoreError {
-    StoreError::Backend("the transaction of this write was rolled back".into())
-}
-
 /// The task that commits the writer's transaction when asked ([`SqliteStore::spend`]).
 #[derive(Debug)]
 struct Committer(tokio::task::AbortHandle);
@@ -181,7 +177,7 @@ impl SqliteStore {
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
         use sqlx::ConnectOptions as _;
-        let (ran, committed) = {
+        let (ran, mut committed) = {
             let mut writer = self.writer.lock().await;
             let turn = InFlight {
                 writer: &mut writer,
@@ -194,9 +190,10 @@ impl SqliteStore {
             };
             if group.is_none() {
                 sqlx::Executor::execute(&mut *connection, "BEGIN IMMEDIATE").await?;
-                *group = Some(tokio::sync::watch::channel(false).0);
             }
-            let committed = group.as_ref().map(tokio::sync::watch::Sender::subscribe);
+            let committed = group
+                .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+                .subscribe();
             // Every row, so that every statement runs (asking for a first row stops after it).
             let ran = match query.fetch_all(&mut *connection).await {
                 Ok(rows) => Ok(rows.into_iter().next()),
@@ -211,13 +208,12 @@ impl SqliteStore {
         };
         self.commit_soon();
         let row = ran?;
-        match committed {
-            Some(mut committed) => match committed.wait_for(|done| *done).await {
-                Ok(_) => Ok(row),
-                Err(_) => Err(rolled_back()),
-            },
-            None => Err(rolled_back()),
+        if committed.wait_for(|done| *done).await.is_err() {
+            return Err(StoreError::Backend(
+                "the transaction of this write was rolled back".into(),
+            ));
         }
+        Ok(row)
     }
 
     /// Asks the committer for a commit, starting it first if it is not running.
