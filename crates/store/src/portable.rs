@@ -704,7 +704,6 @@ macro_rules! provider_impls {
                 used_since: i64,
                 successor: &$crate::RefreshTokenRecord,
             ) -> Result<bool, $crate::StoreError> {
-                let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
                 let replaced = sqlx::query(
                     "DELETE FROM refresh_tokens

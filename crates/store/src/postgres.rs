@@ -58,12 +58,6 @@ impl PgStore {
         Ok(query.fetch_optional(&self.pool).await?)
     }
 
-    /// PostgreSQL locks rows, not the database: write transactions need no turn
-    /// (see `SqliteStore::write_turn`).
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
-    }
-
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../../migrations/postgres")
             .run(&self.pool)

@@ -3,19 +3,20 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::sqlite_turns::{InFlight, Writer};
 use crate::{ConnectOptions, HealthStore, SigningKeyRecord, SigningKeyStore, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
-    pool: SqlitePool,
+    /// sqlx's pool; its writes take turns with the token path's ([`crate::sqlite_turns`]).
+    pool: crate::sqlite_turns::TurnPool,
     /// The app and tenant rows of the token path ([`crate::CachedRows`]), shared by clones.
     pub(crate) rows: std::sync::Arc<crate::rows::RowCache>,
-    /// Turns at the database's single write lock for the token path's writes (see
-    /// [`SqliteStore::write_turn`]), and the connection they run on, shared by clones.
+    /// Turns at the database's single write lock, for the token path's writes and every other
+    /// write of this process ([`crate::sqlite_turns`]), and the connection the token path's
+    /// writes run on, shared by clones.
     writer: std::sync::Arc<tokio::sync::Mutex<Writer>>,
     /// Wakes the committer ([`SqliteStore::spend`]): a write is waiting for its group's commit.
     wake_committer: std::sync::Arc<tokio::sync::Notify>,
@@ -24,63 +25,6 @@ pub(crate) struct SqliteStore {
     committer: std::sync::Arc<std::sync::Mutex<Option<Committer>>>,
     /// How the pool's connections are opened: the writer's opens the same way.
     connect: SqliteConnectOptions,
-}
-
-/// The connection of the token path's writes ([`SqliteStore::spend`]), outside the pool, and
-/// the transaction open on it. Only one write runs on it at a time, as SQLite's single write
-/// lock allows. `None` until the first write, and again after a failure or a cancellation
-/// half-way (closing the connection rolls back whatever it had begun).
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    connection: Option<sqlx::SqliteConnection>,
-    /// The transaction open on the connection: the writes that ran in it wait for its commit,
-    /// which this sends (`true`). Dropped without sending, it tells them it rolled back.
-    group: Option<tokio::sync::watch::Sender<bool>>,
-}
-
-impl Writer {
-    /// Commits the open transaction, if any, and tells its writes. A commit that fails (or is
-    /// cancelled) closes the connection, which rolls it back, and they are told so.
-    async fn commit(&mut self) {
-        let Some(group) = self.group.take() else {
-            return;
-        };
-        let turn = InFlight {
-            writer: self,
-            finished: false,
-        };
-        let Some(connection) = turn.writer.connection.as_mut() else {
-            return;
-        };
-        if sqlx::Executor::execute(connection, "COMMIT").await.is_ok() {
-            turn.done();
-            let _ = group.send(true);
-        }
-    }
-}
-
-/// A statement in flight on the writer's connection. Dropped before [`InFlight::done`] (it
-/// failed, or the request was cancelled mid-write), it closes the connection: SQLite rolls
-/// back the open transaction, the write lock is free again at once rather than at the next
-/// write, and the writes that ran in that transaction are told it did not commit.
-struct InFlight<'a> {
-    writer: &'a mut Writer,
-    finished: bool,
-}
-
-impl InFlight<'_> {
-    fn done(mut self) {
-        self.finished = true;
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.writer.connection = None;
-            self.writer.group = None;
-        }
-    }
 }
 
 /// The task that commits the writer's transaction when asked ([`SqliteStore::spend`]).
@@ -139,26 +83,21 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
+        let writer = std::sync::Arc::default();
         Ok(SqliteStore {
-            pool,
+            pool: crate::sqlite_turns::TurnPool::new(pool, std::sync::Arc::clone(&writer)),
             rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
-            writer: std::sync::Arc::default(),
+            writer,
             wake_committer: std::sync::Arc::default(),
             committer: std::sync::Arc::default(),
             connect,
         })
     }
 
-    /// Waits for this process's turn to run a write transaction. SQLite has one write lock per
-    /// file, and a transaction that finds it taken sleeps in the busy handler (1, 2, 5, 10 ms
-    /// and longer) however soon it is released: under concurrent refreshes and code exchanges
-    /// those sleeps, not the work, set the pace and the tail. Queued here instead, each
-    /// transaction starts the moment the one before commits. The token path's open
-    /// transaction, if any, is committed first: it holds the write lock.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, Writer>> {
-        let mut writer = self.writer.lock().await;
-        writer.commit().await;
-        Some(writer)
+    /// Waits for this process's turn at the write lock ([`crate::sqlite_turns::TurnPool::turn`]).
+    #[cfg(test)]
+    pub(crate) async fn write_turn(&self) -> crate::sqlite_turns::Turn {
+        self.pool.turn().await
     }
 
     /// Runs a write of the token path on the writer's connection and returns its first row
@@ -234,7 +173,7 @@ impl SqliteStore {
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::migrate!("../../migrations/sqlite")
-            .run(&self.pool)
+            .run(self.pool.inner())
             .await?;
         Ok(())
     }
@@ -356,7 +295,7 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(value, expected, "{sync:?}");
-            store.pool.close().await;
+            store.pool.inner().close().await;
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -427,6 +366,102 @@ mod tests {
                     crate::Redemption::Redeemed(_)
                 ));
             }
+        }
+    }
+
+    /// Puts the token path's writer where a storm of refreshes keeps it: a spent token in a
+    /// transaction that holds SQLite's write lock and waits for its commit (the committer is
+    /// not asked here). Returns what tells that write its group committed.
+    async fn hold_an_open_group(
+        store: &SqliteStore,
+        spent: &str,
+    ) -> tokio::sync::watch::Receiver<bool> {
+        use sqlx::ConnectOptions as _;
+        let mut writer = store.writer.lock().await;
+        let Writer { connection, group } = &mut *writer;
+        let connection = match connection {
+            Some(connection) => connection,
+            empty => empty.insert(store.connect.connect().await.unwrap()),
+        };
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE refresh_tokens SET used_at = 20 WHERE token_hash = ?")
+            .bind(spent)
+            .execute(&mut *connection)
+            .await
+            .unwrap();
+        group
+            .insert(tokio::sync::watch::channel(false).0)
+            .subscribe()
+    }
+
+    /// Every other write of the process takes its turn with the token path's: it commits the
+    /// token path's open group and goes on at once, whether it is one statement (run to its
+    /// end, or answered with a row) or a transaction. Were it left to SQLite's busy handler, it
+    /// would wait as long as the group stays open, here for ever: "database is locked" after
+    /// the 5 s busy timeout.
+    #[tokio::test]
+    async fn other_writes_commit_the_token_paths_open_group_and_go_on() {
+        use crate::conformance::grant;
+        use crate::conformance_rows::refresh;
+        use crate::{AuditRecord, AuditStore as _, GrantStore as _};
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = sqlite_store(&db).await;
+        store.insert_grant(&grant("g1", None, None)).await.unwrap();
+        for i in 0..3 {
+            store
+                .insert_refresh_token(&refresh(&format!("r{i}"), "g1"))
+                .await
+                .unwrap();
+        }
+        store
+            .insert_signing_key(&SigningKeyRecord {
+                kid: "old".into(),
+                generation: 1,
+                algorithm: "RS256".into(),
+                public_jwk: "{}".into(),
+                private_key_sealed: vec![1],
+                created_at: 1,
+                activates_at: 1,
+            })
+            .await
+            .unwrap();
+        let reader = sqlite_store(&db).await;
+
+        // One statement run to its end (sqlx's `execute`).
+        let committed = hold_an_open_group(&store, "r0").await;
+        store
+            .insert_refresh_token(&refresh("other", "g1"))
+            .await
+            .unwrap();
+        assert!(*committed.borrow(), "the open group was committed first");
+        assert!(reader.get_refresh_token("other").await.unwrap().is_some());
+
+        // One statement answered with a row (`INSERT … RETURNING`).
+        let committed = hold_an_open_group(&store, "r1").await;
+        let audit = AuditRecord {
+            at: 1,
+            event: "signin".into(),
+            outcome: "success".into(),
+            details: "{}".into(),
+            ..AuditRecord::default()
+        };
+        assert!(store.append_audit(&audit).await.unwrap() > 0);
+        assert!(*committed.borrow());
+
+        // A transaction.
+        let committed = hold_an_open_group(&store, "r2").await;
+        assert_eq!(store.delete_signing_keys(&["old".into()]).await.unwrap(), 1);
+        assert!(*committed.borrow());
+        assert!(reader.list_signing_keys().await.unwrap().is_empty());
+
+        // What the token path spent is on disk, as each group was committed.
+        for spent in ["r0", "r1", "r2"] {
+            let token = reader.get_refresh_token(spent).await.unwrap().unwrap();
+            assert_eq!(token.used_at, Some(20), "{spent}");
         }
     }
 

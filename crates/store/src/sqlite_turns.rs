@@ -1,0 +1,253 @@
+//! The SQLite pool as the store's code uses it: a read goes straight to sqlx's pool, and every
+//! write first takes this process's turn at the database's single write lock, the turn the
+//! token path's writes take too ([`crate::sqlite::SqliteStore::spend`]).
+//!
+//! Why: the token path commits in groups, so under a storm of refreshes its transaction holds
+//! SQLite's write lock nearly all the time. A write that found the lock taken slept in SQLite's
+//! busy handler (1, 2, 5, 10 ms, then up to 100 ms between tries) and kept missing the short
+//! gaps between two groups: a sign-in or a background job waited hundreds of milliseconds, and
+//! up to seconds. Queued for the turn instead, it runs as soon as the writes queued before it
+//! have run and their group is committed, first come, first served.
+//!
+//! What counts as a write: a statement that does not start with `SELECT` (so `INSERT`,
+//! `UPDATE`, `DELETE` and `PRAGMA`s; a read that starts otherwise only waits needlessly), and
+//! every transaction ([`TurnPool::begin`]), for all of its life. Limits: other processes on the
+//! same file (a `techpass` command) still meet the busy handler; and a write that holds the
+//! turn must not start another write through the pool (it would wait for itself).
+//!
+//! The turn is the mutex of the token path's [`Writer`], its connection and the transaction
+//! open on it, which the store's `spend` and its committer use.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, StreamExt};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool, SqliteQueryResult, SqliteRow};
+use sqlx::{Either, Error, Execute, Executor};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// The connection of the token path's writes ([`crate::sqlite::SqliteStore::spend`]), outside
+/// the pool, and the transaction open on it; its mutex is the turn. Only one write runs on it
+/// at a time, as SQLite's single write lock allows. The connection is `None` until the first
+/// write, and again after a failure or a cancellation half-way (closing the connection rolls
+/// back whatever it had begun).
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    pub(crate) connection: Option<sqlx::SqliteConnection>,
+    /// The transaction open on the connection: the writes that ran in it wait for its commit,
+    /// which this sends (`true`). Dropped without sending, it tells them it rolled back.
+    pub(crate) group: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Writer {
+    /// Commits the open transaction, if any, and tells its writes. A commit that fails (or is
+    /// cancelled) closes the connection, which rolls it back, and they are told so.
+    pub(crate) async fn commit(&mut self) {
+        let Some(group) = self.group.take() else {
+            return;
+        };
+        let turn = InFlight {
+            writer: self,
+            finished: false,
+        };
+        let Some(connection) = turn.writer.connection.as_mut() else {
+            return;
+        };
+        if sqlx::Executor::execute(connection, "COMMIT").await.is_ok() {
+            turn.done();
+            let _ = group.send(true);
+        }
+    }
+}
+
+/// A statement in flight on the writer's connection. Dropped before [`InFlight::done`] (it
+/// failed, or the request was cancelled mid-write), it closes the connection: SQLite rolls
+/// back the open transaction, the write lock is free again at once rather than at the next
+/// write, and the writes that ran in that transaction are told it did not commit.
+pub(crate) struct InFlight<'a> {
+    pub(crate) writer: &'a mut Writer,
+    pub(crate) finished: bool,
+}
+
+impl InFlight<'_> {
+    pub(crate) fn done(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.writer.connection = None;
+            self.writer.group = None;
+        }
+    }
+}
+
+/// This process's turn at the write lock: held, no other write of the process runs, and the
+/// token path's writer has no transaction open.
+pub(crate) type Turn = OwnedMutexGuard<Writer>;
+
+/// sqlx's pool, with writes taking turns at the token path's writer.
+#[derive(Debug, Clone)]
+pub(crate) struct TurnPool {
+    pool: SqlitePool,
+    writer: Arc<Mutex<Writer>>,
+}
+
+impl TurnPool {
+    pub(crate) fn new(pool: SqlitePool, writer: Arc<Mutex<Writer>>) -> TurnPool {
+        TurnPool { pool, writer }
+    }
+
+    /// The pool itself, for what takes a pool rather than an executor (migrations, closing).
+    pub(crate) fn inner(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Waits for this process's turn; the token path's open transaction, if any, is committed
+    /// first, as it holds the write lock.
+    pub(crate) async fn turn(&self) -> Turn {
+        take_turn(self.writer.clone()).await
+    }
+
+    /// A transaction that holds the turn until it is committed, rolled back or dropped.
+    pub(crate) async fn begin(&self) -> Result<WriteTransaction, Error> {
+        let turn = self.turn().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTransaction { tx, _turn: turn })
+    }
+}
+
+async fn take_turn(writer: Arc<Mutex<Writer>>) -> Turn {
+    let mut turn = writer.lock_owned().await;
+    turn.commit().await;
+    turn
+}
+
+/// Whether a statement may write: anything but a `SELECT`.
+fn writes(sql: &str) -> bool {
+    !sql.trim_start()
+        .get(..6)
+        .is_some_and(|word| word.eq_ignore_ascii_case("select"))
+}
+
+impl<'p> Executor<'p> for &'_ TurnPool {
+    type Database = Sqlite;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<SqliteQueryResult, SqliteRow>, Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        if !writes(query.sql()) {
+            return self.pool.fetch_many(query);
+        }
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
+        futures_util::stream::once(async move {
+            let turn = take_turn(writer).await;
+            // The turn is held until the last row is taken (or the stream is dropped).
+            pool.fetch_many(query).map(move |step| {
+                let _held = &turn;
+                step
+            })
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<SqliteRow>, Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Sqlite>,
+    {
+        if !writes(query.sql()) {
+            return self.pool.fetch_optional(query);
+        }
+        let (pool, writer) = (self.pool.clone(), self.writer.clone());
+        async move {
+            let _turn = take_turn(writer).await;
+            pool.fetch_optional(query).await
+        }
+        .boxed()
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [sqlx::sqlite::SqliteTypeInfo],
+    ) -> BoxFuture<'e, Result<sqlx::sqlite::SqliteStatement<'q>, Error>>
+    where
+        'p: 'e,
+    {
+        self.pool.prepare_with(sql, parameters)
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, Result<sqlx::Describe<Sqlite>, Error>>
+    where
+        'p: 'e,
+    {
+        self.pool.describe(sql)
+    }
+}
+
+/// A transaction of the pool ([`TurnPool::begin`]) and the turn it holds. It derefs to its
+/// connection (`&mut *tx` runs a statement in it), like sqlx's own transaction.
+pub(crate) struct WriteTransaction {
+    // Dropped first: an uncommitted transaction queues its rollback before the turn goes.
+    tx: sqlx::Transaction<'static, Sqlite>,
+    _turn: Turn,
+}
+
+impl WriteTransaction {
+    pub(crate) async fn commit(self) -> Result<(), Error> {
+        let WriteTransaction { tx, _turn } = self;
+        tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), Error> {
+        let WriteTransaction { tx, _turn } = self;
+        tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::writes;
+
+    #[test]
+    fn only_a_select_is_a_read() {
+        assert!(!writes("SELECT 1"));
+        assert!(!writes("\n   select id FROM users"));
+        assert!(writes("INSERT INTO users VALUES (1)"));
+        assert!(writes("  UPDATE users SET name = 'x'"));
+        assert!(writes("DELETE FROM users"));
+        assert!(writes("PRAGMA synchronous"));
+        assert!(writes("WITH x AS (SELECT 1) DELETE FROM users"));
+        assert!(writes("SEL"));
+    }
+}
