@@ -10,6 +10,11 @@
 //!    `client_credentials`, `refresh_token` (each client rotates its own family) and
 //!    `authorization_code` (a pool of codes minted before the timed phase through an SSO session).
 //!
+//! During the refresh and code phases another writer appends an audit row every
+//! `BENCH_OTHER_WRITER_MS` (20; 0 turns it off) through the store, as sign-ins and portal actions
+//! do, and each of its waits is reported (p50, p90, max): what the token path's writes cost
+//! everyone else's (on SQLite they share one write lock).
+//!
 //! Each scenario is reported as requests/s and p50/p99 latency, and as ratios to the baseline
 //! (machines are noisy: only ratios within one run mean anything), with the CPU time the server's
 //! threads, the load generator's and other processes took during the measured window. Nothing about speed is
@@ -42,10 +47,11 @@ use techpass::AppState;
 use techpass_domain::client::AccessPolicy;
 use techpass_domain::gate::UserStatus;
 use techpass_domain::tenancy::TenantStatus;
-use techpass_domain::SystemClock;
+use techpass_domain::{Clock, SystemClock};
 use techpass_oidc::keys::SigningAlg;
 use techpass_oidc::{KeyManager, MasterKey};
 use techpass_store::testing::TestDatabase;
+use techpass_store::{AuditRecord, Store};
 use tokio::sync::oneshot;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -83,6 +89,8 @@ struct Settings {
     tenant_app: bool,
     /// After the closed-loop phases, each grant again at half its measured rate, open loop.
     open_loop: bool,
+    /// How often the other writer appends its audit row, if at all.
+    other_writer: Option<Duration>,
 }
 
 fn env_number(name: &str, default: u64) -> u64 {
@@ -102,8 +110,16 @@ impl Settings {
             || std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
         let open_loop = std::env::args().any(|a| a == "--open-loop")
             || std::env::var("BENCH_OPEN_LOOP").is_ok_and(|v| v == "1");
+        let other_writer = match std::env::var("BENCH_OTHER_WRITER_MS") {
+            Ok(ms) if ms.trim() == "0" => None,
+            _ => Some(Duration::from_millis(env_number(
+                "BENCH_OTHER_WRITER_MS",
+                20,
+            ))),
+        };
         Settings {
             open_loop,
+            other_writer,
             concurrency: env_number("BENCH_CONCURRENCY", 16) as usize,
             warmup: Duration::from_secs(env_number("BENCH_WARMUP_SECS", 1)),
             measure: Duration::from_secs(env_number("BENCH_SECS", 5)),
@@ -180,7 +196,13 @@ fn run() -> Result<u64> {
     })?;
 
     // 3. Load.
-    let results = load_rt.block_on(load(&server.base, &web, &machine, &settings));
+    let results = load_rt.block_on(load(
+        &server.base,
+        &server.state.store,
+        &web,
+        &machine,
+        &settings,
+    ));
 
     // The baseline again, after the load: the machine may have changed pace meanwhile.
     let (after, noise) = signing_rate(1, Duration::from_secs(2), || {
@@ -1110,6 +1132,8 @@ struct Scenario {
     /// Cores' worth of CPU other processes took during the window.
     others: Option<f64>,
     note: String,
+    /// The other writer's waits in the window, sorted (µs), if it ran.
+    other_writes: Option<Vec<u32>>,
 }
 
 impl Scenario {
@@ -1189,7 +1213,70 @@ where
         cpu,
         others,
         note: String::new(),
+        other_writes: None,
     })
+}
+
+/// Another writer of the database during a phase: an audit row (what a sign-in or a portal
+/// action appends) every `settings.other_writer`, through the store, within the measured
+/// window. Its waits are what the token path's writes cost the rest of the product.
+struct OtherWriter(Option<tokio::task::JoinHandle<Result<Vec<u32>>>>);
+
+impl OtherWriter {
+    fn start(store: &Arc<dyn Store>, window: Window, settings: &Settings) -> OtherWriter {
+        let Some(every) = settings.other_writer else {
+            return OtherWriter(None);
+        };
+        let store = store.clone();
+        OtherWriter(Some(tokio::spawn(async move {
+            tokio::time::sleep_until(window.start.into()).await;
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut waits = Vec::new();
+            loop {
+                tick.tick().await;
+                let started = Instant::now();
+                if started >= window.end {
+                    break;
+                }
+                let row = AuditRecord {
+                    at: SystemClock.now().as_secs(),
+                    event: "bench.other_writer".into(),
+                    outcome: "success".into(),
+                    details: "{}".into(),
+                    ..AuditRecord::default()
+                };
+                store
+                    .append_audit(&row)
+                    .await
+                    .map_err(|e| format!("the other writer's audit row failed: {e}"))?;
+                waits.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+            waits.sort_unstable();
+            Ok(waits)
+        })))
+    }
+
+    async fn finish(self) -> Result<Option<Vec<u32>>> {
+        match self.0 {
+            Some(task) => Ok(Some(task.await??)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// "p50 / p90 / max" of sorted waits, or what is missing.
+fn other_writes_summary(waits: &[u32]) -> String {
+    match waits.last() {
+        Some(max) => format!(
+            "{} writes, wait p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms",
+            waits.len(),
+            percentile_ms(waits, 0.50),
+            percentile_ms(waits, 0.90),
+            f64::from(*max) / 1000.0
+        ),
+        None => "no writes in the window".into(),
+    }
 }
 
 fn window_from_now(settings: &Settings) -> Window {
@@ -1202,6 +1289,7 @@ fn window_from_now(settings: &Settings) -> Window {
 
 async fn load(
     base: &str,
+    store: &Arc<dyn Store>,
     web: &App,
     machine: &App,
     settings: &Settings,
@@ -1262,7 +1350,9 @@ async fn load(
         .into_iter()
         .map(|first| refresh_worker(tc.clone(), window, first))
         .collect();
+    let other = OtherWriter::start(store, window, settings);
     let mut refresh = run_phase("refresh_token", 2, window, workers).await?;
+    refresh.other_writes = other.finish().await?;
     refresh.note = "one rotating family per client".into();
     let refresh_rps = refresh.rps();
     scenarios.push(refresh);
@@ -1296,7 +1386,9 @@ async fn load(
     let workers = (0..settings.concurrency)
         .map(|_| code_worker(tc.clone(), window, pool.clone(), exhausted.clone()))
         .collect();
+    let other = OtherWriter::start(store, window, settings);
     let mut exchange = run_phase("authorization_code", 2, window, workers).await?;
+    exchange.other_writes = other.finish().await?;
     exchange.note = if exhausted.load(Ordering::Relaxed) {
         format!(
             "fixed count: the pool of {minted} codes ran out after {:.2} s of the window",
@@ -1571,6 +1663,13 @@ fn print_scenario(s: &Scenario, baseline: &Baseline, settings: &Settings) {
         "  {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms",
         rps, s.p50_ms, s.p99_ms
     );
+    if let Some(waits) = &s.other_writes {
+        println!(
+            "  another writer meanwhile (an audit row every {} ms): {}",
+            settings.other_writer.map_or(0, |d| d.as_millis()),
+            other_writes_summary(waits)
+        );
+    }
     println!(
         "  req/s ÷ (signing rate per core × {} cores) = {:.1} %   [signatures: {:.1} %]",
         settings.cores,
@@ -1675,6 +1774,16 @@ fn report(scenarios: &[Scenario], baseline: &Baseline, settings: &Settings) {
             per_cpu,
             others(s.others)
         );
+    }
+    for s in scenarios {
+        if let Some(waits) = &s.other_writes {
+            println!(
+                "another writer during {} (an audit row every {} ms): {}",
+                s.name,
+                settings.other_writer.map_or(0, |d| d.as_millis()),
+                other_writes_summary(waits)
+            );
+        }
     }
 }
 
