@@ -726,18 +726,9 @@ macro_rules! provider_impls {
                     .bind(&successor.token_hash)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO refresh_tokens
-                       (token_hash, grant_id, created_at, expires_at, used_at)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&successor.token_hash)
-                .bind(&successor.grant_id)
-                .bind(successor.created_at)
-                .bind(successor.expires_at)
-                .bind(successor.used_at)
-                .execute(&mut *tx)
-                .await?;
+                $crate::portable::insert_refresh_token_query(successor)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(true)
             }
