@@ -465,6 +465,53 @@ mod tests {
         }
     }
 
+    /// A write through the pool that commits the token path's open group and is then cancelled
+    /// (its request went away) does not undo that answer: SQLite runs the `COMMIT` it was sent,
+    /// so the group's writes are told it committed, never that it rolled back (for a code
+    /// exchange, a 503 whose retry would count as a replay).
+    #[tokio::test]
+    async fn a_write_cancelled_while_it_commits_the_open_group_tells_the_group_it_committed() {
+        use crate::conformance::grant;
+        use crate::conformance_rows::refresh;
+        use crate::GrantStore as _;
+        use std::future::Future;
+        use std::task::Context;
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = sqlite_store(&db).await;
+        store.insert_grant(&grant("g1", None, None)).await.unwrap();
+        store
+            .insert_refresh_token(&refresh("r0", "g1"))
+            .await
+            .unwrap();
+        let mut committed = hold_an_open_group(&store, "r0").await;
+        // Polled once: it takes the turn and sends the group's COMMIT; then it is dropped.
+        let record = refresh("other", "g1");
+        let mut write = Box::pin(store.insert_refresh_token(&record));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(write.as_mut().poll(&mut cx).is_pending());
+        drop(write);
+        assert!(
+            committed.wait_for(|done| *done).await.is_ok(),
+            "the group's writes are told their commit went through"
+        );
+        let reader = sqlite_store(&db).await;
+        let spent = reader.get_refresh_token("r0").await.unwrap().unwrap();
+        assert_eq!(spent.used_at, Some(20));
+        // The turn is free again and the token path writes on.
+        store
+            .insert_refresh_token(&refresh("after", "g1"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .redeem_refresh_token("after", 30, Some(&refresh("next", "g1")))
+                .await
+                .unwrap(),
+            crate::Redemption::Redeemed(_)
+        ));
+    }
+
     /// Group commit: writes that queue while one commits share the next transaction. Each is
     /// answered only once that transaction is committed (what it answered is then on disk: a
     /// new connection reads it), and one that fails is undone alone.

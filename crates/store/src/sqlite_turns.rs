@@ -41,8 +41,10 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Commits the open transaction, if any, and tells its writes. A commit that fails (or is
-    /// cancelled) closes the connection, which rolls it back, and they are told so.
+    /// Commits the open transaction, if any, and tells its writes. A commit that fails closes
+    /// the connection, which rolls it back, and they are told so. Not to be cancelled once
+    /// begun: SQLite would still run the `COMMIT` it was sent, while the writes are told it
+    /// rolled back (the committer and [`TurnPool::turn`] run it in tasks of their own).
     pub(crate) async fn commit(&mut self) {
         let Some(group) = self.group.take() else {
             return;
@@ -62,9 +64,10 @@ impl Writer {
 }
 
 /// A statement in flight on the writer's connection. Dropped before [`InFlight::done`] (it
-/// failed, or the request was cancelled mid-write), it closes the connection: SQLite rolls
-/// back the open transaction, the write lock is free again at once rather than at the next
-/// write, and the writes that ran in that transaction are told it did not commit.
+/// failed, or the request was cancelled mid-write), it closes the connection: once the
+/// connection's thread has run what it was already sent, SQLite rolls back the open
+/// transaction and the write lock is free, without waiting for the next write; the writes that
+/// ran in that transaction are told it did not commit.
 pub(crate) struct InFlight<'a> {
     pub(crate) writer: &'a mut Writer,
     pub(crate) finished: bool,
@@ -121,9 +124,24 @@ impl TurnPool {
 }
 
 async fn take_turn(writer: Arc<Mutex<Writer>>) -> Turn {
-    let mut turn = writer.lock_owned().await;
-    turn.commit().await;
-    turn
+    loop {
+        let mut turn = Arc::clone(&writer).lock_owned().await;
+        if turn.group.is_none() {
+            return turn;
+        }
+        // The commit runs in a task of its own, which the caller going away (a request
+        // cancelled mid-write) does not stop: once `COMMIT` is sent, SQLite runs it, and the
+        // group's writes must hear that it committed, not that it rolled back. The task hands
+        // the turn back, or lets it go when nobody waits any more.
+        let committed = tokio::spawn(async move {
+            turn.commit().await;
+            turn
+        });
+        if let Ok(turn) = committed.await {
+            return turn;
+        }
+        // The task panicked or its runtime is shutting down: the turn went with it.
+    }
 }
 
 /// Whether a statement may write: anything but a `SELECT`.
@@ -204,7 +222,9 @@ impl<'p> Executor<'p> for &'_ TurnPool {
 /// A transaction of the pool ([`TurnPool::begin`]) and the turn it holds. It derefs to its
 /// connection (`&mut *tx` runs a statement in it), like sqlx's own transaction.
 pub(crate) struct WriteTransaction {
-    // Dropped first: an uncommitted transaction queues its rollback before the turn goes.
+    // Dropped first: an uncommitted transaction queues its rollback before the turn goes. The
+    // rollback may run just after, and the next holder then waits that moment in SQLite's
+    // busy handler; likewise after a statement cancelled mid-way.
     tx: sqlx::Transaction<'static, Sqlite>,
     _turn: Turn,
 }
