@@ -307,25 +307,36 @@ mod tests {
         SqliteStore::connect(&options).await.unwrap()
     }
 
+    /// [`sqlite_store`] holding grant `g1` and its unused refresh tokens `r0`, `r1`, … (`count`).
+    async fn store_with_tokens(db: &crate::testing::TestDatabase, count: usize) -> SqliteStore {
+        use crate::GrantStore as _;
+        let store = sqlite_store(db).await;
+        store
+            .insert_grant(&crate::conformance::grant("g1", None, None))
+            .await
+            .unwrap();
+        for i in 0..count {
+            store
+                .insert_refresh_token(&crate::conformance_rows::refresh(&format!("r{i}"), "g1"))
+                .await
+                .unwrap();
+        }
+        store
+    }
+
     /// A write of the token path cancelled after it was sent (the request went away while the
     /// writer's thread ran it) is all or nothing, and does not keep the database's write lock:
     /// writes through the pool go on (they would otherwise wait out the busy timeout and fail
     /// with "database is locked").
     #[tokio::test]
     async fn a_cancelled_write_of_the_token_path_leaves_the_database_writable() {
-        use crate::conformance::grant;
         use crate::conformance_rows::refresh;
         use crate::GrantStore as _;
         use std::future::Future;
         use std::task::{Context, Poll};
 
         let db = crate::testing::TestDatabase::sqlite().await;
-        let store = sqlite_store(&db).await;
-        store.insert_grant(&grant("g1", None, None)).await.unwrap();
-        store
-            .insert_refresh_token(&refresh("r0", "g1"))
-            .await
-            .unwrap();
+        let store = store_with_tokens(&db, 1).await;
         for round in 1..=8 {
             let (spent, next) = (format!("r{}", round - 1), format!("r{round}"));
             // Polled until the batch is on its way to the writer's thread, then dropped.
@@ -404,19 +415,11 @@ mod tests {
     /// the 5 s busy timeout.
     #[tokio::test]
     async fn other_writes_commit_the_token_paths_open_group_and_go_on() {
-        use crate::conformance::grant;
         use crate::conformance_rows::refresh;
         use crate::{AuditRecord, AuditStore as _, GrantStore as _};
 
         let db = crate::testing::TestDatabase::sqlite().await;
-        let store = sqlite_store(&db).await;
-        store.insert_grant(&grant("g1", None, None)).await.unwrap();
-        for i in 0..3 {
-            store
-                .insert_refresh_token(&refresh(&format!("r{i}"), "g1"))
-                .await
-                .unwrap();
-        }
+        let store = store_with_tokens(&db, 3).await;
         store
             .insert_signing_key(&SigningKeyRecord {
                 kid: "old".into(),
@@ -471,19 +474,13 @@ mod tests {
     /// exchange, a 503 whose retry would count as a replay).
     #[tokio::test]
     async fn a_write_cancelled_while_it_commits_the_open_group_tells_the_group_it_committed() {
-        use crate::conformance::grant;
         use crate::conformance_rows::refresh;
         use crate::GrantStore as _;
         use std::future::Future;
         use std::task::Context;
 
         let db = crate::testing::TestDatabase::sqlite().await;
-        let store = sqlite_store(&db).await;
-        store.insert_grant(&grant("g1", None, None)).await.unwrap();
-        store
-            .insert_refresh_token(&refresh("r0", "g1"))
-            .await
-            .unwrap();
+        let store = store_with_tokens(&db, 1).await;
         let mut committed = hold_an_open_group(&store, "r0").await;
         // Polled once: it takes the turn and sends the group's COMMIT; then it is dropped.
         let record = refresh("other", "g1");
@@ -517,19 +514,11 @@ mod tests {
     /// new connection reads it), and one that fails is undone alone.
     #[tokio::test]
     async fn writes_that_queue_commit_together_and_fail_alone() {
-        use crate::conformance::grant;
         use crate::conformance_rows::refresh;
         use crate::{GrantStore as _, Redemption};
 
         let db = crate::testing::TestDatabase::sqlite().await;
-        let store = sqlite_store(&db).await;
-        store.insert_grant(&grant("g1", None, None)).await.unwrap();
-        for i in 0..24 {
-            store
-                .insert_refresh_token(&refresh(&format!("r{i}"), "g1"))
-                .await
-                .unwrap();
-        }
+        let store = store_with_tokens(&db, 24).await;
         // Held, so that every write below queues behind it and they run together.
         let turn = store.write_turn().await;
         let writes: Vec<_> = (0..24)
