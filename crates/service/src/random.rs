@@ -12,6 +12,13 @@ pub trait Random: Send + Sync + Debug {
     fn token(&self) -> Result<String, KeyError>;
     /// A random (v4) UUID: identifiers of rows.
     fn uuid(&self) -> uuid::Uuid;
+    /// A time-ordered (v7) UUID: identifiers of the rows the token endpoint creates (grants).
+    /// Each new one sorts after the last, so its inserts land on the last page of the primary
+    /// key and of the indexes that hold it (`refresh_tokens.grant_id`), not on a random page:
+    /// fewer pages written per commit. It tells when it was made, to the millisecond, and is
+    /// less random than a v4 UUID (a counter seeded at random each millisecond, then 32 random
+    /// bits): a grant id is no secret (it is the access token's `gid`) and opens nothing alone.
+    fn ordered_uuid(&self) -> uuid::Uuid;
 }
 
 /// The operating system's generator.
@@ -26,10 +33,14 @@ impl Random for OsRandom {
     fn uuid(&self) -> uuid::Uuid {
         uuid::Uuid::new_v4()
     }
+
+    fn ordered_uuid(&self) -> uuid::Uuid {
+        uuid::Uuid::now_v7()
+    }
 }
 
 /// A predictable sequence for tests: the n-th value is derived from n, and every value has the
-/// shape of the real one (43 base64url characters; a version-4 UUID).
+/// shape of the real one (43 base64url characters; a version-4 or version-7 UUID).
 #[derive(Debug, Default)]
 pub struct SeqRandom(AtomicU64);
 
@@ -47,6 +58,13 @@ impl Random for SeqRandom {
 
     fn uuid(&self) -> uuid::Uuid {
         uuid::Builder::from_random_bytes(u128::from(self.next()).to_be_bytes()).into_uuid()
+    }
+
+    fn ordered_uuid(&self) -> uuid::Uuid {
+        let n = self.next();
+        let mut rest = [0u8; 10];
+        rest[2..].copy_from_slice(&n.to_be_bytes());
+        uuid::Builder::from_unix_timestamp_millis(n, &rest).into_uuid()
     }
 }
 
@@ -72,5 +90,21 @@ mod tests {
         let real = OsRandom.token().unwrap();
         assert_eq!(real.len(), 43);
         assert_ne!(real, OsRandom.token().unwrap());
+        let ordered = a.ordered_uuid();
+        assert_eq!(ordered.get_version_num(), 7);
+        assert!(a.ordered_uuid().to_string() > ordered.to_string());
+    }
+
+    #[test]
+    fn ordered_ids_sort_in_the_order_they_were_made() {
+        // As the database's text index sees them: each grant id after the one before, also
+        // when many are made within one millisecond.
+        let ids: Vec<String> = (0..2000)
+            .map(|_| OsRandom.ordered_uuid().to_string())
+            .collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(ids
+            .iter()
+            .all(|id| uuid::Uuid::parse_str(id).unwrap().get_version_num() == 7));
     }
 }

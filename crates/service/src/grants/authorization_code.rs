@@ -97,7 +97,7 @@ pub(super) async fn run(
     }
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
-        id: ctx.random.uuid().to_string(),
+        id: ctx.random.ordered_uuid().to_string(),
         client_id: client.id.clone(),
         user_id: Some(record.user_id.clone()),
         session_hash: Some(record.session_hash.clone()),

@@ -121,7 +121,7 @@ pub(super) async fn run(
     let amr = record.amr.clone().unwrap_or_default();
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
-        id: ctx.random.uuid().to_string(),
+        id: ctx.random.ordered_uuid().to_string(),
         client_id: client.id.clone(),
         user_id: Some(user_id.clone()),
         session_hash: record.session_hash.clone(),
