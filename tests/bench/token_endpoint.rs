@@ -26,6 +26,9 @@
 //! every grant also pays for the tenant, access, groups and roles reads. `BENCH_OPEN_LOOP=1` (or
 //! `--open-loop`) then runs each grant again open loop, at half the rate just measured: requests
 //! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max).
+//! `BENCH_PIN=1` (or `--pin`) is the set-up of the figures and of `tests/bench/peer.sh`:
+//! the server on one worker thread pinned to core 0, the load generator pinned to core 1 (the
+//! baseline's single thread signs on core 0 too; a database server running here is not pinned).
 //! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
 //! with a million people and refresh families) instead of a fresh one, and `BENCH_MASTER_KEY`
 //! seals the signing keys it creates there with a known master key instead of a generated one.
@@ -85,6 +88,8 @@ struct Settings {
     measure: Duration,
     sign: Duration,
     cores: usize,
+    /// The server alone on core 0 (one worker), the load on core 1 (`BENCH_PIN=1`, `--pin`).
+    pin: bool,
     postgres: bool,
     tenant_app: bool,
     /// After the closed-loop phases, each grant again at half its measured rate, open loop.
@@ -108,6 +113,8 @@ impl Settings {
             || std::env::var("BENCH_TENANT_APP").is_ok_and(|v| v == "1");
         let postgres = std::env::args().any(|a| a == "--postgres")
             || std::env::var("BENCH_POSTGRES").is_ok_and(|v| v == "1");
+        let pin = std::env::args().any(|a| a == "--pin")
+            || std::env::var("BENCH_PIN").is_ok_and(|v| v == "1");
         let open_loop = std::env::args().any(|a| a == "--open-loop")
             || std::env::var("BENCH_OPEN_LOOP").is_ok_and(|v| v == "1");
         let other_writer = match std::env::var("BENCH_OTHER_WRITER_MS") {
@@ -126,6 +133,7 @@ impl Settings {
             sign: Duration::from_secs(env_number("BENCH_SIGN_SECS", 3)),
             tenant_app,
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin,
             postgres,
         }
     }
@@ -144,16 +152,31 @@ fn run() -> Result<u64> {
             .collect::<Vec<_>>()
             .join(" "))
     );
-    // Two runtimes on the same cores, with named threads, so that the CPU time of the server
-    // and of the load generator can be told apart (/proc/self/task/*/schedstat).
+    // Pinned, this thread signs the baseline on the server's core, and every thread it starts
+    // (the server's runtime, SQLite's worker threads) begins there.
+    let server_workers = if settings.pin {
+        if settings.cores < 2 {
+            return Err("--pin needs two cores: the server's and the load's".into());
+        }
+        pin_to(SERVER_CORE)?;
+        1
+    } else {
+        settings.cores
+    };
+    // Two runtimes with named threads, so that the CPU time of the server and of the load
+    // generator can be told apart (/proc/self/task/*/schedstat); on the same cores unless
+    // pinned.
+    let pin = settings.pin;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.cores)
+        .worker_threads(server_workers)
         .thread_name("tp-server")
+        .on_thread_start(move || pin_thread(pin, SERVER_CORE))
         .enable_all()
         .build()?;
     let load_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tp-load")
+        .on_thread_start(move || pin_thread(pin, LOAD_CORE))
         .enable_all()
         .build()?;
 
@@ -162,10 +185,12 @@ fn run() -> Result<u64> {
         println!("web app: a tenant's app, assignment required, the person assigned through a group holding a role");
     }
     println!(
-        "server: {} on {} database, {} runtime worker threads; load: 1 runtime thread, {} concurrent keep-alive clients",
+        "server: {} on {} database, {} runtime worker threads{}; load: 1 runtime thread{}, {} concurrent keep-alive clients",
         server.base,
         server.state.store.backend(),
-        settings.cores,
+        server_workers,
+        if pin { format!(" on core {SERVER_CORE}") } else { String::new() },
+        if pin { format!(" on core {LOAD_CORE}") } else { String::new() },
         settings.concurrency
     );
 
@@ -205,7 +230,7 @@ fn run() -> Result<u64> {
     ));
 
     // The baseline again, after the load: the machine may have changed pace meanwhile.
-    let (after, noise) = signing_rate(1, Duration::from_secs(2), || {
+    let (after, noise) = signing_rate(1, false, Duration::from_secs(2), || {
         sign_raw(&server.state.keys, &baseline.signing_input)
     })?;
     baseline.after = after;
@@ -317,7 +342,44 @@ fn others(cores: Option<f64>) -> String {
 
 /// Runs `op` on `threads` threads for `duration`; returns operations per second (all threads)
 /// and the CPU other processes took meanwhile (cores).
-fn signing_rate<F>(threads: usize, duration: Duration, op: F) -> Result<(f64, Option<f64>)>
+const SERVER_CORE: usize = 0;
+const LOAD_CORE: usize = 1;
+
+/// Binds the calling thread to one core.
+fn pin_to(core: usize) -> Result<()> {
+    // SAFETY: an all-zero `cpu_set_t` is the empty set; `CPU_SET` sets one bit inside it (core
+    // is below the machine's count, far below CPU_SETSIZE); `sched_setaffinity` only reads it,
+    // for the calling thread (pid 0).
+    let status = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if status != 0 {
+        return Err(format!(
+            "pinning a thread to core {core}: {}",
+            std::io::Error::last_os_error()
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// For a runtime's threads as they start, which cannot fail: says so if pinning does.
+fn pin_thread(pin: bool, core: usize) {
+    if pin {
+        if let Err(e) = pin_to(core) {
+            eprintln!("{e}");
+        }
+    }
+}
+
+fn signing_rate<F>(
+    threads: usize,
+    spread: bool,
+    duration: Duration,
+    op: F,
+) -> Result<(f64, Option<f64>)>
 where
     F: Fn() -> Result<()> + Sync,
 {
@@ -325,10 +387,14 @@ where
     let start = Instant::now();
     let deadline = start + duration;
     let op = &op;
+    // Pinned (`spread`), each thread on a core of its own: they would all inherit the server's.
     let counts: Vec<Result<u64>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|i| {
                 s.spawn(move || {
+                    if spread {
+                        pin_to(i)?;
+                    }
                     let mut n = 0u64;
                     while Instant::now() < deadline {
                         op()?;
@@ -369,7 +435,8 @@ fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Resu
         "\n== Baseline: RS256 with the server's signing key, parsed once (aws-lc-rs), {}-byte signing input ==",
         signing_input.len()
     );
-    let (per_core, noise) = signing_rate(1, settings.sign, || sign_raw(keys, &signing_input))?;
+    let (per_core, noise) =
+        signing_rate(1, false, settings.sign, || sign_raw(keys, &signing_input))?;
     println!(
         "  1 thread, {:.0} s:  {:>7.0} signatures/s per core ({:.0} µs per signature; other processes: {} cores)",
         settings.sign.as_secs_f64(),
@@ -377,9 +444,10 @@ fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Resu
         1e6 / per_core,
         others(noise)
     );
-    let (all_cores, noise) = signing_rate(settings.cores, Duration::from_secs(2), || {
-        sign_raw(keys, &signing_input)
-    })?;
+    let (all_cores, noise) =
+        signing_rate(settings.cores, settings.pin, Duration::from_secs(2), || {
+            sign_raw(keys, &signing_input)
+        })?;
     println!(
         "  {} threads, 2 s:  {:>7.0} signatures/s on the machine ({:.2} × the single core; other processes: {} cores)",
         settings.cores,
@@ -387,7 +455,7 @@ fn measure_signing(keys: &KeyManager, issuer: &str, settings: &Settings) -> Resu
         all_cores / per_core,
         others(noise)
     );
-    let (sign_jwt_per_core, _) = signing_rate(1, Duration::from_secs(1), || {
+    let (sign_jwt_per_core, _) = signing_rate(1, false, Duration::from_secs(1), || {
         keys.sign_jwt(SigningAlg::RS256, "at+jwt", &claims)?;
         Ok(())
     })?;
