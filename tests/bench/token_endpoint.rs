@@ -340,8 +340,6 @@ fn others(cores: Option<f64>) -> String {
     cores.map_or("n/a".into(), |c| format!("{c:.2}"))
 }
 
-/// Runs `op` on `threads` threads for `duration`; returns operations per second (all threads)
-/// and the CPU other processes took meanwhile (cores).
 const SERVER_CORE: usize = 0;
 const LOAD_CORE: usize = 1;
 
@@ -374,6 +372,9 @@ fn pin_thread(pin: bool, core: usize) {
     }
 }
 
+/// Runs `op` on `threads` threads for `duration`; returns operations per second (all threads)
+/// and the CPU other processes took meanwhile (cores). With `spread`, thread i is bound to core i
+/// (pinned, they would all inherit the server's core).
 fn signing_rate<F>(
     threads: usize,
     spread: bool,
@@ -387,7 +388,6 @@ where
     let start = Instant::now();
     let deadline = start + duration;
     let op = &op;
-    // Pinned (`spread`), each thread on a core of its own: they would all inherit the server's.
     let counts: Vec<Result<u64>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|i| {
