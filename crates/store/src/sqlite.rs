@@ -115,24 +115,13 @@ impl SqliteStore {
         &self,
         query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
-        use sqlx::ConnectOptions as _;
         let (ran, mut committed) = {
             let mut writer = self.writer.lock().await;
             let turn = InFlight {
                 writer: &mut writer,
                 finished: false,
             };
-            let Writer { connection, group } = &mut *turn.writer;
-            let connection = match connection {
-                Some(connection) => connection,
-                empty => empty.insert(self.connect.connect().await?),
-            };
-            if group.is_none() {
-                sqlx::Executor::execute(&mut *connection, "BEGIN IMMEDIATE").await?;
-            }
-            let committed = group
-                .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
-                .subscribe();
+            let (connection, committed) = turn.writer.open_group(&self.connect).await?;
             // Every row, so that every statement runs (asking for a first row stops after it).
             let ran = match query.fetch_all(&mut *connection).await {
                 Ok(rows) => Ok(rows.into_iter().next()),
@@ -387,25 +376,14 @@ mod tests {
         store: &SqliteStore,
         spent: &str,
     ) -> tokio::sync::watch::Receiver<bool> {
-        use sqlx::ConnectOptions as _;
         let mut writer = store.writer.lock().await;
-        let Writer { connection, group } = &mut *writer;
-        let connection = match connection {
-            Some(connection) => connection,
-            empty => empty.insert(store.connect.connect().await.unwrap()),
-        };
-        sqlx::query("BEGIN IMMEDIATE")
-            .execute(&mut *connection)
-            .await
-            .unwrap();
+        let (connection, committed) = writer.open_group(&store.connect).await.unwrap();
         sqlx::query("UPDATE refresh_tokens SET used_at = 20 WHERE token_hash = ?")
             .bind(spent)
             .execute(&mut *connection)
             .await
             .unwrap();
-        group
-            .insert(tokio::sync::watch::channel(false).0)
-            .subscribe()
+        committed
     }
 
     /// Every other write of the process takes its turn with the token path's: it commits the

@@ -41,6 +41,27 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
+    /// The connection with the token path's transaction open on it, connecting and beginning
+    /// as needed, and what tells the writes run in that transaction whether it committed.
+    pub(crate) async fn open_group(
+        &mut self,
+        connect: &sqlx::sqlite::SqliteConnectOptions,
+    ) -> Result<(&mut SqliteConnection, tokio::sync::watch::Receiver<bool>), Error> {
+        use sqlx::ConnectOptions as _;
+        let connection = match &mut self.connection {
+            Some(connection) => connection,
+            empty => empty.insert(connect.connect().await?),
+        };
+        if self.group.is_none() {
+            sqlx::Executor::execute(&mut *connection, "BEGIN IMMEDIATE").await?;
+        }
+        let committed = self
+            .group
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe();
+        Ok((connection, committed))
+    }
+
     /// Commits the open transaction, if any, and tells its writes. A commit that fails closes
     /// the connection, which rolls it back, and they are told so. Not to be cancelled once
     /// begun: SQLite would still run the `COMMIT` it was sent, while the writes are told it
