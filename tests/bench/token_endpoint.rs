@@ -17,8 +17,10 @@
 //!
 //! Each scenario is reported as requests/s and p50/p99 latency, and as ratios to the baseline
 //! (machines are noisy: only ratios within one run mean anything), with the CPU time the server's
-//! threads, the load generator's and other processes took during the measured window. Nothing about speed is
-//! asserted: the exit code is non-zero only when setup fails or a request gets anything but 200.
+//! threads, the load generator's and other processes took during the measured window; on SQLite
+//! also the part of the server's CPU its connection threads took (sqlx runs each connection's
+//! statements on a thread of its own). Nothing about speed is asserted: the exit code is non-zero
+//! only when setup fails or a request gets anything but 200.
 //!
 //! Knobs (environment): `BENCH_CONCURRENCY` (16), `BENCH_SECS` (5), `BENCH_WARMUP_SECS` (1),
 //! `BENCH_SIGN_SECS` (3); `BENCH_TENANT_APP=1` (or `--tenant-app`) makes the web app a tenant's
@@ -32,6 +34,8 @@
 //! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
 //! with a million people and refresh families) instead of a fresh one, and `BENCH_MASTER_KEY`
 //! seals the signing keys it creates there with a known master key instead of a generated one.
+//! `BENCH_LOG` takes a `tracing` filter and prints what it selects to stderr:
+//! `BENCH_LOG=sqlx::query=debug` lists every statement the run sends, to count them per request.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -69,6 +73,12 @@ const PERSON_EMAIL: &str = "alice_tan@tech.gov.sg";
 const CODE_MINTING_BUDGET: Duration = Duration::from_secs(25);
 
 fn main() -> ExitCode {
+    if let Ok(f) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(f))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     match run() {
         Ok(0) => ExitCode::SUCCESS,
         Ok(errors) => {
@@ -1142,7 +1152,9 @@ async fn code_worker(
     stats
 }
 
-/// CPU time (ns) of this process's threads, grouped by who they work for.
+/// CPU time (ns) of this process's threads, grouped by who they work for: the server's runtime
+/// (`server`), SQLite's connection threads (`sqlite`, which work for the server), the load
+/// generator (`load`).
 fn cpu_snapshot() -> Option<HashMap<String, (&'static str, u64)>> {
     let mut threads = HashMap::new();
     for entry in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
@@ -1157,8 +1169,11 @@ fn cpu_snapshot() -> Option<HashMap<String, (&'static str, u64)>> {
             continue;
         };
         let comm = comm.trim();
-        let group = if comm.starts_with("tp-server") || comm.starts_with("sqlx-sqlite") {
+        let group = if comm.starts_with("tp-server") {
             "server"
+        } else if comm.starts_with("sqlx-sqlite") {
+            // Part of the server too: each SQLite connection's thread, which runs its statements.
+            "sqlite"
         } else if comm.starts_with("tp-load") {
             "load"
         } else {
@@ -1195,8 +1210,11 @@ struct Scenario {
     seconds: f64,
     p50_ms: f64,
     p99_ms: f64,
-    /// CPU seconds during the window: (server, load generator).
+    /// CPU seconds during the window: (server, load generator). The server's include its
+    /// SQLite connection threads.
     cpu: Option<(f64, f64)>,
+    /// CPU seconds of those SQLite connection threads alone (0 on PostgreSQL).
+    sqlite_cpu: Option<f64>,
     /// Cores' worth of CPU other processes took during the window.
     others: Option<f64>,
     note: String,
@@ -1258,13 +1276,13 @@ where
     }
     let (before, machine) = first.await?;
     let others = machine.and_then(|m| m.others_since());
-    let cpu = before.zip(cpu_snapshot()).map(|(b, a)| {
-        let groups = cpu_between(&b, &a);
-        (
-            groups.get("server").copied().unwrap_or(0.0),
-            groups.get("load").copied().unwrap_or(0.0),
-        )
-    });
+    let groups = before.zip(cpu_snapshot()).map(|(b, a)| cpu_between(&b, &a));
+    let group = |name| groups.as_ref().map(|g| g.get(name).copied().unwrap_or(0.0));
+    let sqlite_cpu = group("sqlite");
+    let cpu = group("server")
+        .zip(sqlite_cpu)
+        .map(|(runtime, sqlite)| runtime + sqlite)
+        .zip(group("load"));
     all.latencies_us.sort_unstable();
     let seconds = all.last_done.map_or(0.0, |last| {
         last.saturating_duration_since(window.start).as_secs_f64()
@@ -1279,6 +1297,7 @@ where
         p50_ms: percentile_ms(&all.latencies_us, 0.50),
         p99_ms: percentile_ms(&all.latencies_us, 0.99),
         cpu,
+        sqlite_cpu,
         others,
         note: String::new(),
         other_writes: None,
@@ -1767,6 +1786,18 @@ fn print_scenario(s: &Scenario, baseline: &Baseline, settings: &Settings) {
             per_cpu,
             100.0 * per_cpu / baseline.per_core(),
             100.0 * sig * per_cpu / baseline.per_core()
+        );
+        // What a request costs the server beyond its signatures, and SQLite's threads' part.
+        let per_request_us = |cpu: f64| 1e6 * cpu / (s.requests.max(1) as f64);
+        let beyond = per_request_us(server) - sig * 1e6 / baseline.per_core();
+        println!(
+            "  per request: {:.0} µs of server CPU, {:.0} µs beyond its signatures at the baseline's rate{}",
+            per_request_us(server),
+            beyond,
+            s.sqlite_cpu.filter(|c| *c > 0.0).map_or(String::new(), |c| format!(
+                " ({:.0} µs of it on SQLite's connection threads)",
+                per_request_us(c)
+            ))
         );
     }
 }
