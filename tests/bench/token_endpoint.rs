@@ -19,7 +19,8 @@
 //! (machines are noisy: only ratios within one run mean anything), with the CPU time the server's
 //! threads, the load generator's and other processes took during the measured window; on SQLite
 //! also the part of the server's CPU its connection threads took (sqlx runs each connection's
-//! statements on a thread of its own). Nothing about speed is asserted: the exit code is non-zero
+//! statements on a thread of its own; the token path's own statements run on the server's
+//! threads instead, `crates/store/src/sqlite_inline.rs`). Nothing about speed is asserted: the exit code is non-zero
 //! only when setup fails or a request gets anything but 200.
 //!
 //! Knobs (environment): `BENCH_CONCURRENCY` (16), `BENCH_SECS` (5), `BENCH_WARMUP_SECS` (1),

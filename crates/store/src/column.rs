@@ -84,7 +84,7 @@ pub struct NotAList {
     error: serde_json::Error,
 }
 
-fn parse_list(text: String) -> Result<Vec<String>, BoxDynError> {
+pub(crate) fn parse_list(text: String) -> Result<Vec<String>, BoxDynError> {
     serde_json::from_str(&text).map_err(|error| Box::new(NotAList { value: text, error }).into())
 }
 

@@ -30,6 +30,7 @@ mod reveal;
 mod rows;
 mod signin;
 mod sqlite;
+mod sqlite_inline;
 mod sqlite_turns;
 mod tenancy;
 mod upstream_links;

@@ -82,10 +82,15 @@ pub(crate) fn contains_pattern(query: &str) -> String {
     pattern
 }
 
+/// An authorization code's columns, as [`crate::AuthCodeRecord`] reads them.
+pub(crate) const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
+    scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+
 /// The columns of a grant's INSERT, in the order [`bind_grant`] binds them.
 pub(crate) const GRANT_INSERT_COLUMNS: &str = "id, client_id, user_id, session_hash, code_hash,
     scope, auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt";
-/// The columns of a refresh token's INSERT, in the order [`bind_refresh_token`] binds them.
+/// The columns of a refresh token's INSERT, in the order [`bind_refresh_token`] binds them (and
+/// the order of [`crate::RefreshTokenRecord`]'s fields).
 pub(crate) const REFRESH_INSERT_COLUMNS: &str =
     "token_hash, grant_id, created_at, expires_at, used_at";
 
@@ -410,8 +415,7 @@ pub(crate) use portable_impls;
 
 macro_rules! provider_impls {
     ($store:ty) => {
-        const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
-            scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+        use $crate::portable::CODE_COLUMNS;
 
         #[async_trait::async_trait]
         impl $crate::AssertionLog for $store {
@@ -623,6 +627,10 @@ macro_rules! provider_impls {
                         person = $crate::portable::joined_user_columns(),
                     )
                 });
+                if let Some(inline) = self.inline_reads() {
+                    let found = inline.code_with_user(SQL.as_str(), code_hash)?;
+                    return found.map($crate::provider::CodeWithUser::split).transpose();
+                }
                 let found = sqlx::query_as::<_, $crate::provider::CodeWithUser>(SQL.as_str())
                 .bind(code_hash)
                 .fetch_optional(&self.pool)
@@ -646,50 +654,9 @@ macro_rules! provider_impls {
                 now: i64,
                 successor: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::RefreshTokenRecord>, $crate::StoreError> {
-                use sqlx::FromRow as _;
-                const RETURNING: &str = "token_hash, grant_id, created_at, expires_at, used_at";
-                // PostgreSQL: one statement, one round trip (a data-modifying CTE); the successor
-                // is inserted only from the row the UPDATE spent.
-                static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        "WITH spent AS (
-                            UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                            WHERE token_hash = $1 AND used_at IS NULL
-                            RETURNING {RETURNING}),
-                          successor AS (
-                            INSERT INTO refresh_tokens ({columns})
-                            SELECT {values} FROM spent WHERE $3 IS NOT NULL)
-                         SELECT {RETURNING} FROM spent",
-                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        values = $crate::portable::placeholders(3, 5),
-                    )
-                });
-                // SQLite: the same as two statements, all sent together (one hop to the
-                // connection's thread) within a savepoint of the writer's transaction
-                // (`SqliteStore::spend`); `changes()` counts the rows of the statement before.
-                static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        "SAVEPOINT spend;
-                         UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
-                         WHERE token_hash = $1 AND used_at IS NULL
-                         RETURNING {RETURNING};
-                         INSERT INTO refresh_tokens ({columns})
-                         SELECT {values} WHERE changes() = 1 AND $3 IS NOT NULL;
-                         RELEASE spend",
-                        columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        values = $crate::portable::placeholders(3, 5),
-                    )
-                });
-                let sql = if Self::WRITES_IN_ONE_STATEMENT { &ONE } else { &SEVERAL };
-                let query = sqlx::query(sql.as_str()).bind(token_hash).bind(now);
-                let query = $crate::portable::bind_refresh_token(query, successor);
-                let redeemed = self
-                    .spend(query)
-                    .await?
-                    .as_ref()
-                    .map($crate::RefreshTokenRecord::from_row)
-                    .transpose()?;
-                match redeemed {
+                // Spent and succeeded in one transaction, the successor inserted only if the
+                // token was spent (each backend's `spend_refresh_token`).
+                match self.spend_refresh_token(token_hash, now, successor).await? {
                     Some(token) => Ok($crate::Redemption::Redeemed(token)),
                     None => Ok(self
                         .get_refresh_token(token_hash)
@@ -740,61 +707,9 @@ macro_rules! provider_impls {
                 grant: &$crate::GrantRecord,
                 refresh: Option<&$crate::RefreshTokenRecord>,
             ) -> Result<$crate::Redemption<$crate::AuthCodeRecord>, $crate::StoreError> {
-                use sqlx::FromRow as _;
-                const COLUMNS: &str = CODE_COLUMNS;
-                // PostgreSQL: one statement, one round trip (a data-modifying CTE); the grant is
-                // inserted only from the code the UPDATE spent, its refresh token only with it.
-                // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
-                static ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        "WITH spent AS (
-                            UPDATE auth_codes SET used_at = $2
-                            WHERE code_hash = $1 AND used_at IS NULL
-                            RETURNING {COLUMNS}),
-                          new_grant AS (
-                            INSERT INTO grants ({grant_columns})
-                            SELECT {grant_values} FROM spent RETURNING id),
-                          first_refresh AS (
-                            INSERT INTO refresh_tokens ({refresh_columns})
-                            SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
-                         SELECT {COLUMNS} FROM spent",
-                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
-                        grant_values = $crate::portable::placeholders(3, 13),
-                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        refresh_values = $crate::portable::placeholders(16, 5),
-                    )
-                });
-                // SQLite: the same as three statements, all sent together within a savepoint
-                // of the writer's transaction, each insert only if the statement before it wrote
-                // its row (`changes()`).
-                static SEVERAL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-                    format!(
-                        "SAVEPOINT spend;
-                         UPDATE auth_codes SET used_at = $2
-                         WHERE code_hash = $1 AND used_at IS NULL
-                         RETURNING {COLUMNS};
-                         INSERT INTO grants ({grant_columns})
-                         SELECT {grant_values} WHERE changes() = 1;
-                         INSERT INTO refresh_tokens ({refresh_columns})
-                         SELECT {refresh_values} WHERE changes() = 1 AND $16 IS NOT NULL;
-                         RELEASE spend",
-                        grant_columns = $crate::portable::GRANT_INSERT_COLUMNS,
-                        grant_values = $crate::portable::placeholders(3, 13),
-                        refresh_columns = $crate::portable::REFRESH_INSERT_COLUMNS,
-                        refresh_values = $crate::portable::placeholders(16, 5),
-                    )
-                });
-                let sql = if Self::WRITES_IN_ONE_STATEMENT { &ONE } else { &SEVERAL };
-                let query = sqlx::query(sql.as_str()).bind(code_hash).bind(now);
-                let query = $crate::portable::bind_grant(query, grant);
-                let query = $crate::portable::bind_refresh_token(query, refresh);
-                let redeemed = self
-                    .spend(query)
-                    .await?
-                    .as_ref()
-                    .map($crate::AuthCodeRecord::from_row)
-                    .transpose()?;
-                match redeemed {
+                // Spent, the grant and its first refresh token inserted, in one transaction,
+                // the inserts only if the code was spent (each backend's `spend_code`).
+                match self.spend_code(code_hash, now, grant, refresh).await? {
                     Some(code) => Ok($crate::Redemption::Redeemed(code)),
                     None => Ok(self
                         .get_code(code_hash)
@@ -821,6 +736,10 @@ macro_rules! provider_impls {
                         person = $crate::portable::joined_user_columns(),
                     )
                 });
+                if let Some(inline) = self.inline_reads() {
+                    let found = inline.refresh_family(SQL.as_str(), token_hash)?;
+                    return found.map($crate::provider::RefreshTokenWithGrant::split).transpose();
+                }
                 let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(SQL.as_str())
                 .bind(token_hash)
                 .fetch_optional(&self.pool)

@@ -15,14 +15,16 @@ pub(crate) struct PgStore {
 }
 
 impl PgStore {
-    /// Whether a write of the token path (spend a code or refresh token and insert what
-    /// replaces it) is one statement: PostgreSQL has data-modifying CTEs, so one round trip.
-    pub(crate) const WRITES_IN_ONE_STATEMENT: bool = true;
-
     /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
     /// rows another replica is claiming are skipped rather than leased twice (the outer UPDATE
     /// would not re-run the subquery after waiting for them).
     pub(crate) const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
+
+    /// PostgreSQL's reads all go through the pool (SQLite's token path reads on the calling
+    /// thread: [`crate::sqlite_inline`]).
+    pub(crate) fn inline_reads(&self) -> Option<&crate::sqlite_inline::InlineReads> {
+        None
+    }
 
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self, StoreError> {
         let connect = PgConnectOptions::from_str(&options.url)?.application_name("techpass");
@@ -49,13 +51,79 @@ impl PgStore {
         })
     }
 
-    /// Runs a write of the token path ([`Self::WRITES_IN_ONE_STATEMENT`]: one statement, which
-    /// commits on its own) and returns its first row: the row it spent, if any.
-    pub(crate) async fn spend(
+    /// Spends a refresh token and inserts its successor, if any, in one statement (one round
+    /// trip, a data-modifying CTE): the successor only from the row the UPDATE spent. The
+    /// token as spent, or `None` when it was not there unused.
+    pub(crate) async fn spend_refresh_token(
         &self,
-        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Option<sqlx::postgres::PgRow>, StoreError> {
-        Ok(query.fetch_optional(&self.pool).await?)
+        token_hash: &str,
+        now: i64,
+        successor: Option<&crate::RefreshTokenRecord>,
+    ) -> Result<Option<crate::RefreshTokenRecord>, StoreError> {
+        use crate::portable::{placeholders, REFRESH_INSERT_COLUMNS as COLUMNS};
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "WITH spent AS (
+                    UPDATE refresh_tokens SET used_at = $2, successor_hash = $3
+                    WHERE token_hash = $1 AND used_at IS NULL
+                    RETURNING {COLUMNS}),
+                  successor AS (
+                    INSERT INTO refresh_tokens ({COLUMNS})
+                    SELECT {values} FROM spent WHERE $3 IS NOT NULL)
+                 SELECT {COLUMNS} FROM spent",
+                values = placeholders(3, 5),
+            )
+        });
+        use sqlx::FromRow as _;
+        let query = sqlx::query(SQL.as_str()).bind(token_hash).bind(now);
+        let query = crate::portable::bind_refresh_token(query, successor);
+        let spent = query.fetch_optional(&self.pool).await?;
+        Ok(spent
+            .as_ref()
+            .map(crate::RefreshTokenRecord::from_row)
+            .transpose()?)
+    }
+
+    /// Spends an authorization code and inserts its grant, and the grant's first refresh token
+    /// if any, in one statement (a data-modifying CTE): the grant only from the code the UPDATE
+    /// spent, its refresh token only with it. The code as spent, or `None`.
+    pub(crate) async fn spend_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        grant: &crate::GrantRecord,
+        refresh: Option<&crate::RefreshTokenRecord>,
+    ) -> Result<Option<crate::AuthCodeRecord>, StoreError> {
+        use crate::portable::{
+            placeholders, CODE_COLUMNS, GRANT_INSERT_COLUMNS, REFRESH_INSERT_COLUMNS,
+        };
+        // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "WITH spent AS (
+                    UPDATE auth_codes SET used_at = $2
+                    WHERE code_hash = $1 AND used_at IS NULL
+                    RETURNING {CODE_COLUMNS}),
+                  new_grant AS (
+                    INSERT INTO grants ({GRANT_INSERT_COLUMNS})
+                    SELECT {grant_values} FROM spent RETURNING id),
+                  first_refresh AS (
+                    INSERT INTO refresh_tokens ({REFRESH_INSERT_COLUMNS})
+                    SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
+                 SELECT {CODE_COLUMNS} FROM spent",
+                grant_values = placeholders(3, 13),
+                refresh_values = placeholders(16, 5),
+            )
+        });
+        use sqlx::FromRow as _;
+        let query = sqlx::query(SQL.as_str()).bind(code_hash).bind(now);
+        let query = crate::portable::bind_grant(query, grant);
+        let query = crate::portable::bind_refresh_token(query, refresh);
+        let spent = query.fetch_optional(&self.pool).await?;
+        Ok(spent
+            .as_ref()
+            .map(crate::AuthCodeRecord::from_row)
+            .transpose()?)
     }
 
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {

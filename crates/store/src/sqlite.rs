@@ -3,9 +3,11 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use rusqlite::OptionalExtension as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::sqlite_turns::{InFlight, Writer};
+use crate::sqlite_inline::{DatabaseFile, InlineReads};
+use crate::sqlite_turns::Writer;
 use crate::{ConnectOptions, HealthStore, SigningKeyRecord, SigningKeyStore, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -23,8 +25,10 @@ pub(crate) struct SqliteStore {
     /// The committer's task: started by the first write, on the runtime that runs it (again
     /// if that runtime has gone), and stopped when the last clone of the store goes.
     committer: std::sync::Arc<std::sync::Mutex<Option<Committer>>>,
-    /// How the pool's connections are opened: the writer's opens the same way.
-    connect: SqliteConnectOptions,
+    /// The database file, which the writer's connection opens as the pool opens its own.
+    file: DatabaseFile,
+    /// The token path's reads on the calling thread ([`crate::sqlite_inline`]).
+    inline: std::sync::Arc<InlineReads>,
 }
 
 /// The task that commits the writer's transaction when asked ([`SqliteStore::spend`]).
@@ -42,7 +46,8 @@ impl Committer {
                 let Some(writer) = writer.upgrade() else {
                     return;
                 };
-                writer.lock().await.commit().await;
+                let turn = writer.lock_owned().await;
+                drop(crate::sqlite_turns::commit(turn).await);
             }
         });
         Committer(task.abort_handle())
@@ -56,10 +61,6 @@ impl Drop for Committer {
 }
 
 impl SqliteStore {
-    /// Whether a write of the token path is one statement: SQLite has no data-modifying CTEs,
-    /// so several, within a savepoint of the writer's transaction ([`SqliteStore::spend`]).
-    pub(crate) const WRITES_IN_ONE_STATEMENT: bool = false;
-
     /// What the claim subqueries (outbox, webhook deliveries) add to lock the rows they pick:
     /// nothing, as a SQLite write statement runs under the database write lock.
     pub(crate) const CLAIM_LOCK: &'static str = "";
@@ -83,15 +84,32 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(connect.clone())
             .await?;
+        let file = match DatabaseFile::of(connect.get_filename(), options.sqlite_synchronous) {
+            Ok(file) => file,
+            Err(e) => {
+                pool.close().await;
+                return Err(e);
+            }
+        };
         let writer = std::sync::Arc::default();
+        let inline = std::sync::Arc::new(InlineReads::new(
+            file.clone(),
+            options.max_connections as usize,
+        ));
         Ok(SqliteStore {
             pool: crate::sqlite_turns::TurnPool::new(pool, std::sync::Arc::clone(&writer)),
             rows: std::sync::Arc::new(crate::rows::RowCache::new(options.row_cache_ttl)),
             writer,
             wake_committer: std::sync::Arc::default(),
             committer: std::sync::Arc::default(),
-            connect,
+            file,
+            inline,
         })
+    }
+
+    /// Where the token path's reads run on the calling thread ([`crate::sqlite_inline`]).
+    pub(crate) fn inline_reads(&self) -> Option<&InlineReads> {
+        Some(&self.inline)
     }
 
     /// Waits for this process's turn at the write lock ([`crate::sqlite_turns::TurnPool::turn`]).
@@ -100,39 +118,48 @@ impl SqliteStore {
         self.pool.turn().await
     }
 
-    /// Runs a write of the token path on the writer's connection and returns its first row
-    /// (the row it spent, if any) once it is committed. The query is the write's statements
-    /// between `SAVEPOINT spend` and `RELEASE spend`, sent in one hop; each statement after the
-    /// first writes only if the one before it did (`changes()`).
+    /// Runs a write of the token path on the writer's connection, on this thread
+    /// ([`crate::sqlite_inline`]), and returns what it returned (the row it spent, if any) once
+    /// it is committed.
     ///
-    /// Group commit: a write runs in the transaction open on the connection (or begins one)
-    /// and then waits for the committer. The writes that queued for the connection meanwhile
-    /// run first (the turn is first come, first served), so one `COMMIT`, and one `fsync` with
-    /// `synchronous = FULL`, makes all of them durable. Nothing is answered before that. A
-    /// write that fails is undone to its savepoint and the others go on; a failed or cancelled
-    /// hop rolls back the whole transaction ([`InFlight`]), and every write in it fails.
-    pub(crate) async fn spend<'q>(
+    /// Group commit: a write runs in the transaction open on the connection (or begins one),
+    /// within a savepoint, and then waits for the committer. The writes that queued for the
+    /// connection meanwhile run first (the turn is first come, first served), so one `COMMIT`,
+    /// and one `fsync` with `synchronous = FULL`, makes all of them durable. Nothing is answered
+    /// before that. A write that fails is undone to its savepoint and the others go on; a
+    /// savepoint that cannot be undone or released closes the connection, which rolls back the
+    /// whole transaction, and every write in it fails. Nothing here waits once the turn is
+    /// taken, so a cancelled request leaves no write half-sent.
+    async fn spend<T>(
         &self,
-        query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<Option<sqlx::sqlite::SqliteRow>, StoreError> {
-        let (ran, mut committed) = {
+        write: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<Option<T>>,
+    ) -> Result<Option<T>, StoreError> {
+        let deadline = tokio::time::Instant::now() + crate::sqlite_inline::BUSY_TIMEOUT;
+        let mut pause = std::time::Duration::from_millis(1);
+        let (ran, mut committed) = loop {
             let mut writer = self.writer.lock().await;
-            let turn = InFlight {
-                writer: &mut writer,
-                finished: false,
-            };
-            let (connection, committed) = turn.writer.open_group(&self.connect).await?;
-            // Every row, so that every statement runs (asking for a first row stops after it).
-            let ran = match query.fetch_all(&mut *connection).await {
-                Ok(rows) => Ok(rows.into_iter().next()),
-                Err(e) => {
-                    sqlx::Executor::execute(&mut *connection, "ROLLBACK TO spend; RELEASE spend")
-                        .await?;
-                    Err(StoreError::from(e))
+            let Some(committed) = writer.open_group(&self.file)? else {
+                // Another process holds the write lock: waited for here, as SQLite's busy
+                // handler would (a doubling pause), but without blocking this thread.
+                drop(writer);
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(StoreError::Backend(
+                        "database is locked: another process held its write lock too long".into(),
+                    ));
                 }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                continue;
             };
-            turn.done();
-            (ran, committed)
+            let Some(connection) = writer.connection.as_ref() else {
+                return Err(StoreError::Backend("the writer has no connection".into()));
+            };
+            let (ran, intact) = in_savepoint(connection, write);
+            if !intact {
+                writer.connection = None;
+                writer.group = None;
+            }
+            break (ran, committed);
         };
         self.commit_soon();
         let row = ran?;
@@ -142,6 +169,72 @@ impl SqliteStore {
             ));
         }
         Ok(row)
+    }
+
+    /// Spends a refresh token and inserts its successor, if any, in the writer's transaction
+    /// ([`Self::spend`]). The token as spent, or `None` when it was not there unused.
+    pub(crate) async fn spend_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        successor: Option<&crate::RefreshTokenRecord>,
+    ) -> Result<Option<crate::RefreshTokenRecord>, StoreError> {
+        use crate::portable::REFRESH_INSERT_COLUMNS as COLUMNS;
+        static SPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "UPDATE refresh_tokens SET used_at = ?2, successor_hash = ?3
+                 WHERE token_hash = ?1 AND used_at IS NULL RETURNING {COLUMNS}"
+            )
+        });
+        self.spend(|connection| {
+            let spent = connection
+                .prepare_cached(&SPEND)?
+                .query_row(
+                    rusqlite::params![token_hash, now, successor.map(|t| &t.token_hash)],
+                    crate::sqlite_inline::refresh_token,
+                )
+                .optional()?;
+            if let (Some(_), Some(next)) = (&spent, successor) {
+                crate::sqlite_inline::insert_refresh_token(connection, next)?;
+            }
+            Ok(spent)
+        })
+        .await
+    }
+
+    /// Spends an authorization code and inserts its grant, and the grant's first refresh token
+    /// if any, in the writer's transaction ([`Self::spend`]). The code as spent, or `None`.
+    pub(crate) async fn spend_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        grant: &crate::GrantRecord,
+        refresh: Option<&crate::RefreshTokenRecord>,
+    ) -> Result<Option<crate::AuthCodeRecord>, StoreError> {
+        use crate::portable::CODE_COLUMNS;
+        static SPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "UPDATE auth_codes SET used_at = ?2
+                 WHERE code_hash = ?1 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
+            )
+        });
+        self.spend(|connection| {
+            let spent = connection
+                .prepare_cached(&SPEND)?
+                .query_row(
+                    rusqlite::params![code_hash, now],
+                    crate::sqlite_inline::code,
+                )
+                .optional()?;
+            if spent.is_some() {
+                crate::sqlite_inline::insert_grant(connection, grant)?;
+                if let Some(first) = refresh {
+                    crate::sqlite_inline::insert_refresh_token(connection, first)?;
+                }
+            }
+            Ok(spent)
+        })
+        .await
     }
 
     /// Asks the committer for a commit, starting it first if it is not running.
@@ -165,6 +258,30 @@ impl SqliteStore {
             .run(self.pool.inner())
             .await?;
         Ok(())
+    }
+}
+
+/// Runs `write` within a savepoint: released when it succeeds, undone when it fails. The
+/// second value is whether the transaction is intact (`false`: the savepoint could not be
+/// begun, released or undone, and the caller closes the connection, rolling it all back).
+fn in_savepoint<T>(
+    connection: &rusqlite::Connection,
+    write: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<Option<T>>,
+) -> (Result<Option<T>, StoreError>, bool) {
+    // Prepared once per connection, as every statement of the token path is.
+    let run = |sql: &str| connection.prepare_cached(sql)?.execute([]).map(drop);
+    if let Err(e) = run("SAVEPOINT spend") {
+        return (Err(e.into()), false);
+    }
+    match write(connection) {
+        Ok(row) => match run("RELEASE spend") {
+            Ok(()) => (Ok(row), true),
+            Err(e) => (Err(e.into()), false),
+        },
+        Err(e) => {
+            let undone = run("ROLLBACK TO spend").and_then(|()| run("RELEASE spend"));
+            (Err(e.into()), undone.is_ok())
+        }
     }
 }
 
@@ -268,8 +385,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// `database.sqlite_synchronous` reaches every pooled connection: FULL (2) by default,
-    /// NORMAL (1) when asked.
+    /// `database.sqlite_synchronous` reaches every pooled connection and the token path's
+    /// writer: FULL (2) by default, NORMAL (1) when asked. The writer also enforces foreign
+    /// keys, as the pool's connections do, and has no busy timeout (its statements run on the
+    /// runtime's threads: [`SqliteStore::spend`] waits for another process's lock instead).
     #[tokio::test]
     async fn durability_is_the_configured_one() {
         let dir = std::env::temp_dir().join(format!("techpass-sync-{}", std::process::id()));
@@ -284,9 +403,37 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(value, expected, "{sync:?}");
+            let writer = store.file.open_writer().unwrap();
+            let value: i64 = writer
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(value, expected, "the writer, {sync:?}");
+            let keys: bool = writer
+                .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
+                .unwrap();
+            assert!(keys, "the writer enforces foreign keys");
+            let busy_ms: i64 = writer
+                .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(
+                busy_ms, 0,
+                "the writer never sleeps in SQLite's busy handler"
+            );
+            drop(writer);
             store.pool.inner().close().await;
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An in-memory database is refused with a reason: it would be private to each connection,
+    /// and the token path's connections would not see the pool's.
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_reason() {
+        let Err(e) = SqliteStore::connect(&ConnectOptions::new("sqlite::memory:")).await else {
+            panic!("an in-memory database was accepted");
+        };
+        let message = e.to_string();
+        assert!(message.contains("must be a file"), "{message}");
     }
 
     /// A migrated SQLite store on a new file, as this module's type (for its write turn).
@@ -313,10 +460,10 @@ mod tests {
         store
     }
 
-    /// A write of the token path cancelled after it was sent (the request went away while the
-    /// writer's thread ran it) is all or nothing, and does not keep the database's write lock:
-    /// writes through the pool go on (they would otherwise wait out the busy timeout and fail
-    /// with "database is locked").
+    /// A write of the token path cancelled at any of its waits (the request went away while it
+    /// waited for its turn or for its group's commit) is all or nothing, and does not keep the
+    /// database's write lock: writes through the pool go on (they would otherwise wait out the
+    /// busy timeout and fail with "database is locked").
     #[tokio::test]
     async fn a_cancelled_write_of_the_token_path_leaves_the_database_writable() {
         use crate::conformance_rows::refresh;
@@ -328,7 +475,7 @@ mod tests {
         let store = store_with_tokens(&db, 1).await;
         for round in 1..=8 {
             let (spent, next) = (format!("r{}", round - 1), format!("r{round}"));
-            // Polled until the batch is on its way to the writer's thread, then dropped.
+            // Polled a few times (round by round, further along), then dropped.
             let record = refresh(&next, "g1");
             let mut write = Box::pin(store.redeem_refresh_token(&spent, 20, Some(&record)));
             let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -377,13 +524,100 @@ mod tests {
         spent: &str,
     ) -> tokio::sync::watch::Receiver<bool> {
         let mut writer = store.writer.lock().await;
-        let (connection, committed) = writer.open_group(&store.connect).await.unwrap();
-        sqlx::query("UPDATE refresh_tokens SET used_at = 20 WHERE token_hash = ?")
-            .bind(spent)
-            .execute(&mut *connection)
-            .await
+        let committed = writer.open_group(&store.file).unwrap().unwrap();
+        let connection = writer.connection.as_ref().unwrap();
+        connection
+            .execute(
+                "UPDATE refresh_tokens SET used_at = 20 WHERE token_hash = ?1",
+                [spent],
+            )
             .unwrap();
         committed
+    }
+
+    /// A connection of its own (another process, as far as SQLite's locks go) holding the
+    /// database's write lock until it commits or rolls back.
+    fn another_process_takes_the_write_lock(store: &SqliteStore) -> rusqlite::Connection {
+        let other = store.file.open_writer().unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        other
+    }
+
+    /// Another process (here a connection of its own) holding the database's write lock: a
+    /// write of the token path waits for it, while reads go on, and goes through once it is
+    /// free. It waits on the runtime's timer, not in SQLite's busy handler (the writer's
+    /// connection has none: [`durability_is_the_configured_one`]), which would hold this
+    /// one-thread runtime, and the test with it.
+    #[tokio::test]
+    async fn a_write_waits_for_another_process_without_blocking_its_thread() {
+        use crate::conformance_rows::refresh;
+        use crate::{GrantStore as _, Redemption};
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = store_with_tokens(&db, 1).await;
+        let other = another_process_takes_the_write_lock(&store);
+        let write = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .redeem_refresh_token("r0", 20, Some(&refresh("r1", "g1")))
+                    .await
+            }
+        });
+        for _ in 0..20 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(!write.is_finished(), "the write waits for the lock");
+        // Reads go on meanwhile.
+        assert_eq!(
+            store
+                .get_refresh_token("r0")
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at,
+            None
+        );
+        other.execute_batch("COMMIT").unwrap();
+        assert!(matches!(
+            write.await.unwrap().unwrap(),
+            Redemption::Redeemed(_)
+        ));
+        assert!(store.get_refresh_token("r1").await.unwrap().is_some());
+    }
+
+    /// A write of the token path that waits longer than the busy timeout for another process's
+    /// write lock fails with a reason, and writes nothing.
+    #[tokio::test]
+    async fn a_write_that_waits_out_the_busy_timeout_fails_and_writes_nothing() {
+        use crate::conformance_rows::refresh;
+        use crate::GrantStore as _;
+
+        let db = crate::testing::TestDatabase::sqlite().await;
+        let store = store_with_tokens(&db, 1).await;
+        let other = another_process_takes_the_write_lock(&store);
+        // The busy timeout passes at once on paused time (only the write waits on a timer:
+        // sqlx's pool, which the reads below use, would time out too).
+        tokio::time::pause();
+        let Err(e) = store
+            .redeem_refresh_token("r0", 20, Some(&refresh("r1", "g1")))
+            .await
+        else {
+            panic!("the write went through a held write lock");
+        };
+        tokio::time::resume();
+        assert!(e.to_string().contains("database is locked"), "{e}");
+        other.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(
+            store
+                .get_refresh_token("r0")
+                .await
+                .unwrap()
+                .unwrap()
+                .used_at,
+            None
+        );
+        assert!(store.get_refresh_token("r1").await.unwrap().is_none());
     }
 
     /// Every other write of the process takes its turn with the token path's: it commits the
@@ -460,7 +694,8 @@ mod tests {
         let db = crate::testing::TestDatabase::sqlite().await;
         let store = store_with_tokens(&db, 1).await;
         let mut committed = hold_an_open_group(&store, "r0").await;
-        // Polled once: it takes the turn and sends the group's COMMIT; then it is dropped.
+        // Polled once: it takes the turn and hands the group's COMMIT to a blocking thread; then
+        // it is dropped.
         let record = refresh("other", "g1");
         let mut write = Box::pin(store.insert_refresh_token(&record));
         let mut cx = Context::from_waker(std::task::Waker::noop());

@@ -29,84 +29,88 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// The connection of the token path's writes ([`crate::sqlite::SqliteStore::spend`]), outside
 /// the pool, and the transaction open on it; its mutex is the turn. Only one write runs on it
-/// at a time, as SQLite's single write lock allows. The connection is `None` until the first
-/// write, and again after a failure or a cancellation half-way (closing the connection rolls
-/// back whatever it had begun).
+/// at a time, as SQLite's single write lock allows. Its statements run on the thread that holds
+/// the turn ([`crate::sqlite_inline`]), its `COMMIT` on a blocking thread ([`commit`]). The
+/// connection is `None` until the first write, and again after a failure (closing the
+/// connection rolls back whatever it had begun).
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
-    pub(crate) connection: Option<sqlx::SqliteConnection>,
+    pub(crate) connection: Option<rusqlite::Connection>,
     /// The transaction open on the connection: the writes that ran in it wait for its commit,
     /// which this sends (`true`). Dropped without sending, it tells them it rolled back.
     pub(crate) group: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Writer {
-    /// The connection with the token path's transaction open on it, connecting and beginning
-    /// as needed, and what tells the writes run in that transaction whether it committed.
-    pub(crate) async fn open_group(
+    /// Opens the connection and begins the token path's transaction on it, as needed, and
+    /// returns what tells the writes run in that transaction whether it committed; `None` when
+    /// another process (a `techpass` command on the same file) holds the write lock: nothing
+    /// was begun, and the caller tries again later, without holding the turn meanwhile. Never
+    /// waits: the writer's connection has no busy timeout, as its statements run on the
+    /// runtime's threads ([`crate::sqlite_inline`]).
+    pub(crate) fn open_group(
         &mut self,
-        connect: &sqlx::sqlite::SqliteConnectOptions,
-    ) -> Result<(&mut SqliteConnection, tokio::sync::watch::Receiver<bool>), Error> {
-        use sqlx::ConnectOptions as _;
+        file: &crate::sqlite_inline::DatabaseFile,
+    ) -> Result<Option<tokio::sync::watch::Receiver<bool>>, crate::StoreError> {
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            empty => empty.insert(connect.connect().await?),
+            empty => empty.insert(file.open_writer()?),
         };
         if self.group.is_none() {
-            sqlx::Executor::execute(&mut *connection, "BEGIN IMMEDIATE").await?;
+            match connection.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => {}
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => {
+                    self.connection = None;
+                    return Err(e.into());
+                }
+            }
         }
-        let committed = self
+        let group = self
             .group
-            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
-            .subscribe();
-        Ok((connection, committed))
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0);
+        Ok(Some(group.subscribe()))
     }
 
-    /// Commits the open transaction, if any, and tells its writes. A commit that fails closes
-    /// the connection, which rolls it back, and they are told so. Not to be cancelled once
-    /// begun: SQLite would still run the `COMMIT` it was sent, while the writes are told it
-    /// rolled back (the committer and [`TurnPool::turn`] run it in tasks of their own).
-    pub(crate) async fn commit(&mut self) {
+    /// Commits the open transaction, if any, on this thread (it waits for the disk), and tells
+    /// its writes. A commit that fails closes the connection, which rolls it back, and they
+    /// are told so.
+    fn commit_here(&mut self) {
         let Some(group) = self.group.take() else {
             return;
         };
-        let turn = InFlight {
-            writer: self,
-            finished: false,
-        };
-        let Some(connection) = turn.writer.connection.as_mut() else {
-            return;
-        };
-        if sqlx::Executor::execute(connection, "COMMIT").await.is_ok() {
-            turn.done();
-            let _ = group.send(true);
+        match self.connection.as_ref().map(|c| c.execute_batch("COMMIT")) {
+            Some(Ok(())) => {
+                let _ = group.send(true);
+            }
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "the token path's group commit failed; its writes are undone");
+                self.connection = None;
+            }
+            None => {}
         }
     }
 }
 
-/// A statement in flight on the writer's connection. Dropped before [`InFlight::done`] (it
-/// failed, or the request was cancelled mid-write), it closes the connection: once the
-/// connection's thread has run what it was already sent, SQLite rolls back the open
-/// transaction and the write lock is free, without waiting for the next write; the writes that
-/// ran in that transaction are told it did not commit.
-pub(crate) struct InFlight<'a> {
-    pub(crate) writer: &'a mut Writer,
-    pub(crate) finished: bool,
-}
-
-impl InFlight<'_> {
-    pub(crate) fn done(mut self) {
-        self.finished = true;
+/// Commits the writer's open transaction, if any, on a blocking thread, and hands the turn
+/// back (`None`: the runtime is shutting down). Once begun it runs to its end whether or not
+/// anyone still waits: SQLite runs a `COMMIT` it was sent, and the group's writes must hear
+/// that it committed, not that it rolled back.
+pub(crate) async fn commit(turn: Turn) -> Option<Turn> {
+    if turn.group.is_none() {
+        return Some(turn);
     }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.writer.connection = None;
-            self.writer.group = None;
-        }
-    }
+    tokio::task::spawn_blocking(move || {
+        let mut turn = turn;
+        turn.commit_here();
+        turn
+    })
+    .await
+    .ok()
 }
 
 /// This process's turn at the write lock: held, no other write of the process runs, and the
@@ -146,22 +150,15 @@ impl TurnPool {
 
 async fn take_turn(writer: Arc<Mutex<Writer>>) -> Turn {
     loop {
-        let mut turn = Arc::clone(&writer).lock_owned().await;
+        let turn = Arc::clone(&writer).lock_owned().await;
         if turn.group.is_none() {
             return turn;
         }
-        // The commit runs in a task of its own, which the caller going away (a request
-        // cancelled mid-write) does not stop: once `COMMIT` is sent, SQLite runs it, and the
-        // group's writes must hear that it committed, not that it rolled back. The task hands
-        // the turn back, or lets it go when nobody waits any more.
-        let committed = tokio::spawn(async move {
-            turn.commit().await;
-            turn
-        });
-        if let Ok(turn) = committed.await {
+        // The token path's open transaction holds the write lock: committed first.
+        if let Some(turn) = commit(turn).await {
             return turn;
         }
-        // The task panicked or its runtime is shutting down: the turn went with it.
+        // The blocking thread's runtime is shutting down: the turn went with it.
     }
 }
 
