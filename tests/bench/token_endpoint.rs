@@ -1260,6 +1260,14 @@ where
 {
     let first = tokio::spawn(async move {
         tokio::time::sleep_until(window.start.into()).await;
+        // On stderr, for a profiler to attach to the measured window (`perf stat -p`).
+        eprintln!(
+            "measuring {name} for {:.1} s",
+            window
+                .end
+                .saturating_duration_since(window.start)
+                .as_secs_f64()
+        );
         (cpu_snapshot(), MachineCpu::now())
     });
     let handles: Vec<_> = workers.into_iter().map(tokio::spawn).collect();
