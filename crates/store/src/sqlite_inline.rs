@@ -5,9 +5,10 @@
 //! parks one thread and wakes another, which in a virtual machine costs more CPU than the
 //! statement (BENCHMARKS.md, "Where a grant's time goes beyond its signatures"). So the token
 //! path's statements run here instead, on connections of their own, with the same SQLite
-//! library as sqlx's (both link `libsqlite3-sys`) and the same SQL:
-//! - the reads a grant makes before it spends its code or refresh token ([`InlineReads`]): one
-//!   indexed lookup of a few pages, nearly always in the page cache;
+//! library as sqlx's (both link `libsqlite3-sys`):
+//! - the reads a grant makes before it spends its code or refresh token ([`InlineReads`]), with
+//!   the same SQL as PostgreSQL's: one indexed lookup of a few pages, nearly always in the page
+//!   cache;
 //! - its write, within the writer's open transaction ([`crate::sqlite_turns::Writer`]): pages
 //!   changed in memory, written out by the group's `COMMIT`, which waits for the disk on a
 //!   blocking thread instead.
@@ -26,6 +27,22 @@ use crate::{AuthCodeRecord, GrantRecord, RefreshTokenRecord, StoreError};
 /// How long a statement waits for a lock another process holds (a `techpass` command writing
 /// to the same file), as sqlx's connections do.
 pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// rusqlite's errors as the store's, mapped as sqlx's are ([`StoreError`]'s `From`): a
+/// uniqueness rule violated is a conflict.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(code, message)
+                if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                StoreError::Conflict(message.unwrap_or_else(|| code.to_string()))
+            }
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
 
 /// The database file, and how its connections are opened (as sqlx's pool opens its own).
 #[derive(Debug, Clone)]
@@ -70,8 +87,8 @@ impl DatabaseFile {
     /// The connection of the token path's writes: foreign keys enforced and the configured
     /// durability, as on the pool's connections. No busy timeout: its statements run on the
     /// runtime's threads, which must not sleep in SQLite's busy handler while another process
-    /// holds the write lock ([`crate::sqlite_turns::Group::Busy`]; the store waits for it
-    /// without blocking, up to [`BUSY_TIMEOUT`]).
+    /// holds the write lock ([`crate::sqlite_turns::Writer::open_group`] answers `None`; the
+    /// store waits for it without blocking, up to [`BUSY_TIMEOUT`]).
     pub(crate) fn open_writer(&self) -> Result<Connection, StoreError> {
         let connection = self.open()?;
         connection.busy_timeout(std::time::Duration::ZERO)?;
@@ -93,20 +110,6 @@ pub(crate) struct InlineReads {
     /// back, up to `keep` of them.
     idle: Mutex<Vec<Connection>>,
     keep: usize,
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e {
-            rusqlite::Error::SqliteFailure(code, message)
-                if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-            {
-                StoreError::Conflict(message.unwrap_or_else(|| code.to_string()))
-            }
-            other => StoreError::Backend(other.to_string()),
-        }
-    }
 }
 
 impl InlineReads {
