@@ -61,6 +61,7 @@ impl PgStore {
         successor: Option<&crate::RefreshTokenRecord>,
     ) -> Result<Option<crate::RefreshTokenRecord>, StoreError> {
         use crate::portable::{placeholders, REFRESH_INSERT_COLUMNS as COLUMNS};
+        use sqlx::FromRow as _;
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
                 "WITH spent AS (
@@ -74,7 +75,6 @@ impl PgStore {
                 values = placeholders(3, 5),
             )
         });
-        use sqlx::FromRow as _;
         let query = sqlx::query(SQL.as_str()).bind(token_hash).bind(now);
         let query = crate::portable::bind_refresh_token(query, successor);
         let spent = query.fetch_optional(&self.pool).await?;
@@ -97,6 +97,7 @@ impl PgStore {
         use crate::portable::{
             placeholders, CODE_COLUMNS, GRANT_INSERT_COLUMNS, REFRESH_INSERT_COLUMNS,
         };
+        use sqlx::FromRow as _;
         // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
@@ -115,7 +116,6 @@ impl PgStore {
                 refresh_values = placeholders(16, 5),
             )
         });
-        use sqlx::FromRow as _;
         let query = sqlx::query(SQL.as_str()).bind(code_hash).bind(now);
         let query = crate::portable::bind_grant(query, grant);
         let query = crate::portable::bind_refresh_token(query, refresh);
