@@ -24,6 +24,22 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// rusqlite's, from SQLite's token path (`crate::sqlite_inline`), as sqlx's: a uniqueness rule
+/// violated is a conflict.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::SqliteFailure(code, message)
+                if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                StoreError::Conflict(message.unwrap_or_else(|| code.to_string()))
+            }
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Backend(format!("migration failed: {e}"))

@@ -627,14 +627,8 @@ macro_rules! provider_impls {
                         person = $crate::portable::joined_user_columns(),
                     )
                 });
-                if let Some(inline) = self.inline_reads() {
-                    let found = inline.code_with_user(SQL.as_str(), code_hash)?;
-                    return found.map($crate::provider::CodeWithUser::split).transpose();
-                }
-                let found = sqlx::query_as::<_, $crate::provider::CodeWithUser>(SQL.as_str())
-                .bind(code_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+                // Each backend's `read_code_with_user`: SQLite reads on this thread.
+                let found = self.read_code_with_user(SQL.as_str(), code_hash).await?;
                 found.map($crate::provider::CodeWithUser::split).transpose()
             }
 
@@ -736,14 +730,8 @@ macro_rules! provider_impls {
                         person = $crate::portable::joined_user_columns(),
                     )
                 });
-                if let Some(inline) = self.inline_reads() {
-                    let found = inline.refresh_family(SQL.as_str(), token_hash)?;
-                    return found.map($crate::provider::RefreshTokenWithGrant::split).transpose();
-                }
-                let found = sqlx::query_as::<_, $crate::provider::RefreshTokenWithGrant>(SQL.as_str())
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
+                // Each backend's `read_refresh_family`: SQLite reads on this thread.
+                let found = self.read_refresh_family(SQL.as_str(), token_hash).await?;
                 found.map($crate::provider::RefreshTokenWithGrant::split).transpose()
             }
 

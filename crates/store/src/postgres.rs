@@ -20,10 +20,28 @@ impl PgStore {
     /// would not re-run the subquery after waiting for them).
     pub(crate) const CLAIM_LOCK: &'static str = "FOR UPDATE SKIP LOCKED";
 
-    /// PostgreSQL's reads all go through the pool (SQLite's token path reads on the calling
-    /// thread: [`crate::sqlite_inline`]).
-    pub(crate) fn inline_reads(&self) -> Option<&crate::sqlite_inline::InlineReads> {
-        None
+    /// [`crate::GrantStore::get_refresh_token_with_grant`]'s read (`sql`, one parameter).
+    pub(crate) async fn read_refresh_family(
+        &self,
+        sql: &str,
+        token_hash: &str,
+    ) -> Result<Option<crate::provider::RefreshTokenWithGrant>, StoreError> {
+        Ok(sqlx::query_as(sql)
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// [`crate::GrantStore::get_code_with_user`]'s read (`sql`, one parameter).
+    pub(crate) async fn read_code_with_user(
+        &self,
+        sql: &str,
+        code_hash: &str,
+    ) -> Result<Option<crate::provider::CodeWithUser>, StoreError> {
+        Ok(sqlx::query_as(sql)
+            .bind(code_hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub(crate) async fn connect(options: &ConnectOptions) -> Result<Self, StoreError> {

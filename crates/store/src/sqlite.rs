@@ -107,9 +107,24 @@ impl SqliteStore {
         })
     }
 
-    /// Where the token path's reads run on the calling thread ([`crate::sqlite_inline`]).
-    pub(crate) fn inline_reads(&self) -> Option<&InlineReads> {
-        Some(&self.inline)
+    /// [`crate::GrantStore::get_refresh_token_with_grant`]'s read (`sql`), on this thread
+    /// ([`crate::sqlite_inline`]).
+    pub(crate) async fn read_refresh_family(
+        &self,
+        sql: &str,
+        token_hash: &str,
+    ) -> Result<Option<crate::provider::RefreshTokenWithGrant>, StoreError> {
+        self.inline.refresh_family(sql, token_hash)
+    }
+
+    /// [`crate::GrantStore::get_code_with_user`]'s read (`sql`), on this thread
+    /// ([`crate::sqlite_inline`]).
+    pub(crate) async fn read_code_with_user(
+        &self,
+        sql: &str,
+        code_hash: &str,
+    ) -> Result<Option<crate::provider::CodeWithUser>, StoreError> {
+        self.inline.code_with_user(sql, code_hash)
     }
 
     /// Waits for this process's turn at the write lock ([`crate::sqlite_turns::TurnPool::turn`]).

@@ -28,22 +28,6 @@ use crate::{AuthCodeRecord, GrantRecord, RefreshTokenRecord, StoreError};
 /// to the same file), as sqlx's connections do.
 pub(crate) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// rusqlite's errors as the store's, mapped as sqlx's are ([`StoreError`]'s `From`): a
-/// uniqueness rule violated is a conflict.
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e {
-            rusqlite::Error::SqliteFailure(code, message)
-                if code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-                    || code.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-            {
-                StoreError::Conflict(message.unwrap_or_else(|| code.to_string()))
-            }
-            other => StoreError::Backend(other.to_string()),
-        }
-    }
-}
-
 /// The database file, and how its connections are opened (as sqlx's pool opens its own).
 #[derive(Debug, Clone)]
 pub(crate) struct DatabaseFile {
