@@ -36,3 +36,9 @@ pub use techpass_service::webhooks;
 
 pub use http::{app, metrics_app};
 pub use state::AppState;
+
+/// Every allocation of the process's Rust code goes through mimalloc: glibc's `malloc` cost a
+/// token grant about 5 % of its CPU, mimalloc a third of that (BENCHMARKS.md, issue 17).
+/// SQLite and aws-lc, which are C, still allocate with glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
