@@ -153,7 +153,7 @@ impl SqliteStore {
         let mut pause = std::time::Duration::from_millis(1);
         let (ran, mut committed) = loop {
             let mut writer = self.writer.lock().await;
-            let Some(committed) = writer.open_group(&self.file)? else {
+            let Some((connection, committed)) = writer.open_group(&self.file)? else {
                 // Another process holds the write lock: waited for here, as SQLite's busy
                 // handler would (a doubling pause), but without blocking this thread.
                 drop(writer);
@@ -165,9 +165,6 @@ impl SqliteStore {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(std::time::Duration::from_millis(50));
                 continue;
-            };
-            let Some(connection) = writer.connection.as_ref() else {
-                return Err(StoreError::Backend("the writer has no connection".into()));
             };
             let (ran, intact) = in_savepoint(connection, write);
             if !intact {
@@ -539,8 +536,7 @@ mod tests {
         spent: &str,
     ) -> tokio::sync::watch::Receiver<bool> {
         let mut writer = store.writer.lock().await;
-        let committed = writer.open_group(&store.file).unwrap().unwrap();
-        let connection = writer.connection.as_ref().unwrap();
+        let (connection, committed) = writer.open_group(&store.file).unwrap().unwrap();
         connection
             .execute(
                 "UPDATE refresh_tokens SET used_at = 20 WHERE token_hash = ?1",

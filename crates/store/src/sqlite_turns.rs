@@ -43,18 +43,21 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Opens the connection and begins the token path's transaction on it, as needed, and
-    /// returns what tells the writes run in that transaction whether it committed; `None` when
-    /// another process (a `techpass` command on the same file) holds the write lock: nothing
-    /// was begun, and the caller tries again later, without holding the turn meanwhile. Never
-    /// waits: the writer's connection has no busy timeout, as its statements run on the
-    /// runtime's threads ([`crate::sqlite_inline`]).
+    /// returns the connection with what tells the writes run in that transaction whether it
+    /// committed; `None` when another process (a `techpass` command on the same file) holds the
+    /// write lock: nothing was begun, and the caller tries again later, without holding the
+    /// turn meanwhile. Never waits: the writer's connection has no busy timeout, as its
+    /// statements run on the runtime's threads ([`crate::sqlite_inline`]).
     pub(crate) fn open_group(
         &mut self,
         file: &crate::sqlite_inline::DatabaseFile,
-    ) -> Result<Option<tokio::sync::watch::Receiver<bool>>, crate::StoreError> {
-        let connection = match &mut self.connection {
+    ) -> Result<
+        Option<(&rusqlite::Connection, tokio::sync::watch::Receiver<bool>)>,
+        crate::StoreError,
+    > {
+        let connection = match self.connection.take() {
             Some(connection) => connection,
-            empty => empty.insert(file.open_writer()?),
+            None => file.open_writer()?,
         };
         if self.group.is_none() {
             match connection.execute_batch("BEGIN IMMEDIATE") {
@@ -62,18 +65,18 @@ impl Writer {
                 Err(rusqlite::Error::SqliteFailure(e, _))
                     if e.code == rusqlite::ErrorCode::DatabaseBusy =>
                 {
+                    self.connection = Some(connection);
                     return Ok(None);
                 }
-                Err(e) => {
-                    self.connection = None;
-                    return Err(e.into());
-                }
+                // The connection is dropped, so closed.
+                Err(e) => return Err(e.into()),
             }
         }
-        let group = self
+        let committed = self
             .group
-            .get_or_insert_with(|| tokio::sync::watch::channel(false).0);
-        Ok(Some(group.subscribe()))
+            .get_or_insert_with(|| tokio::sync::watch::channel(false).0)
+            .subscribe();
+        Ok(Some((self.connection.insert(connection), committed)))
     }
 
     /// Commits the open transaction, if any, on this thread (it waits for the disk), and tells
