@@ -399,8 +399,9 @@ mod tests {
 
     /// `database.sqlite_synchronous` reaches every pooled connection and the token path's
     /// writer: FULL (2) by default, NORMAL (1) when asked. The writer also enforces foreign
-    /// keys, as the pool's connections do, and has no busy timeout (its statements run on the
-    /// runtime's threads: [`SqliteStore::spend`] waits for another process's lock instead).
+    /// keys, as the pool's connections do, has no busy timeout (its statements run on the
+    /// runtime's threads: [`SqliteStore::spend`] waits for another process's lock instead),
+    /// and keeps its statement journals in memory (`temp_store = MEMORY`, 2).
     #[tokio::test]
     async fn durability_is_the_configured_one() {
         let dir = std::env::temp_dir().join(format!("techpass-sync-{}", std::process::id()));
@@ -430,6 +431,13 @@ mod tests {
             assert_eq!(
                 busy_ms, 0,
                 "the writer never sleeps in SQLite's busy handler"
+            );
+            let temp_store: i64 = writer
+                .query_row("PRAGMA temp_store", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(
+                temp_store, 2,
+                "the writer's savepoints never spill to a file"
             );
             drop(writer);
             store.pool.inner().close().await;

@@ -82,6 +82,11 @@ impl DatabaseFile {
             crate::SqliteSync::Normal => "NORMAL",
         };
         connection.pragma_update(None, "synchronous", synchronous)?;
+        // A write's savepoint keeps the pages it changes in a statement journal, which SQLite
+        // moves to a temporary file past 64 KiB: about one code exchange in twenty created,
+        // unlinked and closed a file in `/var/tmp` (or `SQLITE_TMPDIR`), and wrote its pages
+        // there. In memory it never spills: a savepoint holds a few pages, until released.
+        connection.pragma_update(None, "temp_store", "MEMORY")?;
         Ok(connection)
     }
 }
