@@ -417,26 +417,25 @@ mod tests {
                 .unwrap();
             assert_eq!(value, expected, "{sync:?}");
             let writer = store.file.open_writer().unwrap();
-            let value: i64 = writer
-                .query_row("PRAGMA synchronous", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(value, expected, "the writer, {sync:?}");
-            let keys: bool = writer
-                .query_row("PRAGMA foreign_keys", [], |row| row.get(0))
-                .unwrap();
-            assert!(keys, "the writer enforces foreign keys");
-            let busy_ms: i64 = writer
-                .query_row("PRAGMA busy_timeout", [], |row| row.get(0))
-                .unwrap();
+            let pragma = |name: &str| -> i64 {
+                writer
+                    .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+                    .unwrap()
+            };
+            assert_eq!(pragma("synchronous"), expected, "the writer, {sync:?}");
             assert_eq!(
-                busy_ms, 0,
+                pragma("foreign_keys"),
+                1,
+                "the writer enforces foreign keys"
+            );
+            assert_eq!(
+                pragma("busy_timeout"),
+                0,
                 "the writer never sleeps in SQLite's busy handler"
             );
-            let temp_store: i64 = writer
-                .query_row("PRAGMA temp_store", [], |row| row.get(0))
-                .unwrap();
             assert_eq!(
-                temp_store, 2,
+                pragma("temp_store"),
+                2,
                 "the writer's savepoints never spill to a file"
             );
             drop(writer);
