@@ -1,7 +1,8 @@
 //! The one error type that crosses the storage boundary.
 
 /// What a storage call can fail with. Backend details are kept as text for the logs only.
-#[derive(Debug, thiserror::Error)]
+/// `Clone`, so that one failed read can answer every caller that waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moka::sync::Cache;
+use moka::future::Cache;
 
 use crate::{ClientRecord, ClientSecretRecord, StoreError, TenantRecord};
 
@@ -97,18 +97,26 @@ pub(crate) use cached_rows_impls;
 /// The cache itself, one per store handle (clones share it).
 #[derive(Debug)]
 pub(crate) struct RowCache {
-    /// Bumped at every change known to this process; entries remember the generation they
-    /// were read in.
+    /// Bumped at every change known to this process; entries are keyed by the generation
+    /// their load began in.
     generation: AtomicU64,
     /// `None`: caching is off (a zero time to live).
     caches: Option<Caches>,
 }
 
+/// Why a shared load kept nothing: the row does not exist, or the database failed (neither is
+/// cached; every caller that waited for the load gets it).
+#[derive(Debug)]
+enum Miss {
+    Absent,
+    Failed(StoreError),
+}
+
 #[derive(Debug)]
 struct Caches {
-    clients: Cache<String, (u64, ClientRecord)>,
-    secrets: Cache<String, (u64, Vec<ClientSecretRecord>)>,
-    tenants: Cache<String, (u64, TenantRecord)>,
+    clients: Cache<String, ClientRecord>,
+    secrets: Cache<String, Vec<ClientSecretRecord>>,
+    tenants: Cache<String, TenantRecord>,
 }
 
 impl RowCache {
@@ -139,32 +147,39 @@ impl RowCache {
         }
     }
 
-    /// The entry for `key` if it was read in the current generation, or `load`ed now. Only a
-    /// row that exists is kept (unknown ids cannot fill the cache), and only if nothing changed
-    /// while it was read.
+    /// The entry for `key` if it was read in the current generation, or `load`ed now. Entries
+    /// are keyed by the generation their load began in, so after a change nothing read before
+    /// it is found, and a row read while something changed is not served again. Callers that
+    /// miss the same key at once share one load (moka runs one initialisation per key; the
+    /// others wait for it), so an expiry costs the database one read, not one per request in
+    /// flight. Only a row that exists is kept: unknown ids cannot fill the cache.
     async fn through<V: Clone + Send + Sync + 'static>(
         &self,
-        cache: Option<&Cache<String, (u64, V)>>,
+        cache: Option<&Cache<String, V>>,
         key: &str,
         load: impl Future<Output = Result<Option<V>, StoreError>>,
     ) -> Result<Option<V>, StoreError> {
         let Some(cache) = cache else {
             return load.await;
         };
-        // Read before the database is: a change during the read leaves the entry unkept.
+        // Read before the database is: a change during the read leaves the entry unreachable.
         let generation = self.generation.load(Ordering::Acquire);
-        if let Some((read_in, value)) = cache.get(key) {
-            if read_in == generation {
-                return Ok(Some(value));
-            }
+        let shared = cache
+            .try_get_with(format!("{generation}:{key}"), async {
+                match load.await {
+                    Ok(Some(v)) => Ok(v),
+                    Ok(None) => Err(Miss::Absent),
+                    Err(e) => Err(Miss::Failed(e)),
+                }
+            })
+            .await;
+        match shared {
+            Ok(value) => Ok(Some(value)),
+            Err(miss) => match &*miss {
+                Miss::Absent => Ok(None),
+                Miss::Failed(e) => Err(e.clone()),
+            },
         }
-        let value = load.await?;
-        if let Some(v) = &value {
-            if self.generation.load(Ordering::Acquire) == generation {
-                cache.insert(key.to_string(), (generation, v.clone()));
-            }
-        }
-        Ok(value)
     }
 
     pub(crate) async fn client(
@@ -201,6 +216,8 @@ impl RowCache {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn secret(hash: &str) -> ClientSecretRecord {
@@ -264,6 +281,85 @@ mod tests {
             "the reader gets what it read"
         );
         assert_eq!(read(&cache, "fresh").await, "fresh", "but it was not kept");
+    }
+
+    /// Runs `callers` reads of app_1's secrets at once, each with a load that counts itself
+    /// and answers `stored` only once `gate` opens, so that every caller is waiting first.
+    fn waiting_reads(
+        cache: &Arc<RowCache>,
+        callers: usize,
+        stored: &'static str,
+        loads: &Arc<AtomicU64>,
+        gate: &tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<String>> {
+        (0..callers)
+            .map(|_| {
+                let (cache, loads, mut gate) = (cache.clone(), loads.clone(), gate.clone());
+                tokio::spawn(async move {
+                    let load = async move {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        let _ = gate.wait_for(|open| *open).await;
+                        Ok(vec![secret(stored)])
+                    };
+                    cache.secrets("app_1", load).await.unwrap()[0]
+                        .secret_hash
+                        .clone()
+                })
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn callers_that_miss_at_once_share_one_load() {
+        let cache = Arc::new(RowCache::new(Duration::from_secs(60)));
+        let loads = Arc::new(AtomicU64::new(0));
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let callers = waiting_reads(&cache, 16, "once", &loads, &gate);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        open.send(true).unwrap();
+        for caller in callers {
+            assert_eq!(caller.await.unwrap(), "once");
+        }
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "one database read for sixteen callers"
+        );
+        assert_eq!(read(&cache, "again").await, "once", "and it was kept");
+    }
+
+    #[tokio::test]
+    async fn a_load_begun_before_a_change_is_not_shared_with_callers_after_it() {
+        let cache = Arc::new(RowCache::new(Duration::from_secs(60)));
+        let loads = Arc::new(AtomicU64::new(0));
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let before = waiting_reads(&cache, 1, "before", &loads, &gate);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            loads.load(Ordering::SeqCst),
+            1,
+            "the first load is under way"
+        );
+        cache.changed();
+        let after = tokio::time::timeout(Duration::from_secs(5), read(&cache, "after")).await;
+        assert_eq!(
+            after.as_deref(),
+            Ok("after"),
+            "a read after the change does not wait for the load begun before it"
+        );
+        open.send(true).unwrap();
+        for caller in before {
+            assert_eq!(
+                caller.await.unwrap(),
+                "before",
+                "its caller gets what it read"
+            );
+        }
+        assert_eq!(
+            read(&cache, "later").await,
+            "after",
+            "the row kept is the one read after the change"
+        );
     }
 
     #[tokio::test]
