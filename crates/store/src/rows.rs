@@ -283,16 +283,21 @@ mod tests {
         assert_eq!(read(&cache, "fresh").await, "fresh", "but it was not kept");
     }
 
-    /// Runs `callers` reads of app_1's secrets at once, each with a load that counts itself
-    /// and answers `stored` only once `gate` opens, so that every caller is waiting first.
-    fn waiting_reads(
-        cache: &Arc<RowCache>,
-        callers: usize,
-        stored: &'static str,
-        loads: &Arc<AtomicU64>,
-        gate: &tokio::sync::watch::Receiver<bool>,
-    ) -> Vec<tokio::task::JoinHandle<String>> {
-        (0..callers)
+    /// `callers` reads of app_1's secrets under way at once on a new cache, each with a load
+    /// that counts itself and answers `stored` only once `open` is sent.
+    struct Waiting {
+        cache: Arc<RowCache>,
+        loads: Arc<AtomicU64>,
+        open: tokio::sync::watch::Sender<bool>,
+        callers: Vec<tokio::task::JoinHandle<String>>,
+    }
+
+    /// Starts [`Waiting`]'s reads and gives them time to reach the cache.
+    async fn waiting_reads(callers: usize, stored: &'static str) -> Waiting {
+        let cache = Arc::new(RowCache::new(Duration::from_secs(60)));
+        let loads = Arc::new(AtomicU64::new(0));
+        let (open, gate) = tokio::sync::watch::channel(false);
+        let callers = (0..callers)
             .map(|_| {
                 let (cache, loads, mut gate) = (cache.clone(), loads.clone(), gate.clone());
                 tokio::spawn(async move {
@@ -306,49 +311,48 @@ mod tests {
                         .clone()
                 })
             })
-            .collect()
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Waiting {
+            cache,
+            loads,
+            open,
+            callers,
+        }
     }
 
     #[tokio::test]
     async fn callers_that_miss_at_once_share_one_load() {
-        let cache = Arc::new(RowCache::new(Duration::from_secs(60)));
-        let loads = Arc::new(AtomicU64::new(0));
-        let (open, gate) = tokio::sync::watch::channel(false);
-        let callers = waiting_reads(&cache, 16, "once", &loads, &gate);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        open.send(true).unwrap();
-        for caller in callers {
+        let w = waiting_reads(16, "once").await;
+        w.open.send(true).unwrap();
+        for caller in w.callers {
             assert_eq!(caller.await.unwrap(), "once");
         }
         assert_eq!(
-            loads.load(Ordering::SeqCst),
+            w.loads.load(Ordering::SeqCst),
             1,
             "one database read for sixteen callers"
         );
-        assert_eq!(read(&cache, "again").await, "once", "and it was kept");
+        assert_eq!(read(&w.cache, "again").await, "once", "and it was kept");
     }
 
     #[tokio::test]
     async fn a_load_begun_before_a_change_is_not_shared_with_callers_after_it() {
-        let cache = Arc::new(RowCache::new(Duration::from_secs(60)));
-        let loads = Arc::new(AtomicU64::new(0));
-        let (open, gate) = tokio::sync::watch::channel(false);
-        let before = waiting_reads(&cache, 1, "before", &loads, &gate);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let w = waiting_reads(1, "before").await;
         assert_eq!(
-            loads.load(Ordering::SeqCst),
+            w.loads.load(Ordering::SeqCst),
             1,
             "the first load is under way"
         );
-        cache.changed();
-        let after = tokio::time::timeout(Duration::from_secs(5), read(&cache, "after")).await;
+        w.cache.changed();
+        let after = tokio::time::timeout(Duration::from_secs(5), read(&w.cache, "after")).await;
         assert_eq!(
             after.as_deref(),
             Ok("after"),
             "a read after the change does not wait for the load begun before it"
         );
-        open.send(true).unwrap();
-        for caller in before {
+        w.open.send(true).unwrap();
+        for caller in w.callers {
             assert_eq!(
                 caller.await.unwrap(),
                 "before",
@@ -356,7 +360,7 @@ mod tests {
             );
         }
         assert_eq!(
-            read(&cache, "later").await,
+            read(&w.cache, "later").await,
             "after",
             "the row kept is the one read after the change"
         );
