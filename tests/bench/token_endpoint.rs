@@ -28,7 +28,9 @@
 //! app that admits only assigned people, the person assigned through a group holding a role, so
 //! every grant also pays for the tenant, access, groups and roles reads. `BENCH_OPEN_LOOP=1` (or
 //! `--open-loop`) then runs each grant again open loop, at half the rate just measured: requests
-//! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max).
+//! leave at fixed times and each latency counts from when it was due (p50, p99, p99.9, max),
+//! beside the CPU other processes took over the window and in its busiest quarter second (a
+//! neighbour's burst that cost the server its cores shows there).
 //! `BENCH_PIN=1` (or `--pin`) is the set-up of the issue's figures and of `tests/bench/peer.sh`:
 //! the server on one worker thread pinned to core 0, the load generator pinned to core 1 (the
 //! baseline's single thread signs on core 0 too; a database server running here is not pinned).
@@ -339,10 +341,14 @@ impl MachineCpu {
 
     /// Cores' worth of CPU that other processes (and the hypervisor) took since `self`.
     fn others_since(&self) -> Option<f64> {
-        let now = MachineCpu::now()?;
-        let secs = now.at.duration_since(self.at).as_secs_f64();
+        self.others_until(&MachineCpu::now()?)
+    }
+
+    /// Cores' worth of CPU that other processes took between `self` and `then`.
+    fn others_until(&self, then: &MachineCpu) -> Option<f64> {
+        let secs = then.at.duration_since(self.at).as_secs_f64();
         let ticks =
-            now.busy.saturating_sub(self.busy) as f64 - now.ours.saturating_sub(self.ours) as f64;
+            then.busy.saturating_sub(self.busy) as f64 - then.ours.saturating_sub(self.ours) as f64;
         (secs > 0.0).then(|| (ticks / 100.0 / secs).max(0.0))
     }
 }
@@ -1628,6 +1634,40 @@ struct OpenLoop {
     p99_ms: f64,
     p999_ms: f64,
     max_ms: f64,
+    /// Other processes' CPU over the window, in cores: on average, and in its busiest slice.
+    others: Option<OtherCpu>,
+}
+
+/// What other processes (a database server running here, neighbours) took while an open loop
+/// was measured: a latency spike beside a busy slice was the machine's, not the server's.
+#[derive(Clone, Copy)]
+struct OtherCpu {
+    mean: f64,
+    peak: f64,
+}
+
+/// The length of the slices [`others_in`] finds the busiest of.
+const OTHERS_SLICE: Duration = Duration::from_millis(250);
+
+/// Samples other processes' CPU through `window`, slice by slice (`None` without `/proc`).
+async fn others_in(window: Window) -> Option<OtherCpu> {
+    tokio::time::sleep_until(window.start.into()).await;
+    let first = MachineCpu::now()?;
+    let (mut last, mut peak) = (first, 0.0_f64);
+    while Instant::now() < window.end {
+        tokio::time::sleep(OTHERS_SLICE.min(window.end.saturating_duration_since(Instant::now())))
+            .await;
+        let now = MachineCpu::now()?;
+        // A last sliver of the window is too short for the 10 ms ticks to tell a peak.
+        if now.at.duration_since(last.at) >= OTHERS_SLICE / 2 {
+            peak = peak.max(last.others_until(&now)?);
+        }
+        last = now;
+    }
+    Some(OtherCpu {
+        mean: first.others_until(&last)?,
+        peak,
+    })
 }
 
 fn running_open(name: &str, rate: f64, settings: &Settings) {
@@ -1645,6 +1685,7 @@ where
     Fut: Future<Output = std::result::Result<(), String>> + Send + 'static,
 {
     let period = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let others = tokio::spawn(others_in(window));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let begin = Instant::now();
     let mut n: u32 = 0;
@@ -1691,6 +1732,7 @@ where
         p99_ms: percentile_ms(&latencies_us, 0.99),
         p999_ms: percentile_ms(&latencies_us, 0.999),
         max_ms: percentile_ms(&latencies_us, 1.0),
+        others: others.await.ok().flatten(),
     }
 }
 
@@ -1702,16 +1744,30 @@ fn report_open_loop(open: &[OpenLoop]) {
         "\n== Open loop at half the closed-loop rate (latency from when each request was due) =="
     );
     println!(
-        "| {:<18} | {:>8} | {:>8} | {:>3} | {:>7} | {:>7} | {:>8} | {:>7} |",
-        "grant", "target/s", "done/s", "err", "p50 ms", "p99 ms", "p99.9 ms", "max ms"
+        "\"others\": cores other processes took meanwhile (the database server when it runs here, \
+         and neighbours), over the window and in its busiest {} ms",
+        OTHERS_SLICE.as_millis()
     );
     println!(
-        "|{:-<20}|{:->10}|{:->10}|{:->5}|{:->9}|{:->9}|{:->10}|{:->9}|",
-        "", "", "", "", "", "", "", ""
+        "| {:<18} | {:>8} | {:>8} | {:>3} | {:>7} | {:>7} | {:>8} | {:>7} | {:>6} | {:>11} |",
+        "grant",
+        "target/s",
+        "done/s",
+        "err",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "others",
+        "others peak"
+    );
+    println!(
+        "|{:-<20}|{:->10}|{:->10}|{:->5}|{:->9}|{:->9}|{:->10}|{:->9}|{:->8}|{:->13}|",
+        "", "", "", "", "", "", "", "", "", ""
     );
     for o in open {
         println!(
-            "| {:<18} | {:>8.0} | {:>8.0} | {:>3} | {:>7.2} | {:>7.2} | {:>8.2} | {:>7.2} |",
+            "| {:<18} | {:>8.0} | {:>8.0} | {:>3} | {:>7.2} | {:>7.2} | {:>8.2} | {:>7.2} | {:>6} | {:>11} |",
             o.name,
             o.target_rps,
             o.ok as f64 / o.measured.as_secs_f64(),
@@ -1719,7 +1775,9 @@ fn report_open_loop(open: &[OpenLoop]) {
             o.p50_ms,
             o.p99_ms,
             o.p999_ms,
-            o.max_ms
+            o.max_ms,
+            others(o.others.map(|c| c.mean)),
+            others(o.others.map(|c| c.peak))
         );
         for sample in &o.error_samples {
             println!("  error: {sample}");
