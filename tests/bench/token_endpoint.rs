@@ -37,6 +37,8 @@
 //! `BENCH_DATABASE_URL` runs on a database prepared beforehand (`tests/bench/scale.sh` seeds one
 //! with a million people and refresh families) instead of a fresh one, and `BENCH_MASTER_KEY`
 //! seals the signing keys it creates there with a known master key instead of a generated one.
+//! On PostgreSQL each closed-loop phase also reports the WAL written per request
+//! (`pg_stat_wal`, PostgreSQL 14 or later: records, full-page images, bytes).
 //! `BENCH_LOG` takes a `tracing` filter and prints what it selects to stderr:
 //! `BENCH_LOG=sqlx::query=debug` lists every statement the run sends, to count them per request.
 
@@ -237,6 +239,7 @@ fn run() -> Result<u64> {
     let results = load_rt.block_on(load(
         &server.base,
         &server.state.store,
+        server.wal.as_ref(),
         &web,
         &machine,
         &settings,
@@ -499,6 +502,9 @@ struct Server {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     data_dir: PathBuf,
+    /// On PostgreSQL, a connection (made when first used, on the load's runtime) to read the
+    /// cluster's WAL counters.
+    wal: Option<sqlx::PgPool>,
     // Dropped last: removes the SQLite file or the PostgreSQL schema.
     _db: Option<TestDatabase>,
 }
@@ -539,6 +545,15 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
             None,
             figment::providers::Env::prefixed("TECHPASS_BENCH_NOTHING_"),
         )?;
+        let wal = if url.starts_with("postgres") {
+            Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_lazy(&url)?,
+            )
+        } else {
+            None
+        };
         config.database_url = url;
         config.data_dir = data_dir.clone();
         config.listen = "127.0.0.1:0".parse()?;
@@ -582,6 +597,7 @@ fn start_server(rt: &tokio::runtime::Runtime, settings: &Settings) -> Result<Ser
             stop,
             task,
             data_dir,
+            wal,
             _db: db,
         })
     })
@@ -1227,6 +1243,8 @@ struct Scenario {
     note: String,
     /// The other writer's waits in the window, sorted (µs), if it ran.
     other_writes: Option<Vec<u32>>,
+    /// What PostgreSQL's WAL grew by during the window (PostgreSQL 14 or later).
+    wal: Option<Wal>,
 }
 
 impl Scenario {
@@ -1316,7 +1334,59 @@ where
         others,
         note: String::new(),
         other_writes: None,
+        wal: None,
     })
+}
+
+/// The WAL PostgreSQL wrote (`pg_stat_wal`: the whole cluster, so the other writer's audit rows
+/// are in it too). A page's first change after a checkpoint writes the whole page: what a
+/// database whose indexes outgrow the pages a benchmark touches pays (tests/bench/scale.sh).
+#[derive(Clone, Copy)]
+struct Wal {
+    records: f64,
+    full_pages: f64,
+    bytes: f64,
+}
+
+impl Wal {
+    async fn now(pool: &sqlx::PgPool) -> Option<Wal> {
+        let (records, full_pages, bytes): (f64, f64, f64) = sqlx::query_as(
+            "SELECT wal_records::float8, wal_fpi::float8, wal_bytes::float8 FROM pg_stat_wal",
+        )
+        .fetch_one(pool)
+        .await
+        .ok()?;
+        Some(Wal {
+            records,
+            full_pages,
+            bytes,
+        })
+    }
+}
+
+/// Reads the WAL counters as a window starts and as it ends (nothing without a pool).
+struct WalProbe(Option<tokio::task::JoinHandle<Option<Wal>>>);
+
+impl WalProbe {
+    fn start(pool: Option<&sqlx::PgPool>, window: Window) -> WalProbe {
+        WalProbe(pool.cloned().map(|pool| {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(window.start.into()).await;
+                let before = Wal::now(&pool).await?;
+                tokio::time::sleep_until(window.end.into()).await;
+                let after = Wal::now(&pool).await?;
+                Some(Wal {
+                    records: after.records - before.records,
+                    full_pages: after.full_pages - before.full_pages,
+                    bytes: after.bytes - before.bytes,
+                })
+            })
+        }))
+    }
+
+    async fn finish(self) -> Option<Wal> {
+        self.0?.await.ok().flatten()
+    }
 }
 
 /// Another writer of the database during a phase: an audit row (what a sign-in or a portal
@@ -1392,6 +1462,7 @@ fn window_from_now(settings: &Settings) -> Window {
 async fn load(
     base: &str,
     store: &Arc<dyn Store>,
+    wal: Option<&sqlx::PgPool>,
     web: &App,
     machine: &App,
     settings: &Settings,
@@ -1419,7 +1490,10 @@ async fn load(
     let workers = (0..settings.concurrency)
         .map(|_| client_credentials_worker(tc.clone(), window))
         .collect();
-    scenarios.push(run_phase("client_credentials", 1, window, workers).await?);
+    let probe = WalProbe::start(wal, window);
+    let mut machine_phase = run_phase("client_credentials", 1, window, workers).await?;
+    machine_phase.wal = probe.finish().await;
+    scenarios.push(machine_phase);
 
     // A person signs in once; the SSO session then yields codes without the upstream.
     let b = browser()?;
@@ -1452,9 +1526,13 @@ async fn load(
         .into_iter()
         .map(|first| refresh_worker(tc.clone(), window, first))
         .collect();
-    let other = OtherWriter::start(store, window, settings);
+    let (other, probe) = (
+        OtherWriter::start(store, window, settings),
+        WalProbe::start(wal, window),
+    );
     let mut refresh = run_phase("refresh_token", 2, window, workers).await?;
     refresh.other_writes = other.finish().await?;
+    refresh.wal = probe.finish().await;
     refresh.note = "one rotating family per client".into();
     let refresh_rps = refresh.rps();
     scenarios.push(refresh);
@@ -1488,9 +1566,13 @@ async fn load(
     let workers = (0..settings.concurrency)
         .map(|_| code_worker(tc.clone(), window, pool.clone(), exhausted.clone()))
         .collect();
-    let other = OtherWriter::start(store, window, settings);
+    let (other, probe) = (
+        OtherWriter::start(store, window, settings),
+        WalProbe::start(wal, window),
+    );
     let mut exchange = run_phase("authorization_code", 2, window, workers).await?;
     exchange.other_writes = other.finish().await?;
+    exchange.wal = probe.finish().await;
     exchange.note = if exhausted.load(Ordering::Relaxed) {
         format!(
             "fixed count: the pool of {minted} codes ran out after {:.2} s of the window",
@@ -1865,6 +1947,15 @@ fn print_scenario(s: &Scenario, baseline: &Baseline, settings: &Settings) {
                 " ({:.0} µs of it on SQLite's connection threads)",
                 per_request_us(c)
             ))
+        );
+    }
+    if let Some(wal) = s.wal {
+        let n = s.requests.max(1) as f64;
+        println!(
+            "  WAL per request (pg_stat_wal, the whole cluster): {:.1} records, {:.2} full-page images, {:.0} bytes",
+            wal.records / n,
+            wal.full_pages / n,
+            wal.bytes / n
         );
     }
 }
