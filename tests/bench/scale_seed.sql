@@ -43,11 +43,11 @@ INSERT INTO client_secrets (id, client_id, secret_hash, created_at, expires_at)
 SELECT 'secret-' || i, 'app_seed' || i, md5('secret' || i), 0, 4102444800
 FROM generate_series(1, :apps) i;
 
-INSERT INTO grants (id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
-                    created_at, expires_at)
+INSERT INTO grants (id, client_id, user_id, session_hash, scope, auth_time, amr, created_at,
+                    expires_at)
 SELECT 'grant-' || i, 'app_seed' || (1 + i % :apps), 'user-' || (1 + i % :people),
-       pg_temp.hashed('session' || (1 + i % :people)), pg_temp.hashed('code' || i), 'openid offline_access', 0, '[]',
-       0, 4102444800
+       pg_temp.hashed('session' || (1 + i % :people)), 'openid offline_access', 0, '[]', 0,
+       4102444800
 FROM generate_series(1, :families) i;
 
 INSERT INTO refresh_tokens (token_hash, grant_id, created_at, expires_at)

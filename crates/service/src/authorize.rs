@@ -228,6 +228,7 @@ pub async fn issue_code(
         created_at: now,
         expires_at: now + CODE_LIFETIME_SECS,
         used_at: None,
+        grant_id: None,
     };
     ctx.store.insert_code(&record).await.map_err(|e| {
         OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")

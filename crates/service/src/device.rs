@@ -150,6 +150,7 @@ pub async fn authorize_device(
             auth_time: None,
             amr: None,
             acr: None,
+            grant_id: None,
         };
         match ctx.store.insert_device_code(&record, now).await {
             Ok(()) => {

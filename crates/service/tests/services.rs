@@ -363,6 +363,7 @@ impl World {
                 created_at: now,
                 expires_at: now + 60,
                 used_at: None,
+                grant_id: None,
             })
             .await
             .unwrap();

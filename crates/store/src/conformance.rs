@@ -35,7 +35,7 @@ crate::backend_tests!(
     client_and_secrets_are_written_together,
     looking_at_a_code_changes_nothing,
     refresh_tokens_are_redeemed_exactly_once,
-    grants_are_revoked_by_code_and_by_session,
+    grants_are_revoked_by_id_and_by_session,
     revoked_access_tokens_are_remembered,
     client_assertions_are_single_use,
 );
@@ -620,6 +620,7 @@ pub(crate) fn code(hash: &str) -> AuthCodeRecord {
         created_at: 5,
         expires_at: 65,
         used_at: None,
+        grant_id: None,
     }
 }
 
@@ -633,13 +634,12 @@ async fn looking_at_a_code_changes_nothing(db: &TestDatabase) {
     assert_eq!(store.get_code("missing").await.unwrap(), None);
 }
 
-pub(crate) fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) -> GrantRecord {
+pub(crate) fn grant(id: &str, session: Option<&str>) -> GrantRecord {
     GrantRecord {
         id: id.into(),
         client_id: "c1".into(),
         user_id: Some("u1".into()),
         session_hash: session.map(String::from),
-        code_hash: code_hash.map(String::from),
         scope: "openid offline_access".into(),
         auth_time: Some(5),
         amr: vec![],
@@ -653,7 +653,7 @@ pub(crate) fn grant(id: &str, code_hash: Option<&str>, session: Option<&str>) ->
 
 async fn refresh_tokens_are_redeemed_exactly_once(db: &TestDatabase) {
     let store = db.store().await;
-    store.insert_grant(&grant("g1", None, None)).await.unwrap();
+    store.insert_grant(&grant("g1", None)).await.unwrap();
     let token = RefreshTokenRecord {
         token_hash: "r1".into(),
         grant_id: "g1".into(),
@@ -748,18 +748,18 @@ async fn refresh_tokens_are_redeemed_exactly_once(db: &TestDatabase) {
     assert_eq!(store.get_refresh_token("r5").await.unwrap(), None);
 }
 
-async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
+async fn grants_are_revoked_by_id_and_by_session(db: &TestDatabase) {
     let store = db.store().await;
     store
-        .insert_grant(&grant("g1", Some("code1"), Some("sess1")))
+        .insert_grant(&grant("g1", Some("sess1")))
         .await
         .unwrap();
     store
-        .insert_grant(&grant("g2", Some("code2"), Some("sess1")))
+        .insert_grant(&grant("g2", Some("sess1")))
         .await
         .unwrap();
     // A grant bound to a DPoP key keeps its key.
-    let mut bound = grant("g3", Some("code3"), Some("sess2"));
+    let mut bound = grant("g3", Some("sess2"));
     bound.dpop_jkt = Some("jkt-1".into());
     store.insert_grant(&bound).await.unwrap();
     assert_eq!(store.get_grant("g3").await.unwrap(), Some(bound));
@@ -773,7 +773,8 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         .collect();
     assert_eq!(of_session, vec!["g1", "g2"]);
     assert!(store.grants_of_session("none").await.unwrap().is_empty());
-    assert_eq!(store.revoke_grants_of_code("code1", 50).await.unwrap(), 1);
+    assert!(store.revoke_grant("g1", 50).await.unwrap());
+    assert!(!store.revoke_grant("unknown", 50).await.unwrap());
     assert_eq!(
         store.get_grant("g1").await.unwrap().unwrap().revoked_at,
         Some(50)
@@ -799,7 +800,7 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
         store.get_grant("g3").await.unwrap().unwrap().revoked_at,
         None
     );
-    store.insert_grant(&grant("g4", None, None)).await.unwrap();
+    store.insert_grant(&grant("g4", None)).await.unwrap();
     // Live grants of a person (g1 and g2 were revoked with their code and session).
     let live = |now| {
         let store = store.clone();
@@ -815,7 +816,7 @@ async fn grants_are_revoked_by_code_and_by_session(db: &TestDatabase) {
     };
     assert_eq!(live(60).await, vec!["g3", "g4"]);
     assert!(live(1_000).await.is_empty(), "past their end");
-    let mut other = grant("g5", None, None);
+    let mut other = grant("g5", None);
     other.client_id = "c2".into();
     store.insert_grant(&other).await.unwrap();
     assert_eq!(

@@ -462,7 +462,7 @@ async fn consents_are_renewed_listed_and_revoked_with_the_grants(db: &TestDataba
     );
     assert!(store.consents_of_user("u2").await.unwrap().is_empty());
 
-    store.insert_grant(&grant("gr1", None, None)).await.unwrap();
+    store.insert_grant(&grant("gr1", None)).await.unwrap();
     assert!(store.revoke_consent("u1", "c1", 30).await.unwrap());
     assert_eq!(store.consent("u1", "c1").await.unwrap(), None);
     assert_eq!(

@@ -250,7 +250,6 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
             client_id: "c1".into(),
             user_id: Some(id.into()),
             session_hash: Some(format!("s-{id}")),
-            code_hash: Some(format!("k-{id}")),
             scope: "openid offline_access".into(),
             auth_time: Some(5),
             amr: vec![],
@@ -287,6 +286,7 @@ async fn terminated_users_are_deleted_with_what_names_them(db: &TestDatabase) {
                 created_at: 5,
                 expires_at: 65,
                 used_at: None,
+                grant_id: None,
             })
             .await
             .unwrap();
@@ -770,7 +770,6 @@ async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &st
         client_id: c.into(),
         user_id: Some("u1".into()),
         session_hash: Some("s1".into()),
-        code_hash: Some(format!("k-{c}")),
         scope: "openid offline_access".into(),
         auth_time: Some(5),
         amr: vec![],
@@ -807,6 +806,7 @@ async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &st
             created_at: 5,
             expires_at: 65,
             used_at: None,
+            grant_id: None,
         })
         .await
         .unwrap();
@@ -828,6 +828,7 @@ async fn give_client_everything(store: &std::sync::Arc<dyn crate::Store>, c: &st
                 auth_time: None,
                 amr: None,
                 acr: None,
+                grant_id: None,
             },
             5,
         )

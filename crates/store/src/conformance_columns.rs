@@ -143,7 +143,7 @@ async fn an_unknown_stored_status_is_an_error_naming_it(db: &TestDatabase) {
     c.user_id = "u1".into();
     store.insert_code(&c).await.unwrap();
     names(store.get_code_with_user("k1").await, "archived");
-    let mut g = grant("g1", None, None);
+    let mut g = grant("g1", None);
     g.user_id = Some("u1".into());
     store.insert_grant(&g).await.unwrap();
     store
@@ -224,7 +224,7 @@ async fn lists_are_stored_as_json_arrays(db: &TestDatabase) {
     let read = store.get_client("c1").await.unwrap().unwrap();
     assert_eq!(read.grant_types, vec!["client_credentials"]);
 
-    let mut g = grant("g1", None, None);
+    let mut g = grant("g1", None);
     g.amr = vec!["pwd".into(), "mfa".into()];
     store.insert_grant(&g).await.unwrap();
     assert_eq!(store.get_grant("g1").await.unwrap(), Some(g));
@@ -260,7 +260,7 @@ async fn a_stored_list_that_is_not_a_json_list_is_an_error_naming_it(db: &TestDa
     .await;
     names(store.get_client("c1").await, "authorization_code");
 
-    store.insert_grant(&grant("g1", None, None)).await.unwrap();
+    store.insert_grant(&grant("g1", None)).await.unwrap();
     execute(db, r#"UPDATE grants SET amr = '{"pwd":1}' WHERE id = 'g1'"#).await;
     names(store.get_grant("g1").await, r#"{\"pwd\":1}"#);
 

@@ -32,6 +32,7 @@ pub(crate) fn code(device: &str, user_code: &str, expires_at: i64) -> DeviceCode
         auth_time: None,
         amr: None,
         acr: None,
+        grant_id: None,
     }
 }
 
@@ -172,14 +173,22 @@ async fn an_approved_code_is_redeemed_exactly_once(db: &TestDatabase) {
         .await
         .unwrap();
     // Pending: nothing to redeem.
-    assert_eq!(store.redeem_device_code("d1", 150).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_device_code("d1", 150, "g0").await.unwrap(),
+        None
+    );
     store
         .decide_device_code("u1", Some(&approval()), 200)
         .await
         .unwrap();
-    let redeems = (0..8).map(|_| {
+    let redeems = (0..8).map(|i| {
         let store = store.clone();
-        tokio::spawn(async move { store.redeem_device_code("d1", 300).await.unwrap() })
+        tokio::spawn(async move {
+            store
+                .redeem_device_code("d1", 300, &format!("g{i}"))
+                .await
+                .unwrap()
+        })
     });
     let mut got = Vec::new();
     for r in redeems {
@@ -190,7 +199,21 @@ async fn an_approved_code_is_redeemed_exactly_once(db: &TestDatabase) {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].status, DeviceStatus::Redeemed);
     assert_eq!(got[0].user_id.as_deref(), Some("u1"));
-    assert_eq!(store.redeem_device_code("d1", 301).await.unwrap(), None);
+    // The code names the winner's grant: what a second redemption revokes.
+    let winner = got[0].grant_id.clone().expect("the code names its grant");
+    assert_eq!(
+        store.get_device_code("d1").await.unwrap().unwrap().grant_id,
+        Some(winner)
+    );
+    assert_eq!(
+        store.redeem_device_code("d1", 301, "g9").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_device_code("d1").await.unwrap().unwrap().grant_id,
+        got[0].grant_id,
+        "a refused redemption changes nothing"
+    );
 
     // Denied or expired codes are never redeemed.
     store
@@ -198,7 +221,10 @@ async fn an_approved_code_is_redeemed_exactly_once(db: &TestDatabase) {
         .await
         .unwrap();
     store.decide_device_code("u2", None, 200).await.unwrap();
-    assert_eq!(store.redeem_device_code("d2", 300).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_device_code("d2", 300, "g2").await.unwrap(),
+        None
+    );
     store
         .insert_device_code(&code("d3", "u3", 700), 100)
         .await
@@ -207,7 +233,10 @@ async fn an_approved_code_is_redeemed_exactly_once(db: &TestDatabase) {
         .decide_device_code("u3", Some(&approval()), 200)
         .await
         .unwrap();
-    assert_eq!(store.redeem_device_code("d3", 700).await.unwrap(), None);
+    assert_eq!(
+        store.redeem_device_code("d3", 700, "g3").await.unwrap(),
+        None
+    );
 }
 
 async fn long_expired_codes_are_forgotten(db: &TestDatabase) {

@@ -149,7 +149,7 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
     let racers = (0..4).map(|i| {
         let store = store.clone();
         tokio::spawn(async move {
-            let g = grant(&format!("g{i}"), Some("k"), Some("s"));
+            let g = grant(&format!("g{i}"), Some("s"));
             let r = refresh(&format!("r{i}"), &g.id);
             store
                 .redeem_code_into_grant("k", 10, &g, Some(&r))
@@ -157,18 +157,30 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
                 .unwrap()
         })
     });
-    let mut redeemed = 0;
+    let mut redeemed = Vec::new();
+    let mut replayed = Vec::new();
     for r in racers {
         match r.await.unwrap() {
-            Redemption::Redeemed(c) => {
-                redeemed += 1;
-                assert_eq!(c.used_at, Some(10));
-            }
-            Redemption::Replayed(c) => assert_eq!(c.used_at, Some(10)),
+            Redemption::Redeemed(c) => redeemed.push(c),
+            Redemption::Replayed(c) => replayed.push(c),
             Redemption::NotFound => panic!("the code exists"),
         }
     }
-    assert_eq!(redeemed, 1);
+    assert_eq!(redeemed.len(), 1);
+    // The code names the grant it was redeemed into, as the winner and every loser see it: what
+    // a replay revokes.
+    let winner = redeemed[0]
+        .grant_id
+        .clone()
+        .expect("the code names its grant");
+    for c in redeemed.iter().chain(&replayed) {
+        assert_eq!(c.used_at, Some(10));
+        assert_eq!(c.grant_id.as_deref(), Some(winner.as_str()));
+    }
+    assert_eq!(
+        store.get_code("k").await.unwrap().unwrap().grant_id,
+        Some(winner.clone())
+    );
     // Exactly the winner's grant and refresh token are stored; the others wrote nothing.
     let mut stored = 0;
     for i in 0..4 {
@@ -176,7 +188,8 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
         let r = store.get_refresh_token(&format!("r{i}")).await.unwrap();
         assert_eq!(g.is_some(), r.is_some(), "a grant and its token together");
         if let Some(g) = g {
-            assert_eq!(g, grant(&format!("g{i}"), Some("k"), Some("s")));
+            assert_eq!(g, grant(&format!("g{i}"), Some("s")));
+            assert_eq!(g.id, winner);
             assert_eq!(r, Some(refresh(&format!("r{i}"), &g.id)));
             stored += 1;
         }
@@ -184,7 +197,7 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
     assert_eq!(stored, 1);
     // Without a refresh token; and an unknown code stores nothing.
     store.insert_code(&code("k2")).await.unwrap();
-    let g = grant("g9", Some("k2"), None);
+    let g = grant("g9", None);
     assert!(matches!(
         store
             .redeem_code_into_grant("k2", 11, &g, None)
@@ -193,7 +206,7 @@ async fn a_code_is_redeemed_into_its_grant_exactly_once(db: &TestDatabase) {
         Redemption::Redeemed(_)
     ));
     assert_eq!(store.get_grant("g9").await.unwrap(), Some(g));
-    let lost = grant("g10", Some("nope"), None);
+    let lost = grant("g10", None);
     assert_eq!(
         store
             .redeem_code_into_grant("nope", 11, &lost, Some(&refresh("r10", "g10")))
@@ -221,7 +234,7 @@ async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
     assert_eq!(alice.given_name.as_deref(), Some("Alice"));
     let g = GrantRecord {
         user_id: Some("u1".into()),
-        ..grant("g1", None, Some("s"))
+        ..grant("g1", Some("s"))
     };
     store.insert_grant(&g).await.unwrap();
     store
@@ -254,7 +267,7 @@ async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
     // A grant whose person is not (or no longer) there: found, without a person.
     let orphan = GrantRecord {
         user_id: Some("gone".into()),
-        ..grant("g2", None, None)
+        ..grant("g2", None)
     };
     store.insert_grant(&orphan).await.unwrap();
     store
@@ -278,10 +291,7 @@ async fn a_refresh_token_is_read_with_its_grant(db: &TestDatabase) {
 
 async fn a_refresh_token_is_rotated_exactly_once(db: &TestDatabase) {
     let store = db.store().await;
-    store
-        .insert_grant(&grant("g1", None, Some("s")))
-        .await
-        .unwrap();
+    store.insert_grant(&grant("g1", Some("s"))).await.unwrap();
     store
         .insert_refresh_token(&refresh("r0", "g1"))
         .await
@@ -339,10 +349,7 @@ async fn a_refresh_token_is_rotated_exactly_once(db: &TestDatabase) {
 /// code or token unspent, and nothing of it stored: one transaction or one statement.
 async fn a_failed_write_of_the_token_path_leaves_nothing(db: &TestDatabase) {
     let store = db.store().await;
-    store
-        .insert_grant(&grant("g1", None, Some("s")))
-        .await
-        .unwrap();
+    store.insert_grant(&grant("g1", Some("s"))).await.unwrap();
     store
         .insert_refresh_token(&refresh("r1", "g1"))
         .await
@@ -372,13 +379,13 @@ async fn a_failed_write_of_the_token_path_leaves_nothing(db: &TestDatabase) {
         .unwrap();
     // The code: its grant's id is taken, or its refresh token's hash.
     store.insert_code(&code("k")).await.unwrap();
-    let taken = grant("g1", Some("k"), Some("s"));
+    let taken = grant("g1", Some("s"));
     assert!(store
         .redeem_code_into_grant("k", 20, &taken, Some(&refresh("r2", "g1")))
         .await
         .is_err());
     assert_eq!(store.get_refresh_token("r2").await.unwrap(), None);
-    let fresh = grant("g2", Some("k"), Some("s"));
+    let fresh = grant("g2", Some("s"));
     assert!(store
         .redeem_code_into_grant("k", 20, &fresh, Some(&refresh("taken", "g2")))
         .await

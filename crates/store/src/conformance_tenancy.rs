@@ -722,7 +722,6 @@ async fn ending_a_membership_revokes_only_that_tenant_s_access(db: &TestDatabase
         client_id: client.into(),
         user_id: Some(u.into()),
         session_hash: None,
-        code_hash: None,
         scope: "openid offline_access".into(),
         auth_time: Some(5),
         amr: vec![],

@@ -31,6 +31,8 @@ pub struct DeviceCodeRecord {
     #[sqlx(try_from = "crate::column::OptionalJsonList")]
     pub amr: Option<Vec<String>>,
     pub acr: Option<String>,
+    /// Set when redeemed: the grant the code was redeemed into, what a second redemption revokes.
+    pub grant_id: Option<String>,
 }
 
 /// The approving person and their sign-in.
@@ -82,12 +84,13 @@ pub trait DeviceCodeStore {
         now: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Marks an approved code unexpired at `now` redeemed and returns it: of concurrent
-    /// redeemers exactly one gets it; `None` for anything else (pending, denied, redeemed,
-    /// expired, unknown).
+    /// Marks an approved code unexpired at `now` redeemed into the grant `grant_id` (which the
+    /// caller stores next) and returns it: of concurrent redeemers exactly one gets it; `None`
+    /// for anything else (pending, denied, redeemed, expired, unknown).
     async fn redeem_device_code(
         &self,
         device_code_hash: &str,
         now: i64,
+        grant_id: &str,
     ) -> Result<Option<DeviceCodeRecord>, StoreError>;
 }

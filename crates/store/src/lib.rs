@@ -63,6 +63,8 @@ mod conformance_rows;
 #[cfg(test)]
 mod conformance_tenancy;
 #[cfg(test)]
+mod conformance_upgrades;
+#[cfg(test)]
 mod conformance_upstream_links;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -84,17 +84,20 @@ pub(crate) fn contains_pattern(query: &str) -> String {
 
 /// An authorization code's columns, as [`crate::AuthCodeRecord`] reads them.
 pub(crate) const CODE_COLUMNS: &str = "code_hash, client_id, user_id, session_hash, redirect_uri,
-    scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at";
+    scope, nonce, code_challenge, auth_time, amr, acr, created_at, expires_at, used_at, grant_id";
 
 /// The columns of a grant's INSERT, in the order [`bind_grant`] binds them.
-pub(crate) const GRANT_INSERT_COLUMNS: &str = "id, client_id, user_id, session_hash, code_hash,
-    scope, auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt";
+pub(crate) const GRANT_INSERT_COLUMNS: &str = "id, client_id, user_id, session_hash, scope,
+    auth_time, amr, acr, created_at, expires_at, revoked_at, dpop_jkt";
+/// How many columns [`GRANT_INSERT_COLUMNS`] names.
+pub(crate) const GRANT_INSERT_COUNT: usize = 12;
 /// The columns of a refresh token's INSERT, in the order [`bind_refresh_token`] binds them (and
 /// the order of [`crate::RefreshTokenRecord`]'s fields).
 pub(crate) const REFRESH_INSERT_COLUMNS: &str =
     "token_hash, grant_id, created_at, expires_at, used_at";
 
-/// Binds the 13 values of a grant's INSERT ([`GRANT_INSERT_COLUMNS`]) to the next parameters.
+/// Binds the [`GRANT_INSERT_COUNT`] values of a grant's INSERT ([`GRANT_INSERT_COLUMNS`]) to the
+/// next parameters.
 pub(crate) fn bind_grant<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     g: &'q crate::GrantRecord,
@@ -112,7 +115,6 @@ where
         .bind(g.client_id.as_str())
         .bind(g.user_id.as_deref())
         .bind(g.session_hash.as_deref())
-        .bind(g.code_hash.as_deref())
         .bind(g.scope.as_str())
         .bind(g.auth_time)
         .bind(crate::column::json_list(&g.amr))
@@ -157,7 +159,7 @@ where
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "INSERT INTO grants ({GRANT_INSERT_COLUMNS}) VALUES ({})",
-            placeholders(1, 13)
+            placeholders(1, GRANT_INSERT_COUNT)
         )
     });
     bind_grant(sqlx::query(SQL.as_str()), g)
@@ -461,7 +463,7 @@ macro_rules! provider_impls {
                 id: &str,
             ) -> Result<Option<$crate::GrantRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::GrantRecord>(
-                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                    "SELECT id, client_id, user_id, session_hash, scope, auth_time, amr,
                             acr, created_at, expires_at, revoked_at, dpop_jkt
                      FROM grants WHERE id = $1",
                 )
@@ -479,27 +481,12 @@ macro_rules! provider_impls {
                 Ok(self.get_grant(id).await?.is_some())
             }
 
-            async fn revoke_grants_of_code(
-                &self,
-                code_hash: &str,
-                at: i64,
-            ) -> Result<u64, $crate::StoreError> {
-                Ok(sqlx::query(
-                    "UPDATE grants SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
-                )
-                .bind(code_hash)
-                .bind(at)
-                .execute(&self.pool)
-                .await?
-                .rows_affected())
-            }
-
             async fn grants_of_session(
                 &self,
                 session_hash: &str,
             ) -> Result<Vec<$crate::GrantRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::GrantRecord>(
-                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                    "SELECT id, client_id, user_id, session_hash, scope, auth_time, amr,
                             acr, created_at, expires_at, revoked_at, dpop_jkt
                      FROM grants WHERE session_hash = $1 ORDER BY created_at, id",
                 )
@@ -529,7 +516,7 @@ macro_rules! provider_impls {
                 now: i64,
             ) -> Result<Vec<$crate::GrantRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::GrantRecord>(
-                    "SELECT id, client_id, user_id, session_hash, code_hash, scope, auth_time, amr,
+                    "SELECT id, client_id, user_id, session_hash, scope, auth_time, amr,
                             acr, created_at, expires_at, revoked_at, dpop_jkt
                      FROM grants WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
                      ORDER BY created_at, id",
@@ -577,8 +564,8 @@ macro_rules! provider_impls {
                 sqlx::query(
                     "INSERT INTO auth_codes (code_hash, client_id, user_id, session_hash,
                        redirect_uri, scope, nonce, code_challenge, auth_time, amr, acr, created_at,
-                       expires_at, used_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                       expires_at, used_at, grant_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.code_hash)
                 .bind(&c.client_id)
@@ -594,6 +581,7 @@ macro_rules! provider_impls {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(c.used_at)
+                .bind(&c.grant_id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -718,7 +706,7 @@ macro_rules! provider_impls {
             ) -> Result<Option<$crate::RefreshFamily>, $crate::StoreError> {
                 static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                     format!(
-                        "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.code_hash, g.scope,
+                        "SELECT g.id, g.client_id, g.user_id, g.session_hash, g.scope,
                                 g.auth_time, g.amr, g.acr, g.created_at, g.expires_at,
                                 g.revoked_at, g.dpop_jkt, r.token_hash,
                                 r.created_at AS token_created_at,

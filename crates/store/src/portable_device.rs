@@ -2,7 +2,7 @@
 
 pub(crate) const DEVICE_CODE_COLUMNS: &str = "device_code_hash, user_code_hash, client_id, scope,
     created_at, expires_at, interval_secs, last_polled_at, status, decided_at, user_id,
-    session_hash, auth_time, amr, acr";
+    session_hash, auth_time, amr, acr, grant_id";
 
 macro_rules! device_impls {
     ($store:ty) => {
@@ -20,8 +20,9 @@ macro_rules! device_impls {
                 sqlx::query(
                     "INSERT INTO device_codes (device_code_hash, user_code_hash, client_id, scope,
                        created_at, expires_at, interval_secs, last_polled_at, status, decided_at,
-                       user_id, session_hash, auth_time, amr, acr)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                       user_id, session_hash, auth_time, amr, acr, grant_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                       $16)",
                 )
                 .bind(&c.device_code_hash)
                 .bind(&c.user_code_hash)
@@ -38,6 +39,7 @@ macro_rules! device_impls {
                 .bind(c.auth_time)
                 .bind(c.amr.as_deref().map($crate::column::json_list))
                 .bind(&c.acr)
+                .bind(&c.grant_id)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -126,9 +128,10 @@ macro_rules! device_impls {
                 &self,
                 device_code_hash: &str,
                 now: i64,
+                grant_id: &str,
             ) -> Result<Option<$crate::DeviceCodeRecord>, $crate::StoreError> {
                 Ok(sqlx::query_as::<_, $crate::DeviceCodeRecord>(&format!(
-                    "UPDATE device_codes SET status = $2
+                    "UPDATE device_codes SET status = $2, grant_id = $5
                      WHERE device_code_hash = $1 AND status = $3 AND expires_at > $4
                      RETURNING {}",
                     $crate::portable_device::DEVICE_CODE_COLUMNS
@@ -137,6 +140,7 @@ macro_rules! device_impls {
                 .bind(techpass_domain::device::DeviceStatus::Redeemed.as_str())
                 .bind(techpass_domain::device::DeviceStatus::Approved.as_str())
                 .bind(now)
+                .bind(grant_id)
                 .fetch_optional(&self.pool)
                 .await?)
             }

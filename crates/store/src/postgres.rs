@@ -102,9 +102,10 @@ impl PgStore {
             .transpose()?)
     }
 
-    /// Spends an authorization code and inserts its grant, and the grant's first refresh token
-    /// if any, in one statement (a data-modifying CTE): the grant only from the code the UPDATE
-    /// spent, its refresh token only with it. The code as spent, or `None`.
+    /// Spends an authorization code into its grant (the code names the grant) and inserts the
+    /// grant, and the grant's first refresh token if any, in one statement (a data-modifying
+    /// CTE): the grant only from the code the UPDATE spent, its refresh token only with it. The
+    /// code as spent, or `None`.
     pub(crate) async fn spend_code(
         &self,
         code_hash: &str,
@@ -113,14 +114,16 @@ impl PgStore {
         refresh: Option<&crate::RefreshTokenRecord>,
     ) -> Result<Option<crate::AuthCodeRecord>, StoreError> {
         use crate::portable::{
-            placeholders, CODE_COLUMNS, GRANT_INSERT_COLUMNS, REFRESH_INSERT_COLUMNS,
+            placeholders, CODE_COLUMNS, GRANT_INSERT_COLUMNS, GRANT_INSERT_COUNT,
+            REFRESH_INSERT_COLUMNS,
         };
         use sqlx::FromRow as _;
-        // $1, $2: the code and now; $3–$15: the grant; $16–$20: its refresh token.
+        // $1, $2: the code and now; then the grant ($3 its id); then its refresh token.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let refresh_first = 3 + GRANT_INSERT_COUNT;
             format!(
                 "WITH spent AS (
-                    UPDATE auth_codes SET used_at = $2
+                    UPDATE auth_codes SET used_at = $2, grant_id = $3
                     WHERE code_hash = $1 AND used_at IS NULL
                     RETURNING {CODE_COLUMNS}),
                   new_grant AS (
@@ -128,10 +131,10 @@ impl PgStore {
                     SELECT {grant_values} FROM spent RETURNING id),
                   first_refresh AS (
                     INSERT INTO refresh_tokens ({REFRESH_INSERT_COLUMNS})
-                    SELECT {refresh_values} FROM new_grant WHERE $16 IS NOT NULL)
+                    SELECT {refresh_values} FROM new_grant WHERE ${refresh_first} IS NOT NULL)
                  SELECT {CODE_COLUMNS} FROM spent",
-                grant_values = placeholders(3, 13),
-                refresh_values = placeholders(16, 5),
+                grant_values = placeholders(3, GRANT_INSERT_COUNT),
+                refresh_values = placeholders(refresh_first, 5),
             )
         });
         let query = sqlx::query(SQL.as_str()).bind(code_hash).bind(now);

@@ -291,7 +291,6 @@ pub struct GrantRecord {
     pub client_id: String,
     pub user_id: Option<String>,
     pub session_hash: Option<String>,
-    pub code_hash: Option<String>,
     pub scope: String,
     pub auth_time: Option<i64>,
     #[sqlx(try_from = "crate::column::JsonList")]
@@ -322,6 +321,8 @@ pub struct AuthCodeRecord {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// The grant the code was redeemed into (set with `used_at`): what a replay revokes.
+    pub grant_id: Option<String>,
 }
 
 /// What presenting a one-time value found.
@@ -478,9 +479,6 @@ pub trait GrantStore {
     /// Revokes a grant (idempotent; the first revocation time stays). False if unknown.
     async fn revoke_grant(&self, id: &str, at: i64) -> Result<bool, StoreError>;
 
-    /// Revokes every grant created from this authorization code; returns how many.
-    async fn revoke_grants_of_code(&self, code_hash: &str, at: i64) -> Result<u64, StoreError>;
-
     /// Every grant made in this SSO session (revoked ones included), oldest first.
     async fn grants_of_session(&self, session_hash: &str) -> Result<Vec<GrantRecord>, StoreError>;
 
@@ -550,10 +548,12 @@ pub trait GrantStore {
 
     /// Spends the code and stores the grant it opens, with the grant's first refresh token if
     /// there is one, in one transaction: only the first of concurrent redeemers gets
-    /// [`Redemption::Redeemed`] and stores anything; a later one gets [`Redemption::Replayed`]
+    /// [`Redemption::Redeemed`] and stores anything (the code then names the grant in
+    /// `grant_id`); a later one gets [`Redemption::Replayed`] with the code as the first left it,
     /// and writes nothing. The caller decided everything (caller, gate, tokens) beforehand from
-    /// [`GrantStore::get_code`], whose fields never change but `used_at`, so checking first and
-    /// redeeming after is one decision, and a request refused on the way spends nothing.
+    /// [`GrantStore::get_code`], whose fields never change but `used_at` and `grant_id`, so
+    /// checking first and redeeming after is one decision, and a request refused on the way
+    /// spends nothing.
     async fn redeem_code_into_grant(
         &self,
         code_hash: &str,

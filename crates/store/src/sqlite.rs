@@ -214,8 +214,9 @@ impl SqliteStore {
         .await
     }
 
-    /// Spends an authorization code and inserts its grant, and the grant's first refresh token
-    /// if any, in the writer's transaction ([`Self::spend`]). The code as spent, or `None`.
+    /// Spends an authorization code into its grant (the code names the grant) and inserts the
+    /// grant, and the grant's first refresh token if any, in the writer's transaction
+    /// ([`Self::spend`]). The code as spent, or `None`.
     pub(crate) async fn spend_code(
         &self,
         code_hash: &str,
@@ -226,7 +227,7 @@ impl SqliteStore {
         use crate::portable::CODE_COLUMNS;
         static SPEND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             format!(
-                "UPDATE auth_codes SET used_at = ?2
+                "UPDATE auth_codes SET used_at = ?2, grant_id = ?3
                  WHERE code_hash = ?1 AND used_at IS NULL RETURNING {CODE_COLUMNS}"
             )
         });
@@ -234,7 +235,7 @@ impl SqliteStore {
             let spent = connection
                 .prepare_cached(&SPEND)?
                 .query_row(
-                    rusqlite::params![code_hash, now],
+                    rusqlite::params![code_hash, now, grant.id],
                     crate::sqlite_inline::code,
                 )
                 .optional()?;
@@ -467,7 +468,7 @@ mod tests {
         use crate::GrantStore as _;
         let store = sqlite_store(db).await;
         store
-            .insert_grant(&crate::conformance::grant("g1", None, None))
+            .insert_grant(&crate::conformance::grant("g1", None))
             .await
             .unwrap();
         for i in 0..count {

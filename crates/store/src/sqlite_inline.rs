@@ -242,6 +242,7 @@ fn code_columns(row: &Columns<'_, '_>) -> rusqlite::Result<AuthCodeRecord> {
         created_at: row.get("created_at")?,
         expires_at: row.get("expires_at")?,
         used_at: row.get("used_at")?,
+        grant_id: row.get("grant_id")?,
     })
 }
 
@@ -284,7 +285,7 @@ pub(crate) fn insert_grant(connection: &Connection, g: &GrantRecord) -> rusqlite
         format!(
             "INSERT INTO grants ({}) VALUES ({})",
             crate::portable::GRANT_INSERT_COLUMNS,
-            (1..=13)
+            (1..=crate::portable::GRANT_INSERT_COUNT)
                 .map(|n| format!("?{n}"))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -295,7 +296,6 @@ pub(crate) fn insert_grant(connection: &Connection, g: &GrantRecord) -> rusqlite
         g.client_id,
         g.user_id,
         g.session_hash,
-        g.code_hash,
         g.scope,
         g.auth_time,
         crate::column::json_list(&g.amr),
@@ -323,7 +323,6 @@ fn grant(row: &Columns<'_, '_>) -> rusqlite::Result<GrantRecord> {
         client_id: row.get("client_id")?,
         user_id: row.get("user_id")?,
         session_hash: row.get("session_hash")?,
-        code_hash: row.get("code_hash")?,
         scope: row.get("scope")?,
         auth_time: row.get("auth_time")?,
         amr: list(row, "amr")?,

@@ -53,15 +53,14 @@ fn check_caller(
 }
 
 /// A second use of a code by its rightful caller: RFC 6749 §4.1.2 / §10.5, what the first use
-/// produced is revoked.
-async fn replayed(ctx: &ServiceContext, client: &Client, code_hash: &str) -> OAuthError {
-    let now = ctx.clock.now().as_secs();
-    match ctx.store.revoke_grants_of_code(code_hash, now).await {
+/// produced (the grant the code names, with every token in it) is revoked.
+async fn replayed(ctx: &ServiceContext, client: &Client, spent: &AuthCodeRecord) -> OAuthError {
+    match super::revoke_spent(ctx, spent.grant_id.as_deref()).await {
         Ok(revoked) => {
             tracing::warn!(client_id = %client.id, revoked, "authorization code replayed; its grant is revoked");
             OAuthError::invalid_grant("the code was already used")
         }
-        Err(e) => store_error(e),
+        Err(e) => e,
     }
 }
 
@@ -90,7 +89,7 @@ pub(super) async fn run(
         code_verifier.as_deref(),
     )?;
     if record.used_at.is_some() {
-        return Err(replayed(ctx, client, &code_hash).await);
+        return Err(replayed(ctx, client, &record).await);
     }
     if now >= record.expires_at {
         return Err(OAuthError::invalid_grant("the code has expired"));
@@ -101,7 +100,6 @@ pub(super) async fn run(
         client_id: client.id.clone(),
         user_id: Some(record.user_id.clone()),
         session_hash: Some(record.session_hash.clone()),
-        code_hash: Some(code_hash.clone()),
         scope: record.scope.clone(),
         auth_time: Some(record.auth_time),
         amr: record.amr.clone(),
@@ -137,7 +135,7 @@ pub(super) async fn run(
         Redemption::Redeemed(_) => {}
         // Another request of the rightful caller redeemed it in between: what it got is revoked
         // and the tokens made here are never handed out.
-        Redemption::Replayed(_) => return Err(replayed(ctx, client, &code_hash).await),
+        Redemption::Replayed(spent) => return Err(replayed(ctx, client, &spent).await),
         Redemption::NotFound => return Err(OAuthError::invalid_grant("unknown code")),
     }
     Ok(Tokens {

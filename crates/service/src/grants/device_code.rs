@@ -9,7 +9,7 @@ use techpass_domain::device::DeviceStatus;
 use techpass_oidc::{ErrorCode, OAuthError};
 use techpass_store::{DeviceCodeRecord, GrantRecord};
 
-use super::{for_person, grant_key, new_grant, store_error, PersonGrant, Tokens};
+use super::{for_person, grant_key, new_grant, revoke_spent, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::device::PURPOSE_DEVICE_CODE;
 use crate::scopes::stored_scope;
@@ -19,16 +19,15 @@ use crate::ServiceContext;
 pub const SLOW_DOWN_SECS: i64 = 5;
 
 /// A second redemption by the rightful client (a stolen code used after the device, or the
-/// other way round): what the first one produced is revoked, as for a replayed code (RFC 6749
-/// §10.5).
-async fn replayed(ctx: &ServiceContext, client: &Client, code_hash: &str) -> OAuthError {
-    let now = ctx.clock.now().as_secs();
-    match ctx.store.revoke_grants_of_code(code_hash, now).await {
+/// other way round): what the first one produced, `grant` as the code names it, is revoked, as
+/// for a replayed code (RFC 6749 §10.5).
+async fn replayed(ctx: &ServiceContext, client: &Client, grant: Option<&str>) -> OAuthError {
+    match revoke_spent(ctx, grant).await {
         Ok(revoked) => {
             tracing::warn!(client_id = %client.id, revoked, "device code used again; its grant is revoked");
             OAuthError::invalid_grant("the device code was already used")
         }
-        Err(e) => store_error(e),
+        Err(e) => e,
     }
 }
 
@@ -102,16 +101,26 @@ pub(super) async fn run(
             ))
         }
         DeviceStatus::Approved => {}
-        DeviceStatus::Redeemed => return Err(replayed(ctx, client, &code_hash).await),
+        DeviceStatus::Redeemed => {
+            return Err(replayed(ctx, client, stored.grant_id.as_deref()).await)
+        }
     }
+    let grant_id = ctx.random.ordered_uuid().to_string();
     let Some(record) = ctx
         .store
-        .redeem_device_code(&code_hash, now)
+        .redeem_device_code(&code_hash, now, &grant_id)
         .await
         .map_err(store_error)?
     else {
-        // Another poll of the same client redeemed it in between.
-        return Err(replayed(ctx, client, &code_hash).await);
+        // Another poll of the same client redeemed it in between: the grant it names is the
+        // one to revoke.
+        let spent = ctx
+            .store
+            .get_device_code(&code_hash)
+            .await
+            .map_err(store_error)?;
+        let grant = spent.and_then(|s| s.grant_id);
+        return Err(replayed(ctx, client, grant.as_deref()).await);
     };
     let (Some(user_id), Some(auth_time)) = (record.user_id.clone(), record.auth_time) else {
         return Err(OAuthError::server_error(
@@ -121,12 +130,10 @@ pub(super) async fn run(
     let amr = record.amr.clone().unwrap_or_default();
     let scope = stored_scope(&record.scope);
     let grant = GrantRecord {
-        id: ctx.random.ordered_uuid().to_string(),
+        id: grant_id,
         client_id: client.id.clone(),
         user_id: Some(user_id.clone()),
         session_hash: record.session_hash.clone(),
-        // Kept so that a replay of the device code revokes what it produced.
-        code_hash: Some(code_hash),
         scope: record.scope.clone(),
         auth_time: Some(auth_time),
         amr: amr.clone(),

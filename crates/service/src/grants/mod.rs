@@ -185,6 +185,17 @@ fn grant_key(client: &Client, jkt: Option<&str>) -> Option<String> {
     jkt.filter(|_| !client.confidential).map(String::from)
 }
 
+/// A code used a second time (RFC 6749 §10.5; RFC 8628's device code likewise): the grant its
+/// first use was redeemed into, `grant` as the code names it, is revoked with every token in it
+/// (`None`: that use made no grant, nothing to revoke). Whether the grant was there to revoke.
+async fn revoke_spent(ctx: &ServiceContext, grant: Option<&str>) -> Result<bool, OAuthError> {
+    let Some(id) = grant else {
+        return Ok(false);
+    };
+    let now = ctx.clock.now().as_secs();
+    ctx.store.revoke_grant(id, now).await.map_err(store_error)
+}
+
 /// The sequence every grant for a person ends with: the user as stored now (read with the code
 /// or refresh token, in the same request), the gate, the app's groups and roles, then the access
 /// and ID tokens. The refresh token is the grant's own business.
