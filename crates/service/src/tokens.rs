@@ -10,7 +10,7 @@ use techpass_store::{RefreshFamily, StoreError};
 use crate::clients::{find_client, Client};
 use crate::context::ServiceContext;
 use crate::gate::{self, Refusal};
-use crate::mint::{profile_claims, PURPOSE_REFRESH};
+use crate::mint::profile_claims;
 
 /// A verified access token.
 #[derive(Debug)]
@@ -364,7 +364,7 @@ async fn refresh_token_of(
     ctx: &ServiceContext,
     token: &str,
 ) -> Result<Option<RefreshFamily>, OAuthError> {
-    let hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
+    let hash = crate::mint::refresh_token_key(ctx, token);
     let Some(family) = ctx
         .store
         .get_refresh_token_with_grant(&hash)

@@ -24,7 +24,7 @@ use techpass_service::clients::{
 };
 use techpass_service::consent;
 use techpass_service::grants::{self, TokenRequest, Tokens};
-use techpass_service::mint::PURPOSE_CODE;
+use techpass_service::mint::{PURPOSE_CODE, PURPOSE_REFRESH};
 use techpass_service::outbound::{Outbound, OutboundPolicy};
 use techpass_service::reveal::{self, Shown, ShownValue};
 use techpass_service::reverify::{self, Verdict};
@@ -42,7 +42,7 @@ use techpass_service::tenancy::{Actor, TenancyError};
 use techpass_service::upstreams::{Upstream, Upstreams};
 use techpass_service::{SeqRandom, ServiceContext, Settings};
 use techpass_store::testing::TestDatabase;
-use techpass_store::{AuditFilter, AuthCodeRecord, TenantRecord, UserRecord};
+use techpass_store::{AuditFilter, AuthCodeRecord, RefreshTokenRecord, TenantRecord, UserRecord};
 use techpass_upstream::{
     AuthorizationResponse, Connector, LoginParams, RefreshError, Refreshed, SignedIn,
     UpstreamError, UpstreamIdentity,
@@ -587,6 +587,76 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
     // (sign-out, an ended membership, a withdrawn consent) is not reported as a replay.
     let again = refused(w.refresh(&app, &r1).await);
     assert!(again.description.contains("revoked"), "{again:?}");
+}
+
+/// A refresh token is its minting time (Unix milliseconds, 12 hex digits), a dot and 256 random
+/// bits, stored under that time and its keyed hash, so that each new row lands at the end of the
+/// index. A token minted before that shape (43 base64url characters, stored under its hash
+/// alone) keeps working, and the time cannot be altered.
+async fn refresh_tokens_are_keyed_in_minting_order_and_older_ones_still_work(db: &TestDatabase) {
+    let w = World::new(db).await;
+    let session = w.sign_in(person("oid-k", "kai@agency.gov.sg")).await;
+    w.register(&session.user.id, UserStatus::Registered).await;
+    let app = w.app(|_| {}).await;
+    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
+    let r1 = w
+        .exchange(&app, &code, &verifier)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    let key = |token: &str| {
+        let (time, secret) = token.split_once('.').expect("time.secret");
+        assert_eq!(time.len(), 12, "{token}");
+        assert!(time
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(secret.len(), 43, "256 bits in base64url");
+        format!("{time}{}", w.ctx.secrets.keyed_hash(PURPOSE_REFRESH, token))
+    };
+    let stored = w.ctx.store.get_refresh_token(&key(&r1)).await.unwrap();
+    let grant_id = stored.expect("stored under its time and hash").grant_id;
+    w.clock.advance(1);
+    let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
+    assert!(key(&r2) > key(&r1), "keys grow in minting order");
+
+    // Altered time digits make another token: unknown, and the real one still works.
+    let first = r2.chars().next().unwrap();
+    let other = if first == '0' { '1' } else { '0' };
+    let altered = format!("{other}{}", &r2[1..]);
+    let unknown = refused(w.refresh(&app, &altered).await);
+    assert!(unknown.description.contains("unknown"), "{unknown:?}");
+
+    // A token minted before, stored under its hash alone, is redeemed and rotated into one of
+    // the new shape.
+    let older = w.ctx.random.token().unwrap();
+    let now = w.clock.now_secs();
+    w.ctx
+        .store
+        .insert_refresh_token(&RefreshTokenRecord {
+            token_hash: w.ctx.secrets.keyed_hash(PURPOSE_REFRESH, &older),
+            grant_id,
+            created_at: now,
+            expires_at: now + 600,
+            used_at: None,
+        })
+        .await
+        .unwrap();
+    let rotated = w
+        .refresh(&app, &older)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    assert!(w
+        .ctx
+        .store
+        .get_refresh_token(&key(&rotated))
+        .await
+        .unwrap()
+        .is_some());
+    let third = w.refresh(&app, &r2).await.unwrap().refresh_token.unwrap();
+    assert!(key(&third) > key(&r2));
 }
 
 /// Past `tokens.refresh_reuse_grace_secs` a rotated token is a replay even if its successor
@@ -1937,6 +2007,7 @@ techpass_store::backend_tests!(
     a_code_with_a_wrong_verifier_gives_nothing,
     refresh_tokens_rotate_and_a_reused_one_ends_the_family,
     a_refresh_token_reused_after_the_grace_is_a_replay,
+    refresh_tokens_are_keyed_in_minting_order_and_older_ones_still_work,
     dpop_binds_tokens_and_a_public_clients_refresh_tokens,
     reverification_waits_for_the_bound_then_keeps_the_rotated_token_sealed,
     an_upstream_refusal_ends_everything_of_the_person_and_refuses,

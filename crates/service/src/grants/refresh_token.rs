@@ -13,7 +13,7 @@ use techpass_store::{Redemption, RefreshFamily};
 
 use super::{for_person, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
-use crate::mint::{self, PURPOSE_REFRESH};
+use crate::mint;
 use crate::reverify::{self, Verdict};
 use crate::scopes::{parse_scope, stored_scope};
 use crate::ServiceContext;
@@ -38,7 +38,7 @@ pub(super) async fn run(
     jkt: Option<&str>,
 ) -> Result<Tokens, OAuthError> {
     let now = ctx.clock.now().as_secs();
-    let token_hash = ctx.secrets.keyed_hash(PURPOSE_REFRESH, token);
+    let token_hash = mint::refresh_token_key(ctx, token);
     let unknown = || OAuthError::invalid_grant("unknown refresh token");
     // Look, check the caller, then redeem (a conditional update): a refresh token presented by
     // another client is neither consumed nor allowed to revoke its family.
