@@ -10,7 +10,9 @@
 -- base64url without padding, 43 characters), so that the benchmark's own rows land among the
 -- seeded ones in every index, as in a database that grew in use. (With md5's hex, a narrower
 -- alphabet, most of the benchmark's keys sorted into a few pages between and after the seeded
--- ones, and its inserts never met the million-row indexes.)
+-- ones, and its inserts never met the million-row indexes.) The refresh tokens are keyed as
+-- before 241be9f, by their hash alone (a database just upgraded): the benchmark's own, keyed by
+-- minting time, land together among them.
 CREATE FUNCTION pg_temp.hashed(v text) RETURNS text LANGUAGE sql IMMUTABLE
 AS $$ SELECT translate(rtrim(encode(sha256(convert_to(v, 'UTF8')), 'base64'), '='), '+/', '-_') $$;
 
