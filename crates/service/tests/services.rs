@@ -595,16 +595,7 @@ async fn refresh_tokens_rotate_and_a_reused_one_ends_the_family(db: &TestDatabas
 /// alone) keeps working, and the time cannot be altered.
 async fn refresh_tokens_are_keyed_in_minting_order_and_older_ones_still_work(db: &TestDatabase) {
     let w = World::new(db).await;
-    let session = w.sign_in(person("oid-k", "kai@agency.gov.sg")).await;
-    w.register(&session.user.id, UserStatus::Registered).await;
-    let app = w.app(|_| {}).await;
-    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
-    let r1 = w
-        .exchange(&app, &code, &verifier)
-        .await
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let (_, app, r1) = officer_with_tokens(&w, "oid-k").await;
     let key = |token: &str| {
         let (time, secret) = token.split_once('.').expect("time.secret");
         assert_eq!(time.len(), 12, "{token}");
@@ -663,16 +654,7 @@ async fn refresh_tokens_are_keyed_in_minting_order_and_older_ones_still_work(db:
 /// was never used.
 async fn a_refresh_token_reused_after_the_grace_is_a_replay(db: &TestDatabase) {
     let w = World::new(db).await;
-    let session = w.sign_in(person("oid-g", "gus@agency.gov.sg")).await;
-    w.register(&session.user.id, UserStatus::Registered).await;
-    let app = w.app(|_| {}).await;
-    let (code, verifier) = w.code(&app, &session, "openid offline_access").await;
-    let r1 = w
-        .exchange(&app, &code, &verifier)
-        .await
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let (_, app, r1) = officer_with_tokens(&w, "oid-g").await;
     let r2 = w.refresh(&app, &r1).await.unwrap().refresh_token.unwrap();
     let grace = w.ctx.settings.tokens.refresh_reuse_grace_secs as i64;
     assert!(grace > 0);
