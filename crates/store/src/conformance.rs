@@ -801,7 +801,7 @@ async fn grants_are_revoked_by_id_and_by_session(db: &TestDatabase) {
         None
     );
     store.insert_grant(&grant("g4", None)).await.unwrap();
-    // Live grants of a person (g1 and g2 were revoked with their code and session).
+    // Live grants of a person (g1 and g2 were revoked by id and by their session).
     let live = |now| {
         let store = store.clone();
         async move {
