@@ -7,7 +7,9 @@
 use techpass_oidc::{pkce, OAuthError};
 use techpass_store::{AuthCodeRecord, GrantRecord, Redemption};
 
-use super::{first_refresh_token, for_person, grant_key, store_error, PersonGrant, Tokens};
+use super::{
+    first_refresh_token, for_person, grant_key, revoke_spent, store_error, PersonGrant, Tokens,
+};
 use crate::clients::Client;
 use crate::mint::PURPOSE_CODE;
 use crate::scopes::stored_scope;
@@ -55,7 +57,7 @@ fn check_caller(
 /// A second use of a code by its rightful caller: RFC 6749 §4.1.2 / §10.5, what the first use
 /// produced (the grant the code names, with every token in it) is revoked.
 async fn replayed(ctx: &ServiceContext, client: &Client, spent: &AuthCodeRecord) -> OAuthError {
-    match super::revoke_spent(ctx, spent.grant_id.as_deref()).await {
+    match revoke_spent(ctx, spent.grant_id.as_deref()).await {
         Ok(revoked) => {
             tracing::warn!(client_id = %client.id, revoked, "authorization code replayed; its grant is revoked");
             OAuthError::invalid_grant("the code was already used")

@@ -185,9 +185,10 @@ fn grant_key(client: &Client, jkt: Option<&str>) -> Option<String> {
     jkt.filter(|_| !client.confidential).map(String::from)
 }
 
-/// A code used a second time (RFC 6749 §10.5; RFC 8628's device code likewise): the grant its
-/// first use was redeemed into, `grant` as the code names it, is revoked with every token in it
-/// (`None`: that use made no grant, nothing to revoke). Whether the grant was there to revoke.
+/// A code or a rotated refresh token used a second time (RFC 6749 §10.5, RFC 9700 §4.14.2;
+/// RFC 8628's device code likewise): the grant its first use was redeemed into or belongs to,
+/// `grant`, is revoked with every token in it (`None`: that use made no grant, nothing to
+/// revoke). Whether the grant was there to revoke.
 async fn revoke_spent(ctx: &ServiceContext, grant: Option<&str>) -> Result<bool, OAuthError> {
     let Some(id) = grant else {
         return Ok(false);

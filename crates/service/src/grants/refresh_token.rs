@@ -11,7 +11,7 @@
 use techpass_oidc::{ErrorCode, OAuthError};
 use techpass_store::{Redemption, RefreshFamily};
 
-use super::{for_person, store_error, PersonGrant, Tokens};
+use super::{for_person, revoke_spent, store_error, PersonGrant, Tokens};
 use crate::clients::Client;
 use crate::mint;
 use crate::reverify::{self, Verdict};
@@ -20,13 +20,12 @@ use crate::ServiceContext;
 
 /// A rotated refresh token used again by its own client: the whole grant is revoked.
 async fn replayed(ctx: &ServiceContext, client: &Client, grant_id: &str) -> OAuthError {
-    let now = ctx.clock.now().as_secs();
-    match ctx.store.revoke_grant(grant_id, now).await {
+    match revoke_spent(ctx, Some(grant_id)).await {
         Ok(_) => {
             tracing::warn!(client_id = %client.id, "rotated refresh token reused; its grant is revoked");
             OAuthError::invalid_grant("the refresh token was already used")
         }
-        Err(e) => store_error(e),
+        Err(e) => e,
     }
 }
 
